@@ -1,0 +1,11 @@
+//! The tamper-evident audit trail: every security-relevant event, appended to an RFC 9162
+//! Merkle log whose head is signed on every commit. Nothing here ever holds an identifier.
+
+pub mod checkpoint;
+pub mod event;
+pub mod merkle;
+pub mod verify;
+pub mod writer;
+
+pub use event::{EventType, NewEvent};
+pub use writer::{AuditError, AuditLog};

@@ -1,0 +1,119 @@
+//! The `locator` command line: one file per command group. Each command resolves settings the
+//! same way (flags, then `LOCATOR_*` environment, then the TOML file, then defaults).
+
+mod demo;
+mod key;
+mod org;
+mod serve;
+mod user;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{ConfigArgs, Settings};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "locator",
+    version,
+    about = "child-locator: is this child known to children's services elsewhere, and who do I call?",
+    long_about = "child-locator is a national index that holds no case content and no plaintext identifiers: \
+only keyed hashes of identifiers, which organisation holds a record, and who to call there.\n\n\
+Start here: `locator demo` runs the service with fake demo data and prints a token per role.",
+    after_help = "Every setting can come from a flag, a LOCATOR_* environment variable or the --config TOML file, in that order."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the index: migrate the database, then serve HTTP until SIGTERM or SIGINT.
+    Serve,
+    /// Serve with clearly fake demo organisations, users and holdings; prints the URL and a token per role.
+    Demo,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Show the effective configuration and where each value came from (no secrets).
+    Config,
+    /// The directory of participating organisations.
+    #[command(subcommand)]
+    Org(org::OrgCommand),
+    /// Users and their bearer tokens.
+    #[command(subcommand)]
+    User(user::UserCommand),
+    /// The index secret.
+    #[command(subcommand)]
+    Key(key::KeyCommand),
+    /// Print the route × role access table (Markdown), as docs/api.md shows it.
+    Routes,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::resolve(&cli.config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("locator: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    crate::telemetry::init(settings.log_format, &settings.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("locator: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, settings)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("locator: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve => serve::serve(settings).await,
+        Command::Demo => demo::demo(settings).await,
+        Command::Migrate => {
+            let store = crate::store::Store::open(&settings.database_url).await?;
+            store.close().await;
+            println!("migrations applied to {}", crate::config::redact_url(&settings.database_url));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config => {
+            print!("{}", settings.describe());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Org(cmd) => org::run(cmd, settings).await,
+        Command::User(cmd) => user::run(cmd, settings).await,
+        Command::Key(cmd) => key::run(cmd, settings).await,
+        Command::Routes => {
+            print!("{}", crate::http::access::markdown_table());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Opens the service for a one-shot command, runs `f`, and lets the audit writer drain.
+async fn with_service<T>(
+    settings: Settings,
+    f: impl AsyncFnOnce(&crate::service::Service) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let (service, task) = crate::service::Service::open(settings, crate::clock::Clock::System).await?;
+    for notice in &service.notices {
+        eprintln!("{notice}");
+    }
+    let result = f(&service).await;
+    drop(service);
+    task.finish().await;
+    result
+}

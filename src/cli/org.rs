@@ -1,0 +1,127 @@
+//! `locator org add|list|update`: the operator's directory commands.
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use serde_json::json;
+
+use super::with_service;
+use crate::audit::{EventType, NewEvent};
+use crate::config::Settings;
+use crate::domain::organisation::{Organisation, OrganisationInput};
+
+#[derive(Subcommand, Debug)]
+pub enum OrgCommand {
+    /// Add an organisation to the directory.
+    Add {
+        /// ONS code (councils), ODS code (NHS bodies), URN (schools) or a free code.
+        #[arg(long)]
+        code: String,
+        #[arg(long)]
+        name: String,
+        /// local-authority, nhs-trust, gp-practice, school, police or other.
+        #[arg(long)]
+        kind: String,
+        /// The professionals' duty line.
+        #[arg(long)]
+        duty_phone: String,
+        #[arg(long)]
+        out_of_hours_phone: Option<String>,
+        #[arg(long)]
+        secure_email: String,
+    },
+    /// List organisations, optionally matching TEXT in the name or code.
+    List {
+        text: Option<String>,
+        /// Include inactive organisations.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Change an organisation's details; only the options given change.
+    Update {
+        code: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long)]
+        duty_phone: Option<String>,
+        /// Empty text removes it.
+        #[arg(long)]
+        out_of_hours_phone: Option<String>,
+        #[arg(long)]
+        secure_email: Option<String>,
+        /// `true` or `false`: an inactive organisation's users cannot sign in.
+        #[arg(long)]
+        active: Option<bool>,
+    },
+}
+
+pub async fn run(command: OrgCommand, settings: Settings) -> anyhow::Result<ExitCode> {
+    with_service(settings, async |service| match command {
+        OrgCommand::Add { code, name, kind, duty_phone, out_of_hours_phone, secure_email } => {
+            let input = OrganisationInput {
+                code: Some(code),
+                name: Some(name),
+                kind: Some(kind),
+                duty_phone: Some(duty_phone),
+                out_of_hours_phone,
+                secure_email: Some(secure_email),
+                active: None,
+            };
+            let new = match input.into_new() {
+                Ok(new) => new,
+                Err(errors) => return Ok(invalid(&errors)),
+            };
+            let org = service.store.add_organisation(&new, service.clock.now_ms()).await?;
+            let event = NewEvent::new(EventType::OrganisationAdded)
+                .concerning([org.id])
+                .details(json!({"code": org.code, "via": "cli"}));
+            service.audit.record(event).await?;
+            println!("added {}", line(&org));
+            Ok(ExitCode::SUCCESS)
+        }
+        OrgCommand::List { text, all } => {
+            for org in service.store.search_organisations(text.as_deref().unwrap_or(""), all, 10_000).await? {
+                println!("{}", line(&org));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        OrgCommand::Update { code, name, kind, duty_phone, out_of_hours_phone, secure_email, active } => {
+            let input =
+                OrganisationInput { code: None, name, kind, duty_phone, out_of_hours_phone, secure_email, active };
+            let changes = match input.into_changes() {
+                Ok(c) => c,
+                Err(errors) => return Ok(invalid(&errors)),
+            };
+            let org =
+                service.store.update_organisation(&code.to_ascii_uppercase(), &changes, service.clock.now_ms()).await?;
+            let event = NewEvent::new(EventType::OrganisationUpdated)
+                .concerning([org.id])
+                .details(json!({"code": org.code, "via": "cli"}));
+            service.audit.record(event).await?;
+            println!("updated {}", line(&org));
+            Ok(ExitCode::SUCCESS)
+        }
+    })
+    .await
+}
+
+fn line(org: &Organisation) -> String {
+    format!(
+        "{}\t{}\t{}\t{}\t{}{}",
+        org.code,
+        org.name,
+        org.kind.as_str(),
+        org.duty_phone,
+        org.secure_email,
+        if org.active { "" } else { "\t(inactive)" }
+    )
+}
+
+pub(super) fn invalid(errors: &[crate::domain::FieldError]) -> ExitCode {
+    for e in errors {
+        eprintln!("locator: --{}: {}", e.field.replace('_', "-"), e.message);
+    }
+    ExitCode::from(2)
+}

@@ -1,0 +1,48 @@
+//! `locator serve`: migrate, serve, drain on SIGTERM/SIGINT, exit 0.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use serde_json::json;
+
+use crate::audit::{EventType, NewEvent};
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::http::{self, AppState};
+use crate::service::Service;
+
+pub async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
+    let (service, task) = Service::open(settings, Clock::System).await?;
+    run_service(service, task, |_| {}).await
+}
+
+/// Binds, announces, serves until a signal, then drains the audit writer.
+pub async fn run_service(
+    service: Service,
+    task: crate::service::AuditTask,
+    announce: impl FnOnce(&std::net::SocketAddr),
+) -> anyhow::Result<ExitCode> {
+    for notice in &service.notices {
+        tracing::warn!("{notice}");
+    }
+    if !service.settings.limits.enabled {
+        tracing::warn!("RATE LIMITS ARE OFF (LOCATOR_RATE_LIMITS=off): for load tests only, never in production");
+    }
+    let listener = tokio::net::TcpListener::bind(service.settings.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", service.settings.bind))?;
+    let addr = listener.local_addr()?;
+    let event = NewEvent::new(EventType::ServiceStarted).details(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "engine": service.store.engine().as_str(),
+        "rate_limits": service.settings.limits.enabled,
+    }));
+    service.audit.record(event).await.context("cannot write the audit trail at start-up")?;
+    tracing::info!(%addr, engine = service.store.engine().as_str(), "child-locator listening");
+    announce(&addr);
+    let state = AppState::new(service);
+    http::serve(state, listener).await?;
+    task.finish().await;
+    tracing::info!("drained; bye");
+    Ok(ExitCode::SUCCESS)
+}

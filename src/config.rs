@@ -1,0 +1,371 @@
+//! Every setting in one place: its default, its environment name and its flag.
+//! Precedence: command-line flag, then `LOCATOR_*` environment variable, then the TOML file, then default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The settings every command accepts. Clap reads flags and environment variables here;
+/// each field is `None` when neither was given, so the file and the default can fill it.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ConfigArgs {
+    /// TOML configuration file (optional); flags and environment variables override it.
+    #[arg(long, global = true, env = "LOCATOR_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Database: `sqlite://PATH` (embedded default) or `postgres://...` [default: sqlite://locator.db]
+    #[arg(long, global = true, env = "LOCATOR_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+    /// The index secret: 32 random bytes [default: locator.key beside the database]
+    #[arg(long, global = true, env = "LOCATOR_KEY_FILE", value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+    /// Ed25519 key that signs audit checkpoints, kept apart from the database
+    /// [default: locator-audit.key beside the index secret]
+    #[arg(long, global = true, env = "LOCATOR_AUDIT_KEY_FILE", value_name = "FILE")]
+    pub audit_key_file: Option<PathBuf>,
+    /// Listen address [default: 127.0.0.1:8080]
+    #[arg(long, global = true, env = "LOCATOR_BIND", value_name = "ADDR")]
+    pub bind: Option<String>,
+    /// `on` or `off`; `off` disables every rate limit (load tests only) [default: on]
+    #[arg(long, global = true, env = "LOCATOR_RATE_LIMITS", value_name = "on|off")]
+    pub rate_limits: Option<String>,
+    /// Log format: `pretty` or `json` [default: pretty]
+    #[arg(long, global = true, env = "LOCATOR_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<String>,
+    /// Log filter, e.g. `info` or `child_locator=debug` [default: info]
+    #[arg(long, global = true, env = "LOCATOR_LOG", value_name = "FILTER")]
+    pub log: Option<String>,
+}
+
+/// The optional TOML file. Same names as the flags, in snake_case.
+#[derive(Deserialize, Debug, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub database_url: Option<String>,
+    pub key_file: Option<PathBuf>,
+    pub audit_key_file: Option<PathBuf>,
+    pub bind: Option<String>,
+    pub rate_limits: Option<String>,
+    pub log_format: Option<String>,
+    pub log: Option<String>,
+    pub request_timeout_secs: Option<u64>,
+    pub max_body_bytes: Option<usize>,
+    pub max_sync_bytes: Option<usize>,
+    #[serde(default)]
+    pub limits: Option<LimitsFile>,
+}
+
+#[derive(Deserialize, Debug, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsFile {
+    pub user_lookups_per_minute: Option<u32>,
+    pub user_lookup_burst: Option<u32>,
+    pub org_lookups_per_minute: Option<u32>,
+    pub org_lookup_burst: Option<u32>,
+    pub user_daily_lookups: Option<u32>,
+    pub failed_auth_per_minute: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Where the resolved value of a setting came from, for `locator config`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    FlagOrEnv,
+    File,
+    Default,
+}
+
+/// Rate limits. Per user and per organisation, burst and sustained, plus a daily quota per user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    pub enabled: bool,
+    pub user_lookups_per_minute: u32,
+    pub user_lookup_burst: u32,
+    pub org_lookups_per_minute: u32,
+    pub org_lookup_burst: u32,
+    pub user_daily_lookups: u32,
+    pub failed_auth_per_minute: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        // A practitioner rarely needs more than a handful of lookups a minute; a busy front door
+        // team of 30 shares the organisation's allowance.
+        Limits {
+            enabled: true,
+            user_lookups_per_minute: 30,
+            user_lookup_burst: 10,
+            org_lookups_per_minute: 600,
+            org_lookup_burst: 100,
+            user_daily_lookups: 500,
+            failed_auth_per_minute: 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database_url: String,
+    pub key_file: PathBuf,
+    pub audit_key_file: PathBuf,
+    pub bind: SocketAddr,
+    pub limits: Limits,
+    pub log_format: LogFormat,
+    pub log: String,
+    pub request_timeout: Duration,
+    pub max_body_bytes: usize,
+    pub max_sync_bytes: usize,
+    /// Where each top-level value came from, in display order.
+    pub sources: Vec<(&'static str, Source)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(pub String);
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://locator.db";
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+
+impl Settings {
+    /// Resolves flags/environment, then the file named by `--config`, then defaults.
+    pub fn resolve(args: &ConfigArgs) -> Result<Settings, ConfigError> {
+        let file = match &args.config {
+            Some(path) => load_file(path)?,
+            None => FileConfig::default(),
+        };
+        Settings::resolve_with(args, &file)
+    }
+
+    pub fn resolve_with(args: &ConfigArgs, file: &FileConfig) -> Result<Settings, ConfigError> {
+        let mut sources = Vec::new();
+        let mut pick = |name: &'static str, flag: Option<String>, from_file: Option<String>| {
+            let (value, source) = match (flag, from_file) {
+                (Some(v), _) => (Some(v), Source::FlagOrEnv),
+                (None, Some(v)) => (Some(v), Source::File),
+                (None, None) => (None, Source::Default),
+            };
+            sources.push((name, source));
+            value
+        };
+        let path_text = |p: &Option<PathBuf>| p.as_ref().map(|p| p.to_string_lossy().into_owned());
+
+        let database_url = pick("database_url", args.database_url.clone(), file.database_url.clone())
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string());
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError("LOCATOR_DATABASE_URL must start with sqlite:// or postgres://".into()));
+        }
+        let key_file = pick("key_file", path_text(&args.key_file), path_text(&file.key_file))
+            .map(PathBuf::from)
+            .unwrap_or_else(|| default_key_file(&database_url));
+        let audit_key_file = pick("audit_key_file", path_text(&args.audit_key_file), path_text(&file.audit_key_file))
+            .map(PathBuf::from)
+            .unwrap_or_else(|| sibling(&key_file, "locator-audit.key"));
+        let bind_text = pick("bind", args.bind.clone(), file.bind.clone()).unwrap_or_else(|| DEFAULT_BIND.to_string());
+        let bind: SocketAddr = bind_text
+            .trim()
+            .parse()
+            .map_err(|_| ConfigError("LOCATOR_BIND must be an address and port such as 127.0.0.1:8080".into()))?;
+        let rate_limits = pick("rate_limits", args.rate_limits.clone(), file.rate_limits.clone());
+        let enabled = match rate_limits.as_deref().map(str::trim) {
+            None | Some("on") | Some("true") => true,
+            Some("off") | Some("false") => false,
+            Some(_) => return Err(ConfigError("LOCATOR_RATE_LIMITS must be `on` or `off`".into())),
+        };
+        let log_format = match pick("log_format", args.log_format.clone(), file.log_format.clone()).as_deref() {
+            None | Some("pretty") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(_) => return Err(ConfigError("LOCATOR_LOG_FORMAT must be `pretty` or `json`".into())),
+        };
+        let log = pick("log", args.log.clone(), file.log.clone()).unwrap_or_else(|| "info".into());
+
+        let mut limits = Limits { enabled, ..Limits::default() };
+        if let Some(l) = &file.limits {
+            let set = |target: &mut u32, v: Option<u32>| {
+                if let Some(v) = v {
+                    *target = v.max(1);
+                }
+            };
+            set(&mut limits.user_lookups_per_minute, l.user_lookups_per_minute);
+            set(&mut limits.user_lookup_burst, l.user_lookup_burst);
+            set(&mut limits.org_lookups_per_minute, l.org_lookups_per_minute);
+            set(&mut limits.org_lookup_burst, l.org_lookup_burst);
+            set(&mut limits.user_daily_lookups, l.user_daily_lookups);
+            set(&mut limits.failed_auth_per_minute, l.failed_auth_per_minute);
+        }
+
+        Ok(Settings {
+            database_url,
+            key_file,
+            audit_key_file,
+            bind,
+            limits,
+            log_format,
+            log,
+            request_timeout: Duration::from_secs(file.request_timeout_secs.unwrap_or(30).max(1)),
+            max_body_bytes: file.max_body_bytes.unwrap_or(1024 * 1024),
+            max_sync_bytes: file.max_sync_bytes.unwrap_or(1024 * 1024 * 1024),
+            sources,
+        })
+    }
+
+    /// Settings for tests and embedding: defaults around the given database and key files.
+    pub fn for_database(database_url: &str, key_dir: &Path) -> Settings {
+        let args = ConfigArgs {
+            database_url: Some(database_url.to_string()),
+            key_file: Some(key_dir.join("locator.key")),
+            audit_key_file: Some(key_dir.join("locator-audit.key")),
+            ..ConfigArgs::default()
+        };
+        Settings::resolve_with(&args, &FileConfig::default())
+            .unwrap_or_else(|e| unreachable!("built-in test settings are valid: {e}"))
+    }
+
+    /// A readable summary with no secrets, for `locator config`.
+    pub fn describe(&self) -> String {
+        let source_of = |name: &str| match self.sources.iter().find(|(n, _)| *n == name).map(|(_, s)| *s) {
+            Some(Source::FlagOrEnv) => "flag/env",
+            Some(Source::File) => "file",
+            _ => "default",
+        };
+        let lines = [
+            ("database_url", redact_url(&self.database_url)),
+            ("key_file", self.key_file.display().to_string()),
+            ("audit_key_file", self.audit_key_file.display().to_string()),
+            ("bind", self.bind.to_string()),
+            ("rate_limits", if self.limits.enabled { "on" } else { "off" }.to_string()),
+            ("log_format", format!("{:?}", self.log_format).to_lowercase()),
+            ("log", self.log.clone()),
+        ];
+        lines.iter().map(|(name, value)| format!("{name} = {value}  ({})\n", source_of(name))).collect()
+    }
+}
+
+fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(format!("cannot read configuration file {}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| {
+        let detail = e.message().to_string();
+        ConfigError(format!("configuration file {}: {detail}", path.display()))
+    })
+}
+
+/// The key file defaults to `locator.key` beside an SQLite database, or the working directory.
+fn default_key_file(database_url: &str) -> PathBuf {
+    match sqlite_path(database_url) {
+        Some(db) => sibling(&db, "locator.key"),
+        None => PathBuf::from("locator.key"),
+    }
+}
+
+fn sibling(path: &Path, name: &str) -> PathBuf {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.join(name),
+        _ => PathBuf::from(name),
+    }
+}
+
+/// The file path inside an `sqlite://PATH` or `sqlite:PATH` URL, without query options.
+pub fn sqlite_path(database_url: &str) -> Option<PathBuf> {
+    let rest = database_url.strip_prefix("sqlite://").or_else(|| database_url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    if path.is_empty() || path == ":memory:" {
+        return None;
+    }
+    Some(PathBuf::from(path))
+}
+
+/// Hides a password in a database URL before it is printed or logged.
+pub fn redact_url(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://")
+        && let Some((credentials, host)) = rest.split_once('@')
+    {
+        let user = credentials.split(':').next().unwrap_or("");
+        return format!("{scheme}://{user}:***@{host}");
+    }
+    url.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> ConfigArgs {
+        ConfigArgs::default()
+    }
+
+    #[test]
+    fn no_configuration_gives_the_contract_defaults() {
+        let s = Settings::resolve_with(&args(), &FileConfig::default()).unwrap();
+        assert_eq!(s.database_url, "sqlite://locator.db");
+        assert_eq!(s.key_file, PathBuf::from("locator.key"));
+        assert_eq!(s.audit_key_file, PathBuf::from("locator-audit.key"));
+        assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
+        assert!(s.limits.enabled);
+    }
+
+    #[test]
+    fn a_flag_or_environment_value_beats_the_file_and_the_file_beats_the_default() {
+        let file = FileConfig {
+            bind: Some("127.0.0.1:9000".into()),
+            database_url: Some("sqlite://from-file.db".into()),
+            ..FileConfig::default()
+        };
+        let flags = ConfigArgs { bind: Some("127.0.0.1:9999".into()), ..args() };
+        let s = Settings::resolve_with(&flags, &file).unwrap();
+        assert_eq!(s.bind.port(), 9999);
+        assert_eq!(s.database_url, "sqlite://from-file.db");
+        assert!(s.describe().contains("bind = 127.0.0.1:9999  (flag/env)"));
+        assert!(s.describe().contains("(file)"));
+    }
+
+    #[test]
+    fn the_key_file_defaults_to_beside_the_sqlite_database() {
+        let flags = ConfigArgs { database_url: Some("sqlite:///var/lib/locator/index.db".into()), ..args() };
+        let s = Settings::resolve_with(&flags, &FileConfig::default()).unwrap();
+        assert_eq!(s.key_file, PathBuf::from("/var/lib/locator/locator.key"));
+        assert_eq!(s.audit_key_file, PathBuf::from("/var/lib/locator/locator-audit.key"));
+    }
+
+    #[test]
+    fn invalid_values_fail_with_one_clear_line() {
+        for bad in [
+            ConfigArgs { bind: Some("nonsense".into()), ..args() },
+            ConfigArgs { rate_limits: Some("maybe".into()), ..args() },
+            ConfigArgs { database_url: Some("mysql://x".into()), ..args() },
+            ConfigArgs { log_format: Some("xml".into()), ..args() },
+        ] {
+            let err = Settings::resolve_with(&bad, &FileConfig::default()).unwrap_err().to_string();
+            assert!(err.starts_with("invalid configuration: "), "{err}");
+            assert!(!err.contains('\n'), "{err}");
+        }
+    }
+
+    #[test]
+    fn rate_limits_off_disables_every_limit() {
+        let s =
+            Settings::resolve_with(&ConfigArgs { rate_limits: Some("off".into()), ..args() }, &FileConfig::default())
+                .unwrap();
+        assert!(!s.limits.enabled);
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_file_is_refused() {
+        let err = toml::from_str::<FileConfig>("bnid = \"x\"").unwrap_err();
+        assert!(err.message().contains("unknown field"));
+    }
+
+    #[test]
+    fn passwords_in_database_urls_are_redacted() {
+        assert_eq!(redact_url("postgres://app:s3cret@db:5432/x"), "postgres://app:***@db:5432/x");
+        assert_eq!(redact_url("sqlite://locator.db"), "sqlite://locator.db");
+    }
+}

@@ -1,0 +1,10 @@
+//! The product's ideas as pure values and decisions: no I/O, no axum, no sqlx.
+//! Input is parsed into these types at the edge, so nothing deeper re-checks it.
+
+pub mod error;
+pub mod organisation;
+pub mod role;
+pub mod token;
+pub mod user;
+
+pub use error::FieldError;

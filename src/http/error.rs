@@ -1,0 +1,163 @@
+//! The HTTP layer's one error type, mapped to a status and the contract's JSON shape in one
+//! place. Internal causes are logged here, never returned; messages never repeat input.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::audit::AuditError;
+use crate::domain::FieldError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body or query was understood but breaks a rule; every broken field is listed (422).
+    #[error("invalid input")]
+    Invalid(Vec<FieldError>),
+    /// The request could not be read at all: not JSON, wrong content type (400).
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String, field: Option<String> },
+    /// No token, or a token that is unknown, revoked or malformed (401).
+    #[error("authentication required")]
+    Unauthenticated,
+    /// A valid token whose role may not do this (403).
+    #[error("forbidden")]
+    Forbidden,
+    /// Does not exist, or belongs to another organisation: the two look the same (404).
+    #[error("not found")]
+    NotFound,
+    /// Conflicts with the current state, e.g. a duplicate code or an illegal transition (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// The body is larger than this route accepts (413).
+    #[error("request body too large")]
+    TooLarge,
+    /// Too many requests; `retry_after` seconds until the next one can succeed (429).
+    #[error("{message}")]
+    RateLimited { retry_after: u64, message: String },
+    /// The database or the audit trail cannot be written: nothing was disclosed (503).
+    #[error("{0}")]
+    Unavailable(&'static str),
+    /// A bug or an unexpected failure; details are in the log only (500).
+    #[error("internal error")]
+    Internal,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a [FieldError]>,
+}
+
+#[derive(Serialize)]
+struct ErrorDetail<'a> {
+    code: &'a str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
+impl ApiError {
+    pub fn invalid(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Invalid(vec![FieldError::new(field, code, message)])
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let (code, message, field): (&str, String, Option<&str>) = match &self {
+            ApiError::Invalid(errors) => match errors.first() {
+                Some(first) => (first.code, first.message.clone(), Some(first.field.as_str())),
+                None => ("invalid", "the request is invalid".into(), None),
+            },
+            ApiError::BadRequest { code, message, field } => (code, message.clone(), field.as_deref()),
+            ApiError::Unauthenticated => (
+                "unauthenticated",
+                "a valid bearer token is required: send `Authorization: Bearer <token>`".into(),
+                None,
+            ),
+            ApiError::Forbidden => ("forbidden", "your role does not allow this action".into(), None),
+            ApiError::NotFound => ("not_found", "no such resource".into(), None),
+            ApiError::Conflict(m) => ("conflict", m.clone(), None),
+            ApiError::TooLarge => ("too_large", "the request body is larger than this endpoint accepts".into(), None),
+            ApiError::RateLimited { message, .. } => ("rate_limited", message.clone(), None),
+            ApiError::Unavailable(m) => ("unavailable", (*m).to_string(), None),
+            ApiError::Internal => ("internal", "something went wrong on our side; it has been logged".into(), None),
+        };
+        let errors = match &self {
+            ApiError::Invalid(errors) if errors.len() > 1 => Some(errors.as_slice()),
+            _ => None,
+        };
+        let body = ErrorBody { error: ErrorDetail { code, message: &message, field }, errors };
+        let mut response = (status, Json(body)).into_response();
+        match &self {
+            ApiError::RateLimited { retry_after, .. } => {
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            ApiError::Unauthenticated => {
+                response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::Unavailable(_) => {
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(5u32));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ApiError::NotFound,
+            StoreError::Conflict(m) => ApiError::Conflict(m.to_string()),
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "database unavailable");
+                ApiError::Unavailable("the index database is unavailable; try again shortly")
+            }
+            other => {
+                tracing::error!(error = %other, "store failure");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+impl From<AuditError> for ApiError {
+    fn from(_: AuditError) -> Self {
+        // Fail closed: whatever was asked, nothing is disclosed without its audit record.
+        ApiError::Unavailable("the audit trail could not be written, so nothing was disclosed; try again shortly")
+    }
+}
+
+impl From<Vec<FieldError>> for ApiError {
+    fn from(errors: Vec<FieldError>) -> Self {
+        ApiError::Invalid(errors)
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(error: FieldError) -> Self {
+        ApiError::Invalid(vec![error])
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

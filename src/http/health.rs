@@ -1,0 +1,46 @@
+//! Probes and metrics: `/healthz` (the process answers), `/readyz` (the database answers and
+//! is migrated), `/metrics` (Prometheus text). None needs a token; none reveals data.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::error::{ApiError, ApiResult};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(readyz)).routes(routes!(metrics))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    status: &'static str,
+}
+
+/// Liveness: the process is up and answering.
+#[utoipa::path(get, path = "/healthz", tag = "operations", security(()), responses((status = 200, body = Health)))]
+async fn healthz() -> axum::Json<Health> {
+    axum::Json(Health { status: "ok" })
+}
+
+/// Readiness: the database is reachable and every migration is applied.
+#[utoipa::path(get, path = "/readyz", tag = "operations", security(()),
+    responses((status = 200, body = Health), (status = 503, description = "not ready")))]
+async fn readyz(State(state): State<AppState>) -> ApiResult<axum::Json<Health>> {
+    state.store.ready().await.map_err(|e| {
+        tracing::warn!(error = %e, "not ready");
+        ApiError::Unavailable("not ready: the database is unreachable or not migrated")
+    })?;
+    Ok(axum::Json(Health { status: "ready" }))
+}
+
+/// Prometheus metrics: request counts and latency by route template.
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(()),
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+}

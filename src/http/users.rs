@@ -1,0 +1,129 @@
+//! Users and tokens: an org-admin issues and revokes tokens for their own organisation;
+//! an operator can issue the first admin of any organisation. A token is shown once.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::error::{ApiError, ApiResult};
+use super::json::ApiJson;
+use crate::audit::{EventType, NewEvent};
+use crate::domain::FieldError;
+use crate::domain::organisation::parse_label;
+use crate::domain::role::Role;
+use crate::domain::user::{Actor, User};
+use crate::service::Service;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_users, add_user)).routes(routes!(revoke_user)).routes(routes!(report_lost))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserList {
+    users: Vec<User>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUserInput {
+    name: String,
+    /// `practitioner`, `ig-officer`, `org-admin` or `operator`.
+    role: String,
+    /// Operators only: the organisation's code (an org-admin always adds to their own).
+    organisation: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct IssuedUser {
+    user: User,
+    /// The bearer token. Shown this once and never again: the index keeps only a keyed hash.
+    token: String,
+}
+
+/// The users of the caller's organisation.
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", responses((status = 200, body = UserList), (status = 403)))]
+async fn list_users(State(state): State<AppState>, actor: Actor) -> ApiResult<Json<UserList>> {
+    Ok(Json(UserList { users: state.store.users_of_org(actor.org_id).await? }))
+}
+
+/// Issue a user and their token. An org-admin adds to their own organisation and cannot
+/// create operators; an operator may add to any organisation.
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = NewUserInput,
+    responses((status = 201, body = IssuedUser), (status = 403), (status = 422)))]
+async fn add_user(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiJson(input): ApiJson<NewUserInput>,
+) -> ApiResult<(StatusCode, Json<IssuedUser>)> {
+    let name = parse_label("name", &input.name, 200)?;
+    let role = Role::parse(&input.role).ok_or_else(|| {
+        FieldError::new("role", "invalid_role", "role must be practitioner, ig-officer, org-admin or operator")
+    })?;
+    let org =
+        match (actor.role, input.organisation.as_deref()) {
+            (Role::Operator, Some(code)) => state.store.organisation_by_code(code).await.map_err(|_| {
+                FieldError::new("organisation", "unknown_organisation", "no organisation has this code")
+            })?,
+            (Role::Operator, None) | (Role::OrgAdmin, None) => state.store.organisation_by_id(actor.org_id).await?,
+            (_, Some(code)) if code.trim().eq_ignore_ascii_case(&actor.org_code) => {
+                state.store.organisation_by_id(actor.org_id).await?
+            }
+            _ => return Err(ApiError::Forbidden),
+        };
+    if role == Role::Operator && actor.role != Role::Operator {
+        return Err(ApiError::Forbidden);
+    }
+    let (user, token) = issue_user(&state, Some(&actor), org.id, &name, role).await?;
+    Ok((StatusCode::CREATED, Json(IssuedUser { user, token })))
+}
+
+/// Creates a user with a fresh token and audits it. Shared by the API, the CLI and the demo.
+pub async fn issue_user(
+    service: &Service,
+    by: Option<&Actor>,
+    org_id: i64,
+    name: &str,
+    role: Role,
+) -> ApiResult<(User, String)> {
+    let token = crate::domain::token::Token::generate();
+    let user = service
+        .store
+        .add_user(org_id, name, role, &service.tokens.hash(&token), &token.hint(), service.clock.now_ms())
+        .await?;
+    let mut event = NewEvent::new(EventType::TokenIssued)
+        .concerning([org_id])
+        .details(json!({"user_id": user.id, "role": role.as_str(), "token_hint": user.token_hint}));
+    if let Some(actor) = by {
+        event = event.by(actor);
+    }
+    service.audit.record(event).await?;
+    Ok((user, token.expose().to_string()))
+}
+
+/// Revoke a user's token; it stops working on the next request.
+#[utoipa::path(post, path = "/api/v1/users/{id}/revoke", tag = "users",
+    params(("id" = i64, Path, description = "user id")),
+    responses((status = 200, body = User), (status = 404)))]
+async fn revoke_user(State(state): State<AppState>, actor: Actor, Path(id): Path<i64>) -> ApiResult<Json<User>> {
+    let user = state.store.revoke_user(actor.org_id, id, state.clock.now_ms()).await?;
+    let event = NewEvent::new(EventType::TokenRevoked).by(&actor).details(json!({"user_id": user.id}));
+    state.audit.record(event).await?;
+    Ok(Json(user))
+}
+
+/// Report a token as lost: it keeps working until revoked, but every use is flagged for IG.
+#[utoipa::path(post, path = "/api/v1/users/{id}/report-lost", tag = "users",
+    params(("id" = i64, Path, description = "user id")),
+    responses((status = 200, body = User), (status = 404)))]
+async fn report_lost(State(state): State<AppState>, actor: Actor, Path(id): Path<i64>) -> ApiResult<Json<User>> {
+    let user = state.store.report_token_lost(actor.org_id, id, state.clock.now_ms()).await?;
+    let event = NewEvent::new(EventType::TokenReportedLost).by(&actor).details(json!({"user_id": user.id}));
+    state.audit.record(event).await?;
+    Ok(Json(user))
+}

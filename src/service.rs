@@ -1,0 +1,69 @@
+//! The running service's parts, assembled once from settings: store, keys, audit writer.
+//! `serve`, `demo` and every CLI command that writes start here, so they behave alike.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use serde_json::json;
+use tokio::task::JoinHandle;
+
+use crate::audit::checkpoint::AuditSigningKey;
+use crate::audit::{AuditLog, EventType, NewEvent};
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::keys::{self, SecretBytes, TokenHasher};
+use crate::store::Store;
+
+pub struct Service {
+    pub settings: Settings,
+    pub store: Store,
+    pub audit: AuditLog,
+    pub tokens: TokenHasher,
+    pub clock: Clock,
+    pub secret: SecretBytes,
+    /// Lines for a person: e.g. that a key file was created.
+    pub notices: Vec<String>,
+}
+
+/// The audit writer task; await it after the last `AuditLog` clone is dropped.
+pub struct AuditTask(JoinHandle<()>);
+
+impl AuditTask {
+    pub async fn finish(self) {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), self.0).await;
+    }
+}
+
+impl Service {
+    /// Opens (and migrates) the database, loads or creates the keys, starts the audit writer.
+    pub async fn open(settings: Settings, clock: Clock) -> anyhow::Result<(Service, AuditTask)> {
+        let store = Store::open(&settings.database_url).await.with_context(|| {
+            format!("cannot open the database {}", crate::config::redact_url(&settings.database_url))
+        })?;
+        let mut notices = Vec::new();
+        let (secret, created) = keys::load_or_create(&settings.key_file)?;
+        if created {
+            notices
+                .push(format!("created a new index secret at {} (mode 0600); back it up", settings.key_file.display()));
+        }
+        let (signer, created) = AuditSigningKey::load_or_create(&settings.audit_key_file)
+            .with_context(|| format!("audit signing key {}", settings.audit_key_file.display()))?;
+        if created {
+            notices.push(format!(
+                "created a new audit signing key at {} (mode 0600); publish its public key with `locator audit public-key`",
+                settings.audit_key_file.display()
+            ));
+        }
+        let (audit, task) = AuditLog::start(store.clone(), Arc::new(signer), clock.clone(), AUDIT_ORIGIN.to_string());
+        for notice in &notices {
+            let event =
+                NewEvent::new(EventType::KeyOperation).details(json!({"operation": "created", "notice": notice}));
+            audit.record(event).await.context("cannot write the audit trail")?;
+        }
+        let tokens = TokenHasher::new(&secret);
+        Ok((Service { settings, store, audit, tokens, clock, secret, notices }, AuditTask(task)))
+    }
+}
+
+/// The checkpoint origin line: names this log in every signed checkpoint.
+pub const AUDIT_ORIGIN: &str = "child-locator/audit";

@@ -1,0 +1,192 @@
+//! Audit log persistence: appending batches under the head-row lock, and reading entries
+//! back for verification, export and the IG officer's views.
+
+use sqlx::Row;
+
+use super::{Store, StoreError, StoreResult, placeholders};
+use crate::clock::Millis;
+
+/// The stored head of the log.
+#[derive(Debug, Clone)]
+pub struct AuditHead {
+    pub size: u64,
+    pub frontier: Vec<u8>,
+    pub checkpoint: Option<String>,
+}
+
+/// One event row as written.
+#[derive(Debug, Clone)]
+pub struct AuditRow {
+    pub seq: u64,
+    pub at: Millis,
+    pub kind: &'static str,
+    pub actor_user_id: Option<i64>,
+    pub actor_org_id: Option<i64>,
+    pub purpose: Option<String>,
+    pub lookup_id: Option<String>,
+    pub body: Vec<u8>,
+    pub leaf_hash: Vec<u8>,
+    pub scope: Vec<i64>,
+}
+
+/// What the audit writer decided for one batch, computed from the head it was given.
+pub struct AuditBatch {
+    pub rows: Vec<AuditRow>,
+    pub head: AuditHead,
+    /// A checkpoint to keep in the history table (the head always holds the latest).
+    pub keep_checkpoint: Option<(u64, String)>,
+}
+
+/// One entry read back for verification or export.
+#[derive(Debug, Clone)]
+pub struct StoredAuditEntry {
+    pub seq: i64,
+    pub body: Vec<u8>,
+    pub leaf_hash: Vec<u8>,
+}
+
+fn u64_of(v: i64) -> StoreResult<u64> {
+    u64::try_from(v).map_err(|_| StoreError::Inconsistent("negative audit size".into()))
+}
+
+fn i64_of(v: u64) -> StoreResult<i64> {
+    i64::try_from(v).map_err(|_| StoreError::Inconsistent("audit size out of range".into()))
+}
+
+impl Store {
+    /// Appends a batch in one transaction. `build` sees the head as locked by this transaction,
+    /// so concurrent writers (other tasks, other nodes on one PostgreSQL) extend one log.
+    pub async fn append_audit<E>(
+        &self,
+        build: impl FnOnce(&AuditHead) -> Result<AuditBatch, E>,
+    ) -> StoreResult<Result<u64, E>> {
+        let mut tx = self.begin_write().await?;
+        // Touching the head row first takes its lock (a row lock on PostgreSQL; SQLite already
+        // holds the write lock), so no other writer can read the same size until we commit.
+        sqlx::query("UPDATE audit_head SET size = size WHERE id = 1").execute(&mut *tx).await?;
+        let row =
+            sqlx::query("SELECT size, frontier, checkpoint FROM audit_head WHERE id = 1").fetch_one(&mut *tx).await?;
+        let head = AuditHead {
+            size: u64_of(row.try_get("size")?)?,
+            frontier: row.try_get("frontier")?,
+            checkpoint: row.try_get("checkpoint")?,
+        };
+        let batch = match build(&head) {
+            Ok(batch) => batch,
+            Err(e) => return Ok(Err(e)),
+        };
+        for r in &batch.rows {
+            sqlx::query(
+                "INSERT INTO audit_events (seq, at, type, actor_user_id, actor_org_id, purpose, lookup_id, body, leaf_hash) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(i64_of(r.seq)?)
+            .bind(r.at)
+            .bind(r.kind)
+            .bind(r.actor_user_id)
+            .bind(r.actor_org_id)
+            .bind(&r.purpose)
+            .bind(&r.lookup_id)
+            .bind(&r.body)
+            .bind(&r.leaf_hash)
+            .execute(&mut *tx)
+            .await?;
+            for org in &r.scope {
+                sqlx::query("INSERT INTO audit_event_orgs (org_id, seq) VALUES ($1, $2)")
+                    .bind(org)
+                    .bind(i64_of(r.seq)?)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        sqlx::query("UPDATE audit_head SET size = $1, frontier = $2, checkpoint = $3 WHERE id = 1")
+            .bind(i64_of(batch.head.size)?)
+            .bind(&batch.head.frontier)
+            .bind(&batch.head.checkpoint)
+            .execute(&mut *tx)
+            .await?;
+        if let Some((size, note)) = &batch.keep_checkpoint {
+            sqlx::query(
+                "INSERT INTO audit_checkpoints (tree_size, note, at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (tree_size) DO NOTHING",
+            )
+            .bind(i64_of(*size)?)
+            .bind(note)
+            .bind(batch.rows.first().map(|r| r.at).unwrap_or_default())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Ok(batch.head.size))
+    }
+
+    pub async fn audit_head(&self) -> StoreResult<AuditHead> {
+        let row = sqlx::query("SELECT size, frontier, checkpoint FROM audit_head WHERE id = 1")
+            .fetch_one(self.reader())
+            .await?;
+        Ok(AuditHead {
+            size: u64_of(row.try_get("size")?)?,
+            frontier: row.try_get("frontier")?,
+            checkpoint: row.try_get("checkpoint")?,
+        })
+    }
+
+    /// The kept checkpoint history (signed notes), oldest first.
+    pub async fn audit_checkpoints(&self) -> StoreResult<Vec<String>> {
+        Ok(sqlx::query_scalar("SELECT note FROM audit_checkpoints ORDER BY tree_size").fetch_all(self.reader()).await?)
+    }
+
+    /// The largest kept checkpoint's size and time, so a writer knows when to keep the next.
+    pub async fn latest_kept_checkpoint(&self) -> StoreResult<Option<(u64, Millis)>> {
+        let row = sqlx::query("SELECT tree_size, at FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1")
+            .fetch_optional(self.reader())
+            .await?;
+        match row {
+            Some(row) => Ok(Some((u64_of(row.try_get("tree_size")?)?, row.try_get("at")?))),
+            None => Ok(None),
+        }
+    }
+
+    /// A page of entries in log order from `from_seq`, for streaming verification and export.
+    pub async fn audit_entries(&self, from_seq: i64, limit: i64) -> StoreResult<Vec<StoredAuditEntry>> {
+        let rows = sqlx::query("SELECT seq, body, leaf_hash FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT $2")
+            .bind(from_seq)
+            .bind(limit)
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredAuditEntry {
+                    seq: r.try_get("seq")?,
+                    body: r.try_get("body")?,
+                    leaf_hash: r.try_get("leaf_hash")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Leaf hashes of the first `size` entries, for inclusion and consistency proofs.
+    pub async fn audit_leaf_hashes(&self, size: u64) -> StoreResult<Vec<Vec<u8>>> {
+        Ok(sqlx::query_scalar("SELECT leaf_hash FROM audit_events WHERE seq < $1 ORDER BY seq")
+            .bind(i64_of(size)?)
+            .fetch_all(self.reader())
+            .await?)
+    }
+
+    /// Event bodies by sequence number (for the IG views, which parse the canonical JSON).
+    pub async fn audit_bodies(&self, seqs: &[i64]) -> StoreResult<Vec<(i64, Vec<u8>)>> {
+        if seqs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT seq, body FROM audit_events WHERE seq IN ({}) ORDER BY seq DESC",
+            placeholders(1, seqs.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for s in seqs {
+            query = query.bind(*s);
+        }
+        let rows = query.fetch_all(self.reader()).await?;
+        rows.iter().map(|r| Ok((r.try_get("seq")?, r.try_get("body")?))).collect()
+    }
+}

@@ -1,0 +1,207 @@
+//! Persistence behind one interface. `Store` speaks SQL through sqlx's `Any` driver so the
+//! queries are written once; `sqlite.rs` and `postgres.rs` hold what differs between engines.
+//! The store never decides policy: it saves and loads what the domain decided.
+
+pub mod audit;
+pub mod organisations;
+pub mod postgres;
+pub mod sqlite;
+pub mod users;
+
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, AnyQueryResult};
+use sqlx::migrate::Migrator;
+use sqlx::{Any, AnyPool, Transaction};
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl Engine {
+    pub fn of_url(url: &str) -> Engine {
+        if url.starts_with("postgres") { Engine::Postgres } else { Engine::Sqlite }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Engine::Sqlite => "sqlite",
+            Engine::Postgres => "postgres",
+        }
+    }
+
+    fn migrator(self) -> &'static Migrator {
+        match self {
+            Engine::Sqlite => &SQLITE_MIGRATIONS,
+            Engine::Postgres => &POSTGRES_MIGRATIONS,
+        }
+    }
+}
+
+/// One error type for the store layer. Callers map it once (HTTP: `http::error`).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row asked for does not exist (or belongs to another organisation).
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule was broken, e.g. an organisation code already in use.
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// The database cannot be reached or is overloaded: the caller may retry later.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    /// The database refuses settings that could lose acknowledged writes.
+    #[error("unsafe durability setting: {0}")]
+    UnsafeDurability(String),
+    /// Stored data is not what this version can read (corruption, tampering or a bug).
+    #[error("stored data is inconsistent: {0}")]
+    Inconsistent(String),
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => StoreError::Unavailable(e),
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict("already exists"),
+            sqlx::Error::Database(db) if is_transient(db.code().as_deref()) => StoreError::Unavailable(e),
+            _ => StoreError::Database(e),
+        }
+    }
+}
+
+/// Busy/locked (SQLite), or connection and shutdown classes (PostgreSQL 08xxx, 57Pxx, 53xxx).
+fn is_transient(code: Option<&str>) -> bool {
+    match code {
+        Some(c) => {
+            matches!(c, "5" | "6" | "261" | "517" | "10")
+                || c.starts_with("08")
+                || c.starts_with("57P")
+                || c.starts_with("53")
+        }
+        None => false,
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The database, opened for this process. Cheap to clone.
+///
+/// SQLite allows one writer at a time, so writes go through a pool of one connection and
+/// reads through several; on PostgreSQL both are the same pool.
+#[derive(Clone, Debug)]
+pub struct Store {
+    engine: Engine,
+    reader: AnyPool,
+    writer: AnyPool,
+}
+
+impl Store {
+    /// Opens the database; does not migrate (see `migrate`).
+    pub async fn connect(url: &str) -> StoreResult<Store> {
+        sqlx::any::install_default_drivers();
+        let engine = Engine::of_url(url);
+        let store = match engine {
+            Engine::Sqlite => {
+                let url = sqlite::prepare_url(url);
+                let writer = sqlite::pool_options(1).connect(&url).await?;
+                let reader = sqlite::pool_options(4).connect(&url).await?;
+                Store { engine, reader, writer }
+            }
+            Engine::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect(url)
+                    .await?;
+                Store { engine, reader: pool.clone(), writer: pool }
+            }
+        };
+        store.check_durability().await?;
+        Ok(store)
+    }
+
+    /// Opens and migrates: what `serve` and every command that writes does first.
+    pub async fn open(url: &str) -> StoreResult<Store> {
+        let store = Store::connect(url).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    pub async fn migrate(&self) -> StoreResult<()> {
+        self.engine.migrator().run(&self.writer).await?;
+        Ok(())
+    }
+
+    /// Refuses settings that could lose acknowledged writes (SQLite `synchronous` below FULL,
+    /// PostgreSQL `fsync` or `synchronous_commit` off).
+    pub async fn check_durability(&self) -> StoreResult<()> {
+        match self.engine {
+            Engine::Sqlite => sqlite::check_durability(&self.writer).await,
+            Engine::Postgres => postgres::check_durability(&self.writer).await,
+        }
+    }
+
+    /// Readiness: the database answers and every migration this binary knows is applied.
+    pub async fn ready(&self) -> StoreResult<()> {
+        let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = $1")
+            .bind(true)
+            .fetch_all(&self.reader)
+            .await?;
+        let missing = self.engine.migrator().iter().filter(|m| !applied.contains(&m.version)).count();
+        if missing > 0 {
+            return Err(StoreError::Inconsistent(format!("{missing} migration(s) not applied")));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn reader(&self) -> &AnyPool {
+        &self.reader
+    }
+
+    pub(crate) fn writer(&self) -> &AnyPool {
+        &self.writer
+    }
+
+    /// A write transaction. On SQLite it takes the write lock up front (`BEGIN IMMEDIATE`),
+    /// so a transaction that reads before it writes never fails to upgrade its lock.
+    pub(crate) async fn begin_write(&self) -> StoreResult<Transaction<'static, Any>> {
+        Ok(match self.engine {
+            Engine::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Engine::Postgres => self.writer.begin().await?,
+        })
+    }
+
+    /// Runs raw SQL against the writer: for tests that inject faults (e.g. a failing trigger).
+    pub async fn execute_raw(&self, sql: &str) -> StoreResult<AnyQueryResult> {
+        Ok(sqlx::raw_sql(sql).execute(&self.writer).await?)
+    }
+
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}
+
+/// `$1, $2, …` from `start` for `count` values, for `IN (…)` lists built at run time.
+pub(crate) fn placeholders(start: usize, count: usize) -> String {
+    (start..start + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// A boolean stored as an integer, the one boolean type both engines read the same way.
+pub(crate) fn flag(value: bool) -> i64 {
+    i64::from(value)
+}

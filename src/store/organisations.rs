@@ -1,0 +1,148 @@
+//! The directory of participating organisations.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Store, StoreError, StoreResult, flag};
+use crate::clock::Millis;
+use crate::domain::organisation::{NewOrganisation, OrgKind, Organisation, OrganisationChanges};
+
+const COLUMNS: &str = "id, code, name, kind, duty_phone, out_of_hours_phone, secure_email, active";
+
+fn from_row(row: &AnyRow) -> StoreResult<Organisation> {
+    let kind: String = row.try_get("kind")?;
+    Ok(Organisation {
+        id: row.try_get("id")?,
+        code: row.try_get("code")?,
+        name: row.try_get("name")?,
+        kind: OrgKind::parse(&kind).ok_or_else(|| StoreError::Inconsistent("unknown organisation kind".into()))?,
+        duty_phone: row.try_get("duty_phone")?,
+        out_of_hours_phone: row.try_get("out_of_hours_phone")?,
+        secure_email: row.try_get("secure_email")?,
+        active: row.try_get::<i64, _>("active")? != 0,
+    })
+}
+
+fn search_text(code: &str, name: &str) -> String {
+    format!("{} {}", code.to_lowercase(), name.to_lowercase())
+}
+
+impl Store {
+    pub async fn add_organisation(&self, org: &NewOrganisation, now: Millis) -> StoreResult<Organisation> {
+        let row = sqlx::query(&format!(
+            "INSERT INTO organisations (code, name, kind, duty_phone, out_of_hours_phone, secure_email, \
+             active, search_text, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING {COLUMNS}"
+        ))
+        .bind(org.code.as_str())
+        .bind(&org.name)
+        .bind(org.kind.as_str())
+        .bind(&org.duty_phone)
+        .bind(&org.out_of_hours_phone)
+        .bind(&org.secure_email)
+        .bind(flag(org.active))
+        .bind(search_text(org.code.as_str(), &org.name))
+        .bind(now)
+        .fetch_one(self.writer())
+        .await
+        .map_err(|e| match StoreError::from(e) {
+            StoreError::Conflict(_) => StoreError::Conflict("an organisation with this code already exists"),
+            other => other,
+        })?;
+        from_row(&row)
+    }
+
+    pub async fn update_organisation(
+        &self,
+        code: &str,
+        changes: &OrganisationChanges,
+        now: Millis,
+    ) -> StoreResult<Organisation> {
+        let mut tx = self.begin_write().await?;
+        let current = sqlx::query(&format!("SELECT {COLUMNS} FROM organisations WHERE code = $1"))
+            .bind(code)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let mut org = from_row(&current)?;
+        if let Some(name) = &changes.name {
+            org.name = name.clone();
+        }
+        if let Some(kind) = changes.kind {
+            org.kind = kind;
+        }
+        if let Some(phone) = &changes.duty_phone {
+            org.duty_phone = phone.clone();
+        }
+        if let Some(phone) = &changes.out_of_hours_phone {
+            org.out_of_hours_phone = phone.clone();
+        }
+        if let Some(email) = &changes.secure_email {
+            org.secure_email = email.clone();
+        }
+        if let Some(active) = changes.active {
+            org.active = active;
+        }
+        sqlx::query(
+            "UPDATE organisations SET name = $1, kind = $2, duty_phone = $3, out_of_hours_phone = $4, \
+             secure_email = $5, active = $6, search_text = $7, updated_at = $8 WHERE id = $9",
+        )
+        .bind(&org.name)
+        .bind(org.kind.as_str())
+        .bind(&org.duty_phone)
+        .bind(&org.out_of_hours_phone)
+        .bind(&org.secure_email)
+        .bind(flag(org.active))
+        .bind(search_text(&org.code, &org.name))
+        .bind(now)
+        .bind(org.id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(org)
+    }
+
+    pub async fn organisation_by_code(&self, code: &str) -> StoreResult<Organisation> {
+        let code = code.trim().to_ascii_uppercase();
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM organisations WHERE code = $1"))
+            .bind(code)
+            .fetch_optional(self.reader())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        from_row(&row)
+    }
+
+    pub async fn organisation_by_id(&self, id: i64) -> StoreResult<Organisation> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM organisations WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.reader())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        from_row(&row)
+    }
+
+    /// Directory search by name or code, case-insensitive, substring. Inactive organisations
+    /// are listed only when asked for (operators), so workers are not sent to a closed line.
+    pub async fn search_organisations(
+        &self,
+        query: &str,
+        include_inactive: bool,
+        limit: i64,
+    ) -> StoreResult<Vec<Organisation>> {
+        let pattern = format!("%{}%", escape_like(&query.trim().to_lowercase()));
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM organisations WHERE search_text LIKE $1 ESCAPE '\\' \
+             AND (active = 1 OR $2 = 1) ORDER BY name, code LIMIT $3"
+        ))
+        .bind(pattern)
+        .bind(flag(include_inactive))
+        .bind(limit)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+}
+
+fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}

@@ -1,0 +1,139 @@
+//! Users and their tokens. Only a keyed hash of a token is stored; revocation is a column
+//! that every authentication reads, so it takes effect on the next request.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Store, StoreError, StoreResult};
+use crate::clock::Millis;
+use crate::domain::organisation::OrgKind;
+use crate::domain::role::Role;
+use crate::domain::user::{Actor, User};
+
+fn role_of(row: &AnyRow) -> StoreResult<Role> {
+    let role: String = row.try_get("role")?;
+    Role::parse(&role).ok_or_else(|| StoreError::Inconsistent("unknown role".into()))
+}
+
+fn user_from_row(row: &AnyRow) -> StoreResult<User> {
+    Ok(User {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        role: role_of(row)?,
+        organisation: row.try_get("org_code")?,
+        token_hint: row.try_get("token_hint")?,
+        created_at: row.try_get("created_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+const USER_COLUMNS: &str = "u.id, u.name, u.role, o.code AS org_code, u.token_hint, u.created_at, u.revoked_at";
+
+impl Store {
+    pub async fn add_user(
+        &self,
+        org_id: i64,
+        name: &str,
+        role: Role,
+        token_hash: &[u8],
+        token_hint: &str,
+        now: Millis,
+    ) -> StoreResult<User> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO users (org_id, name, role, token_hash, token_hint, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(org_id)
+        .bind(name)
+        .bind(role.as_str())
+        .bind(token_hash)
+        .bind(token_hint)
+        .bind(now)
+        .fetch_one(self.writer())
+        .await?;
+        self.user_in_org(org_id, id).await
+    }
+
+    /// A user of the given organisation; another organisation's user is `NotFound`.
+    pub async fn user_in_org(&self, org_id: i64, user_id: i64) -> StoreResult<User> {
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users u JOIN organisations o ON o.id = u.org_id \
+             WHERE u.id = $1 AND u.org_id = $2"
+        ))
+        .bind(user_id)
+        .bind(org_id)
+        .fetch_optional(self.reader())
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        user_from_row(&row)
+    }
+
+    pub async fn users_of_org(&self, org_id: i64) -> StoreResult<Vec<User>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users u JOIN organisations o ON o.id = u.org_id \
+             WHERE u.org_id = $1 ORDER BY u.id"
+        ))
+        .bind(org_id)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    /// Revokes a user's token. Revoking twice is harmless; another organisation's user is `NotFound`.
+    pub async fn revoke_user(&self, org_id: i64, user_id: i64, now: Millis) -> StoreResult<User> {
+        let changed =
+            sqlx::query("UPDATE users SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 AND org_id = $3")
+                .bind(now)
+                .bind(user_id)
+                .bind(org_id)
+                .execute(self.writer())
+                .await?
+                .rows_affected();
+        if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.user_in_org(org_id, user_id).await
+    }
+
+    /// Marks a token as reported lost (it keeps working until revoked, but every use is flagged).
+    pub async fn report_token_lost(&self, org_id: i64, user_id: i64, now: Millis) -> StoreResult<User> {
+        let changed = sqlx::query(
+            "UPDATE users SET reported_lost_at = COALESCE(reported_lost_at, $1) WHERE id = $2 AND org_id = $3",
+        )
+        .bind(now)
+        .bind(user_id)
+        .bind(org_id)
+        .execute(self.writer())
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.user_in_org(org_id, user_id).await
+    }
+
+    /// The actor for a token hash, if the token is live and its organisation active.
+    pub async fn actor_for_token(&self, token_hash: &[u8]) -> StoreResult<Option<Actor>> {
+        let row = sqlx::query(
+            "SELECT u.id, u.name, u.role, u.reported_lost_at, o.id AS org_id, o.code, o.name AS org_name, o.kind \
+             FROM users u JOIN organisations o ON o.id = u.org_id \
+             WHERE u.token_hash = $1 AND u.revoked_at IS NULL AND o.active = 1",
+        )
+        .bind(token_hash)
+        .fetch_optional(self.reader())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let kind: String = row.try_get("kind")?;
+        Ok(Some(Actor {
+            user_id: row.try_get("id")?,
+            user_name: row.try_get("name")?,
+            role: role_of(&row)?,
+            org_id: row.try_get("org_id")?,
+            org_code: row.try_get("code")?,
+            org_name: row.try_get("org_name")?,
+            org_kind: OrgKind::parse(&kind)
+                .ok_or_else(|| StoreError::Inconsistent("unknown organisation kind".into()))?,
+            reported_lost_at: row.try_get("reported_lost_at")?,
+        }))
+    }
+}
