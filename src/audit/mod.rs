@@ -4,6 +4,7 @@
 pub mod checkpoint;
 pub mod event;
 pub mod merkle;
+pub mod stored;
 pub mod verify;
 pub mod writer;
 

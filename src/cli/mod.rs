@@ -1,6 +1,7 @@
 //! The `locator` command line: one file per command group. Each command resolves settings the
 //! same way (flags, then `LOCATOR_*` environment, then the TOML file, then defaults).
 
+mod audit;
 mod demo;
 mod key;
 mod org;
@@ -49,6 +50,9 @@ pub enum Command {
     /// The index secret.
     #[command(subcommand)]
     Key(key::KeyCommand),
+    /// The tamper-evident audit trail.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Print the route × role access table (Markdown), as docs/api.md shows it.
     Routes,
 }
@@ -96,6 +100,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
         Command::Org(cmd) => org::run(cmd, settings).await,
         Command::User(cmd) => user::run(cmd, settings).await,
         Command::Key(cmd) => key::run(cmd, settings).await,
+        Command::Audit(cmd) => audit::run(cmd, settings).await,
         Command::Routes => {
             print!("{}", crate::http::access::markdown_table());
             Ok(ExitCode::SUCCESS)

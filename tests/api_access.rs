@@ -1,0 +1,181 @@
+//! Authentication and authorisation through the public HTTP surface, on every engine.
+
+mod common;
+
+use child_locator::domain::role::Role;
+use child_locator::http::access;
+use common::{Engine, TestApp, engines};
+use reqwest::StatusCode;
+use serde_json::json;
+
+/// Replaces `{param}` segments with a plausible value so the route matches.
+fn concrete(path: &str) -> String {
+    path.split('/').map(|seg| if seg.starts_with('{') { "1" } else { seg }).collect::<Vec<_>>().join("/")
+}
+
+#[tokio::test]
+async fn every_route_in_the_openapi_spec_needs_a_token() {
+    let app = TestApp::start(Engine::Sqlite).await;
+    let routes = child_locator::http::served_routes();
+    assert!(routes.len() >= 10, "the spec lists the API: {routes:?}");
+    for (method, path) in routes {
+        let url = app.url(&concrete(&path));
+        let request = app.http.request(method.parse().unwrap(), &url).json(&json!({}));
+        let status = request.send().await.unwrap().status();
+        if access::is_public(&path) {
+            assert_ne!(status, StatusCode::UNAUTHORIZED, "{method} {path} is public");
+        } else {
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path} answered without a token");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_access_table_covers_exactly_the_served_routes() {
+    let served = child_locator::http::served_routes();
+    for (method, path) in &served {
+        if access::is_public(path) {
+            continue;
+        }
+        assert!(access::roles_for(method, path).is_some(), "{method} {path} is served but not in the access table");
+    }
+    for rule in access::RULES {
+        assert!(
+            served.iter().any(|(m, p)| m == rule.method && p == rule.path),
+            "{} {} is in the access table but not served",
+            rule.method,
+            rule.path
+        );
+    }
+}
+
+#[tokio::test]
+async fn each_role_is_refused_exactly_the_routes_the_table_denies_it() {
+    for engine in engines() {
+        let app = TestApp::start(engine).await;
+        let org = app.org("E06000001", "local-authority").await;
+        for role in Role::ALL {
+            let token = app.token(&org, role).await;
+            for rule in access::RULES {
+                let url = app.url(&concrete(rule.path));
+                let response = app
+                    .http
+                    .request(rule.method.parse().unwrap(), &url)
+                    .bearer_auth(&token)
+                    .json(&json!({}))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status();
+                if rule.roles.contains(&role) {
+                    assert!(
+                        status != StatusCode::FORBIDDEN && status != StatusCode::UNAUTHORIZED,
+                        "{engine:?}: {role} should reach {} {} but got {status}",
+                        rule.method,
+                        rule.path
+                    );
+                } else {
+                    assert_eq!(status, StatusCode::FORBIDDEN, "{engine:?}: {role} on {} {}", rule.method, rule.path);
+                }
+            }
+        }
+        assert!(app.audit_types().await.iter().any(|t| t == "access_denied"), "refusals are audited");
+    }
+}
+
+#[tokio::test]
+async fn a_revoked_token_stops_working_on_the_next_request() {
+    for engine in engines() {
+        let app = TestApp::start(engine).await;
+        let org = app.org("E06000002", "local-authority").await;
+        let admin = app.token(&org, Role::OrgAdmin).await;
+        let (status, issued) =
+            app.post(&admin, "/api/v1/users", &json!({"name": "Sam Worker", "role": "practitioner"})).await;
+        assert_eq!(status, StatusCode::CREATED);
+        let worker = issued["token"].as_str().unwrap().to_string();
+        assert_eq!(app.get(&worker, "/api/v1/me").await.0, StatusCode::OK);
+
+        let id = issued["user"]["id"].as_i64().unwrap();
+        let (status, _) = app.post(&admin, &format!("/api/v1/users/{id}/revoke"), &json!({})).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(app.get(&worker, "/api/v1/me").await.0, StatusCode::UNAUTHORIZED, "{engine:?}");
+        let types = app.audit_types().await;
+        assert!(types.contains(&"token_issued".to_string()) && types.contains(&"token_revoked".to_string()));
+    }
+}
+
+#[tokio::test]
+async fn another_organisations_user_looks_like_it_does_not_exist() {
+    for engine in engines() {
+        let app = TestApp::start(engine).await;
+        let north = app.org("E06000003", "local-authority").await;
+        let south = app.org("E06000004", "local-authority").await;
+        let north_admin = app.token(&north, Role::OrgAdmin).await;
+        let south_admin = app.token(&south, Role::OrgAdmin).await;
+        let (_, issued) =
+            app.post(&south_admin, "/api/v1/users", &json!({"name": "Ali", "role": "practitioner"})).await;
+        let south_user = issued["user"]["id"].as_i64().unwrap();
+
+        let (status, body) = app.post(&north_admin, &format!("/api/v1/users/{south_user}/revoke"), &json!({})).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{engine:?}");
+        assert_eq!(body["error"]["code"], "not_found");
+        let (status, _) = app.post(&north_admin, "/api/v1/users/999999/revoke", &json!({})).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "a missing user answers the same");
+
+        let (_, listed) = app.get(&north_admin, "/api/v1/users").await;
+        assert!(listed["users"].as_array().unwrap().iter().all(|u| u["organisation"] == "E06000003"));
+    }
+}
+
+#[tokio::test]
+async fn an_org_admin_cannot_create_operators_or_users_elsewhere() {
+    let app = TestApp::start(Engine::Sqlite).await;
+    let north = app.org("E06000005", "local-authority").await;
+    app.org("E06000006", "local-authority").await;
+    let admin = app.token(&north, Role::OrgAdmin).await;
+    let (status, _) = app.post(&admin, "/api/v1/users", &json!({"name": "X", "role": "operator"})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = app
+        .post(&admin, "/api/v1/users", &json!({"name": "X", "role": "practitioner", "organisation": "E06000006"}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn tokens_are_stored_only_as_keyed_hashes() {
+    let app = TestApp::start(Engine::Sqlite).await;
+    let org = app.org("E06000007", "local-authority").await;
+    let token = app.token(&org, Role::Practitioner).await;
+    app.store().execute_raw("PRAGMA wal_checkpoint(TRUNCATE)").await.unwrap();
+    let db = std::fs::read(app.db.dir.path().join("locator.db")).unwrap();
+    let secret_part = &token.as_bytes()[10..];
+    assert!(!db.windows(secret_part.len()).any(|w| w == secret_part), "the token's secret part is not in the database");
+}
+
+#[tokio::test]
+async fn repeated_failed_sign_ins_from_one_address_are_slowed_down() {
+    let app = TestApp::start_with(Engine::Sqlite, |s| s.limits.failed_auth_per_minute = 3).await;
+    let bogus = format!("clk_{}", "A".repeat(43));
+    let mut last = StatusCode::OK;
+    let mut retry_after = None;
+    for _ in 0..6 {
+        let response = app.http.get(app.url("/api/v1/me")).bearer_auth(&bogus).send().await.unwrap();
+        last = response.status();
+        retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+    assert!(retry_after.is_some(), "429 carries Retry-After");
+    assert!(app.audit_types().await.iter().filter(|t| *t == "auth_failed").count() >= 3);
+}
+
+#[tokio::test]
+async fn errors_use_the_contract_shape_and_carry_a_request_id() {
+    let app = TestApp::start(Engine::Sqlite).await;
+    let response = app.http.get(app.url("/api/v1/me")).send().await.unwrap();
+    assert!(response.headers().contains_key("x-request-id"));
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    let (status, body) = common::split(response).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"]["code"], "unauthenticated");
+    assert!(body["error"]["message"].as_str().unwrap().contains("Bearer"));
+}

@@ -1,0 +1,152 @@
+//! The `locator` command line, run as a newcomer or an operator would.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_locator");
+
+/// A command in a fresh directory with no LOCATOR_* settings inherited.
+fn locator(dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("LOCATOR_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("LOCATOR_LOG", "warn");
+    cmd
+}
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn a_flag_beats_the_environment_which_beats_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("locator.toml"), "bind = \"127.0.0.1:7000\"\nlog_format = \"json\"\n").unwrap();
+    let out = locator(dir.path())
+        .args(["--config", "locator.toml", "config"])
+        .env("LOCATOR_BIND", "127.0.0.1:7001")
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(text.contains("bind = 127.0.0.1:7001  (flag/env)"), "{text}");
+    assert!(text.contains("log_format = json  (file)"), "{text}");
+    assert!(text.contains("database_url = sqlite://locator.db  (default)"), "{text}");
+
+    let out = locator(dir.path())
+        .args(["--config", "locator.toml", "--bind", "127.0.0.1:7002", "config"])
+        .env("LOCATOR_BIND", "127.0.0.1:7001")
+        .output()
+        .unwrap();
+    assert!(stdout(&out).contains("bind = 127.0.0.1:7002"));
+}
+
+#[test]
+fn invalid_configuration_fails_at_start_with_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = locator(dir.path()).arg("serve").env("LOCATOR_BIND", "not-an-address").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("LOCATOR_BIND"), "{err}");
+}
+
+#[test]
+fn org_add_then_user_add_prints_the_token_alone_on_the_last_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = locator(dir.path())
+        .args(["org", "add", "--code", "E09000033", "--name", "Westminster", "--kind", "local-authority"])
+        .args(["--duty-phone", "020 7641 4000", "--secure-email", "mash@westminster.gov.uk"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("created a new index secret"), "the first run says it made a key: {err}");
+    let mode = std::fs::metadata(dir.path().join("locator.key")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+
+    let out = locator(dir.path())
+        .args(["user", "add", "--org", "E09000033", "--name", "Pat Duty", "--role", "practitioner"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = stdout(&out);
+    let last = text.trim_end().lines().last().unwrap();
+    assert!(last.starts_with("clk_") && last.len() == 47, "{last}");
+
+    let out = locator(dir.path()).args(["user", "list", "--org", "E09000033"]).output().unwrap();
+    assert!(stdout(&out).contains("Pat Duty\tpractitioner"));
+    assert!(!stdout(&out).contains(last), "the token is shown once only");
+}
+
+#[test]
+fn org_add_names_the_bad_option() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = locator(dir.path())
+        .args(["org", "add", "--code", "X1", "--name", "X", "--kind", "council"])
+        .args(["--duty-phone", "01632 960000", "--secure-email", "x@example.org"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--kind"));
+}
+
+#[test]
+fn key_generate_creates_a_private_file_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = locator(dir.path()).args(["key", "generate"]).env("LOCATOR_KEY_FILE", "index.key").output().unwrap();
+    assert!(out.status.success());
+    let meta = std::fs::metadata(dir.path().join("index.key")).unwrap();
+    assert_eq!(meta.len(), 32);
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let again = locator(dir.path()).args(["key", "generate"]).env("LOCATOR_KEY_FILE", "index.key").output().unwrap();
+    assert!(!again.status.success());
+}
+
+#[test]
+fn serve_answers_and_exits_zero_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = locator(dir.path())
+        .arg("serve")
+        .env("LOCATOR_BIND", "127.0.0.1:0")
+        .env("LOCATOR_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines.next().expect("serve logs its address").unwrap();
+        if let Some(rest) = line.split("addr=").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    let health = std::process::Command::new("curl").args(["-sf", &format!("http://{addr}/healthz")]).output();
+    if let Ok(out) = health {
+        assert!(String::from_utf8_lossy(&out.stdout).contains("ok"));
+    }
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert_eq!(exit.code(), Some(0), "graceful shutdown exits 0");
+    assert!(dir.path().join("locator.db").exists() && dir.path().join("locator.key").exists());
+}
+
+#[test]
+fn audit_verify_passes_on_an_intact_trail() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = locator(dir.path())
+        .args(["org", "add", "--code", "E1", "--name", "One", "--kind", "other"])
+        .args(["--duty-phone", "01632 960000", "--secure-email", "x@example.org"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let out = locator(dir.path()).args(["audit", "verify"]).output().unwrap();
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert!(stdout(&out).contains("audit trail intact"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("signatures valid"));
+}

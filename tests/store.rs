@@ -1,0 +1,182 @@
+//! The store suite: the same behaviour on SQLite and PostgreSQL.
+
+mod common;
+
+use std::sync::Arc;
+
+use child_locator::audit::checkpoint::AuditSigningKey;
+use child_locator::audit::stored::{StoredVerifyError, verify_stored};
+use child_locator::audit::{AuditLog, EventType, NewEvent};
+use child_locator::clock::Clock;
+use child_locator::store::{Store, StoreError};
+use common::{Engine, TestDb, engines};
+
+async fn open(db: &TestDb) -> Store {
+    Store::open(&db.url).await.expect("store opens and migrates")
+}
+
+fn writer(store: &Store) -> (AuditLog, Arc<AuditSigningKey>) {
+    let key = Arc::new(AuditSigningKey::generate());
+    let (log, _task) =
+        AuditLog::start(store.clone(), key.clone(), Clock::manual(common::START_MS), "test/audit".into());
+    (log, key)
+}
+
+async fn record_many(log: &AuditLog, n: usize) {
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let log = log.clone();
+        tasks.push(tokio::spawn(async move {
+            log.record(NewEvent::new(EventType::TokenIssued).details(serde_json::json!({"n": i}))).await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().expect("appended");
+    }
+}
+
+/// Rewrites text inside stored bodies, the way someone with database access would.
+async fn tamper(store: &Store, engine: Engine, sql_where: &str) {
+    let sql = match engine {
+        Engine::Sqlite => format!(
+            "UPDATE audit_events SET body = CAST(REPLACE(CAST(body AS TEXT), 'token_issued', 'token_issueD') AS BLOB) WHERE {sql_where}"
+        ),
+        Engine::Postgres => format!(
+            "UPDATE audit_events SET body = convert_to(replace(convert_from(body, 'UTF8'), 'token_issued', 'token_issueD'), 'UTF8') WHERE {sql_where}"
+        ),
+    };
+    store.execute_raw(&sql).await.unwrap();
+}
+
+#[tokio::test]
+async fn migrations_apply_on_a_fresh_database_and_again_without_change() {
+    for engine in engines() {
+        let db = TestDb::new(engine).await;
+        let store = open(&db).await;
+        store.migrate().await.expect("second run is a no-op");
+        store.ready().await.expect("ready after migration");
+        let reopened = open(&db).await;
+        reopened.ready().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_database_that_is_not_migrated_is_not_ready() {
+    for engine in engines() {
+        let db = TestDb::new(engine).await;
+        let store = Store::connect(&db.url).await.unwrap();
+        assert!(store.ready().await.is_err(), "{engine:?}");
+    }
+}
+
+#[tokio::test]
+async fn sqlite_settings_that_could_lose_acknowledged_writes_are_refused() {
+    let db = TestDb::new(Engine::Sqlite).await;
+    let store = open(&db).await;
+    store.execute_raw("PRAGMA synchronous = OFF").await.unwrap();
+    let refused = store.check_durability().await;
+    assert!(matches!(refused, Err(StoreError::UnsafeDurability(_))), "{refused:?}");
+}
+
+#[tokio::test]
+async fn concurrent_appends_make_one_log_that_verifies() {
+    for engine in engines() {
+        let db = TestDb::new(engine).await;
+        let store = open(&db).await;
+        let (log, key) = writer(&store);
+        record_many(&log, 300).await;
+        let verified = verify_stored(&store, Some(key.verifying_key())).await.expect("intact");
+        assert_eq!(verified.size, 300, "{engine:?}");
+        assert!(verified.signatures_checked);
+    }
+}
+
+#[tokio::test]
+async fn two_nodes_on_one_database_append_to_one_consistent_log() {
+    for engine in engines() {
+        let db = TestDb::new(engine).await;
+        let node_a = open(&db).await;
+        let node_b = Store::connect(&db.url).await.unwrap();
+        let key = Arc::new(AuditSigningKey::generate());
+        let (log_a, _) = AuditLog::start(node_a.clone(), key.clone(), Clock::manual(1), "test/audit".into());
+        let (log_b, _) = AuditLog::start(node_b.clone(), key.clone(), Clock::manual(2), "test/audit".into());
+        tokio::join!(record_many(&log_a, 150), record_many(&log_b, 150));
+        let verified = verify_stored(&node_a, Some(key.verifying_key())).await.expect("one consistent log");
+        assert_eq!(verified.size, 300, "{engine:?}");
+    }
+}
+
+#[tokio::test]
+async fn verify_names_the_first_changed_entry() {
+    for engine in engines() {
+        let db = TestDb::new(engine).await;
+        let store = open(&db).await;
+        let (log, key) = writer(&store);
+        record_many(&log, 20).await;
+        tamper(&store, engine, "seq = 7").await;
+        let err = verify_stored(&store, Some(key.verifying_key())).await.unwrap_err();
+        assert!(err.to_string().starts_with("entry 7"), "{engine:?}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn verify_catches_a_deleted_entry_and_a_truncated_tail() {
+    for engine in engines() {
+        let db = TestDb::new(engine).await;
+        let store = open(&db).await;
+        let (log, key) = writer(&store);
+        record_many(&log, 20).await;
+        store.execute_raw("DELETE FROM audit_events WHERE seq = 4").await.unwrap();
+        let err = verify_stored(&store, Some(key.verifying_key())).await.unwrap_err();
+        assert!(err.to_string().contains("entry 4"), "{engine:?}: {err}");
+
+        let db = TestDb::new(engine).await;
+        let store = open(&db).await;
+        let (log, key) = writer(&store);
+        record_many(&log, 20).await;
+        store.execute_raw("DELETE FROM audit_events WHERE seq >= 15").await.unwrap();
+        let err = verify_stored(&store, Some(key.verifying_key())).await.unwrap_err();
+        assert!(matches!(err, StoredVerifyError::Log(_)), "{engine:?}: {err}");
+        assert!(err.to_string().contains("truncated"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn verify_catches_two_rows_swapped_with_their_numbers() {
+    let db = TestDb::new(Engine::Sqlite).await;
+    let store = open(&db).await;
+    let (log, key) = writer(&store);
+    record_many(&log, 10).await;
+    // Swap the contents of rows 2 and 3 but keep the seq column in order.
+    store
+        .execute_raw(
+            "UPDATE audit_events SET seq = -1 WHERE seq = 2; UPDATE audit_events SET seq = 2 WHERE seq = 3; \
+             UPDATE audit_events SET seq = 3 WHERE seq = -1;",
+        )
+        .await
+        .unwrap();
+    let err = verify_stored(&store, Some(key.verifying_key())).await.unwrap_err();
+    assert!(err.to_string().starts_with("entry 2"), "{err}");
+}
+
+#[tokio::test]
+async fn appends_fail_closed_when_the_database_refuses_the_write() {
+    for engine in engines() {
+        let db = TestDb::new(engine).await;
+        let store = open(&db).await;
+        let (log, _) = writer(&store);
+        let fault = match engine {
+            Engine::Sqlite => {
+                "CREATE TRIGGER refuse BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'disk full'); END;"
+            }
+            Engine::Postgres => {
+                "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$ LANGUAGE plpgsql; \
+                 CREATE TRIGGER refuse BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION refuse();"
+            }
+        };
+        store.execute_raw(fault).await.unwrap();
+        let result = log.record(NewEvent::new(EventType::Lookup)).await;
+        assert!(result.is_err(), "{engine:?}");
+        assert_eq!(store.audit_head().await.unwrap().size, 0, "nothing half-written");
+    }
+}
