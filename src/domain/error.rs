@@ -33,3 +33,9 @@ impl std::fmt::Display for FieldError {
         write!(f, "{}: {}", self.field, self.message)
     }
 }
+
+impl From<super::identity::FieldError> for FieldError {
+    fn from(e: super::identity::FieldError) -> Self {
+        FieldError { field: e.field, code: e.code, message: e.message }
+    }
+}

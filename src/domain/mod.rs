@@ -2,6 +2,9 @@
 //! Input is parsed into these types at the edge, so nothing deeper re-checks it.
 
 pub mod error;
+pub mod holding;
+pub mod identity;
+pub mod matching;
 pub mod organisation;
 pub mod role;
 pub mod token;

@@ -29,6 +29,15 @@ pub const RULES: &[Rule] = &[
     Rule { method: "POST", path: "/api/v1/users", roles: &[Admin, Op], why: "issue a user and token" },
     Rule { method: "POST", path: "/api/v1/users/{id}/revoke", roles: &[Admin], why: "revoke a token" },
     Rule { method: "POST", path: "/api/v1/users/{id}/report-lost", roles: &[Admin], why: "flag a lost token" },
+    Rule { method: "PUT", path: "/api/v1/holdings/{local_ref}", roles: &[Admin], why: "register or replace a holding" },
+    Rule {
+        method: "GET",
+        path: "/api/v1/holdings/{local_ref}",
+        roles: &[Admin, Ig],
+        why: "what the index holds for a record",
+    },
+    Rule { method: "DELETE", path: "/api/v1/holdings/{local_ref}", roles: &[Admin], why: "remove a holding" },
+    Rule { method: "GET", path: "/api/v1/matches", roles: &[Pr, Ig, Admin], why: "our holdings that match others'" },
 ];
 
 /// The roles allowed on a route, or `None` if the route is not in the table.

@@ -160,4 +160,14 @@ impl From<FieldError> for ApiError {
     }
 }
 
+impl From<crate::service::ServiceError> for ApiError {
+    fn from(e: crate::service::ServiceError) -> Self {
+        match e {
+            crate::service::ServiceError::Invalid(errors) => ApiError::Invalid(errors),
+            crate::service::ServiceError::Store(e) => e.into(),
+            crate::service::ServiceError::Audit(e) => e.into(),
+        }
+    }
+}
+
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -5,6 +5,7 @@ pub mod access;
 pub mod auth;
 pub mod error;
 pub mod health;
+pub mod holdings;
 pub mod json;
 pub mod me;
 pub mod metrics;
@@ -92,6 +93,7 @@ impl utoipa::Modify for BearerAuth {
 fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(health::routes())
+        .merge(holdings::routes())
         .merge(me::routes())
         .merge(organisations::routes())
         .merge(users::routes())

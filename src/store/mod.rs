@@ -3,6 +3,8 @@
 //! The store never decides policy: it saves and loads what the domain decided.
 
 pub mod audit;
+pub mod holdings;
+pub mod matches;
 pub mod organisations;
 pub mod postgres;
 pub mod sqlite;

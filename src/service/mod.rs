@@ -1,5 +1,7 @@
-//! The running service's parts, assembled once from settings: store, keys, audit writer.
-//! `serve`, `demo` and every CLI command that writes start here, so they behave alike.
+//! The running service's parts, assembled once from settings: store, keys, audit writer,
+//! and the use cases that the HTTP layer and the CLI share (holdings, sync, matching).
+
+pub mod holdings;
 
 use std::sync::Arc;
 
@@ -8,11 +10,32 @@ use serde_json::json;
 use tokio::task::JoinHandle;
 
 use crate::audit::checkpoint::AuditSigningKey;
-use crate::audit::{AuditLog, EventType, NewEvent};
+use crate::audit::{AuditError, AuditLog, EventType, NewEvent};
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::domain::FieldError;
+use crate::domain::identity::{IndexSecret, Pseudonymiser};
 use crate::keys::{self, SecretBytes, TokenHasher};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
+
+/// The use-case layer's one error type; `http::error` maps it to a status once.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("invalid input")]
+    Invalid(Vec<FieldError>),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
+
+impl From<Vec<FieldError>> for ServiceError {
+    fn from(errors: Vec<FieldError>) -> Self {
+        ServiceError::Invalid(errors)
+    }
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;
 
 pub struct Service {
     pub settings: Settings,
@@ -21,6 +44,10 @@ pub struct Service {
     pub tokens: TokenHasher,
     pub clock: Clock,
     pub secret: SecretBytes,
+    /// Turns match keys into pseudonyms under the current index key.
+    pub pseudonymiser: Pseudonymiser,
+    /// The current key's public id, stored with each holding (for rotation).
+    pub key_id: String,
     /// Lines for a person: e.g. that a key file was created.
     pub notices: Vec<String>,
 }
@@ -61,7 +88,10 @@ impl Service {
             audit.record(event).await.context("cannot write the audit trail")?;
         }
         let tokens = TokenHasher::new(&secret);
-        Ok((Service { settings, store, audit, tokens, clock, secret, notices }, AuditTask(task)))
+        let pseudonymiser = Pseudonymiser::new(&IndexSecret::from_bytes(secret.0));
+        let key_id = pseudonymiser.key_id().to_string();
+        let service = Service { settings, store, audit, tokens, clock, secret, pseudonymiser, key_id, notices };
+        Ok((service, AuditTask(task)))
     }
 }
 

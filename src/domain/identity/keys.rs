@@ -1,0 +1,573 @@
+//! Match keys: the canonical, domain-separated combinations of fields that the index hashes.
+//! Holdings store a small canonical set; lookups add variants (swaps, short forms, typos) on the fly.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::identifiers::{DateOfBirth, compact_date, date_from_parts};
+use super::names::{MAX_TYPO_NAME_LEN, family_barrels, one_edit_variants, phonetic};
+use super::nicknames::{canonical_forms, equivalent, has_variants, is_known_given_name};
+use super::subject::{FieldsPresent, Subject, SubjectRole};
+
+/// Version byte inside every key's material; a new scheme gets a new byte and new pseudonyms.
+const MATERIAL_VERSION: u8 = 1;
+
+/// Most other given names and alternative family names turned into keys for one holding: a
+/// few cover nearly every real record and keep the stored count near 10.
+const MAX_OTHER_GIVEN_KEYS: usize = 2;
+const MAX_ALT_FAMILY_KEYS: usize = 3;
+
+/// The kinds of match key. The numeric ids and names are stable: they are stored and they
+/// feed key derivation, so never renumber or rename one; add new kinds at the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[repr(u8)]
+pub enum KeyKind {
+    /// The NHS number: unique by design, a strong key on its own.
+    NhsNumber = 1,
+    /// A permanent UPN: unique by design, a strong key on its own.
+    Upn = 2,
+    /// A temporary UPN with the birth year: weak, it is replaced once the permanent UPN is known.
+    TemporaryUpnBirthYear = 3,
+    /// Given name + family name + date of birth, exactly as normalised.
+    NameDob = 4,
+    /// Double Metaphone of given and family name + date of birth: survives spelling variants.
+    PhoneticNameDob = 5,
+    /// Canonical form of a short given name (Alfie → ALFRED) + family name + date of birth.
+    CanonicalNameDob = 6,
+    /// Another given name (a middle name) + family name + date of birth.
+    OtherGivenNameDob = 7,
+    /// Given name + one barrel of a double-barrelled family name, or a former family name, + DOB.
+    AltFamilyNameDob = 8,
+    /// Given name + date of birth: survives a change of family name.
+    GivenNameDob = 9,
+    /// Family name + date of birth + first initial: weak, twins share it.
+    FamilyDobInitial = 10,
+    /// Postcode district + date of birth + phonetic family name: weak, families move.
+    DistrictDobFamily = 11,
+    /// NHS number + date of birth: lets a lookup that has no names still check the date.
+    NhsNumberDob = 12,
+    /// Permanent UPN + date of birth: the same check for a lookup by UPN.
+    UpnDob = 13,
+}
+
+impl KeyKind {
+    pub const ALL: [KeyKind; 13] = [
+        KeyKind::NhsNumber,
+        KeyKind::Upn,
+        KeyKind::TemporaryUpnBirthYear,
+        KeyKind::NameDob,
+        KeyKind::PhoneticNameDob,
+        KeyKind::CanonicalNameDob,
+        KeyKind::OtherGivenNameDob,
+        KeyKind::AltFamilyNameDob,
+        KeyKind::GivenNameDob,
+        KeyKind::FamilyDobInitial,
+        KeyKind::DistrictDobFamily,
+        KeyKind::NhsNumberDob,
+        KeyKind::UpnDob,
+    ];
+
+    pub fn id(self) -> u8 {
+        self as u8
+    }
+
+    pub fn from_id(id: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.id() == id)
+    }
+
+    /// Short stable name, used in key derivation and in stored data.
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyKind::NhsNumber => "nhs-number",
+            KeyKind::Upn => "upn",
+            KeyKind::TemporaryUpnBirthYear => "temporary-upn-birth-year",
+            KeyKind::NameDob => "name-dob",
+            KeyKind::PhoneticNameDob => "phonetic-name-dob",
+            KeyKind::CanonicalNameDob => "canonical-name-dob",
+            KeyKind::OtherGivenNameDob => "other-given-name-dob",
+            KeyKind::AltFamilyNameDob => "alt-family-name-dob",
+            KeyKind::GivenNameDob => "given-name-dob",
+            KeyKind::FamilyDobInitial => "family-dob-initial",
+            KeyKind::DistrictDobFamily => "district-dob-family",
+            KeyKind::NhsNumberDob => "nhs-number-dob",
+            KeyKind::UpnDob => "upn-dob",
+        }
+    }
+
+    /// The fields (in whole or in part) that this kind of key is built from.
+    pub fn covers(self) -> FieldsPresent {
+        const G: u16 = FieldsPresent::GIVEN_NAME;
+        const F: u16 = FieldsPresent::FAMILY_NAME;
+        const D: u16 = FieldsPresent::DATE_OF_BIRTH;
+        FieldsPresent::from_bits(match self {
+            KeyKind::NhsNumber => FieldsPresent::NHS_NUMBER,
+            KeyKind::Upn => FieldsPresent::UPN,
+            KeyKind::TemporaryUpnBirthYear => FieldsPresent::TEMPORARY_UPN | D,
+            KeyKind::NameDob | KeyKind::PhoneticNameDob | KeyKind::CanonicalNameDob | KeyKind::FamilyDobInitial => {
+                G | F | D
+            }
+            KeyKind::OtherGivenNameDob => G | FieldsPresent::OTHER_GIVEN_NAMES | F | D,
+            KeyKind::AltFamilyNameDob => G | F | FieldsPresent::FORMER_FAMILY_NAMES | D,
+            KeyKind::GivenNameDob => G | D,
+            KeyKind::DistrictDobFamily => FieldsPresent::POSTCODE | D | F,
+            KeyKind::NhsNumberDob => FieldsPresent::NHS_NUMBER | D,
+            KeyKind::UpnDob => FieldsPresent::UPN | D,
+        })
+    }
+
+    /// Strong keys identify one child by themselves: NHS number and permanent UPN, alone or
+    /// with the date of birth.
+    pub fn is_strong(self) -> bool {
+        matches!(self, KeyKind::NhsNumber | KeyKind::Upn | KeyKind::NhsNumberDob | KeyKind::UpnDob)
+    }
+}
+
+/// How a lookup key was derived from what the asker typed. Holdings store only `Exact` keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Variant {
+    /// The asker's values as given.
+    Exact,
+    /// Given and family name exchanged.
+    NamesSwapped,
+    /// Day and month of the date of birth exchanged (both 12 or under).
+    DayMonthSwapped,
+    /// One digit of the date of birth changed, or two adjacent digits exchanged.
+    DateTypo,
+    /// The asker's given name replaced by a full form it is short for (Alfie → Alfred), or a
+    /// full form looked up among holders' short forms.
+    Nickname,
+    /// The asker's given name one edit away, where at least one side is not a known name.
+    GivenNameTypo,
+    /// The asker's given name one edit away from another known name (Jack/Jake): maybe a twin.
+    SimilarGivenName,
+    /// The asker's family name one edit away.
+    FamilyNameTypo,
+    /// One barrel of the asker's double-barrelled family name.
+    FamilyNamePart,
+    /// One of the asker's former family names.
+    FormerFamilyName,
+    /// One of the asker's other (middle) given names in place of the first.
+    OtherGivenName,
+}
+
+/// The canonical, domain-separated bytes that one key hashes. Never printed.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct MatchKey {
+    kind: KeyKind,
+    variant: Variant,
+    material: Vec<u8>,
+}
+
+impl fmt::Debug for MatchKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MatchKey")
+            .field("kind", &self.kind)
+            .field("variant", &self.variant)
+            .field("material", &"***")
+            .finish()
+    }
+}
+
+impl MatchKey {
+    pub fn kind(&self) -> KeyKind {
+        self.kind
+    }
+
+    pub fn variant(&self) -> Variant {
+        self.variant
+    }
+
+    /// The bytes to hash. Only `Pseudonymiser` should need them.
+    pub fn material(&self) -> &[u8] {
+        &self.material
+    }
+
+    /// The role the key was built for, read back from its material.
+    pub fn role(&self) -> Option<SubjectRole> {
+        let marker = *self.material.get(3)?;
+        SubjectRole::ALL.into_iter().find(|r| r.marker() == marker)
+    }
+}
+
+/// Field tags inside key material: two fields can never be confused for one another.
+mod tag {
+    pub const NHS: u8 = b'N';
+    pub const UPN: u8 = b'U';
+    pub const GIVEN: u8 = b'G';
+    pub const FAMILY: u8 = b'F';
+    pub const GIVEN_SOUND: u8 = b'g';
+    pub const FAMILY_SOUND: u8 = b'f';
+    pub const DOB: u8 = b'D';
+    pub const YEAR: u8 = b'Y';
+    pub const INITIAL: u8 = b'I';
+    pub const DISTRICT: u8 = b'P';
+}
+
+/// Collects keys for one subject, de-duplicating by material (the first variant wins, so
+/// callers add the most exact derivations first).
+struct KeySet {
+    role: SubjectRole,
+    keys: Vec<MatchKey>,
+    seen: HashSet<Vec<u8>>,
+}
+
+impl KeySet {
+    fn new(role: SubjectRole) -> Self {
+        Self { role, keys: Vec::new(), seen: HashSet::new() }
+    }
+
+    /// Builds `"CL" version role kind (tag len:u16 bytes)*`. Every key names its role, its kind
+    /// and each field, so no two different combinations can produce the same bytes.
+    fn add(&mut self, kind: KeyKind, variant: Variant, fields: &[(u8, &[u8])]) {
+        let len: usize = fields.iter().map(|(_, v)| v.len() + 3).sum();
+        let mut material = Vec::with_capacity(5 + len);
+        material.extend_from_slice(b"CL");
+        material.push(MATERIAL_VERSION);
+        material.push(self.role.marker());
+        material.push(kind.id());
+        for (tag, value) in fields {
+            // Names are at most a few hundred bytes; saturate rather than wrap if ever longer.
+            let n = u16::try_from(value.len()).unwrap_or(u16::MAX);
+            material.push(*tag);
+            material.extend_from_slice(&n.to_be_bytes());
+            material.extend_from_slice(&value[..usize::from(n)]);
+        }
+        if self.seen.insert(material.clone()) {
+            self.keys.push(MatchKey { kind, variant, material });
+        }
+    }
+
+    fn name_dob(&mut self, kind: KeyKind, v: Variant, given: &str, family: &str, dob: &[u8]) {
+        let (g, f) = match kind {
+            KeyKind::PhoneticNameDob => (tag::GIVEN_SOUND, tag::FAMILY_SOUND),
+            _ => (tag::GIVEN, tag::FAMILY),
+        };
+        self.add(kind, v, &[(g, given.as_bytes()), (f, family.as_bytes()), (tag::DOB, dob)]);
+    }
+
+    /// NHS number or permanent UPN with the date of birth.
+    fn strong_dob(&mut self, kind: KeyKind, v: Variant, id: &[u8], dob: &[u8]) {
+        let id_tag = if kind == KeyKind::NhsNumberDob { tag::NHS } else { tag::UPN };
+        self.add(kind, v, &[(id_tag, id), (tag::DOB, dob)]);
+    }
+
+    fn given_dob(&mut self, v: Variant, given: &str, dob: &[u8]) {
+        self.add(KeyKind::GivenNameDob, v, &[(tag::GIVEN, given.as_bytes()), (tag::DOB, dob)]);
+    }
+
+    fn family_dob_initial(&mut self, v: Variant, family: &str, dob: &[u8], initial: u8) {
+        self.add(
+            KeyKind::FamilyDobInitial,
+            v,
+            &[(tag::FAMILY, family.as_bytes()), (tag::DOB, dob), (tag::INITIAL, &[initial])],
+        );
+    }
+}
+
+/// The normalised strings a subject's keys are built from, computed once per subject.
+struct Forms {
+    given: Option<String>,
+    family: Option<String>,
+    given_sound: Option<String>,
+    family_sound: Option<String>,
+    dob: Option<[u8; 8]>,
+    date: Option<DateOfBirth>,
+    district: Option<String>,
+    /// Other given names, and the parts of a multi-part given name, other than `given` itself.
+    others: Vec<String>,
+    /// Barrels of a double-barrelled family name, then former family names.
+    barrels: Vec<String>,
+    formers: Vec<String>,
+}
+
+impl Forms {
+    fn of(subject: &Subject) -> Self {
+        let given = subject.given_name().map(|n| n.whole().to_owned());
+        let family = subject.family_name().map(|n| n.whole().to_owned());
+        let mut others: Vec<String> =
+            subject.given_name().filter(|n| n.parts().len() > 1).map(|n| n.parts().to_vec()).unwrap_or_default();
+        others.extend(subject.other_given_names().iter().map(|n| n.whole().to_owned()));
+        // Sorted so the order names were typed in never changes which keys are kept.
+        others.retain(|o| o.len() >= 2 && Some(o) != given.as_ref());
+        others.sort();
+        others.dedup();
+        others.truncate(MAX_OTHER_GIVEN_KEYS);
+
+        let mut barrels = subject.family_name().map(family_barrels).unwrap_or_default();
+        barrels.retain(|b| Some(b) != family.as_ref());
+        let mut formers: Vec<String> = subject
+            .former_family_names()
+            .iter()
+            .map(|n| n.whole().to_owned())
+            .filter(|n| Some(n) != family.as_ref() && !barrels.contains(n))
+            .collect();
+        formers.sort();
+        formers.dedup();
+        // Barrels first: a double-barrelled name used on one side is the commoner case.
+        barrels.truncate(MAX_ALT_FAMILY_KEYS);
+        formers.truncate(MAX_ALT_FAMILY_KEYS - barrels.len());
+
+        Self {
+            given_sound: given.as_deref().and_then(phonetic),
+            family_sound: family.as_deref().and_then(phonetic),
+            given,
+            family,
+            dob: subject.date_of_birth().map(DateOfBirth::compact),
+            date: subject.date_of_birth().copied(),
+            district: subject.postcode().map(|p| p.outward().to_owned()),
+            others,
+            barrels,
+            formers,
+        }
+    }
+}
+
+/// The keys stored for a holding: canonical forms only, about 7–12 for a typical child.
+pub fn holding_keys(subject: &Subject) -> Vec<MatchKey> {
+    let forms = Forms::of(subject);
+    let mut set = KeySet::new(subject.role());
+    canonical_keys(subject, &forms, &mut set, true);
+    set.keys
+}
+
+/// Which query-time variants a lookup generates. `Default` turns them all on; the quality
+/// harness turns some off to measure what each one buys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LookupOptions {
+    /// One-edit variants of the given and family names (about 55 per letter of each name).
+    pub name_typos: bool,
+    /// One-digit and adjacent-transposition variants of the date of birth.
+    pub date_typos: bool,
+}
+
+impl Default for LookupOptions {
+    fn default() -> Self {
+        Self { name_typos: true, date_typos: true }
+    }
+}
+
+/// The keys a lookup queries: the canonical keys plus variants, each tagged with how it was
+/// derived. Variants are never stored.
+pub fn lookup_keys(subject: &Subject) -> Vec<MatchKey> {
+    lookup_keys_with(subject, LookupOptions::default())
+}
+
+/// `lookup_keys` with a choice of which variant families to generate.
+pub fn lookup_keys_with(subject: &Subject, options: LookupOptions) -> Vec<MatchKey> {
+    let forms = Forms::of(subject);
+    let mut set = KeySet::new(subject.role());
+    canonical_keys(subject, &forms, &mut set, false);
+    let Forms { given, family, given_sound, family_sound, dob, date, others, barrels, formers, .. } = &forms;
+
+    if let (Some(g), Some(f), Some(d)) = (given, family, dob) {
+        // Short forms: the asker's "Alfie" meets a holder's "Alfred"; "Alfred" meets "Alfie".
+        for c in canonical_forms(g) {
+            set.name_dob(KeyKind::NameDob, Variant::Nickname, c, f, d);
+        }
+        if has_variants(g) {
+            set.name_dob(KeyKind::CanonicalNameDob, Variant::Nickname, g, f, d);
+        }
+        // Middle names: the asker's first name may be the holder's middle name and vice versa.
+        set.name_dob(KeyKind::OtherGivenNameDob, Variant::Exact, g, f, d);
+        for o in others {
+            set.name_dob(KeyKind::NameDob, Variant::OtherGivenName, o, f, d);
+            set.name_dob(KeyKind::OtherGivenNameDob, Variant::OtherGivenName, o, f, d);
+        }
+        // One barrel or a former name on the asker's side, the whole name on the holder's, and
+        // the asker's whole name against a holder's barrel or former name.
+        for b in barrels {
+            set.name_dob(KeyKind::NameDob, Variant::FamilyNamePart, g, b, d);
+        }
+        for former in formers {
+            set.name_dob(KeyKind::NameDob, Variant::FormerFamilyName, g, former, d);
+        }
+        set.name_dob(KeyKind::AltFamilyNameDob, Variant::Exact, g, f, d);
+        for b in barrels {
+            set.name_dob(KeyKind::AltFamilyNameDob, Variant::FamilyNamePart, g, b, d);
+        }
+        for former in formers {
+            set.name_dob(KeyKind::AltFamilyNameDob, Variant::FormerFamilyName, g, former, d);
+        }
+    }
+
+    // Given and family name exchanged (a form filled in the wrong boxes).
+    if let (Some(g), Some(f), Some(d)) = (given, family, dob)
+        && g != f
+    {
+        let v = Variant::NamesSwapped;
+        set.name_dob(KeyKind::NameDob, v, f, g, d);
+        if let (Some(gs), Some(fs)) = (given_sound, family_sound) {
+            set.name_dob(KeyKind::PhoneticNameDob, v, fs, gs, d);
+        }
+        set.given_dob(v, f, d);
+        set.family_dob_initial(v, g, d, initial(f));
+    }
+
+    // Day and month exchanged (a date read the American way).
+    if let Some(swapped) = date.and_then(day_month_swapped) {
+        let v = Variant::DayMonthSwapped;
+        strong_with_date(subject, &mut set, v, &swapped);
+        if let (Some(g), Some(f)) = (given, family) {
+            set.name_dob(KeyKind::NameDob, v, g, f, &swapped);
+            if let (Some(gs), Some(fs)) = (given_sound, family_sound) {
+                set.name_dob(KeyKind::PhoneticNameDob, v, gs, fs, &swapped);
+            }
+            set.family_dob_initial(v, f, &swapped, initial(g));
+        }
+        if let Some(g) = given {
+            set.given_dob(v, g, &swapped);
+        }
+    }
+
+    // One-edit typos in either name, with the other name and the date exact.
+    if let (true, Some(g), Some(f), Some(d)) = (options.name_typos, given, family, dob) {
+        if g.len() <= MAX_TYPO_NAME_LEN {
+            let known = is_known_given_name(g);
+            for v in one_edit_variants(g) {
+                let variant = if known && is_known_given_name(&v) && !equivalent(g, &v) {
+                    Variant::SimilarGivenName
+                } else {
+                    Variant::GivenNameTypo
+                };
+                set.name_dob(KeyKind::NameDob, variant, &v, f, d);
+            }
+        }
+        if f.len() <= MAX_TYPO_NAME_LEN {
+            for v in one_edit_variants(f) {
+                set.name_dob(KeyKind::NameDob, Variant::FamilyNameTypo, g, &v, d);
+            }
+        }
+    }
+
+    // One-digit typos in the date of birth, beside an NHS number or UPN or both names.
+    if let (true, Some(d)) = (options.date_typos, dob) {
+        for typo in date_typo_variants(d) {
+            strong_with_date(subject, &mut set, Variant::DateTypo, &typo);
+        }
+    }
+    if let (true, Some(g), Some(f), Some(d)) = (options.date_typos, given, family, dob) {
+        for typo in date_typo_variants(d) {
+            set.name_dob(KeyKind::NameDob, Variant::DateTypo, g, f, &typo);
+            if let (Some(gs), Some(fs)) = (given_sound, family_sound) {
+                set.name_dob(KeyKind::PhoneticNameDob, Variant::DateTypo, gs, fs, &typo);
+            }
+        }
+    }
+    set.keys
+}
+
+/// The keys a holding stores. For a lookup (`holding = false`) the holder-only middle-name keys
+/// are re-tagged: the asker's middle name meeting the holder's middle name is weaker evidence.
+fn canonical_keys(subject: &Subject, forms: &Forms, set: &mut KeySet, holding: bool) {
+    if let Some(nhs) = subject.nhs_number() {
+        set.add(KeyKind::NhsNumber, Variant::Exact, &[(tag::NHS, nhs.digits())]);
+        if let Some(d) = &forms.dob {
+            set.strong_dob(KeyKind::NhsNumberDob, Variant::Exact, nhs.digits(), d);
+        }
+    }
+    if let Some(upn) = subject.upn() {
+        if upn.is_permanent() {
+            set.add(KeyKind::Upn, Variant::Exact, &[(tag::UPN, upn.chars())]);
+            if let Some(d) = &forms.dob {
+                set.strong_dob(KeyKind::UpnDob, Variant::Exact, upn.chars(), d);
+            }
+        } else if let Some(d) = &forms.dob {
+            // Never the temporary UPN alone: with the birth year it is still two fields.
+            set.add(KeyKind::TemporaryUpnBirthYear, Variant::Exact, &[(tag::UPN, upn.chars()), (tag::YEAR, &d[..4])]);
+        }
+    }
+    let Forms { given, family, given_sound, family_sound, dob, district, others, barrels, formers, .. } = forms;
+    if let (Some(g), Some(f), Some(d)) = (given, family, dob) {
+        set.name_dob(KeyKind::NameDob, Variant::Exact, g, f, d);
+        if let (Some(gs), Some(fs)) = (given_sound, family_sound) {
+            set.name_dob(KeyKind::PhoneticNameDob, Variant::Exact, gs, fs, d);
+        }
+        for c in canonical_forms(g) {
+            set.name_dob(KeyKind::CanonicalNameDob, Variant::Exact, c, f, d);
+        }
+        let other_variant = if holding { Variant::Exact } else { Variant::OtherGivenName };
+        for o in others {
+            set.name_dob(KeyKind::OtherGivenNameDob, other_variant, o, f, d);
+        }
+        for b in barrels {
+            set.name_dob(KeyKind::AltFamilyNameDob, Variant::Exact, g, b, d);
+        }
+        for former in formers {
+            set.name_dob(KeyKind::AltFamilyNameDob, Variant::Exact, g, former, d);
+        }
+        set.family_dob_initial(Variant::Exact, f, d, initial(g));
+    }
+    if let (Some(g), Some(d)) = (given, dob) {
+        set.given_dob(Variant::Exact, g, d);
+    }
+    if let (Some(p), Some(fs), Some(d)) = (district, family_sound, dob) {
+        set.add(
+            KeyKind::DistrictDobFamily,
+            Variant::Exact,
+            &[(tag::DISTRICT, p.as_bytes()), (tag::DOB, d), (tag::FAMILY_SOUND, fs.as_bytes())],
+        );
+    }
+}
+
+/// NHS number and UPN keys with a varied date of birth, so the date check they carry
+/// tolerates the same slips as the name keys.
+fn strong_with_date(subject: &Subject, set: &mut KeySet, v: Variant, dob: &[u8]) {
+    if let Some(nhs) = subject.nhs_number() {
+        set.strong_dob(KeyKind::NhsNumberDob, v, nhs.digits(), dob);
+    }
+    if let Some(upn) = subject.upn().filter(|u| u.is_permanent()) {
+        set.strong_dob(KeyKind::UpnDob, v, upn.chars(), dob);
+    }
+}
+
+/// First letter of a normalised name (never empty: normalisation rejects names without letters).
+fn initial(name: &str) -> u8 {
+    name.as_bytes().first().copied().unwrap_or(b'?')
+}
+
+/// The date with day and month exchanged, when both are 12 or under and differ.
+fn day_month_swapped(date: DateOfBirth) -> Option<[u8; 8]> {
+    let d = date.date();
+    let (month, day) = (u8::from(d.month()), d.day());
+    if day > 12 || day == month {
+        return None;
+    }
+    let year = u16::try_from(d.year()).ok()?;
+    date_from_parts(year, u16::from(day), u16::from(month)).map(compact_date)
+}
+
+/// Real dates one keystroke from `dob` (`YYYYMMDD`): one digit changed, or two adjacent digits
+/// exchanged. Day/month swaps are generated separately.
+fn date_typo_variants(dob: &[u8; 8]) -> Vec<[u8; 8]> {
+    let mut out = Vec::with_capacity(80);
+    let mut push = |v: [u8; 8]| {
+        if &v != dob && is_real_date(&v) && !out.contains(&v) {
+            out.push(v);
+        }
+    };
+    for i in 0..8 {
+        for c in b'0'..=b'9' {
+            let mut v = *dob;
+            v[i] = c;
+            push(v);
+        }
+        if i + 1 < 8 {
+            let mut v = *dob;
+            v.swap(i, i + 1);
+            push(v);
+        }
+    }
+    out
+}
+
+fn is_real_date(v: &[u8; 8]) -> bool {
+    let num = |s: &[u8]| s.iter().try_fold(0u16, |acc, &d| d.is_ascii_digit().then(|| acc * 10 + u16::from(d - b'0')));
+    match (num(&v[..4]), num(&v[4..6]), num(&v[6..])) {
+        (Some(y), Some(m), Some(d)) => date_from_parts(y, m, d).is_some(),
+        _ => false,
+    }
+}

@@ -1,0 +1,661 @@
+//! Behaviour tests through the module's public surface: validation, redaction, key design,
+//! pseudonyms and tiers, plus property tests for normalisation and key invariants.
+
+use std::collections::{HashMap, HashSet};
+
+use proptest::prelude::*;
+use time::Date;
+use time::macros::date;
+
+use super::*;
+
+const TODAY: Date = date!(2026 - 11 - 01);
+
+fn raw(given: &str, family: &str, dob: &str) -> RawSubject {
+    RawSubject {
+        given_name: Some(given.into()),
+        family_name: Some(family.into()),
+        date_of_birth: Some(dob.into()),
+        ..RawSubject::default()
+    }
+}
+
+fn child(raw: &RawSubject, use_: KeyUse) -> Subject {
+    Subject::parse(raw, SubjectRole::Child, use_, TODAY).expect("valid subject")
+}
+
+fn pseudonymiser() -> Pseudonymiser {
+    Pseudonymiser::new(&IndexSecret::from_bytes([7; 32]))
+}
+
+/// A miniature index: assesses each holding against one lookup, as the product will.
+fn assess_all(holdings: &[Subject], lookup: &Subject) -> Vec<Option<Assessment>> {
+    let p = pseudonymiser();
+    let stored: Vec<HashSet<Pseudonym>> =
+        holdings.iter().map(|h| holding_keys(h).iter().map(|k| p.pseudonym(k)).collect()).collect();
+    let mut holders: HashMap<Pseudonym, u32> = HashMap::new();
+    for set in &stored {
+        for ps in set {
+            *holders.entry(*ps).or_default() += 1;
+        }
+    }
+    let asked: Vec<(MatchKey, Pseudonym)> = lookup_keys(lookup)
+        .into_iter()
+        .map(|k| {
+            let ps = p.pseudonym(&k);
+            (k, ps)
+        })
+        .collect();
+    holdings
+        .iter()
+        .zip(&stored)
+        .map(|(holding, set)| {
+            let agreed = asked
+                .iter()
+                .filter(|(_, ps)| set.contains(ps))
+                .map(|(k, ps)| Agreement {
+                    kind: k.kind(),
+                    variant: k.variant(),
+                    holders_with_key: holders.get(ps).copied().unwrap_or(0),
+                })
+                .collect();
+            assess(&Evidence { agreed, asker_fields: lookup.fields_present(), holder_fields: holding.fields_present() })
+        })
+        .collect()
+}
+
+fn assess_pair(holding: &RawSubject, lookup: &RawSubject) -> Option<Assessment> {
+    let h = child(holding, KeyUse::Holding);
+    let l = child(lookup, KeyUse::Lookup);
+    assess_all(&[h], &l).pop().flatten()
+}
+
+fn tier_of(holding: &RawSubject, lookup: &RawSubject) -> Option<Tier> {
+    assess_pair(holding, lookup).map(|a| a.tier)
+}
+
+fn with_nhs(mut r: RawSubject, nhs: &str) -> RawSubject {
+    r.nhs_number = Some(nhs.into());
+    r
+}
+
+fn with_postcode(mut r: RawSubject, postcode: &str) -> RawSubject {
+    r.postcode = Some(postcode.into());
+    r
+}
+
+// ---- Validation ----
+
+#[test]
+fn every_field_error_is_reported_not_just_the_first() {
+    let bad = RawSubject {
+        nhs_number: Some("9434765918".into()),
+        upn: Some("A801200005001".into()),
+        given_name: Some("J4ck".into()),
+        family_name: Some("--".into()),
+        date_of_birth: Some("2015-02-30".into()),
+        postcode: Some("SW1A".into()),
+        other_given_names: vec!["Ok".into(), "\u{7}".into()],
+        former_family_names: vec![],
+    };
+    let errors = Subject::parse(&bad, SubjectRole::Child, KeyUse::Holding, TODAY).unwrap_err();
+    let fields: Vec<(&str, &str)> = errors.iter().map(|e| (e.field.as_str(), e.code)).collect();
+    assert_eq!(
+        fields,
+        [
+            ("nhs_number", "invalid_check_digit"),
+            ("upn", "invalid_check_letter"),
+            ("given_name", "invalid_characters"),
+            ("family_name", "no_letters"),
+            ("date_of_birth", "invalid_date"),
+            ("postcode", "outward_code_only"),
+            ("other_given_names[1]", "invalid_characters"),
+        ]
+    );
+}
+
+#[test]
+fn nhs_error_names_the_field_and_explains_the_check() {
+    let r = RawSubject { nhs_number: Some("943 476 5918".into()), ..RawSubject::default() };
+    let errors = Subject::parse(&r, SubjectRole::Child, KeyUse::Lookup, TODAY).unwrap_err();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].field, "nhs_number");
+    assert_eq!(errors[0].code, "invalid_check_digit");
+    assert_eq!(errors[0].message, "NHS number check digit does not match (Modulus 11)");
+}
+
+#[test]
+fn a_subject_needs_a_strong_identifier_or_names_and_date_of_birth() {
+    let r = RawSubject {
+        given_name: Some("Amelia".into()),
+        family_name: Some("Khan".into()),
+        postcode: Some("M1 1AE".into()),
+        ..RawSubject::default()
+    };
+    let errors = Subject::parse(&r, SubjectRole::Child, KeyUse::Lookup, TODAY).unwrap_err();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].field, "subject");
+    assert_eq!(errors[0].code, "insufficient_identifiers");
+
+    let temporary_only = RawSubject { upn: Some("M80120000500A".into()), ..RawSubject::default() };
+    let errors = Subject::parse(&temporary_only, SubjectRole::Child, KeyUse::Lookup, TODAY).unwrap_err();
+    assert_eq!(errors[0].field, "subject");
+
+    let nhs_only = with_nhs(RawSubject::default(), "9434765919");
+    assert!(Subject::parse(&nhs_only, SubjectRole::Child, KeyUse::Lookup, TODAY).is_ok());
+    let upn_only = RawSubject { upn: Some("B801200005001".into()), ..RawSubject::default() };
+    assert!(Subject::parse(&upn_only, SubjectRole::Child, KeyUse::Lookup, TODAY).is_ok());
+}
+
+#[test]
+fn blank_fields_count_as_absent() {
+    let mut r = raw("Amelia", "Khan", "2015-03-04");
+    r.nhs_number = Some("   ".into());
+    r.postcode = Some(String::new());
+    let s = child(&r, KeyUse::Holding);
+    assert!(s.nhs_number().is_none());
+    assert!(s.postcode().is_none());
+}
+
+#[test]
+fn children_over_twenty_five_are_rejected_but_carers_are_not() {
+    let old = raw("Amelia", "Khan", "1990-01-01");
+    let errors = Subject::parse(&old, SubjectRole::Child, KeyUse::Holding, TODAY).unwrap_err();
+    assert_eq!(errors[0].code, "out_of_range");
+    assert!(Subject::parse(&old, SubjectRole::Carer, KeyUse::Holding, TODAY).is_ok());
+    let care_leaver = raw("Amelia", "Khan", "2000-11-02");
+    assert!(Subject::parse(&care_leaver, SubjectRole::Child, KeyUse::Holding, TODAY).is_ok());
+}
+
+#[test]
+fn nobody_is_born_in_the_future_whatever_their_role() {
+    let unborn = raw("Amelia", "Khan", "2026-11-02");
+    for role in SubjectRole::ALL {
+        let errors = Subject::parse(&unborn, role, KeyUse::Holding, TODAY).unwrap_err();
+        assert_eq!(errors[0].code, "in_future");
+    }
+}
+
+#[test]
+fn outward_only_postcode_is_accepted_for_a_lookup_only() {
+    let r = with_postcode(raw("Amelia", "Khan", "2015-03-04"), "sw1a");
+    assert!(Subject::parse(&r, SubjectRole::Child, KeyUse::Lookup, TODAY).is_ok());
+    assert!(Subject::parse(&r, SubjectRole::Child, KeyUse::Holding, TODAY).is_err());
+}
+
+#[test]
+fn raw_subject_rejects_unknown_fields() {
+    let json = r#"{"given_name":"Amelia","surname":"Khan"}"#;
+    assert!(serde_json::from_str::<RawSubject>(json).is_err());
+    let json = r#"{"given_name":"Amelia","family_name":"Khan","date_of_birth":"2015-03-04"}"#;
+    let r: RawSubject = serde_json::from_str(json).expect("lists default to empty");
+    assert!(r.other_given_names.is_empty());
+}
+
+// ---- Nothing identifying in errors or Debug output ----
+
+const CANARIES: [&str; 6] =
+    ["CANARYNAMEQX", "Zebedee-Canaryqx", "943476591", "9434765918", "A80120000500Z", "2099-12-31"];
+
+#[test]
+fn error_messages_never_echo_the_input() {
+    let inputs = [
+        RawSubject {
+            nhs_number: Some(CANARIES[3].into()),
+            upn: Some(CANARIES[4].into()),
+            given_name: Some(format!("{}1", CANARIES[0])),
+            family_name: Some(format!("{}\u{1}", CANARIES[1])),
+            date_of_birth: Some(CANARIES[5].into()),
+            postcode: Some("CANARY POSTCODE".into()),
+            other_given_names: vec![format!("{}9", CANARIES[0]); 2],
+            former_family_names: vec![CANARIES[1].repeat(20)],
+        },
+        RawSubject {
+            nhs_number: Some(CANARIES[2].into()),
+            date_of_birth: Some("1990-01-01".into()),
+            given_name: Some(CANARIES[0].into()),
+            ..RawSubject::default()
+        },
+    ];
+    for input in inputs {
+        for role in SubjectRole::ALL {
+            let errors = Subject::parse(&input, role, KeyUse::Holding, TODAY).unwrap_err();
+            assert!(!errors.is_empty());
+            for e in &errors {
+                let shown = format!("{e} {e:?} {}", e.message);
+                for canary in CANARIES.iter().chain(&["CANARY", "Canary", "canary", "1990"]) {
+                    assert!(!shown.contains(canary), "{shown:?} leaks {canary:?}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn debug_output_of_subjects_keys_and_secrets_is_redacted() {
+    let mut r = raw("Canaryqx", "Zebedee", "2015-03-04");
+    r.nhs_number = Some("9434765919".into());
+    r.upn = Some("B801200005001".into());
+    r.postcode = Some("SW1A 1AA".into());
+    r.other_given_names = vec!["Middlecanary".into()];
+    let s = child(&r, KeyUse::Holding);
+    let secret = IndexSecret::from_bytes([0xAB; 32]);
+    let p = Pseudonymiser::new(&secret);
+    let keys = holding_keys(&s);
+    let shown = format!(
+        "{r:?} {s:?} {keys:?} {secret:?} {p:?} {:?} {:?} {:?}",
+        s.given_name(),
+        s.nhs_number(),
+        s.date_of_birth()
+    );
+    for secret_text in [
+        "CANARYQX",
+        "Canaryqx",
+        "ZEBEDEE",
+        "Zebedee",
+        "MIDDLECANARY",
+        "9434765919",
+        "B801200005001",
+        "SW1A",
+        "2015",
+        "abab",
+        "171",
+    ] {
+        assert!(!shown.contains(secret_text), "{shown} leaks {secret_text}");
+    }
+    assert!(shown.contains("NhsNumber(***)"));
+    assert!(shown.contains("IndexSecret(***)"));
+}
+
+// ---- Key design ----
+
+#[test]
+fn no_key_is_built_from_a_single_demographic_field() {
+    let mut r = raw("Amelia", "Khan-Smith", "2015-03-04");
+    r.postcode = Some("M1 1AE".into());
+    r.other_given_names = vec!["Rose".into()];
+    r.former_family_names = vec!["Jones".into()];
+    let s = child(&r, KeyUse::Holding);
+    for key in holding_keys(&s).iter().chain(&lookup_keys(&s)) {
+        if !key.kind().is_strong() {
+            let fields = key.kind().covers().bits();
+            assert!(fields.count_ones() >= 2, "{key:?}");
+        }
+    }
+}
+
+#[test]
+fn a_typical_child_stores_a_modest_number_of_keys() {
+    let mut r = raw("Amelia", "Khan", "2015-03-04");
+    r.nhs_number = Some("9434765919".into());
+    r.upn = Some("B801200005001".into());
+    r.postcode = Some("M1 1AE".into());
+    assert!(holding_keys(&child(&r, KeyUse::Holding)).len() <= 10);
+
+    let mut busy = raw("Lizzie", "Smith-Jones", "2015-03-04");
+    busy.nhs_number = Some("9434765919".into());
+    busy.postcode = Some("M1 1AE".into());
+    busy.other_given_names = vec!["Rose".into(), "Mary".into(), "Anne".into()];
+    busy.former_family_names = vec!["Brown".into(), "Green".into()];
+    assert!(holding_keys(&child(&busy, KeyUse::Holding)).len() <= 16);
+}
+
+#[test]
+fn holdings_store_only_exact_keys() {
+    let s = child(&raw("Alfie", "Smith-Jones", "2015-03-04"), KeyUse::Holding);
+    assert!(holding_keys(&s).iter().all(|k| k.variant() == Variant::Exact));
+}
+
+#[test]
+fn lookup_keys_include_every_holding_key_of_the_same_subject() {
+    let mut r = raw("Alfie", "Smith-Jones", "2015-03-04");
+    r.postcode = Some("M1 1AE".into());
+    r.nhs_number = Some("9434765919".into());
+    let s = child(&r, KeyUse::Holding);
+    let p = pseudonymiser();
+    let asked: HashSet<Pseudonym> = lookup_keys(&s).iter().map(|k| p.pseudonym(k)).collect();
+    for k in holding_keys(&s) {
+        assert!(asked.contains(&p.pseudonym(&k)), "{k:?}");
+    }
+}
+
+#[test]
+fn key_kind_ids_are_stable_and_round_trip() {
+    for kind in KeyKind::ALL {
+        assert_eq!(KeyKind::from_id(kind.id()), Some(kind));
+    }
+    assert_eq!(KeyKind::NhsNumber.id(), 1);
+    assert_eq!(KeyKind::DistrictDobFamily.id(), 11);
+    assert_eq!(KeyKind::UpnDob.id(), 13);
+    assert_eq!(KeyKind::from_id(0), None);
+    assert_eq!(KeyKind::from_id(14), None);
+    let names: HashSet<&str> = KeyKind::ALL.iter().map(|k| k.name()).collect();
+    assert_eq!(names.len(), KeyKind::ALL.len());
+}
+
+#[test]
+fn carer_keys_never_meet_child_keys() {
+    let r = with_nhs(raw("Sarah", "Khan", "2005-03-04"), "9434765919");
+    let as_child = Subject::parse(&r, SubjectRole::Child, KeyUse::Holding, TODAY).expect("ok");
+    let as_carer = Subject::parse(&r, SubjectRole::Carer, KeyUse::Lookup, TODAY).expect("ok");
+    let p = pseudonymiser();
+    let stored: HashSet<Pseudonym> = holding_keys(&as_child).iter().map(|k| p.pseudonym(k)).collect();
+    let asked: Vec<Pseudonym> = lookup_keys(&as_carer).iter().map(|k| p.pseudonym(k)).collect();
+    assert!(asked.iter().all(|ps| !stored.contains(ps)));
+    assert!(lookup_keys(&as_carer).iter().all(|k| k.role() == Some(SubjectRole::Carer)));
+}
+
+#[test]
+fn a_carer_recorded_twice_is_found() {
+    let holding = with_nhs(raw("Sarah", "Khan", "1988-03-04"), "9434765919");
+    let lookup = raw("Sara", "Khan", "1988-03-04");
+    let h = Subject::parse(&holding, SubjectRole::Carer, KeyUse::Holding, TODAY).expect("ok");
+    let l = Subject::parse(&lookup, SubjectRole::Carer, KeyUse::Lookup, TODAY).expect("ok");
+    let found = assess_all(&[h], &l).pop().flatten().expect("found");
+    assert_eq!(found.tier, Tier::Probable);
+}
+
+// ---- Pseudonyms ----
+
+#[test]
+fn pseudonyms_depend_on_the_secret_and_are_stable() {
+    let s = child(&raw("Amelia", "Khan", "2015-03-04"), KeyUse::Holding);
+    let key = &holding_keys(&s)[0];
+    let a = Pseudonymiser::new(&IndexSecret::from_bytes([1; 32]));
+    let b = Pseudonymiser::new(&IndexSecret::from_bytes([2; 32]));
+    assert_eq!(a.pseudonym(key), a.pseudonym(key));
+    assert_ne!(a.pseudonym(key), b.pseudonym(key));
+    assert_ne!(a.key_id(), b.key_id());
+    assert_eq!(a.key_id().to_string().len(), 8);
+    assert_eq!(KeyId::parse(&a.key_id().to_string()), Some(a.key_id()));
+}
+
+#[test]
+fn key_id_does_not_reveal_the_secret_bytes() {
+    let secret = IndexSecret::from_bytes([0x42; 32]);
+    let id = secret.key_id().to_string();
+    assert!(!id.contains("4242"));
+}
+
+// ---- Matching behaviour ----
+
+#[test]
+fn nhs_number_and_date_of_birth_agreeing_confirms() {
+    let holding = with_nhs(raw("Amelia", "Khan", "2015-03-04"), "9434765919");
+    let lookup = RawSubject {
+        nhs_number: Some("943 476 5919".into()),
+        date_of_birth: Some("2015-03-04".into()),
+        ..RawSubject::default()
+    };
+    let found = assess_pair(&holding, &lookup).expect("found");
+    assert_eq!(found.tier, Tier::Confirmed);
+    assert_eq!(found.evidence, "NHS number and date of birth agree");
+    assert!(!found.ambiguous);
+}
+
+#[test]
+fn nhs_number_with_a_contradicting_date_of_birth_is_not_confirmed() {
+    let holding = with_nhs(raw("Amelia", "Khan", "2015-03-04"), "9434765919");
+    let lookup = with_nhs(raw("Amelia", "Khan", "2011-07-19"), "9434765919");
+    let found = assess_pair(&holding, &lookup).expect("found");
+    assert_eq!(found.tier, Tier::Probable);
+    assert!(found.evidence.contains("date of birth differs"), "{}", found.evidence);
+}
+
+#[test]
+fn nhs_number_confirms_despite_a_short_form_and_a_new_postcode() {
+    let holding = with_postcode(with_nhs(raw("Alfred", "Khan", "2015-03-04"), "9434765919"), "M1 1AE");
+    let lookup = with_postcode(with_nhs(raw("Alfie", "Khan", "2015-03-04"), "9434765919"), "LS1 4AP");
+    assert_eq!(tier_of(&holding, &lookup), Some(Tier::Confirmed));
+}
+
+#[test]
+fn names_and_date_of_birth_alone_are_probable() {
+    let found = assess_pair(&raw("Amelia", "Khan", "2015-03-04"), &raw("AMELIA", "khan", "2015-03-04")).expect("found");
+    assert_eq!(found.tier, Tier::Probable);
+    assert_eq!(found.evidence, "Names and date of birth agree");
+}
+
+#[test]
+fn a_short_form_of_the_first_name_is_probable() {
+    for (full, short) in [("Alfred", "Alfie"), ("Oliver", "Ollie"), ("Elizabeth", "Lizzie"), ("Katherine", "Katie")] {
+        for (h, l) in [(full, short), (short, full)] {
+            let found = assess_pair(&raw(h, "Khan", "2015-03-04"), &raw(l, "Khan", "2015-03-04")).expect("found");
+            assert_eq!(found.tier, Tier::Probable, "{h} / {l}");
+            assert_eq!(found.evidence, "First name (as a short form), family name and date of birth agree");
+        }
+    }
+}
+
+#[test]
+fn two_short_forms_of_one_name_meet() {
+    let found = assess_pair(&raw("Liz", "Khan", "2015-03-04"), &raw("Beth", "Khan", "2015-03-04"));
+    assert_eq!(found.map(|a| a.tier), Some(Tier::Probable));
+}
+
+#[test]
+fn swapped_day_and_month_is_found_and_said() {
+    let found = assess_pair(&raw("Amelia", "Khan", "2015-03-04"), &raw("Amelia", "Khan", "2015-04-03")).expect("found");
+    assert_eq!(found.tier, Tier::Probable);
+    assert_eq!(found.evidence, "Names and date of birth agree (day and month swapped)");
+}
+
+#[test]
+fn given_and_family_names_swapped_are_found() {
+    let found = assess_pair(&raw("Amelia", "Khan", "2015-03-04"), &raw("Khan", "Amelia", "2015-03-04")).expect("found");
+    assert_eq!(found.tier, Tier::Probable);
+    assert!(found.evidence.contains("swapped"), "{}", found.evidence);
+}
+
+#[test]
+fn a_double_barrelled_family_name_on_one_side_is_found() {
+    for (h, l) in [("Smith-Jones", "Jones"), ("Smith", "Smith Jones")] {
+        let found = assess_pair(&raw("Amelia", h, "2015-03-04"), &raw("Amelia", l, "2015-03-04")).expect("found");
+        assert_eq!(found.tier, Tier::Probable, "{h} / {l}");
+    }
+}
+
+#[test]
+fn a_former_family_name_on_either_side_is_found() {
+    let mut holding = raw("Amelia", "Brown", "2015-03-04");
+    holding.former_family_names = vec!["Khan".into()];
+    assert_eq!(tier_of(&holding, &raw("Amelia", "Khan", "2015-03-04")), Some(Tier::Probable));
+    let mut lookup = raw("Amelia", "Brown", "2015-03-04");
+    lookup.former_family_names = vec!["Khan".into()];
+    assert_eq!(tier_of(&raw("Amelia", "Khan", "2015-03-04"), &lookup), Some(Tier::Probable));
+}
+
+#[test]
+fn a_middle_name_used_as_first_name_is_found() {
+    let mut holding = raw("Mary", "Khan", "2015-03-04");
+    holding.other_given_names = vec!["Amelia".into()];
+    assert_eq!(tier_of(&holding, &raw("Amelia", "Khan", "2015-03-04")), Some(Tier::Probable));
+}
+
+#[test]
+fn one_letter_typos_in_either_name_are_probable() {
+    for (h, l) in [
+        (("Amelia", "Khan"), ("Amelai", "Khan")),
+        (("Amelia", "Khan"), ("Amelia", "Kahn")),
+        (("Amelia", "Przybylski"), ("Amelia", "Przybylsky")),
+        (("Jakc", "Khan"), ("Jack", "Khan")),
+    ] {
+        let found = assess_pair(&raw(h.0, h.1, "2015-03-04"), &raw(l.0, l.1, "2015-03-04"));
+        assert_eq!(found.map(|a| a.tier), Some(Tier::Probable), "{h:?} / {l:?}");
+    }
+}
+
+#[test]
+fn a_one_digit_date_typo_is_possible() {
+    let found = assess_pair(&raw("Amelia", "Khan", "2015-03-04"), &raw("Amelia", "Khan", "2015-03-07")).expect("found");
+    assert_eq!(found.tier, Tier::Possible);
+    assert!(found.evidence.contains("one digit"), "{}", found.evidence);
+}
+
+#[test]
+fn twins_with_different_first_names_never_match() {
+    let jack = raw("Jack", "Khan", "2015-03-04");
+    for twin in ["James", "Amelia", "Oliver"] {
+        assert_eq!(tier_of(&jack, &raw(twin, "Khan", "2015-03-04")), None, "{twin}");
+    }
+}
+
+#[test]
+fn twins_with_different_first_names_never_confirm() {
+    let mut jack = with_nhs(raw("Jack", "Khan", "2015-03-04"), "9434765919");
+    jack.postcode = Some("M1 1AE".into());
+    let mut james = with_nhs(raw("James", "Khan", "2015-03-04"), "4010232137");
+    james.postcode = Some("M1 1AE".into());
+    assert_eq!(tier_of(&jack, &james), None);
+}
+
+#[test]
+fn twins_with_similar_first_names_are_at_most_possible() {
+    for (a, b) in [("Jack", "Jake"), ("Ella", "Ellie"), ("Aidan", "Adam")] {
+        let t = tier_of(&raw(a, "Khan", "2015-03-04"), &raw(b, "Khan", "2015-03-04"));
+        assert!(t.is_none_or(|t| t <= Tier::Possible), "{a}/{b}: {t:?}");
+    }
+}
+
+#[test]
+fn a_changed_family_name_alone_is_not_shown() {
+    // Same first name and date of birth is common: without the former name it is noise.
+    assert_eq!(tier_of(&raw("Amelia", "Khan", "2015-03-04"), &raw("Amelia", "Brown", "2015-03-04")), None);
+}
+
+#[test]
+fn a_key_shared_by_many_holdings_is_ambiguous_and_never_confirms_alone() {
+    let evidence = Evidence {
+        agreed: vec![Agreement { kind: KeyKind::NhsNumber, variant: Variant::Exact, holders_with_key: 40 }],
+        asker_fields: FieldsPresent::from_bits(FieldsPresent::NHS_NUMBER),
+        holder_fields: FieldsPresent::from_bits(FieldsPresent::NHS_NUMBER),
+    };
+    let a = assess(&evidence).expect("assessed");
+    assert!(a.ambiguous);
+    assert_eq!(a.tier, Tier::Probable);
+}
+
+#[test]
+fn common_demographic_keys_weigh_less() {
+    let fields =
+        FieldsPresent::from_bits(FieldsPresent::GIVEN_NAME | FieldsPresent::FAMILY_NAME | FieldsPresent::DATE_OF_BIRTH);
+    let evidence = |holders| Evidence {
+        agreed: vec![Agreement { kind: KeyKind::NameDob, variant: Variant::Exact, holders_with_key: holders }],
+        asker_fields: fields,
+        holder_fields: fields,
+    };
+    let rare = assess(&evidence(1)).expect("found");
+    let common = assess(&evidence(8)).expect("found");
+    assert!(common.score < rare.score);
+    assert!(common.ambiguous && !rare.ambiguous);
+}
+
+#[test]
+fn nothing_agreed_is_no_match() {
+    let fields = FieldsPresent::from_bits(FieldsPresent::NHS_NUMBER);
+    let evidence = Evidence { agreed: vec![], asker_fields: fields, holder_fields: fields };
+    assert!(assess(&evidence).is_none());
+}
+
+#[test]
+fn tiers_serialise_in_kebab_case() {
+    assert_eq!(serde_json::to_string(&Tier::Confirmed).expect("json"), "\"confirmed\"");
+    assert_eq!(Tier::Possible.as_str(), "possible");
+    assert!(Tier::Confirmed > Tier::Probable && Tier::Probable > Tier::Possible);
+}
+
+// ---- Properties ----
+
+fn name_strategy() -> impl Strategy<Value = String> {
+    prop_oneof!["[A-Za-z]{1,12}", "[A-Za-z]{2,8}[ '-][A-Za-z]{2,8}", "\\PC{0,30}", "[ÀÉÎÕÜŁŚŻÇØÆßàéîõüłśżçøæ]{1,10}",]
+}
+
+fn dob_strategy() -> impl Strategy<Value = String> {
+    (2001u16..2026, 1u16..13, 1u16..29).prop_map(|(y, m, d)| format!("{y:04}-{m:02}-{d:02}"))
+}
+
+proptest! {
+    #[test]
+    fn normalisation_is_idempotent(raw in name_strategy()) {
+        if let Ok(once) = normalise_name(&raw) {
+            let twice = normalise_name(&once.display()).expect("normalised form is valid");
+            prop_assert_eq!(once, twice);
+        }
+    }
+
+    #[test]
+    fn any_input_gives_a_subject_or_errors_and_never_panics(
+        nhs in proptest::option::of("\\PC{0,14}"),
+        upn in proptest::option::of("\\PC{0,15}"),
+        given in proptest::option::of("\\PC{0,40}"),
+        family in proptest::option::of("\\PC{0,40}"),
+        dob in proptest::option::of("\\PC{0,12}"),
+        postcode in proptest::option::of("\\PC{0,10}"),
+        others in proptest::collection::vec("\\PC{0,20}", 0..3),
+    ) {
+        let r = RawSubject {
+            nhs_number: nhs,
+            upn,
+            given_name: given,
+            family_name: family,
+            date_of_birth: dob,
+            postcode,
+            other_given_names: others.clone(),
+            former_family_names: others,
+        };
+        for role in SubjectRole::ALL {
+            for use_ in [KeyUse::Holding, KeyUse::Lookup] {
+                match Subject::parse(&r, role, use_, TODAY) {
+                    Ok(s) => {
+                        let _ = holding_keys(&s);
+                        let _ = lookup_keys(&s);
+                    }
+                    Err(errors) => prop_assert!(!errors.is_empty()),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn order_of_other_given_names_does_not_change_the_keys(
+        given in "[A-Z][a-z]{2,8}",
+        family in "[A-Z][a-z]{2,8}",
+        dob in dob_strategy(),
+        mut others in proptest::collection::vec("[A-Z][a-z]{2,8}", 0..5),
+        mut formers in proptest::collection::vec("[A-Z][a-z]{2,8}", 0..4),
+    ) {
+        let mut r = raw(&given, &family, &dob);
+        r.other_given_names = others.clone();
+        r.former_family_names = formers.clone();
+        let before = holding_keys(&child(&r, KeyUse::Holding));
+        others.reverse();
+        formers.reverse();
+        r.other_given_names = others;
+        r.former_family_names = formers;
+        let after = holding_keys(&child(&r, KeyUse::Holding));
+        prop_assert_eq!(before, after);
+    }
+
+    #[test]
+    fn swapping_given_and_family_on_the_lookup_still_meets_the_holding(
+        given in "[A-Z][a-z]{2,8}",
+        family in "[A-Z][a-z]{2,8}",
+        dob in dob_strategy(),
+    ) {
+        prop_assume!(given.to_uppercase() != family.to_uppercase());
+        let holding = child(&raw(&given, &family, &dob), KeyUse::Holding);
+        let lookup = child(&raw(&family, &given, &dob), KeyUse::Lookup);
+        let found = assess_all(&[holding], &lookup).pop().flatten();
+        prop_assert_eq!(found.map(|a| a.tier), Some(Tier::Probable));
+    }
+
+    #[test]
+    fn identical_records_with_an_nhs_number_always_confirm(
+        given in "[A-Z][a-z]{2,8}",
+        family in "[A-Z][a-z]{2,8}",
+        dob in dob_strategy(),
+    ) {
+        let r = with_nhs(raw(&given, &family, &dob), "9434765919");
+        prop_assert_eq!(tier_of(&r, &r), Some(Tier::Confirmed));
+    }
+}

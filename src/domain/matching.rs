@@ -1,0 +1,86 @@
+//! Turning pseudonym hits into assessed candidates: which keys agreed, how common each key
+//! is in the index, and the tier that evidence supports. Pure: the store supplies the hits.
+
+use std::collections::HashMap;
+
+use super::identity::{Agreement, Assessment, Evidence, FieldsPresent, KeyKind, Pseudonym, Variant, assess};
+
+/// One key the asker (or a newly registered holding) queries with, as a pseudonym.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Probe {
+    pub pseudonym: Pseudonym,
+    pub kind: KeyKind,
+    pub variant: Variant,
+}
+
+/// A stored pseudonym found for a probe.
+#[derive(Debug, Clone)]
+pub struct HitRef<'a> {
+    pub pseudonym: &'a [u8],
+    pub holding_id: i64,
+    pub org_id: i64,
+    pub holder_fields: FieldsPresent,
+}
+
+/// A holding that reached at least `possible`.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub holding_id: i64,
+    pub org_id: i64,
+    pub assessment: Assessment,
+}
+
+/// Assesses every holding among the hits. Holdings of `exclude_org` (the asker's own, for
+/// match signalling) are skipped. The result is sorted strongest first.
+pub fn assess_hits<'a>(
+    probes: &[Probe],
+    hits: impl IntoIterator<Item = HitRef<'a>>,
+    asker_fields: FieldsPresent,
+    exclude_org: Option<i64>,
+) -> Vec<Candidate> {
+    // The best (lowest) variant per pseudonym: an exact agreement beats a derived one.
+    let mut by_pseudonym: HashMap<&[u8], (KeyKind, Variant)> = HashMap::new();
+    for p in probes {
+        let entry = by_pseudonym.entry(p.pseudonym.as_bytes().as_slice()).or_insert((p.kind, p.variant));
+        if p.variant < entry.1 {
+            *entry = (p.kind, p.variant);
+        }
+    }
+    let hits: Vec<HitRef<'a>> = hits.into_iter().collect();
+    let mut frequency: HashMap<&[u8], u32> = HashMap::new();
+    for hit in &hits {
+        *frequency.entry(hit.pseudonym).or_default() += 1;
+    }
+    let mut per_holding: HashMap<i64, (i64, FieldsPresent, Vec<Agreement>)> = HashMap::new();
+    for hit in &hits {
+        if Some(hit.org_id) == exclude_org {
+            continue;
+        }
+        let Some(&(kind, variant)) = by_pseudonym.get(hit.pseudonym) else { continue };
+        let holders_with_key = frequency.get(hit.pseudonym).copied().unwrap_or(1);
+        let entry = per_holding.entry(hit.holding_id).or_insert_with(|| (hit.org_id, hit.holder_fields, Vec::new()));
+        match entry.2.iter_mut().find(|a| a.kind == kind) {
+            Some(existing) if variant < existing.variant => {
+                *existing = Agreement { kind, variant, holders_with_key };
+            }
+            Some(_) => {}
+            None => entry.2.push(Agreement { kind, variant, holders_with_key }),
+        }
+    }
+    let mut candidates: Vec<Candidate> = per_holding
+        .into_iter()
+        .filter_map(|(holding_id, (org_id, holder_fields, mut agreed))| {
+            agreed.sort_by_key(|a| a.kind);
+            let evidence = Evidence { agreed, asker_fields, holder_fields };
+            assess(&evidence).map(|assessment| Candidate { holding_id, org_id, assessment })
+        })
+        .collect();
+    candidates.sort_by(|a, b| {
+        b.assessment
+            .score
+            .partial_cmp(&a.assessment.score)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(a.holding_id.cmp(&b.holding_id))
+    });
+    candidates
+}

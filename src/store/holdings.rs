@@ -1,0 +1,307 @@
+//! Holdings and their pseudonyms; matches between holdings. No identifier is ever stored:
+//! a holding row has a category, a status, a contact and a fields-present mask; the
+//! pseudonyms table maps keyed hashes to holdings.
+
+use std::collections::HashMap;
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+use super::{Store, StoreError, StoreResult, placeholders};
+use crate::clock::Millis;
+use crate::domain::holding::{Category, Contact, NewHolding, Status};
+use crate::domain::identity::FieldsPresent;
+
+/// What happened to one holding in a put or a sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Added,
+    Updated,
+    Unchanged,
+}
+
+/// A holding as the index shows it to its own organisation: never identifiers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredHolding {
+    pub id: i64,
+    pub org_id: i64,
+    pub local_ref: String,
+    pub category: Category,
+    pub status: Status,
+    pub closed_at: Option<Millis>,
+    pub contact: Contact,
+    pub fields_present: FieldsPresent,
+    pub pseudonym_count: i64,
+    pub key_id: String,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// One pseudonym hit from a candidate search.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub pseudonym: Vec<u8>,
+    pub holding_id: i64,
+    pub org_id: i64,
+    pub kind: u8,
+    pub fields_present: FieldsPresent,
+}
+
+/// The existing holdings of one organisation, compactly, for a full-replace sync: a hash of
+/// each local_ref to its id and fingerprint prefix (about 40 bytes a holding).
+pub type SyncIndex = HashMap<u64, (i64, u64)>;
+
+pub fn ref_hash(local_ref: &str) -> u64 {
+    let digest = blake3::hash(local_ref.as_bytes());
+    u64::from_le_bytes(digest.as_bytes()[..8].try_into().unwrap_or([0; 8]))
+}
+
+pub fn fingerprint_prefix(fp: &[u8]) -> u64 {
+    u64::from_le_bytes(fp.get(..8).and_then(|s| s.try_into().ok()).unwrap_or([0; 8]))
+}
+
+fn holding_from_row(row: &AnyRow) -> StoreResult<StoredHolding> {
+    let category: String = row.try_get("category")?;
+    let status: String = row.try_get("status")?;
+    let bits: i64 = row.try_get("fields_present")?;
+    Ok(StoredHolding {
+        id: row.try_get("id")?,
+        org_id: row.try_get("org_id")?,
+        local_ref: row.try_get("local_ref")?,
+        category: Category::parse(&category).ok_or_else(|| StoreError::Inconsistent("unknown category".into()))?,
+        status: Status::parse(&status).ok_or_else(|| StoreError::Inconsistent("unknown status".into()))?,
+        closed_at: row.try_get("closed_at")?,
+        contact: Contact {
+            team: row.try_get("contact_team")?,
+            phone: row.try_get("contact_phone")?,
+            email: row.try_get("contact_email")?,
+        },
+        fields_present: FieldsPresent::from_bits(u16::try_from(bits).unwrap_or(0)),
+        pseudonym_count: row.try_get("pseudonym_count")?,
+        key_id: row.try_get("key_id")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+const HOLDING_COLUMNS: &str = "h.id, h.org_id, h.local_ref, h.category, h.status, h.closed_at, h.contact_team, \
+     h.contact_phone, h.contact_email, h.fields_present, h.key_id, h.created_at, h.updated_at, \
+     (SELECT COUNT(*) FROM pseudonyms p WHERE p.holding_id = h.id) AS pseudonym_count";
+
+impl Store {
+    /// Creates or replaces one holding in its own transaction.
+    pub async fn put_holding(
+        &self,
+        org_id: i64,
+        holding: &NewHolding,
+        key_id: &str,
+        now: Millis,
+    ) -> StoreResult<(Change, i64)> {
+        let mut tx = self.begin_write().await?;
+        let existing = sqlx::query("SELECT id, fingerprint FROM holdings WHERE org_id = $1 AND local_ref = $2")
+            .bind(org_id)
+            .bind(&holding.local_ref)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let existing = match existing {
+            Some(row) => {
+                Some((row.try_get::<i64, _>("id")?, fingerprint_prefix(&row.try_get::<Vec<u8>, _>("fingerprint")?)))
+            }
+            None => None,
+        };
+        let result = write_holding(&mut tx, org_id, holding, key_id, now, existing).await?;
+        tx.commit().await?;
+        Ok(result)
+    }
+
+    /// Writes a batch of a sync in one transaction; `index` is the organisation's existing
+    /// holdings, and entries seen here are removed from it (what remains at the end is absent).
+    pub async fn sync_batch(
+        &self,
+        org_id: i64,
+        batch: &[NewHolding],
+        key_id: &str,
+        now: Millis,
+        index: &mut SyncIndex,
+    ) -> StoreResult<Vec<(Change, i64)>> {
+        let mut tx = self.begin_write().await?;
+        let mut out = Vec::with_capacity(batch.len());
+        for holding in batch {
+            let existing = index.remove(&ref_hash(&holding.local_ref));
+            out.push(write_holding(&mut tx, org_id, holding, key_id, now, existing).await?);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// The organisation's holdings as a compact sync index.
+    pub async fn sync_index(&self, org_id: i64) -> StoreResult<SyncIndex> {
+        let rows = sqlx::query("SELECT id, local_ref, fingerprint FROM holdings WHERE org_id = $1")
+            .bind(org_id)
+            .fetch_all(self.reader())
+            .await?;
+        let mut index = SyncIndex::with_capacity(rows.len());
+        for row in rows {
+            let local_ref: String = row.try_get("local_ref")?;
+            let fp: Vec<u8> = row.try_get("fingerprint")?;
+            index.insert(ref_hash(&local_ref), (row.try_get("id")?, fingerprint_prefix(&fp)));
+        }
+        Ok(index)
+    }
+
+    pub async fn holding(&self, org_id: i64, local_ref: &str) -> StoreResult<StoredHolding> {
+        let row =
+            sqlx::query(&format!("SELECT {HOLDING_COLUMNS} FROM holdings h WHERE h.org_id = $1 AND h.local_ref = $2"))
+                .bind(org_id)
+                .bind(local_ref)
+                .fetch_optional(self.reader())
+                .await?
+                .ok_or(StoreError::NotFound)?;
+        holding_from_row(&row)
+    }
+
+    pub async fn holdings_by_id(&self, ids: &[i64]) -> StoreResult<Vec<StoredHolding>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!("SELECT {HOLDING_COLUMNS} FROM holdings h WHERE h.id IN ({})", placeholders(1, ids.len()));
+        let mut query = sqlx::query(&sql);
+        for id in ids {
+            query = query.bind(*id);
+        }
+        query.fetch_all(self.reader()).await?.iter().map(holding_from_row).collect()
+    }
+
+    /// Deletes holdings by id (own organisation only); returns how many went.
+    pub async fn delete_holdings(&self, org_id: i64, ids: &[i64]) -> StoreResult<u64> {
+        let mut deleted = 0;
+        for chunk in ids.chunks(500) {
+            let mut tx = self.begin_write().await?;
+            let list = placeholders(2, chunk.len());
+            let keys_sql = format!(
+                "DELETE FROM pseudonyms WHERE holding_id IN (SELECT id FROM holdings WHERE org_id = $1 AND id IN ({list}))"
+            );
+            let holdings_sql = format!("DELETE FROM holdings WHERE org_id = $1 AND id IN ({list})");
+            let mut del_keys = sqlx::query(&keys_sql).bind(org_id);
+            let mut del = sqlx::query(&holdings_sql).bind(org_id);
+            for id in chunk {
+                del_keys = del_keys.bind(*id);
+                del = del.bind(*id);
+            }
+            del_keys.execute(&mut *tx).await?;
+            deleted += del.execute(&mut *tx).await?.rows_affected();
+            tx.commit().await?;
+        }
+        Ok(deleted)
+    }
+
+    /// Every holding that carries any of these pseudonyms, with the kind each was stored under.
+    pub async fn find_hits(&self, pseudonyms: &[Vec<u8>]) -> StoreResult<Vec<Hit>> {
+        let mut hits = Vec::new();
+        for chunk in pseudonyms.chunks(400) {
+            let sql = format!(
+                "SELECT p.pseudonym, p.holding_id, p.kind, h.org_id, h.fields_present \
+                 FROM pseudonyms p JOIN holdings h ON h.id = p.holding_id WHERE p.pseudonym IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for p in chunk {
+                query = query.bind(p.as_slice());
+            }
+            for row in query.fetch_all(self.reader()).await? {
+                let kind: i64 = row.try_get("kind")?;
+                let bits: i64 = row.try_get("fields_present")?;
+                hits.push(Hit {
+                    pseudonym: row.try_get("pseudonym")?,
+                    holding_id: row.try_get("holding_id")?,
+                    org_id: row.try_get("org_id")?,
+                    kind: u8::try_from(kind).unwrap_or(0),
+                    fields_present: FieldsPresent::from_bits(u16::try_from(bits).unwrap_or(0)),
+                });
+            }
+        }
+        Ok(hits)
+    }
+
+    /// How many holdings the index has, and how many organisations have registered any.
+    pub async fn coverage(&self) -> StoreResult<(i64, i64, Option<Millis>)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, COUNT(DISTINCT org_id) AS orgs, MAX(updated_at) AS latest FROM holdings",
+        )
+        .fetch_one(self.reader())
+        .await?;
+        Ok((row.try_get("n")?, row.try_get("orgs")?, row.try_get("latest")?))
+    }
+}
+
+async fn write_holding(
+    tx: &mut Transaction<'static, Any>,
+    org_id: i64,
+    h: &NewHolding,
+    key_id: &str,
+    now: Millis,
+    existing: Option<(i64, u64)>,
+) -> StoreResult<(Change, i64)> {
+    let closed_at = (h.status == Status::Closed).then_some(now);
+    let bits = i64::from(h.fields_present.bits());
+    let (change, id) = match existing {
+        Some((id, fp)) if fp == fingerprint_prefix(&h.fingerprint) => return Ok((Change::Unchanged, id)),
+        Some((id, _)) => {
+            sqlx::query(
+                "UPDATE holdings SET category = $1, status = $2, \
+                 closed_at = CASE WHEN $3 IS NULL THEN NULL ELSE COALESCE(closed_at, $3) END, \
+                 contact_team = $4, contact_phone = $5, contact_email = $6, fields_present = $7, key_id = $8, \
+                 fingerprint = $9, updated_at = $10 WHERE id = $11",
+            )
+            .bind(h.category.as_str())
+            .bind(h.status.as_str())
+            .bind(closed_at)
+            .bind(&h.contact.team)
+            .bind(&h.contact.phone)
+            .bind(&h.contact.email)
+            .bind(bits)
+            .bind(key_id)
+            .bind(h.fingerprint.as_slice())
+            .bind(now)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+            sqlx::query("DELETE FROM pseudonyms WHERE holding_id = $1").bind(id).execute(&mut **tx).await?;
+            (Change::Updated, id)
+        }
+        None => {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO holdings (org_id, local_ref, category, status, closed_at, contact_team, contact_phone, \
+                 contact_email, fields_present, key_id, fingerprint, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING id",
+            )
+            .bind(org_id)
+            .bind(&h.local_ref)
+            .bind(h.category.as_str())
+            .bind(h.status.as_str())
+            .bind(closed_at)
+            .bind(&h.contact.team)
+            .bind(&h.contact.phone)
+            .bind(&h.contact.email)
+            .bind(bits)
+            .bind(key_id)
+            .bind(h.fingerprint.as_slice())
+            .bind(now)
+            .fetch_one(&mut **tx)
+            .await?;
+            (Change::Added, id)
+        }
+    };
+    // One multi-row insert per holding: a round trip per holding, not per key.
+    if !h.keys.is_empty() {
+        let values: Vec<String> =
+            (0..h.keys.len()).map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3)).collect();
+        let sql = format!("INSERT INTO pseudonyms (pseudonym, holding_id, kind) VALUES {}", values.join(", "));
+        let mut query = sqlx::query(&sql);
+        for (kind, p) in &h.keys {
+            query = query.bind(p.as_bytes().as_slice()).bind(id).bind(i64::from(kind.id()));
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok((change, id))
+}

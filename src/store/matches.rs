@@ -1,0 +1,167 @@
+//! Matches between holdings of different organisations: one row and one public match_id
+//! seen by both sides; withdrawn (not deleted) when the evidence goes, so history stays.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Store, StoreResult, placeholders};
+use crate::clock::Millis;
+
+/// A live or withdrawn match, from one organisation's point of view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatchRow {
+    pub match_id: String,
+    pub own_holding: i64,
+    pub own_local_ref: String,
+    pub other_org: i64,
+    pub basis: String,
+    pub tier: String,
+    pub evidence: String,
+    pub first_seen: Millis,
+    pub withdrawn_at: Option<Millis>,
+}
+
+/// What matching decided for one pair (holding ids ordered a < b).
+#[derive(Debug, Clone)]
+pub struct MatchDecision {
+    pub holding_a: i64,
+    pub holding_b: i64,
+    pub org_a: i64,
+    pub org_b: i64,
+    pub basis: &'static str,
+    pub tier: &'static str,
+    pub evidence: String,
+}
+
+/// The outcome of recording a decision: new matches are signalled to both organisations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    New(String),
+    Changed(String),
+    Same,
+}
+
+fn match_from_row(row: &AnyRow) -> StoreResult<MatchRow> {
+    Ok(MatchRow {
+        match_id: row.try_get("match_id")?,
+        own_holding: row.try_get("own_holding")?,
+        own_local_ref: row.try_get("local_ref")?,
+        other_org: row.try_get("other_org")?,
+        basis: row.try_get("basis")?,
+        tier: row.try_get("tier")?,
+        evidence: row.try_get("evidence")?,
+        first_seen: row.try_get("first_seen")?,
+        withdrawn_at: row.try_get("withdrawn_at")?,
+    })
+}
+
+impl Store {
+    /// Records a match decision, reviving a withdrawn match with the same pair.
+    pub async fn record_match(&self, d: &MatchDecision, now: Millis) -> StoreResult<Recorded> {
+        let mut tx = self.begin_write().await?;
+        let existing = sqlx::query(
+            "SELECT match_id, tier, evidence, withdrawn_at FROM matches WHERE holding_a = $1 AND holding_b = $2 AND basis = $3",
+        )
+        .bind(d.holding_a)
+        .bind(d.holding_b)
+        .bind(d.basis)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let recorded = match existing {
+            None => {
+                let match_id = format!("m_{}", uuid::Uuid::new_v4().simple());
+                sqlx::query(
+                    "INSERT INTO matches (match_id, holding_a, holding_b, org_a, org_b, basis, tier, evidence, first_seen, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+                )
+                .bind(&match_id)
+                .bind(d.holding_a)
+                .bind(d.holding_b)
+                .bind(d.org_a)
+                .bind(d.org_b)
+                .bind(d.basis)
+                .bind(d.tier)
+                .bind(&d.evidence)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                Recorded::New(match_id)
+            }
+            Some(row) => {
+                let match_id: String = row.try_get("match_id")?;
+                let tier: String = row.try_get("tier")?;
+                let evidence: String = row.try_get("evidence")?;
+                let withdrawn: Option<i64> = row.try_get("withdrawn_at")?;
+                if tier == d.tier && evidence == d.evidence && withdrawn.is_none() {
+                    Recorded::Same
+                } else {
+                    sqlx::query(
+                        "UPDATE matches SET tier = $1, evidence = $2, withdrawn_at = NULL, updated_at = $3 WHERE match_id = $4",
+                    )
+                    .bind(d.tier)
+                    .bind(&d.evidence)
+                    .bind(now)
+                    .bind(&match_id)
+                    .execute(&mut *tx)
+                    .await?;
+                    if withdrawn.is_some() { Recorded::New(match_id) } else { Recorded::Changed(match_id) }
+                }
+            }
+        };
+        tx.commit().await?;
+        Ok(recorded)
+    }
+
+    /// Withdraws the live matches of a holding except those with the listed partners; returns
+    /// the withdrawn (match_id, org_a, org_b).
+    pub async fn withdraw_matches(
+        &self,
+        holding: i64,
+        keep_partners: &[i64],
+        now: Millis,
+    ) -> StoreResult<Vec<(String, i64, i64)>> {
+        let mut sql = String::from(
+            "SELECT match_id, org_a, org_b, holding_a, holding_b FROM matches \
+             WHERE (holding_a = $1 OR holding_b = $1) AND withdrawn_at IS NULL",
+        );
+        if !keep_partners.is_empty() {
+            let list = placeholders(2, keep_partners.len());
+            sql.push_str(&format!(" AND NOT (holding_a IN ({list}) OR holding_b IN ({list}))"));
+        }
+        let mut query = sqlx::query(&sql).bind(holding);
+        for p in keep_partners {
+            query = query.bind(*p);
+        }
+        let rows = query.fetch_all(self.reader()).await?;
+        let mut withdrawn = Vec::new();
+        for row in rows {
+            let match_id: String = row.try_get("match_id")?;
+            sqlx::query(
+                "UPDATE matches SET withdrawn_at = $1, updated_at = $1 WHERE match_id = $2 AND withdrawn_at IS NULL",
+            )
+            .bind(now)
+            .bind(&match_id)
+            .execute(self.writer())
+            .await?;
+            withdrawn.push((match_id, row.try_get("org_a")?, row.try_get("org_b")?));
+        }
+        Ok(withdrawn)
+    }
+
+    /// An organisation's live matches (or all, with withdrawn ones), newest first.
+    pub async fn matches_of_org(&self, org_id: i64, include_withdrawn: bool) -> StoreResult<Vec<MatchRow>> {
+        let filter = if include_withdrawn { "" } else { " AND m.withdrawn_at IS NULL" };
+        let sql = format!(
+            "SELECT m.match_id, h.id AS own_holding, h.local_ref, m.org_b AS other_org, m.basis, m.tier, m.evidence, \
+                    m.first_seen, m.withdrawn_at \
+             FROM matches m JOIN holdings h ON h.id = m.holding_a WHERE m.org_a = $1{filter} \
+             UNION ALL \
+             SELECT m.match_id, h.id AS own_holding, h.local_ref, m.org_a AS other_org, m.basis, m.tier, m.evidence, \
+                    m.first_seen, m.withdrawn_at \
+             FROM matches m JOIN holdings h ON h.id = m.holding_b WHERE m.org_b = $1{filter} \
+             ORDER BY first_seen DESC"
+        );
+        let rows = sqlx::query(&sql).bind(org_id).fetch_all(self.reader()).await?;
+        rows.iter().map(match_from_row).collect()
+    }
+}

@@ -1,0 +1,161 @@
+//! Holdings and match signalling through the HTTP API, on every engine.
+
+mod common;
+
+use child_locator::domain::role::Role;
+use common::{TestApp, engines};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// Canary identifiers: if any of these strings turns up in storage or logs, a test fails.
+const CANARY_GIVEN: &str = "Zebedee";
+const CANARY_FAMILY: &str = "Quillfeather";
+const CANARY_NHS: &str = "3982597919";
+
+fn canary_holding(category: &str) -> Value {
+    json!({
+        "category": category,
+        "status": "open",
+        "subject": {"nhs_number": "398 259 7919", "given_name": CANARY_GIVEN, "family_name": CANARY_FAMILY,
+                    "date_of_birth": "2016-03-14", "postcode": "LS1 4AP"},
+        "contact": {"team": "Assessment Team 2", "phone": "0113 222 4401"}
+    })
+}
+
+#[tokio::test]
+async fn a_holding_is_stored_as_pseudonyms_and_a_repeat_changes_nothing() {
+    for engine in engines() {
+        let app = TestApp::start(engine).await;
+        let org = app.org("E08000035", "local-authority").await;
+        let admin = app.token(&org, Role::OrgAdmin).await;
+        let (status, body) = app.put(&admin, "/api/v1/holdings/CASE-001", &canary_holding("child-in-need")).await;
+        assert_eq!(status, StatusCode::CREATED, "{engine:?}: {body}");
+        assert_eq!(body["change"], "added");
+        assert!(body["pseudonym_count"].as_i64().unwrap() >= 3);
+        let text = body.to_string();
+        assert!(!text.contains(CANARY_GIVEN) && !text.contains(CANARY_NHS), "no identifier comes back");
+
+        let (status, body) = app.put(&admin, "/api/v1/holdings/CASE-001", &canary_holding("child-in-need")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["change"], "unchanged");
+
+        let mut closed = canary_holding("child-in-need");
+        closed["status"] = json!("closed");
+        let (_, body) = app.put(&admin, "/api/v1/holdings/CASE-001", &closed).await;
+        assert_eq!(body["change"], "updated");
+        assert!(body["closed_at"].is_string());
+
+        let (status, body) = app.get(&admin, "/api/v1/holdings/CASE-001").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["status"], "closed");
+        assert_eq!(app.delete(&admin, "/api/v1/holdings/CASE-001").await.0, StatusCode::NO_CONTENT);
+        assert_eq!(app.get(&admin, "/api/v1/holdings/CASE-001").await.0, StatusCode::NOT_FOUND);
+    }
+}
+
+#[tokio::test]
+async fn both_organisations_see_one_match_and_it_is_withdrawn_when_the_holding_goes() {
+    for engine in engines() {
+        let app = TestApp::start(engine).await;
+        let leeds = app.org("E08000035", "local-authority").await;
+        let york = app.org("E06000014", "local-authority").await;
+        let leeds_admin = app.token(&leeds, Role::OrgAdmin).await;
+        let york_admin = app.token(&york, Role::OrgAdmin).await;
+        app.put(&leeds_admin, "/api/v1/holdings/L-77", &canary_holding("child-protection-plan")).await;
+        // York recorded the child with a short form of the name and no NHS number, after a move.
+        let york_record = json!({"category": "child-in-need", "status": "open",
+            "subject": {"given_name": CANARY_GIVEN, "family_name": CANARY_FAMILY, "date_of_birth": "2016-03-14",
+                        "postcode": "YO1 7HH"}});
+        let (status, _) = app.put(&york_admin, "/api/v1/holdings/Y-12", &york_record).await;
+        assert_eq!(status, StatusCode::CREATED);
+
+        let (_, leeds_view) = app.get(&leeds_admin, "/api/v1/matches").await;
+        let (_, york_view) = app.get(&york_admin, "/api/v1/matches").await;
+        let leeds_matches = leeds_view["matches"].as_array().unwrap();
+        let york_matches = york_view["matches"].as_array().unwrap();
+        assert_eq!(leeds_matches.len(), 1, "{engine:?}: {leeds_view}");
+        assert_eq!(york_matches.len(), 1);
+        assert_eq!(leeds_matches[0]["match_id"], york_matches[0]["match_id"], "one match_id for both sides");
+        assert_eq!(leeds_matches[0]["local_ref"], "L-77");
+        assert_eq!(leeds_matches[0]["other_organisation"]["code"], "E06000014");
+        assert_eq!(york_matches[0]["other_organisation"]["duty_phone"], "01632 960999");
+        assert_eq!(leeds_matches[0]["basis"], "child");
+        assert!(
+            ["probable", "possible"].contains(&leeds_matches[0]["tier"].as_str().unwrap()),
+            "no NHS number on one side"
+        );
+
+        app.delete(&york_admin, "/api/v1/holdings/Y-12").await;
+        let (_, leeds_view) = app.get(&leeds_admin, "/api/v1/matches").await;
+        assert!(leeds_view["matches"].as_array().unwrap().is_empty(), "withdrawn for the other side too");
+        let types = app.audit_types().await;
+        assert!(types.iter().any(|t| t == "match_made") && types.iter().any(|t| t == "match_withdrawn"));
+    }
+}
+
+#[tokio::test]
+async fn the_same_nhs_number_on_both_sides_is_confirmed() {
+    let app = TestApp::start(common::Engine::Sqlite).await;
+    let a = app.org("A1", "local-authority").await;
+    let b = app.org("B1", "nhs-trust").await;
+    let a_admin = app.token(&a, Role::OrgAdmin).await;
+    let b_admin = app.token(&b, Role::OrgAdmin).await;
+    app.put(&a_admin, "/api/v1/holdings/X", &canary_holding("looked-after")).await;
+    app.put(&b_admin, "/api/v1/holdings/Y", &canary_holding("other")).await;
+    let (_, view) = app.get(&a_admin, "/api/v1/matches").await;
+    assert_eq!(view["matches"][0]["tier"], "confirmed", "{view}");
+}
+
+#[tokio::test]
+async fn another_organisations_holding_is_404() {
+    for engine in engines() {
+        let app = TestApp::start(engine).await;
+        let a = app.org("A1", "local-authority").await;
+        let b = app.org("B1", "local-authority").await;
+        let a_admin = app.token(&a, Role::OrgAdmin).await;
+        let b_admin = app.token(&b, Role::OrgAdmin).await;
+        app.put(&a_admin, "/api/v1/holdings/SECRET-1", &canary_holding("other")).await;
+        assert_eq!(app.get(&b_admin, "/api/v1/holdings/SECRET-1").await.0, StatusCode::NOT_FOUND);
+        assert_eq!(app.delete(&b_admin, "/api/v1/holdings/SECRET-1").await.0, StatusCode::NOT_FOUND);
+        assert_eq!(app.get(&a_admin, "/api/v1/holdings/SECRET-1").await.0, StatusCode::OK, "{engine:?}");
+    }
+}
+
+#[tokio::test]
+async fn invalid_identifiers_are_named_and_never_echoed() {
+    let app = TestApp::start(common::Engine::Sqlite).await;
+    let org = app.org("A1", "local-authority").await;
+    let admin = app.token(&org, Role::OrgAdmin).await;
+    let body = json!({"category": "sometimes", "status": "open",
+        "subject": {"nhs_number": "3982597918", "given_name": CANARY_GIVEN, "date_of_birth": "2099-01-01"}});
+    let (status, error) = app.put(&admin, "/api/v1/holdings/Z-1", &body).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let fields: Vec<&str> = error["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert!(fields.contains(&"category") && fields.contains(&"subject.nhs_number"), "{fields:?}");
+    assert!(fields.contains(&"subject.date_of_birth"), "{fields:?}");
+    let text = error.to_string();
+    assert!(!text.contains("3982597918") && !text.contains(CANARY_GIVEN) && !text.contains("2099"), "{text}");
+
+    let (status, error) = app.put(&admin, &format!("/api/v1/holdings/{CANARY_NHS}"), &canary_holding("other")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "an NHS number is not a record reference");
+    assert_eq!(error["error"]["field"], "local_ref");
+}
+
+#[tokio::test]
+async fn canary_identifiers_never_reach_the_database_files() {
+    let app = TestApp::start(common::Engine::Sqlite).await;
+    let org = app.org("A1", "local-authority").await;
+    let admin = app.token(&org, Role::OrgAdmin).await;
+    app.put(&admin, "/api/v1/holdings/C-1", &canary_holding("child-in-need")).await;
+    let mut bad = canary_holding("child-in-need");
+    bad["subject"]["date_of_birth"] = json!("not a date");
+    app.put(&admin, "/api/v1/holdings/C-2", &bad).await;
+    let dir = app.db.dir.path();
+    for file in ["locator.db", "locator.db-wal"] {
+        let Ok(bytes) = std::fs::read(dir.join(file)) else { continue };
+        let text = String::from_utf8_lossy(&bytes).to_uppercase();
+        for canary in [CANARY_GIVEN, CANARY_FAMILY, CANARY_NHS, "2016-03-14", "LS1 4AP"] {
+            assert!(!text.contains(&canary.to_uppercase()), "{canary} found in {file}");
+        }
+    }
+}
