@@ -150,3 +150,30 @@ fn audit_verify_passes_on_an_intact_trail() {
     assert!(stdout(&out).contains("audit trail intact"), "{}", stdout(&out));
     assert!(stdout(&out).contains("signatures valid"));
 }
+
+#[test]
+fn import_prints_a_summary_and_fails_only_when_nothing_can_be_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = locator(dir.path())
+        .args(["org", "add", "--code", "E2", "--name", "Two", "--kind", "local-authority"])
+        .args(["--duty-phone", "01632 960000", "--secure-email", "x@example.org"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    std::fs::write(
+        dir.path().join("caseload.csv"),
+        "local_ref,category,status,given_name,family_name,date_of_birth\nA1,early-help,open,Amy,Okafor,2015-06-01\nA2,early-help,open,,,\n",
+    )
+    .unwrap();
+    let out = locator(dir.path()).args(["import", "--org", "E2", "--dry-run", "caseload.csv"]).output().unwrap();
+    assert!(out.status.success());
+    assert!(stdout(&out).contains("1 added") && stdout(&out).contains("would be"), "{}", stdout(&out));
+    let out = locator(dir.path()).args(["import", "--org", "E2", "caseload.csv"]).output().unwrap();
+    assert!(out.status.success());
+    let text = stdout(&out);
+    assert!(text.contains("2 rows read: 1 added") && text.contains("1 rejected") && text.contains("line 3"), "{text}");
+
+    std::fs::write(dir.path().join("junk.csv"), "Amy,Okafor\n").unwrap();
+    let out = locator(dir.path()).args(["import", "--org", "E2", "junk.csv"]).output().unwrap();
+    assert!(!out.status.success(), "nothing readable is a failure");
+}

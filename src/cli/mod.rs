@@ -3,6 +3,7 @@
 
 mod audit;
 mod demo;
+mod import;
 mod key;
 mod org;
 mod serve;
@@ -47,6 +48,8 @@ pub enum Command {
     /// Users and their bearer tokens.
     #[command(subcommand)]
     User(user::UserCommand),
+    /// Replace an organisation's caseload from a CSV or NDJSON file (full sync).
+    Import(import::ImportArgs),
     /// The index secret.
     #[command(subcommand)]
     Key(key::KeyCommand),
@@ -100,6 +103,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
         Command::Org(cmd) => org::run(cmd, settings).await,
         Command::User(cmd) => user::run(cmd, settings).await,
         Command::Key(cmd) => key::run(cmd, settings).await,
+        Command::Import(args) => import::run(args, settings).await,
         Command::Audit(cmd) => audit::run(cmd, settings).await,
         Command::Routes => {
             print!("{}", crate::http::access::markdown_table());

@@ -4,9 +4,11 @@
 pub mod error;
 pub mod holding;
 pub mod identity;
+pub mod input;
 pub mod matching;
 pub mod organisation;
 pub mod role;
+pub mod sync;
 pub mod token;
 pub mod user;
 

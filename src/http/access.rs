@@ -37,6 +37,7 @@ pub const RULES: &[Rule] = &[
         why: "what the index holds for a record",
     },
     Rule { method: "DELETE", path: "/api/v1/holdings/{local_ref}", roles: &[Admin], why: "remove a holding" },
+    Rule { method: "POST", path: "/api/v1/holdings/sync", roles: &[Admin], why: "replace the whole caseload" },
     Rule { method: "GET", path: "/api/v1/matches", roles: &[Pr, Ig, Admin], why: "our holdings that match others'" },
 ];
 

@@ -2,24 +2,35 @@
 //! identifiers), remove it; and the matches its holdings have with other organisations'.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
+use futures::TryStreamExt;
+use serde::Deserialize;
 use serde::Serialize;
+use tokio_util::io::{StreamReader, SyncIoBridge};
+use utoipa::IntoParams;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::error::ApiResult;
+use super::error::{ApiError, ApiResult};
 use super::json::ApiJson;
 use crate::clock::rfc3339;
 use crate::domain::holding::{Category, Contact, HoldingInput, Status};
 use crate::domain::organisation::Organisation;
+use crate::domain::sync::SyncFormat;
 use crate::domain::user::Actor;
+use crate::service::sync::{SyncError, SyncSummary};
 use crate::store::holdings::{Change, StoredHolding};
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_holding, put_holding, delete_holding)).routes(routes!(list_matches))
+    OpenApiRouter::new()
+        .routes(routes!(get_holding, put_holding, delete_holding))
+        .routes(routes!(sync_holdings))
+        .routes(routes!(list_matches))
 }
 
 /// What the index holds for one of your records: no identifier is kept, only pseudonyms.
@@ -138,4 +149,76 @@ async fn list_matches(State(state): State<AppState>, actor: Actor) -> ApiResult<
         });
     }
     Ok(Json(MatchList { matches }))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct SyncQuery {
+    /// Validate and count without writing anything.
+    dry_run: Option<bool>,
+}
+
+/// Replace your organisation's whole caseload: holdings absent from the file are removed.
+/// CSV (header row; columns local_ref,category,status,nhs_number,upn,given_name,family_name,
+/// date_of_birth,postcode, optionally other_given_names, former_family_names, contact_team,
+/// contact_phone, contact_email; empty cells allowed) or NDJSON (one holding object with
+/// `local_ref` per line). Idempotent; one bad row never loses the others.
+#[utoipa::path(post, path = "/api/v1/holdings/sync", tag = "holdings", params(SyncQuery),
+    request_body(content((String = "text/csv"), (String = "application/x-ndjson")), description = "the caseload file"),
+    responses((status = 200, body = SyncSummary), (status = 400, description = "unreadable file or interrupted upload"),
+        (status = 413), (status = 415)))]
+async fn sync_holdings(
+    State(state): State<AppState>,
+    actor: Actor,
+    Query(query): Query<SyncQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<SyncSummary>> {
+    let content_type = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let format = SyncFormat::from_content_type(content_type).ok_or_else(|| ApiError::BadRequest {
+        code: "unsupported_media_type",
+        message: "send the caseload as `Content-Type: text/csv` or `application/x-ndjson`".into(),
+        field: None,
+    })?;
+    let limit = state.settings.max_sync_bytes as u64;
+    let stream = body.into_data_stream().map_err(std::io::Error::other);
+    let reader = LimitedReader { inner: SyncIoBridge::new(StreamReader::new(stream)), left: limit, exceeded: false };
+    let result =
+        state.sync_holdings(actor.org_id, Some(&actor), format, reader, query.dry_run.unwrap_or(false), &|_| {}).await;
+    match result {
+        Ok(summary) => Ok(Json(summary)),
+        Err(SyncError::Unreadable { field, message }) => {
+            Err(ApiError::BadRequest { code: "unreadable_file", message, field: Some(field) })
+        }
+        Err(e @ SyncError::Interrupted { .. }) => {
+            Err(ApiError::BadRequest { code: "interrupted", message: e.to_string(), field: None })
+        }
+        Err(SyncError::Service(e)) => Err(e.into()),
+    }
+}
+
+/// Stops reading with an error once `left` bytes have been read, so an oversized upload is
+/// refused as interrupted (and removes nothing) rather than silently cut short.
+struct LimitedReader<R> {
+    inner: R,
+    left: u64,
+    exceeded: bool,
+}
+
+impl<R: std::io::Read> std::io::Read for LimitedReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.exceeded {
+            return Err(std::io::Error::other("the caseload file is larger than max_sync_bytes"));
+        }
+        let n = self.inner.read(buf)?;
+        match self.left.checked_sub(n as u64) {
+            Some(left) => {
+                self.left = left;
+                Ok(n)
+            }
+            None => {
+                self.exceeded = true;
+                Err(std::io::Error::other("the caseload file is larger than max_sync_bytes"))
+            }
+        }
+    }
 }

@@ -2,6 +2,7 @@
 //! and the use cases that the HTTP layer and the CLI share (holdings, sync, matching).
 
 pub mod holdings;
+pub mod sync;
 
 use std::sync::Arc;
 

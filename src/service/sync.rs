@@ -1,0 +1,285 @@
+//! Full-replace sync of an organisation's caseload, streamed: a blocking thread reads and
+//! pseudonymises rows while this task writes them in batches. Memory stays flat in the file
+//! size (about 40 bytes per existing holding for the "what is absent" index).
+//!
+//! Failure semantics (resumable, not all-or-nothing): batches that were written stay written;
+//! removal of holdings absent from the file happens only after the whole file was read, so an
+//! interrupted sync never removes anything. Sending the same file again completes it.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read};
+
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use super::{Service, ServiceError};
+use crate::audit::{EventType, NewEvent};
+use crate::domain::holding::NewHolding;
+use crate::domain::sync::{CsvLayout, Rejected, SyncFormat, ndjson_row};
+use crate::domain::user::Actor;
+use crate::store::holdings::{Change, fingerprint_prefix, ref_hash};
+
+/// Rows per write transaction: large enough to amortise the commit, small enough that the
+/// audit writer (which shares SQLite's one write lock) never waits long.
+const BATCH: usize = 500;
+
+#[derive(Debug, Default, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct SyncSummary {
+    pub added: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub removed: u64,
+    pub rejected: Vec<Rejected>,
+    /// Rows read (data rows, not the header).
+    pub lines: u64,
+    pub matches_new: u64,
+    pub matches_withdrawn: u64,
+    pub dry_run: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// Nothing could be read: no header, an unknown column, not text.
+    #[error("{message}")]
+    Unreadable { field: String, message: String },
+    /// The upload stopped part-way; what was read is kept and nothing was removed.
+    #[error("the file could not be read to the end (stopped after line {line}); nothing was removed: send it again")]
+    Interrupted { line: u64 },
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+enum Row {
+    Holding(Box<NewHolding>),
+    Rejected(Vec<Rejected>),
+}
+
+enum Parsed {
+    Rows(Vec<Row>, u64),
+    Unreadable(String, String),
+    Interrupted(u64),
+}
+
+impl Service {
+    /// Syncs an organisation's whole caseload from `reader`. `progress` is told the number of
+    /// rows read after each batch.
+    pub async fn sync_holdings<R: Read + Send + 'static>(
+        &self,
+        org_id: i64,
+        actor: Option<&Actor>,
+        format: SyncFormat,
+        reader: R,
+        dry_run: bool,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<SyncSummary, SyncError> {
+        let (tx, mut rx) = mpsc::channel::<Parsed>(4);
+        let pseudonymiser = self.pseudonymiser.clone();
+        let today = self.clock.today();
+        let parser = tokio::task::spawn_blocking(move || {
+            let mut rows = Vec::with_capacity(BATCH);
+            let mut seen: HashMap<u64, u64> = HashMap::new();
+            let flush =
+                |rows: &mut Vec<Row>, line: u64| tx.blocking_send(Parsed::Rows(std::mem::take(rows), line)).is_ok();
+            let mut handle =
+                |line: u64, input: Result<crate::domain::holding::HoldingInput, Rejected>, rows: &mut Vec<Row>| {
+                    let row = match input {
+                        Err(r) => Row::Rejected(vec![r]),
+                        Ok(mut input) => match input.local_ref.take() {
+                            None => Row::Rejected(vec![Rejected {
+                                line,
+                                field: "local_ref".into(),
+                                message: "local_ref is required".into(),
+                            }]),
+                            Some(local_ref) => match seen.insert(ref_hash(local_ref.trim()), line) {
+                                Some(first) => Row::Rejected(vec![Rejected {
+                                    line,
+                                    field: "local_ref".into(),
+                                    message: format!("this local_ref already appeared on line {first}"),
+                                }]),
+                                None => match input.into_holding(&local_ref, &pseudonymiser, today) {
+                                    Ok(h) => Row::Holding(Box::new(h)),
+                                    Err(errors) => Row::Rejected(Rejected::from_errors(line, errors)),
+                                },
+                            },
+                        },
+                    };
+                    rows.push(row);
+                };
+            match format {
+                SyncFormat::Csv => {
+                    let mut csv = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::None).from_reader(reader);
+                    let layout = match csv.headers() {
+                        Ok(h) => CsvLayout::from_header(h.iter()),
+                        Err(_) => {
+                            let _ = tx.blocking_send(Parsed::Unreadable(
+                                "header".into(),
+                                "the file has no readable CSV header row".into(),
+                            ));
+                            return;
+                        }
+                    };
+                    let layout = match layout {
+                        Ok(l) => l,
+                        Err(e) => {
+                            let _ = tx.blocking_send(Parsed::Unreadable(e.field, e.message));
+                            return;
+                        }
+                    };
+                    let mut record = csv::StringRecord::new();
+                    let mut line = 1;
+                    loop {
+                        match csv.read_record(&mut record) {
+                            Ok(false) => break,
+                            Ok(true) => {
+                                line = record.position().map(|p| p.line()).unwrap_or(line + 1);
+                                handle(line, Ok(layout.row(record.iter())), &mut rows);
+                            }
+                            Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => {
+                                let _ = flush(&mut rows, line);
+                                let _ = tx.blocking_send(Parsed::Interrupted(line));
+                                return;
+                            }
+                            Err(e) => {
+                                line = e.position().map(|p| p.line()).unwrap_or(line + 1);
+                                let reason = Rejected {
+                                    line,
+                                    field: "line".into(),
+                                    message: "this row is not valid CSV text (UTF-8)".into(),
+                                };
+                                handle(line, Err(reason), &mut rows);
+                            }
+                        }
+                        if rows.len() >= BATCH && !flush(&mut rows, line) {
+                            return;
+                        }
+                    }
+                    let _ = flush(&mut rows, line);
+                }
+                SyncFormat::Ndjson => {
+                    let mut reader = BufReader::new(reader);
+                    let mut buf = Vec::new();
+                    let mut line = 0u64;
+                    loop {
+                        buf.clear();
+                        match reader.read_until(b'\n', &mut buf) {
+                            Ok(0) => break,
+                            Ok(_) => line += 1,
+                            Err(_) => {
+                                let _ = flush(&mut rows, line);
+                                let _ = tx.blocking_send(Parsed::Interrupted(line));
+                                return;
+                            }
+                        }
+                        let text = match std::str::from_utf8(&buf) {
+                            Ok(t) => t.trim(),
+                            Err(_) => {
+                                let reason = Rejected {
+                                    line,
+                                    field: "line".into(),
+                                    message: "this line is not UTF-8 text".into(),
+                                };
+                                handle(line, Err(reason), &mut rows);
+                                continue;
+                            }
+                        };
+                        if text.is_empty() {
+                            continue;
+                        }
+                        let input = ndjson_row(text).map_err(|e| Rejected { line, field: e.field, message: e.message });
+                        handle(line, input, &mut rows);
+                        if rows.len() >= BATCH && !flush(&mut rows, line) {
+                            return;
+                        }
+                    }
+                    let _ = flush(&mut rows, line);
+                }
+            }
+        });
+
+        let mut index = self.store.sync_index(org_id).await.map_err(ServiceError::from)?;
+        let mut summary = SyncSummary { dry_run, ..SyncSummary::default() };
+        let mut interrupted = None;
+        while let Some(parsed) = rx.recv().await {
+            let (rows, line) = match parsed {
+                Parsed::Rows(rows, line) => (rows, line),
+                Parsed::Unreadable(field, message) => return Err(SyncError::Unreadable { field, message }),
+                Parsed::Interrupted(line) => {
+                    interrupted = Some(line);
+                    break;
+                }
+            };
+            let mut holdings = Vec::with_capacity(rows.len());
+            for row in rows {
+                summary.lines += 1;
+                match row {
+                    Row::Holding(h) => holdings.push(*h),
+                    Row::Rejected(r) => summary.rejected.extend(r),
+                }
+            }
+            if dry_run {
+                for h in &holdings {
+                    match index.remove(&ref_hash(&h.local_ref)) {
+                        Some((_, fp)) if fp == fingerprint_prefix(&h.fingerprint) => summary.unchanged += 1,
+                        Some(_) => summary.updated += 1,
+                        None => summary.added += 1,
+                    }
+                }
+            } else {
+                let changes = self
+                    .store
+                    .sync_batch(org_id, &holdings, &self.key_id, self.clock.now_ms(), &mut index)
+                    .await
+                    .map_err(ServiceError::from)?;
+                for (h, (change, id)) in holdings.iter().zip(changes) {
+                    match change {
+                        Change::Added => summary.added += 1,
+                        Change::Updated => summary.updated += 1,
+                        Change::Unchanged => {
+                            summary.unchanged += 1;
+                            continue;
+                        }
+                    }
+                    let signalled = self.signal_matches(org_id, id, h).await?;
+                    summary.matches_new += signalled.new;
+                    summary.matches_withdrawn += signalled.withdrawn;
+                }
+            }
+            progress(line);
+        }
+        let _ = parser.await;
+        if let Some(line) = interrupted {
+            self.audit_sync(org_id, actor, &summary, false).await?;
+            return Err(SyncError::Interrupted { line });
+        }
+        let absent: Vec<i64> = index.values().map(|(id, _)| *id).collect();
+        summary.removed = absent.len() as u64;
+        if !dry_run && !absent.is_empty() {
+            let signalled = self.remove_holdings(org_id, &absent).await?;
+            summary.matches_withdrawn += signalled.withdrawn;
+        }
+        summary.rejected.sort_by_key(|r| r.line);
+        if !dry_run {
+            self.audit_sync(org_id, actor, &summary, true).await?;
+        }
+        Ok(summary)
+    }
+
+    async fn audit_sync(
+        &self,
+        org_id: i64,
+        actor: Option<&Actor>,
+        s: &SyncSummary,
+        complete: bool,
+    ) -> Result<(), ServiceError> {
+        let mut event = NewEvent::new(EventType::SyncRun).concerning([org_id]).details(json!({
+            "added": s.added, "updated": s.updated, "unchanged": s.unchanged, "removed": s.removed,
+            "rejected": s.rejected.len(), "lines": s.lines, "complete": complete,
+            "matches_new": s.matches_new, "matches_withdrawn": s.matches_withdrawn,
+        }));
+        if let Some(actor) = actor {
+            event = event.by(actor);
+        }
+        self.audit.record(event).await?;
+        Ok(())
+    }
+}
