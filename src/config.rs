@@ -54,6 +54,9 @@ pub struct FileConfig {
     pub max_sync_bytes: Option<usize>,
     #[serde(default)]
     pub limits: Option<LimitsFile>,
+    /// Disclosure by organisation kind, e.g. `school = "full"` (default: see docs/policy.md).
+    #[serde(default)]
+    pub disclosure: Option<std::collections::HashMap<String, crate::domain::policy::Disclosure>>,
 }
 
 #[derive(Deserialize, Debug, Default, Clone)]
@@ -121,6 +124,7 @@ pub struct Settings {
     pub request_timeout: Duration,
     pub max_body_bytes: usize,
     pub max_sync_bytes: usize,
+    pub policy: crate::domain::policy::Policy,
     /// Where each top-level value came from, in display order.
     pub sources: Vec<(&'static str, Source)>,
 }
@@ -202,7 +206,12 @@ impl Settings {
             set(&mut limits.failed_auth_per_minute, l.failed_auth_per_minute);
         }
 
+        let policy = match &file.disclosure {
+            Some(overrides) => crate::domain::policy::Policy::with_overrides(overrides).map_err(ConfigError)?,
+            None => crate::domain::policy::Policy::default(),
+        };
         Ok(Settings {
+            policy,
             database_url,
             key_file,
             audit_key_file,

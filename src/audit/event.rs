@@ -111,6 +111,14 @@ impl From<&Actor> for ActorRef {
     }
 }
 
+/// Rows written in the same transaction as the event, so they exist if and only if the event
+/// does (e.g. the match ids a lookup handed out).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attachment {
+    LookupMatch { match_id: String, holding_id: i64, holder_org_id: i64, tier: &'static str },
+    LookupPseudonym(Vec<u8>),
+}
+
 /// An event before it has a place in the log.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
@@ -121,11 +129,21 @@ pub struct NewEvent {
     /// Organisations (by id) the event concerns beyond the actor's: their IG officers see it.
     pub concerns: Vec<i64>,
     pub details: Value,
+    /// Not part of the hashed body: derived rows stored beside it.
+    pub attachments: Vec<Attachment>,
 }
 
 impl NewEvent {
     pub fn new(kind: EventType) -> Self {
-        NewEvent { kind, actor: None, purpose: None, lookup_id: None, concerns: Vec::new(), details: Value::Null }
+        NewEvent {
+            kind,
+            actor: None,
+            purpose: None,
+            lookup_id: None,
+            concerns: Vec::new(),
+            details: Value::Null,
+            attachments: Vec::new(),
+        }
     }
 
     pub fn by(mut self, actor: &Actor) -> Self {

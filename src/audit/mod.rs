@@ -8,5 +8,5 @@ pub mod stored;
 pub mod verify;
 pub mod writer;
 
-pub use event::{EventType, NewEvent};
+pub use event::{Attachment, EventType, NewEvent};
 pub use writer::{AuditError, AuditLog};

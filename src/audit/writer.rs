@@ -140,6 +140,7 @@ impl Writer {
                         body,
                         leaf_hash: leaf.to_vec(),
                         scope: e.scope(),
+                        attachments: e.attachments.clone(),
                     });
                 }
                 let checkpoint = Checkpoint::new(origin.clone(), frontier.size(), frontier.root(), at)

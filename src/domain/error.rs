@@ -23,7 +23,9 @@ impl FieldError {
 
     /// Prefixes the field path, e.g. `nhs_number` inside `subject` becomes `subject.nhs_number`.
     pub fn within(mut self, parent: &str) -> Self {
-        self.field = format!("{parent}.{}", self.field);
+        if self.field != parent {
+            self.field = format!("{parent}.{}", self.field);
+        }
         self
     }
 }

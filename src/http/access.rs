@@ -29,6 +29,13 @@ pub const RULES: &[Rule] = &[
     Rule { method: "POST", path: "/api/v1/users", roles: &[Admin, Op], why: "issue a user and token" },
     Rule { method: "POST", path: "/api/v1/users/{id}/revoke", roles: &[Admin], why: "revoke a token" },
     Rule { method: "POST", path: "/api/v1/users/{id}/report-lost", roles: &[Admin], why: "flag a lost token" },
+    Rule { method: "POST", path: "/api/v1/lookups", roles: &[Pr], why: "is this child known elsewhere?" },
+    Rule {
+        method: "GET",
+        path: "/api/v1/lookups/received",
+        roles: &[Pr, Ig, Admin],
+        why: "lookups that reached our holdings",
+    },
     Rule { method: "PUT", path: "/api/v1/holdings/{local_ref}", roles: &[Admin], why: "register or replace a holding" },
     Rule {
         method: "GET",

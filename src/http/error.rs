@@ -166,6 +166,9 @@ impl From<crate::service::ServiceError> for ApiError {
             crate::service::ServiceError::Invalid(errors) => ApiError::Invalid(errors),
             crate::service::ServiceError::Store(e) => e.into(),
             crate::service::ServiceError::Audit(e) => e.into(),
+            crate::service::ServiceError::RateLimited(r) => {
+                ApiError::RateLimited { retry_after: r.retry_after_secs, message: r.message }
+            }
         }
     }
 }

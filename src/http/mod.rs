@@ -7,6 +7,7 @@ pub mod error;
 pub mod health;
 pub mod holdings;
 pub mod json;
+pub mod lookups;
 pub mod me;
 pub mod metrics;
 pub mod organisations;
@@ -93,6 +94,7 @@ fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(health::routes())
         .merge(holdings::routes())
+        .merge(lookups::routes())
         .merge(me::routes())
         .merge(organisations::routes())
         .merge(users::routes())

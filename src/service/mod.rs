@@ -2,6 +2,8 @@
 //! and the use cases that the HTTP layer and the CLI share (holdings, sync, matching).
 
 pub mod holdings;
+pub mod limits;
+pub mod lookups;
 pub mod sync;
 
 use std::sync::Arc;
@@ -28,6 +30,9 @@ pub enum ServiceError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Audit(#[from] AuditError),
+    /// A rate limit or quota refused the request (already audited).
+    #[error("{}", .0.message)]
+    RateLimited(limits::Refusal),
 }
 
 impl From<Vec<FieldError>> for ServiceError {
@@ -49,6 +54,7 @@ pub struct Service {
     pub pseudonymiser: Pseudonymiser,
     /// The current key's public id, stored with each holding (for rotation).
     pub key_id: String,
+    pub limiter: limits::Limiter,
     /// Lines for a person: e.g. that a key file was created.
     pub notices: Vec<String>,
 }
@@ -91,7 +97,9 @@ impl Service {
         let tokens = TokenHasher::new(&secret);
         let pseudonymiser = Pseudonymiser::new(&IndexSecret::from_bytes(secret.0));
         let key_id = pseudonymiser.key_id().to_string();
-        let service = Service { settings, store, audit, tokens, clock, secret, pseudonymiser, key_id, notices };
+        let limiter = limits::Limiter::new(&settings.limits);
+        let service =
+            Service { settings, store, audit, tokens, clock, secret, pseudonymiser, key_id, limiter, notices };
         Ok((service, AuditTask(task)))
     }
 }

@@ -27,6 +27,7 @@ pub struct AuditRow {
     pub body: Vec<u8>,
     pub leaf_hash: Vec<u8>,
     pub scope: Vec<i64>,
+    pub attachments: Vec<crate::audit::Attachment>,
 }
 
 /// What the audit writer decided for one batch, computed from the head it was given.
@@ -91,6 +92,9 @@ impl Store {
             .bind(&r.leaf_hash)
             .execute(&mut *tx)
             .await?;
+            for attachment in &r.attachments {
+                write_attachment(&mut tx, r, attachment).await?;
+            }
             for org in &r.scope {
                 sqlx::query("INSERT INTO audit_event_orgs (org_id, seq) VALUES ($1, $2)")
                     .bind(org)
@@ -188,5 +192,53 @@ impl Store {
         }
         let rows = query.fetch_all(self.reader()).await?;
         rows.iter().map(|r| Ok((r.try_get("seq")?, r.try_get("body")?))).collect()
+    }
+}
+
+async fn write_attachment(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    r: &AuditRow,
+    attachment: &crate::audit::Attachment,
+) -> StoreResult<()> {
+    use crate::audit::Attachment;
+    match attachment {
+        Attachment::LookupMatch { match_id, holding_id, holder_org_id, tier } => {
+            sqlx::query(
+                "INSERT INTO lookup_matches (match_id, lookup_id, seq, asker_user_id, asker_org_id, holding_id, \
+                 holder_org_id, tier, purpose, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(match_id)
+            .bind(r.lookup_id.as_deref().unwrap_or(""))
+            .bind(i64_of(r.seq)?)
+            .bind(r.actor_user_id.unwrap_or_default())
+            .bind(r.actor_org_id.unwrap_or_default())
+            .bind(*holding_id)
+            .bind(*holder_org_id)
+            .bind(*tier)
+            .bind(r.purpose.as_deref().unwrap_or(""))
+            .bind(r.at)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Attachment::LookupPseudonym(p) => {
+            sqlx::query("INSERT INTO lookup_pseudonyms (pseudonym, seq) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(p.as_slice())
+                .bind(i64_of(r.seq)?)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+impl Store {
+    /// How many events of a type a user caused since `since` (daily quotas, volume norms).
+    pub async fn count_user_events(&self, user_id: i64, kind: &str, since: Millis) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE actor_user_id = $1 AND type = $2 AND at >= $3")
+            .bind(user_id)
+            .bind(kind)
+            .bind(since)
+            .fetch_one(self.reader())
+            .await?)
     }
 }

@@ -305,3 +305,57 @@ async fn write_holding(
     }
     Ok((change, id))
 }
+
+/// A lookup by another organisation that reached one of ours: the holder's view.
+#[derive(Debug, Clone)]
+pub struct ReceivedLookup {
+    pub at: Millis,
+    pub lookup_id: String,
+    pub match_id: String,
+    pub asker_name: String,
+    pub asker_org_code: String,
+    pub asker_org_name: String,
+    pub purpose: String,
+    pub local_ref: Option<String>,
+    pub tier: String,
+}
+
+impl Store {
+    /// Lookups that matched this organisation's holdings, newest first.
+    pub async fn lookups_received(
+        &self,
+        holder_org_id: i64,
+        before: Millis,
+        limit: i64,
+    ) -> StoreResult<Vec<ReceivedLookup>> {
+        let rows = sqlx::query(
+            "SELECT lm.at, lm.lookup_id, lm.match_id, u.name AS asker_name, o.code, o.name AS org_name, lm.purpose, \
+                    h.local_ref, lm.tier \
+             FROM lookup_matches lm \
+             JOIN users u ON u.id = lm.asker_user_id \
+             JOIN organisations o ON o.id = lm.asker_org_id \
+             LEFT JOIN holdings h ON h.id = lm.holding_id \
+             WHERE lm.holder_org_id = $1 AND lm.at < $2 ORDER BY lm.at DESC, lm.match_id LIMIT $3",
+        )
+        .bind(holder_org_id)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ReceivedLookup {
+                    at: r.try_get("at")?,
+                    lookup_id: r.try_get("lookup_id")?,
+                    match_id: r.try_get("match_id")?,
+                    asker_name: r.try_get("asker_name")?,
+                    asker_org_code: r.try_get("code")?,
+                    asker_org_name: r.try_get("org_name")?,
+                    purpose: r.try_get("purpose")?,
+                    local_ref: r.try_get("local_ref")?,
+                    tier: r.try_get("tier")?,
+                })
+            })
+            .collect()
+    }
+}

@@ -121,6 +121,22 @@ impl Store {
         from_row(&row)
     }
 
+    pub async fn organisations_by_id(&self, ids: &[i64]) -> StoreResult<Vec<Organisation>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!("SELECT {COLUMNS} FROM organisations WHERE id IN ({})", super::placeholders(1, ids.len()));
+        let mut query = sqlx::query(&sql);
+        for id in ids {
+            query = query.bind(*id);
+        }
+        query.fetch_all(self.reader()).await?.iter().map(from_row).collect()
+    }
+
+    pub async fn count_active_organisations(&self) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM organisations WHERE active = 1").fetch_one(self.reader()).await?)
+    }
+
     /// Directory search by name or code, case-insensitive, substring. Inactive organisations
     /// are listed only when asked for (operators), so workers are not sent to a closed line.
     pub async fn search_organisations(

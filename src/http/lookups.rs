@@ -1,0 +1,208 @@
+//! `POST /api/v1/lookups`: is this child known elsewhere, and who do I call? And the
+//! holder's side: `GET /api/v1/lookups/received`, every lookup that reached our holdings.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::error::ApiResult;
+use super::json::ApiJson;
+use crate::clock::{parse_instant, rfc3339};
+use crate::domain::holding::{Category, Contact, Status};
+use crate::domain::lookup::LookupInput;
+use crate::domain::organisation::Organisation;
+use crate::domain::user::Actor;
+use crate::service::lookups::{LookupOutcome, OrgMatches};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(lookup)).routes(routes!(received))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LookupAnswer {
+    lookup_id: String,
+    /// True when at least one participating organisation holds a matching record.
+    known: bool,
+    /// One sentence for the worker.
+    summary: String,
+    /// One entry per organisation, strongest first; several records there are grouped.
+    matches: Vec<MatchAnswer>,
+    coverage: CoverageAnswer,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MatchAnswer {
+    /// The strongest record's match id: request the record with it.
+    match_id: String,
+    organisation: Organisation,
+    tier: String,
+    /// In plain words, e.g. "NHS number and date of birth agree".
+    evidence: String,
+    /// Who to call about this child (the team's line, or the organisation's duty line).
+    contact: Contact,
+    /// Omitted when your organisation's kind may not see it (see docs/policy.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    category: Option<Category>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<Status>,
+    /// `child`: the child's own identifiers agree.
+    basis: &'static str,
+    /// The record is held by your own organisation.
+    own_organisation: bool,
+    /// Every matching record at this organisation (the first is the one above).
+    records: Vec<RecordAnswer>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RecordAnswer {
+    match_id: String,
+    tier: String,
+    evidence: String,
+    /// A key that decided this match is shared by more records than one child would have.
+    ambiguous: bool,
+    contact: Contact,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    category: Option<Category>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<Status>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CoverageAnswer {
+    organisations_participating: i64,
+    organisations_with_holdings: i64,
+    holdings: i64,
+    last_update: Option<String>,
+}
+
+fn answer(outcome: LookupOutcome) -> LookupAnswer {
+    let known = !outcome.matches.is_empty();
+    let c = outcome.coverage;
+    let summary = if known {
+        let n = outcome.matches.len();
+        format!("Known to {n} participating organisation{}: call the contact below.", if n == 1 { "" } else { "s" })
+    } else {
+        format!(
+            "Not known to participating organisations. This is not a statement that the child is safe: \
+             {} of {} participating organisations have registered records.",
+            c.organisations_with_holdings, c.organisations_participating
+        )
+    };
+    LookupAnswer {
+        lookup_id: outcome.lookup_id,
+        known,
+        summary,
+        matches: outcome.matches.into_iter().filter_map(group_answer).collect(),
+        coverage: CoverageAnswer {
+            organisations_participating: c.organisations_participating,
+            organisations_with_holdings: c.organisations_with_holdings,
+            holdings: c.holdings,
+            last_update: c.last_update.map(rfc3339),
+        },
+    }
+}
+
+fn group_answer(group: OrgMatches) -> Option<MatchAnswer> {
+    let best = group.records.first()?.clone();
+    Some(MatchAnswer {
+        match_id: best.match_id,
+        organisation: group.organisation,
+        tier: best.tier.as_str().to_string(),
+        evidence: best.evidence,
+        contact: best.contact,
+        category: best.category,
+        status: best.status,
+        basis: "child",
+        own_organisation: group.own_organisation,
+        records: group
+            .records
+            .into_iter()
+            .map(|r| RecordAnswer {
+                match_id: r.match_id,
+                tier: r.tier.as_str().to_string(),
+                evidence: r.evidence,
+                ambiguous: r.ambiguous,
+                contact: r.contact,
+                category: r.category,
+                status: r.status,
+            })
+            .collect(),
+    })
+}
+
+/// Is this child known to another participating organisation, and who do I call?
+/// Give a strong identifier (NHS number or UPN) or given name, family name and date of birth,
+/// and a purpose. The lookup is written to the audit trail before the answer is sent.
+#[utoipa::path(post, path = "/api/v1/lookups", tag = "lookups", request_body = LookupInput,
+    responses((status = 200, body = LookupAnswer), (status = 422), (status = 429), (status = 503, description = "audit trail unavailable: nothing disclosed")))]
+async fn lookup(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiJson(input): ApiJson<LookupInput>,
+) -> ApiResult<Json<LookupAnswer>> {
+    let outcome = state.lookup(&actor, input).await?;
+    state.metrics.increment("lookups", 1);
+    Ok(Json(answer(outcome)))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ReceivedQuery {
+    /// Only lookups before this time (RFC 3339 or YYYY-MM-DD): the cursor for the next page.
+    before: Option<String>,
+    /// At most this many (default 100, at most 1000).
+    limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReceivedList {
+    lookups: Vec<ReceivedAnswer>,
+    /// Pass as `before` for the next page.
+    next_before: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReceivedAnswer {
+    at: String,
+    lookup_id: String,
+    match_id: String,
+    asked_by: String,
+    asking_organisation: String,
+    asking_organisation_name: String,
+    purpose: String,
+    /// Your record that matched (absent if it has since been removed).
+    local_ref: Option<String>,
+    tier: String,
+}
+
+/// Lookups by other organisations that matched your holdings: who asked, from where, why, when.
+#[utoipa::path(get, path = "/api/v1/lookups/received", tag = "lookups", params(ReceivedQuery),
+    responses((status = 200, body = ReceivedList)))]
+async fn received(
+    State(state): State<AppState>,
+    actor: Actor,
+    Query(q): Query<ReceivedQuery>,
+) -> ApiResult<Json<ReceivedList>> {
+    let before = q.before.as_deref().and_then(parse_instant).unwrap_or(i64::MAX);
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let rows = state.store.lookups_received(actor.org_id, before, limit).await?;
+    let next_before = (rows.len() as i64 == limit).then(|| rows.last().map(|r| rfc3339(r.at))).flatten();
+    let lookups = rows
+        .into_iter()
+        .map(|r| ReceivedAnswer {
+            at: rfc3339(r.at),
+            lookup_id: r.lookup_id,
+            match_id: r.match_id,
+            asked_by: r.asker_name,
+            asking_organisation: r.asker_org_code,
+            asking_organisation_name: r.asker_org_name,
+            purpose: r.purpose,
+            local_ref: r.local_ref,
+            tier: r.tier,
+        })
+        .collect();
+    Ok(Json(ReceivedList { lookups, next_before }))
+}

@@ -1,0 +1,295 @@
+//! The practitioner's lookup, end to end, on every engine.
+
+mod common;
+
+use child_locator::domain::role::Role;
+use common::{Engine, TestApp, engines};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const NHS: &str = "9074833780";
+
+async fn register(app: &TestApp, token: &str, local_ref: &str, category: &str, subject: Value) {
+    let body = json!({"category": category, "status": "open", "subject": subject,
+        "contact": {"team": "Children's Assessment Team", "phone": "0161 234 5678"}});
+    let (status, reply) = app.put(token, &format!("/api/v1/holdings/{local_ref}"), &body).await;
+    assert!(status.is_success(), "{reply}");
+}
+
+fn amelia() -> Value {
+    json!({"nhs_number": NHS, "given_name": "Amelia", "family_name": "Hughes", "date_of_birth": "2014-05-09", "postcode": "M1 1AE"})
+}
+
+struct World {
+    app: TestApp,
+    holder_admin: String,
+    worker: String,
+}
+
+/// Manchester holds Amelia on a child protection plan; a Leeds social worker asks.
+async fn world(engine: Engine) -> World {
+    let app = TestApp::start(engine).await;
+    let manchester = app.org("E08000003", "local-authority").await;
+    let leeds = app.org("E08000035", "local-authority").await;
+    let holder_admin = app.token(&manchester, Role::OrgAdmin).await;
+    let worker = app.token(&leeds, Role::Practitioner).await;
+    register(&app, &holder_admin, "MCR-1", "child-protection-plan", amelia()).await;
+    World { app, holder_admin, worker }
+}
+
+#[tokio::test]
+async fn a_worker_learns_who_holds_the_child_and_who_to_call() {
+    for engine in engines() {
+        let w = world(engine).await;
+        let (status, answer) = w.app.post(&w.worker, "/api/v1/lookups",
+            &json!({"subject": {"nhs_number": "907 483 3780", "date_of_birth": "2014-05-09"}, "purpose": "s47-enquiry"})).await;
+        assert_eq!(status, StatusCode::OK, "{engine:?}: {answer}");
+        assert_eq!(answer["known"], true);
+        assert!(answer["lookup_id"].as_str().unwrap().starts_with("lk_"));
+        let m = &answer["matches"][0];
+        assert_eq!(m["organisation"]["code"], "E08000003");
+        assert_eq!(m["tier"], "confirmed");
+        assert_eq!(m["contact"]["phone"], "0161 234 5678");
+        assert_eq!(m["category"], "child-protection-plan", "a council social worker sees the category");
+        assert_eq!(m["basis"], "child");
+        assert!(m["evidence"].as_str().unwrap().to_lowercase().contains("nhs number"), "{m}");
+        assert!(m["match_id"].as_str().unwrap().starts_with("lm_"));
+    }
+}
+
+#[tokio::test]
+async fn names_and_date_of_birth_find_a_child_recorded_under_a_short_name() {
+    for engine in engines() {
+        let w = world(engine).await;
+        let (_, answer) = w
+            .app
+            .post(
+                &w.worker,
+                "/api/v1/lookups",
+                &json!({"subject": {"given_name": "Millie", "family_name": "HUGHES", "date_of_birth": "2014-05-09"},
+                    "purpose": "front-door-triage"}),
+            )
+            .await;
+        let tier = answer["matches"][0]["tier"].as_str().unwrap_or("none").to_string();
+        assert!(tier == "probable" || tier == "possible", "{engine:?}: {answer}");
+        let (_, answer) = w
+            .app
+            .post(
+                &w.worker,
+                "/api/v1/lookups",
+                &json!({"subject": {"given_name": "Amelia", "family_name": "Hughes", "date_of_birth": "2014-05-09"},
+                    "purpose": "front-door-triage"}),
+            )
+            .await;
+        assert_eq!(answer["matches"][0]["tier"], "probable", "{answer}");
+    }
+}
+
+#[tokio::test]
+async fn not_known_is_said_plainly_and_is_never_called_safe() {
+    for engine in engines() {
+        let w = world(engine).await;
+        let (_, answer) = w
+            .app
+            .post(
+                &w.worker,
+                "/api/v1/lookups",
+                &json!({"subject": {"given_name": "Noah", "family_name": "Brennan", "date_of_birth": "2017-02-02"},
+                    "purpose": "s17-assessment"}),
+            )
+            .await;
+        assert_eq!(answer["known"], false, "{engine:?}");
+        assert!(answer["matches"].as_array().unwrap().is_empty());
+        assert!(answer["summary"].as_str().unwrap().contains("not a statement that the child is safe"));
+        assert_eq!(answer["coverage"]["organisations_participating"], 2);
+        assert_eq!(answer["coverage"]["organisations_with_holdings"], 1);
+        assert!(answer["coverage"]["last_update"].is_string());
+    }
+}
+
+#[tokio::test]
+async fn a_school_sees_the_contact_but_not_the_category() {
+    let w = world(Engine::Sqlite).await;
+    let school = w.app.org("100001", "school").await;
+    let teacher = w.app.token(&school, Role::Practitioner).await;
+    let (_, answer) = w
+        .app
+        .post(
+            &teacher,
+            "/api/v1/lookups",
+            &json!({"subject": {"nhs_number": NHS}, "purpose": "education-safeguarding"}),
+        )
+        .await;
+    let m = &answer["matches"][0];
+    assert_eq!(m["contact"]["phone"], "0161 234 5678");
+    assert!(m.get("category").is_none() && m.get("status").is_none(), "{m}");
+    assert!(!answer.to_string().contains("child-protection-plan"));
+}
+
+#[tokio::test]
+async fn several_records_at_one_organisation_come_back_grouped() {
+    let w = world(Engine::Sqlite).await;
+    register(&w.app, &w.holder_admin, "MCR-EH-9", "early-help", amelia()).await;
+    let (_, answer) = w
+        .app
+        .post(&w.worker, "/api/v1/lookups", &json!({"subject": {"nhs_number": NHS}, "purpose": "s47-enquiry"}))
+        .await;
+    let matches = answer["matches"].as_array().unwrap();
+    assert_eq!(matches.len(), 1, "{answer}");
+    assert_eq!(matches[0]["records"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn the_holder_sees_who_asked_from_where_and_why() {
+    for engine in engines() {
+        let w = world(engine).await;
+        w.app
+            .post(&w.worker, "/api/v1/lookups", &json!({"subject": {"nhs_number": NHS}, "purpose": "s47-enquiry"}))
+            .await;
+        let (status, view) = w.app.get(&w.holder_admin, "/api/v1/lookups/received").await;
+        assert_eq!(status, StatusCode::OK);
+        let first = &view["lookups"][0];
+        assert_eq!(first["asking_organisation"], "E08000035", "{engine:?}: {view}");
+        assert_eq!(first["purpose"], "s47-enquiry");
+        assert_eq!(first["local_ref"], "MCR-1");
+        assert!(first["asked_by"].as_str().unwrap().contains("practitioner"));
+        let (_, asker_view) = w.app.get(&w.worker, "/api/v1/lookups/received").await;
+        assert!(asker_view["lookups"].as_array().unwrap().is_empty(), "the asker's organisation holds nothing");
+    }
+}
+
+#[tokio::test]
+async fn every_validation_error_names_its_field() {
+    let w = world(Engine::Sqlite).await;
+    let cases = [
+        (json!({"subject": {"nhs_number": NHS}}), "purpose"),
+        (json!({"subject": {"nhs_number": NHS}, "purpose": "curiosity"}), "purpose"),
+        (json!({"subject": {"nhs_number": NHS}, "purpose": "other"}), "purpose_detail"),
+        (json!({"subject": {"nhs_number": "9074833781"}, "purpose": "s47-enquiry"}), "subject.nhs_number"),
+        (json!({"subject": {"given_name": "Amelia"}, "purpose": "s47-enquiry"}), "subject"),
+        (json!({"purpose": "s47-enquiry"}), "subject"),
+        (
+            json!({"subject": {"given_name": "A", "family_name": "B", "date_of_birth": "2014-13-45"}, "purpose": "s47-enquiry"}),
+            "subject.date_of_birth",
+        ),
+    ];
+    for (body, field) in cases {
+        let (status, error) = w.app.post(&w.worker, "/api/v1/lookups", &body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {error}");
+        let named: Vec<String> = std::iter::once(error["error"]["field"].as_str().unwrap_or("").to_string())
+            .chain(
+                error["errors"].as_array().into_iter().flatten().map(|e| e["field"].as_str().unwrap_or("").to_string()),
+            )
+            .collect();
+        assert!(named.iter().any(|f| f == field), "{field} not named in {error}");
+        assert!(!error.to_string().contains("9074833781") && !error.to_string().contains("Amelia"));
+    }
+    let long = "x".repeat(300);
+    let (status, _) = w
+        .app
+        .post(
+            &w.worker,
+            "/api/v1/lookups",
+            &json!({"subject": {"nhs_number": NHS}, "purpose": "other", "purpose_detail": long}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "free text is short, not case notes");
+}
+
+#[tokio::test]
+async fn lookup_fails_closed_when_audit_cannot_be_written() {
+    for engine in engines() {
+        let w = world(engine).await;
+        let fault = match engine {
+            Engine::Sqlite => {
+                "CREATE TRIGGER refuse BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'disk full'); END;"
+            }
+            Engine::Postgres => {
+                "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$ LANGUAGE plpgsql; \
+                 CREATE TRIGGER refuse BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION refuse();"
+            }
+        };
+        w.app.store().execute_raw(fault).await.unwrap();
+        let (status, body) = w
+            .app
+            .post(&w.worker, "/api/v1/lookups", &json!({"subject": {"nhs_number": NHS}, "purpose": "s47-enquiry"}))
+            .await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{engine:?}");
+        let text = body.to_string();
+        assert!(!text.contains("E08000003") && !text.contains("0161") && body.get("matches").is_none(), "{text}");
+        assert_eq!(body["error"]["code"], "unavailable");
+    }
+}
+
+#[tokio::test]
+async fn the_lookup_event_records_who_and_why_but_no_identifier() {
+    let w = world(Engine::Sqlite).await;
+    let (_, answer) = w.app.post(&w.worker, "/api/v1/lookups",
+        &json!({"subject": {"nhs_number": NHS, "given_name": "Amelia", "family_name": "Hughes", "date_of_birth": "2014-05-09"},
+                "purpose": "s47-enquiry"})).await;
+    let events = w.app.audit_bodies().await;
+    let lookup = events.iter().find(|e| e["type"] == "lookup").expect("lookup audited");
+    assert_eq!(lookup["lookup_id"], answer["lookup_id"]);
+    assert_eq!(lookup["purpose"], "s47-enquiry");
+    assert_eq!(lookup["details"]["result_count"], 1);
+    assert!(lookup["details"]["key_kinds_asked"].as_array().unwrap().iter().any(|k| k == "nhs-number"), "{lookup}");
+    let all = serde_json::to_string(&events).unwrap().to_lowercase();
+    for canary in [NHS, "amelia", "hughes", "2014-05-09"] {
+        assert!(!all.contains(canary), "{canary} in the audit trail");
+    }
+}
+
+#[tokio::test]
+async fn rate_limits_refuse_bursts_with_retry_after_and_are_audited() {
+    let app = TestApp::start_with(Engine::Sqlite, |s| {
+        s.limits.user_lookup_burst = 2;
+        s.limits.user_lookups_per_minute = 2;
+    })
+    .await;
+    let org = app.org("E1", "local-authority").await;
+    let worker = app.token(&org, Role::Practitioner).await;
+    let body = json!({"subject": {"nhs_number": NHS}, "purpose": "s47-enquiry"});
+    for _ in 0..2 {
+        assert_eq!(app.post(&worker, "/api/v1/lookups", &body).await.0, StatusCode::OK);
+    }
+    let response = app.http.post(app.url("/api/v1/lookups")).bearer_auth(&worker).json(&body).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().get("retry-after").is_some());
+    let (_, error) = common::split(response).await;
+    assert!(error["error"]["message"].as_str().unwrap().contains("wait"));
+    assert!(app.audit_types().await.iter().any(|t| t == "rate_limited"));
+}
+
+#[tokio::test]
+async fn the_daily_quota_holds_and_says_when_it_resets() {
+    for engine in engines() {
+        let app = TestApp::start_with(engine, |s| s.limits.user_daily_lookups = 3).await;
+        let org = app.org("E1", "local-authority").await;
+        let worker = app.token(&org, Role::Practitioner).await;
+        let body = json!({"subject": {"nhs_number": NHS}, "purpose": "s47-enquiry"});
+        for _ in 0..3 {
+            assert_eq!(app.post(&worker, "/api/v1/lookups", &body).await.0, StatusCode::OK);
+        }
+        let (status, error) = app.post(&worker, "/api/v1/lookups", &body).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{engine:?}");
+        assert!(error["error"]["message"].as_str().unwrap().contains("today's limit"));
+        app.clock.advance_ms(86_400_000);
+        assert_eq!(app.post(&worker, "/api/v1/lookups", &body).await.0, StatusCode::OK, "a new day, a new quota");
+    }
+}
+
+#[tokio::test]
+async fn with_rate_limits_off_nothing_is_refused() {
+    let app = TestApp::start_with(Engine::Sqlite, |s| {
+        s.limits.enabled = false;
+        s.limits.user_lookup_burst = 1;
+        s.limits.user_daily_lookups = 1;
+    })
+    .await;
+    let org = app.org("E1", "local-authority").await;
+    let worker = app.token(&org, Role::Practitioner).await;
+    let body = json!({"subject": {"nhs_number": NHS}, "purpose": "s47-enquiry"});
+    for _ in 0..5 {
+        assert_eq!(app.post(&worker, "/api/v1/lookups", &body).await.0, StatusCode::OK);
+    }
+}
