@@ -177,3 +177,43 @@ fn import_prints_a_summary_and_fails_only_when_nothing_can_be_read() {
     let out = locator(dir.path()).args(["import", "--org", "E2", "junk.csv"]).output().unwrap();
     assert!(!out.status.success(), "nothing readable is a failure");
 }
+
+#[test]
+fn key_rotate_then_retire_refuses_until_holders_re_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| locator(dir.path()).args(args).output().unwrap();
+    assert!(
+        run(&[
+            "org",
+            "add",
+            "--code",
+            "E3",
+            "--name",
+            "Three",
+            "--kind",
+            "local-authority",
+            "--duty-phone",
+            "01632 960000",
+            "--secure-email",
+            "x@example.org"
+        ])
+        .status
+        .success()
+    );
+    std::fs::write(dir.path().join("c.csv"), "local_ref,category,status,nhs_number\nA1,early-help,open,9074833780\n")
+        .unwrap();
+    assert!(run(&["import", "--org", "E3", "c.csv"]).status.success());
+    let out = run(&["key", "rotate"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(dir.path().join("locator.key.previous").exists());
+    assert!(!run(&["key", "rotate"]).status.success(), "one rotation at a time");
+    let out = run(&["key", "retire"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("E3: 1 holdings"));
+    assert!(run(&["import", "--org", "E3", "c.csv"]).status.success());
+    let out = run(&["key", "status"]);
+    assert!(stdout(&out).contains("previous key"));
+    let out = run(&["key", "retire"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!dir.path().join("locator.key.previous").exists());
+}

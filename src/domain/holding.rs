@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use super::FieldError;
 use super::identity::{
     FieldsPresent, KeyKind, KeyUse, Pseudonym, Pseudonymiser, RawSubject, Subject, SubjectRole, holding_keys,
-    lookup_keys,
 };
+use super::keyring::Keyring;
 use super::matching::Probe;
 use super::organisation::{parse_email, parse_label, parse_phone};
 
@@ -138,9 +138,10 @@ impl HoldingInput {
     pub fn into_holding(
         self,
         local_ref: &str,
-        pseudonymiser: &Pseudonymiser,
+        keyring: &Keyring,
         today: time::Date,
     ) -> Result<NewHolding, Vec<FieldError>> {
+        let pseudonymiser = keyring.current();
         let mut errors = Vec::new();
         let local_ref = parse_local_ref(local_ref).map_err(|e| errors.push(e)).ok();
         let category = match self.category.as_deref() {
@@ -193,17 +194,9 @@ impl HoldingInput {
         keys.dedup_by(|a, b| a.1 == b.1);
         let fields_present = subject.fields_present();
         let fingerprint = fingerprint(pseudonymiser, &local_ref, category, status, &contact, fields_present, &keys);
-        let probes = probes_for(&subject, pseudonymiser);
+        let probes = keyring.probes(&subject);
         Ok(NewHolding { local_ref, category, status, contact, fields_present, keys, fingerprint, probes })
     }
-}
-
-/// The lookup-side pseudonyms of a subject, variants included.
-pub fn probes_for(subject: &Subject, pseudonymiser: &Pseudonymiser) -> Vec<Probe> {
-    lookup_keys(subject)
-        .iter()
-        .map(|k| Probe { pseudonym: pseudonymiser.pseudonym(k), kind: k.kind(), variant: k.variant() })
-        .collect()
 }
 
 fn parse_contact(contact: Contact) -> Result<Contact, Vec<FieldError>> {

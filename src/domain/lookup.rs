@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::FieldError;
-use super::holding::probes_for;
-use super::identity::{FieldsPresent, KeyUse, Pseudonymiser, RawSubject, Subject, SubjectRole};
+use super::identity::{FieldsPresent, KeyUse, RawSubject, Subject, SubjectRole};
+use super::keyring::Keyring;
 use super::matching::Probe;
 use super::organisation::parse_label;
 
@@ -85,7 +85,7 @@ pub struct Lookup {
 }
 
 impl LookupInput {
-    pub fn into_lookup(self, pseudonymiser: &Pseudonymiser, today: time::Date) -> Result<Lookup, Vec<FieldError>> {
+    pub fn into_lookup(self, keyring: &Keyring, today: time::Date) -> Result<Lookup, Vec<FieldError>> {
         let mut errors = Vec::new();
         let purpose = match self.purpose.as_deref() {
             None => {
@@ -129,7 +129,7 @@ impl LookupInput {
             (Some(purpose), Some(subject)) if errors.is_empty() => Ok(Lookup {
                 purpose,
                 purpose_detail,
-                probes: probes_for(&subject, pseudonymiser),
+                probes: keyring.probes(&subject),
                 asker_fields: subject.fields_present(),
             }),
             _ => Err(errors),

@@ -5,6 +5,7 @@ pub mod error;
 pub mod holding;
 pub mod identity;
 pub mod input;
+pub mod keyring;
 pub mod lookup;
 pub mod matching;
 pub mod organisation;

@@ -115,7 +115,7 @@ async fn authenticate(state: &AppState, ip: IpAddr, presented: Option<&str>, rou
     }
     let Some(presented) = presented else { return Err(ApiError::Unauthenticated) };
     let actor = match Token::parse(presented) {
-        Ok(token) => state.store.actor_for_token(&state.tokens.hash(&token)).await?,
+        Ok(token) => find_actor(state, &token).await?,
         Err(_) => None,
     };
     match actor {
@@ -128,6 +128,20 @@ async fn authenticate(state: &AppState, ip: IpAddr, presented: Option<&str>, rou
             Err(ApiError::Unauthenticated)
         }
     }
+}
+
+/// The token's user. During a key rotation a token stored under the previous key is found
+/// under it and re-hashed under the current key, so users do not lose their tokens.
+async fn find_actor(state: &AppState, token: &Token) -> Result<Option<Actor>, ApiError> {
+    let hash = state.tokens.hash(token);
+    if let Some(actor) = state.store.actor_for_token(&hash).await? {
+        return Ok(Some(actor));
+    }
+    let Some(previous) = &state.previous_tokens else { return Ok(None) };
+    let old_hash = previous.hash(token);
+    let Some(actor) = state.store.actor_for_token(&old_hash).await? else { return Ok(None) };
+    state.store.rehash_token(&old_hash, &hash).await?;
+    Ok(Some(actor))
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Actor {

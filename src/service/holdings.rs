@@ -27,7 +27,7 @@ impl Service {
         local_ref: &str,
         input: HoldingInput,
     ) -> ServiceResult<(Change, StoredHolding)> {
-        let holding = input.into_holding(local_ref, &self.pseudonymiser, self.clock.today())?;
+        let holding = input.into_holding(local_ref, &self.keys, self.clock.today())?;
         let (change, id) = self.store.put_holding(actor.org_id, &holding, &self.key_id, self.clock.now_ms()).await?;
         if change != Change::Unchanged {
             self.signal_matches(actor.org_id, id, &holding).await?;

@@ -56,7 +56,7 @@ pub struct LookupOutcome {
 impl Service {
     pub async fn lookup(&self, actor: &Actor, input: LookupInput) -> ServiceResult<LookupOutcome> {
         self.check_lookup_limits(actor).await?;
-        let lookup = input.into_lookup(&self.pseudonymiser, self.clock.today())?;
+        let lookup = input.into_lookup(&self.keys, self.clock.today())?;
         let pseudonyms: Vec<Vec<u8>> = lookup.probes.iter().map(|p| p.pseudonym.as_bytes().to_vec()).collect();
         let hits = self.store.find_hits(&pseudonyms).await?;
         let candidates = assess_hits(

@@ -18,6 +18,7 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::domain::FieldError;
 use crate::domain::identity::{IndexSecret, Pseudonymiser};
+use crate::domain::keyring::Keyring;
 use crate::keys::{self, SecretBytes, TokenHasher};
 use crate::store::{Store, StoreError};
 
@@ -48,10 +49,14 @@ pub struct Service {
     pub store: Store,
     pub audit: AuditLog,
     pub tokens: TokenHasher,
+    /// During a key rotation, the previous key's token hasher: a token found under it is
+    /// re-hashed under the current key on its first use.
+    pub previous_tokens: Option<TokenHasher>,
     pub clock: Clock,
     pub secret: SecretBytes,
-    /// Turns match keys into pseudonyms under the current index key.
-    pub pseudonymiser: Pseudonymiser,
+    /// The index keys in force: pseudonyms are written under the current one, and during a
+    /// rotation looked up under both.
+    pub keys: Keyring,
     /// The current key's public id, stored with each holding (for rotation).
     pub key_id: String,
     pub limiter: limits::Limiter,
@@ -97,9 +102,22 @@ impl Service {
         let tokens = TokenHasher::new(&secret);
         let pseudonymiser = Pseudonymiser::new(&IndexSecret::from_bytes(secret.0));
         let key_id = pseudonymiser.key_id().to_string();
+        let previous_file = keys::previous_key_path(&settings.key_file);
+        let previous = if previous_file.exists() {
+            let old = keys::load(&previous_file)?;
+            notices.push(format!(
+                "key rotation in progress: lookups also use the previous key {}; run `locator key retire` once every organisation has re-synced",
+                previous_file.display()
+            ));
+            Some((Pseudonymiser::new(&IndexSecret::from_bytes(old.0)), TokenHasher::new(&old)))
+        } else {
+            None
+        };
+        let previous_tokens = previous.as_ref().map(|(_, t)| t.clone());
+        let keys = Keyring::new(pseudonymiser, previous.map(|(p, _)| p));
         let limiter = limits::Limiter::new(&settings.limits);
         let service =
-            Service { settings, store, audit, tokens, clock, secret, pseudonymiser, key_id, limiter, notices };
+            Service { settings, store, audit, tokens, previous_tokens, clock, secret, keys, key_id, limiter, notices };
         Ok((service, AuditTask(task)))
     }
 }

@@ -73,7 +73,7 @@ impl Service {
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<SyncSummary, SyncError> {
         let (tx, mut rx) = mpsc::channel::<Parsed>(4);
-        let pseudonymiser = self.pseudonymiser.clone();
+        let keys = self.keys.clone();
         let today = self.clock.today();
         let parser = tokio::task::spawn_blocking(move || {
             let mut rows = Vec::with_capacity(BATCH);
@@ -96,7 +96,7 @@ impl Service {
                                     field: "local_ref".into(),
                                     message: format!("this local_ref already appeared on line {first}"),
                                 }]),
-                                None => match input.into_holding(&local_ref, &pseudonymiser, today) {
+                                None => match input.into_holding(&local_ref, &keys, today) {
                                     Ok(h) => Row::Holding(Box::new(h)),
                                     Err(errors) => Row::Rejected(Rejected::from_errors(line, errors)),
                                 },

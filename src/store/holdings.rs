@@ -223,6 +223,25 @@ impl Store {
         Ok(hits)
     }
 
+    /// Holdings per index key id, and per organisation for one key id (rotation progress).
+    pub async fn holdings_by_key(&self) -> StoreResult<Vec<(String, i64)>> {
+        let rows = sqlx::query("SELECT key_id, COUNT(*) AS n FROM holdings GROUP BY key_id ORDER BY key_id")
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter().map(|r| Ok((r.try_get("key_id")?, r.try_get("n")?))).collect()
+    }
+
+    pub async fn organisations_on_key(&self, key_id: &str) -> StoreResult<Vec<(String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT o.code, COUNT(*) AS n FROM holdings h JOIN organisations o ON o.id = h.org_id \
+             WHERE h.key_id = $1 GROUP BY o.code ORDER BY o.code",
+        )
+        .bind(key_id)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get("code")?, r.try_get("n")?))).collect()
+    }
+
     /// How many holdings the index has, and how many organisations have registered any.
     pub async fn coverage(&self) -> StoreResult<(i64, i64, Option<Millis>)> {
         let row = sqlx::query(

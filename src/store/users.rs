@@ -112,6 +112,21 @@ impl Store {
         self.user_in_org(org_id, user_id).await
     }
 
+    /// Moves a token's stored hash to the current key (during a key rotation).
+    pub async fn rehash_token(&self, old_hash: &[u8], new_hash: &[u8]) -> StoreResult<()> {
+        sqlx::query("UPDATE users SET token_hash = $1 WHERE token_hash = $2")
+            .bind(new_hash)
+            .bind(old_hash)
+            .execute(self.writer())
+            .await?;
+        Ok(())
+    }
+
+    /// How many live tokens are still stored under a retired key (never re-hashed by use).
+    pub async fn count_tokens(&self) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE revoked_at IS NULL").fetch_one(self.reader()).await?)
+    }
+
     /// The actor for a token hash, if the token is live and its organisation active.
     pub async fn actor_for_token(&self, token_hash: &[u8]) -> StoreResult<Option<Actor>> {
         let row = sqlx::query(

@@ -100,6 +100,18 @@ impl TestApp {
 
     pub async fn start_with(engine: Engine, adjust: impl FnOnce(&mut Settings)) -> TestApp {
         let db = TestDb::new(engine).await;
+        Self::start_on(engine, db, adjust).await
+    }
+
+    /// Stops serving and starts again on the same database and key files (a node restart).
+    pub async fn restart(self) -> TestApp {
+        let engine = self.engine;
+        let TestApp { db, state, .. } = self;
+        drop(state);
+        Self::start_on(engine, db, |_| {}).await
+    }
+
+    pub async fn start_on(engine: Engine, db: TestDb, adjust: impl FnOnce(&mut Settings)) -> TestApp {
         let mut settings = db.settings();
         adjust(&mut settings);
         let clock = Clock::manual(START_MS);
