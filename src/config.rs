@@ -52,6 +52,8 @@ pub struct FileConfig {
     pub request_timeout_secs: Option<u64>,
     pub max_body_bytes: Option<usize>,
     pub max_sync_bytes: Option<usize>,
+    /// Days a closed holding stays findable before it is purged.
+    pub closed_retention_days: Option<u32>,
     #[serde(default)]
     pub limits: Option<LimitsFile>,
     /// Disclosure by organisation kind, e.g. `school = "full"` (default: see docs/policy.md).
@@ -124,6 +126,8 @@ pub struct Settings {
     pub request_timeout: Duration,
     pub max_body_bytes: usize,
     pub max_sync_bytes: usize,
+    /// Closed holdings are purged this many days after they were closed (default 730).
+    pub closed_retention_days: u32,
     pub policy: crate::domain::policy::Policy,
     /// Where each top-level value came from, in display order.
     pub sources: Vec<(&'static str, Source)>,
@@ -222,6 +226,7 @@ impl Settings {
             request_timeout: Duration::from_secs(file.request_timeout_secs.unwrap_or(30).max(1)),
             max_body_bytes: file.max_body_bytes.unwrap_or(1024 * 1024),
             max_sync_bytes: file.max_sync_bytes.unwrap_or(1024 * 1024 * 1024),
+            closed_retention_days: file.closed_retention_days.unwrap_or(730),
             sources,
         })
     }

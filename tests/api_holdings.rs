@@ -159,3 +159,30 @@ async fn canary_identifiers_never_reach_the_database_files() {
         }
     }
 }
+
+#[tokio::test]
+async fn closed_holdings_are_purged_after_retention_and_their_matches_withdrawn() {
+    for engine in engines() {
+        let app = TestApp::start(engine).await;
+        let a = app.org("A1", "local-authority").await;
+        let b = app.org("B1", "local-authority").await;
+        let a_admin = app.token(&a, Role::OrgAdmin).await;
+        let b_admin = app.token(&b, Role::OrgAdmin).await;
+        let mut closed = canary_holding("child-in-need");
+        closed["status"] = json!("closed");
+        app.put(&a_admin, "/api/v1/holdings/OLD-1", &closed).await;
+        app.put(&a_admin, "/api/v1/holdings/OPEN-1", &canary_holding("early-help")).await;
+        app.put(&b_admin, "/api/v1/holdings/B-1", &canary_holding("other")).await;
+        assert_eq!(app.get(&b_admin, "/api/v1/matches").await.1["matches"].as_array().unwrap().len(), 2);
+
+        app.clock.advance_ms(729 * 86_400_000);
+        assert_eq!(app.state.purge(false).await.unwrap().holdings, 0, "{engine:?}: not yet");
+        app.clock.advance_ms(2 * 86_400_000);
+        let summary = app.state.purge(false).await.unwrap();
+        assert_eq!((summary.holdings, summary.matches_withdrawn), (1, 1));
+        assert_eq!(app.get(&a_admin, "/api/v1/holdings/OLD-1").await.0, StatusCode::NOT_FOUND);
+        assert_eq!(app.get(&a_admin, "/api/v1/holdings/OPEN-1").await.0, StatusCode::OK, "open holdings stay");
+        assert_eq!(app.get(&b_admin, "/api/v1/matches").await.1["matches"].as_array().unwrap().len(), 1);
+        assert!(app.audit_types().await.iter().any(|t| t == "purge"));
+    }
+}

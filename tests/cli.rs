@@ -217,3 +217,11 @@ fn key_rotate_then_retire_refuses_until_holders_re_sync() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!dir.path().join("locator.key.previous").exists());
 }
+
+#[test]
+fn purge_reports_what_it_would_remove() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = locator(dir.path()).args(["purge", "--dry-run"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout(&out).contains("would purge 0 closed holdings (closed more than 730 days ago)"), "{}", stdout(&out));
+}

@@ -6,6 +6,7 @@ mod demo;
 mod import;
 mod key;
 mod org;
+mod purge;
 mod serve;
 mod user;
 
@@ -50,6 +51,8 @@ pub enum Command {
     User(user::UserCommand),
     /// Replace an organisation's caseload from a CSV or NDJSON file (full sync).
     Import(import::ImportArgs),
+    /// Remove closed holdings past the retention period (serve also does this hourly).
+    Purge(purge::PurgeArgs),
     /// The index secret.
     #[command(subcommand)]
     Key(key::KeyCommand),
@@ -104,6 +107,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
         Command::User(cmd) => user::run(cmd, settings).await,
         Command::Key(cmd) => key::run(cmd, settings).await,
         Command::Import(args) => import::run(args, settings).await,
+        Command::Purge(args) => purge::run(args, settings).await,
         Command::Audit(cmd) => audit::run(cmd, settings).await,
         Command::Routes => {
             print!("{}", crate::http::access::markdown_table());

@@ -41,8 +41,24 @@ pub async fn run_service(
     tracing::info!(%addr, engine = service.store.engine().as_str(), "child-locator listening");
     announce(&addr);
     let state = AppState::new(service);
+    let maintenance = tokio::spawn(maintenance(state.clone()));
     http::serve(state, listener).await?;
+    maintenance.abort();
     task.finish().await;
     tracing::info!("drained; bye");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Hourly housekeeping while serving: the retention purge. Failures are logged and retried
+/// next hour; they never stop the service.
+async fn maintenance(state: AppState) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        match state.purge(false).await {
+            Ok(s) if s.holdings > 0 => tracing::info!(holdings = s.holdings, "retention purge"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "retention purge failed; will retry"),
+        }
+    }
 }

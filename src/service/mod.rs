@@ -4,6 +4,7 @@
 pub mod holdings;
 pub mod limits;
 pub mod lookups;
+pub mod purge;
 pub mod sync;
 
 use std::sync::Arc;

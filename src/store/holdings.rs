@@ -223,6 +223,17 @@ impl Store {
         Ok(hits)
     }
 
+    /// Closed holdings whose closure is older than `cutoff`: (holding id, organisation id).
+    pub async fn closed_before(&self, cutoff: Millis) -> StoreResult<Vec<(i64, i64)>> {
+        let rows = sqlx::query(
+            "SELECT id, org_id FROM holdings WHERE status = 'closed' AND closed_at < $1 ORDER BY org_id, id",
+        )
+        .bind(cutoff)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("org_id")?))).collect()
+    }
+
     /// Holdings per index key id, and per organisation for one key id (rotation progress).
     pub async fn holdings_by_key(&self) -> StoreResult<Vec<(String, i64)>> {
         let rows = sqlx::query("SELECT key_id, COUNT(*) AS n FROM holdings GROUP BY key_id ORDER BY key_id")
