@@ -99,6 +99,7 @@ enum Given {
     Disagree,
     Initial,
     MiddleOnly,
+    OtherOneWay,
     Similar,
     Phonetic,
     OtherName,
@@ -119,6 +120,7 @@ impl Given {
             Given::Phonetic => (0.015, 0.006),
             Given::Similar => (0.004, 0.004),
             Given::MiddleOnly => (0.003, 0.003),
+            Given::OtherOneWay => (0.003, 0.003),
             Given::Initial => (0.01, 0.08),
             Given::Disagree => (0.006, 0.9),
         };
@@ -135,7 +137,7 @@ impl Given {
             Given::Exact => "first name",
             Given::Nickname => "first name (as a short form)",
             Given::Typo => "first name (spelt slightly differently)",
-            Given::OtherName => "first name (as a middle name in one record)",
+            Given::OtherName | Given::OtherOneWay => "first name (as a middle name in one record)",
             Given::Phonetic => "first name (sounds alike)",
             Given::Similar => "first name (similar, one letter different)",
             Given::MiddleOnly => "a middle name",
@@ -149,6 +151,7 @@ impl Given {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Family {
     Disagree,
+    Similar,
     Phonetic,
     Alt,
     Typo,
@@ -156,15 +159,18 @@ enum Family {
 }
 
 impl Family {
-    /// u: surname frequencies (sum of squared shares ≈ 0.004 with today's mix of names);
-    /// m: children in care change family name often (adoption, a step-parent), hence 10 %.
+    /// u: chance two children share a surname, set at 0.004, above the 0.001–0.003 of UK
+    /// surnames so agreement is never over-credited; m: children in care change family name
+    /// often (adoption, a step-parent), hence 8.5 % disagreeing.
     fn mu(self) -> Mu {
         let (m, u) = match self {
             Family::Exact => (0.80, 0.004),
             Family::Typo => (0.03, 0.001),
             Family::Alt => (0.05, 0.002),
-            Family::Phonetic => (0.02, 0.003),
-            Family::Disagree => (0.10, 0.99),
+            // Short names collide (Powell/Bailey are both PL): sounding alike is weak.
+            Family::Phonetic => (0.015, 0.01),
+            Family::Similar => (0.01, 0.01),
+            Family::Disagree => (0.085, 0.972),
         };
         Mu { m, u }
     }
@@ -175,6 +181,7 @@ impl Family {
             Family::Typo => "family name (spelt slightly differently)",
             Family::Alt => "family name (a former name or one part of a double-barrelled name)",
             Family::Phonetic => "family name (sounds alike)",
+            Family::Similar => "family name (similar, one letter different)",
         }
     }
 }
@@ -268,6 +275,7 @@ fn read(kind: KeyKind, variant: Variant) -> Reading {
         Variant::GivenNameTypo => cap_given(&mut r, Given::Typo),
         Variant::SimilarGivenName => cap_given(&mut r, Given::Similar),
         Variant::FamilyNameTypo => cap_family(&mut r, Family::Typo),
+        Variant::SimilarFamilyName => cap_family(&mut r, Family::Similar),
         Variant::FamilyNamePart | Variant::FormerFamilyName => cap_family(&mut r, Family::Alt),
         Variant::OtherGivenName => {
             // The asker's middle name against the holder's middle name is weaker than against
@@ -310,8 +318,13 @@ pub fn assess(evidence: &Evidence) -> Option<Assessment> {
     let (mut nhs, mut upn, mut temporary_upn, mut district) = (false, false, false, false);
     let mut strong_holders = 0u32;
     let mut fewest_demographic_holders: Option<u32> = None;
+    // Middle-name agreement seen from each side: the asker's first name among the holder's
+    // other names, and the asker's other name as the holder's first.
+    let (mut asker_first_is_holder_other, mut asker_other_is_holder_first) = (false, false);
     for a in &evidence.agreed {
         let r = read(a.kind, a.variant);
+        asker_first_is_holder_other |= a.kind == KeyKind::OtherGivenNameDob && a.variant != Variant::OtherGivenName;
+        asker_other_is_holder_first |= a.kind == KeyKind::NameDob && a.variant == Variant::OtherGivenName;
         if a.variant == Variant::NamesSwapped {
             swapped.take(&r);
         } else {
@@ -330,7 +343,16 @@ pub fn assess(evidence: &Evidence) -> Option<Assessment> {
         }
     }
     let names_swapped = swapped.names_bits() > straight.names_bits();
-    let names = if names_swapped { swapped } else { straight };
+    let mut names = if names_swapped { swapped } else { straight };
+    // When both records list other given names, one child recorded under their middle name
+    // shows agreement both ways round; one way only is the pattern of a twin whose middle name
+    // is the co-twin's first name.
+    if names.given == Some(Given::OtherName)
+        && both(FieldsPresent::OTHER_GIVEN_NAMES)
+        && !(asker_first_is_holder_other && asker_other_is_holder_first)
+    {
+        names.given = Some(Given::OtherOneWay);
+    }
 
     // Per-field weights; a field only one side holds adds nothing either way.
     let mut strong_bits = 0.0;
@@ -358,6 +380,9 @@ pub fn assess(evidence: &Evidence) -> Option<Assessment> {
         }
     }
     let strong = nhs || upn;
+    // An NHS number agreeing while the UPN differs (or the reverse) is a conflict between
+    // identifiers that are each meant to be unique: never a confirmation.
+    let strong_conflict = (both(FieldsPresent::NHS_NUMBER) && !nhs) || (both(FieldsPresent::UPN) && !upn);
     if temporary_upn {
         demographic_bits += TEMP_UPN_AGREE.bits();
         agreed_fields.push("temporary UPN".into());
@@ -403,7 +428,7 @@ pub fn assess(evidence: &Evidence) -> Option<Assessment> {
         }
     }
     let mut qualifiers: Vec<&str> = Vec::new();
-    if names_swapped {
+    if names_swapped && names_compared {
         demographic_bits -= NAMES_SWAPPED_BITS;
         qualifiers.push("first and family names swapped");
     }
@@ -459,7 +484,7 @@ pub fn assess(evidence: &Evidence) -> Option<Assessment> {
             None
         }
     };
-    let tier = if strong && !contradiction {
+    let tier = if strong && !contradiction && !strong_conflict {
         // An ambiguous strong key confirms only when the demographics would stand alone.
         if !strong_ambiguous || by_score(demographic_bits) == Some(Tier::Probable) {
             Some(Tier::Confirmed)

@@ -1,13 +1,14 @@
 //! Match keys: the canonical, domain-separated combinations of fields that the index hashes.
 //! Holdings store a small canonical set; lookups add variants (swaps, short forms, typos) on the fly.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fmt;
+use std::hash::{DefaultHasher, Hash, Hasher};
 
 use serde::{Deserialize, Serialize};
 
 use super::identifiers::{DateOfBirth, compact_date, date_from_parts};
-use super::names::{MAX_TYPO_NAME_LEN, family_barrels, one_edit_variants, phonetic};
+use super::names::{MAX_TYPO_NAME_LEN, family_barrels, for_each_one_edit, phonetic};
 use super::nicknames::{canonical_forms, equivalent, has_variants, is_known_given_name};
 use super::subject::{FieldsPresent, Subject, SubjectRole};
 
@@ -18,6 +19,9 @@ const MATERIAL_VERSION: u8 = 1;
 /// few cover nearly every real record and keep the stored count near 10.
 const MAX_OTHER_GIVEN_KEYS: usize = 2;
 const MAX_ALT_FAMILY_KEYS: usize = 3;
+
+/// Family names shorter than this get one-edit variants only as weak `SimilarFamilyName`.
+const MIN_FAMILY_TYPO_LEN: usize = 5;
 
 /// The kinds of match key. The numeric ids and names are stable: they are stored and they
 /// feed key derivation, so never renumber or rename one; add new kinds at the end.
@@ -35,7 +39,8 @@ pub enum KeyKind {
     NameDob = 4,
     /// Double Metaphone of given and family name + date of birth: survives spelling variants.
     PhoneticNameDob = 5,
-    /// Canonical form of a short given name (Alfie → ALFRED) + family name + date of birth.
+    /// Canonical form of a given name that has short forms or is one (Alfie → ALFRED; Alfred →
+    /// ALFRED) + family name + date of birth.
     CanonicalNameDob = 6,
     /// Another given name (a middle name) + family name + date of birth.
     OtherGivenNameDob = 7,
@@ -144,8 +149,10 @@ pub enum Variant {
     GivenNameTypo,
     /// The asker's given name one edit away from another known name (Jack/Jake): maybe a twin.
     SimilarGivenName,
-    /// The asker's family name one edit away.
+    /// The asker's family name one edit away (names of five letters or more).
     FamilyNameTypo,
+    /// A short family name one edit away (Hall/Hull): as likely another family as a typo.
+    SimilarFamilyName,
     /// One barrel of the asker's double-barrelled family name.
     FamilyNamePart,
     /// One of the asker's former family names.
@@ -212,12 +219,14 @@ mod tag {
 struct KeySet {
     role: SubjectRole,
     keys: Vec<MatchKey>,
-    seen: HashSet<Vec<u8>>,
+    /// Hash of each material → index of the first key with it. A lookup makes about a
+    /// thousand keys; hashing once beats storing a second copy of every material.
+    seen: HashMap<u64, usize>,
 }
 
 impl KeySet {
-    fn new(role: SubjectRole) -> Self {
-        Self { role, keys: Vec::new(), seen: HashSet::new() }
+    fn new(role: SubjectRole, capacity: usize) -> Self {
+        Self { role, keys: Vec::with_capacity(capacity), seen: HashMap::with_capacity(capacity) }
     }
 
     /// Builds `"CL" version role kind (tag len:u16 bytes)*`. Every key names its role, its kind
@@ -236,9 +245,15 @@ impl KeySet {
             material.extend_from_slice(&n.to_be_bytes());
             material.extend_from_slice(&value[..usize::from(n)]);
         }
-        if self.seen.insert(material.clone()) {
-            self.keys.push(MatchKey { kind, variant, material });
+        let mut hasher = DefaultHasher::new();
+        material.hash(&mut hasher);
+        let index = self.keys.len();
+        let first = *self.seen.entry(hasher.finish()).or_insert(index);
+        // Equal hashes of different materials (vanishingly rare) keep both keys.
+        if first != index && self.keys.get(first).is_some_and(|k| k.material == material) {
+            return;
         }
+        self.keys.push(MatchKey { kind, variant, material });
     }
 
     fn name_dob(&mut self, kind: KeyKind, v: Variant, given: &str, family: &str, dob: &[u8]) {
@@ -329,7 +344,7 @@ impl Forms {
 /// The keys stored for a holding: canonical forms only, about 7–12 for a typical child.
 pub fn holding_keys(subject: &Subject) -> Vec<MatchKey> {
     let forms = Forms::of(subject);
-    let mut set = KeySet::new(subject.role());
+    let mut set = KeySet::new(subject.role(), 16);
     canonical_keys(subject, &forms, &mut set, true);
     set.keys
 }
@@ -359,17 +374,15 @@ pub fn lookup_keys(subject: &Subject) -> Vec<MatchKey> {
 /// `lookup_keys` with a choice of which variant families to generate.
 pub fn lookup_keys_with(subject: &Subject, options: LookupOptions) -> Vec<MatchKey> {
     let forms = Forms::of(subject);
-    let mut set = KeySet::new(subject.role());
+    let mut set = KeySet::new(subject.role(), 1024);
     canonical_keys(subject, &forms, &mut set, false);
     let Forms { given, family, given_sound, family_sound, dob, date, others, barrels, formers, .. } = &forms;
 
     if let (Some(g), Some(f), Some(d)) = (given, family, dob) {
         // Short forms: the asker's "Alfie" meets a holder's "Alfred"; "Alfred" meets "Alfie".
+        // (Also meets holdings stored before a row was added to the table.)
         for c in canonical_forms(g) {
             set.name_dob(KeyKind::NameDob, Variant::Nickname, c, f, d);
-        }
-        if has_variants(g) {
-            set.name_dob(KeyKind::CanonicalNameDob, Variant::Nickname, g, f, d);
         }
         // Middle names: the asker's first name may be the holder's middle name and vice versa.
         set.name_dob(KeyKind::OtherGivenNameDob, Variant::Exact, g, f, d);
@@ -395,16 +408,16 @@ pub fn lookup_keys_with(subject: &Subject, options: LookupOptions) -> Vec<MatchK
     }
 
     // Given and family name exchanged (a form filled in the wrong boxes).
-    if let (Some(g), Some(f), Some(d)) = (given, family, dob)
-        && g != f
-    {
-        let v = Variant::NamesSwapped;
-        set.name_dob(KeyKind::NameDob, v, f, g, d);
-        if let (Some(gs), Some(fs)) = (given_sound, family_sound) {
-            set.name_dob(KeyKind::PhoneticNameDob, v, fs, gs, d);
+    if let (Some(g), Some(f), Some(d)) = (given, family, dob) {
+        if g != f {
+            let v = Variant::NamesSwapped;
+            set.name_dob(KeyKind::NameDob, v, f, g, d);
+            if let (Some(gs), Some(fs)) = (given_sound, family_sound) {
+                set.name_dob(KeyKind::PhoneticNameDob, v, fs, gs, d);
+            }
+            set.given_dob(v, f, d);
+            set.family_dob_initial(v, g, d, initial(f));
         }
-        set.given_dob(v, f, d);
-        set.family_dob_initial(v, g, d, initial(f));
     }
 
     // Day and month exchanged (a date read the American way).
@@ -417,6 +430,10 @@ pub fn lookup_keys_with(subject: &Subject, options: LookupOptions) -> Vec<MatchK
                 set.name_dob(KeyKind::PhoneticNameDob, v, gs, fs, &swapped);
             }
             set.family_dob_initial(v, f, &swapped, initial(g));
+            // A short form and a swapped date together are common enough to look for.
+            for c in canonical_set(g) {
+                set.name_dob(KeyKind::CanonicalNameDob, v, c, f, &swapped);
+            }
         }
         if let Some(g) = given {
             set.given_dob(v, g, &swapped);
@@ -427,19 +444,21 @@ pub fn lookup_keys_with(subject: &Subject, options: LookupOptions) -> Vec<MatchK
     if let (true, Some(g), Some(f), Some(d)) = (options.name_typos, given, family, dob) {
         if g.len() <= MAX_TYPO_NAME_LEN {
             let known = is_known_given_name(g);
-            for v in one_edit_variants(g) {
-                let variant = if known && is_known_given_name(&v) && !equivalent(g, &v) {
+            for_each_one_edit(g, |v| {
+                let variant = if known && is_known_given_name(v) && !equivalent(g, v) {
                     Variant::SimilarGivenName
                 } else {
                     Variant::GivenNameTypo
                 };
-                set.name_dob(KeyKind::NameDob, variant, &v, f, d);
-            }
+                set.name_dob(KeyKind::NameDob, variant, v, f, d);
+            });
         }
+        // Short family names sit among many real neighbours (Hall, Hill, Ball, Bell): one
+        // edit there may well be another family, and is tagged so.
         if f.len() <= MAX_TYPO_NAME_LEN {
-            for v in one_edit_variants(f) {
-                set.name_dob(KeyKind::NameDob, Variant::FamilyNameTypo, g, &v, d);
-            }
+            let variant =
+                if f.len() >= MIN_FAMILY_TYPO_LEN { Variant::FamilyNameTypo } else { Variant::SimilarFamilyName };
+            for_each_one_edit(f, |v| set.name_dob(KeyKind::NameDob, variant, g, v, d));
         }
     }
 
@@ -486,7 +505,7 @@ fn canonical_keys(subject: &Subject, forms: &Forms, set: &mut KeySet, holding: b
         if let (Some(gs), Some(fs)) = (given_sound, family_sound) {
             set.name_dob(KeyKind::PhoneticNameDob, Variant::Exact, gs, fs, d);
         }
-        for c in canonical_forms(g) {
+        for c in canonical_set(g) {
             set.name_dob(KeyKind::CanonicalNameDob, Variant::Exact, c, f, d);
         }
         let other_variant = if holding { Variant::Exact } else { Variant::OtherGivenName };
@@ -522,6 +541,14 @@ fn strong_with_date(subject: &Subject, set: &mut KeySet, v: Variant, dob: &[u8])
     if let Some(upn) = subject.upn().filter(|u| u.is_permanent()) {
         set.strong_dob(KeyKind::UpnDob, v, upn.chars(), dob);
     }
+}
+
+/// The canonical forms a given name meets others under: the full forms it is short for, and
+/// the name itself when it is a full form with short forms ("ALFIE" → ALFRED; "ALFRED" →
+/// ALFRED). Both sides store these, so "Liz" and "Beth" meet at ELIZABETH.
+fn canonical_set(given: &str) -> impl Iterator<Item = &str> {
+    let own = has_variants(given).then_some(given);
+    canonical_forms(given).iter().map(String::as_str).chain(own)
 }
 
 /// First letter of a normalised name (never empty: normalisation rejects names without letters).

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# End-to-end benchmark: generate N synthetic holdings, import them (timed), serve with rate
+# limits off, and drive lookups from a separate process. Usage: bench/run.sh [N] [sqlite|postgres]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-100000}
+ENGINE=${2:-sqlite}
+ORGS=${ORGS:-4}
+SECONDS_EACH=${SECONDS_EACH:-15}
+CONCURRENCY=${CONCURRENCY:-32}
+WORK=$(mktemp -d /tmp/locator-bench.XXXXXX)
+trap 'kill "${SERVER:-0}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+cargo build --release --quiet --bin locator --example gen_caseload --example loadgen
+BIN=${CARGO_TARGET_DIR:-target}/release
+export LOCATOR_KEY_FILE=$WORK/locator.key LOCATOR_AUDIT_KEY_FILE=$WORK/audit.key LOCATOR_LOG=warn
+if [ "$ENGINE" = postgres ]; then
+  SCHEMA=bench_$$
+  psql -q -h 127.0.0.1 -U postgres -d test -c "DROP SCHEMA IF EXISTS $SCHEMA CASCADE; CREATE SCHEMA $SCHEMA"
+  export LOCATOR_DATABASE_URL="postgres://postgres@127.0.0.1:5432/test?options=-c%20search_path%3D$SCHEMA"
+else
+  export LOCATOR_DATABASE_URL="sqlite://$WORK/bench.db"
+fi
+
+"$BIN/examples/gen_caseload" --holdings "$N" --orgs "$ORGS" --out "$WORK/data"
+for o in $(seq 0 $((ORGS - 1))); do
+  "$BIN/locator" org add --code "BENCH$o" --name "Bench Council $o" --kind local-authority \
+    --duty-phone "01632 960$((100 + o))" --secure-email "duty$o@bench.invalid" > /dev/null
+done
+echo "== import ($N holdings, $ORGS organisations, $ENGINE)"
+for o in $(seq 0 $((ORGS - 1))); do
+  /usr/bin/time -f "org$o: %e s, max RSS %M KB" "$BIN/locator" import --org "BENCH$o" "$WORK/data/org$o.csv" | tail -1
+done
+echo "== re-import of org0 (unchanged)"
+/usr/bin/time -f "org0 again: %e s, max RSS %M KB" "$BIN/locator" import --org BENCH0 "$WORK/data/org0.csv" | tail -1
+TOKEN=$("$BIN/locator" user add --org BENCH0 --name "Bench Worker" --role practitioner | tail -n1)
+LOCATOR_RATE_LIMITS=off LOCATOR_BIND=127.0.0.1:18181 "$BIN/locator" serve 2> "$WORK/serve.log" &
+SERVER=$!
+for _ in $(seq 1 50); do curl -sf http://127.0.0.1:18181/readyz > /dev/null && break; sleep 0.2; done
+echo "== load"
+"$BIN/examples/loadgen" --url http://127.0.0.1:18181 --token "$TOKEN" --lookups "$WORK/data/lookups.ndjson" \
+  --seconds "$SECONDS_EACH" --concurrency "$CONCURRENCY"
+kill -TERM "$SERVER"; wait "$SERVER" || true
+if [ "$ENGINE" = postgres ]; then psql -q -h 127.0.0.1 -U postgres -d test -c "DROP SCHEMA $SCHEMA CASCADE"; fi
