@@ -170,7 +170,7 @@ fn main() -> std::io::Result<()> {
             writeln!(files[o], "{row}")?;
             written += 1;
         }
-        if i % sample_every == 0 {
+        if i.is_multiple_of(sample_every) {
             // Half the lookups name a registered child by name and date of birth, half miss.
             let (given, family, dob) = if rng.below(2) == 0 {
                 (c.given, c.family, c.dob.clone())

@@ -887,10 +887,12 @@ fn date_typo(dob: Date, rng: &mut StdRng) -> Option<Date> {
         let s = String::from_utf8(digits).ok()?;
         let (y, m, d) = (s[..4].parse::<i32>().ok()?, s[4..6].parse::<u8>().ok()?, s[6..].parse::<u8>().ok()?);
         let candidate = time::Month::try_from(m).ok().and_then(|m| Date::from_calendar_date(y, m, d).ok());
-        if let Some(c) = candidate {
-            if c != dob && c <= TODAY && TODAY.year() - c.year() <= 25 {
-                return Some(c);
-            }
+        if let Some(c) = candidate
+            && c != dob
+            && c <= TODAY
+            && TODAY.year() - c.year() <= 25
+        {
+            return Some(c);
         }
     }
     None

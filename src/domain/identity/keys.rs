@@ -408,16 +408,16 @@ pub fn lookup_keys_with(subject: &Subject, options: LookupOptions) -> Vec<MatchK
     }
 
     // Given and family name exchanged (a form filled in the wrong boxes).
-    if let (Some(g), Some(f), Some(d)) = (given, family, dob) {
-        if g != f {
-            let v = Variant::NamesSwapped;
-            set.name_dob(KeyKind::NameDob, v, f, g, d);
-            if let (Some(gs), Some(fs)) = (given_sound, family_sound) {
-                set.name_dob(KeyKind::PhoneticNameDob, v, fs, gs, d);
-            }
-            set.given_dob(v, f, d);
-            set.family_dob_initial(v, g, d, initial(f));
+    if let (Some(g), Some(f), Some(d)) = (given, family, dob)
+        && g != f
+    {
+        let v = Variant::NamesSwapped;
+        set.name_dob(KeyKind::NameDob, v, f, g, d);
+        if let (Some(gs), Some(fs)) = (given_sound, family_sound) {
+            set.name_dob(KeyKind::PhoneticNameDob, v, fs, gs, d);
         }
+        set.given_dob(v, f, d);
+        set.family_dob_initial(v, g, d, initial(f));
     }
 
     // Day and month exchanged (a date read the American way).

@@ -156,10 +156,11 @@ pub(crate) fn for_each_one_edit(name: &str, mut f: impl FnMut(&str)) {
     let n = bytes.len();
     let mut buf: Vec<u8> = Vec::with_capacity(n + 1);
     let mut emit = |buf: &[u8]| {
-        if !buf.is_empty() && buf != bytes {
-            if let Ok(s) = std::str::from_utf8(buf) {
-                f(s);
-            }
+        if !buf.is_empty()
+            && buf != bytes
+            && let Ok(s) = std::str::from_utf8(buf)
+        {
+            f(s);
         }
     };
     for i in 0..n {
