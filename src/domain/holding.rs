@@ -194,7 +194,7 @@ impl HoldingInput {
         keys.dedup_by(|a, b| a.1 == b.1);
         let fields_present = subject.fields_present();
         let fingerprint = fingerprint(pseudonymiser, &local_ref, category, status, &contact, fields_present, &keys);
-        let probes = keyring.probes(&subject);
+        let probes = keyring.signalling_probes(&subject);
         Ok(NewHolding { local_ref, category, status, contact, fields_present, keys, fingerprint, probes })
     }
 }

@@ -2,7 +2,7 @@
 //! Registrations write under the current key; lookups and match signalling ask under both,
 //! so a child registered before the rotation is still found until its holder re-syncs.
 
-use super::identity::{Pseudonymiser, Subject, lookup_keys};
+use super::identity::{LookupOptions, Pseudonymiser, Subject, lookup_keys_with};
 use super::matching::Probe;
 
 #[derive(Clone)]
@@ -25,9 +25,22 @@ impl Keyring {
         self.previous.as_ref()
     }
 
-    /// Lookup-side pseudonyms of a subject (variants included) under every key in force.
+    /// Lookup-side pseudonyms of a subject (every variant, typos included) under every key in
+    /// force: what a practitioner's lookup asks.
     pub fn probes(&self, subject: &Subject) -> Vec<Probe> {
-        let keys = lookup_keys(subject);
+        self.probes_with(subject, LookupOptions::default())
+    }
+
+    /// What a newly registered holding asks of the others: structural variants (swaps, short
+    /// forms, name parts) but not the per-letter typo variants. Both sides of a holding match
+    /// are registered records, so the phonetic keys carry spelling differences, and signalling
+    /// stays cheap enough to sync a million holdings (docs/performance.md).
+    pub fn signalling_probes(&self, subject: &Subject) -> Vec<Probe> {
+        self.probes_with(subject, LookupOptions { name_typos: false, date_typos: false })
+    }
+
+    fn probes_with(&self, subject: &Subject, options: LookupOptions) -> Vec<Probe> {
+        let keys = lookup_keys_with(subject, options);
         std::iter::once(&self.current)
             .chain(self.previous.iter())
             .flat_map(|p| {

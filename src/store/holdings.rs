@@ -12,6 +12,28 @@ use crate::clock::Millis;
 use crate::domain::holding::{Category, Contact, NewHolding, Status};
 use crate::domain::identity::FieldsPresent;
 
+const HIT_CHUNK: usize = 512;
+
+/// The candidate search for `size` pseudonyms; built once per size and kept for the process.
+fn find_hits_sql(size: usize) -> &'static str {
+    use std::sync::OnceLock;
+    static SQL: OnceLock<Vec<(usize, String)>> = OnceLock::new();
+    let all = SQL.get_or_init(|| {
+        [16, 64, 256, HIT_CHUNK]
+            .into_iter()
+            .map(|n| {
+                let sql = format!(
+                    "SELECT p.pseudonym, p.holding_id, p.kind, h.org_id, h.fields_present \
+                     FROM pseudonyms p JOIN holdings h ON h.id = p.holding_id WHERE p.pseudonym IN ({})",
+                    placeholders(1, n)
+                );
+                (n, sql)
+            })
+            .collect()
+    });
+    all.iter().find(|(n, _)| *n == size).map(|(_, sql)| sql.as_str()).unwrap_or("SELECT NULL WHERE 1 = 0")
+}
+
 /// What happened to one holding in a put or a sync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
@@ -196,17 +218,17 @@ impl Store {
     }
 
     /// Every holding that carries any of these pseudonyms, with the kind each was stored under.
+    ///
+    /// Lookups ask about a thousand pseudonyms. They go in chunks of a few fixed sizes, the last
+    /// padded by repeating a value, so each connection prepares each statement once and reuses it.
     pub async fn find_hits(&self, pseudonyms: &[Vec<u8>]) -> StoreResult<Vec<Hit>> {
         let mut hits = Vec::new();
-        for chunk in pseudonyms.chunks(400) {
-            let sql = format!(
-                "SELECT p.pseudonym, p.holding_id, p.kind, h.org_id, h.fields_present \
-                 FROM pseudonyms p JOIN holdings h ON h.id = p.holding_id WHERE p.pseudonym IN ({})",
-                placeholders(1, chunk.len())
-            );
-            let mut query = sqlx::query(&sql);
-            for p in chunk {
-                query = query.bind(p.as_slice());
+        for chunk in pseudonyms.chunks(HIT_CHUNK) {
+            let size = [16, 64, 256, HIT_CHUNK].into_iter().find(|s| *s >= chunk.len()).unwrap_or(HIT_CHUNK);
+            let sql = find_hits_sql(size);
+            let mut query = sqlx::query(sql);
+            for i in 0..size {
+                query = query.bind(chunk[i.min(chunk.len() - 1)].as_slice());
             }
             for row in query.fetch_all(self.reader()).await? {
                 let kind: i64 = row.try_get("kind")?;
