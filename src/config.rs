@@ -36,6 +36,10 @@ pub struct ConfigArgs {
     /// Log filter, e.g. `info` or `child_locator=debug` [default: info]
     #[arg(long, global = true, env = "LOCATOR_LOG", value_name = "FILTER")]
     pub log: Option<String>,
+    /// `yes` lets `serve` listen for plain HTTP on a non-loopback address; only behind a TLS
+    /// reverse proxy or ingress on a private network [default: no]
+    #[arg(long, global = true, env = "LOCATOR_ALLOW_PUBLIC_HTTP", value_name = "yes|no")]
+    pub allow_public_http: Option<String>,
 }
 
 /// The optional TOML file. Same names as the flags, in snake_case.
@@ -49,6 +53,7 @@ pub struct FileConfig {
     pub rate_limits: Option<String>,
     pub log_format: Option<String>,
     pub log: Option<String>,
+    pub allow_public_http: Option<String>,
     pub request_timeout_secs: Option<u64>,
     pub max_body_bytes: Option<usize>,
     pub max_sync_bytes: Option<usize>,
@@ -123,6 +128,8 @@ pub struct Settings {
     pub limits: Limits,
     pub log_format: LogFormat,
     pub log: String,
+    /// Whether plain HTTP may be served on a non-loopback address (see `check_bind`).
+    pub allow_public_http: bool,
     pub request_timeout: Duration,
     pub max_body_bytes: usize,
     pub max_sync_bytes: usize,
@@ -194,6 +201,15 @@ impl Settings {
             Some(_) => return Err(ConfigError("LOCATOR_LOG_FORMAT must be `pretty` or `json`".into())),
         };
         let log = pick("log", args.log.clone(), file.log.clone()).unwrap_or_else(|| "info".into());
+        let allow_public_http =
+            match pick("allow_public_http", args.allow_public_http.clone(), file.allow_public_http.clone())
+                .as_deref()
+                .map(str::trim)
+            {
+                None | Some("no") | Some("false") => false,
+                Some("yes") | Some("true") => true,
+                Some(_) => return Err(ConfigError("LOCATOR_ALLOW_PUBLIC_HTTP must be `yes` or `no`".into())),
+            };
 
         let mut limits = Limits { enabled, ..Limits::default() };
         if let Some(l) = &file.limits {
@@ -223,6 +239,7 @@ impl Settings {
             limits,
             log_format,
             log,
+            allow_public_http,
             request_timeout: Duration::from_secs(file.request_timeout_secs.unwrap_or(30).max(1)),
             max_body_bytes: file.max_body_bytes.unwrap_or(1024 * 1024),
             max_sync_bytes: file.max_sync_bytes.unwrap_or(1024 * 1024 * 1024),
@@ -243,6 +260,19 @@ impl Settings {
             .unwrap_or_else(|e| unreachable!("built-in test settings are valid: {e}"))
     }
 
+    /// Refuses plain HTTP on a non-loopback address unless explicitly allowed: the index serves
+    /// bearer tokens and safeguarding contacts, which must never cross a network unencrypted.
+    pub fn check_bind(&self) -> Result<(), ConfigError> {
+        if self.bind.ip().is_loopback() || self.allow_public_http {
+            return Ok(());
+        }
+        Err(ConfigError(format!(
+            "LOCATOR_BIND={} is not a loopback address and child-locator serves plain HTTP; put a TLS \
+             reverse proxy in front and set LOCATOR_ALLOW_PUBLIC_HTTP=yes (see docs/operator-guide.md)",
+            self.bind
+        )))
+    }
+
     /// A readable summary with no secrets, for `locator config`.
     pub fn describe(&self) -> String {
         let source_of = |name: &str| match self.sources.iter().find(|(n, _)| *n == name).map(|(_, s)| *s) {
@@ -258,6 +288,7 @@ impl Settings {
             ("rate_limits", if self.limits.enabled { "on" } else { "off" }.to_string()),
             ("log_format", format!("{:?}", self.log_format).to_lowercase()),
             ("log", self.log.clone()),
+            ("allow_public_http", if self.allow_public_http { "yes" } else { "no" }.to_string()),
         ];
         lines.iter().map(|(name, value)| format!("{name} = {value}  ({})\n", source_of(name))).collect()
     }
@@ -375,6 +406,46 @@ mod tests {
     fn an_unknown_key_in_the_file_is_refused() {
         let err = toml::from_str::<FileConfig>("bnid = \"x\"").unwrap_err();
         assert!(err.message().contains("unknown field"));
+    }
+
+    #[test]
+    fn plain_http_on_a_non_loopback_address_is_refused_unless_explicitly_allowed() {
+        for loopback in ["127.0.0.1:8080", "[::1]:8080"] {
+            let s =
+                Settings::resolve_with(&ConfigArgs { bind: Some(loopback.into()), ..args() }, &FileConfig::default())
+                    .unwrap();
+            assert!(s.check_bind().is_ok(), "{loopback}");
+        }
+        for public in ["0.0.0.0:8080", "10.1.2.3:8080", "[::]:8080"] {
+            let s = Settings::resolve_with(&ConfigArgs { bind: Some(public.into()), ..args() }, &FileConfig::default())
+                .unwrap();
+            let err = s.check_bind().unwrap_err().to_string();
+            assert!(err.contains("LOCATOR_ALLOW_PUBLIC_HTTP=yes") && !err.contains('\n'), "{err}");
+            let allowed = ConfigArgs { bind: Some(public.into()), allow_public_http: Some("yes".into()), ..args() };
+            assert!(Settings::resolve_with(&allowed, &FileConfig::default()).unwrap().check_bind().is_ok());
+            let from_file = FileConfig { allow_public_http: Some("yes".into()), ..FileConfig::default() };
+            let s = Settings::resolve_with(&ConfigArgs { bind: Some(public.into()), ..args() }, &from_file).unwrap();
+            assert!(s.check_bind().is_ok(), "the file can allow it too");
+        }
+        let bad = ConfigArgs { allow_public_http: Some("sure".into()), ..args() };
+        assert!(Settings::resolve_with(&bad, &FileConfig::default()).is_err());
+    }
+
+    #[test]
+    fn the_example_configuration_file_parses_and_sets_every_setting() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/locator.example.toml");
+        let s = Settings::resolve(&ConfigArgs { config: Some(path.clone()), ..args() }).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let file: FileConfig = toml::from_str(&text).unwrap();
+        // Every top-level setting is written out (not left to its default), so the file documents them all.
+        assert!(s.sources.iter().all(|(_, source)| *source == Source::File), "{:?}", s.sources);
+        assert!(file.request_timeout_secs.is_some() && file.max_body_bytes.is_some() && file.max_sync_bytes.is_some());
+        let limits = file.limits.expect("[limits] is in the example");
+        assert!(limits.user_lookups_per_minute.is_some() && limits.failed_auth_per_minute.is_some());
+        assert!(limits.user_lookup_burst.is_some() && limits.org_lookups_per_minute.is_some());
+        assert!(limits.org_lookup_burst.is_some() && limits.user_daily_lookups.is_some());
+        assert!(file.disclosure.is_some_and(|d| !d.is_empty()), "[disclosure] is in the example");
+        assert!(s.database_url.starts_with("postgres://"));
     }
 
     #[test]

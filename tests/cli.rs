@@ -225,3 +225,59 @@ fn purge_reports_what_it_would_remove() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout(&out).contains("would purge 0 closed holdings (closed more than 730 days ago)"), "{}", stdout(&out));
 }
+
+#[test]
+fn serve_refuses_plain_http_on_a_public_address_unless_explicitly_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = locator(dir.path()).arg("serve").env("LOCATOR_BIND", "0.0.0.0:0").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("LOCATOR_ALLOW_PUBLIC_HTTP=yes"), "{err}");
+    assert!(!dir.path().join("locator.db").exists(), "refused before touching anything");
+
+    // Allowed explicitly, it starts (and is killed once it has logged its address; graceful
+    // shutdown has its own test).
+    let mut child = locator(dir.path())
+        .arg("serve")
+        .env("LOCATOR_BIND", "0.0.0.0:0")
+        .env("LOCATOR_ALLOW_PUBLIC_HTTP", "yes")
+        .env("LOCATOR_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let listening = lines.by_ref().map_while(Result::ok).any(|line| line.contains("addr="));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(listening, "serve started when explicitly allowed");
+}
+
+#[test]
+fn backup_writes_a_private_consistent_copy_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = locator(dir.path())
+        .args(["org", "add", "--code", "E1", "--name", "One", "--kind", "other"])
+        .args(["--duty-phone", "01632 960000", "--secure-email", "x@example.org"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let out = locator(dir.path()).args(["backup", "copy.db"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout(&out).contains("integrity ok"), "{}", stdout(&out));
+    let mode = std::fs::metadata(dir.path().join("copy.db")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let again = locator(dir.path()).args(["backup", "copy.db"]).output().unwrap();
+    assert!(!again.status.success(), "an existing file is never overwritten");
+
+    // The copy is a working index: its audit trail verifies and records the backup itself.
+    let out = locator(dir.path()).args(["--database-url", "sqlite://copy.db", "audit", "verify"]).output().unwrap();
+    assert!(out.status.success(), "{}", stdout(&out));
+    let out = locator(dir.path())
+        .args(["backup", "pg.dump"])
+        .env("LOCATOR_DATABASE_URL", "postgres://x@127.0.0.1:1/x")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pg_dump"));
+}

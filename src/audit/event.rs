@@ -34,10 +34,11 @@ pub enum EventType {
     OrganisationUpdated,
     ServiceStarted,
     AuditExported,
+    BackupTaken,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 23] = [
+    pub const ALL: [EventType; 24] = [
         EventType::Lookup,
         EventType::SubjectAccess,
         EventType::ShieldedHit,
@@ -61,6 +62,7 @@ impl EventType {
         EventType::OrganisationUpdated,
         EventType::ServiceStarted,
         EventType::AuditExported,
+        EventType::BackupTaken,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -88,6 +90,7 @@ impl EventType {
             EventType::OrganisationUpdated => "organisation_updated",
             EventType::ServiceStarted => "service_started",
             EventType::AuditExported => "audit_exported",
+            EventType::BackupTaken => "backup_taken",
         }
     }
 

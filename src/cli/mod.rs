@@ -2,6 +2,7 @@
 //! same way (flags, then `LOCATOR_*` environment, then the TOML file, then defaults).
 
 mod audit;
+mod backup;
 mod demo;
 mod import;
 mod key;
@@ -61,6 +62,9 @@ pub enum Command {
     Audit(audit::AuditCommand),
     /// Print the route × role access table (Markdown), as docs/api.md shows it.
     Routes,
+    /// Write a consistent copy of the SQLite database to FILE while the service runs
+    /// (PostgreSQL: use pg_dump, see docs/operator-guide.md). The key files are not included.
+    Backup(backup::BackupArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -72,6 +76,12 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if matches!(cli.command, Command::Serve | Command::Demo)
+        && let Err(e) = settings.check_bind()
+    {
+        eprintln!("locator: {e}");
+        return ExitCode::from(2);
+    }
     crate::telemetry::init(settings.log_format, &settings.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
@@ -109,6 +119,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
         Command::Import(args) => import::run(args, settings).await,
         Command::Purge(args) => purge::run(args, settings).await,
         Command::Audit(cmd) => audit::run(cmd, settings).await,
+        Command::Backup(args) => backup::run(args, settings).await,
         Command::Routes => {
             print!("{}", crate::http::access::markdown_table());
             Ok(ExitCode::SUCCESS)

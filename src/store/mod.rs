@@ -192,6 +192,14 @@ impl Store {
         Ok(sqlx::raw_sql(sql).execute(&self.writer).await?)
     }
 
+    /// A consistent online copy of an SQLite database (see `sqlite::backup_into`).
+    pub async fn sqlite_backup_into(&self, path: &std::path::Path) -> StoreResult<()> {
+        match self.engine {
+            Engine::Sqlite => sqlite::backup_into(&self.reader, path).await,
+            Engine::Postgres => Err(StoreError::Inconsistent("use pg_dump to back up PostgreSQL".into())),
+        }
+    }
+
     pub async fn close(&self) {
         self.reader.close().await;
         self.writer.close().await;
