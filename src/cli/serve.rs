@@ -41,7 +41,15 @@ pub async fn run_service(
     tracing::info!(%addr, engine = service.store.engine().as_str(), "child-locator listening");
     announce(&addr);
     let state = AppState::new(service);
+    // Outbox delivery and request escalation, stopped after the HTTP server has drained.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = {
+        let state = state.clone();
+        tokio::spawn(async move { state.service.run_background(stopped).await })
+    };
     http::serve(state, listener).await?;
+    let _ = stop.send(true);
+    let _ = worker.await;
     task.finish().await;
     tracing::info!("drained; bye");
     Ok(ExitCode::SUCCESS)
