@@ -379,7 +379,10 @@ impl RequestInput {
                 .map_err(|e| errors.push(e))
                 .ok()
                 .flatten();
-        if legal_basis == Some(LegalBasis::Other) && legal_basis_detail.is_none() && errors.is_empty() {
+        if legal_basis == Some(LegalBasis::Other)
+            && legal_basis_detail.is_none()
+            && !errors.iter().any(|e| e.field == "legal_basis_detail")
+        {
             errors.push(FieldError::new(
                 "legal_basis_detail",
                 "required",
@@ -404,7 +407,11 @@ impl RequestInput {
             }
             Some(u) => Urgency::parse(u)
                 .ok_or_else(|| {
-                    errors.push(FieldError::new("urgency", "invalid_urgency", "urgency must be immediate, urgent or routine"))
+                    errors.push(FieldError::new(
+                        "urgency",
+                        "invalid_urgency",
+                        "urgency must be immediate, urgent or routine",
+                    ))
                 })
                 .ok(),
         };
@@ -708,7 +715,8 @@ mod tests {
         let now = ms(datetime!(2026-11-24 09:00 UTC));
         let decline = StepInput { reason: None, ..StepInput::default() };
         assert_eq!(decline.into_step(Action::Decline, now).unwrap_err()[0].field, "reason");
-        let fulfil = StepInput { how: Some("secure-email".into()), reference: Some("TX-1".into()), ..Default::default() };
+        let fulfil =
+            StepInput { how: Some("secure-email".into()), reference: Some("TX-1".into()), ..Default::default() };
         let step = fulfil.into_step(Action::Fulfil, now).unwrap();
         assert_eq!(step.how, Some(FulfilMethod::SecureEmail));
         assert_eq!(step.sent_at, Some(now));
@@ -716,11 +724,8 @@ mod tests {
         assert_eq!(no_how[0].field, "how");
         let stray = StepInput { how: Some("post".into()), ..Default::default() };
         assert_eq!(stray.into_step(Action::Acknowledge, now).unwrap_err()[0].code, "not_allowed");
-        let future = StepInput {
-            how: Some("post".into()),
-            sent_at: Some("2026-11-25T09:00:00Z".into()),
-            ..Default::default()
-        };
+        let future =
+            StepInput { how: Some("post".into()), sent_at: Some("2026-11-25T09:00:00Z".into()), ..Default::default() };
         assert_eq!(future.into_step(Action::Fulfil, now).unwrap_err()[0].field, "sent_at");
         assert!(StepInput::default().into_step(Action::Withdraw, now).is_ok());
     }

@@ -94,7 +94,11 @@ fn body_rejection(rejection: axum::extract::rejection::BytesRejection) -> ApiErr
     if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::TooLarge
     } else {
-        ApiError::BadRequest { code: "unreadable_body", message: "the request body could not be read".into(), field: None }
+        ApiError::BadRequest {
+            code: "unreadable_body",
+            message: "the request body could not be read".into(),
+            field: None,
+        }
     }
 }
 

@@ -226,8 +226,7 @@ async fn list_requests(
     if !errors.is_empty() {
         return Err(ApiError::Invalid(errors));
     }
-    let filter =
-        RequestFilter { side, state: request_state, overdue, limit: q.limit.unwrap_or(100).clamp(1, 1000) };
+    let filter = RequestFilter { side, state: request_state, overdue, limit: q.limit.unwrap_or(100).clamp(1, 1000) };
     let rows = state.list_requests(&actor, &filter).await?;
     let mut views = Views::new(&state, &actor);
     let mut requests = Vec::with_capacity(rows.len());
@@ -242,12 +241,22 @@ async fn list_requests(
 #[utoipa::path(get, path = "/api/v1/requests/{id}", tag = "requests",
     params(("id" = String, Path, description = "the request_id")),
     responses((status = 200, body = RequestView), (status = 404)))]
-async fn get_request(State(state): State<AppState>, actor: Actor, Path(id): Path<String>) -> ApiResult<Json<RequestView>> {
+async fn get_request(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> ApiResult<Json<RequestView>> {
     let (request, history) = state.request_view(&actor, &id).await?;
     Ok(Json(Views::new(&state, &actor).view(request, Some(history)).await?))
 }
 
-async fn step(state: AppState, actor: Actor, id: String, action: Action, input: StepInput) -> ApiResult<Json<RequestView>> {
+async fn step(
+    state: AppState,
+    actor: Actor,
+    id: String,
+    action: Action,
+    input: StepInput,
+) -> ApiResult<Json<RequestView>> {
     let request = state.request_step(&actor, &id, action, input).await?;
     let history = state.store.request_history(&request.request_id).await?;
     Ok(Json(Views::new(&state, &actor).view(request, Some(history)).await?))

@@ -115,7 +115,13 @@ impl Service {
 
     /// POSTs one message. The error is a short description of what went wrong, never the
     /// receiver's response body.
-    async fn send(&self, hook: &Webhook, row: &OutboxRow, now: Millis, timeout: std::time::Duration) -> Result<(), String> {
+    async fn send(
+        &self,
+        hook: &Webhook,
+        row: &OutboxRow,
+        now: Millis,
+        timeout: std::time::Duration,
+    ) -> Result<(), String> {
         let sent_at = now.div_euclid(1000);
         let body = json!({
             "id": format!("ob_{}", row.id),

@@ -84,7 +84,8 @@ impl Service {
         })?;
         let now = self.clock.now_ms();
         let step = input.into_step(action, now)?;
-        let updated = self.store.apply_request_step(&request, action, to, (actor.user_id, actor.org_id), &step, now).await?;
+        let updated =
+            self.store.apply_request_step(&request, action, to, (actor.user_id, actor.org_id), &step, now).await?;
         let event = NewEvent::new(EventType::RequestStateChanged)
             .by(actor)
             .concerning([request.requester_org_id, request.holder_org_id])

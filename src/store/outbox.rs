@@ -106,12 +106,11 @@ pub(crate) async fn enqueue(
 
 /// The directory entry of an organisation for a notification: who to call, never identifiers.
 pub(crate) async fn org_contact(tx: &mut Transaction<'static, Any>, org_id: i64) -> StoreResult<Value> {
-    let row = sqlx::query(
-        "SELECT code, name, duty_phone, out_of_hours_phone, secure_email FROM organisations WHERE id = $1",
-    )
-    .bind(org_id)
-    .fetch_one(&mut **tx)
-    .await?;
+    let row =
+        sqlx::query("SELECT code, name, duty_phone, out_of_hours_phone, secure_email FROM organisations WHERE id = $1")
+            .bind(org_id)
+            .fetch_one(&mut **tx)
+            .await?;
     Ok(json!({
         "code": row.try_get::<String, _>("code")?,
         "name": row.try_get::<String, _>("name")?,
@@ -192,13 +191,8 @@ impl Store {
                AND (claimed_until IS NULL OR claimed_until <= $3) \
              RETURNING {COLUMNS}"
         );
-        let rows = sqlx::query(&sql)
-            .bind(claim)
-            .bind(now + lease)
-            .bind(now)
-            .bind(limit)
-            .fetch_all(self.writer())
-            .await?;
+        let rows =
+            sqlx::query(&sql).bind(claim).bind(now + lease).bind(now).bind(limit).fetch_all(self.writer()).await?;
         let mut claimed = rows.iter().map(from_row).collect::<StoreResult<Vec<_>>>()?;
         claimed.sort_by_key(|r| r.id);
         Ok(claimed)

@@ -162,7 +162,11 @@ impl Store {
                 (org_a, row.try_get("holding_a")?)
             };
             let withdrawn: Option<i64> = row.try_get("withdrawn_at")?;
-            return Ok(MatchTarget { holder_org_id: holder, holding_id: Some(holding), withdrawn: withdrawn.is_some() });
+            return Ok(MatchTarget {
+                holder_org_id: holder,
+                holding_id: Some(holding),
+                withdrawn: withdrawn.is_some(),
+            });
         }
         Err(StoreError::NotFound)
     }
@@ -213,7 +217,17 @@ impl Store {
         .bind(due_at)
         .execute(&mut *tx)
         .await?;
-        insert_event(&mut tx, &request_id, now, "created", None, RequestState::Requested, Some((requester_user_id, requester_org_id)), &Step::default()).await?;
+        insert_event(
+            &mut tx,
+            &request_id,
+            now,
+            "created",
+            None,
+            RequestState::Requested,
+            Some((requester_user_id, requester_org_id)),
+            &Step::default(),
+        )
+        .await?;
         let payload = json!({
             "request_id": request_id,
             "match_id": request.match_id,
@@ -299,10 +313,23 @@ impl Store {
             Action::Decline => "declined",
             Action::Withdraw => "withdrawn",
         };
-        insert_event(&mut tx, &request.request_id, now, action_name, Some(request.state), to, Some((actor_user_id, actor_org_id)), step).await?;
-        let other = if actor_org_id == request.holder_org_id { request.requester_org_id } else { request.holder_org_id };
-        let by: String =
-            sqlx::query_scalar("SELECT code FROM organisations WHERE id = $1").bind(actor_org_id).fetch_one(&mut *tx).await?;
+        insert_event(
+            &mut tx,
+            &request.request_id,
+            now,
+            action_name,
+            Some(request.state),
+            to,
+            Some((actor_user_id, actor_org_id)),
+            step,
+        )
+        .await?;
+        let other =
+            if actor_org_id == request.holder_org_id { request.requester_org_id } else { request.holder_org_id };
+        let by: String = sqlx::query_scalar("SELECT code FROM organisations WHERE id = $1")
+            .bind(actor_org_id)
+            .fetch_one(&mut *tx)
+            .await?;
         let payload = json!({
             "request_id": request.request_id,
             "state": to.as_str(),
@@ -316,7 +343,12 @@ impl Store {
     }
 
     /// An organisation's requests (as requester, holder or both), newest first.
-    pub async fn list_requests(&self, org_id: i64, filter: &RequestFilter, now: Millis) -> StoreResult<Vec<StoredRequest>> {
+    pub async fn list_requests(
+        &self,
+        org_id: i64,
+        filter: &RequestFilter,
+        now: Millis,
+    ) -> StoreResult<Vec<StoredRequest>> {
         let side = match filter.side {
             Some(Side::Requester) => "r.requester_org_id = $1",
             Some(Side::Holder) => "r.holder_org_id = $1",
@@ -378,7 +410,8 @@ impl Store {
                 due_at: row.try_get("due_at")?,
             };
             let state: String = row.try_get("state")?;
-            let state = RequestState::parse(&state).ok_or_else(|| StoreError::Inconsistent("unknown request state".into()))?;
+            let state =
+                RequestState::parse(&state).ok_or_else(|| StoreError::Inconsistent("unknown request state".into()))?;
             insert_event(&mut tx, &e.request_id, now, "escalated", Some(state), state, None, &Step::default()).await?;
             let holder = org_contact(&mut tx, e.holder_org_id).await?;
             let payload = json!({
