@@ -2,6 +2,7 @@
 //! JSON, and settled as delivered, retried later with backoff, or dead after the last attempt.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::OnceLock;
 
 use rand::Rng;
@@ -84,11 +85,12 @@ impl Service {
                 break;
             }
             for row in rows {
-                if !hooks.contains_key(&row.org_id) {
-                    hooks.insert(row.org_id, self.store.webhook(row.org_id).await?);
-                }
+                let hook = match hooks.entry(row.org_id) {
+                    Entry::Occupied(known) => known.into_mut(),
+                    Entry::Vacant(slot) => slot.insert(self.store.webhook(row.org_id).await?),
+                };
                 // Removed since the claim: leave it; the claim lapses and it waits for a webhook.
-                let Some(Some(hook)) = hooks.get(&row.org_id) else { continue };
+                let Some(hook) = hook.as_ref() else { continue };
                 match self.send(hook, &row, now, timeout).await {
                     Ok(()) => {
                         self.store.mark_delivered(row.id, &claim, now).await?;
