@@ -431,6 +431,21 @@ mod tests {
     }
 
     #[test]
+    fn request_deadlines_and_outbox_delivery_come_from_the_file() {
+        let file: FileConfig = toml::from_str(
+            "[requests]\nimmediate_hours = 2\nroutine_working_days = 5\n[outbox]\nmax_attempts = 3\nallow_http = true\n",
+        )
+        .unwrap();
+        let s = Settings::resolve_with(&args(), &file).unwrap();
+        assert_eq!(s.deadlines.immediate_hours, 2);
+        assert_eq!(s.deadlines.urgent_hours, 24, "unset values keep their default");
+        assert_eq!(s.deadlines.routine_working_days, 5);
+        assert_eq!(s.outbox.max_attempts, 3);
+        assert!(s.outbox.allow_http);
+        assert!(!Settings::resolve_with(&args(), &FileConfig::default()).unwrap().outbox.allow_http);
+    }
+
+    #[test]
     fn an_unknown_key_in_the_file_is_refused() {
         let err = toml::from_str::<FileConfig>("bnid = \"x\"").unwrap_err();
         assert!(err.message().contains("unknown field"));
