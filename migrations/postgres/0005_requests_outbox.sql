@@ -55,6 +55,9 @@ CREATE TABLE requests (
 CREATE INDEX requests_by_holder ON requests (holder_org_id, created_at);
 CREATE INDEX requests_by_requester ON requests (requester_org_id, created_at);
 CREATE INDEX requests_by_match ON requests (match_id);
+-- At most one open request per match and requesting organisation, even with several nodes.
+CREATE UNIQUE INDEX requests_one_open ON requests (match_id, requester_org_id)
+    WHERE state IN ('requested', 'acknowledged');
 CREATE INDEX requests_overdue ON requests (due_at) WHERE escalated_at IS NULL;
 
 -- Every step of a request, oldest first: both sides read the same history.

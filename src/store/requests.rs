@@ -99,6 +99,8 @@ const SELECT: &str = "SELECT r.request_id, r.match_id, r.requester_org_id, r.req
      r.created_at, r.updated_at, r.due_at, r.escalated_at \
      FROM requests r JOIN users u ON u.id = r.requester_user_id LEFT JOIN holdings h ON h.id = r.holding_id";
 
+const ALREADY_OPEN: &str = "your organisation already has an open request through this match; see GET /api/v1/requests";
+
 fn from_row(row: &AnyRow) -> StoreResult<StoredRequest> {
     let bad = |what: &str| StoreError::Inconsistent(format!("unknown request {what}"));
     let basis: String = row.try_get("legal_basis")?;
@@ -192,9 +194,7 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         if open > 0 {
-            return Err(StoreError::Conflict(
-                "your organisation already has an open request through this match; see GET /api/v1/requests",
-            ));
+            return Err(StoreError::Conflict(ALREADY_OPEN));
         }
         let request_id = format!("rq_{}", uuid::Uuid::new_v4().simple());
         sqlx::query(
@@ -216,7 +216,12 @@ impl Store {
         .bind(now)
         .bind(due_at)
         .execute(&mut *tx)
-        .await?;
+        .await
+        .map_err(|e| match StoreError::from(e) {
+            // Two nodes raced past the check above: the partial unique index decides.
+            StoreError::Conflict(_) => StoreError::Conflict(ALREADY_OPEN),
+            other => other,
+        })?;
         insert_event(
             &mut tx,
             &request_id,
