@@ -64,6 +64,53 @@ pub struct FileConfig {
     /// Disclosure by organisation kind, e.g. `school = "full"` (default: see docs/policy.md).
     #[serde(default)]
     pub disclosure: Option<std::collections::HashMap<String, crate::domain::policy::Disclosure>>,
+    /// Record request deadlines (see docs/requests.md).
+    #[serde(default)]
+    pub requests: Option<RequestsFile>,
+    /// Webhook delivery of the outbox.
+    #[serde(default)]
+    pub outbox: Option<OutboxFile>,
+}
+
+#[derive(Deserialize, Debug, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RequestsFile {
+    pub immediate_hours: Option<u32>,
+    pub urgent_hours: Option<u32>,
+    pub routine_working_days: Option<u32>,
+}
+
+#[derive(Deserialize, Debug, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxFile {
+    pub max_attempts: Option<u32>,
+    pub poll_secs: Option<u64>,
+    pub timeout_secs: Option<u64>,
+    pub allow_http: Option<bool>,
+}
+
+/// How notifications are delivered to organisations' webhooks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxSettings {
+    /// Attempts before a message is dead (visible to the org-admin as undeliverable).
+    pub max_attempts: u32,
+    /// How often the background task looks for due messages and overdue requests.
+    pub poll: Duration,
+    /// How long one delivery may take.
+    pub timeout: Duration,
+    /// Accept `http://` webhook URLs (local receivers, tests, demos); production uses https.
+    pub allow_http: bool,
+}
+
+impl Default for OutboxSettings {
+    fn default() -> Self {
+        OutboxSettings {
+            max_attempts: 8,
+            poll: Duration::from_secs(5),
+            timeout: Duration::from_secs(10),
+            allow_http: false,
+        }
+    }
 }
 
 #[derive(Deserialize, Debug, Default, Clone)]
@@ -136,6 +183,8 @@ pub struct Settings {
     /// Closed holdings are purged this many days after they were closed (default 730).
     pub closed_retention_days: u32,
     pub policy: crate::domain::policy::Policy,
+    pub deadlines: crate::domain::request::Deadlines,
+    pub outbox: OutboxSettings,
     /// Where each top-level value came from, in display order.
     pub sources: Vec<(&'static str, Source)>,
 }
@@ -230,8 +279,23 @@ impl Settings {
             Some(overrides) => crate::domain::policy::Policy::with_overrides(overrides).map_err(ConfigError)?,
             None => crate::domain::policy::Policy::default(),
         };
+        let mut deadlines = crate::domain::request::Deadlines::default();
+        if let Some(r) = &file.requests {
+            deadlines.immediate_hours = r.immediate_hours.unwrap_or(deadlines.immediate_hours).max(1);
+            deadlines.urgent_hours = r.urgent_hours.unwrap_or(deadlines.urgent_hours).max(1);
+            deadlines.routine_working_days = r.routine_working_days.unwrap_or(deadlines.routine_working_days).max(1);
+        }
+        let mut outbox = OutboxSettings::default();
+        if let Some(o) = &file.outbox {
+            outbox.max_attempts = o.max_attempts.unwrap_or(outbox.max_attempts).max(1);
+            outbox.poll = o.poll_secs.map(|s| Duration::from_secs(s.max(1))).unwrap_or(outbox.poll);
+            outbox.timeout = o.timeout_secs.map(|s| Duration::from_secs(s.max(1))).unwrap_or(outbox.timeout);
+            outbox.allow_http = o.allow_http.unwrap_or(outbox.allow_http);
+        }
         Ok(Settings {
             policy,
+            deadlines,
+            outbox,
             database_url,
             key_file,
             audit_key_file,
@@ -400,6 +464,21 @@ mod tests {
             Settings::resolve_with(&ConfigArgs { rate_limits: Some("off".into()), ..args() }, &FileConfig::default())
                 .unwrap();
         assert!(!s.limits.enabled);
+    }
+
+    #[test]
+    fn request_deadlines_and_outbox_delivery_come_from_the_file() {
+        let file: FileConfig = toml::from_str(
+            "[requests]\nimmediate_hours = 2\nroutine_working_days = 5\n[outbox]\nmax_attempts = 3\nallow_http = true\n",
+        )
+        .unwrap();
+        let s = Settings::resolve_with(&args(), &file).unwrap();
+        assert_eq!(s.deadlines.immediate_hours, 2);
+        assert_eq!(s.deadlines.urgent_hours, 24, "unset values keep their default");
+        assert_eq!(s.deadlines.routine_working_days, 5);
+        assert_eq!(s.outbox.max_attempts, 3);
+        assert!(s.outbox.allow_http);
+        assert!(!Settings::resolve_with(&args(), &FileConfig::default()).unwrap().outbox.allow_http);
     }
 
     #[test]

@@ -41,9 +41,19 @@ pub async fn run_service(
     tracing::info!(%addr, engine = service.store.engine().as_str(), "child-locator listening");
     announce(&addr);
     let state = AppState::new(service);
+    // Outbox delivery and request escalation, stopped after the HTTP server has drained;
+    // the hourly retention purge beside them.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = {
+        let state = state.clone();
+        tokio::spawn(async move { state.service.run_background(stopped).await })
+    };
     let maintenance = tokio::spawn(maintenance(state.clone()));
     http::serve(state, listener).await?;
+    let _ = stop.send(true);
+    let _ = worker.await;
     maintenance.abort();
+    let _ = maintenance.await;
     task.finish().await;
     tracing::info!("drained; bye");
     Ok(ExitCode::SUCCESS)

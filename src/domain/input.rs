@@ -118,6 +118,7 @@ fn is_schema_name(name: &str) -> bool {
         "reference",
         "upn",
         "postcode",
+        "url",
     ];
     let shape = !name.is_empty()
         && name.len() <= 40

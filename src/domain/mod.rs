@@ -10,9 +10,11 @@ pub mod lookup;
 pub mod matching;
 pub mod organisation;
 pub mod policy;
+pub mod request;
 pub mod role;
 pub mod sync;
 pub mod token;
 pub mod user;
+pub mod webhook;
 
 pub use error::FieldError;

@@ -46,6 +46,22 @@ pub const RULES: &[Rule] = &[
     Rule { method: "DELETE", path: "/api/v1/holdings/{local_ref}", roles: &[Admin], why: "remove a holding" },
     Rule { method: "POST", path: "/api/v1/holdings/sync", roles: &[Admin], why: "replace the whole caseload" },
     Rule { method: "GET", path: "/api/v1/matches", roles: &[Pr, Ig, Admin], why: "our holdings that match others'" },
+    Rule { method: "POST", path: "/api/v1/requests", roles: &[Pr], why: "request the record behind a match" },
+    Rule { method: "GET", path: "/api/v1/requests", roles: &[Pr, Ig, Admin], why: "requests made and received" },
+    Rule { method: "GET", path: "/api/v1/requests/{id}", roles: &[Pr, Ig, Admin], why: "one request and its history" },
+    Rule {
+        method: "POST",
+        path: "/api/v1/requests/{id}/acknowledge",
+        roles: &[Pr, Admin],
+        why: "holder: working on it",
+    },
+    Rule { method: "POST", path: "/api/v1/requests/{id}/fulfil", roles: &[Pr, Admin], why: "holder: record sent" },
+    Rule { method: "POST", path: "/api/v1/requests/{id}/decline", roles: &[Pr, Admin], why: "holder: will not send" },
+    Rule { method: "POST", path: "/api/v1/requests/{id}/withdraw", roles: &[Pr], why: "requester: no longer needed" },
+    Rule { method: "GET", path: "/api/v1/webhook", roles: &[Admin], why: "where notifications go" },
+    Rule { method: "PUT", path: "/api/v1/webhook", roles: &[Admin], why: "set the webhook (secret shown once)" },
+    Rule { method: "DELETE", path: "/api/v1/webhook", roles: &[Admin], why: "stop webhook delivery" },
+    Rule { method: "GET", path: "/api/v1/outbox", roles: &[Admin], why: "notifications and delivery state" },
 ];
 
 /// The roles allowed on a route, or `None` if the route is not in the table.

@@ -24,6 +24,10 @@ pub enum ApiError {
     /// A valid token whose role may not do this (403).
     #[error("forbidden")]
     Forbidden,
+    /// The actor may see the object but not take this step on it, e.g. a requester fulfilling
+    /// its own request (403, with the rule in the message).
+    #[error("{0}")]
+    Refused(String),
     /// Does not exist, or belongs to another organisation: the two look the same (404).
     #[error("not found")]
     NotFound,
@@ -69,7 +73,7 @@ impl ApiError {
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::Forbidden | ApiError::Refused(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -95,6 +99,7 @@ impl IntoResponse for ApiError {
                 None,
             ),
             ApiError::Forbidden => ("forbidden", "your role does not allow this action".into(), None),
+            ApiError::Refused(m) => ("forbidden", m.clone(), None),
             ApiError::NotFound => ("not_found", "no such resource".into(), None),
             ApiError::Conflict(m) => ("conflict", m.clone(), None),
             ApiError::TooLarge => ("too_large", "the request body is larger than this endpoint accepts".into(), None),
@@ -169,6 +174,8 @@ impl From<crate::service::ServiceError> for ApiError {
             crate::service::ServiceError::RateLimited(r) => {
                 ApiError::RateLimited { retry_after: r.retry_after_secs, message: r.message }
             }
+            crate::service::ServiceError::Refused(m) => ApiError::Refused(m),
+            crate::service::ServiceError::Conflict(m) => ApiError::Conflict(m),
         }
     }
 }

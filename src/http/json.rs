@@ -49,6 +49,59 @@ where
     }
 }
 
+/// Like `ApiJson`, but an empty body (e.g. `curl -X POST` with no data) means `T::default()`:
+/// for steps whose fields are all optional.
+pub struct OptionalJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for OptionalJson<T>
+where
+    T: DeserializeOwned + Default,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = is_json(&req);
+        // Read through `Bytes` so the router's body limit still applies.
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(body_rejection)?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(T::default()));
+        }
+        if !is_json {
+            return Err(not_json());
+        }
+        parse_json(&bytes).map(OptionalJson)
+    }
+}
+
+fn is_json(req: &Request) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim_start().to_ascii_lowercase().starts_with("application/json"))
+        .unwrap_or(false)
+}
+
+fn not_json() -> ApiError {
+    ApiError::BadRequest {
+        code: "unsupported_media_type",
+        message: "send the body as JSON with `Content-Type: application/json`".into(),
+        field: None,
+    }
+}
+
+fn body_rejection(rejection: axum::extract::rejection::BytesRejection) -> ApiError {
+    if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::TooLarge
+    } else {
+        ApiError::BadRequest {
+            code: "unreadable_body",
+            message: "the request body could not be read".into(),
+            field: None,
+        }
+    }
+}
+
 /// Parses JSON into `T`; see `domain::input::parse_json` for why errors are rebuilt.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     input::parse_json(bytes).map_err(|e| ApiError::BadRequest { code: e.code, message: e.message, field: e.field })

@@ -11,7 +11,9 @@ pub mod lookups;
 pub mod me;
 pub mod metrics;
 pub mod organisations;
+pub mod requests;
 pub mod users;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::ops::Deref;
@@ -98,6 +100,8 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(me::routes())
         .merge(organisations::routes())
         .merge(users::routes())
+        .merge(requests::routes())
+        .merge(webhooks::routes())
 }
 
 /// The OpenAPI document, as served at /openapi.json.

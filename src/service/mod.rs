@@ -4,7 +4,9 @@
 pub mod holdings;
 pub mod limits;
 pub mod lookups;
+pub mod outbox;
 pub mod purge;
+pub mod requests;
 pub mod sync;
 
 use std::sync::Arc;
@@ -35,6 +37,12 @@ pub enum ServiceError {
     /// A rate limit or quota refused the request (already audited).
     #[error("{}", .0.message)]
     RateLimited(limits::Refusal),
+    /// The object is visible to the actor, but their side may not take this step (403).
+    #[error("{0}")]
+    Refused(String),
+    /// Not allowed in the object's current state, e.g. fulfilling a withdrawn request (409).
+    #[error("{0}")]
+    Conflict(String),
 }
 
 impl From<Vec<FieldError>> for ServiceError {

@@ -4,7 +4,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, StoreResult, placeholders};
+use super::{Store, StoreResult, outbox, placeholders};
 use crate::clock::Millis;
 
 /// A live or withdrawn match, from one organisation's point of view.
@@ -85,6 +85,8 @@ impl Store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
+                let orgs = (d.org_a, d.org_b);
+                outbox::enqueue_match_notices(&mut tx, "match.new", &match_id, orgs, d.basis, d.tier, now).await?;
                 Recorded::New(match_id)
             }
             Some(row) => {
@@ -104,7 +106,14 @@ impl Store {
                     .bind(&match_id)
                     .execute(&mut *tx)
                     .await?;
-                    if withdrawn.is_some() { Recorded::New(match_id) } else { Recorded::Changed(match_id) }
+                    if withdrawn.is_some() {
+                        let orgs = (d.org_a, d.org_b);
+                        outbox::enqueue_match_notices(&mut tx, "match.new", &match_id, orgs, d.basis, d.tier, now)
+                            .await?;
+                        Recorded::New(match_id)
+                    } else {
+                        Recorded::Changed(match_id)
+                    }
                 }
             }
         };
@@ -121,7 +130,7 @@ impl Store {
         now: Millis,
     ) -> StoreResult<Vec<(String, i64, i64)>> {
         let mut sql = String::from(
-            "SELECT match_id, org_a, org_b, holding_a, holding_b FROM matches \
+            "SELECT match_id, org_a, org_b, holding_a, holding_b, basis, tier FROM matches \
              WHERE (holding_a = $1 OR holding_b = $1) AND withdrawn_at IS NULL",
         );
         if !keep_partners.is_empty() {
@@ -136,14 +145,22 @@ impl Store {
         let mut withdrawn = Vec::new();
         for row in rows {
             let match_id: String = row.try_get("match_id")?;
-            sqlx::query(
+            let orgs: (i64, i64) = (row.try_get("org_a")?, row.try_get("org_b")?);
+            let (basis, tier): (String, String) = (row.try_get("basis")?, row.try_get("tier")?);
+            // The withdrawal and its notices commit together.
+            let mut tx = self.begin_write().await?;
+            let done = sqlx::query(
                 "UPDATE matches SET withdrawn_at = $1, updated_at = $1 WHERE match_id = $2 AND withdrawn_at IS NULL",
             )
             .bind(now)
             .bind(&match_id)
-            .execute(self.writer())
+            .execute(&mut *tx)
             .await?;
-            withdrawn.push((match_id, row.try_get("org_a")?, row.try_get("org_b")?));
+            if done.rows_affected() > 0 {
+                outbox::enqueue_match_notices(&mut tx, "match.withdrawn", &match_id, orgs, &basis, &tier, now).await?;
+                tx.commit().await?;
+                withdrawn.push((match_id, orgs.0, orgs.1));
+            }
         }
         Ok(withdrawn)
     }

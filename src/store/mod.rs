@@ -6,7 +6,9 @@ pub mod audit;
 pub mod holdings;
 pub mod matches;
 pub mod organisations;
+pub mod outbox;
 pub mod postgres;
+pub mod requests;
 pub mod sqlite;
 pub mod users;
 

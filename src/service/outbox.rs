@@ -1,0 +1,184 @@
+//! Webhook settings and delivery of the outbox: each due message is claimed, POSTed as signed
+//! JSON, and settled as delivered, retried later with backoff, or dead after the last attempt.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::OnceLock;
+
+use rand::Rng;
+use serde_json::json;
+use tokio::sync::watch;
+
+use super::{Service, ServiceResult};
+use crate::audit::{EventType, NewEvent};
+use crate::clock::{Millis, rfc3339};
+use crate::domain::user::Actor;
+use crate::domain::webhook::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use crate::store::outbox::{OutboxRow, Retry, Webhook};
+
+/// Messages claimed per round of a pass.
+const CLAIM_BATCH: i64 = 50;
+/// Rounds per pass, so one pass cannot run forever under a flood.
+const MAX_ROUNDS: usize = 20;
+
+/// What one delivery pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Delivery {
+    pub delivered: u64,
+    pub retrying: u64,
+    pub dead: u64,
+}
+
+/// One client for every delivery: connections are reused; redirects are not followed (a
+/// redirect could point the signed payload somewhere the organisation did not choose).
+fn client() -> &'static reqwest::Client {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("child-locator/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new())
+    })
+}
+
+impl Service {
+    /// The signing secret for an organisation's current webhook version.
+    pub fn webhook_secret(&self, org_id: i64, version: i64) -> String {
+        webhook::secret_text(&webhook::derive_secret(&self.secret.0, org_id, version))
+    }
+
+    /// Sets the organisation's webhook; returns it with its new signing secret (shown once).
+    pub async fn set_webhook(&self, actor: &Actor, url: Option<&str>) -> ServiceResult<(Webhook, String)> {
+        let url = webhook::parse_url(url.unwrap_or(""), self.settings.outbox.allow_http).map_err(|e| vec![e])?;
+        let hook = self.store.set_webhook(actor.org_id, &url, self.clock.now_ms()).await?;
+        let event = NewEvent::new(EventType::OrganisationUpdated)
+            .by(actor)
+            .details(json!({"webhook": "set", "secret_version": hook.secret_version}));
+        self.audit.record(event).await?;
+        let secret = self.webhook_secret(actor.org_id, hook.secret_version);
+        Ok((hook, secret))
+    }
+
+    /// Removes the webhook; messages stay queued until a new one is set.
+    pub async fn delete_webhook(&self, actor: &Actor) -> ServiceResult<bool> {
+        let removed = self.store.clear_webhook(actor.org_id, self.clock.now_ms()).await?;
+        if removed {
+            let event = NewEvent::new(EventType::OrganisationUpdated).by(actor).details(json!({"webhook": "removed"}));
+            self.audit.record(event).await?;
+        }
+        Ok(removed)
+    }
+
+    /// One delivery pass at time `now`: every due message of an organisation with a webhook is
+    /// tried once. The background task calls this; tests call it with a manual clock.
+    pub async fn deliver_due(&self, now: Millis) -> ServiceResult<Delivery> {
+        let claim = uuid::Uuid::new_v4().simple().to_string();
+        let timeout = self.settings.outbox.timeout;
+        // The claim outlives a whole round of sequential attempts, each bounded by the timeout.
+        let lease = (timeout.as_millis() as Millis).saturating_mul(CLAIM_BATCH) + 60_000;
+        let mut hooks: HashMap<i64, Option<Webhook>> = HashMap::new();
+        let mut outcome = Delivery::default();
+        for _ in 0..MAX_ROUNDS {
+            let rows = self.store.claim_due(&claim, now, lease, CLAIM_BATCH).await?;
+            if rows.is_empty() {
+                break;
+            }
+            for row in rows {
+                let hook = match hooks.entry(row.org_id) {
+                    Entry::Occupied(known) => known.into_mut(),
+                    Entry::Vacant(slot) => slot.insert(self.store.webhook(row.org_id).await?),
+                };
+                // Removed since the claim: leave it; the claim lapses and it waits for a webhook.
+                let Some(hook) = hook.as_ref() else { continue };
+                match self.send(hook, &row, now, timeout).await {
+                    Ok(()) => {
+                        self.store.mark_delivered(row.id, &claim, now).await?;
+                        outcome.delivered += 1;
+                    }
+                    Err(error) => {
+                        let attempts = row.attempts + 1;
+                        let retry = if attempts >= i64::from(self.settings.outbox.max_attempts) {
+                            outcome.dead += 1;
+                            Retry::Dead
+                        } else {
+                            outcome.retrying += 1;
+                            let jitter: f64 = rand::thread_rng().r#gen();
+                            Retry::At(now + webhook::retry_delay(attempts, jitter))
+                        };
+                        tracing::info!(message_id = row.id, attempts, %error, "webhook delivery failed");
+                        self.store.mark_failed(row.id, &claim, now, &error, retry).await?;
+                    }
+                }
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// POSTs one message. The error is a short description of what went wrong, never the
+    /// receiver's response body.
+    async fn send(
+        &self,
+        hook: &Webhook,
+        row: &OutboxRow,
+        now: Millis,
+        timeout: std::time::Duration,
+    ) -> Result<(), String> {
+        let sent_at = now.div_euclid(1000);
+        let body = json!({
+            "id": format!("ob_{}", row.id),
+            "kind": row.kind,
+            "created_at": rfc3339(row.created_at),
+            "sent_at": sent_at,
+            "attempt": row.attempts + 1,
+            "data": row.payload,
+        })
+        .to_string();
+        let secret = self.webhook_secret(hook.org_id, hook.secret_version);
+        let response = client()
+            .post(&hook.url)
+            .timeout(timeout)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(SIGNATURE_HEADER, webhook::signature(&secret, body.as_bytes()))
+            .header(TIMESTAMP_HEADER, sent_at.to_string())
+            .header("x-locator-delivery", format!("ob_{}", row.id))
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_timeout() {
+                    "timed out".to_string()
+                } else if e.is_connect() {
+                    "could not connect".to_string()
+                } else {
+                    "request failed".to_string()
+                }
+            })?;
+        let status = response.status();
+        if status.is_success() { Ok(()) } else { Err(format!("HTTP {}", status.as_u16())) }
+    }
+
+    /// The periodic work of a node: deliver due messages and escalate overdue requests, until
+    /// `stop` turns true. Several nodes may run it at once (rows are claimed, not shared).
+    pub async fn run_background(&self, mut stop: watch::Receiver<bool>) {
+        let poll = self.settings.outbox.poll;
+        loop {
+            tokio::select! {
+                changed = stop.changed() => {
+                    if changed.is_err() || *stop.borrow() {
+                        break;
+                    }
+                }
+                () = tokio::time::sleep(poll) => {
+                    let now = self.clock.now_ms();
+                    if let Err(e) = self.escalate_overdue(now).await {
+                        tracing::warn!(error = %e, "escalation pass failed; will retry");
+                    }
+                    if let Err(e) = self.deliver_due(now).await {
+                        tracing::warn!(error = %e, "outbox delivery pass failed; will retry");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! Record requests: create one from a match, take a step (acknowledge, fulfil, decline,
+//! withdraw), read one with its history, and escalate overdue ones. Every step is audited.
+
+use serde_json::json;
+
+use super::{Service, ServiceError, ServiceResult};
+use crate::audit::{EventType, NewEvent};
+use crate::clock::{Millis, rfc3339};
+use crate::domain::FieldError;
+use crate::domain::request::{Action, RequestInput, StepInput, transition};
+use crate::domain::user::Actor;
+use crate::store::StoreError;
+use crate::store::requests::{RequestEventRow, RequestFilter, StoredRequest};
+
+/// Requests escalated per round of the escalation pass.
+const ESCALATE_BATCH: i64 = 200;
+
+impl Service {
+    /// A practitioner asks for the record behind a match.
+    pub async fn create_request(&self, actor: &Actor, input: RequestInput) -> ServiceResult<StoredRequest> {
+        let request = input.into_new()?;
+        let target = self.store.match_target(&request.match_id, actor.org_id).await?;
+        if target.holder_org_id == actor.org_id {
+            return Err(ServiceError::Invalid(vec![FieldError::new(
+                "match_id",
+                "own_record",
+                "this record is held by your own organisation: ask your own team",
+            )]));
+        }
+        if target.withdrawn {
+            return Err(ServiceError::Conflict(
+                "this match has been withdrawn (its evidence has gone), so the record cannot be requested through it"
+                    .into(),
+            ));
+        }
+        let now = self.clock.now_ms();
+        let due_at = self.settings.deadlines.due_at(request.urgency, now);
+        let stored = self.store.create_request(&request, &target, (actor.org_id, actor.user_id), due_at, now).await?;
+        let event = NewEvent::new(EventType::RequestCreated)
+            .by(actor)
+            .concerning([stored.requester_org_id, stored.holder_org_id])
+            .details(json!({
+                "request_id": stored.request_id,
+                "match_id": stored.match_id,
+                "legal_basis": stored.legal_basis.as_str(),
+                "urgency": stored.urgency.as_str(),
+                "due_at": rfc3339(stored.due_at),
+                // Free text is not copied into the permanent log; its size is enough to review.
+                "reason_chars": stored.reason.chars().count(),
+            }));
+        self.audit.record(event).await?;
+        Ok(stored)
+    }
+
+    /// One request with its history, for either of its organisations (404 for anyone else).
+    pub async fn request_view(
+        &self,
+        actor: &Actor,
+        request_id: &str,
+    ) -> ServiceResult<(StoredRequest, Vec<RequestEventRow>)> {
+        let request = self.store.request_for_org(request_id, actor.org_id).await?;
+        let history = self.store.request_history(&request.request_id).await?;
+        Ok((request, history))
+    }
+
+    pub async fn list_requests(&self, actor: &Actor, filter: &RequestFilter) -> ServiceResult<Vec<StoredRequest>> {
+        Ok(self.store.list_requests(actor.org_id, filter, self.clock.now_ms()).await?)
+    }
+
+    /// Takes a step on a request: visible (else 404), the right side (else 403), allowed from
+    /// the current state (else 409), with a valid body (else 422); then stored and audited.
+    pub async fn request_step(
+        &self,
+        actor: &Actor,
+        request_id: &str,
+        action: Action,
+        input: StepInput,
+    ) -> ServiceResult<StoredRequest> {
+        let request = self.store.request_for_org(request_id, actor.org_id).await?;
+        let side = request.side_of(actor.org_id).ok_or(StoreError::NotFound)?;
+        let to = transition(request.state, action, side).map_err(|refusal| match refusal {
+            crate::domain::request::Refusal::WrongSide { .. } => ServiceError::Refused(refusal.message(action)),
+            crate::domain::request::Refusal::FromState(_) => ServiceError::Conflict(refusal.message(action)),
+        })?;
+        let now = self.clock.now_ms();
+        let step = input.into_step(action, now)?;
+        let updated =
+            self.store.apply_request_step(&request, action, to, (actor.user_id, actor.org_id), &step, now).await?;
+        let event = NewEvent::new(EventType::RequestStateChanged)
+            .by(actor)
+            .concerning([request.requester_org_id, request.holder_org_id])
+            .details(json!({
+                "request_id": request.request_id,
+                "action": action.as_str(),
+                "from": request.state.as_str(),
+                "to": to.as_str(),
+                "how": step.how.map(|h| h.as_str()),
+                "overdue": request.is_overdue(now),
+            }));
+        self.audit.record(event).await?;
+        Ok(updated)
+    }
+
+    /// Marks every open request past its deadline as escalated (once), queues `request.overdue`
+    /// to each holder and audits each. The background task calls this; tests call it with a
+    /// manual clock. Returns how many were escalated.
+    pub async fn escalate_overdue(&self, now: Millis) -> ServiceResult<usize> {
+        let mut total = 0;
+        loop {
+            let escalated = self.store.escalate_overdue(now, ESCALATE_BATCH).await?;
+            for e in &escalated {
+                let event = NewEvent::new(EventType::RequestEscalated)
+                    .concerning([e.requester_org_id, e.holder_org_id])
+                    .details(json!({
+                        "request_id": e.request_id,
+                        "urgency": e.urgency,
+                        "due_at": rfc3339(e.due_at),
+                    }));
+                self.audit.record(event).await?;
+            }
+            total += escalated.len();
+            if (escalated.len() as i64) < ESCALATE_BATCH {
+                return Ok(total);
+            }
+        }
+    }
+}

@@ -1,0 +1,468 @@
+//! Record requests and their history. Every change is one transaction: the request row, a
+//! history row, and the outbox message telling the other organisation.
+
+use serde_json::json;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::outbox::{enqueue, org_contact};
+use super::{Store, StoreError, StoreResult};
+use crate::clock::{Millis, rfc3339};
+use crate::domain::request::{Action, LegalBasis, NewRequest, RequestState, Side, Step, Urgency};
+
+/// Which organisation holds the record behind a match id, as seen by the organisation asking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatchTarget {
+    pub holder_org_id: i64,
+    pub holding_id: Option<i64>,
+    /// The match's evidence has gone (holding-to-holding matches only).
+    pub withdrawn: bool,
+}
+
+/// A request as stored, with the names both sides see.
+#[derive(Debug, Clone)]
+pub struct StoredRequest {
+    pub request_id: String,
+    pub match_id: String,
+    pub requester_org_id: i64,
+    pub requester_user_id: i64,
+    pub requester_name: String,
+    pub holder_org_id: i64,
+    pub holding_id: Option<i64>,
+    /// The holder's own reference for the record (shown to the holder only).
+    pub local_ref: Option<String>,
+    pub legal_basis: LegalBasis,
+    pub legal_basis_detail: Option<String>,
+    pub reason: String,
+    pub urgency: Urgency,
+    pub state: RequestState,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    pub due_at: Millis,
+    pub escalated_at: Option<Millis>,
+}
+
+impl StoredRequest {
+    /// Which side an organisation is on; `None` for anyone else.
+    pub fn side_of(&self, org_id: i64) -> Option<Side> {
+        if org_id == self.requester_org_id {
+            Some(Side::Requester)
+        } else if org_id == self.holder_org_id {
+            Some(Side::Holder)
+        } else {
+            None
+        }
+    }
+
+    /// Open and past its deadline.
+    pub fn is_overdue(&self, now: Millis) -> bool {
+        !self.state.is_terminal() && now > self.due_at
+    }
+}
+
+/// One step in a request's history.
+#[derive(Debug, Clone)]
+pub struct RequestEventRow {
+    pub at: Millis,
+    pub action: String,
+    pub from_state: Option<String>,
+    pub to_state: String,
+    pub actor_name: Option<String>,
+    pub actor_org_code: Option<String>,
+    pub how: Option<String>,
+    pub reference: Option<String>,
+    pub sent_at: Option<Millis>,
+    pub note: Option<String>,
+}
+
+/// Filters for the inbox.
+#[derive(Debug, Clone, Default)]
+pub struct RequestFilter {
+    pub side: Option<Side>,
+    pub state: Option<RequestState>,
+    pub overdue: Option<bool>,
+    pub limit: i64,
+}
+
+/// A request that the escalation pass has just marked, for its audit event.
+#[derive(Debug, Clone)]
+pub struct Escalated {
+    pub request_id: String,
+    pub requester_org_id: i64,
+    pub holder_org_id: i64,
+    pub urgency: String,
+    pub due_at: Millis,
+}
+
+const SELECT: &str = "SELECT r.request_id, r.match_id, r.requester_org_id, r.requester_user_id, u.name AS requester_name, \
+     r.holder_org_id, r.holding_id, h.local_ref, r.legal_basis, r.legal_basis_detail, r.reason, r.urgency, r.state, \
+     r.created_at, r.updated_at, r.due_at, r.escalated_at \
+     FROM requests r JOIN users u ON u.id = r.requester_user_id LEFT JOIN holdings h ON h.id = r.holding_id";
+
+const ALREADY_OPEN: &str = "your organisation already has an open request through this match; see GET /api/v1/requests";
+
+fn from_row(row: &AnyRow) -> StoreResult<StoredRequest> {
+    let bad = |what: &str| StoreError::Inconsistent(format!("unknown request {what}"));
+    let basis: String = row.try_get("legal_basis")?;
+    let urgency: String = row.try_get("urgency")?;
+    let state: String = row.try_get("state")?;
+    Ok(StoredRequest {
+        request_id: row.try_get("request_id")?,
+        match_id: row.try_get("match_id")?,
+        requester_org_id: row.try_get("requester_org_id")?,
+        requester_user_id: row.try_get("requester_user_id")?,
+        requester_name: row.try_get("requester_name")?,
+        holder_org_id: row.try_get("holder_org_id")?,
+        holding_id: row.try_get("holding_id")?,
+        local_ref: row.try_get("local_ref")?,
+        legal_basis: LegalBasis::parse(&basis).ok_or_else(|| bad("legal basis"))?,
+        legal_basis_detail: row.try_get("legal_basis_detail")?,
+        reason: row.try_get("reason")?,
+        urgency: Urgency::parse(&urgency).ok_or_else(|| bad("urgency"))?,
+        state: RequestState::parse(&state).ok_or_else(|| bad("state"))?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        due_at: row.try_get("due_at")?,
+        escalated_at: row.try_get("escalated_at")?,
+    })
+}
+
+impl Store {
+    /// Resolves a match id for an organisation that wants the record behind it. A lookup match
+    /// (`lm_…`) belongs to the asking organisation only; a holding match (`m_…`) to both sides,
+    /// and the record requested is the other side's. Anything else is not found.
+    pub async fn match_target(&self, match_id: &str, org_id: i64) -> StoreResult<MatchTarget> {
+        if match_id.starts_with("lm_") {
+            let row = sqlx::query(
+                "SELECT holder_org_id, holding_id FROM lookup_matches WHERE match_id = $1 AND asker_org_id = $2",
+            )
+            .bind(match_id)
+            .bind(org_id)
+            .fetch_optional(self.reader())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+            return Ok(MatchTarget {
+                holder_org_id: row.try_get("holder_org_id")?,
+                holding_id: Some(row.try_get("holding_id")?),
+                withdrawn: false,
+            });
+        }
+        if match_id.starts_with("m_") {
+            let row = sqlx::query(
+                "SELECT org_a, org_b, holding_a, holding_b, withdrawn_at FROM matches \
+                 WHERE match_id = $1 AND (org_a = $2 OR org_b = $2)",
+            )
+            .bind(match_id)
+            .bind(org_id)
+            .fetch_optional(self.reader())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+            let org_a: i64 = row.try_get("org_a")?;
+            let (holder, holding) = if org_a == org_id {
+                (row.try_get("org_b")?, row.try_get("holding_b")?)
+            } else {
+                (org_a, row.try_get("holding_a")?)
+            };
+            let withdrawn: Option<i64> = row.try_get("withdrawn_at")?;
+            return Ok(MatchTarget {
+                holder_org_id: holder,
+                holding_id: Some(holding),
+                withdrawn: withdrawn.is_some(),
+            });
+        }
+        Err(StoreError::NotFound)
+    }
+
+    /// Stores a new request with its first history row and tells the holder. Refuses a second
+    /// open request from the same organisation through the same match.
+    pub async fn create_request(
+        &self,
+        request: &NewRequest,
+        target: &MatchTarget,
+        (requester_org_id, requester_user_id): (i64, i64),
+        due_at: Millis,
+        now: Millis,
+    ) -> StoreResult<StoredRequest> {
+        let mut tx = self.begin_write().await?;
+        let open: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM requests WHERE match_id = $1 AND requester_org_id = $2 AND state IN ($3, $4)",
+        )
+        .bind(&request.match_id)
+        .bind(requester_org_id)
+        .bind(RequestState::Requested.as_str())
+        .bind(RequestState::Acknowledged.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+        if open > 0 {
+            return Err(StoreError::Conflict(ALREADY_OPEN));
+        }
+        let request_id = format!("rq_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(
+            "INSERT INTO requests (request_id, match_id, requester_org_id, requester_user_id, holder_org_id, holding_id, \
+             legal_basis, legal_basis_detail, reason, urgency, state, created_at, updated_at, due_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13)",
+        )
+        .bind(&request_id)
+        .bind(&request.match_id)
+        .bind(requester_org_id)
+        .bind(requester_user_id)
+        .bind(target.holder_org_id)
+        .bind(target.holding_id)
+        .bind(request.legal_basis.as_str())
+        .bind(&request.legal_basis_detail)
+        .bind(&request.reason)
+        .bind(request.urgency.as_str())
+        .bind(RequestState::Requested.as_str())
+        .bind(now)
+        .bind(due_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match StoreError::from(e) {
+            // Two nodes raced past the check above: the partial unique index decides.
+            StoreError::Conflict(_) => StoreError::Conflict(ALREADY_OPEN),
+            other => other,
+        })?;
+        insert_event(
+            &mut tx,
+            &request_id,
+            now,
+            "created",
+            None,
+            RequestState::Requested,
+            Some((requester_user_id, requester_org_id)),
+            &Step::default(),
+        )
+        .await?;
+        let payload = json!({
+            "request_id": request_id,
+            "match_id": request.match_id,
+            "urgency": request.urgency.as_str(),
+            "legal_basis": request.legal_basis.as_str(),
+            "due_at": rfc3339(due_at),
+            "requesting_organisation": org_contact(&mut tx, requester_org_id).await?,
+        });
+        enqueue(&mut tx, target.holder_org_id, "request.created", &payload, now).await?;
+        tx.commit().await?;
+        self.request_for_org(&request_id, requester_org_id).await
+    }
+
+    /// A request as either of its two organisations sees it; not found for anyone else.
+    pub async fn request_for_org(&self, request_id: &str, org_id: i64) -> StoreResult<StoredRequest> {
+        let row = sqlx::query(&format!(
+            "{SELECT} WHERE r.request_id = $1 AND (r.requester_org_id = $2 OR r.holder_org_id = $2)"
+        ))
+        .bind(request_id)
+        .bind(org_id)
+        .fetch_optional(self.reader())
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        from_row(&row)
+    }
+
+    /// The request's history, oldest first.
+    pub async fn request_history(&self, request_id: &str) -> StoreResult<Vec<RequestEventRow>> {
+        let rows = sqlx::query(
+            "SELECT e.at, e.action, e.from_state, e.to_state, u.name AS actor_name, o.code AS actor_org_code, e.how, \
+                    e.reference, e.sent_at, e.note \
+             FROM request_events e LEFT JOIN users u ON u.id = e.actor_user_id \
+             LEFT JOIN organisations o ON o.id = e.actor_org_id \
+             WHERE e.request_id = $1 ORDER BY e.id",
+        )
+        .bind(request_id)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RequestEventRow {
+                    at: r.try_get("at")?,
+                    action: r.try_get("action")?,
+                    from_state: r.try_get("from_state")?,
+                    to_state: r.try_get("to_state")?,
+                    actor_name: r.try_get("actor_name")?,
+                    actor_org_code: r.try_get("actor_org_code")?,
+                    how: r.try_get("how")?,
+                    reference: r.try_get("reference")?,
+                    sent_at: r.try_get("sent_at")?,
+                    note: r.try_get("note")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Moves a request from `from` to `to` if nobody changed it meanwhile (else a conflict),
+    /// records the step, and tells the other organisation.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn apply_request_step(
+        &self,
+        request: &StoredRequest,
+        action: Action,
+        to: RequestState,
+        (actor_user_id, actor_org_id): (i64, i64),
+        step: &Step,
+        now: Millis,
+    ) -> StoreResult<StoredRequest> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query("UPDATE requests SET state = $1, updated_at = $2 WHERE request_id = $3 AND state = $4")
+            .bind(to.as_str())
+            .bind(now)
+            .bind(&request.request_id)
+            .bind(request.state.as_str())
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict("the request changed meanwhile; reload it and try again"));
+        }
+        let action_name = match action {
+            Action::Acknowledge => "acknowledged",
+            Action::Fulfil => "fulfilled",
+            Action::Decline => "declined",
+            Action::Withdraw => "withdrawn",
+        };
+        insert_event(
+            &mut tx,
+            &request.request_id,
+            now,
+            action_name,
+            Some(request.state),
+            to,
+            Some((actor_user_id, actor_org_id)),
+            step,
+        )
+        .await?;
+        let other =
+            if actor_org_id == request.holder_org_id { request.requester_org_id } else { request.holder_org_id };
+        let by: String = sqlx::query_scalar("SELECT code FROM organisations WHERE id = $1")
+            .bind(actor_org_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let payload = json!({
+            "request_id": request.request_id,
+            "state": to.as_str(),
+            "previous_state": request.state.as_str(),
+            "by_organisation": by,
+            "at": rfc3339(now),
+        });
+        enqueue(&mut tx, other, "request.state_changed", &payload, now).await?;
+        tx.commit().await?;
+        self.request_for_org(&request.request_id, actor_org_id).await
+    }
+
+    /// An organisation's requests (as requester, holder or both), newest first.
+    pub async fn list_requests(
+        &self,
+        org_id: i64,
+        filter: &RequestFilter,
+        now: Millis,
+    ) -> StoreResult<Vec<StoredRequest>> {
+        let side = match filter.side {
+            Some(Side::Requester) => "r.requester_org_id = $1",
+            Some(Side::Holder) => "r.holder_org_id = $1",
+            None => "(r.requester_org_id = $1 OR r.holder_org_id = $1)",
+        };
+        // Parameters after $1 (the organisation), in order.
+        enum Bind {
+            Text(&'static str),
+            Int(i64),
+        }
+        let mut sql = format!("{SELECT} WHERE {side}");
+        let mut binds: Vec<Bind> = Vec::new();
+        if let Some(state) = filter.state {
+            binds.push(Bind::Text(state.as_str()));
+            sql.push_str(&format!(" AND r.state = ${}", binds.len() + 1));
+        }
+        if let Some(overdue) = filter.overdue {
+            binds.push(Bind::Int(now));
+            let open = format!("r.state IN ('requested', 'acknowledged') AND r.due_at < ${}", binds.len() + 1);
+            sql.push_str(&if overdue { format!(" AND {open}") } else { format!(" AND NOT ({open})") });
+        }
+        binds.push(Bind::Int(filter.limit));
+        sql.push_str(&format!(" ORDER BY r.created_at DESC, r.id DESC LIMIT ${}", binds.len() + 1));
+        let mut query = sqlx::query(&sql).bind(org_id);
+        for b in binds {
+            query = match b {
+                Bind::Text(s) => query.bind(s),
+                Bind::Int(i) => query.bind(i),
+            };
+        }
+        query.fetch_all(self.reader()).await?.iter().map(from_row).collect()
+    }
+
+    /// Marks open requests past their deadline as escalated, once each, and tells each holder
+    /// (`request.overdue`, with the holder's duty email to route it). Safe on several nodes:
+    /// the UPDATE only takes rows not yet escalated.
+    pub async fn escalate_overdue(&self, now: Millis, limit: i64) -> StoreResult<Vec<Escalated>> {
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(
+            "UPDATE requests SET escalated_at = $1 \
+             WHERE id IN (SELECT id FROM requests WHERE escalated_at IS NULL AND state IN ($2, $3) AND due_at < $1 \
+                          ORDER BY due_at LIMIT $4) \
+               AND escalated_at IS NULL \
+             RETURNING request_id, match_id, requester_org_id, holder_org_id, urgency, state, due_at",
+        )
+        .bind(now)
+        .bind(RequestState::Requested.as_str())
+        .bind(RequestState::Acknowledged.as_str())
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut escalated = Vec::with_capacity(rows.len());
+        for row in rows {
+            let e = Escalated {
+                request_id: row.try_get("request_id")?,
+                requester_org_id: row.try_get("requester_org_id")?,
+                holder_org_id: row.try_get("holder_org_id")?,
+                urgency: row.try_get("urgency")?,
+                due_at: row.try_get("due_at")?,
+            };
+            let state: String = row.try_get("state")?;
+            let state =
+                RequestState::parse(&state).ok_or_else(|| StoreError::Inconsistent("unknown request state".into()))?;
+            insert_event(&mut tx, &e.request_id, now, "escalated", Some(state), state, None, &Step::default()).await?;
+            let holder = org_contact(&mut tx, e.holder_org_id).await?;
+            let payload = json!({
+                "request_id": e.request_id,
+                "match_id": row.try_get::<String, _>("match_id")?,
+                "urgency": e.urgency,
+                "state": state.as_str(),
+                "due_at": rfc3339(e.due_at),
+                "requesting_organisation": org_contact(&mut tx, e.requester_org_id).await?,
+                "duty_email": holder["secure_email"],
+            });
+            enqueue(&mut tx, e.holder_org_id, "request.overdue", &payload, now).await?;
+            escalated.push(e);
+        }
+        tx.commit().await?;
+        Ok(escalated)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn insert_event(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    request_id: &str,
+    at: Millis,
+    action: &str,
+    from: Option<RequestState>,
+    to: RequestState,
+    actor: Option<(i64, i64)>,
+    step: &Step,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO request_events (request_id, at, action, from_state, to_state, actor_user_id, actor_org_id, how, \
+         reference, sent_at, note) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(request_id)
+    .bind(at)
+    .bind(action)
+    .bind(from.map(RequestState::as_str))
+    .bind(to.as_str())
+    .bind(actor.map(|a| a.0))
+    .bind(actor.map(|a| a.1))
+    .bind(step.how.map(|h| h.as_str()))
+    .bind(&step.reference)
+    .bind(step.sent_at)
+    .bind(&step.note)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
