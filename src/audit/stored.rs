@@ -102,7 +102,7 @@ pub async fn verify_stored(store: &Store, key: Option<VerifyingKey>) -> Result<V
 }
 
 /// Whether the verifier's error is about an entry earlier than `index` (and so comes first).
-fn names_entry_before(e: &VerifyError, index: u64) -> bool {
+pub(crate) fn names_entry_before(e: &VerifyError, index: u64) -> bool {
     match e {
         VerifyError::LeafHashMismatch { index: i } | VerifyError::BeyondHead { index: i, .. } => *i < index,
         VerifyError::MissingEntry { expected, .. } | VerifyError::OutOfOrder { expected, .. } => *expected < index,
@@ -113,7 +113,7 @@ fn names_entry_before(e: &VerifyError, index: u64) -> bool {
 }
 
 /// The `seq` a canonical body claims, read without trusting the rest of it.
-fn claimed_position(body: &[u8]) -> Option<String> {
+pub(crate) fn claimed_position(body: &[u8]) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct Seq {
         seq: serde_json::Value,
