@@ -30,6 +30,10 @@ pub struct ConfigArgs {
     /// `on` or `off`; `off` disables every rate limit (load tests only) [default: on]
     #[arg(long, global = true, env = "LOCATOR_RATE_LIMITS", value_name = "on|off")]
     pub rate_limits: Option<String>,
+    /// Push the audit log's signed checkpoint to this witness on a schedule while serving:
+    /// a file path (appended) or an `http://` webhook (POSTed) [default: none]
+    #[arg(long, global = true, env = "LOCATOR_AUDIT_WITNESS", value_name = "PATH|URL")]
+    pub audit_witness: Option<String>,
     /// Log format: `pretty` or `json` [default: pretty]
     #[arg(long, global = true, env = "LOCATOR_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<String>,
@@ -47,6 +51,9 @@ pub struct FileConfig {
     pub audit_key_file: Option<PathBuf>,
     pub bind: Option<String>,
     pub rate_limits: Option<String>,
+    pub audit_witness: Option<String>,
+    /// How often `serve` pushes to the witness (default 300 seconds).
+    pub audit_witness_interval_secs: Option<u64>,
     pub log_format: Option<String>,
     pub log: Option<String>,
     pub request_timeout_secs: Option<u64>,
@@ -54,6 +61,9 @@ pub struct FileConfig {
     pub max_sync_bytes: Option<usize>,
     #[serde(default)]
     pub limits: Option<LimitsFile>,
+    /// Anomaly thresholds for IG review (see docs/audit.md).
+    #[serde(default)]
+    pub anomalies: Option<AnomaliesFile>,
     /// Disclosure by organisation kind, e.g. `school = "full"` (default: see docs/policy.md).
     #[serde(default)]
     pub disclosure: Option<std::collections::HashMap<String, crate::domain::policy::Disclosure>>,
@@ -68,6 +78,19 @@ pub struct LimitsFile {
     pub org_lookup_burst: Option<u32>,
     pub user_daily_lookups: Option<u32>,
     pub failed_auth_per_minute: Option<u32>,
+}
+
+#[derive(Deserialize, Debug, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct AnomaliesFile {
+    pub office_hours_start: Option<u8>,
+    pub office_hours_end: Option<u8>,
+    pub weekends_out_of_hours: Option<bool>,
+    pub volume_multiplier: Option<f64>,
+    pub volume_floor: Option<u32>,
+    pub norm_days: Option<u32>,
+    pub repeat_limit: Option<u32>,
+    pub repeat_window_days: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,6 +148,10 @@ pub struct Settings {
     pub max_body_bytes: usize,
     pub max_sync_bytes: usize,
     pub policy: crate::domain::policy::Policy,
+    /// Where `serve` pushes signed audit checkpoints, and how often.
+    pub audit_witness: Option<crate::audit::witness::WitnessTarget>,
+    pub audit_witness_interval: Duration,
+    pub anomaly_rules: crate::domain::anomaly::AnomalyRules,
     /// Where each top-level value came from, in display order.
     pub sources: Vec<(&'static str, Source)>,
 }
@@ -190,6 +217,14 @@ impl Settings {
             Some(_) => return Err(ConfigError("LOCATOR_LOG_FORMAT must be `pretty` or `json`".into())),
         };
         let log = pick("log", args.log.clone(), file.log.clone()).unwrap_or_else(|| "info".into());
+        let audit_witness = match pick("audit_witness", args.audit_witness.clone(), file.audit_witness.clone()) {
+            Some(text) => Some(
+                crate::audit::witness::WitnessTarget::parse(&text)
+                    .map_err(|e| ConfigError(format!("LOCATOR_AUDIT_WITNESS: {e}")))?,
+            ),
+            None => None,
+        };
+        let anomaly_rules = anomaly_rules(file.anomalies.as_ref().cloned().unwrap_or_default())?;
 
         let mut limits = Limits { enabled, ..Limits::default() };
         if let Some(l) = &file.limits {
@@ -222,6 +257,9 @@ impl Settings {
             request_timeout: Duration::from_secs(file.request_timeout_secs.unwrap_or(30).max(1)),
             max_body_bytes: file.max_body_bytes.unwrap_or(1024 * 1024),
             max_sync_bytes: file.max_sync_bytes.unwrap_or(1024 * 1024 * 1024),
+            audit_witness,
+            audit_witness_interval: Duration::from_secs(file.audit_witness_interval_secs.unwrap_or(300).max(10)),
+            anomaly_rules,
             sources,
         })
     }
@@ -253,9 +291,29 @@ impl Settings {
             ("rate_limits", if self.limits.enabled { "on" } else { "off" }.to_string()),
             ("log_format", format!("{:?}", self.log_format).to_lowercase()),
             ("log", self.log.clone()),
+            ("audit_witness", self.audit_witness.as_ref().map_or("none".to_string(), |w| w.describe())),
         ];
         lines.iter().map(|(name, value)| format!("{name} = {value}  ({})\n", source_of(name))).collect()
     }
+}
+
+/// The anomaly thresholds: defaults, with any the file sets.
+fn anomaly_rules(f: AnomaliesFile) -> Result<crate::domain::anomaly::AnomalyRules, ConfigError> {
+    let mut rules = crate::domain::anomaly::AnomalyRules::default();
+    rules.day_starts_hour = f.office_hours_start.unwrap_or(rules.day_starts_hour);
+    rules.day_ends_hour = f.office_hours_end.unwrap_or(rules.day_ends_hour);
+    if rules.day_starts_hour >= rules.day_ends_hour || rules.day_ends_hour > 24 {
+        return Err(ConfigError("anomalies: office_hours_start must be before office_hours_end (hours 0 to 24)".into()));
+    }
+    rules.weekends_out_of_hours = f.weekends_out_of_hours.unwrap_or(rules.weekends_out_of_hours);
+    rules.volume_multiplier = f.volume_multiplier.filter(|m| m.is_finite() && *m >= 1.0).unwrap_or(rules.volume_multiplier);
+    rules.volume_floor = f.volume_floor.unwrap_or(rules.volume_floor);
+    rules.norm_days = f.norm_days.unwrap_or(rules.norm_days).clamp(1, 366);
+    rules.repeat_limit = f.repeat_limit.unwrap_or(rules.repeat_limit).max(1);
+    if let Some(days) = f.repeat_window_days {
+        rules.repeat_window_ms = i64::from(days.clamp(1, 366)) * 86_400_000;
+    }
+    Ok(rules)
 }
 
 fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {

@@ -46,6 +46,23 @@ pub const RULES: &[Rule] = &[
     Rule { method: "DELETE", path: "/api/v1/holdings/{local_ref}", roles: &[Admin], why: "remove a holding" },
     Rule { method: "POST", path: "/api/v1/holdings/sync", roles: &[Admin], why: "replace the whole caseload" },
     Rule { method: "GET", path: "/api/v1/matches", roles: &[Pr, Ig, Admin], why: "our holdings that match others'" },
+    Rule { method: "GET", path: "/api/v1/audit/events", roles: &[Ig], why: "audit events in our scope" },
+    Rule { method: "GET", path: "/api/v1/audit/events.csv", roles: &[Ig], why: "the same, as CSV (audited)" },
+    Rule {
+        method: "POST",
+        path: "/api/v1/audit/subject-access",
+        roles: &[Ig],
+        why: "who searched for a child, who holds them (audited)",
+    },
+    Rule { method: "GET", path: "/api/v1/audit/anomalies", roles: &[Ig], why: "lookups flagged for review" },
+    Rule { method: "GET", path: "/api/v1/audit/checkpoint", roles: &[Ig, Op], why: "the signed log head and key" },
+    Rule { method: "GET", path: "/api/v1/audit/proof/inclusion", roles: &[Ig], why: "prove our event is in the log" },
+    Rule {
+        method: "GET",
+        path: "/api/v1/audit/proof/consistency",
+        roles: &[Ig, Op],
+        why: "prove the log only grew",
+    },
 ];
 
 /// The roles allowed on a route, or `None` if the route is not in the table.
