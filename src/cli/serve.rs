@@ -40,9 +40,40 @@ pub async fn run_service(
     service.audit.record(event).await.context("cannot write the audit trail at start-up")?;
     tracing::info!(%addr, engine = service.store.engine().as_str(), "child-locator listening");
     announce(&addr);
+    let witness = service.settings.audit_witness.clone().map(|target| {
+        let (store, key, every) =
+            (service.store.clone(), service.audit.signer().verifying_key(), service.settings.audit_witness_interval);
+        tokio::spawn(witness_on_schedule(store, key, target, every))
+    });
     let state = AppState::new(service);
-    http::serve(state, listener).await?;
+    let served = http::serve(state, listener).await;
+    if let Some(w) = witness {
+        w.abort();
+    }
+    served?;
     task.finish().await;
     tracing::info!("drained; bye");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Pushes the signed checkpoint to the witness now and every `every`; a log inconsistent with
+/// what was already witnessed is logged as an error on every attempt (it will not go away).
+async fn witness_on_schedule(
+    store: crate::store::Store,
+    key: ed25519_dalek::VerifyingKey,
+    target: crate::audit::witness::WitnessTarget,
+    every: std::time::Duration,
+) {
+    use crate::audit::witness::{Pushed, push};
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match push(&store, &target, &key).await {
+            Ok(Pushed::Appended(size)) => tracing::info!(size, witness = %target.describe(), "audit checkpoint witnessed"),
+            Ok(Pushed::Unchanged(_)) => {}
+            Err(e) if e.is_alarm() => tracing::error!(error = %e, witness = %target.describe(), "AUDIT LOG ALARM"),
+            Err(e) => tracing::warn!(error = %e, witness = %target.describe(), "audit witness push failed; will retry"),
+        }
+    }
 }
