@@ -303,10 +303,13 @@ fn anomaly_rules(f: AnomaliesFile) -> Result<crate::domain::anomaly::AnomalyRule
     rules.day_starts_hour = f.office_hours_start.unwrap_or(rules.day_starts_hour);
     rules.day_ends_hour = f.office_hours_end.unwrap_or(rules.day_ends_hour);
     if rules.day_starts_hour >= rules.day_ends_hour || rules.day_ends_hour > 24 {
-        return Err(ConfigError("anomalies: office_hours_start must be before office_hours_end (hours 0 to 24)".into()));
+        return Err(ConfigError(
+            "anomalies: office_hours_start must be before office_hours_end (hours 0 to 24)".into(),
+        ));
     }
     rules.weekends_out_of_hours = f.weekends_out_of_hours.unwrap_or(rules.weekends_out_of_hours);
-    rules.volume_multiplier = f.volume_multiplier.filter(|m| m.is_finite() && *m >= 1.0).unwrap_or(rules.volume_multiplier);
+    rules.volume_multiplier =
+        f.volume_multiplier.filter(|m| m.is_finite() && *m >= 1.0).unwrap_or(rules.volume_multiplier);
     rules.volume_floor = f.volume_floor.unwrap_or(rules.volume_floor);
     rules.norm_days = f.norm_days.unwrap_or(rules.norm_days).clamp(1, 366);
     rules.repeat_limit = f.repeat_limit.unwrap_or(rules.repeat_limit).max(1);

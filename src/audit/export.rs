@@ -137,7 +137,9 @@ pub fn verify_export(
             (Record::Header { .. }, _) => {
                 return Err(ExportVerifyError::Misplaced { line: n, what: "an unknown or repeated header" });
             }
-            (_, None) => return Err(ExportVerifyError::Misplaced { line: n, what: "the export must start with its header" }),
+            (_, None) => {
+                return Err(ExportVerifyError::Misplaced { line: n, what: "the export must start with its header" });
+            }
             (Record::Checkpoint { note }, _) => checkpoints.push(parse_note(&note)?),
             (Record::Head { note }, _) => {
                 head = Some(parse_note(&note)?);
@@ -191,7 +193,12 @@ pub fn verify_export(
     if let Some(e) = problem.into_inner() {
         // An entry the verifier already faulted comes before the unreadable line.
         return Err(match result {
-            Err(v) if !matches!(v, VerifyError::TruncatedBelowHead { .. } | VerifyError::TruncatedBelowCheckpoint { .. }) => {
+            Err(v)
+                if !matches!(
+                    v,
+                    VerifyError::TruncatedBelowHead { .. } | VerifyError::TruncatedBelowCheckpoint { .. }
+                ) =>
+            {
                 v.into()
             }
             _ => e,

@@ -27,7 +27,10 @@ impl WitnessTarget {
             return Err("the witness target is empty".into());
         }
         if text.starts_with("https://") {
-            return Err("https webhooks are not supported by this build (no TLS); use http:// to a local relay, or a file path".into());
+            return Err(
+                "https webhooks are not supported by this build (no TLS); use http:// to a local relay, or a file path"
+                    .into(),
+            );
         }
         if text.starts_with("http://") {
             return Ok(WitnessTarget::Webhook(text.to_string()));
@@ -183,7 +186,8 @@ mod tests {
         let key = AuditSigningKey::generate();
         let mut text = String::new();
         for size in [1u64, 5, 9] {
-            let note = key.sign(&Checkpoint::new("test/audit", size, [size as u8; 32], 1000).unwrap()).unwrap().to_note();
+            let note =
+                key.sign(&Checkpoint::new("test/audit", size, [size as u8; 32], 1000).unwrap()).unwrap().to_note();
             text.push_str(&note);
             text.push('\n');
         }

@@ -143,10 +143,13 @@ pub async fn run(command: AuditCommand, settings: Settings) -> anyhow::Result<Ex
         AuditCommand::Export { file } => {
             super::with_service(settings, async |service| {
                 // The export is itself an event, so it is inside what it exports.
-                service.audit.record(NewEvent::new(EventType::AuditExported).details(serde_json::json!({
-                    "format": crate::audit::export::FORMAT,
-                    "by": "command line",
-                }))).await?;
+                service
+                    .audit
+                    .record(NewEvent::new(EventType::AuditExported).details(serde_json::json!({
+                        "format": crate::audit::export::FORMAT,
+                        "by": "command line",
+                    })))
+                    .await?;
                 let out = std::fs::File::create(&file).with_context(|| format!("cannot create {}", file.display()))?;
                 let mut out = std::io::BufWriter::new(out);
                 let summary = write_export(&service.store, &mut out, service.clock.now_ms()).await?;
@@ -178,7 +181,12 @@ pub async fn run(command: AuditCommand, settings: Settings) -> anyhow::Result<Ex
             super::with_service(settings, async |service| {
                 let scope = match &org {
                     Some(code) => Some(
-                        service.store.organisation_by_code(code).await.with_context(|| format!("no organisation {code}"))?.id,
+                        service
+                            .store
+                            .organisation_by_code(code)
+                            .await
+                            .with_context(|| format!("no organisation {code}"))?
+                            .id,
                     ),
                     None => None,
                 };
@@ -248,7 +256,13 @@ fn read_public_key(path: &std::path::Path) -> anyhow::Result<ed25519_dalek::Veri
 fn describe(e: crate::service::ServiceError) -> anyhow::Error {
     match e {
         crate::service::ServiceError::Invalid(errors) => {
-            anyhow::anyhow!(errors.iter().map(|e| format!("--{}: {}", e.field.replace('_', "-"), e.message)).collect::<Vec<_>>().join("; "))
+            anyhow::anyhow!(
+                errors
+                    .iter()
+                    .map(|e| format!("--{}: {}", e.field.replace('_', "-"), e.message))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
         }
         other => other.into(),
     }

@@ -70,7 +70,9 @@ async fn witness_on_schedule(
     loop {
         ticks.tick().await;
         match push(&store, &target, &key).await {
-            Ok(Pushed::Appended(size)) => tracing::info!(size, witness = %target.describe(), "audit checkpoint witnessed"),
+            Ok(Pushed::Appended(size)) => {
+                tracing::info!(size, witness = %target.describe(), "audit checkpoint witnessed")
+            }
             Ok(Pushed::Unchanged(_)) => {}
             Err(e) if e.is_alarm() => tracing::error!(error = %e, witness = %target.describe(), "AUDIT LOG ALARM"),
             Err(e) => tracing::warn!(error = %e, witness = %target.describe(), "audit witness push failed; will retry"),

@@ -289,10 +289,10 @@ mod tests {
     #[test]
     fn evenings_early_mornings_and_weekends_are_out_of_hours() {
         let facts = [
-            fact(1, TUESDAY_9AM + 9 * HOUR, 7),     // 18:00 Tuesday
-            fact(2, TUESDAY_9AM - 2 * HOUR, 7),     // 07:00 Tuesday
+            fact(1, TUESDAY_9AM + 9 * HOUR, 7),      // 18:00 Tuesday
+            fact(2, TUESDAY_9AM - 2 * HOUR, 7),      // 07:00 Tuesday
             fact(3, TUESDAY_9AM + 4 * 24 * HOUR, 7), // 09:00 Saturday
-            fact(4, TUESDAY_9AM + 8 * HOUR, 7),     // 17:00 Tuesday: in hours
+            fact(4, TUESDAY_9AM + 8 * HOUR, 7),      // 17:00 Tuesday: in hours
         ];
         let found = all(&facts);
         assert_eq!(rules_of(&found), vec![(2, Rule::OutOfHours), (1, Rule::OutOfHours), (3, Rule::OutOfHours)]);

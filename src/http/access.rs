@@ -57,12 +57,7 @@ pub const RULES: &[Rule] = &[
     Rule { method: "GET", path: "/api/v1/audit/anomalies", roles: &[Ig], why: "lookups flagged for review" },
     Rule { method: "GET", path: "/api/v1/audit/checkpoint", roles: &[Ig, Op], why: "the signed log head and key" },
     Rule { method: "GET", path: "/api/v1/audit/proof/inclusion", roles: &[Ig], why: "prove our event is in the log" },
-    Rule {
-        method: "GET",
-        path: "/api/v1/audit/proof/consistency",
-        roles: &[Ig, Op],
-        why: "prove the log only grew",
-    },
+    Rule { method: "GET", path: "/api/v1/audit/proof/consistency", roles: &[Ig, Op], why: "prove the log only grew" },
 ];
 
 /// The roles allowed on a route, or `None` if the route is not in the table.

@@ -142,9 +142,12 @@ async fn anomalies(
     let now = state.clock.now_ms();
     let parse = |field: &'static str, text: &Option<String>, default: i64| match text.as_deref() {
         None | Some("") => Ok(default),
-        Some(t) => parse_instant(t).ok_or_else(|| ApiError::invalid(field, "invalid_time", "use RFC 3339 or YYYY-MM-DD")),
+        Some(t) => {
+            parse_instant(t).ok_or_else(|| ApiError::invalid(field, "invalid_time", "use RFC 3339 or YYYY-MM-DD"))
+        }
     };
-    let to = parse("to", &q.to, now)?;
+    // Up to and including this millisecond, so a lookup made just now is judged too.
+    let to = parse("to", &q.to, now + 1)?;
     let from = parse("from", &q.from, to - 7 * 86_400_000)?;
     if from > to {
         return Err(ApiError::invalid("from", "invalid_window", "from must not be after to"));
@@ -218,9 +221,8 @@ async fn inclusion(
     let event = state.store.audit_events_page(&query).await?.into_iter().next().ok_or(ApiError::NotFound)?;
     let (tree_size, leaves, note) = tree_at(&state, q.tree_size).await?;
     let index = u64::try_from(seq).map_err(|_| ApiError::NotFound)?;
-    let proof = inclusion_proof(&leaves, index).map_err(|_| {
-        ApiError::invalid("tree_size", "too_small", "the event is not in a tree of that size")
-    })?;
+    let proof = inclusion_proof(&leaves, index)
+        .map_err(|_| ApiError::invalid("tree_size", "too_small", "the event is not in a tree of that size"))?;
     let leaf = leaves.get(usize::try_from(index).unwrap_or(usize::MAX)).ok_or(ApiError::NotFound)?;
     Ok(Json(InclusionAnswer {
         seq,

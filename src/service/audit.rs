@@ -146,7 +146,8 @@ impl EventFilterInput {
     /// Checks the filters; the organisation's code is resolved by the caller.
     fn parse(&self) -> Result<EventQuery, Vec<FieldError>> {
         let mut errors = Vec::new();
-        let mut q = EventQuery { limit: self.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE), ..EventQuery::default() };
+        let mut q =
+            EventQuery { limit: self.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE), ..EventQuery::default() };
         if let Some(u) = self.user.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
             match u.parse::<i64>() {
                 Ok(id) => q.user_id = Some(id),
@@ -156,7 +157,9 @@ impl EventFilterInput {
         if let Some(t) = self.kind.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
             match EventType::parse(t) {
                 Some(t) => q.kind = Some(t.as_str().to_string()),
-                None => errors.push(FieldError::new("type", "invalid_type", "type must be an event type such as lookup")),
+                None => {
+                    errors.push(FieldError::new("type", "invalid_type", "type must be an event type such as lookup"))
+                }
             }
         }
         if let Some(p) = self.purpose.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
@@ -309,11 +312,8 @@ impl Service {
             .map_err(|es| es.into_iter().map(|e| FieldError::from(e).within("subject")).collect::<Vec<_>>())?;
         let probes = probes_for(&subject, &self.pseudonymiser);
         let all: Vec<Vec<u8>> = probes.iter().map(|p| p.pseudonym.as_bytes().to_vec()).collect();
-        let exact: Vec<Vec<u8>> = probes
-            .iter()
-            .filter(|p| p.variant == Variant::Exact)
-            .map(|p| p.pseudonym.as_bytes().to_vec())
-            .collect();
+        let exact: Vec<Vec<u8>> =
+            probes.iter().filter(|p| p.variant == Variant::Exact).map(|p| p.pseudonym.as_bytes().to_vec()).collect();
 
         // The same candidate search a lookup makes: who holds this child, and how surely.
         let hits = self.store.find_hits(&all).await?;
@@ -372,7 +372,11 @@ impl Service {
                 })
             })
             .collect();
-        Ok(SubjectAccessOutcome { request_event_id: i64::try_from(appended.seq).unwrap_or(i64::MAX), searches, holders })
+        Ok(SubjectAccessOutcome {
+            request_event_id: i64::try_from(appended.seq).unwrap_or(i64::MAX),
+            searches,
+            holders,
+        })
     }
 
     /// Anomaly flags on lookups in `[from, to)` within an organisation's scope.
@@ -409,7 +413,8 @@ impl Service {
                 }
             })
             .collect();
-        let flagged: Vec<_> = detect(&facts, from, to, rules).into_iter().filter(|a| in_scope.contains(&a.seq)).collect();
+        let flagged: Vec<_> =
+            detect(&facts, from, to, rules).into_iter().filter(|a| in_scope.contains(&a.seq)).collect();
         let seqs: Vec<i64> = flagged.iter().map(|a| a.seq).collect();
         let q = EventQuery { seqs: Some(seqs), limit: 100_000, ..EventQuery::default() };
         let rows = self.store.audit_events_page(&q).await?;
@@ -486,7 +491,8 @@ mod tests {
 
     #[test]
     fn a_bare_date_as_the_upper_bound_includes_that_day() {
-        let input = EventFilterInput { from: Some("2026-11-24".into()), to: Some("2026-11-24".into()), ..Default::default() };
+        let input =
+            EventFilterInput { from: Some("2026-11-24".into()), to: Some("2026-11-24".into()), ..Default::default() };
         let q = input.parse().unwrap();
         assert_eq!(q.to.unwrap() - q.from.unwrap(), DAY_MS);
     }
