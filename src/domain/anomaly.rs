@@ -219,12 +219,15 @@ fn median(sorted: &[usize]) -> f64 {
     }
 }
 
+/// Per (user, pseudonym asked), the earlier lookups as (time, seq).
+type AskedBefore<'a> = HashMap<(i64, &'a [u8]), Vec<(Millis, i64)>>;
+
 /// More than `repeat_limit` lookups of one child (sharing an asked pseudonym) by one user
 /// within the window, none followed by a record request: every lookup past the limit is flagged.
 fn repeated_lookups(facts: &[&LookupFact], rules: &AnomalyRules) -> Vec<Anomaly> {
     let mut out = Vec::new();
     // Per user and key, the earlier lookups (time, seq) that asked it and led to no request.
-    let mut seen: HashMap<(i64, &[u8]), Vec<(Millis, i64)>> = HashMap::new();
+    let mut seen: AskedBefore = HashMap::new();
     for f in facts {
         let mut earlier: HashSet<i64> = HashSet::new();
         for key in &f.child_keys {
