@@ -434,6 +434,23 @@ mod tests {
     }
 
     #[test]
+    fn the_witness_and_anomaly_thresholds_come_from_configuration() {
+        let file: FileConfig = toml::from_str(
+            "audit_witness = \"/srv/witness/audit.log\"\n[anomalies]\noffice_hours_start = 7\nvolume_floor = 25\n",
+        )
+        .unwrap();
+        let s = Settings::resolve_with(&args(), &file).unwrap();
+        assert!(matches!(s.audit_witness, Some(crate::audit::witness::WitnessTarget::File(_))));
+        assert_eq!(s.audit_witness_interval, Duration::from_secs(300));
+        assert_eq!((s.anomaly_rules.day_starts_hour, s.anomaly_rules.volume_floor), (7, 25));
+        assert_eq!(s.anomaly_rules.day_ends_hour, 18);
+        let https = ConfigArgs { audit_witness: Some("https://witness.example/".into()), ..args() };
+        assert!(Settings::resolve_with(&https, &FileConfig::default()).is_err());
+        let backwards: FileConfig = toml::from_str("[anomalies]\noffice_hours_start = 19\n").unwrap();
+        assert!(Settings::resolve_with(&args(), &backwards).is_err());
+    }
+
+    #[test]
     fn passwords_in_database_urls_are_redacted() {
         assert_eq!(redact_url("postgres://app:s3cret@db:5432/x"), "postgres://app:***@db:5432/x");
         assert_eq!(redact_url("sqlite://locator.db"), "sqlite://locator.db");

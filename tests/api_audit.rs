@@ -375,3 +375,32 @@ async fn only_ig_officers_see_the_audit_views() {
         assert_eq!(status, StatusCode::FORBIDDEN);
     }
 }
+
+#[tokio::test]
+async fn a_webhook_witness_receives_the_signed_head() {
+    use child_locator::audit::witness::{Pushed, WitnessTarget, push};
+    let w = world(Engine::Sqlite).await;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(String, String)>(1);
+    let hook = axum::Router::new().route(
+        "/checkpoints",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let tx = tx.clone();
+            async move {
+                let size = headers["x-audit-tree-size"].to_str().unwrap_or("").to_string();
+                let _ = tx.send((size, body)).await;
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/checkpoints", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, hook).await });
+
+    let key = w.app.state.audit.signer().verifying_key();
+    let pushed = push(w.app.store(), &WitnessTarget::parse(&url).unwrap(), &key).await.unwrap();
+    let (size, note) = rx.recv().await.unwrap();
+    let signed = SignedCheckpoint::from_note(&note).unwrap();
+    signed.verify(&key).unwrap();
+    assert_eq!(pushed, Pushed::Appended(signed.checkpoint().tree_size));
+    assert_eq!(size, signed.checkpoint().tree_size.to_string());
+}
