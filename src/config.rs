@@ -30,6 +30,10 @@ pub struct ConfigArgs {
     /// `on` or `off`; `off` disables every rate limit (load tests only) [default: on]
     #[arg(long, global = true, env = "LOCATOR_RATE_LIMITS", value_name = "on|off")]
     pub rate_limits: Option<String>,
+    /// Push the audit log's signed checkpoint to this witness on a schedule while serving:
+    /// a file path (appended) or an `http://` webhook (POSTed) [default: none]
+    #[arg(long, global = true, env = "LOCATOR_AUDIT_WITNESS", value_name = "PATH|URL")]
+    pub audit_witness: Option<String>,
     /// Log format: `pretty` or `json` [default: pretty]
     #[arg(long, global = true, env = "LOCATOR_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<String>,
@@ -51,6 +55,9 @@ pub struct FileConfig {
     pub audit_key_file: Option<PathBuf>,
     pub bind: Option<String>,
     pub rate_limits: Option<String>,
+    pub audit_witness: Option<String>,
+    /// How often `serve` pushes to the witness (default 300 seconds).
+    pub audit_witness_interval_secs: Option<u64>,
     pub log_format: Option<String>,
     pub log: Option<String>,
     pub allow_public_http: Option<String>,
@@ -61,6 +68,9 @@ pub struct FileConfig {
     pub closed_retention_days: Option<u32>,
     #[serde(default)]
     pub limits: Option<LimitsFile>,
+    /// Anomaly thresholds for IG review (see docs/audit.md).
+    #[serde(default)]
+    pub anomalies: Option<AnomaliesFile>,
     /// Disclosure by organisation kind, e.g. `school = "full"` (default: see docs/policy.md).
     #[serde(default)]
     pub disclosure: Option<std::collections::HashMap<String, crate::domain::policy::Disclosure>>,
@@ -124,6 +134,19 @@ pub struct LimitsFile {
     pub failed_auth_per_minute: Option<u32>,
 }
 
+#[derive(Deserialize, Debug, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct AnomaliesFile {
+    pub office_hours_start: Option<u8>,
+    pub office_hours_end: Option<u8>,
+    pub weekends_out_of_hours: Option<bool>,
+    pub volume_multiplier: Option<f64>,
+    pub volume_floor: Option<u32>,
+    pub norm_days: Option<u32>,
+    pub repeat_limit: Option<u32>,
+    pub repeat_window_days: Option<u32>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Pretty,
@@ -185,6 +208,10 @@ pub struct Settings {
     pub policy: crate::domain::policy::Policy,
     pub deadlines: crate::domain::request::Deadlines,
     pub outbox: OutboxSettings,
+    /// Where `serve` pushes signed audit checkpoints, and how often.
+    pub audit_witness: Option<crate::audit::witness::WitnessTarget>,
+    pub audit_witness_interval: Duration,
+    pub anomaly_rules: crate::domain::anomaly::AnomalyRules,
     /// Where each top-level value came from, in display order.
     pub sources: Vec<(&'static str, Source)>,
 }
@@ -259,6 +286,14 @@ impl Settings {
                 Some("yes") | Some("true") => true,
                 Some(_) => return Err(ConfigError("LOCATOR_ALLOW_PUBLIC_HTTP must be `yes` or `no`".into())),
             };
+        let audit_witness = match pick("audit_witness", args.audit_witness.clone(), file.audit_witness.clone()) {
+            Some(text) => Some(
+                crate::audit::witness::WitnessTarget::parse(&text)
+                    .map_err(|e| ConfigError(format!("LOCATOR_AUDIT_WITNESS: {e}")))?,
+            ),
+            None => None,
+        };
+        let anomaly_rules = anomaly_rules(file.anomalies.as_ref().cloned().unwrap_or_default())?;
 
         let mut limits = Limits { enabled, ..Limits::default() };
         if let Some(l) = &file.limits {
@@ -308,6 +343,9 @@ impl Settings {
             max_body_bytes: file.max_body_bytes.unwrap_or(1024 * 1024),
             max_sync_bytes: file.max_sync_bytes.unwrap_or(1024 * 1024 * 1024),
             closed_retention_days: file.closed_retention_days.unwrap_or(730),
+            audit_witness,
+            audit_witness_interval: Duration::from_secs(file.audit_witness_interval_secs.unwrap_or(300).max(10)),
+            anomaly_rules,
             sources,
         })
     }
@@ -353,9 +391,32 @@ impl Settings {
             ("log_format", format!("{:?}", self.log_format).to_lowercase()),
             ("log", self.log.clone()),
             ("allow_public_http", if self.allow_public_http { "yes" } else { "no" }.to_string()),
+            ("audit_witness", self.audit_witness.as_ref().map_or("none".to_string(), |w| w.describe())),
         ];
         lines.iter().map(|(name, value)| format!("{name} = {value}  ({})\n", source_of(name))).collect()
     }
+}
+
+/// The anomaly thresholds: defaults, with any the file sets.
+fn anomaly_rules(f: AnomaliesFile) -> Result<crate::domain::anomaly::AnomalyRules, ConfigError> {
+    let mut rules = crate::domain::anomaly::AnomalyRules::default();
+    rules.day_starts_hour = f.office_hours_start.unwrap_or(rules.day_starts_hour);
+    rules.day_ends_hour = f.office_hours_end.unwrap_or(rules.day_ends_hour);
+    if rules.day_starts_hour >= rules.day_ends_hour || rules.day_ends_hour > 24 {
+        return Err(ConfigError(
+            "anomalies: office_hours_start must be before office_hours_end (hours 0 to 24)".into(),
+        ));
+    }
+    rules.weekends_out_of_hours = f.weekends_out_of_hours.unwrap_or(rules.weekends_out_of_hours);
+    rules.volume_multiplier =
+        f.volume_multiplier.filter(|m| m.is_finite() && *m >= 1.0).unwrap_or(rules.volume_multiplier);
+    rules.volume_floor = f.volume_floor.unwrap_or(rules.volume_floor);
+    rules.norm_days = f.norm_days.unwrap_or(rules.norm_days).clamp(1, 366);
+    rules.repeat_limit = f.repeat_limit.unwrap_or(rules.repeat_limit).max(1);
+    if let Some(days) = f.repeat_window_days {
+        rules.repeat_window_ms = i64::from(days.clamp(1, 366)) * 86_400_000;
+    }
+    Ok(rules)
 }
 
 fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -525,6 +586,23 @@ mod tests {
         assert!(limits.org_lookup_burst.is_some() && limits.user_daily_lookups.is_some());
         assert!(file.disclosure.is_some_and(|d| !d.is_empty()), "[disclosure] is in the example");
         assert!(s.database_url.starts_with("postgres://"));
+    }
+
+    #[test]
+    fn the_witness_and_anomaly_thresholds_come_from_configuration() {
+        let file: FileConfig = toml::from_str(
+            "audit_witness = \"/srv/witness/audit.log\"\n[anomalies]\noffice_hours_start = 7\nvolume_floor = 25\n",
+        )
+        .unwrap();
+        let s = Settings::resolve_with(&args(), &file).unwrap();
+        assert!(matches!(s.audit_witness, Some(crate::audit::witness::WitnessTarget::File(_))));
+        assert_eq!(s.audit_witness_interval, Duration::from_secs(300));
+        assert_eq!((s.anomaly_rules.day_starts_hour, s.anomaly_rules.volume_floor), (7, 25));
+        assert_eq!(s.anomaly_rules.day_ends_hour, 18);
+        let https = ConfigArgs { audit_witness: Some("https://witness.example/".into()), ..args() };
+        assert!(Settings::resolve_with(&https, &FileConfig::default()).is_err());
+        let backwards: FileConfig = toml::from_str("[anomalies]\noffice_hours_start = 19\n").unwrap();
+        assert!(Settings::resolve_with(&args(), &backwards).is_err());
     }
 
     #[test]

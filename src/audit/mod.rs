@@ -3,9 +3,11 @@
 
 pub mod checkpoint;
 pub mod event;
+pub mod export;
 pub mod merkle;
 pub mod stored;
 pub mod verify;
+pub mod witness;
 pub mod writer;
 
 pub use event::{Attachment, EventType, NewEvent};

@@ -29,6 +29,16 @@ pub enum StoredVerifyError {
 
 /// Checks the whole stored log against its head and every kept checkpoint.
 pub async fn verify_stored(store: &Store, key: Option<VerifyingKey>) -> Result<VerifiedLog, StoredVerifyError> {
+    verify_stored_against(store, key, &[]).await
+}
+
+/// As `verify_stored`, and the log must also agree with each of `witnessed` (checkpoints a
+/// witness kept): a history rewritten or truncated since one was witnessed fails.
+pub async fn verify_stored_against(
+    store: &Store,
+    key: Option<VerifyingKey>,
+    witnessed: &[SignedCheckpoint],
+) -> Result<VerifiedLog, StoredVerifyError> {
     let head = store.audit_head().await?;
     let frontier = if head.frontier.is_empty() && head.size == 0 {
         Frontier::new()
@@ -42,6 +52,7 @@ pub async fn verify_stored(store: &Store, key: Option<VerifyingKey>) -> Result<V
     for note in store.audit_checkpoints().await?.iter().chain(head.checkpoint.iter()) {
         checkpoints.push(SignedCheckpoint::from_note(note).map_err(|e| StoredVerifyError::Checkpoint(e.to_string()))?);
     }
+    checkpoints.extend(witnessed.iter().cloned());
     let tree_head = TreeHead { size: head.size, root: frontier.root() };
 
     let (pages_tx, pages_rx) = std::sync::mpsc::sync_channel::<Vec<StoredEntry>>(4);
@@ -102,7 +113,7 @@ pub async fn verify_stored(store: &Store, key: Option<VerifyingKey>) -> Result<V
 }
 
 /// Whether the verifier's error is about an entry earlier than `index` (and so comes first).
-fn names_entry_before(e: &VerifyError, index: u64) -> bool {
+pub(crate) fn names_entry_before(e: &VerifyError, index: u64) -> bool {
     match e {
         VerifyError::LeafHashMismatch { index: i } | VerifyError::BeyondHead { index: i, .. } => *i < index,
         VerifyError::MissingEntry { expected, .. } | VerifyError::OutOfOrder { expected, .. } => *expected < index,
@@ -113,7 +124,7 @@ fn names_entry_before(e: &VerifyError, index: u64) -> bool {
 }
 
 /// The `seq` a canonical body claims, read without trusting the rest of it.
-fn claimed_position(body: &[u8]) -> Option<String> {
+pub(crate) fn claimed_position(body: &[u8]) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct Seq {
         seq: serde_json::Value,

@@ -40,20 +40,29 @@ pub async fn run_service(
     service.audit.record(event).await.context("cannot write the audit trail at start-up")?;
     tracing::info!(%addr, engine = service.store.engine().as_str(), "child-locator listening");
     announce(&addr);
+    let witness = service.settings.audit_witness.clone().map(|target| {
+        let (store, key, every) =
+            (service.store.clone(), service.audit.signer().verifying_key(), service.settings.audit_witness_interval);
+        tokio::spawn(witness_on_schedule(store, key, target, every))
+    });
     let state = AppState::new(service);
     // Outbox delivery and request escalation, stopped after the HTTP server has drained;
-    // the hourly retention purge beside them.
+    // the hourly retention purge and the audit witness beside them.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let worker = {
         let state = state.clone();
         tokio::spawn(async move { state.service.run_background(stopped).await })
     };
     let maintenance = tokio::spawn(maintenance(state.clone()));
-    http::serve(state, listener).await?;
+    let served = http::serve(state, listener).await;
     let _ = stop.send(true);
     let _ = worker.await;
     maintenance.abort();
     let _ = maintenance.await;
+    if let Some(w) = witness {
+        w.abort();
+    }
+    served?;
     task.finish().await;
     tracing::info!("drained; bye");
     Ok(ExitCode::SUCCESS)
@@ -69,6 +78,30 @@ async fn maintenance(state: AppState) {
             Ok(s) if s.holdings > 0 => tracing::info!(holdings = s.holdings, "retention purge"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "retention purge failed; will retry"),
+        }
+    }
+}
+
+/// Pushes the signed checkpoint to the witness now and every `every`; a log inconsistent with
+/// what was already witnessed is logged as an error on every attempt (it will not go away).
+async fn witness_on_schedule(
+    store: crate::store::Store,
+    key: ed25519_dalek::VerifyingKey,
+    target: crate::audit::witness::WitnessTarget,
+    every: std::time::Duration,
+) {
+    use crate::audit::witness::{Pushed, push};
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match push(&store, &target, &key).await {
+            Ok(Pushed::Appended(size)) => {
+                tracing::info!(size, witness = %target.describe(), "audit checkpoint witnessed")
+            }
+            Ok(Pushed::Unchanged(_)) => {}
+            Err(e) if e.is_alarm() => tracing::error!(error = %e, witness = %target.describe(), "AUDIT LOG ALARM"),
+            Err(e) => tracing::warn!(error = %e, witness = %target.describe(), "audit witness push failed; will retry"),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The product's ideas as pure values and decisions: no I/O, no axum, no sqlx.
 //! Input is parsed into these types at the edge, so nothing deeper re-checks it.
 
+pub mod anomaly;
 pub mod error;
 pub mod holding;
 pub mod identity;

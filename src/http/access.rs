@@ -62,6 +62,18 @@ pub const RULES: &[Rule] = &[
     Rule { method: "PUT", path: "/api/v1/webhook", roles: &[Admin], why: "set the webhook (secret shown once)" },
     Rule { method: "DELETE", path: "/api/v1/webhook", roles: &[Admin], why: "stop webhook delivery" },
     Rule { method: "GET", path: "/api/v1/outbox", roles: &[Admin], why: "notifications and delivery state" },
+    Rule { method: "GET", path: "/api/v1/audit/events", roles: &[Ig], why: "audit events in our scope" },
+    Rule { method: "GET", path: "/api/v1/audit/events.csv", roles: &[Ig], why: "the same, as CSV (audited)" },
+    Rule {
+        method: "POST",
+        path: "/api/v1/audit/subject-access",
+        roles: &[Ig],
+        why: "who searched for a child, who holds them (audited)",
+    },
+    Rule { method: "GET", path: "/api/v1/audit/anomalies", roles: &[Ig], why: "lookups flagged for review" },
+    Rule { method: "GET", path: "/api/v1/audit/checkpoint", roles: &[Ig, Op], why: "the signed log head and key" },
+    Rule { method: "GET", path: "/api/v1/audit/proof/inclusion", roles: &[Ig], why: "prove our event is in the log" },
+    Rule { method: "GET", path: "/api/v1/audit/proof/consistency", roles: &[Ig, Op], why: "prove the log only grew" },
 ];
 
 /// The roles allowed on a route, or `None` if the route is not in the table.

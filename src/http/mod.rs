@@ -2,6 +2,7 @@
 //! `router` builds the whole app from a state value, so tests run the real thing.
 
 pub mod access;
+pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod health;
@@ -94,6 +95,7 @@ impl utoipa::Modify for BearerAuth {
 /// The API routes with their OpenAPI description, before state is attached.
 fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(audit::routes())
         .merge(health::routes())
         .merge(holdings::routes())
         .merge(lookups::routes())

@@ -1,6 +1,7 @@
 //! The running service's parts, assembled once from settings: store, keys, audit writer,
 //! and the use cases that the HTTP layer and the CLI share (holdings, sync, matching).
 
+pub mod audit;
 pub mod holdings;
 pub mod limits;
 pub mod lookups;

@@ -3,6 +3,7 @@
 //! The store never decides policy: it saves and loads what the domain decided.
 
 pub mod audit;
+pub mod audit_views;
 pub mod holdings;
 pub mod matches;
 pub mod organisations;

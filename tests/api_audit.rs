@@ -1,0 +1,406 @@
+//! The IG officer's views of the audit trail, end to end, on every engine: scoping, filters,
+//! pages, CSV, subject access, anomaly flags, and proofs against the signed checkpoint.
+
+mod common;
+
+use child_locator::audit::checkpoint::{SignedCheckpoint, parse_public_key};
+use child_locator::audit::merkle::{leaf_hash, verify_consistency, verify_inclusion};
+use child_locator::domain::role::Role;
+use common::{Engine, TestApp, engines};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const NHS: &str = "9074833780";
+
+fn amelia() -> Value {
+    json!({"nhs_number": NHS, "given_name": "Amelia", "family_name": "Hughes", "date_of_birth": "2014-05-09", "postcode": "M1 1AE"})
+}
+
+/// Manchester holds Amelia; Leeds asks about her; York asks about a child nobody holds.
+struct World {
+    app: TestApp,
+    mcr_admin: String,
+    mcr_ig: String,
+    leeds_worker: String,
+    leeds_ig: String,
+    york_worker: String,
+    york_ig: String,
+}
+
+async fn world(engine: Engine) -> World {
+    let app = TestApp::start_with(engine, |s| s.limits.enabled = false).await;
+    let manchester = app.org("E08000003", "local-authority").await;
+    let leeds = app.org("E08000035", "local-authority").await;
+    let york = app.org("E06000014", "local-authority").await;
+    let w = World {
+        mcr_admin: app.token(&manchester, Role::OrgAdmin).await,
+        mcr_ig: app.token(&manchester, Role::IgOfficer).await,
+        leeds_worker: app.token(&leeds, Role::Practitioner).await,
+        leeds_ig: app.token(&leeds, Role::IgOfficer).await,
+        york_worker: app.token(&york, Role::Practitioner).await,
+        york_ig: app.token(&york, Role::IgOfficer).await,
+        app,
+    };
+    let body = json!({"category": "child-protection-plan", "status": "open", "subject": amelia()});
+    let (status, reply) = w.app.put(&w.mcr_admin, "/api/v1/holdings/MCR-1", &body).await;
+    assert!(status.is_success(), "{reply}");
+    w
+}
+
+async fn lookup(app: &TestApp, token: &str, subject: Value, purpose: &str) -> String {
+    let mut body = json!({"subject": subject, "purpose": purpose});
+    if purpose == "other" {
+        body["purpose_detail"] = json!("checking for a colleague");
+    }
+    let (status, answer) = app.post(token, "/api/v1/lookups", &body).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    answer["lookup_id"].as_str().unwrap().to_string()
+}
+
+fn noah() -> Value {
+    json!({"given_name": "Noah", "family_name": "Brennan", "date_of_birth": "2017-02-02"})
+}
+
+async fn events(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
+    let (status, list) = app.get(token, &format!("/api/v1/audit/events{query}")).await;
+    assert_eq!(status, StatusCode::OK, "{query}: {list}");
+    list["events"].as_array().unwrap().clone()
+}
+
+async fn me(app: &TestApp, token: &str) -> i64 {
+    app.get(token, "/api/v1/me").await.1["user_id"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn an_ig_officer_sees_their_own_events_and_lookups_that_touched_their_holdings_but_no_others() {
+    for engine in engines() {
+        let w = world(engine).await;
+        let leeds_lookup = lookup(&w.app, &w.leeds_worker, json!({"nhs_number": NHS}), "s47-enquiry").await;
+        let york_lookup = lookup(&w.app, &w.york_worker, noah(), "s17-assessment").await;
+
+        let seen = events(&w.app, &w.mcr_ig, "").await;
+        let theirs = seen.iter().find(|e| e["lookup_id"] == leeds_lookup.as_str()).expect("the lookup that touched us");
+        assert_eq!(theirs["type"], "lookup");
+        assert_eq!(theirs["actor"]["organisation"], "E08000035");
+        assert_eq!(theirs["purpose"], "s47-enquiry");
+        assert_eq!(theirs["organisations_touched"], json!(["E08000003"]));
+        assert_eq!(theirs["our_records"][0]["local_ref"], "MCR-1", "{theirs}");
+        assert!(seen.iter().any(|e| e["type"] == "holding_put"), "our own actions");
+        assert!(
+            seen.iter().all(|e| e["lookup_id"] != york_lookup.as_str() && e["actor"]["organisation"] != "E06000014"),
+            "{engine:?}: York's events are invisible to Manchester"
+        );
+        assert!(seen.iter().all(|e| !(e["type"] == "token_issued" && e["details"]["role"] == "practitioner")));
+
+        let york_sees = events(&w.app, &w.york_ig, "").await;
+        assert!(york_sees.iter().any(|e| e["lookup_id"] == york_lookup.as_str()));
+        assert!(york_sees.iter().all(|e| e["lookup_id"] != leeds_lookup.as_str()), "{engine:?}");
+        let leeds_sees = events(&w.app, &w.leeds_ig, "?type=lookup").await;
+        assert_eq!(leeds_sees.len(), 1);
+        assert_eq!(leeds_sees[0]["lookup_id"], leeds_lookup.as_str());
+        assert!(leeds_sees[0].get("our_records").is_none(), "Leeds holds nothing");
+    }
+}
+
+#[tokio::test]
+async fn every_filter_narrows_the_list() {
+    for engine in engines() {
+        let w = world(engine).await;
+        let first = lookup(&w.app, &w.leeds_worker, json!({"nhs_number": NHS}), "s47-enquiry").await;
+        w.app.clock.advance_ms(2 * 86_400_000);
+        let second = lookup(&w.app, &w.leeds_worker, amelia(), "front-door-triage").await;
+        let manchester = w.app.store().organisation_by_code("E08000003").await.unwrap();
+        let mcr_worker = w.app.token(&manchester, Role::Practitioner).await;
+        let own = lookup(&w.app, &mcr_worker, json!({"nhs_number": NHS}), "s17-assessment").await;
+        let worker_id = me(&w.app, &w.leeds_worker).await;
+        let ids = |list: Vec<Value>| -> Vec<String> {
+            list.iter().filter_map(|e| e["lookup_id"].as_str().map(str::to_string)).collect()
+        };
+        let ig = &w.mcr_ig;
+        assert_eq!(ids(events(&w.app, ig, &format!("?user={worker_id}")).await), vec![second.clone(), first.clone()]);
+        assert_eq!(ids(events(&w.app, ig, "?organisation=E08000035").await), vec![second.clone(), first.clone()]);
+        assert_eq!(ids(events(&w.app, ig, "?purpose=front-door-triage").await), vec![second.clone()]);
+        assert_eq!(ids(events(&w.app, ig, &format!("?lookup_id={first}")).await), vec![first.clone()]);
+        assert_eq!(
+            ids(events(&w.app, ig, "?to=2026-11-24").await),
+            vec![first.clone()],
+            "a bare date includes the day"
+        );
+        assert_eq!(ids(events(&w.app, ig, "?from=2026-11-26T00:00:00Z").await), vec![own.clone(), second.clone()]);
+        assert_eq!(
+            ids(events(&w.app, ig, "?touching_our_holdings=true").await),
+            vec![second.clone(), first.clone()],
+            "{engine:?}: who looked up children we hold (not our own lookups)"
+        );
+        let types: Vec<Value> = events(&w.app, ig, "?type=holding_put").await;
+        assert!(!types.is_empty() && types.iter().all(|e| e["type"] == "holding_put"));
+
+        for bad in ["?type=peek", "?from=yesterday", "?user=abc", "?purpose=curiosity"] {
+            let (status, error) = w.app.get(ig, &format!("/api/v1/audit/events{bad}")).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {error}");
+            assert!(!error.to_string().contains("yesterday") && !error.to_string().contains("curiosity"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn pages_follow_the_cursor_without_gaps_or_repeats() {
+    for engine in engines() {
+        let w = world(engine).await;
+        for _ in 0..7 {
+            lookup(&w.app, &w.leeds_worker, noah(), "s17-assessment").await;
+        }
+        let all: Vec<i64> = events(&w.app, &w.leeds_ig, "").await.iter().map(|e| e["id"].as_i64().unwrap()).collect();
+        assert!(all.len() > 7 && all.windows(2).all(|p| p[0] > p[1]), "newest first: {all:?}");
+        let mut paged = Vec::new();
+        let mut query = "?limit=3".to_string();
+        loop {
+            let (_, page) = w.app.get(&w.leeds_ig, &format!("/api/v1/audit/events{query}")).await;
+            let ids: Vec<i64> = page["events"].as_array().unwrap().iter().map(|e| e["id"].as_i64().unwrap()).collect();
+            assert!(ids.len() <= 3);
+            paged.extend(ids);
+            match page["next_cursor"].as_i64() {
+                Some(cursor) => query = format!("?limit=3&before={cursor}"),
+                None => break,
+            }
+        }
+        assert_eq!(paged, all, "{engine:?}");
+    }
+}
+
+#[tokio::test]
+async fn csv_export_has_a_row_per_event_and_is_itself_audited() {
+    for engine in engines() {
+        let w = world(engine).await;
+        let id = lookup(&w.app, &w.leeds_worker, json!({"nhs_number": NHS}), "s47-enquiry").await;
+        let response = w
+            .app
+            .http
+            .get(w.app.url("/api/v1/audit/events.csv?type=lookup"))
+            .bearer_auth(&w.mcr_ig)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+        let text = response.text().await.unwrap();
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let headers = reader.headers().unwrap().clone();
+        assert_eq!(&headers[0], "id");
+        assert!(headers.iter().any(|h| h == "lookup_id") && headers.iter().any(|h| h == "our_records"));
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(rows.len(), 1, "{text}");
+        let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+        assert_eq!(&rows[0][col("lookup_id")], id.as_str());
+        assert_eq!(&rows[0][col("organisation")], "E08000035");
+        assert_eq!(&rows[0][col("purpose")], "s47-enquiry");
+        assert!(rows[0][col("our_records")].contains("MCR-1"));
+        assert!(!text.contains(NHS));
+        let exports = events(&w.app, &w.mcr_ig, "?type=audit_exported").await;
+        assert_eq!(exports.len(), 1, "{engine:?}: the export is on the record");
+        assert_eq!(exports[0]["details"]["events"], 1);
+    }
+}
+
+#[tokio::test]
+async fn subject_access_finds_every_search_for_the_child_and_every_holder_and_leaks_nothing() {
+    for engine in engines() {
+        let w = world(engine).await;
+        let leeds = app_lookup(&w, &w.leeds_worker, json!({"nhs_number": NHS}), "s47-enquiry").await;
+        // Asked by name and date of birth only: found through the record it matched.
+        let by_name = app_lookup(
+            &w,
+            &w.leeds_worker,
+            json!({"given_name": "Amelia", "family_name": "Hughes", "date_of_birth": "2014-05-09"}),
+            "front-door-triage",
+        )
+        .await;
+        let unrelated = app_lookup(&w, &w.leeds_worker, noah(), "s17-assessment").await;
+        let york = app_lookup(&w, &w.york_worker, json!({"nhs_number": NHS}), "s17-assessment").await;
+
+        let (status, answer) = w
+            .app
+            .post(&w.mcr_ig, "/api/v1/audit/subject-access", &json!({"subject": {"nhs_number": "907 483 3780"}}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        let found: Vec<&str> =
+            answer["searches"].as_array().unwrap().iter().filter_map(|e| e["lookup_id"].as_str()).collect();
+        assert!(found.contains(&leeds.as_str()) && found.contains(&by_name.as_str()), "{engine:?}: {answer}");
+        assert!(found.contains(&york.as_str()), "York's lookup matched our record, so it is in our scope");
+        assert!(!found.contains(&unrelated.as_str()), "another child");
+        assert_eq!(answer["holders"][0]["organisation"], "E08000003");
+        assert_eq!(answer["holders"][0]["tier"], "confirmed");
+        assert_eq!(answer["holders"][0]["own_organisation"], true);
+
+        // The request is on the record, without the identifiers, and a later request finds it.
+        let text = answer.to_string();
+        assert!(!text.contains(NHS) && !text.contains("907 483"), "{text}");
+        let bodies = serde_json::to_string(&w.app.audit_bodies().await).unwrap();
+        assert!(!bodies.contains(NHS) && !bodies.contains("Amelia"));
+        let request = answer["request_event_id"].as_i64().unwrap();
+        let mine = events(&w.app, &w.mcr_ig, "?type=subject_access").await;
+        assert_eq!(mine[0]["id"].as_i64(), Some(request));
+        let (_, again) = w.app.post(&w.mcr_ig, "/api/v1/audit/subject-access", &json!({"subject": amelia()})).await;
+        assert!(again["searches"].as_array().unwrap().iter().any(|e| e["id"].as_i64() == Some(request)), "{again}");
+
+        // Leeds holds nothing: its officer sees only Leeds' own searches, and Manchester as holder.
+        let (_, leeds_view) =
+            w.app.post(&w.leeds_ig, "/api/v1/audit/subject-access", &json!({"subject": {"nhs_number": NHS}})).await;
+        let leeds_found: Vec<&str> =
+            leeds_view["searches"].as_array().unwrap().iter().filter_map(|e| e["lookup_id"].as_str()).collect();
+        assert!(!leeds_found.contains(&york.as_str()), "{engine:?}: York's lookup is not Leeds' business");
+        assert_eq!(leeds_view["holders"][0]["own_organisation"], false);
+
+        let (status, error) = w
+            .app
+            .post(&w.mcr_ig, "/api/v1/audit/subject-access", &json!({"subject": {"nhs_number": "9074833781"}}))
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(!error.to_string().contains("9074833781"));
+    }
+}
+
+async fn app_lookup(w: &World, token: &str, subject: Value, purpose: &str) -> String {
+    lookup(&w.app, token, subject, purpose).await
+}
+
+#[tokio::test]
+async fn anomalies_are_listed_with_their_reasons() {
+    for engine in engines() {
+        let w = world(engine).await;
+        lookup(&w.app, &w.leeds_worker, noah(), "s17-assessment").await; // 09:00 Tuesday: ordinary
+        w.app.clock.advance_ms(13 * 3_600_000); // 22:00
+        let late = lookup(&w.app, &w.leeds_worker, noah(), "other").await;
+        w.app.clock.advance_ms(11 * 3_600_000); // 09:00 Wednesday
+        let leeds = w.app.store().organisation_by_code("E08000035").await.unwrap();
+        let leeds_admin = w.app.token(&leeds, Role::OrgAdmin).await;
+        let worker_id = me(&w.app, &w.leeds_worker).await;
+        let (status, _) = w.app.post(&leeds_admin, &format!("/api/v1/users/{worker_id}/report-lost"), &json!({})).await;
+        assert!(status.is_success());
+        let after_loss = lookup(&w.app, &w.leeds_worker, noah(), "s17-assessment").await;
+
+        let (status, list) = w.app.get(&w.leeds_ig, "/api/v1/audit/anomalies").await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        let flags: Vec<(String, String)> = list["anomalies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| (a["lookup_id"].as_str().unwrap().to_string(), a["rule"].as_str().unwrap().to_string()))
+            .collect();
+        assert!(flags.contains(&(late.clone(), "out-of-hours".into())), "{engine:?}: {list}");
+        assert!(flags.contains(&(late.clone(), "other-purpose".into())));
+        assert!(
+            flags.contains(&(after_loss.clone(), "after-token-reported-lost".into())),
+            "{list} {:?}",
+            w.app.audit_bodies().await.last()
+        );
+        assert!(!flags.contains(&(after_loss, "repeated-lookups-of-one-child".into())), "only the third of Noah");
+        assert_eq!(flags.len(), 3, "{list}");
+        let other = list["anomalies"].as_array().unwrap().iter().find(|a| a["rule"] == "other-purpose").unwrap();
+        assert!(other["reason"].as_str().unwrap().contains("checking for a colleague"));
+        assert_eq!(other["user_id"].as_i64(), Some(worker_id));
+
+        let (_, mcr) = w.app.get(&w.mcr_ig, "/api/v1/audit/anomalies").await;
+        assert!(mcr["anomalies"].as_array().unwrap().is_empty(), "{engine:?}: Leeds' lookups of Noah are not ours");
+        let fourth = lookup(&w.app, &w.leeds_worker, noah(), "s17-assessment").await;
+        let (_, list) = w.app.get(&w.leeds_ig, "/api/v1/audit/anomalies").await;
+        assert!(
+            list["anomalies"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a["lookup_id"] == fourth.as_str() && a["rule"] == "repeated-lookups-of-one-child"),
+            "{list}"
+        );
+    }
+}
+
+fn hash(text: &Value) -> [u8; 32] {
+    hex::decode(text.as_str().unwrap()).unwrap().try_into().unwrap()
+}
+
+#[tokio::test]
+async fn an_event_is_proved_to_be_in_the_signed_log() {
+    for engine in engines() {
+        let w = world(engine).await;
+        let id = lookup(&w.app, &w.leeds_worker, json!({"nhs_number": NHS}), "s47-enquiry").await;
+        let event = events(&w.app, &w.mcr_ig, &format!("?lookup_id={id}")).await.remove(0);
+        let seq = event["id"].as_i64().unwrap();
+
+        let (status, cp) = w.app.get(&w.mcr_ig, "/api/v1/audit/checkpoint").await;
+        assert_eq!(status, StatusCode::OK);
+        let key = parse_public_key(cp["public_key_pem"].as_str().unwrap()).unwrap();
+        let signed = SignedCheckpoint::from_note(cp["note"].as_str().unwrap()).unwrap();
+        signed.verify(&key).expect("the head is signed by the log key");
+
+        let (status, proof) = w.app.get(&w.mcr_ig, &format!("/api/v1/audit/proof/inclusion?seq={seq}")).await;
+        assert_eq!(status, StatusCode::OK, "{proof}");
+        let leaf = leaf_hash(proof["body"].as_str().unwrap().as_bytes());
+        assert_eq!(leaf, hash(&proof["leaf_hash"]), "the body is the leaf");
+        let path: Vec<[u8; 32]> = proof["proof"].as_array().unwrap().iter().map(hash).collect();
+        let size = proof["tree_size"].as_u64().unwrap();
+        let at_head = SignedCheckpoint::from_note(proof["checkpoint"].as_str().unwrap()).unwrap();
+        assert_eq!(at_head.checkpoint().tree_size, size);
+        verify_inclusion(&leaf, seq as u64, size, &path, &at_head.checkpoint().root_hash).expect("included");
+
+        // The log only grew since: consistency from the earlier checkpoint to the new head.
+        lookup(&w.app, &w.york_worker, noah(), "s17-assessment").await;
+        let (_, c) = w.app.get(&w.mcr_ig, &format!("/api/v1/audit/proof/consistency?from={size}")).await;
+        let new = SignedCheckpoint::from_note(c["checkpoint"].as_str().unwrap()).unwrap();
+        assert!(new.checkpoint().tree_size > size);
+        let path: Vec<[u8; 32]> = c["proof"].as_array().unwrap().iter().map(hash).collect();
+        verify_consistency(
+            size,
+            new.checkpoint().tree_size,
+            &at_head.checkpoint().root_hash,
+            &new.checkpoint().root_hash,
+            &path,
+        )
+        .expect("consistent");
+
+        // York's lookup is not Manchester's to prove.
+        let york_seq = events(&w.app, &w.york_ig, "?type=lookup").await[0]["id"].as_i64().unwrap();
+        let (status, _) = w.app.get(&w.mcr_ig, &format!("/api/v1/audit/proof/inclusion?seq={york_seq}")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{engine:?}");
+    }
+}
+
+#[tokio::test]
+async fn only_ig_officers_see_the_audit_views() {
+    let w = world(Engine::Sqlite).await;
+    for token in [&w.leeds_worker, &w.mcr_admin] {
+        assert_eq!(w.app.get(token, "/api/v1/audit/events").await.0, StatusCode::FORBIDDEN);
+        assert_eq!(w.app.get(token, "/api/v1/audit/anomalies").await.0, StatusCode::FORBIDDEN);
+        let (status, _) = w.app.post(token, "/api/v1/audit/subject-access", &json!({"subject": amelia()})).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+}
+
+#[tokio::test]
+async fn a_webhook_witness_receives_the_signed_head() {
+    use child_locator::audit::witness::{Pushed, WitnessTarget, push};
+    let w = world(Engine::Sqlite).await;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(String, String)>(1);
+    let hook = axum::Router::new().route(
+        "/checkpoints",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let tx = tx.clone();
+            async move {
+                let size = headers["x-audit-tree-size"].to_str().unwrap_or("").to_string();
+                let _ = tx.send((size, body)).await;
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/checkpoints", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, hook).await });
+
+    let key = w.app.state.audit.signer().verifying_key();
+    let pushed = push(w.app.store(), &WitnessTarget::parse(&url).unwrap(), &key).await.unwrap();
+    let (size, note) = rx.recv().await.unwrap();
+    let signed = SignedCheckpoint::from_note(&note).unwrap();
+    signed.verify(&key).unwrap();
+    assert_eq!(pushed, Pushed::Appended(signed.checkpoint().tree_size));
+    assert_eq!(size, signed.checkpoint().tree_size.to_string());
+}
