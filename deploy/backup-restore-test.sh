@@ -2,12 +2,12 @@
 # Proves backup and restore on both engines: make data (organisations, users, a caseload, so the audit
 # trail has entries), back up, destroy, restore, then `locator audit verify` and a holding still there.
 # Usage: deploy/backup-restore-test.sh [sqlite|postgres ...]  (default: both). Needs a built `locator`
-# (LOCATOR_BIN, default target/debug/locator) and, for PostgreSQL, pg_dump/pg_restore and a server at
+# (LOCATOR_BIN, default $CARGO_TARGET_DIR/debug/locator or target/debug/locator) and, for PostgreSQL, pg_dump/pg_restore and a server at
 # LOCATOR_TEST_POSTGRES_URL's host (default postgres://postgres@127.0.0.1:5432).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BIN=${LOCATOR_BIN:-target/debug/locator}
+BIN=${LOCATOR_BIN:-${CARGO_TARGET_DIR:-target}/debug/locator}
 if [[ ! -x $BIN ]]; then
   cargo build --locked --bin locator
 fi

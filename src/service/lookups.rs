@@ -16,6 +16,8 @@ use crate::domain::organisation::Organisation;
 use crate::domain::policy::Disclosure;
 use crate::domain::user::Actor;
 
+const COVERAGE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// One holding that matched, as this asker may see it.
 #[derive(Debug, Clone)]
 pub struct MatchedRecord {
@@ -134,6 +136,18 @@ impl Service {
         // Fail closed: nothing below runs unless the event and its match ids are durable.
         self.audit.record(event).await?;
 
+        let coverage = self.coverage().await?;
+        Ok(LookupOutcome { lookup_id, matches, coverage })
+    }
+
+    /// Coverage counts scan the holdings table, so they are computed at most every
+    /// `COVERAGE_TTL` and shared by every lookup in between (they are context, not evidence).
+    pub async fn coverage(&self) -> ServiceResult<Coverage> {
+        if let Some((at, coverage)) = *self.coverage_cache.lock().unwrap_or_else(|p| p.into_inner())
+            && at.elapsed() < COVERAGE_TTL
+        {
+            return Ok(coverage);
+        }
         let (holdings_total, orgs_with_holdings, last_update) = self.store.coverage().await?;
         let coverage = Coverage {
             organisations_participating: self.store.count_active_organisations().await?,
@@ -141,7 +155,8 @@ impl Service {
             holdings: holdings_total,
             last_update,
         };
-        Ok(LookupOutcome { lookup_id, matches, coverage })
+        *self.coverage_cache.lock().unwrap_or_else(|p| p.into_inner()) = Some((std::time::Instant::now(), coverage));
+        Ok(coverage)
     }
 
     async fn check_lookup_limits(&self, actor: &Actor) -> ServiceResult<()> {

@@ -70,6 +70,8 @@ pub struct Service {
     /// The current key's public id, stored with each holding (for rotation).
     pub key_id: String,
     pub limiter: limits::Limiter,
+    /// The last coverage figures and when they were computed (see `Service::coverage`).
+    pub coverage_cache: std::sync::Mutex<Option<(std::time::Instant, lookups::Coverage)>>,
     /// Lines for a person: e.g. that a key file was created.
     pub notices: Vec<String>,
 }
@@ -126,8 +128,20 @@ impl Service {
         let previous_tokens = previous.as_ref().map(|(_, t)| t.clone());
         let keys = Keyring::new(pseudonymiser, previous.map(|(p, _)| p));
         let limiter = limits::Limiter::new(&settings.limits);
-        let service =
-            Service { settings, store, audit, tokens, previous_tokens, clock, secret, keys, key_id, limiter, notices };
+        let service = Service {
+            settings,
+            store,
+            audit,
+            tokens,
+            previous_tokens,
+            clock,
+            secret,
+            keys,
+            key_id,
+            limiter,
+            coverage_cache: Default::default(),
+            notices,
+        };
         Ok((service, AuditTask(task)))
     }
 }

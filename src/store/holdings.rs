@@ -14,24 +14,34 @@ use crate::domain::identity::FieldsPresent;
 
 const HIT_CHUNK: usize = 512;
 
-/// The candidate search for `size` pseudonyms; built once per size and kept for the process.
-fn find_hits_sql(size: usize) -> &'static str {
+/// The candidate search for `size` pseudonyms; built once per engine and size.
+///
+/// SQLite gets anonymous `?` parameters: sqlx resolves each named `$N` parameter through
+/// `sqlite3_bind_parameter_name`, a linear scan, which made 512-parameter binds quadratic.
+fn find_hits_sql(engine: super::Engine, size: usize) -> &'static str {
     use std::sync::OnceLock;
-    static SQL: OnceLock<Vec<(usize, String)>> = OnceLock::new();
+    static SQL: OnceLock<Vec<(super::Engine, usize, String)>> = OnceLock::new();
     let all = SQL.get_or_init(|| {
-        [16, 64, 256, HIT_CHUNK]
-            .into_iter()
-            .map(|n| {
+        let mut all = Vec::new();
+        for engine in [super::Engine::Sqlite, super::Engine::Postgres] {
+            for n in [16, 64, 256, HIT_CHUNK] {
+                let list = match engine {
+                    super::Engine::Sqlite => vec!["?"; n].join(", "),
+                    super::Engine::Postgres => placeholders(1, n),
+                };
                 let sql = format!(
                     "SELECT p.pseudonym, p.holding_id, p.kind, h.org_id, h.fields_present \
-                     FROM pseudonyms p JOIN holdings h ON h.id = p.holding_id WHERE p.pseudonym IN ({})",
-                    placeholders(1, n)
+                     FROM pseudonyms p JOIN holdings h ON h.id = p.holding_id WHERE p.pseudonym IN ({list})"
                 );
-                (n, sql)
-            })
-            .collect()
+                all.push((engine, n, sql));
+            }
+        }
+        all
     });
-    all.iter().find(|(n, _)| *n == size).map(|(_, sql)| sql.as_str()).unwrap_or("SELECT NULL WHERE 1 = 0")
+    all.iter()
+        .find(|(e, n, _)| *e == engine && *n == size)
+        .map(|(_, _, sql)| sql.as_str())
+        .unwrap_or("SELECT NULL WHERE 1 = 0")
 }
 
 /// What happened to one holding in a put or a sync.
@@ -225,7 +235,7 @@ impl Store {
         let mut hits = Vec::new();
         for chunk in pseudonyms.chunks(HIT_CHUNK) {
             let size = [16, 64, 256, HIT_CHUNK].into_iter().find(|s| *s >= chunk.len()).unwrap_or(HIT_CHUNK);
-            let sql = find_hits_sql(size);
+            let sql = find_hits_sql(self.engine(), size);
             let mut query = sqlx::query(sql);
             for i in 0..size {
                 query = query.bind(chunk[i.min(chunk.len() - 1)].as_slice());

@@ -29,11 +29,14 @@ pub fn pool_options(max_connections: u32) -> AnyPoolOptions {
             Box::pin(async move {
                 // WAL lets readers run beside the writer; FULL syncs the WAL on every commit
                 // (group commit in the audit writer keeps that cheap); the busy timeout makes a
-                // second process (a CLI command beside `serve`) wait instead of failing.
+                // second process (a CLI command beside `serve`) wait instead of failing. Every
+                // write (each lookup's audit event) makes readers drop their page cache, so pages
+                // are memory-mapped: re-reading them is then a memory access, not a pread.
                 conn.execute(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
                      PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
-                     PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536;",
+                     PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536; \
+                     PRAGMA mmap_size = 4294967296;",
                 )
                 .await?;
                 Ok(())
