@@ -404,3 +404,29 @@ async fn a_webhook_witness_receives_the_signed_head() {
     assert_eq!(pushed, Pushed::Appended(signed.checkpoint().tree_size));
     assert_eq!(size, signed.checkpoint().tree_size.to_string());
 }
+
+#[tokio::test]
+async fn a_repeated_lookup_that_led_to_a_record_request_is_not_flagged() {
+    let w = world(Engine::Sqlite).await;
+    for _ in 0..3 {
+        lookup(&w.app, &w.leeds_worker, amelia(), "s17-assessment").await;
+    }
+    let body = json!({"subject": amelia(), "purpose": "s17-assessment"});
+    let (_, fourth) = w.app.post(&w.leeds_worker, "/api/v1/lookups", &body).await;
+    let match_id = fourth["matches"][0]["match_id"].as_str().expect("Amelia is held in Manchester").to_string();
+    let request = json!({"match_id": match_id, "legal_basis": "ca1989-s17", "reason": "assessment after a move", "urgency": "routine"});
+    let (status, reply) = w.app.post(&w.leeds_worker, "/api/v1/requests", &request).await;
+    assert!(status.is_success(), "{reply}");
+    let (_, fifth) = w.app.post(&w.leeds_worker, "/api/v1/lookups", &body).await;
+
+    let (_, list) = w.app.get(&w.leeds_ig, "/api/v1/audit/anomalies").await;
+    let repeated: Vec<&str> = list["anomalies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["rule"] == "repeated-lookups-of-one-child")
+        .map(|a| a["lookup_id"].as_str().unwrap())
+        .collect();
+    assert!(!repeated.contains(&fourth["lookup_id"].as_str().unwrap()), "a request followed the fourth: {list}");
+    assert!(repeated.contains(&fifth["lookup_id"].as_str().unwrap()), "the fifth had none: {list}");
+}

@@ -19,20 +19,13 @@ pub enum WitnessTarget {
 }
 
 impl WitnessTarget {
-    /// `http://…` is a webhook; anything else is a file path. `https://` is refused: this
-    /// build carries no TLS stack (send to a local relay, or witness to a file).
+    /// `https://…` or `http://…` is a webhook; anything else is a file path.
     pub fn parse(text: &str) -> Result<WitnessTarget, String> {
         let text = text.trim();
         if text.is_empty() {
             return Err("the witness target is empty".into());
         }
-        if text.starts_with("https://") {
-            return Err(
-                "https webhooks are not supported by this build (no TLS); use http:// to a local relay, or a file path"
-                    .into(),
-            );
-        }
-        if text.starts_with("http://") {
+        if text.starts_with("https://") || text.starts_with("http://") {
             return Ok(WitnessTarget::Webhook(text.to_string()));
         }
         Ok(WitnessTarget::File(PathBuf::from(text)))
@@ -176,7 +169,7 @@ mod tests {
     fn targets_are_files_or_plain_http_webhooks() {
         assert_eq!(WitnessTarget::parse("/srv/witness.log").unwrap(), WitnessTarget::File("/srv/witness.log".into()));
         assert!(matches!(WitnessTarget::parse("http://relay:9000/cp").unwrap(), WitnessTarget::Webhook(_)));
-        assert!(WitnessTarget::parse("https://witness.example/cp").is_err());
+        assert!(matches!(WitnessTarget::parse("https://witness.example/cp"), Ok(WitnessTarget::Webhook(_))));
         assert_eq!(WitnessTarget::parse("http://relay:9000/secret-path").unwrap().describe(), "http://relay:9000/…");
     }
 

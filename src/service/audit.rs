@@ -392,10 +392,10 @@ impl Service {
         users.sort_unstable();
         users.dedup();
         // Norms are judged on each user's whole history, not only the part this scope sees.
-        let facts: Vec<LookupFact> = self
-            .store
-            .lookup_facts(&users, from - rules.history_ms(), to)
-            .await?
+        let raw_facts = self.store.lookup_facts(&users, from - rules.history_ms(), to).await?;
+        let seqs: Vec<i64> = raw_facts.iter().map(|f| f.seq).collect();
+        let followed = self.store.lookups_followed_by_request(&seqs).await?;
+        let facts: Vec<LookupFact> = raw_facts
             .into_iter()
             .map(|f| {
                 let body: Value = serde_json::from_slice(&f.body).unwrap_or(Value::Null);
@@ -407,8 +407,7 @@ impl Service {
                     purpose_detail: body["details"]["purpose_detail"].as_str().map(str::to_string),
                     token_reported_lost: body["details"]["token_reported_lost"].as_bool().unwrap_or(false),
                     child_keys: f.child_keys,
-                    // Record requests are not built yet: the hook for "no request followed".
-                    request_followed: false,
+                    request_followed: followed.contains(&f.seq),
                 }
             })
             .collect();

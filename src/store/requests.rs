@@ -466,3 +466,24 @@ async fn insert_event(
     .await?;
     Ok(())
 }
+
+impl Store {
+    /// Which of these lookup events (by audit seq) had a record requested through one of the
+    /// match ids they handed out: "repeated lookups with no request following" needs it.
+    pub async fn lookups_followed_by_request(&self, seqs: &[i64]) -> StoreResult<std::collections::HashSet<i64>> {
+        let mut followed = std::collections::HashSet::new();
+        for chunk in seqs.chunks(500) {
+            let sql = format!(
+                "SELECT DISTINCT lm.seq FROM lookup_matches lm JOIN requests r ON r.match_id = lm.match_id \
+                 WHERE lm.seq IN ({})",
+                super::placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query_scalar::<_, i64>(&sql);
+            for s in chunk {
+                query = query.bind(*s);
+            }
+            followed.extend(query.fetch_all(self.reader()).await?);
+        }
+        Ok(followed)
+    }
+}
