@@ -10,6 +10,22 @@ use crate::domain::role::Role;
 use crate::service::Service;
 use crate::store::StoreError;
 
+/// Fake holdings (made-up people, valid check digits) so a newcomer's first lookup finds someone.
+const DEMO_CASELOADS: &[(&str, &str)] = &[
+    (
+        "DEMO-LA-SOUTH",
+        "local_ref,category,status,nhs_number,upn,given_name,family_name,date_of_birth,postcode\n\
+         SB-1001,child-protection-plan,open,9434765919,,Ruby,Demo-Fletcher,2016-04-12,SO14 3AA\n\
+         SB-1002,child-in-need,open,,,Alfie,Demoson,2019-09-30,SO15 2BB\n\
+         SB-1003,looked-after,closed,9074833780,,Maya,Demowska,2012-01-05,\n",
+    ),
+    (
+        "DEMO-NHS",
+        "local_ref,category,status,nhs_number,upn,given_name,family_name,date_of_birth,postcode\n\
+         RNT-77,other,open,9434765919,,Ruby,Fletcher,2016-04-12,\n",
+    ),
+];
+
 /// Fake organisations: codes start with DEMO so they can never be mistaken for real ones.
 const DEMO_ORGS: &[(&str, &str, &str, &str, &str)] = &[
     (
@@ -64,6 +80,14 @@ pub async fn demo(mut settings: Settings) -> anyhow::Result<ExitCode> {
             tokens.push((org.code.clone(), *role, token));
         }
     }
+    for (code, csv) in DEMO_CASELOADS {
+        let org = service.store.organisation_by_code(code).await?;
+        let format = crate::domain::sync::SyncFormat::Csv;
+        service
+            .sync_holdings(org.id, None, format, std::io::Cursor::new(csv.as_bytes()), false, &|_| {})
+            .await
+            .map_err(|e| anyhow::anyhow!("demo caseload: {e}"))?;
+    }
     super::serve::run_service(service, task, |addr| {
         println!("\nchild-locator DEMO is running at http://{addr}  (fake data only; Ctrl-C to stop)\n");
         println!("Tokens (send as `Authorization: Bearer TOKEN`):");
@@ -71,7 +95,11 @@ pub async fn demo(mut settings: Settings) -> anyhow::Result<ExitCode> {
             println!("  {org:<14} {:<13} {token}", role.as_str());
         }
         if let Some((_, _, token)) = tokens.first() {
-            println!("\nTry:\n  curl -s http://{addr}/api/v1/organisations -H 'Authorization: Bearer {token}'\n");
+            println!("\nTry a lookup (the DEMO-LA-NORTH practitioner asks about a fake child):");
+            println!(
+                "  curl -s http://{addr}/api/v1/lookups -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\\n    \
+                 -d '{{\"subject\": {{\"given_name\": \"Ruby\", \"family_name\": \"Fletcher\", \"date_of_birth\": \"2016-04-12\"}}, \"purpose\": \"front-door-triage\"}}'\n"
+            );
         }
     })
     .await
