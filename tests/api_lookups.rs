@@ -293,3 +293,32 @@ async fn with_rate_limits_off_nothing_is_refused() {
         assert_eq!(app.post(&worker, "/api/v1/lookups", &body).await.0, StatusCode::OK);
     }
 }
+
+#[tokio::test]
+async fn the_prefilter_drops_typo_probes_that_exist_nowhere_but_keeps_real_typo_matches() {
+    for engine in engines() {
+        let w = world(engine).await;
+        w.app.state.rebuild_prefilter().await.unwrap();
+        // Registered after the filter was built: added on write, so still found by a typo.
+        let manchester = w.app.store().organisation_by_code("E08000003").await.unwrap();
+        let admin = w.app.token(&manchester, Role::OrgAdmin).await;
+        register(
+            &w.app,
+            &admin,
+            "MCR-2",
+            "early-help",
+            json!({"given_name": "Tobias", "family_name": "Lindqvist", "date_of_birth": "2016-10-10"}),
+        )
+        .await;
+        for (given, family, dob) in [("Amedia", "Hughes", "2014-05-09"), ("Tobian", "Lindqvist", "2016-10-10")] {
+            let (_, answer) = w.app.post(&w.worker, "/api/v1/lookups",
+                &json!({"subject": {"given_name": given, "family_name": family, "date_of_birth": dob}, "purpose": "s17-assessment"})).await;
+            assert_eq!(answer["known"], true, "{engine:?}: {given} {family}: {answer}");
+        }
+        let events = w.app.audit_bodies().await;
+        let last = events.iter().rev().find(|e| e["type"] == "lookup").unwrap();
+        let (asked, queried) =
+            (last["details"]["keys_asked"].as_u64().unwrap(), last["details"]["keys_queried"].as_u64().unwrap());
+        assert!(queried * 4 < asked, "most typo probes were screened out: {queried} of {asked}");
+    }
+}

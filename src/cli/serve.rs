@@ -54,11 +54,17 @@ pub async fn run_service(
         tokio::spawn(async move { state.service.run_background(stopped).await })
     };
     let maintenance = tokio::spawn(maintenance(state.clone()));
+    let prefilter = {
+        let state = state.clone();
+        tokio::spawn(async move { state.service.maintain_prefilter(std::time::Duration::from_secs(30)).await })
+    };
     let served = http::serve(state, listener).await;
     let _ = stop.send(true);
     let _ = worker.await;
     maintenance.abort();
+    prefilter.abort();
     let _ = maintenance.await;
+    let _ = prefilter.await;
     if let Some(w) = witness {
         w.abort();
     }

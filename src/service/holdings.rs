@@ -29,6 +29,7 @@ impl Service {
     ) -> ServiceResult<(Change, StoredHolding)> {
         let holding = input.into_holding(local_ref, &self.keys, self.clock.today())?;
         let (change, id) = self.store.put_holding(actor.org_id, &holding, &self.key_id, self.clock.now_ms()).await?;
+        self.prefilter.add(holding.keys.iter().map(|(_, p)| p.as_bytes().as_slice()));
         if change != Change::Unchanged {
             self.signal_matches(actor.org_id, id, &holding).await?;
         }

@@ -58,7 +58,9 @@ pub struct LookupOutcome {
 impl Service {
     pub async fn lookup(&self, actor: &Actor, input: LookupInput) -> ServiceResult<LookupOutcome> {
         self.check_lookup_limits(actor).await?;
-        let lookup = input.into_lookup(&self.keys, self.clock.today())?;
+        let mut lookup = input.into_lookup(&self.keys, self.clock.today())?;
+        let asked = lookup.probes.len();
+        lookup.probes = self.prefilter.screen(lookup.probes);
         let pseudonyms: Vec<Vec<u8>> = lookup.probes.iter().map(|p| p.pseudonym.as_bytes().to_vec()).collect();
         let hits = self.store.find_hits(&pseudonyms).await?;
         let candidates = assess_hits(
@@ -131,7 +133,7 @@ impl Service {
                 .filter(|p| p.variant == Variant::Exact)
                 .map(|p| Attachment::LookupPseudonym(p.pseudonym.as_bytes().to_vec())),
         );
-        let mut event = lookup_event(actor, &lookup, &lookup_id, &matches);
+        let mut event = lookup_event(actor, &lookup, asked, &lookup_id, &matches);
         event.attachments = attachments;
         // Fail closed: nothing below runs unless the event and its match ids are durable.
         self.audit.record(event).await?;
@@ -193,7 +195,7 @@ fn tier_rank(tier: Tier) -> u8 {
 }
 
 /// The lookup's audit event: who, why, which key kinds were asked (never values), what came back.
-fn lookup_event(actor: &Actor, lookup: &Lookup, lookup_id: &str, matches: &[OrgMatches]) -> NewEvent {
+fn lookup_event(actor: &Actor, lookup: &Lookup, asked: usize, lookup_id: &str, matches: &[OrgMatches]) -> NewEvent {
     let mut kinds: Vec<&str> = lookup.probes.iter().map(|p| p.kind.name()).collect();
     kinds.sort_unstable();
     kinds.dedup();
@@ -211,7 +213,8 @@ fn lookup_event(actor: &Actor, lookup: &Lookup, lookup_id: &str, matches: &[OrgM
     event.details = json!({
         "purpose_detail": lookup.purpose_detail,
         "key_kinds_asked": kinds,
-        "keys_asked": lookup.probes.len(),
+        "keys_asked": asked,
+        "keys_queried": lookup.probes.len(),
         "subjects_asked": 1,
         "result_count": results.len(),
         "results": results,

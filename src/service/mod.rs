@@ -6,6 +6,7 @@ pub mod holdings;
 pub mod limits;
 pub mod lookups;
 pub mod outbox;
+pub mod prefilter;
 pub mod purge;
 pub mod requests;
 pub mod sync;
@@ -70,6 +71,8 @@ pub struct Service {
     /// The current key's public id, stored with each holding (for rotation).
     pub key_id: String,
     pub limiter: limits::Limiter,
+    /// Screens a lookup's typo-variant probes against the pseudonyms this node knows exist.
+    pub prefilter: prefilter::Prefilter,
     /// The last coverage figures and when they were computed (see `Service::coverage`).
     pub coverage_cache: std::sync::Mutex<Option<(std::time::Instant, lookups::Coverage)>>,
     /// Lines for a person: e.g. that a key file was created.
@@ -139,6 +142,7 @@ impl Service {
             keys,
             key_id,
             limiter,
+            prefilter: Default::default(),
             coverage_cache: Default::default(),
             notices,
         };

@@ -230,6 +230,7 @@ impl Service {
                     .sync_batch(org_id, &holdings, &self.key_id, self.clock.now_ms(), &mut index)
                     .await
                     .map_err(ServiceError::from)?;
+                self.prefilter.add(holdings.iter().flat_map(|h| h.keys.iter().map(|(_, p)| p.as_bytes().as_slice())));
                 for (h, (change, id)) in holdings.iter().zip(changes) {
                     match change {
                         Change::Added => summary.added += 1,

@@ -266,6 +266,32 @@ impl Store {
         rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("org_id")?))).collect()
     }
 
+    /// Every stored pseudonym, in pages (`after` is the last pseudonym of the previous page), to
+    /// build the lookup prefilter without holding the whole table in memory.
+    pub async fn pseudonym_page(&self, after: &[u8], limit: i64) -> StoreResult<Vec<Vec<u8>>> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT pseudonym FROM pseudonyms WHERE pseudonym > $1 ORDER BY pseudonym LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(self.reader())
+        .await?)
+    }
+
+    pub async fn count_pseudonyms(&self) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM pseudonyms").fetch_one(self.reader()).await?)
+    }
+
+    /// Pseudonyms of holdings written at or after `since` (by any node).
+    pub async fn pseudonyms_since(&self, since: Millis) -> StoreResult<Vec<Vec<u8>>> {
+        Ok(sqlx::query_scalar(
+            "SELECT p.pseudonym FROM pseudonyms p JOIN holdings h ON h.id = p.holding_id WHERE h.updated_at >= $1",
+        )
+        .bind(since)
+        .fetch_all(self.reader())
+        .await?)
+    }
+
     /// Holdings per index key id, and per organisation for one key id (rotation progress).
     pub async fn holdings_by_key(&self) -> StoreResult<Vec<(String, i64)>> {
         let rows = sqlx::query("SELECT key_id, COUNT(*) AS n FROM holdings GROUP BY key_id ORDER BY key_id")
