@@ -200,16 +200,7 @@ async fn every_validation_error_names_its_field() {
 async fn lookup_fails_closed_when_audit_cannot_be_written() {
     for engine in engines() {
         let w = world(engine).await;
-        let fault = match engine {
-            Engine::Sqlite => {
-                "CREATE TRIGGER refuse BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'disk full'); END;"
-            }
-            Engine::Postgres => {
-                "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$ LANGUAGE plpgsql; \
-                 CREATE TRIGGER refuse BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION refuse();"
-            }
-        };
-        w.app.store().execute_raw(fault).await.unwrap();
+        common::refuse_audit_writes(w.app.store(), engine).await;
         let (status, body) = w
             .app
             .post(&w.worker, "/api/v1/lookups", &json!({"subject": {"nhs_number": NHS}, "purpose": "s47-enquiry"}))

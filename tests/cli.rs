@@ -1,27 +1,12 @@
 //! The `locator` command line, run as a newcomer or an operator would.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 
-const BIN: &str = env!("CARGO_BIN_EXE_locator");
-
-/// A command in a fresh directory with no LOCATOR_* settings inherited.
-fn locator(dir: &std::path::Path) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("LOCATOR_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env("LOCATOR_LOG", "warn");
-    cmd
-}
-
-fn stdout(output: &std::process::Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
+use common::cli::{add_org, locator, stdout};
 
 #[test]
 fn a_flag_beats_the_environment_which_beats_the_file() {
@@ -139,12 +124,7 @@ fn serve_answers_and_exits_zero_on_sigterm() {
 #[test]
 fn audit_verify_passes_on_an_intact_trail() {
     let dir = tempfile::tempdir().unwrap();
-    let out = locator(dir.path())
-        .args(["org", "add", "--code", "E1", "--name", "One", "--kind", "other"])
-        .args(["--duty-phone", "01632 960000", "--secure-email", "x@example.org"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    add_org(dir.path(), "E1", "other");
     let out = locator(dir.path()).args(["audit", "verify"]).output().unwrap();
     assert!(out.status.success(), "{}", stdout(&out));
     assert!(stdout(&out).contains("audit trail intact"), "{}", stdout(&out));
@@ -154,12 +134,7 @@ fn audit_verify_passes_on_an_intact_trail() {
 #[test]
 fn import_prints_a_summary_and_fails_only_when_nothing_can_be_read() {
     let dir = tempfile::tempdir().unwrap();
-    let out = locator(dir.path())
-        .args(["org", "add", "--code", "E2", "--name", "Two", "--kind", "local-authority"])
-        .args(["--duty-phone", "01632 960000", "--secure-email", "x@example.org"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    add_org(dir.path(), "E2", "local-authority");
     std::fs::write(
         dir.path().join("caseload.csv"),
         "local_ref,category,status,given_name,family_name,date_of_birth\nA1,early-help,open,Amy,Okafor,2015-06-01\nA2,early-help,open,,,\n",
@@ -182,24 +157,7 @@ fn import_prints_a_summary_and_fails_only_when_nothing_can_be_read() {
 fn key_rotate_then_retire_refuses_until_holders_re_sync() {
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| locator(dir.path()).args(args).output().unwrap();
-    assert!(
-        run(&[
-            "org",
-            "add",
-            "--code",
-            "E3",
-            "--name",
-            "Three",
-            "--kind",
-            "local-authority",
-            "--duty-phone",
-            "01632 960000",
-            "--secure-email",
-            "x@example.org"
-        ])
-        .status
-        .success()
-    );
+    add_org(dir.path(), "E3", "local-authority");
     std::fs::write(dir.path().join("c.csv"), "local_ref,category,status,nhs_number\nA1,early-help,open,9074833780\n")
         .unwrap();
     assert!(run(&["import", "--org", "E3", "c.csv"]).status.success());
@@ -256,12 +214,7 @@ fn serve_refuses_plain_http_on_a_public_address_unless_explicitly_allowed() {
 #[test]
 fn backup_writes_a_private_consistent_copy_and_refuses_to_overwrite() {
     let dir = tempfile::tempdir().unwrap();
-    let out = locator(dir.path())
-        .args(["org", "add", "--code", "E1", "--name", "One", "--kind", "other"])
-        .args(["--duty-phone", "01632 960000", "--secure-email", "x@example.org"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    add_org(dir.path(), "E1", "other");
     let out = locator(dir.path()).args(["backup", "copy.db"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout(&out).contains("integrity ok"), "{}", stdout(&out));

@@ -1,38 +1,14 @@
 //! `locator audit export|verify --export|witness|events`, run as an IG officer or an auditor
 //! outside the operator would: an export verifies with only the public key and no database.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
-const BIN: &str = env!("CARGO_BIN_EXE_locator");
-
-fn locator(dir: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("LOCATOR_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env("LOCATOR_LOG", "warn");
-    cmd
-}
-
-fn run(dir: &Path, args: &[&str]) -> Output {
-    locator(dir).args(args).output().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+use common::cli::{run, stdout};
 
 fn add_org(dir: &Path, code: &str) {
-    let out = locator(dir)
-        .args(["org", "add", "--code", code, "--name", code, "--kind", "other"])
-        .args(["--duty-phone", "01632 960000", "--secure-email", "x@example.org"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    common::cli::add_org(dir, code, "other");
 }
 
 /// A trail with a few events, its public key in `audit.pub`.

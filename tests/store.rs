@@ -165,16 +165,7 @@ async fn appends_fail_closed_when_the_database_refuses_the_write() {
         let db = TestDb::new(engine).await;
         let store = open(&db).await;
         let (log, _) = writer(&store);
-        let fault = match engine {
-            Engine::Sqlite => {
-                "CREATE TRIGGER refuse BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'disk full'); END;"
-            }
-            Engine::Postgres => {
-                "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$ LANGUAGE plpgsql; \
-                 CREATE TRIGGER refuse BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION refuse();"
-            }
-        };
-        store.execute_raw(fault).await.unwrap();
+        common::refuse_audit_writes(&store, engine).await;
         let result = log.record(NewEvent::new(EventType::Lookup)).await;
         assert!(result.is_err(), "{engine:?}");
         assert_eq!(store.audit_head().await.unwrap().size, 0, "nothing half-written");

@@ -2,6 +2,8 @@
 //! set) on PostgreSQL, each test with a fresh database (a temp file, or its own schema).
 #![allow(dead_code)]
 
+pub mod cli;
+
 use std::sync::Once;
 
 use child_locator::clock::Clock;
@@ -193,6 +195,20 @@ impl TestApp {
     pub async fn audit_types(&self) -> Vec<String> {
         self.audit_bodies().await.iter().map(|b| b["type"].as_str().unwrap_or_default().to_string()).collect()
     }
+}
+
+/// Makes every audit append fail from now on, as a full disk or a broken database would.
+pub async fn refuse_audit_writes(store: &Store, engine: Engine) {
+    let fault = match engine {
+        Engine::Sqlite => {
+            "CREATE TRIGGER refuse BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'disk full'); END;"
+        }
+        Engine::Postgres => {
+            "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER refuse BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION refuse();"
+        }
+    };
+    store.execute_raw(fault).await.expect("fault injected");
 }
 
 pub async fn split(response: reqwest::Response) -> (StatusCode, Value) {
