@@ -234,3 +234,72 @@ fn backup_writes_a_private_consistent_copy_and_refuses_to_overwrite() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("pg_dump"));
 }
+
+/// Runs `serve` with debug logging, sends valid and invalid canary identifiers through every
+/// write and read path, and proves none of them reaches a log line or the metrics.
+#[test]
+fn canary_identifiers_never_reach_logs_or_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    add_org(dir.path(), "E4", "local-authority");
+    let admin = common::cli::run(dir.path(), &["user", "add", "--org", "E4", "--name", "Admin", "--role", "org-admin"]);
+    let admin = stdout(&admin).trim_end().lines().last().unwrap().to_string();
+    let worker =
+        common::cli::run(dir.path(), &["user", "add", "--org", "E4", "--name", "Worker", "--role", "practitioner"]);
+    let worker = stdout(&worker).trim_end().lines().last().unwrap().to_string();
+    let mut child = locator(dir.path())
+        .arg("serve")
+        .env("LOCATOR_BIND", "127.0.0.1:0")
+        .env("LOCATOR_LOG", "debug")
+        .env("LOCATOR_LOG_FORMAT", "json")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut log = String::new();
+    let addr = loop {
+        let line = lines.next().expect("serve logs its address").unwrap();
+        log.push_str(&line);
+        if let Some(rest) = line.split("\"addr\":\"").nth(1) {
+            break rest.split('"').next().unwrap().to_string();
+        }
+    };
+    let curl = |method: &str, path: &str, token: &str, body: &str| {
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "-X",
+                method,
+                &format!("http://{addr}{path}"),
+                "-H",
+                &format!("Authorization: Bearer {token}"),
+            ])
+            .args(["-H", "Content-Type: application/json", "-d", body])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let canaries = ["Zephyrine", "Quillbottom", "9434765919", "2013-07-21", "SW1A 2AA"];
+    let good = r#"{"category": "child-in-need", "status": "open", "subject": {"nhs_number": "9434765919", "given_name": "Zephyrine", "family_name": "Quillbottom", "date_of_birth": "2013-07-21", "postcode": "SW1A 2AA"}}"#;
+    let bad = r#"{"category": "child-in-need", "status": "open", "subject": {"nhs_number": "9434765918", "given_name": "Zephyrine", "date_of_birth": "2013-07-21x", "postcode": "SW1A 2AA!"}}"#;
+    curl("PUT", "/api/v1/holdings/C-1", &admin, good);
+    curl("PUT", "/api/v1/holdings/C-2", &admin, bad);
+    curl(
+        "POST",
+        "/api/v1/lookups",
+        &worker,
+        r#"{"subject": {"given_name": "Zephyrine", "family_name": "Quillbottom", "date_of_birth": "2013-07-21"}, "purpose": "s47-enquiry"}"#,
+    );
+    curl("POST", "/api/v1/lookups", &worker, r#"{"subject": {"nhs_number": 9434765919}, "purpose": "s47-enquiry"}"#);
+    let metrics = curl("GET", "/metrics", "", "");
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    child.wait().unwrap();
+    for line in lines {
+        log.push_str(&line.unwrap());
+    }
+    assert!(log.contains("request"), "debug logging was on: {log}");
+    assert!(metrics.contains("locator_http_requests_total"));
+    for canary in canaries {
+        assert!(!log.contains(canary), "{canary} reached the log");
+        assert!(!metrics.contains(canary), "{canary} reached the metrics");
+    }
+}
