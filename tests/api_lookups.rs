@@ -26,6 +26,13 @@ struct World {
     worker: String,
 }
 
+impl World {
+    /// The Leeds worker's lookup; the answer body.
+    async fn ask(&self, subject: Value, purpose: &str) -> Value {
+        self.app.post(&self.worker, "/api/v1/lookups", &json!({"subject": subject, "purpose": purpose})).await.1
+    }
+}
+
 /// Manchester holds Amelia on a child protection plan; a Leeds social worker asks.
 async fn world(engine: Engine) -> World {
     let app = TestApp::start(engine).await;
@@ -61,24 +68,18 @@ async fn a_worker_learns_who_holds_the_child_and_who_to_call() {
 async fn names_and_date_of_birth_find_a_child_recorded_under_a_short_name() {
     for engine in engines() {
         let w = world(engine).await;
-        let (_, answer) = w
-            .app
-            .post(
-                &w.worker,
-                "/api/v1/lookups",
-                &json!({"subject": {"given_name": "Millie", "family_name": "HUGHES", "date_of_birth": "2014-05-09"},
-                    "purpose": "front-door-triage"}),
+        let answer = w
+            .ask(
+                json!({"given_name": "Millie", "family_name": "HUGHES", "date_of_birth": "2014-05-09"}),
+                "front-door-triage",
             )
             .await;
         let tier = answer["matches"][0]["tier"].as_str().unwrap_or("none").to_string();
         assert!(tier == "probable" || tier == "possible", "{engine:?}: {answer}");
-        let (_, answer) = w
-            .app
-            .post(
-                &w.worker,
-                "/api/v1/lookups",
-                &json!({"subject": {"given_name": "Amelia", "family_name": "Hughes", "date_of_birth": "2014-05-09"},
-                    "purpose": "front-door-triage"}),
+        let answer = w
+            .ask(
+                json!({"given_name": "Amelia", "family_name": "Hughes", "date_of_birth": "2014-05-09"}),
+                "front-door-triage",
             )
             .await;
         assert_eq!(answer["matches"][0]["tier"], "probable", "{answer}");
@@ -89,13 +90,10 @@ async fn names_and_date_of_birth_find_a_child_recorded_under_a_short_name() {
 async fn not_known_is_said_plainly_and_is_never_called_safe() {
     for engine in engines() {
         let w = world(engine).await;
-        let (_, answer) = w
-            .app
-            .post(
-                &w.worker,
-                "/api/v1/lookups",
-                &json!({"subject": {"given_name": "Noah", "family_name": "Brennan", "date_of_birth": "2017-02-02"},
-                    "purpose": "s17-assessment"}),
+        let answer = w
+            .ask(
+                json!({"given_name": "Noah", "family_name": "Brennan", "date_of_birth": "2017-02-02"}),
+                "s17-assessment",
             )
             .await;
         assert_eq!(answer["known"], false, "{engine:?}");
@@ -130,10 +128,7 @@ async fn a_school_sees_the_contact_but_not_the_category() {
 async fn several_records_at_one_organisation_come_back_grouped() {
     let w = world(Engine::Sqlite).await;
     register(&w.app, &w.holder_admin, "MCR-EH-9", "early-help", amelia()).await;
-    let (_, answer) = w
-        .app
-        .post(&w.worker, "/api/v1/lookups", &json!({"subject": {"nhs_number": NHS}, "purpose": "s47-enquiry"}))
-        .await;
+    let answer = w.ask(json!({"nhs_number": NHS}), "s47-enquiry").await;
     let matches = answer["matches"].as_array().unwrap();
     assert_eq!(matches.len(), 1, "{answer}");
     assert_eq!(matches[0]["records"].as_array().unwrap().len(), 2);
@@ -215,9 +210,12 @@ async fn lookup_fails_closed_when_audit_cannot_be_written() {
 #[tokio::test]
 async fn the_lookup_event_records_who_and_why_but_no_identifier() {
     let w = world(Engine::Sqlite).await;
-    let (_, answer) = w.app.post(&w.worker, "/api/v1/lookups",
-        &json!({"subject": {"nhs_number": NHS, "given_name": "Amelia", "family_name": "Hughes", "date_of_birth": "2014-05-09"},
-                "purpose": "s47-enquiry"})).await;
+    let answer = w
+        .ask(
+            json!({"nhs_number": NHS, "given_name": "Amelia", "family_name": "Hughes", "date_of_birth": "2014-05-09"}),
+            "s47-enquiry",
+        )
+        .await;
     let events = w.app.audit_bodies().await;
     let lookup = events.iter().find(|e| e["type"] == "lookup").expect("lookup audited");
     assert_eq!(lookup["lookup_id"], answer["lookup_id"]);
@@ -302,8 +300,9 @@ async fn the_prefilter_drops_typo_probes_that_exist_nowhere_but_keeps_real_typo_
         )
         .await;
         for (given, family, dob) in [("Amedia", "Hughes", "2014-05-09"), ("Tobian", "Lindqvist", "2016-10-10")] {
-            let (_, answer) = w.app.post(&w.worker, "/api/v1/lookups",
-                &json!({"subject": {"given_name": given, "family_name": family, "date_of_birth": dob}, "purpose": "s17-assessment"})).await;
+            let answer = w
+                .ask(json!({"given_name": given, "family_name": family, "date_of_birth": dob}), "s17-assessment")
+                .await;
             assert_eq!(answer["known"], true, "{engine:?}: {given} {family}: {answer}");
         }
         let events = w.app.audit_bodies().await;
