@@ -135,9 +135,13 @@ pub struct MatchView {
 #[utoipa::path(get, path = "/api/v1/matches", tag = "holdings", responses((status = 200, body = MatchList)))]
 async fn list_matches(State(state): State<AppState>, actor: Actor) -> ApiResult<Json<MatchList>> {
     let rows = state.store.matches_of_org(actor.org_id, false).await?;
+    let mut other_ids: Vec<i64> = rows.iter().map(|m| m.other_org).collect();
+    other_ids.sort_unstable();
+    other_ids.dedup();
+    let others = state.store.organisations_by_id(&other_ids).await?;
     let mut matches = Vec::with_capacity(rows.len());
     for m in rows {
-        let other = state.store.organisation_by_id(m.other_org).await?;
+        let Some(other) = others.iter().find(|o| o.id == m.other_org).cloned() else { continue };
         matches.push(MatchView {
             match_id: m.match_id,
             local_ref: m.own_local_ref,
