@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end benchmark: generate N synthetic holdings, import them (timed), serve with rate
-# limits off, and drive lookups from a separate process. Usage: bench/run.sh [N] [sqlite|postgres]
+# limits off, and drive /healthz, lookups, then mixed traffic (lookups, record requests, small
+# syncs) from a separate process. Usage: bench/run.sh [N] [sqlite|postgres]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-100000}
@@ -34,11 +35,15 @@ done
 echo "== re-import of org0 (unchanged)"
 /usr/bin/time -f "org0 again: %e s, max RSS %M KB" "$BIN/locator" import --org BENCH0 "$WORK/data/org0.csv" | tail -1
 TOKEN=$("$BIN/locator" user add --org BENCH0 --name "Bench Worker" --role practitioner | tail -n1)
+# Mixed traffic: small syncs go to an organisation of their own, so the measured caseloads stay put.
+"$BIN/locator" org add --code BENCHX --name "Bench Churn Council" --kind local-authority \
+  --duty-phone "01632 960199" --secure-email "churn@bench.invalid" > /dev/null
+ADMIN_TOKEN=$("$BIN/locator" user add --org BENCHX --name "Bench Admin" --role org-admin | tail -n1)
 LOCATOR_RATE_LIMITS=off LOCATOR_BIND=127.0.0.1:18181 "$BIN/locator" serve 2> "$WORK/serve.log" &
 SERVER=$!
 for _ in $(seq 1 50); do curl -sf http://127.0.0.1:18181/readyz > /dev/null && break; sleep 0.2; done
 echo "== load"
 "$BIN/examples/loadgen" --url http://127.0.0.1:18181 --token "$TOKEN" --lookups "$WORK/data/lookups.ndjson" \
-  --seconds "$SECONDS_EACH" --concurrency "$CONCURRENCY"
+  --seconds "$SECONDS_EACH" --concurrency "$CONCURRENCY" --admin-token "$ADMIN_TOKEN"
 kill -TERM "$SERVER"; wait "$SERVER" || true
 if [ "$ENGINE" = postgres ]; then psql -q -h 127.0.0.1 -U postgres -d test -c "DROP SCHEMA $SCHEMA CASCADE"; fi

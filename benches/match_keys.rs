@@ -19,6 +19,7 @@ fn typical_child() -> RawSubject {
         postcode: Some("M1 1AE".into()),
         other_given_names: vec!["Rose".into()],
         former_family_names: vec![],
+        expected_date: None,
     }
 }
 

@@ -14,8 +14,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use child_locator::domain::identity::{
-    Agreement, Assessment, Evidence, FieldsPresent, IndexSecret, KeyUse, LookupOptions, Pseudonym, Pseudonymiser,
-    RawSubject, Subject, SubjectRole, Tier, assess, holding_keys, lookup_keys_with,
+    Agreement, Assessment, Evidence, ExpectedDate, FieldsPresent, IndexSecret, KeyUse, LookupOptions, Pseudonym,
+    Pseudonymiser, RawSubject, Subject, SubjectRole, Tier, assess, expected_birth_keys, holding_keys, lookup_keys_with,
+    newborn_keys,
 };
 use rand::distributions::WeightedIndex;
 use rand::prelude::*;
@@ -707,6 +708,7 @@ fn holding_record(p: &Person, rng: &mut StdRng, nhs_rate: f64) -> RawSubject {
             vec![]
         },
         former_family_names: vec![],
+        expected_date: None,
     }
 }
 
@@ -730,6 +732,7 @@ fn asker_record(p: &Person, rng: &mut StdRng, with_nhs: bool) -> RawSubject {
             vec![]
         },
         former_family_names: vec![],
+        expected_date: None,
     }
 }
 
@@ -1364,6 +1367,7 @@ fn main() -> ExitCode {
     }
 
     let carer_rows = carer_section(args.seed, args.queries, &mut namer);
+    let pre_birth = pre_birth_section(args.seed, args.queries, &mut namer);
 
     // Targets.
     let names_pop = &tables[0].1.last().expect("population row").1;
@@ -1395,6 +1399,21 @@ fn main() -> ExitCode {
             names_pop.false_rate(1) < 0.1,
         ),
         (format!("Carers: child lookups never meet carer holdings ({} cross-role hits)", carer_rows), carer_rows == 0),
+        (
+            format!(
+                "Pre-birth: a newborn born in the window, with the mother by name and DOB, finds the pre-birth record \
+                 ≥ 90 % ({:.2} %)",
+                pre_birth.0
+            ),
+            pre_birth.0 >= 90.0,
+        ),
+        (
+            format!(
+                "Pre-birth: newborns of mothers not in the index meet a pre-birth record < 0.1 % ({:.3} %)",
+                pre_birth.1
+            ),
+            pre_birth.1 < 0.1,
+        ),
     ];
     println!("\n### Targets\n");
     let mut all_met = true;
@@ -1440,6 +1459,120 @@ fn describe_population(world: &World, rejected: usize) {
         keys.iter().max().copied().unwrap_or(0),
         world.index.map.len()
     );
+}
+
+/// Unborn children: 20,000 pre-birth holdings (the mother's keys with the expected week); newborns
+/// looked up with their mother. Returns (recall % for births inside the window with the mother by
+/// name and DOB, false-match % for newborns whose mothers are not in the index).
+fn pre_birth_section(seed: u64, queries: usize, namer: &mut Namer) -> (f64, f64) {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0xB1B1);
+    let people: Vec<Person> = carers(30_000, &mut rng, namer);
+    let (held, not_held) = people.split_at(20_000);
+    let pseudonymiser = Pseudonymiser::new(&IndexSecret::from_bytes(rng.r#gen()));
+    let mut index: HashMap<Pseudonym, Vec<usize>> = HashMap::new();
+    let mut expected_dates = Vec::with_capacity(held.len());
+    for (i, mother) in held.iter().enumerate() {
+        // Due between a month and ten months ago: every baby has been born by TODAY.
+        let expected = TODAY - Duration::days(rng.gen_range(30..300));
+        expected_dates.push(expected);
+        let Some(record) = parse(&holding_record(mother, &mut rng, 0.8), SubjectRole::Carer, KeyUse::Holding) else {
+            continue;
+        };
+        let due = ExpectedDate::parse(&expected.to_string(), TODAY).expect("in range");
+        for key in expected_birth_keys(&due, &[record]) {
+            index.entry(pseudonymiser.pseudonym(&key)).or_default().push(i);
+        }
+    }
+    // Days from the expected date to the birth, and whether the window should cover it.
+    let birth_offset = |rng: &mut StdRng| -> i64 {
+        match rng.gen_range(0..100) {
+            0..80 => rng.gen_range(-14..=14),
+            80..92 => rng.gen_range(-56..-14),
+            92..97 => rng.gen_range(15..=20),
+            _ => *[-120, -90, 60, 90].choose(rng).unwrap_or(&90),
+        }
+    };
+    let mut rows = Vec::new();
+    let mut headline = (0.0, 0.0);
+    for (label, known, nhs) in [
+        ("mother by name and DOB (realistic errors)", true, false),
+        ("mother with NHS number", true, true),
+        ("mother not in the index", false, false),
+    ] {
+        let (mut asked, mut in_window, mut found, mut found_outside, mut outside, mut false_hits) = (0, 0, 0, 0, 0, 0);
+        for _ in 0..queries {
+            let (i, mother) = if known {
+                let i = rng.gen_range(0..held.len());
+                (i, &held[i])
+            } else {
+                (usize::MAX, &not_held[rng.gen_range(0..not_held.len())])
+            };
+            let expected = if known { expected_dates[i] } else { TODAY - Duration::days(rng.gen_range(30..300)) };
+            let offset = birth_offset(&mut rng);
+            let born = (expected + Duration::days(offset)).min(TODAY);
+            let mut asker = asker_record(mother, &mut rng, nhs);
+            if !nhs {
+                for e in realistic_errors(&mut rng) {
+                    if applicable(e, mother) {
+                        apply(e, mother, &mut asker, &mut rng, namer);
+                    }
+                }
+            }
+            let baby = RawSubject {
+                given_name: Some("Baby".into()),
+                family_name: Some(mother.family.clone()),
+                date_of_birth: Some(born.to_string()),
+                ..RawSubject::default()
+            };
+            let (Some(carer), Some(child)) =
+                (parse(&asker, SubjectRole::Carer, KeyUse::Lookup), parse(&baby, SubjectRole::Child, KeyUse::Lookup))
+            else {
+                continue;
+            };
+            asked += 1;
+            let hits: HashSet<usize> = newborn_keys(&child, &[carer], TODAY)
+                .iter()
+                .filter_map(|k| index.get(&pseudonymiser.pseudonym(k)))
+                .flatten()
+                .copied()
+                .collect();
+            let window = (-56..=21).contains(&offset) && born < TODAY;
+            match (known, window) {
+                (true, true) => {
+                    in_window += 1;
+                    found += usize::from(hits.contains(&i));
+                }
+                (true, false) => {
+                    outside += 1;
+                    found_outside += usize::from(hits.contains(&i));
+                }
+                (false, _) => {}
+            }
+            false_hits += hits.iter().filter(|h| **h != i).count().min(1);
+        }
+        let pct = |n: usize, d: usize| 100.0 * n as f64 / d.max(1) as f64;
+        rows.push(format!(
+            "| {label} | {asked} | {} | {} | {:.3} % |",
+            if known { format!("{:.2} %", pct(found, in_window)) } else { "–".into() },
+            if known { format!("{:.2} %", pct(found_outside, outside)) } else { "–".into() },
+            pct(false_hits, asked)
+        ));
+        if known && !nhs {
+            headline.0 = pct(found, in_window);
+        }
+        if !known {
+            headline.1 = pct(false_hits, asked);
+        }
+    }
+    println!("\n#### Pre-birth (20,000 pre-birth holdings; newborns looked up with their mother)\n");
+    println!(
+        "| scenario | lookups | found, born in the window | found, born outside it | met another pre-birth record |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    for row in rows {
+        println!("{row}");
+    }
+    headline
 }
 
 /// Carers: their own index space. Returns how many child-role lookups met a carer holding.

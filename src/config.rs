@@ -44,6 +44,10 @@ pub struct ConfigArgs {
     /// reverse proxy or ingress on a private network [default: no]
     #[arg(long, global = true, env = "LOCATOR_ALLOW_PUBLIC_HTTP", value_name = "yes|no")]
     pub allow_public_http: Option<String>,
+    /// Web session cookies: `yes` always Secure, `no` never, `auto` Secure unless serving plain
+    /// HTTP on loopback without `X-Forwarded-Proto: https` [default: auto]
+    #[arg(long, global = true, env = "LOCATOR_SECURE_COOKIES", value_name = "auto|yes|no")]
+    pub secure_cookies: Option<String>,
 }
 
 /// The optional TOML file. Same names as the flags, in snake_case.
@@ -61,6 +65,7 @@ pub struct FileConfig {
     pub log_format: Option<String>,
     pub log: Option<String>,
     pub allow_public_http: Option<String>,
+    pub secure_cookies: Option<String>,
     pub request_timeout_secs: Option<u64>,
     pub max_body_bytes: Option<usize>,
     pub max_sync_bytes: Option<usize>,
@@ -80,6 +85,47 @@ pub struct FileConfig {
     /// Webhook delivery of the outbox.
     #[serde(default)]
     pub outbox: Option<OutboxFile>,
+    /// Web page sessions.
+    #[serde(default)]
+    pub web: Option<WebFile>,
+}
+
+#[derive(Deserialize, Debug, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct WebFile {
+    pub session_idle_minutes: Option<u32>,
+    pub session_max_hours: Option<u32>,
+}
+
+/// Whether session cookies carry `Secure` (see `WebSettings::secure_cookie`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecureCookies {
+    /// Secure when the listener is not loopback (so a TLS proxy is in front) or the request came
+    /// through a proxy that says `X-Forwarded-Proto: https`. Trusting that header can only ever
+    /// add `Secure`, never remove it, so a forged header harms no one but its sender.
+    Auto,
+    Always,
+    Never,
+}
+
+/// The web pages' sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSettings {
+    /// A session unused for this long ends (default 30 minutes).
+    pub session_idle: Duration,
+    /// A session ends this long after sign-in however busy it is (default 10 hours: a working day).
+    pub session_max: Duration,
+    pub secure_cookies: SecureCookies,
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        WebSettings {
+            session_idle: Duration::from_secs(30 * 60),
+            session_max: Duration::from_secs(10 * 3600),
+            secure_cookies: SecureCookies::Auto,
+        }
+    }
 }
 
 #[derive(Deserialize, Debug, Default, Clone)]
@@ -208,6 +254,7 @@ pub struct Settings {
     pub policy: crate::domain::policy::Policy,
     pub deadlines: crate::domain::request::Deadlines,
     pub outbox: OutboxSettings,
+    pub web: WebSettings,
     /// Where `serve` pushes signed audit checkpoints, and how often.
     pub audit_witness: Option<crate::audit::witness::WitnessTarget>,
     pub audit_witness_interval: Duration,
@@ -286,6 +333,24 @@ impl Settings {
                 Some("yes") | Some("true") => true,
                 Some(_) => return Err(ConfigError("LOCATOR_ALLOW_PUBLIC_HTTP must be `yes` or `no`".into())),
             };
+        let secure_cookies = match pick("secure_cookies", args.secure_cookies.clone(), file.secure_cookies.clone())
+            .as_deref()
+            .map(str::trim)
+        {
+            None | Some("auto") => SecureCookies::Auto,
+            Some("yes") | Some("true") => SecureCookies::Always,
+            Some("no") | Some("false") => SecureCookies::Never,
+            Some(_) => return Err(ConfigError("LOCATOR_SECURE_COOKIES must be `auto`, `yes` or `no`".into())),
+        };
+        let mut web = WebSettings { secure_cookies, ..WebSettings::default() };
+        if let Some(w) = &file.web {
+            if let Some(m) = w.session_idle_minutes {
+                web.session_idle = Duration::from_secs(u64::from(m.max(1)) * 60);
+            }
+            if let Some(h) = w.session_max_hours {
+                web.session_max = Duration::from_secs(u64::from(h.max(1)) * 3600);
+            }
+        }
         let audit_witness = match pick("audit_witness", args.audit_witness.clone(), file.audit_witness.clone()) {
             Some(text) => Some(
                 crate::audit::witness::WitnessTarget::parse(&text)
@@ -331,6 +396,7 @@ impl Settings {
             policy,
             deadlines,
             outbox,
+            web,
             database_url,
             key_file,
             audit_key_file,
@@ -391,6 +457,7 @@ impl Settings {
             ("log_format", format!("{:?}", self.log_format).to_lowercase()),
             ("log", self.log.clone()),
             ("allow_public_http", if self.allow_public_http { "yes" } else { "no" }.to_string()),
+            ("secure_cookies", format!("{:?}", self.web.secure_cookies).to_lowercase()),
             ("audit_witness", self.audit_witness.as_ref().map_or("none".to_string(), |w| w.describe())),
         ];
         lines.iter().map(|(name, value)| format!("{name} = {value}  ({})\n", source_of(name))).collect()

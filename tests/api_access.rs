@@ -4,6 +4,7 @@ mod common;
 
 use child_locator::domain::role::Role;
 use child_locator::http::access;
+use common::web::{self, WebSession};
 use common::{Engine, TestApp, engines};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -14,16 +15,21 @@ fn concrete(path: &str) -> String {
 }
 
 #[tokio::test]
-async fn every_route_in_the_openapi_spec_needs_a_token() {
+async fn every_served_route_needs_a_token_or_a_session() {
     let app = TestApp::start(Engine::Sqlite).await;
     let routes = child_locator::http::served_routes();
     assert!(routes.len() >= 10, "the spec lists the API: {routes:?}");
+    let http = web::no_redirects();
     for (method, path) in routes {
         let url = app.url(&concrete(&path));
-        let request = app.http.request(method.parse().unwrap(), &url).json(&json!({}));
-        let status = request.send().await.unwrap().status();
+        let request = http.request(method.parse().unwrap(), &url).json(&json!({}));
+        let response = request.send().await.unwrap();
+        let status = response.status();
         if access::is_public(&path) {
             assert_ne!(status, StatusCode::UNAUTHORIZED, "{method} {path} is public");
+        } else if access::is_page(&path) {
+            assert_eq!(status, StatusCode::SEE_OTHER, "{method} {path} answered without a session");
+            assert_eq!(response.headers()["location"], "/sign-in", "{method} {path} sends you to sign in");
         } else {
             assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path} answered without a token");
         }
@@ -56,17 +62,43 @@ async fn each_role_is_refused_exactly_the_routes_the_table_denies_it() {
         let org = app.org("E06000001", "local-authority").await;
         for role in Role::ALL {
             let token = app.token(&org, role).await;
+            let session = WebSession::sign_in(&app, &token).await;
             for rule in access::RULES {
-                let url = app.url(&concrete(rule.path));
-                let response = app
-                    .http
-                    .request(rule.method.parse().unwrap(), &url)
-                    .bearer_auth(&token)
-                    .json(&json!({}))
-                    .send()
-                    .await
-                    .unwrap();
-                let status = response.status();
+                let path = concrete(rule.path);
+                let status = if access::is_page(rule.path) {
+                    // Pages: the session cookie, and a form with the CSRF token on POST. Signing
+                    // out is tried on a session of its own, so the others stay signed in.
+                    let answer = if rule.path == "/sign-out" {
+                        WebSession::sign_in(&app, &token).await.post(&path, &[]).await
+                    } else if rule.method == "POST" {
+                        session.post(&path, &[]).await
+                    } else {
+                        session.get(&path).await
+                    };
+                    if answer.status == StatusCode::SEE_OTHER && rule.path != "/sign-out" {
+                        let to = answer.location.unwrap_or_default();
+                        assert!(
+                            !to.starts_with("/sign-in"),
+                            "{engine:?}: {role} sent to sign in by {} {path}",
+                            rule.method
+                        );
+                    }
+                    // A page's own "not found" is a page; the router's, for a route it does not serve, is JSON.
+                    if answer.status == StatusCode::NOT_FOUND {
+                        assert!(answer.body.starts_with("<!DOCTYPE html>"), "{} {path} is not served", rule.method);
+                    }
+                    answer.status
+                } else {
+                    app.http
+                        .request(rule.method.parse().unwrap(), app.url(&path))
+                        .bearer_auth(&token)
+                        .json(&json!({}))
+                        .send()
+                        .await
+                        .unwrap()
+                        .status()
+                };
+
                 if rule.roles.contains(&role) {
                     assert!(
                         status != StatusCode::FORBIDDEN && status != StatusCode::UNAUTHORIZED,
@@ -178,4 +210,98 @@ async fn errors_use_the_contract_shape_and_carry_a_request_id() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"]["code"], "unauthenticated");
     assert!(body["error"]["message"].as_str().unwrap().contains("Bearer"));
+}
+
+/// The own/other organisation dimension, generated from the access table: every route that
+/// names an object (a holding, a user, a request) hides another organisation's object from
+/// every role the table lets in: 404, as if it did not exist. A route with a new parameter
+/// fails here until the test knows how to make its object.
+#[tokio::test]
+async fn every_object_route_hides_other_organisations_objects_from_every_allowed_role() {
+    for engine in engines() {
+        let app = TestApp::start(engine).await;
+        let (north, south, east) = (
+            app.org("E08000003", "local-authority").await,
+            app.org("E06000010", "local-authority").await,
+            app.org("E06000011", "local-authority").await,
+        );
+        let child = json!({"nhs_number": "9434765919", "given_name": "Amelia", "family_name": "Hughes",
+                           "date_of_birth": "2014-05-09"});
+        // North holds the child; South asks and requests North's record; East is a stranger.
+        let north_admin = app.token(&north, Role::OrgAdmin).await;
+        let holding = json!({"category": "child-in-need", "status": "open", "subject": child});
+        assert_eq!(app.put(&north_admin, "/api/v1/holdings/OWN-1", &holding).await.0, StatusCode::CREATED);
+        let (_, issued) =
+            app.post(&north_admin, "/api/v1/users", &json!({"name": "Sam", "role": "practitioner"})).await;
+        let sam_id = issued["user"]["id"].as_i64().expect("user id");
+        let user_id = sam_id.to_string();
+        let south_worker = app.token(&south, Role::Practitioner).await;
+        let (_, answer) =
+            app.post(&south_worker, "/api/v1/lookups", &json!({"subject": child, "purpose": "s47-enquiry"})).await;
+        let match_id = answer["matches"][0]["match_id"].as_str().expect("a match").to_string();
+        let (status, reply) = app
+            .post(
+                &south_worker,
+                "/api/v1/requests",
+                &json!({"match_id": match_id, "legal_basis": "ca1989-s47", "reason": "section 47 enquiry",
+                        "urgency": "urgent"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{reply}");
+        let request_id = reply["request_id"].as_str().expect("request id").to_string();
+
+        let mut checked = 0;
+        // PUTs last: East's PUT makes East's own OWN-1, which must not touch North's.
+        // The JSON API's routes (pages reach the same service calls and are walked in `ui_pages`).
+        let mut rules: Vec<_> = access::RULES
+            .iter()
+            .filter(|r| r.path.starts_with("/api/") && r.path.contains('{') && !r.path.contains("{code}"))
+            .collect();
+        rules.sort_by_key(|r| r.method == "PUT");
+        for rule in rules {
+            let path = if rule.path.contains("{local_ref}") {
+                rule.path.replace("{local_ref}", "OWN-1")
+            } else if rule.path.starts_with("/api/v1/users/") {
+                rule.path.replace("{id}", &user_id)
+            } else if rule.path.starts_with("/api/v1/requests/") {
+                rule.path.replace("{id}", &request_id)
+            } else {
+                panic!("{} {} names an object this test cannot make yet", rule.method, rule.path);
+            };
+            for role in rule.roles {
+                let stranger = app.token(&east, *role).await;
+                let body = match (rule.method, rule.path.ends_with("/shielded")) {
+                    (_, true) => json!({"shielded": true}),
+                    ("PUT", false) => holding.clone(),
+                    _ => json!({}),
+                };
+                let response = app
+                    .http
+                    .request(rule.method.parse().unwrap(), app.url(&path))
+                    .bearer_auth(&stranger)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status();
+                let ok = if rule.method == "PUT" {
+                    // A PUT creates East's own OWN-1: it must not touch North's.
+                    status.is_success()
+                } else {
+                    status == StatusCode::NOT_FOUND
+                };
+                assert!(ok, "{engine:?}: East's {role} on {} {path} got {status}", rule.method);
+                checked += 1;
+            }
+        }
+        assert!(checked >= 8, "the table names objects: {checked} checks");
+        // North's objects are untouched by all of that.
+        let (status, mine) = app.get(&north_admin, "/api/v1/holdings/OWN-1").await;
+        assert_eq!((status, mine["category"].as_str()), (StatusCode::OK, Some("child-in-need")), "{engine:?}");
+        let (_, request) = app.get(&south_worker, &format!("/api/v1/requests/{request_id}")).await;
+        assert_eq!(request["state"], "requested", "{engine:?}: {request}");
+        let users = app.get(&north_admin, "/api/v1/users").await.1;
+        let sam = users["users"].as_array().unwrap().iter().find(|u| u["id"].as_i64() == Some(sam_id)).cloned();
+        assert!(sam.is_some_and(|u| u["revoked_at"].is_null()), "{engine:?}: North's user is not revoked: {users}");
+    }
 }

@@ -5,7 +5,6 @@ mod common;
 use child_locator::domain::role::Role;
 use common::{TestApp, engines};
 use reqwest::StatusCode;
-use serde_json::Value;
 
 const HEADER: &str = "local_ref,category,status,nhs_number,upn,given_name,family_name,date_of_birth,postcode";
 
@@ -23,19 +22,6 @@ const AMY: &str = "R-1,child-in-need,open,9074833780,,Amy,Okafor,2015-06-01,M1 1
 const BEN: &str = "R-2,early-help,open,,,Ben,Kowalski,2019-11-23,M2 3BB";
 const CARA: &str = "R-3,looked-after,open,8762328603,,Cara,Singh-Patel,2012-01-30,";
 
-async fn sync(app: &TestApp, token: &str, content_type: &str, body: String, query: &str) -> (StatusCode, Value) {
-    let response = app
-        .http
-        .post(app.url(&format!("/api/v1/holdings/sync{query}")))
-        .bearer_auth(token)
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    common::split(response).await
-}
-
 #[tokio::test]
 async fn a_csv_sync_adds_then_is_idempotent_then_replaces() {
     for engine in engines() {
@@ -43,16 +29,16 @@ async fn a_csv_sync_adds_then_is_idempotent_then_replaces() {
         let org = app.org("E08000003", "local-authority").await;
         let admin = app.token(&org, Role::OrgAdmin).await;
 
-        let (status, s) = sync(&app, &admin, "text/csv", caseload(&[AMY, BEN, CARA]), "").await;
+        let (status, s) = app.sync(&admin, "text/csv", caseload(&[AMY, BEN, CARA]), "").await;
         assert_eq!(status, StatusCode::OK, "{engine:?}: {s}");
         assert_eq!((s["added"].as_u64(), s["rejected"].as_array().unwrap().len()), (Some(3), 0), "{s}");
 
-        let (_, s) = sync(&app, &admin, "text/csv", caseload(&[AMY, BEN, CARA]), "").await;
+        let (_, s) = app.sync(&admin, "text/csv", caseload(&[AMY, BEN, CARA]), "").await;
         assert_eq!((s["unchanged"].as_u64(), s["added"].as_u64(), s["updated"].as_u64()), (Some(3), Some(0), Some(0)));
 
         let closed_ben = BEN.replace(",open,", ",closed,");
         let bad = "R-4,child-in-need,open,1234567890,,Dan,Evans,2014-02-02,";
-        let (_, s) = sync(&app, &admin, "text/csv", caseload(&[AMY, &closed_ben, bad]), "").await;
+        let (_, s) = app.sync(&admin, "text/csv", caseload(&[AMY, &closed_ben, bad]), "").await;
         assert_eq!(s["unchanged"], 1);
         assert_eq!(s["updated"], 1);
         assert_eq!(s["removed"], 1, "CARA is absent from the file");
@@ -81,7 +67,7 @@ async fn an_ndjson_sync_takes_one_holding_per_line() {
             r#"not json at all"#,
         ]
         .join("\n");
-        let (status, s) = sync(&app, &admin, "application/x-ndjson", body, "").await;
+        let (status, s) = app.sync(&admin, "application/x-ndjson", body, "").await;
         assert_eq!(status, StatusCode::OK, "{engine:?}: {s}");
         assert_eq!(s["added"], 2, "{s}");
         let rejected = s["rejected"].as_array().unwrap();
@@ -100,7 +86,7 @@ async fn a_dry_run_counts_without_writing() {
     let app = TestApp::start(common::Engine::Sqlite).await;
     let org = app.org("E1", "local-authority").await;
     let admin = app.token(&org, Role::OrgAdmin).await;
-    let (_, s) = sync(&app, &admin, "text/csv", caseload(&[AMY, BEN]), "?dry_run=true").await;
+    let (_, s) = app.sync(&admin, "text/csv", caseload(&[AMY, BEN]), "?dry_run=true").await;
     assert_eq!((s["added"].as_u64(), s["dry_run"].as_bool()), (Some(2), Some(true)));
     assert_eq!(app.get(&admin, "/api/v1/holdings/R-1").await.0, StatusCode::NOT_FOUND);
 }
@@ -110,13 +96,13 @@ async fn unreadable_files_are_refused_cleanly() {
     let app = TestApp::start(common::Engine::Sqlite).await;
     let org = app.org("E1", "local-authority").await;
     let admin = app.token(&org, Role::OrgAdmin).await;
-    let (status, body) = sync(&app, &admin, "application/pdf", caseload(&[AMY]), "").await;
+    let (status, body) = app.sync(&admin, "application/pdf", caseload(&[AMY]), "").await;
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("unsupported_media_type")));
-    let (status, body) = sync(&app, &admin, "text/csv", "Amy,Okafor,2015-06-01\n".into(), "").await;
+    let (status, body) = app.sync(&admin, "text/csv", "Amy,Okafor,2015-06-01\n".into(), "").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"]["field"], "header");
     assert!(!body.to_string().contains("Okafor"), "a headerless file's data is not echoed");
-    let (status, body) = sync(&app, &admin, "text/csv", "local_ref,category\nA,\"unterminated\n".into(), "").await;
+    let (status, body) = app.sync(&admin, "text/csv", "local_ref,category\nA,\"unterminated\n".into(), "").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let rejected = body["rejected"].as_array().unwrap();
     assert!(
@@ -130,7 +116,7 @@ async fn a_duplicate_local_ref_in_one_file_is_rejected_with_its_line() {
     let app = TestApp::start(common::Engine::Sqlite).await;
     let org = app.org("E1", "local-authority").await;
     let admin = app.token(&org, Role::OrgAdmin).await;
-    let (_, s) = sync(&app, &admin, "text/csv", caseload(&[AMY, AMY]), "").await;
+    let (_, s) = app.sync(&admin, "text/csv", caseload(&[AMY, AMY]), "").await;
     assert_eq!(s["added"], 1);
     assert_eq!(s["rejected"][0]["line"], 3);
     assert!(s["rejected"][0]["message"].as_str().unwrap().contains("line 2"));
@@ -144,15 +130,14 @@ async fn a_sync_signals_matches_to_both_organisations_and_withdraws_them() {
         let b = app.org("B1", "nhs-trust").await;
         let a_admin = app.token(&a, Role::OrgAdmin).await;
         let b_admin = app.token(&b, Role::OrgAdmin).await;
-        sync(&app, &a_admin, "text/csv", caseload(&[AMY, BEN]), "").await;
+        app.sync(&a_admin, "text/csv", caseload(&[AMY, BEN]), "").await;
         let (_, s) =
-            sync(&app, &b_admin, "text/csv", caseload(&["H-9,other,open,9074833780,,Amy,Okafor,2015-06-01,"]), "")
-                .await;
+            app.sync(&b_admin, "text/csv", caseload(&["H-9,other,open,9074833780,,Amy,Okafor,2015-06-01,"]), "").await;
         assert_eq!(s["matches_new"], 1, "{engine:?}: {s}");
         let (_, view) = app.get(&a_admin, "/api/v1/matches").await;
         assert_eq!(view["matches"][0]["local_ref"], "R-1");
         assert_eq!(view["matches"][0]["tier"], "confirmed");
-        let (_, s) = sync(&app, &b_admin, "text/csv", caseload(&[]), "").await;
+        let (_, s) = app.sync(&b_admin, "text/csv", caseload(&[]), "").await;
         assert_eq!((s["removed"].as_u64(), s["matches_withdrawn"].as_u64()), (Some(1), Some(1)));
         assert!(app.get(&a_admin, "/api/v1/matches").await.1["matches"].as_array().unwrap().is_empty());
     }

@@ -263,6 +263,8 @@ fn canary_identifiers_never_reach_logs_or_metrics() {
             break rest.split('"').next().unwrap().to_string();
         }
     };
+    // Drain the log as it is written: a full pipe would block the server mid-request.
+    let drained = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().concat());
     let curl = |method: &str, path: &str, token: &str, body: &str| {
         let out = Command::new("curl")
             .args([
@@ -278,7 +280,19 @@ fn canary_identifiers_never_reach_logs_or_metrics() {
             .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    let canaries = ["Zephyrine", "Quillbottom", "9434765919", "2013-07-21", "SW1A 2AA"];
+    let canaries = [
+        "Zephyrine",
+        "Quillbottom",
+        "9434765919",
+        "2013-07-21",
+        "SW1A 2AA",
+        "Marigoldina",
+        "Thistlewhite",
+        "8762328603",
+        "8762328604",
+        "1994-02-11",
+        "2026-12-19",
+    ];
     let good = r#"{"category": "child-in-need", "status": "open", "subject": {"nhs_number": "9434765919", "given_name": "Zephyrine", "family_name": "Quillbottom", "date_of_birth": "2013-07-21", "postcode": "SW1A 2AA"}}"#;
     let bad = r#"{"category": "child-in-need", "status": "open", "subject": {"nhs_number": "9434765918", "given_name": "Zephyrine", "date_of_birth": "2013-07-21x", "postcode": "SW1A 2AA!"}}"#;
     curl("PUT", "/api/v1/holdings/C-1", &admin, good);
@@ -290,12 +304,68 @@ fn canary_identifiers_never_reach_logs_or_metrics() {
         r#"{"subject": {"given_name": "Zephyrine", "family_name": "Quillbottom", "date_of_birth": "2013-07-21"}, "purpose": "s47-enquiry"}"#,
     );
     curl("POST", "/api/v1/lookups", &worker, r#"{"subject": {"nhs_number": 9434765919}, "purpose": "s47-enquiry"}"#);
+    // Families: a carer (valid and invalid), a pre-birth record, a family lookup.
+    let carer = r#"{"nhs_number": "8762328603", "given_name": "Marigoldina", "family_name": "Thistlewhite", "date_of_birth": "1994-02-11"}"#;
+    let bad_carer = r#"{"nhs_number": "8762328604", "given_name": "Marigoldina", "date_of_birth": "1994-02-11x"}"#;
+    let with_carer = curl(
+        "PUT",
+        "/api/v1/holdings/F-1",
+        &admin,
+        &good.replace(r#""status": "open","#, &format!(r#""status": "open", "carers": [{carer}],"#)),
+    );
+    curl(
+        "PUT",
+        "/api/v1/holdings/F-2",
+        &admin,
+        &good.replace(r#""status": "open","#, &format!(r#""status": "open", "carers": [{bad_carer}],"#)),
+    );
+    curl(
+        "PUT",
+        "/api/v1/holdings/F-3",
+        &admin,
+        &format!(
+            r#"{{"category": "pre-birth", "status": "open", "subject": {{"expected_date": "2026-12-19"}}, "carers": [{carer}]}}"#
+        ),
+    );
+    curl(
+        "POST",
+        "/api/v1/lookups",
+        &worker,
+        &format!(r#"{{"family": {{"children": [], "carers": [{carer}, {bad_carer}]}}, "purpose": "s47-enquiry"}}"#),
+    );
+    let family = curl(
+        "POST",
+        "/api/v1/lookups",
+        &worker,
+        &format!(r#"{{"family": {{"carers": [{carer}]}}, "purpose": "s47-enquiry"}}"#),
+    );
+    assert!(with_carer.contains(r#""carers":1"#), "{with_carer}");
+    assert!(family.contains("family_matches"), "{family}");
+    // The same identifiers through the web pages: signed in with a cookie, posted as forms.
+    let jar = dir.path().join("cookies.txt");
+    let page = |args: &[&str]| {
+        let out = Command::new("curl")
+            .args(["-s", "-c", jar.to_str().unwrap(), "-b", jar.to_str().unwrap()])
+            .args(args)
+            .output();
+        String::from_utf8_lossy(&out.unwrap().stdout).into_owned()
+    };
+    let csrf = |html: &str| html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let sign_in = page(&[&format!("http://{addr}/sign-in")]);
+    page(&["-d", &format!("csrf={}&token={worker}", csrf(&sign_in)), &format!("http://{addr}/sign-in")]);
+    let form = page(&[&format!("http://{addr}/lookup")]);
+    let token = csrf(&form);
+    let answered = |fields: &str| page(&["-d", &format!("csrf={token}&{fields}"), &format!("http://{addr}/lookup")]);
+    let known = answered(
+        "purpose=s47-enquiry&given_name=Zephyrine&family_name=Quillbottom&dob_day=21&dob_month=7&dob_year=2013&postcode=SW1A+2AA",
+    );
+    assert!(known.contains("Known to 1 organisation"), "the page lookup went through: {known}");
+    let refused = answered("purpose=s47-enquiry&nhs_number=9434765918&dob_day=21&dob_year=2013");
+    assert!(refused.contains("There is a problem"), "{refused}");
     let metrics = curl("GET", "/metrics", "", "");
     Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     child.wait().unwrap();
-    for line in lines {
-        log.push_str(&line.unwrap());
-    }
+    log.push_str(&drained.join().unwrap());
     assert!(log.contains("request"), "debug logging was on: {log}");
     assert!(metrics.contains("locator_http_requests_total"));
     for canary in canaries {

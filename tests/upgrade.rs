@@ -144,10 +144,10 @@ async fn seed(version: i64, pool: &AnyPool, secret: &keys::SecretBytes, seeded: 
             .execute(pool)
             .await
             .expect("seed holding");
-            for (kind, pseudonym) in &holding.keys {
+            for key in &holding.keys {
                 sqlx::query("INSERT INTO pseudonyms (pseudonym, holding_id, kind) VALUES ($1, 1, $2)")
-                    .bind(pseudonym.as_bytes().to_vec())
-                    .bind(i64::from(kind.id()))
+                    .bind(key.pseudonym.as_bytes().to_vec())
+                    .bind(i64::from(key.kind.id()))
                     .execute(pool)
                     .await
                     .expect("seed pseudonym");

@@ -34,6 +34,7 @@ fuzz_target!(|data: &[u8]| {
         postcode: next(),
         other_given_names: list(next()),
         former_family_names: list(next()),
+        expected_date: None,
     };
 
     // Each parser on its own: no panic, and an error never quotes the input.

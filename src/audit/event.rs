@@ -118,7 +118,15 @@ impl From<&Actor> for ActorRef {
 /// does (e.g. the match ids a lookup handed out).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Attachment {
-    LookupMatch { match_id: String, holding_id: i64, holder_org_id: i64, tier: &'static str },
+    LookupMatch {
+        match_id: String,
+        holding_id: i64,
+        holder_org_id: i64,
+        tier: &'static str,
+        basis: &'static str,
+        /// The holder stays hidden from the asker, in every later view and request.
+        shielded: bool,
+    },
     LookupPseudonym(Vec<u8>),
 }
 

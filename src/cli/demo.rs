@@ -90,7 +90,7 @@ pub async fn demo(mut settings: Settings) -> anyhow::Result<ExitCode> {
     }
     super::serve::run_service(service, task, |addr| {
         println!("\nchild-locator DEMO is running at http://{addr}  (fake data only; Ctrl-C to stop)\n");
-        println!("Tokens (send as `Authorization: Bearer TOKEN`):");
+        println!("Open http://{addr}/ in a browser and paste a token to sign in, or send it as `Authorization: Bearer TOKEN`:");
         for (org, role, token) in &tokens {
             println!("  {org:<14} {:<13} {token}", role.as_str());
         }

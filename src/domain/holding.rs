@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use super::FieldError;
 use super::identity::{
-    FieldsPresent, KeyKind, KeyUse, Pseudonym, Pseudonymiser, RawSubject, Subject, SubjectRole, holding_keys,
+    ExpectedDate, FieldError as IdentityFieldError, FieldsPresent, KeyKind, KeyUse, MatchKey, Pseudonym, Pseudonymiser,
+    RawSubject, Subject, SubjectRole, expected_birth_keys, holding_keys, newborn_keys,
 };
 use super::keyring::Keyring;
 use super::matching::Probe;
@@ -20,16 +21,20 @@ pub enum Category {
     CareLeaver,
     EarlyHelp,
     Other,
+    /// An unborn child on a pre-birth plan: the subject is the expected date, found through
+    /// the mother (or birthing parent) listed among the carers.
+    PreBirth,
 }
 
 impl Category {
-    pub const ALL: [Category; 6] = [
+    pub const ALL: [Category; 7] = [
         Category::ChildInNeed,
         Category::ChildProtectionPlan,
         Category::LookedAfter,
         Category::CareLeaver,
         Category::EarlyHelp,
         Category::Other,
+        Category::PreBirth,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -40,6 +45,7 @@ impl Category {
             Category::CareLeaver => "care-leaver",
             Category::EarlyHelp => "early-help",
             Category::Other => "other",
+            Category::PreBirth => "pre-birth",
         }
     }
 
@@ -93,6 +99,57 @@ pub struct HoldingInput {
     #[schema(value_type = Object)]
     pub subject: Option<RawSubject>,
     pub contact: Option<Contact>,
+    /// The child's parents or carers (at most four), same fields as a subject, adults allowed.
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    pub carers: Vec<RawSubject>,
+    /// Never name this holding's organisation, contact, category or area to an asker; alert
+    /// the holder instead (a refuge, an adoptive placement).
+    #[serde(default)]
+    pub shielded: Option<bool>,
+    /// Problems found while reading a CSV row's cells, reported with the rest.
+    #[serde(skip)]
+    pub invalid: Vec<FieldError>,
+}
+
+/// Most carers on one holding: parents and step-parents, with room for a kinship carer.
+pub const MAX_CARERS: usize = 4;
+
+/// One stored match key of a holding: which of its subjects (0 the child, 1.. the carers in
+/// order), the kind, and the pseudonym.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HoldingKey {
+    pub subject: u8,
+    pub kind: KeyKind,
+    pub pseudonym: Pseudonym,
+}
+
+/// The fields each carer of a holding had, 16 bits per carer, carer 1 lowest. Identifies no one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CarerFields(pub i64);
+
+impl CarerFields {
+    pub fn of(carers: &[FieldsPresent]) -> CarerFields {
+        CarerFields(
+            carers.iter().take(MAX_CARERS).enumerate().fold(0, |acc, (i, f)| acc | i64::from(f.bits()) << (16 * i)),
+        )
+    }
+
+    /// The fields of the holding's subject `subject` (1-based carer number).
+    pub fn carer(self, subject: u8) -> FieldsPresent {
+        match subject {
+            1..=4 => FieldsPresent::from_bits(((self.0 >> (16 * (u32::from(subject) - 1))) & 0xffff) as u16),
+            _ => FieldsPresent::default(),
+        }
+    }
+}
+
+/// What a registered holding asks of the others, per subject (match signalling).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignalProbes {
+    pub subject: u8,
+    pub fields: FieldsPresent,
+    pub probes: Vec<Probe>,
 }
 
 /// A validated holding: everything the index keeps, and nothing it must not.
@@ -103,11 +160,24 @@ pub struct NewHolding {
     pub status: Status,
     pub contact: Contact,
     pub fields_present: FieldsPresent,
-    pub keys: Vec<(KeyKind, Pseudonym)>,
+    pub carer_fields: CarerFields,
+    pub carers: u8,
+    /// `None`: the input did not say, so an existing holding keeps its shield (a case system's
+    /// nightly sync that knows nothing of shielding must never lift one). New holdings: not shielded.
+    pub shielded: Option<bool>,
+    pub keys: Vec<HoldingKey>,
     /// A keyed digest of everything above, so a re-sync can tell "unchanged" without a diff.
     pub fingerprint: [u8; 32],
-    /// Lookup-side keys (with variants) to find this child's other holdings; never stored.
-    pub probes: Vec<Probe>,
+    /// Lookup-side keys (with variants) to find this child's and its carers' other holdings;
+    /// never stored. Subject 0 is the child.
+    pub probes: Vec<SignalProbes>,
+}
+
+impl NewHolding {
+    /// Every probe of every subject: what registering this holding asks of the others.
+    pub fn all_probes(&self) -> impl Iterator<Item = &Probe> {
+        self.probes.iter().flat_map(|s| s.probes.iter())
+    }
 }
 
 /// An organisation's own record reference: opaque to the index, but never an NHS number.
@@ -136,13 +206,13 @@ pub fn parse_local_ref(text: &str) -> Result<String, FieldError> {
 impl HoldingInput {
     /// Validates and pseudonymises. The subject's plaintext does not outlive this call.
     pub fn into_holding(
-        self,
+        mut self,
         local_ref: &str,
         keyring: &Keyring,
         today: time::Date,
     ) -> Result<NewHolding, Vec<FieldError>> {
         let pseudonymiser = keyring.current();
-        let mut errors = Vec::new();
+        let mut errors = std::mem::take(&mut self.invalid);
         let local_ref = parse_local_ref(local_ref).map_err(|e| errors.push(e)).ok();
         let category = match self.category.as_deref() {
             None => {
@@ -154,7 +224,8 @@ impl HoldingInput {
                     errors.push(FieldError::new(
                         "category",
                         "invalid_category",
-                        "category must be child-in-need, child-protection-plan, looked-after, care-leaver, early-help or other",
+                        "category must be child-in-need, child-protection-plan, looked-after, care-leaver, early-help, \
+                         pre-birth or other",
                     ))
                 })
                 .ok(),
@@ -171,31 +242,146 @@ impl HoldingInput {
                 .ok(),
         };
         let contact = parse_contact(self.contact.unwrap_or_default()).map_err(|e| errors.extend(e)).ok();
-        let subject = match &self.subject {
-            None => {
+        let carers = parse_carers(&self.carers, today).map_err(|e| errors.extend(e)).ok();
+        let subject = match (&self.subject, category) {
+            (None, _) => {
                 errors.push(FieldError::required("subject"));
                 None
             }
-            Some(raw) => Subject::parse(raw, SubjectRole::Child, KeyUse::Holding, today)
+            (Some(raw), Some(Category::PreBirth)) => {
+                parse_unborn(raw, carers.as_deref(), today).map_err(|e| errors.extend(e)).ok().map(ChildSubject::Unborn)
+            }
+            (Some(raw), _) => Subject::parse(raw, SubjectRole::Child, KeyUse::Holding, today)
                 .map_err(|es| errors.extend(es.into_iter().map(|e| FieldError::from(e).within("subject"))))
-                .ok(),
+                .ok()
+                .map(|child| ChildSubject::Born(Box::new(child))),
         };
-        let (Some(local_ref), Some(category), Some(status), Some(contact), Some(subject)) =
-            (local_ref, category, status, contact, subject)
+        let (Some(local_ref), Some(category), Some(status), Some(contact), Some(carers), Some(subject)) =
+            (local_ref, category, status, contact, carers, subject)
         else {
             return Err(errors);
         };
         if !errors.is_empty() {
             return Err(errors);
         }
-        let mut keys: Vec<(KeyKind, Pseudonym)> =
-            holding_keys(&subject).iter().map(|k| (k.kind(), pseudonymiser.pseudonym(k))).collect();
-        keys.sort_by(|a, b| a.1.as_bytes().cmp(b.1.as_bytes()));
-        keys.dedup_by(|a, b| a.1 == b.1);
-        let fields_present = subject.fields_present();
-        let fingerprint = fingerprint(pseudonymiser, &local_ref, category, status, &contact, fields_present, &keys);
-        let probes = keyring.signalling_probes(&subject);
-        Ok(NewHolding { local_ref, category, status, contact, fields_present, keys, fingerprint, probes })
+        let shielded = self.shielded;
+        let (child_keys, fields_present) = match &subject {
+            ChildSubject::Born(child) => (holding_keys(child), child.fields_present()),
+            ChildSubject::Unborn(expected) => {
+                (expected_birth_keys(expected, &carers), FieldsPresent::from_bits(FieldsPresent::EXPECTED_DATE))
+            }
+        };
+        let mut keys: Vec<HoldingKey> = Vec::new();
+        let mut add = |subject: u8, derived: Vec<MatchKey>| {
+            keys.extend(derived.iter().map(|k| HoldingKey {
+                subject,
+                kind: k.kind(),
+                pseudonym: pseudonymiser.pseudonym(k),
+            }))
+        };
+        add(0, child_keys);
+        for (i, carer) in carers.iter().enumerate() {
+            add(carer_number(i), holding_keys(carer));
+        }
+        // The child's keys come first, so a duplicate pseudonym (a carer entered twice) keeps
+        // the earliest subject.
+        keys.sort_by(|a, b| a.pseudonym.as_bytes().cmp(b.pseudonym.as_bytes()).then(a.subject.cmp(&b.subject)));
+        keys.dedup_by(|a, b| a.pseudonym == b.pseudonym);
+        let carer_fields = CarerFields::of(&carers.iter().map(Subject::fields_present).collect::<Vec<_>>());
+        let mut probes = Vec::with_capacity(1 + carers.len());
+        if let ChildSubject::Born(child) = &subject {
+            let mut child_probes = keyring.signalling_probes(child);
+            // A baby's holding meets the pre-birth holding its carers were registered with.
+            child_probes.extend(keyring.probes_of(&newborn_keys(child, &carers, today)));
+            probes.push(SignalProbes { subject: 0, fields: fields_present, probes: child_probes });
+        }
+        for (i, carer) in carers.iter().enumerate() {
+            let probes_of_carer = keyring.signalling_probes(carer);
+            probes.push(SignalProbes {
+                subject: carer_number(i),
+                fields: carer.fields_present(),
+                probes: probes_of_carer,
+            });
+        }
+        let carer_count = u8::try_from(carers.len()).unwrap_or(u8::MAX);
+        let mut holding = NewHolding {
+            local_ref,
+            category,
+            status,
+            contact,
+            fields_present,
+            carer_fields,
+            carers: carer_count,
+            shielded,
+            keys,
+            fingerprint: [0; 32],
+            probes,
+        };
+        holding.fingerprint = fingerprint(pseudonymiser, &holding);
+        Ok(holding)
+    }
+}
+
+/// A holding's child: born (identifiers) or unborn (an expected date, found through a carer).
+enum ChildSubject {
+    Born(Box<Subject>),
+    Unborn(ExpectedDate),
+}
+
+/// Carer `i` (0-based in the list) is subject `i + 1` of its holding.
+fn carer_number(i: usize) -> u8 {
+    u8::try_from(i + 1).unwrap_or(u8::MAX)
+}
+
+fn parse_carers(raw: &[RawSubject], today: time::Date) -> Result<Vec<Subject>, Vec<FieldError>> {
+    if raw.len() > MAX_CARERS {
+        return Err(vec![FieldError::new("carers", "too_many", "at most 4 carers on one holding")]);
+    }
+    let mut errors = Vec::new();
+    let mut carers = Vec::with_capacity(raw.len());
+    for (i, c) in raw.iter().enumerate() {
+        match Subject::parse(c, SubjectRole::Carer, KeyUse::Holding, today) {
+            Ok(s) => carers.push(s),
+            Err(es) => errors.extend(es.into_iter().map(|e| FieldError::from(e).within(&format!("carers[{i}]")))),
+        }
+    }
+    if errors.is_empty() { Ok(carers) } else { Err(errors) }
+}
+
+/// A pre-birth subject is its expected date alone, and the mother must be among the carers.
+fn parse_unborn(
+    raw: &RawSubject,
+    carers: Option<&[Subject]>,
+    today: time::Date,
+) -> Result<ExpectedDate, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let only_expected = RawSubject { expected_date: raw.expected_date.clone(), ..RawSubject::default() };
+    if *raw != only_expected {
+        errors.push(FieldError::new(
+            "subject",
+            "pre_birth_subject",
+            "a pre-birth subject takes only expected_date; put the mother's identifiers in carers",
+        ));
+    }
+    let expected = match raw.expected_date.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
+        None => {
+            errors.push(FieldError::required("subject.expected_date"));
+            None
+        }
+        Some(d) => ExpectedDate::parse(d, today)
+            .map_err(|e| errors.push(FieldError::from(IdentityFieldError::new("expected_date", e)).within("subject")))
+            .ok(),
+    };
+    if carers.is_some_and(<[Subject]>::is_empty) {
+        errors.push(FieldError::new(
+            "carers",
+            "mother_required",
+            "a pre-birth holding must list the mother (or birthing parent) among the carers",
+        ));
+    }
+    match expected {
+        Some(expected) if errors.is_empty() => Ok(expected),
+        _ => Err(errors),
     }
 }
 
@@ -211,15 +397,10 @@ fn parse_contact(contact: Contact) -> Result<Contact, Vec<FieldError>> {
 
 /// Keyed with the pseudonymiser's key (via a pseudonym of the parts), so the digest reveals
 /// nothing and changes when the index key rotates (which forces a rewrite, as rotation needs).
-fn fingerprint(
-    pseudonymiser: &Pseudonymiser,
-    local_ref: &str,
-    category: Category,
-    status: Status,
-    contact: &Contact,
-    fields: FieldsPresent,
-    keys: &[(KeyKind, Pseudonym)],
-) -> [u8; 32] {
+fn fingerprint(pseudonymiser: &Pseudonymiser, holding: &NewHolding) -> [u8; 32] {
+    let NewHolding {
+        local_ref, category, status, contact, fields_present: fields, carer_fields, shielded, keys, ..
+    } = holding;
     let mut h = blake3::Hasher::new_derive_key("child-locator 2026-11 holding fingerprint v1");
     h.update(pseudonymiser.key_id().as_bytes());
     for part in [local_ref, category.as_str(), status.as_str()] {
@@ -232,9 +413,21 @@ fn fingerprint(
         h.update(text.as_bytes());
     }
     h.update(&fields.bits().to_le_bytes());
-    for (kind, p) in keys {
-        h.update(&[kind.id()]);
-        h.update(p.as_bytes());
+    // The family parts enter only when present, so holdings written before families existed
+    // keep their fingerprints (a re-sync of them stays "unchanged").
+    if *carer_fields != CarerFields::default() {
+        h.update(b"carers");
+        h.update(&carer_fields.0.to_le_bytes());
+    }
+    if let Some(flag) = shielded {
+        h.update(if *flag { b"shielded" } else { b"unshield" });
+    }
+    for key in keys {
+        if key.subject != 0 {
+            h.update(&[b'S', key.subject]);
+        }
+        h.update(&[key.kind.id()]);
+        h.update(key.pseudonym.as_bytes());
     }
     *h.finalize().as_bytes()
 }

@@ -2,7 +2,7 @@
 //! Registrations write under the current key; lookups and match signalling ask under both,
 //! so a child registered before the rotation is still found until its holder re-syncs.
 
-use super::identity::{LookupOptions, Pseudonymiser, Subject, lookup_keys_with};
+use super::identity::{LookupOptions, MatchKey, Pseudonymiser, Subject, lookup_keys_with};
 use super::matching::Probe;
 
 #[derive(Clone)]
@@ -40,7 +40,11 @@ impl Keyring {
     }
 
     fn probes_with(&self, subject: &Subject, options: LookupOptions) -> Vec<Probe> {
-        let keys = lookup_keys_with(subject, options);
+        self.probes_of(&lookup_keys_with(subject, options))
+    }
+
+    /// These keys as probes under every key in force.
+    pub fn probes_of(&self, keys: &[MatchKey]) -> Vec<Probe> {
         std::iter::once(&self.current)
             .chain(self.previous.iter())
             .flat_map(|p| {

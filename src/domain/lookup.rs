@@ -4,9 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::FieldError;
-use super::identity::{FieldsPresent, KeyUse, RawSubject, Subject, SubjectRole};
+use super::identity::{FieldsPresent, KeyUse, RawSubject, Subject, SubjectRole, newborn_keys};
 use super::keyring::Keyring;
-use super::matching::Probe;
+use super::matching::{Basis, Probe};
 use super::organisation::parse_label;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -65,14 +65,45 @@ impl Purpose {
 /// The most free text a lookup or request may carry: enough for a reason, too little for case notes.
 pub const MAX_FREE_TEXT: usize = 200;
 
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LookupInput {
+    /// One child. Give this or `family`, not both.
     #[schema(value_type = Object)]
     pub subject: Option<RawSubject>,
+    /// The whole family: children and carers, each a subject. Finds each child, and records
+    /// elsewhere whose carers match (a sibling known in another area, an unborn child).
+    pub family: Option<FamilyInput>,
     pub purpose: Option<String>,
     /// Required when purpose is `other`; at most 200 characters and not for case details.
     pub purpose_detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FamilyInput {
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    pub children: Vec<RawSubject>,
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    pub carers: Vec<RawSubject>,
+}
+
+/// Most children in one family lookup; more is a caseload search, not a family.
+pub const MAX_FAMILY_CHILDREN: usize = 8;
+/// Most carers in one family lookup.
+pub const MAX_FAMILY_CARERS: usize = 4;
+
+/// One subject asked about: a child (`Basis::Child`) or a carer, its position in what was
+/// entered, the fields given and its probes.
+#[derive(Debug, Clone)]
+pub struct AskedSubject {
+    pub basis: Basis,
+    /// Index in `family.children` or `family.carers` (0 for a single `subject`).
+    pub index: usize,
+    pub fields: FieldsPresent,
+    pub probes: Vec<Probe>,
 }
 
 /// A validated lookup: probes and the purpose; the plaintext is gone.
@@ -80,8 +111,21 @@ pub struct LookupInput {
 pub struct Lookup {
     pub purpose: Purpose,
     pub purpose_detail: Option<String>,
-    pub probes: Vec<Probe>,
-    pub asker_fields: FieldsPresent,
+    /// Whether the asker sent a `family` (the answer then groups per child).
+    pub family: bool,
+    pub subjects: Vec<AskedSubject>,
+}
+
+impl Lookup {
+    /// Every probe of every subject: what the index is asked.
+    pub fn probes(&self) -> impl Iterator<Item = &Probe> {
+        self.subjects.iter().flat_map(|s| s.probes.iter())
+    }
+
+    /// How many children were asked about (the rest of `subjects` are carers).
+    pub fn children_asked(&self) -> usize {
+        self.subjects.iter().filter(|s| s.basis == Basis::Child).count()
+    }
 }
 
 impl LookupInput {
@@ -116,23 +160,88 @@ impl LookupInput {
                 None
             }
         };
-        let subject = match &self.subject {
-            None => {
+        let family = self.family.is_some();
+        let subjects = match (self.subject, self.family) {
+            (Some(_), Some(_)) => {
+                errors.push(FieldError::new(
+                    "family",
+                    "subject_and_family",
+                    "give either subject (one child) or family (children and carers), not both",
+                ));
+                None
+            }
+            (None, None) => {
                 errors.push(FieldError::required("subject"));
                 None
             }
-            Some(raw) => Subject::parse(raw, SubjectRole::Child, KeyUse::Lookup, today)
-                .map_err(|es| errors.extend(es.into_iter().map(|e| FieldError::from(e).within("subject"))))
-                .ok(),
+            (Some(raw), None) => parse_one(&raw, SubjectRole::Child, KeyUse::Lookup, today, "subject", &mut errors)
+                .map(|child| vec![(Basis::Child, 0, child)]),
+            (None, Some(f)) => parse_family(&f, today, &mut errors),
         };
-        match (purpose, subject) {
-            (Some(purpose), Some(subject)) if errors.is_empty() => Ok(Lookup {
-                purpose,
-                purpose_detail,
-                probes: keyring.probes(&subject),
-                asker_fields: subject.fields_present(),
-            }),
+        match (purpose, subjects) {
+            (Some(purpose), Some(subjects)) if errors.is_empty() => {
+                let carers: Vec<&Subject> =
+                    subjects.iter().filter(|(b, _, _)| *b == Basis::Carer).map(|(_, _, s)| s).collect();
+                let carers: Vec<Subject> = carers.into_iter().cloned().collect();
+                let subjects = subjects
+                    .iter()
+                    .map(|(basis, index, subject)| {
+                        let mut probes = keyring.probes(subject);
+                        if *basis == Basis::Child {
+                            // A baby entered with its carers also asks for a pre-birth record.
+                            probes.extend(keyring.probes_of(&newborn_keys(subject, &carers, today)));
+                        }
+                        AskedSubject { basis: *basis, index: *index, fields: subject.fields_present(), probes }
+                    })
+                    .collect();
+                Ok(Lookup { purpose, purpose_detail, family, subjects })
+            }
             _ => Err(errors),
         }
     }
+}
+
+fn parse_one(
+    raw: &RawSubject,
+    role: SubjectRole,
+    use_: KeyUse,
+    today: time::Date,
+    field: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<Subject> {
+    Subject::parse(raw, role, use_, today)
+        .map_err(|es| errors.extend(es.into_iter().map(|e| FieldError::from(e).within(field))))
+        .ok()
+}
+
+fn parse_family(
+    family: &FamilyInput,
+    today: time::Date,
+    errors: &mut Vec<FieldError>,
+) -> Option<Vec<(Basis, usize, Subject)>> {
+    let before = errors.len();
+    if family.children.is_empty() && family.carers.is_empty() {
+        errors.push(FieldError::new("family", "empty_family", "give at least one child or one carer"));
+    }
+    if family.children.len() > MAX_FAMILY_CHILDREN {
+        errors.push(FieldError::new("family.children", "too_many", "at most 8 children in one family lookup"));
+    }
+    if family.carers.len() > MAX_FAMILY_CARERS {
+        errors.push(FieldError::new("family.carers", "too_many", "at most 4 carers in one family lookup"));
+    }
+    if errors.len() > before {
+        return None;
+    }
+    let mut subjects = Vec::with_capacity(family.children.len() + family.carers.len());
+    for (basis, role, list, name) in [
+        (Basis::Child, SubjectRole::Child, &family.children, "children"),
+        (Basis::Carer, SubjectRole::Carer, &family.carers, "carers"),
+    ] {
+        for (i, raw) in list.iter().enumerate() {
+            if let Some(s) = parse_one(raw, role, KeyUse::Lookup, today, &format!("family.{name}[{i}]"), errors) {
+                subjects.push((basis, i, s));
+            }
+        }
+    }
+    (errors.len() == before).then_some(subjects)
 }

@@ -5,6 +5,23 @@ use std::collections::HashMap;
 
 use super::identity::{Agreement, Assessment, Evidence, FieldsPresent, KeyKind, Pseudonym, Variant, assess};
 
+/// What two records agree on: the child's own identifiers, or a parent's or carer's.
+/// Ordered so a child match outranks a carer match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Basis {
+    Carer,
+    Child,
+}
+
+impl Basis {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Basis::Child => "child",
+            Basis::Carer => "carer",
+        }
+    }
+}
+
 /// One key the asker (or a newly registered holding) queries with, as a pseudonym.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Probe {
@@ -18,14 +35,18 @@ pub struct Probe {
 pub struct HitRef<'a> {
     pub pseudonym: &'a [u8],
     pub holding_id: i64,
+    /// Which of the holding's subjects carries the pseudonym: 0 the child, 1.. its carers.
+    pub holder_subject: u8,
     pub org_id: i64,
+    /// The fields that subject of the holding had.
     pub holder_fields: FieldsPresent,
 }
 
-/// A holding that reached at least `possible`.
+/// A holding (or one carer on it) that reached at least `possible`.
 #[derive(Debug, Clone)]
 pub struct Candidate {
     pub holding_id: i64,
+    pub holder_subject: u8,
     pub org_id: i64,
     pub assessment: Assessment,
 }
@@ -51,14 +72,17 @@ pub fn assess_hits<'a>(
     for hit in &hits {
         *frequency.entry(hit.pseudonym).or_default() += 1;
     }
-    let mut per_holding: HashMap<i64, (i64, FieldsPresent, Vec<Agreement>)> = HashMap::new();
+    // Per holding subject: a child and each carer on one holding are assessed separately.
+    let mut per_holding: HashMap<(i64, u8), (i64, FieldsPresent, Vec<Agreement>)> = HashMap::new();
     for hit in &hits {
         if Some(hit.org_id) == exclude_org {
             continue;
         }
         let Some(&(kind, variant)) = by_pseudonym.get(hit.pseudonym) else { continue };
         let holders_with_key = frequency.get(hit.pseudonym).copied().unwrap_or(1);
-        let entry = per_holding.entry(hit.holding_id).or_insert_with(|| (hit.org_id, hit.holder_fields, Vec::new()));
+        let entry = per_holding
+            .entry((hit.holding_id, hit.holder_subject))
+            .or_insert_with(|| (hit.org_id, hit.holder_fields, Vec::new()));
         match entry.2.iter_mut().find(|a| a.kind == kind) {
             Some(existing) if variant < existing.variant => {
                 *existing = Agreement { kind, variant, holders_with_key };
@@ -69,10 +93,10 @@ pub fn assess_hits<'a>(
     }
     let mut candidates: Vec<Candidate> = per_holding
         .into_iter()
-        .filter_map(|(holding_id, (org_id, holder_fields, mut agreed))| {
+        .filter_map(|((holding_id, holder_subject), (org_id, holder_fields, mut agreed))| {
             agreed.sort_by_key(|a| a.kind);
             let evidence = Evidence { agreed, asker_fields, holder_fields };
-            assess(&evidence).map(|assessment| Candidate { holding_id, org_id, assessment })
+            assess(&evidence).map(|assessment| Candidate { holding_id, holder_subject, org_id, assessment })
         })
         .collect();
     candidates.sort_by(|a, b| {
@@ -81,6 +105,7 @@ pub fn assess_hits<'a>(
             .partial_cmp(&a.assessment.score)
             .unwrap_or(std::cmp::Ordering::Equal)
             .then(a.holding_id.cmp(&b.holding_id))
+            .then(a.holder_subject.cmp(&b.holder_subject))
     });
     candidates
 }

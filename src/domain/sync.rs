@@ -2,7 +2,7 @@
 //! columns plus optional extras) or NDJSON (one holding object per line). Pure: no I/O here.
 
 use super::FieldError;
-use super::holding::{Contact, HoldingInput};
+use super::holding::{Contact, HoldingInput, MAX_CARERS};
 use super::identity::RawSubject;
 use super::input::parse_json;
 
@@ -51,6 +51,20 @@ enum Column {
     LocalRef,
     Category,
     Status,
+    /// One of the child's own identifier columns (`nhs_number`, `given_name`, …).
+    Child(SubjectField),
+    ContactTeam,
+    ContactPhone,
+    ContactEmail,
+    ExpectedDate,
+    Shielded,
+    /// `carerN_FIELD`: carer N (1-based, at most `MAX_CARERS`) and one of the subject fields.
+    Carer(u8, SubjectField),
+}
+
+/// The fields of a subject, as CSV columns name them (carers take the same ones).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SubjectField {
     NhsNumber,
     Upn,
     GivenName,
@@ -59,26 +73,67 @@ enum Column {
     Postcode,
     OtherGivenNames,
     FormerFamilyNames,
-    ContactTeam,
-    ContactPhone,
-    ContactEmail,
+}
+
+const SUBJECT_FIELDS: &[(&str, SubjectField)] = &[
+    ("nhs_number", SubjectField::NhsNumber),
+    ("upn", SubjectField::Upn),
+    ("given_name", SubjectField::GivenName),
+    ("family_name", SubjectField::FamilyName),
+    ("date_of_birth", SubjectField::DateOfBirth),
+    ("postcode", SubjectField::Postcode),
+    ("other_given_names", SubjectField::OtherGivenNames),
+    ("former_family_names", SubjectField::FormerFamilyNames),
+];
+
+impl SubjectField {
+    fn set(self, subject: &mut RawSubject, cell: &str) {
+        let t = cell.trim();
+        let text = (!t.is_empty()).then(|| t.to_string());
+        let list = || t.split(';').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+        match self {
+            SubjectField::NhsNumber => subject.nhs_number = text,
+            SubjectField::Upn => subject.upn = text,
+            SubjectField::GivenName => subject.given_name = text,
+            SubjectField::FamilyName => subject.family_name = text,
+            SubjectField::DateOfBirth => subject.date_of_birth = text,
+            SubjectField::Postcode => subject.postcode = text,
+            SubjectField::OtherGivenNames => subject.other_given_names = list(),
+            SubjectField::FormerFamilyNames => subject.former_family_names = list(),
+        }
+    }
+}
+
+/// `carer2_family_name` → carer 2's family name.
+fn carer_column(name: &str) -> Option<Column> {
+    let rest = name.strip_prefix("carer")?;
+    let (n, field) = rest.split_once('_')?;
+    let n: u8 = n.parse().ok()?;
+    if n == 0 || usize::from(n) > MAX_CARERS {
+        return None;
+    }
+    SUBJECT_FIELDS.iter().find(|(f, _)| *f == field).map(|(_, f)| Column::Carer(n, *f))
+}
+
+/// A yes/no cell: `Ok(None)` when empty (say nothing), `Err` when it is neither.
+fn parse_flag(cell: &str) -> Result<Option<bool>, ()> {
+    match cell.trim().to_ascii_lowercase().as_str() {
+        "" => Ok(None),
+        "false" | "no" | "n" | "0" => Ok(Some(false)),
+        "true" | "yes" | "y" | "1" => Ok(Some(true)),
+        _ => Err(()),
+    }
 }
 
 const COLUMNS: &[(&str, Column)] = &[
     ("local_ref", Column::LocalRef),
     ("category", Column::Category),
     ("status", Column::Status),
-    ("nhs_number", Column::NhsNumber),
-    ("upn", Column::Upn),
-    ("given_name", Column::GivenName),
-    ("family_name", Column::FamilyName),
-    ("date_of_birth", Column::DateOfBirth),
-    ("postcode", Column::Postcode),
-    ("other_given_names", Column::OtherGivenNames),
-    ("former_family_names", Column::FormerFamilyNames),
     ("contact_team", Column::ContactTeam),
     ("contact_phone", Column::ContactPhone),
     ("contact_email", Column::ContactEmail),
+    ("expected_date", Column::ExpectedDate),
+    ("shielded", Column::Shielded),
 ];
 
 /// The CSV header, understood: which column holds what.
@@ -92,8 +147,15 @@ impl CsvLayout {
         let mut columns = Vec::new();
         for (i, name) in header.into_iter().enumerate() {
             let name = name.trim().trim_start_matches('\u{feff}').to_ascii_lowercase();
-            match COLUMNS.iter().find(|(n, _)| *n == name) {
-                Some((_, c)) => columns.push(*c),
+            let child = || SUBJECT_FIELDS.iter().find(|(n, _)| *n == name).map(|(_, f)| Column::Child(*f));
+            match COLUMNS
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, c)| *c)
+                .or_else(child)
+                .or_else(|| carer_column(&name))
+            {
+                Some(c) => columns.push(c),
                 None => {
                     return Err(FieldError::new(
                         "header",
@@ -122,25 +184,34 @@ impl CsvLayout {
             let t = cell.trim();
             (!t.is_empty()).then(|| t.to_string())
         };
-        let list = |cell: &str| cell.split(';').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+        let mut carers = [const { None::<RawSubject> }; MAX_CARERS];
         for (column, cell) in self.0.iter().zip(cells) {
             match column {
                 Column::LocalRef => input.local_ref = text(cell),
                 Column::Category => input.category = text(cell),
                 Column::Status => input.status = text(cell),
-                Column::NhsNumber => subject.nhs_number = text(cell),
-                Column::Upn => subject.upn = text(cell),
-                Column::GivenName => subject.given_name = text(cell),
-                Column::FamilyName => subject.family_name = text(cell),
-                Column::DateOfBirth => subject.date_of_birth = text(cell),
-                Column::Postcode => subject.postcode = text(cell),
-                Column::OtherGivenNames => subject.other_given_names = list(cell),
-                Column::FormerFamilyNames => subject.former_family_names = list(cell),
+                Column::Child(field) => field.set(subject, cell),
                 Column::ContactTeam => contact.team = text(cell),
                 Column::ContactPhone => contact.phone = text(cell),
                 Column::ContactEmail => contact.email = text(cell),
+                Column::ExpectedDate => subject.expected_date = text(cell),
+                Column::Shielded => match parse_flag(cell) {
+                    Ok(flag) => input.shielded = flag,
+                    Err(()) => input.invalid.push(FieldError::new(
+                        "shielded",
+                        "invalid_flag",
+                        "shielded must be yes or no (true/false, 1/0); empty leaves a record as it is",
+                    )),
+                },
+                Column::Carer(n, field) if !cell.trim().is_empty() => {
+                    let slot = &mut carers[usize::from(*n) - 1];
+                    field.set(slot.get_or_insert_with(RawSubject::default), cell);
+                }
+                Column::Carer(..) => {}
             }
         }
+        // Carers in column order; a carer whose cells are all empty is not there.
+        input.carers = carers.into_iter().flatten().collect();
         if contact != Contact::default() {
             input.contact = Some(contact);
         }

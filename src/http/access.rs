@@ -16,8 +16,9 @@ use Role::{IgOfficer as Ig, Operator as Op, OrgAdmin as Admin, Practitioner as P
 
 const EVERYONE: &[Role] = &[Pr, Ig, Admin, Op];
 
-/// Routes that need no token: probes, metrics and the API description.
-pub const PUBLIC: &[&str] = &["/healthz", "/readyz", "/metrics", "/openapi.json"];
+/// Routes that need no token: probes, metrics, the API description, and the web sign-in page
+/// with its stylesheet.
+pub const PUBLIC: &[&str] = &["/healthz", "/readyz", "/metrics", "/openapi.json", "/sign-in", "/assets/app.css"];
 
 pub const RULES: &[Rule] = &[
     Rule { method: "GET", path: "/api/v1/me", roles: EVERYONE, why: "who am I" },
@@ -42,6 +43,12 @@ pub const RULES: &[Rule] = &[
         path: "/api/v1/holdings/{local_ref}",
         roles: &[Admin, Ig],
         why: "what the index holds for a record",
+    },
+    Rule {
+        method: "PUT",
+        path: "/api/v1/holdings/{local_ref}/shielded",
+        roles: &[Admin],
+        why: "shield a holding: its holder is never named",
     },
     Rule { method: "DELETE", path: "/api/v1/holdings/{local_ref}", roles: &[Admin], why: "remove a holding" },
     Rule { method: "POST", path: "/api/v1/holdings/sync", roles: &[Admin], why: "replace the whole caseload" },
@@ -74,6 +81,69 @@ pub const RULES: &[Rule] = &[
     Rule { method: "GET", path: "/api/v1/audit/checkpoint", roles: &[Ig, Op], why: "the signed log head and key" },
     Rule { method: "GET", path: "/api/v1/audit/proof/inclusion", roles: &[Ig], why: "prove our event is in the log" },
     Rule { method: "GET", path: "/api/v1/audit/proof/consistency", roles: &[Ig, Op], why: "prove the log only grew" },
+    // Web pages (docs/ui.md): a signed-in session instead of a bearer token. Each page's roles are
+    // among those of the API route it is built on (`PAGE_BACKING`; a test checks).
+    Rule { method: "GET", path: "/", roles: EVERYONE, why: "page: start, links for your role" },
+    Rule { method: "POST", path: "/sign-out", roles: EVERYONE, why: "page: end the session" },
+    Rule { method: "GET", path: "/directory", roles: EVERYONE, why: "page: organisations and duty lines" },
+    Rule { method: "GET", path: "/lookup", roles: &[Pr], why: "page: the lookup form" },
+    Rule { method: "POST", path: "/lookup", roles: &[Pr], why: "page: look up, see the answer" },
+    Rule { method: "GET", path: "/requests", roles: &[Pr, Ig, Admin], why: "page: inbox and our requests" },
+    Rule { method: "GET", path: "/requests/new", roles: &[Pr], why: "page: request form for a match" },
+    Rule { method: "POST", path: "/requests", roles: &[Pr], why: "page: request the record" },
+    Rule { method: "GET", path: "/requests/{id}", roles: &[Pr, Ig, Admin], why: "page: one request, its actions" },
+    Rule { method: "POST", path: "/requests/{id}/acknowledge", roles: &[Pr, Admin], why: "page: acknowledge" },
+    Rule { method: "POST", path: "/requests/{id}/fulfil", roles: &[Pr, Admin], why: "page: record sent" },
+    Rule { method: "POST", path: "/requests/{id}/decline", roles: &[Pr, Admin], why: "page: decline" },
+    Rule { method: "POST", path: "/requests/{id}/withdraw", roles: &[Pr], why: "page: withdraw" },
+    Rule { method: "GET", path: "/matches", roles: &[Pr, Ig, Admin], why: "page: our matches with others" },
+    Rule { method: "GET", path: "/caseload", roles: &[Admin], why: "page: caseload upload form" },
+    Rule { method: "POST", path: "/caseload", roles: &[Admin], why: "page: upload, see the sync summary" },
+    Rule { method: "POST", path: "/caseload/shield", roles: &[Admin], why: "page: shield or unshield one record" },
+    Rule { method: "GET", path: "/users", roles: &[Admin], why: "page: users and tokens" },
+    Rule { method: "POST", path: "/users", roles: &[Admin], why: "page: issue a token (shown once)" },
+    Rule { method: "POST", path: "/users/{id}/revoke", roles: &[Admin], why: "page: revoke a token" },
+    Rule { method: "GET", path: "/audit", roles: &[Ig], why: "page: audit search and chart" },
+    Rule { method: "GET", path: "/audit/export.csv", roles: &[Ig], why: "page: CSV export (audited)" },
+    Rule { method: "GET", path: "/audit/anomalies", roles: &[Ig], why: "page: anomaly list" },
+    Rule { method: "GET", path: "/audit/subject-access", roles: &[Ig], why: "page: subject access form" },
+    Rule { method: "POST", path: "/audit/subject-access", roles: &[Ig], why: "page: subject access (audited)" },
+    Rule { method: "GET", path: "/audit/checkpoint", roles: &[Ig, Op], why: "page: download the checkpoint" },
+];
+
+/// An API route: method and path.
+pub type ApiRoute = (&'static str, &'static str);
+
+/// Which API route each web page is built on: the page's roles must be among the API route's (a
+/// test checks), so a page never lets a role do what the API would refuse it. `None` for the pages
+/// that only concern the session itself.
+pub const PAGE_BACKING: &[(&str, &str, Option<ApiRoute>)] = &[
+    ("GET", "/", Some(("GET", "/api/v1/me"))),
+    ("POST", "/sign-out", None),
+    ("GET", "/directory", Some(("GET", "/api/v1/organisations"))),
+    ("GET", "/lookup", Some(("POST", "/api/v1/lookups"))),
+    ("POST", "/lookup", Some(("POST", "/api/v1/lookups"))),
+    ("GET", "/requests", Some(("GET", "/api/v1/requests"))),
+    ("GET", "/requests/new", Some(("POST", "/api/v1/requests"))),
+    ("POST", "/requests", Some(("POST", "/api/v1/requests"))),
+    ("GET", "/requests/{id}", Some(("GET", "/api/v1/requests/{id}"))),
+    ("POST", "/requests/{id}/acknowledge", Some(("POST", "/api/v1/requests/{id}/acknowledge"))),
+    ("POST", "/requests/{id}/fulfil", Some(("POST", "/api/v1/requests/{id}/fulfil"))),
+    ("POST", "/requests/{id}/decline", Some(("POST", "/api/v1/requests/{id}/decline"))),
+    ("POST", "/requests/{id}/withdraw", Some(("POST", "/api/v1/requests/{id}/withdraw"))),
+    ("GET", "/matches", Some(("GET", "/api/v1/matches"))),
+    ("GET", "/caseload", Some(("POST", "/api/v1/holdings/sync"))),
+    ("POST", "/caseload", Some(("POST", "/api/v1/holdings/sync"))),
+    ("POST", "/caseload/shield", Some(("PUT", "/api/v1/holdings/{local_ref}/shielded"))),
+    ("GET", "/users", Some(("GET", "/api/v1/users"))),
+    ("POST", "/users", Some(("POST", "/api/v1/users"))),
+    ("POST", "/users/{id}/revoke", Some(("POST", "/api/v1/users/{id}/revoke"))),
+    ("GET", "/audit", Some(("GET", "/api/v1/audit/events"))),
+    ("GET", "/audit/export.csv", Some(("GET", "/api/v1/audit/events.csv"))),
+    ("GET", "/audit/anomalies", Some(("GET", "/api/v1/audit/anomalies"))),
+    ("GET", "/audit/subject-access", Some(("POST", "/api/v1/audit/subject-access"))),
+    ("POST", "/audit/subject-access", Some(("POST", "/api/v1/audit/subject-access"))),
+    ("GET", "/audit/checkpoint", Some(("GET", "/api/v1/audit/checkpoint"))),
 ];
 
 /// The roles allowed on a route, or `None` if the route is not in the table.
@@ -83,6 +153,17 @@ pub fn roles_for(method: &str, path: &str) -> Option<&'static [Role]> {
 
 pub fn is_public(path: &str) -> bool {
     PUBLIC.contains(&path)
+}
+
+/// Web pages authenticate with a session cookie; everything under /api/ with a bearer token.
+pub fn is_page(path: &str) -> bool {
+    !path.starts_with("/api/") && !is_public(path)
+}
+
+/// Whether the table lets this role call this route (pages use it to decide which links to show,
+/// so a link appears exactly when following it would be allowed).
+pub fn allows(role: Role, method: &str, path: &str) -> bool {
+    roles_for(method, path).is_some_and(|roles| roles.contains(&role))
 }
 
 /// The table as Markdown, for docs/api.md.
@@ -111,6 +192,23 @@ mod tests {
                 assert!(!(a.method == b.method && a.path == b.path), "duplicate rule {} {}", a.method, a.path);
             }
         }
+    }
+
+    #[test]
+    fn no_page_allows_a_role_that_the_api_route_behind_it_refuses() {
+        for rule in RULES.iter().filter(|r| is_page(r.path)) {
+            let backing = PAGE_BACKING.iter().find(|(m, p, _)| *m == rule.method && *p == rule.path);
+            let Some((_, _, backing)) = backing else {
+                panic!("{} {} has no PAGE_BACKING entry", rule.method, rule.path)
+            };
+            if let Some((method, path)) = backing {
+                let api = roles_for(method, path).unwrap_or_else(|| panic!("{method} {path} is not in the table"));
+                for role in rule.roles {
+                    assert!(api.contains(role), "{role} on {} {} but not on {method} {path}", rule.method, rule.path);
+                }
+            }
+        }
+        assert_eq!(PAGE_BACKING.len(), RULES.iter().filter(|r| is_page(r.path)).count());
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::service::audit::{AnomalyView, EventFilterInput, EventView, HolderView
 use crate::store::audit_views::EventQuery;
 
 /// The most rows one CSV export carries; past it, `x-next-cursor` says where to continue.
-const CSV_CAP: usize = 100_000;
+pub(crate) const CSV_CAP: usize = 100_000;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -66,14 +66,19 @@ async fn events_csv_export(
     Query(filter): Query<EventFilterInput>,
 ) -> ApiResult<Response> {
     let (events, next) = state.audit_events_all(Some(&actor), Some(actor.org_id), &filter, CSV_CAP).await?;
-    let mut response = events_csv(&events).into_response();
+    Ok(csv_download(&events, next))
+}
+
+/// Audit events as a CSV download; `next` (the cursor of what was left out) goes in a header.
+pub(crate) fn csv_download(events: &[crate::service::audit::EventView], next: Option<i64>) -> Response {
+    let mut response = events_csv(events).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
     headers.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"audit-events.csv\""));
     if let Some(cursor) = next {
         headers.insert("x-next-cursor", HeaderValue::from(cursor));
     }
-    Ok(response)
+    response
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -83,6 +83,9 @@ pub async fn authorise(State(state): State<AppState>, mut req: Request, next: Ne
     if access::is_public(&route) {
         return next.run(req).await;
     }
+    if access::is_page(&route) {
+        return super::pages::session::authorise_page(state, route, req, next).await;
+    }
     let ip = source_ip(&req);
     let presented = bearer(&req).map(str::to_owned);
     match authenticate(&state, ip, presented.as_deref(), &route).await {
@@ -106,7 +109,14 @@ pub async fn authorise(State(state): State<AppState>, mut req: Request, next: Ne
     }
 }
 
-async fn authenticate(state: &AppState, ip: IpAddr, presented: Option<&str>, route: &str) -> Result<Actor, ApiError> {
+/// Resolves a presented token to its actor, through the failed-sign-in limiter; failures are
+/// audited. The web sign-in page uses it too.
+pub(crate) async fn authenticate(
+    state: &AppState,
+    ip: IpAddr,
+    presented: Option<&str>,
+    route: &str,
+) -> Result<Actor, ApiError> {
     if let Some(retry_after) = state.failed_auth.blocked_for(ip) {
         return Err(ApiError::RateLimited {
             retry_after,

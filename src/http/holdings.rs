@@ -29,6 +29,7 @@ use crate::store::holdings::{Change, StoredHolding};
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_holding, put_holding, delete_holding))
+        .routes(routes!(put_shielded))
         .routes(routes!(sync_holdings))
         .routes(routes!(list_matches))
 }
@@ -42,8 +43,12 @@ pub struct HoldingView {
     closed_at: Option<String>,
     /// Who to call; empty parts fall back to the organisation's duty line.
     contact: Contact,
-    /// How many keyed pseudonyms the index stores for this record.
+    /// How many keyed pseudonyms the index stores for this record (child and carers).
     pseudonym_count: i64,
+    /// How many carers the record lists.
+    carers: i64,
+    /// Askers are never told who holds a shielded record; you are alerted instead.
+    shielded: bool,
     /// The index key the pseudonyms were made under.
     key_id: String,
     created_at: String,
@@ -61,6 +66,8 @@ fn view(h: StoredHolding, change: Option<Change>) -> HoldingView {
         closed_at: h.closed_at.map(rfc3339),
         contact: h.contact,
         pseudonym_count: h.pseudonym_count,
+        carers: h.carers,
+        shielded: h.shielded,
         key_id: h.key_id,
         created_at: rfc3339(h.created_at),
         updated_at: rfc3339(h.updated_at),
@@ -113,6 +120,28 @@ async fn delete_holding(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShieldInput {
+    /// `true`: never name your organisation, contact or category to an asker; alert you instead.
+    shielded: bool,
+}
+
+/// Shield (or unshield) a holding without resending its identifiers: for a refuge placement or an
+/// adoptive placement, where saying who holds the record would say where the child is.
+#[utoipa::path(put, path = "/api/v1/holdings/{local_ref}/shielded", tag = "holdings", request_body = ShieldInput,
+    params(("local_ref" = String, Path, description = "your own record reference")),
+    responses((status = 200, body = HoldingView), (status = 404), (status = 422)))]
+async fn put_shielded(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(local_ref): Path<String>,
+    ApiJson(input): ApiJson<ShieldInput>,
+) -> ApiResult<Json<HoldingView>> {
+    let holding = state.set_shielded(&actor, &local_ref, input.shielded).await?;
+    Ok(Json(view(holding, None)))
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct MatchList {
     matches: Vec<MatchView>,
@@ -123,7 +152,12 @@ pub struct MatchView {
     /// The same id is seen by both organisations; request the record with it.
     match_id: String,
     local_ref: String,
-    other_organisation: Organisation,
+    /// Absent when the other record is shielded: its holder has been alerted and will contact you.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    other_organisation: Option<Organisation>,
+    shielded: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    notice: Option<&'static str>,
     tier: String,
     /// `child` (the child's keys agree) or `carer` (a parent or carer's keys agree).
     basis: String,
@@ -134,24 +168,22 @@ pub struct MatchView {
 /// Your holdings that match another organisation's holdings.
 #[utoipa::path(get, path = "/api/v1/matches", tag = "holdings", responses((status = 200, body = MatchList)))]
 async fn list_matches(State(state): State<AppState>, actor: Actor) -> ApiResult<Json<MatchList>> {
-    let rows = state.store.matches_of_org(actor.org_id, false).await?;
-    let mut other_ids: Vec<i64> = rows.iter().map(|m| m.other_org).collect();
-    other_ids.sort_unstable();
-    other_ids.dedup();
-    let others = state.store.organisations_by_id(&other_ids).await?;
-    let mut matches = Vec::with_capacity(rows.len());
-    for m in rows {
-        let Some(other) = others.iter().find(|o| o.id == m.other_org).cloned() else { continue };
-        matches.push(MatchView {
-            match_id: m.match_id,
-            local_ref: m.own_local_ref,
-            other_organisation: other,
-            tier: m.tier,
-            basis: m.basis,
-            evidence: m.evidence,
-            first_seen: rfc3339(m.first_seen),
-        });
-    }
+    let matches = state
+        .matches_of(&actor)
+        .await?
+        .into_iter()
+        .map(|m| MatchView {
+            shielded: m.other.is_none(),
+            notice: m.other.is_none().then_some(super::lookups::SHIELDED_NOTICE),
+            match_id: m.row.match_id,
+            local_ref: m.row.own_local_ref,
+            other_organisation: m.other,
+            tier: m.row.tier,
+            basis: m.row.basis,
+            evidence: m.row.evidence,
+            first_seen: rfc3339(m.row.first_seen),
+        })
+        .collect();
     Ok(Json(MatchList { matches }))
 }
 
@@ -185,11 +217,15 @@ async fn sync_holdings(
     })?;
     let limit = state.settings.max_sync_bytes as u64;
     let stream = body.into_data_stream().map_err(std::io::Error::other);
-    let reader = LimitedReader { inner: SyncIoBridge::new(StreamReader::new(stream)), left: limit, exceeded: false };
+    let exceeded = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader =
+        LimitedReader { inner: SyncIoBridge::new(StreamReader::new(stream)), left: limit, exceeded: exceeded.clone() };
     let result =
         state.sync_holdings(actor.org_id, Some(&actor), format, reader, query.dry_run.unwrap_or(false), &|_| {}).await;
     match result {
         Ok(summary) => Ok(Json(summary)),
+        // Rows read before the limit are kept and nothing is removed, as for any interrupted upload.
+        Err(_) if exceeded.load(std::sync::atomic::Ordering::Relaxed) => Err(ApiError::TooLarge),
         Err(SyncError::Unreadable { field, message }) => {
             Err(ApiError::BadRequest { code: "unreadable_file", message, field: Some(field) })
         }
@@ -202,15 +238,15 @@ async fn sync_holdings(
 
 /// Stops reading with an error once `left` bytes have been read, so an oversized upload is
 /// refused as interrupted (and removes nothing) rather than silently cut short.
-struct LimitedReader<R> {
-    inner: R,
-    left: u64,
-    exceeded: bool,
+pub(crate) struct LimitedReader<R> {
+    pub(crate) inner: R,
+    pub(crate) left: u64,
+    pub(crate) exceeded: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl<R: std::io::Read> std::io::Read for LimitedReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.exceeded {
+        if self.exceeded.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(std::io::Error::other("the caseload file is larger than max_sync_bytes"));
         }
         let n = self.inner.read(buf)?;
@@ -220,7 +256,7 @@ impl<R: std::io::Read> std::io::Read for LimitedReader<R> {
                 Ok(n)
             }
             None => {
-                self.exceeded = true;
+                self.exceeded.store(true, std::sync::atomic::Ordering::Relaxed);
                 Err(std::io::Error::other("the caseload file is larger than max_sync_bytes"))
             }
         }

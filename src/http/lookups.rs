@@ -16,7 +16,7 @@ use crate::domain::holding::{Category, Contact, Status};
 use crate::domain::lookup::LookupInput;
 use crate::domain::organisation::Organisation;
 use crate::domain::user::Actor;
-use crate::service::lookups::{LookupOutcome, OrgMatches};
+use crate::service::lookups::{LookupOutcome, MatchedRecord, OrgMatches};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(lookup)).routes(routes!(received))
@@ -29,42 +29,83 @@ pub struct LookupAnswer {
     known: bool,
     /// One sentence for the worker.
     summary: String,
-    /// One entry per organisation, strongest first; several records there are grouped.
+    /// Every match: one entry per organisation (and basis, and child), strongest first;
+    /// several records there are grouped. Shielded records come last, one entry each.
     matches: Vec<MatchAnswer>,
+    /// Family lookups only: each entered child, in the order given, with its own matches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    children: Option<Vec<ChildAnswer>>,
+    /// Family lookups only: records whose carers match an entered carer and that no entered
+    /// child matched: a sibling known elsewhere, an unborn child.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    family_matches: Option<Vec<MatchAnswer>>,
     coverage: CoverageAnswer,
 }
 
 #[derive(Serialize, ToSchema)]
+pub struct ChildAnswer {
+    /// Index in `family.children`.
+    child: usize,
+    known: bool,
+    matches: Vec<MatchAnswer>,
+}
+
+#[derive(Clone, Serialize, ToSchema)]
 pub struct MatchAnswer {
     /// The strongest record's match id: request the record with it.
     match_id: String,
-    organisation: Organisation,
+    /// Absent for a shielded record: its holder is never named to an asker.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    organisation: Option<Organisation>,
     tier: String,
     /// In plain words, e.g. "NHS number and date of birth agree".
     evidence: String,
-    /// Who to call about this child (the team's line, or the organisation's duty line).
-    contact: Contact,
+    /// Who to call about this child (the team's line, or the organisation's duty line);
+    /// absent for a shielded record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    contact: Option<Contact>,
     /// Omitted when your organisation's kind may not see it (see docs/policy.md).
     #[serde(skip_serializing_if = "Option::is_none")]
     category: Option<Category>,
     #[serde(skip_serializing_if = "Option::is_none")]
     status: Option<Status>,
-    /// `child`: the child's own identifiers agree.
+    /// `child`: the child's own identifiers agree; `carer`: an entered carer's agree with a
+    /// carer on the record (a family match).
     basis: &'static str,
+    /// Family lookups: which entered child (index in `family.children`) a child match is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    child: Option<usize>,
+    /// Carer matches: each entered carer that agreed, how strongly, in plain words.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    carers: Vec<CarerAnswer>,
+    /// The record is shielded: its holder has been alerted and will contact you. Request the
+    /// record with `match_id` as usual.
+    shielded: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    notice: Option<&'static str>,
     /// The record is held by your own organisation.
     own_organisation: bool,
     /// Every matching record at this organisation (the first is the one above).
     records: Vec<RecordAnswer>,
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
+pub struct CarerAnswer {
+    /// Index in `family.carers`.
+    carer: usize,
+    tier: String,
+    evidence: String,
+}
+
+#[derive(Clone, Serialize, ToSchema)]
 pub struct RecordAnswer {
     match_id: String,
     tier: String,
     evidence: String,
     /// A key that decided this match is shared by more records than one child would have.
     ambiguous: bool,
-    contact: Contact,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    contact: Option<Contact>,
     #[serde(skip_serializing_if = "Option::is_none")]
     category: Option<Category>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -79,12 +120,19 @@ pub struct CoverageAnswer {
     last_update: Option<String>,
 }
 
+/// What an asker is told about a shielded record, in place of who holds it.
+pub const SHIELDED_NOTICE: &str = "Known to a participating organisation, which has been alerted and will contact you. \
+     Request the record with this match_id.";
+
 fn answer(outcome: LookupOutcome) -> LookupAnswer {
-    let known = !outcome.matches.is_empty();
+    let known = outcome.known();
     let c = outcome.coverage;
     let summary = if known {
-        let n = outcome.matches.len();
-        format!("Known to {n} participating organisation{}: call the contact below.", if n == 1 { "" } else { "s" })
+        let n = outcome.matches.len() + outcome.shielded.len();
+        format!(
+            "Known to participating organisations ({n} match{}): call the contact below.",
+            if n == 1 { "" } else { "es" }
+        )
     } else {
         format!(
             "Not known to participating organisations. This is not a statement that the child is safe: \
@@ -92,11 +140,27 @@ fn answer(outcome: LookupOutcome) -> LookupAnswer {
             c.organisations_with_holdings, c.organisations_participating
         )
     };
+    let mut matches: Vec<MatchAnswer> = outcome.matches.into_iter().filter_map(group_answer).collect();
+    matches.extend(outcome.shielded.into_iter().map(shielded_answer));
+    let (children, family_matches) = if outcome.family {
+        let children = (0..outcome.children_asked)
+            .map(|i| {
+                let mine: Vec<MatchAnswer> =
+                    matches.iter().filter(|m| m.basis == "child" && m.child == Some(i)).cloned().collect();
+                ChildAnswer { child: i, known: !mine.is_empty(), matches: mine }
+            })
+            .collect();
+        (Some(children), Some(matches.iter().filter(|m| m.basis == "carer").cloned().collect()))
+    } else {
+        (None, None)
+    };
     LookupAnswer {
         lookup_id: outcome.lookup_id,
         known,
         summary,
-        matches: outcome.matches.into_iter().filter_map(group_answer).collect(),
+        matches,
+        children,
+        family_matches,
         coverage: CoverageAnswer {
             organisations_participating: c.organisations_participating,
             organisations_with_holdings: c.organisations_with_holdings,
@@ -106,32 +170,55 @@ fn answer(outcome: LookupOutcome) -> LookupAnswer {
     }
 }
 
-fn group_answer(group: OrgMatches) -> Option<MatchAnswer> {
-    let best = group.records.first()?.clone();
-    Some(MatchAnswer {
-        match_id: best.match_id,
-        organisation: group.organisation,
+fn record_answer(r: &MatchedRecord, shielded: bool) -> RecordAnswer {
+    RecordAnswer {
+        match_id: r.match_id.clone(),
+        tier: r.tier.as_str().to_string(),
+        evidence: r.evidence.clone(),
+        ambiguous: r.ambiguous,
+        contact: (!shielded).then(|| r.contact.clone()),
+        category: r.category,
+        status: r.status,
+    }
+}
+
+fn match_answer(
+    best: &MatchedRecord,
+    organisation: Option<Organisation>,
+    own: bool,
+    records: Vec<RecordAnswer>,
+) -> MatchAnswer {
+    let shielded = organisation.is_none();
+    MatchAnswer {
+        match_id: best.match_id.clone(),
+        organisation,
         tier: best.tier.as_str().to_string(),
-        evidence: best.evidence,
-        contact: best.contact,
+        evidence: best.evidence.clone(),
+        contact: (!shielded).then(|| best.contact.clone()),
         category: best.category,
         status: best.status,
-        basis: "child",
-        own_organisation: group.own_organisation,
-        records: group
-            .records
-            .into_iter()
-            .map(|r| RecordAnswer {
-                match_id: r.match_id,
-                tier: r.tier.as_str().to_string(),
-                evidence: r.evidence,
-                ambiguous: r.ambiguous,
-                contact: r.contact,
-                category: r.category,
-                status: r.status,
-            })
+        basis: best.basis.as_str(),
+        child: best.child,
+        carers: best
+            .carers
+            .iter()
+            .map(|a| CarerAnswer { carer: a.carer, tier: a.tier.as_str().to_string(), evidence: a.evidence.clone() })
             .collect(),
-    })
+        shielded,
+        notice: shielded.then_some(SHIELDED_NOTICE),
+        own_organisation: own,
+        records,
+    }
+}
+
+fn group_answer(group: OrgMatches) -> Option<MatchAnswer> {
+    let best = group.records.first()?;
+    let records = group.records.iter().map(|r| record_answer(r, false)).collect();
+    Some(match_answer(best, Some(group.organisation.clone()), group.own_organisation, records))
+}
+
+fn shielded_answer(record: MatchedRecord) -> MatchAnswer {
+    match_answer(&record, None, false, vec![record_answer(&record, true)])
 }
 
 /// Is this child known to another participating organisation, and who do I call?
@@ -176,6 +263,11 @@ pub struct ReceivedAnswer {
     /// Your record that matched (absent if it has since been removed).
     local_ref: Option<String>,
     tier: String,
+    /// `child` or `carer` (the asker's entered carer matched a carer on your record).
+    basis: String,
+    /// Your record is shielded: the asker was told only that a participating organisation
+    /// knows the child and will contact them. Please contact them.
+    shielded: bool,
 }
 
 /// Lookups by other organisations that matched your holdings: who asked, from where, why, when.
@@ -202,6 +294,8 @@ async fn received(
             purpose: r.purpose,
             local_ref: r.local_ref,
             tier: r.tier,
+            basis: r.basis,
+            shielded: r.shielded,
         })
         .collect();
     Ok(Json(ReceivedList { lookups, next_before }))

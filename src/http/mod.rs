@@ -12,11 +12,12 @@ pub mod lookups;
 pub mod me;
 pub mod metrics;
 pub mod organisations;
+pub mod pages;
 pub mod requests;
+mod server;
 pub mod users;
 pub mod webhooks;
 
-use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::Arc;
 
@@ -111,7 +112,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api().split_for_parts().1
 }
 
-/// Every (method, route) the router serves, from the same source as the OpenAPI document.
+/// Every (method, route) the router serves: the API's from the same source as the OpenAPI
+/// document, then the web pages'.
 pub fn served_routes() -> Vec<(String, String)> {
     let spec = openapi();
     let mut routes = Vec::new();
@@ -129,17 +131,26 @@ pub fn served_routes() -> Vec<(String, String)> {
             }
         }
     }
+    routes.extend(pages::ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())));
     routes
 }
 
 pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// `router` with `extra` routes inside the same middleware (but outside authentication): how a
+/// test proves what the layers do with a handler that misbehaves (one that panics).
+pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     let settings = &state.settings;
     let (api, spec) = api().split_for_parts();
     let spec = Arc::new(spec);
     let x_request_id = HeaderName::from_static("x-request-id");
     api.route("/openapi.json", axum::routing::get(move || async move { axum::Json(spec.as_ref().clone()) }))
+        .merge(pages::routes())
         .fallback(|| async { error::ApiError::NotFound })
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::authorise))
+        .merge(extra)
         .layer(middleware::from_fn_with_state(state.clone(), metrics::record))
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), deadline))
@@ -157,7 +168,9 @@ async fn deadline(
     req: Request,
     next: middleware::Next,
 ) -> Response {
-    let is_sync = req.extensions().get::<MatchedPath>().is_some_and(|m| m.as_str() == "/api/v1/holdings/sync");
+    let is_sync = req.extensions().get::<MatchedPath>().is_some_and(|m| {
+        m.as_str() == "/api/v1/holdings/sync" || (m.as_str() == "/caseload" && req.method() == "POST")
+    });
     let budget = if is_sync { std::time::Duration::from_secs(3600) } else { state.settings.request_timeout };
     match tokio::time::timeout(budget, next.run(req)).await {
         Ok(response) => response,
@@ -189,11 +202,10 @@ fn panic_response(_payload: Box<dyn std::any::Any + Send + 'static>) -> Response
 }
 
 /// Serves until SIGTERM or SIGINT, then stops accepting, drains in-flight requests and returns.
+/// Request headers must arrive within the request time budget (see `server`).
 pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-    let app = router(state);
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await
+    let header_timeout = state.settings.request_timeout;
+    server::serve(router(state), listener, header_timeout, shutdown_signal()).await
 }
 
 pub async fn shutdown_signal() {

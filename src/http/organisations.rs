@@ -14,7 +14,6 @@ use super::error::ApiResult;
 use super::json::ApiJson;
 use crate::audit::{EventType, NewEvent};
 use crate::domain::organisation::{Organisation, OrganisationInput};
-use crate::domain::role::Role;
 use crate::domain::user::Actor;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -44,9 +43,9 @@ async fn search_organisations(
     actor: Actor,
     Query(query): Query<DirectoryQuery>,
 ) -> ApiResult<Json<Directory>> {
-    let include_inactive = actor.role == Role::Operator && query.include_inactive.unwrap_or(false);
-    let organisations =
-        state.store.search_organisations(query.q.as_deref().unwrap_or(""), include_inactive, 100).await?;
+    let organisations = state
+        .search_directory(&actor, query.q.as_deref().unwrap_or(""), query.include_inactive.unwrap_or(false))
+        .await?;
     Ok(Json(Directory { organisations }))
 }
 

@@ -56,7 +56,11 @@ pub struct RequestView {
     requesting_organisation: Organisation,
     /// The practitioner who asked.
     requested_by: String,
-    holding_organisation: Organisation,
+    /// Absent for the requester when the record is shielded: the holder contacts you.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    holding_organisation: Option<Organisation>,
+    /// The record was shielded: the index never names its holder to the requester.
+    shielded: bool,
     /// The holder's own record reference (shown to the holder only).
     #[serde(skip_serializing_if = "Option::is_none")]
     local_ref: Option<String>,
@@ -116,10 +120,12 @@ impl<'a> Views<'a> {
     async fn view(&mut self, r: StoredRequest, history: Option<Vec<RequestEventRow>>) -> ApiResult<RequestView> {
         let now = self.state.clock.now_ms();
         let your_side = r.side_of(self.actor.org_id).ok_or(ApiError::NotFound)?;
+        let hide_holder = r.hides_holder_from(self.actor.org_id);
         Ok(RequestView {
             overdue: r.is_overdue(now),
             requesting_organisation: self.org(r.requester_org_id).await?,
-            holding_organisation: self.org(r.holder_org_id).await?,
+            holding_organisation: if hide_holder { None } else { Some(self.org(r.holder_org_id).await?) },
+            shielded: r.holder_shielded,
             local_ref: if your_side == Side::Holder { r.local_ref } else { None },
             request_id: r.request_id,
             state: r.state,

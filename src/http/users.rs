@@ -49,7 +49,7 @@ pub struct IssuedUser {
 /// The users of the caller's organisation.
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", responses((status = 200, body = UserList), (status = 403)))]
 async fn list_users(State(state): State<AppState>, actor: Actor) -> ApiResult<Json<UserList>> {
-    Ok(Json(UserList { users: state.store.users_of_org(actor.org_id).await? }))
+    Ok(Json(UserList { users: state.users_of(&actor).await? }))
 }
 
 /// Issue a user and their token. An org-admin adds to their own organisation and cannot
@@ -111,10 +111,7 @@ pub async fn issue_user(
     params(("id" = i64, Path, description = "user id")),
     responses((status = 200, body = User), (status = 404)))]
 async fn revoke_user(State(state): State<AppState>, actor: Actor, Path(id): Path<i64>) -> ApiResult<Json<User>> {
-    let user = state.store.revoke_user(actor.org_id, id, state.clock.now_ms()).await?;
-    let event = NewEvent::new(EventType::TokenRevoked).by(&actor).details(json!({"user_id": user.id}));
-    state.audit.record(event).await?;
-    Ok(Json(user))
+    Ok(Json(state.revoke_token(&actor, id).await?))
 }
 
 /// Report a token as lost: it keeps working until revoked, but every use is flagged for IG.

@@ -12,7 +12,7 @@ use crate::clock::{Millis, parse_instant, rfc3339};
 use crate::domain::FieldError;
 use crate::domain::anomaly::{AnomalyRules, LookupFact, Rule, detect};
 use crate::domain::identity::{KeyUse, RawSubject, Subject, SubjectRole, Tier, Variant};
-use crate::domain::matching::{HitRef, assess_hits};
+use crate::domain::matching::assess_hits;
 use crate::domain::user::Actor;
 use crate::store::StoreError;
 use crate::store::audit_views::{EventQuery, EventRow, OurRecord};
@@ -109,8 +109,11 @@ pub struct EventPage {
 /// One organisation that holds the child, as subject access reports it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct HolderView {
+    /// Empty for shielded records of other organisations: their holders are never named.
     pub organisation: String,
     pub organisation_name: String,
+    /// Records at organisations that shield them: counted, never named.
+    pub shielded: bool,
     /// How strong the evidence is that this is the same child.
     pub tier: String,
     pub records: usize,
@@ -318,23 +321,23 @@ impl Service {
         let hits = self.store.find_hits(&all).await?;
         let candidates = assess_hits(
             &probes,
-            hits.iter().map(|h| HitRef {
-                pseudonym: &h.pseudonym,
-                holding_id: h.holding_id,
-                org_id: h.org_id,
-                holder_fields: h.fields_present,
-            }),
+            hits.iter().filter(|h| !h.is_carer()).map(|h| h.as_ref()),
             subject.fields_present(),
             None,
         );
+        // Another organisation's shielded records are grouped under no name (org id 0).
+        let hidden = |c: &crate::domain::matching::Candidate| {
+            c.org_id != actor.org_id && hits.iter().any(|h| h.holding_id == c.holding_id && h.shielded)
+        };
         let mut holders: Vec<(i64, Tier, usize)> = Vec::new();
         for c in &candidates {
-            match holders.iter_mut().find(|h| h.0 == c.org_id) {
+            let org_id = if hidden(c) { 0 } else { c.org_id };
+            match holders.iter_mut().find(|h| h.0 == org_id) {
                 Some(h) => h.2 += 1,
-                None => holders.push((c.org_id, c.assessment.tier, 1)),
+                None => holders.push((org_id, c.assessment.tier, 1)),
             }
         }
-        let org_ids: Vec<i64> = holders.iter().map(|h| h.0).collect();
+        let org_ids: Vec<i64> = holders.iter().map(|h| h.0).filter(|id| *id != 0).collect();
         let organisations = self.store.organisations_by_id(&org_ids).await?;
 
         // Searches that asked this child's exact pseudonyms, or matched one of its records.
@@ -361,10 +364,21 @@ impl Service {
         let holders = holders
             .into_iter()
             .filter_map(|(org_id, tier, records)| {
+                if org_id == 0 {
+                    return Some(HolderView {
+                        organisation: String::new(),
+                        organisation_name: "a participating organisation (shielded records are not named)".into(),
+                        shielded: true,
+                        tier: tier.as_str().to_string(),
+                        records,
+                        own_organisation: false,
+                    });
+                }
                 let org = organisations.iter().find(|o| o.id == org_id)?;
                 Some(HolderView {
                     organisation: org.code.clone(),
                     organisation_name: org.name.clone(),
+                    shielded: false,
                     tier: tier.as_str().to_string(),
                     records,
                     own_organisation: org_id == actor.org_id,

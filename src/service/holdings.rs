@@ -2,14 +2,16 @@
 //! compared with other organisations' holdings; new matches are recorded for both sides and
 //! audited, and matches whose evidence has gone are withdrawn.
 
+use std::collections::HashMap;
+
 use serde_json::json;
 
 use super::{Service, ServiceResult};
 use crate::audit::{EventType, NewEvent};
 use crate::domain::holding::{HoldingInput, NewHolding};
-use crate::domain::matching::{HitRef, assess_hits};
+use crate::domain::matching::{Basis, Candidate, assess_hits};
 use crate::domain::user::Actor;
-use crate::store::holdings::{Change, StoredHolding};
+use crate::store::holdings::{Change, Hit, StoredHolding};
 use crate::store::matches::{MatchDecision, Recorded};
 
 /// What a match-signalling pass did, for sync summaries and audit.
@@ -29,9 +31,9 @@ impl Service {
     ) -> ServiceResult<(Change, StoredHolding)> {
         let holding = input.into_holding(local_ref, &self.keys, self.clock.today())?;
         let (change, id) = self.store.put_holding(actor.org_id, &holding, &self.key_id, self.clock.now_ms()).await?;
-        self.prefilter.add(holding.keys.iter().map(|(_, p)| p.as_bytes().as_slice()));
+        self.prefilter.add(holding.keys.iter().map(|k| k.pseudonym.as_bytes().as_slice()));
         if change != Change::Unchanged {
-            self.signal_matches(actor.org_id, id, &holding).await?;
+            self.signal_matches(actor.org_id, id, &holding, change).await?;
         }
         let event = NewEvent::new(EventType::HoldingPut).by(actor).details(json!({
             "holding_id": id,
@@ -42,6 +44,19 @@ impl Service {
         }));
         self.audit.record(event).await?;
         Ok((change, self.store.holding(actor.org_id, &holding.local_ref).await?))
+    }
+
+    /// Shields or unshields a holding without resending its identifiers. From now on askers and
+    /// the other side of its matches are not told who holds it (what they were told before stays
+    /// told); unshielding names the holder again.
+    pub async fn set_shielded(&self, actor: &Actor, local_ref: &str, shielded: bool) -> ServiceResult<StoredHolding> {
+        self.store.set_shielded(actor.org_id, local_ref, shielded, self.clock.now_ms()).await?;
+        let holding = self.store.holding(actor.org_id, local_ref).await?;
+        let event = NewEvent::new(EventType::HoldingPut)
+            .by(actor)
+            .details(json!({"holding_id": holding.id, "change": if shielded { "shielded" } else { "unshielded" }}));
+        self.audit.record(event).await?;
+        Ok(holding)
     }
 
     /// Removes one holding; its matches are withdrawn for both sides.
@@ -63,59 +78,104 @@ impl Service {
         Ok(signalled)
     }
 
-    /// Compares a freshly written holding with other organisations' holdings.
+    /// Compares a freshly written holding with other organisations' holdings: its child with
+    /// their children (`child` basis) and its carers with their carers (`carer` basis).
     pub(crate) async fn signal_matches(
         &self,
         org_id: i64,
         holding_id: i64,
         holding: &NewHolding,
+        change: Change,
     ) -> ServiceResult<Signalled> {
-        let pseudonyms: Vec<Vec<u8>> = holding.probes.iter().map(|p| p.pseudonym.as_bytes().to_vec()).collect();
+        self.signal_batch(org_id, &[(holding_id, holding, change)]).await
+    }
+
+    /// Signals matches for a batch of freshly written holdings of one organisation with one
+    /// candidate search for the whole batch (a sync writes 500 at a time).
+    pub(crate) async fn signal_batch(
+        &self,
+        org_id: i64,
+        written: &[(i64, &NewHolding, Change)],
+    ) -> ServiceResult<Signalled> {
+        let mut pseudonyms: Vec<Vec<u8>> = written
+            .iter()
+            .filter(|(_, _, change)| *change != Change::Unchanged)
+            .flat_map(|(_, h, _)| h.all_probes().map(|p| p.pseudonym.as_bytes().to_vec()))
+            .collect();
+        pseudonyms.sort_unstable();
+        pseudonyms.dedup();
         let hits = self.store.find_hits(&pseudonyms).await?;
-        let candidates = assess_hits(
-            &holding.probes,
-            hits.iter().filter(|h| h.holding_id != holding_id).map(|h| HitRef {
-                pseudonym: &h.pseudonym,
-                holding_id: h.holding_id,
-                org_id: h.org_id,
-                holder_fields: h.fields_present,
-            }),
-            holding.fields_present,
-            Some(org_id),
-        );
+        let mut by_pseudonym: HashMap<&[u8], Vec<&Hit>> = HashMap::new();
+        for hit in &hits {
+            by_pseudonym.entry(hit.pseudonym.as_slice()).or_default().push(hit);
+        }
         let now = self.clock.now_ms();
         let mut signalled = Signalled::default();
-        for c in &candidates {
-            let ((holding_a, org_a), (holding_b, org_b)) = if holding_id < c.holding_id {
-                ((holding_id, org_id), (c.holding_id, c.org_id))
-            } else {
-                ((c.holding_id, c.org_id), (holding_id, org_id))
-            };
-            let decision = MatchDecision {
-                holding_a,
-                holding_b,
-                org_a,
-                org_b,
-                basis: "child",
-                tier: c.assessment.tier.as_str(),
-                evidence: c.assessment.evidence.clone(),
-            };
-            if let Recorded::New(match_id) = self.store.record_match(&decision, now).await? {
-                signalled.new += 1;
-                let event = NewEvent::new(EventType::MatchMade).concerning([org_a, org_b]).details(json!({
-                    "match_id": match_id,
-                    "basis": "child",
-                    "tier": decision.tier,
-                }));
-                self.audit.record(event).await?;
+        for (holding_id, holding, change) in written {
+            if *change == Change::Unchanged {
+                continue;
+            }
+            let mut mine: Vec<&Hit> = holding
+                .all_probes()
+                .filter_map(|p| by_pseudonym.get(p.pseudonym.as_bytes().as_slice()))
+                .flatten()
+                .filter(|h| h.holding_id != *holding_id)
+                .copied()
+                .collect();
+            // Each stored pseudonym once, however many of this holding's subjects asked it.
+            mine.sort_unstable_by_key(|h| std::ptr::from_ref::<Hit>(h) as usize);
+            mine.dedup_by_key(|h| std::ptr::from_ref::<Hit>(h) as usize);
+            let mut keep = Vec::new();
+            for (basis, c) in decide_matches(org_id, holding, &mine) {
+                keep.push((c.holding_id, basis.as_str()));
+                signalled.new += self.record_decision(org_id, *holding_id, basis, &c, now).await?;
+            }
+            // A holding written for the first time has no matches to withdraw.
+            if *change == Change::Updated {
+                signalled.withdrawn += self.withdraw(*holding_id, &keep).await?;
             }
         }
-        let keep: Vec<i64> = candidates.iter().map(|c| c.holding_id).collect();
-        signalled.withdrawn += self.withdraw(holding_id, &keep).await?;
         Ok(signalled)
     }
 
-    async fn withdraw(&self, holding_id: i64, keep: &[i64]) -> ServiceResult<u64> {
+    /// Records one match decision; audits and counts it when it is new.
+    async fn record_decision(
+        &self,
+        org_id: i64,
+        holding_id: i64,
+        basis: Basis,
+        c: &Candidate,
+        now: crate::clock::Millis,
+    ) -> ServiceResult<u64> {
+        let ((holding_a, org_a), (holding_b, org_b)) = if holding_id < c.holding_id {
+            ((holding_id, org_id), (c.holding_id, c.org_id))
+        } else {
+            ((c.holding_id, c.org_id), (holding_id, org_id))
+        };
+        let evidence = match basis {
+            Basis::Child => c.assessment.evidence.clone(),
+            Basis::Carer => format!("a carer on both records: {}", c.assessment.evidence),
+        };
+        let decision = MatchDecision {
+            holding_a,
+            holding_b,
+            org_a,
+            org_b,
+            basis: basis.as_str(),
+            tier: c.assessment.tier.as_str(),
+            evidence,
+        };
+        let Recorded::New(match_id) = self.store.record_match(&decision, now).await? else { return Ok(0) };
+        let event = NewEvent::new(EventType::MatchMade).concerning([org_a, org_b]).details(json!({
+            "match_id": match_id,
+            "basis": decision.basis,
+            "tier": decision.tier,
+        }));
+        self.audit.record(event).await?;
+        Ok(1)
+    }
+
+    async fn withdraw(&self, holding_id: i64, keep: &[(i64, &str)]) -> ServiceResult<u64> {
         let withdrawn = self.store.withdraw_matches(holding_id, keep, self.clock.now_ms()).await?;
         for (match_id, org_a, org_b) in &withdrawn {
             let event = NewEvent::new(EventType::MatchWithdrawn)
@@ -125,4 +185,25 @@ impl Service {
         }
         Ok(withdrawn.len() as u64)
     }
+}
+
+/// Which other holdings a newly written holding matches, and on what basis: the best
+/// assessment per other holding, a child match taking the place of a carer match between the
+/// same two holdings (the same child is more than a shared parent).
+fn decide_matches(org_id: i64, holding: &NewHolding, hits: &[&Hit]) -> Vec<(Basis, Candidate)> {
+    let mut best: std::collections::BTreeMap<i64, (Basis, Candidate)> = std::collections::BTreeMap::new();
+    for asked in &holding.probes {
+        let basis = if asked.subject == 0 { Basis::Child } else { Basis::Carer };
+        let refs = hits.iter().filter(|h| h.is_carer() == (basis == Basis::Carer)).map(|h| h.as_ref());
+        for c in assess_hits(&asked.probes, refs, asked.fields, Some(org_id)) {
+            let better = match best.get(&c.holding_id) {
+                None => true,
+                Some((b, existing)) => (basis, c.assessment.tier) > (*b, existing.assessment.tier),
+            };
+            if better {
+                best.insert(c.holding_id, (basis, c));
+            }
+        }
+    }
+    best.into_values().collect()
 }

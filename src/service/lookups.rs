@@ -11,10 +11,11 @@ use crate::clock::Millis;
 use crate::domain::holding::{Category, Contact, Status};
 use crate::domain::identity::{Tier, Variant};
 use crate::domain::lookup::{Lookup, LookupInput};
-use crate::domain::matching::{HitRef, assess_hits};
+use crate::domain::matching::{Basis, Candidate, assess_hits};
 use crate::domain::organisation::Organisation;
 use crate::domain::policy::Disclosure;
 use crate::domain::user::Actor;
+use crate::store::holdings::Hit;
 
 const COVERAGE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -25,13 +26,30 @@ pub struct MatchedRecord {
     pub tier: Tier,
     pub evidence: String,
     pub ambiguous: bool,
+    /// Empty for a shielded record: the holder calls the asker, not the other way round.
     pub contact: Contact,
-    /// `None` when the disclosure policy withholds them from this asker.
+    /// `None` when the disclosure policy withholds them from this asker, or the record is shielded.
     pub category: Option<Category>,
     pub status: Option<Status>,
+    /// `Child`: an entered child's identifiers agree; `Carer`: only an entered carer's do.
+    pub basis: Basis,
+    /// In a family lookup, which entered child (index in `family.children`) this record is about.
+    pub child: Option<usize>,
+    /// For a carer match, each entered carer that agreed with a carer on the record.
+    pub carers: Vec<CarerAgreement>,
 }
 
-/// All matches at one organisation, strongest first.
+/// One entered carer agreeing with a carer on a record.
+#[derive(Debug, Clone)]
+pub struct CarerAgreement {
+    /// Index in `family.carers`.
+    pub carer: usize,
+    pub tier: Tier,
+    pub evidence: String,
+}
+
+/// All matches at one organisation on one basis (and, in a family lookup, for one child),
+/// strongest first.
 #[derive(Debug, Clone)]
 pub struct OrgMatches {
     pub organisation: Organisation,
@@ -52,31 +70,49 @@ pub struct Coverage {
 pub struct LookupOutcome {
     pub lookup_id: String,
     pub matches: Vec<OrgMatches>,
+    /// Records at shielded holdings: no organisation, contact or category, ever. Their holders
+    /// have been alerted and will contact the asker.
+    pub shielded: Vec<MatchedRecord>,
+    /// The asker sent a family; `children_asked` and `carers_asked` say how many of each.
+    pub family: bool,
+    pub children_asked: usize,
+    pub carers_asked: usize,
     pub coverage: Coverage,
+}
+
+impl LookupOutcome {
+    pub fn known(&self) -> bool {
+        !self.matches.is_empty() || !self.shielded.is_empty()
+    }
+}
+
+/// A candidate holding for one entered subject, before disclosure.
+struct Found {
+    basis: Basis,
+    child: Option<usize>,
+    candidate: Candidate,
+    carers: Vec<CarerAgreement>,
 }
 
 impl Service {
     pub async fn lookup(&self, actor: &Actor, input: LookupInput) -> ServiceResult<LookupOutcome> {
         self.check_lookup_limits(actor).await?;
         let mut lookup = input.into_lookup(&self.keys, self.clock.today())?;
-        let asked = lookup.probes.len();
-        lookup.probes = self.prefilter.screen(lookup.probes);
-        let pseudonyms: Vec<Vec<u8>> = lookup.probes.iter().map(|p| p.pseudonym.as_bytes().to_vec()).collect();
+        let asked = lookup.probes().count();
+        for subject in &mut lookup.subjects {
+            subject.probes = self.prefilter.screen(std::mem::take(&mut subject.probes));
+        }
+        let mut pseudonyms: Vec<Vec<u8>> = lookup.probes().map(|p| p.pseudonym.as_bytes().to_vec()).collect();
+        pseudonyms.sort_unstable();
+        pseudonyms.dedup();
         let hits = self.store.find_hits(&pseudonyms).await?;
-        let candidates = assess_hits(
-            &lookup.probes,
-            hits.iter().map(|h| HitRef {
-                pseudonym: &h.pseudonym,
-                holding_id: h.holding_id,
-                org_id: h.org_id,
-                holder_fields: h.fields_present,
-            }),
-            lookup.asker_fields,
-            None,
-        );
-        let holding_ids: Vec<i64> = candidates.iter().map(|c| c.holding_id).collect();
+        let found = find_matches(&lookup, &hits);
+
+        let mut holding_ids: Vec<i64> = found.iter().map(|f| f.candidate.holding_id).collect();
+        holding_ids.sort_unstable();
+        holding_ids.dedup();
         let holdings = self.store.holdings_by_id(&holding_ids).await?;
-        let mut org_ids: Vec<i64> = candidates.iter().map(|c| c.org_id).collect();
+        let mut org_ids: Vec<i64> = found.iter().map(|f| f.candidate.org_id).collect();
         org_ids.sort_unstable();
         org_ids.dedup();
         let organisations = self.store.organisations_by_id(&org_ids).await?;
@@ -84,8 +120,11 @@ impl Service {
 
         let lookup_id = format!("lk_{}", uuid::Uuid::new_v4().simple());
         let mut attachments = Vec::new();
-        let mut groups: BTreeMap<i64, OrgMatches> = BTreeMap::new();
-        for c in &candidates {
+        let mut groups: BTreeMap<(i64, Basis, Option<usize>), OrgMatches> = BTreeMap::new();
+        let mut shielded = Vec::new();
+        let mut alerts = Vec::new();
+        for f in found {
+            let c = &f.candidate;
             let (Some(holding), Some(org)) =
                 (holdings.iter().find(|h| h.id == c.holding_id), organisations.iter().find(|o| o.id == c.org_id))
             else {
@@ -97,12 +136,23 @@ impl Service {
                 holding_id: holding.id,
                 holder_org_id: org.id,
                 tier: c.assessment.tier.as_str(),
+                basis: f.basis.as_str(),
+                shielded: holding.shielded,
             });
-            let full = disclosure == Disclosure::Full;
-            let record = MatchedRecord {
+            let evidence = match f.basis {
+                Basis::Child => c.assessment.evidence.clone(),
+                Basis::Carer => f
+                    .carers
+                    .iter()
+                    .map(|a| format!("carer {} as you entered them: {}", a.carer + 1, a.evidence))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            };
+            let full = disclosure == Disclosure::Full && !holding.shielded;
+            let mut record = MatchedRecord {
                 match_id,
                 tier: c.assessment.tier,
-                evidence: c.assessment.evidence.clone(),
+                evidence,
                 ambiguous: c.assessment.ambiguous,
                 contact: Contact {
                     team: holding.contact.team.clone(),
@@ -111,9 +161,18 @@ impl Service {
                 },
                 category: full.then_some(holding.category),
                 status: full.then_some(holding.status),
+                basis: f.basis,
+                child: f.child,
+                carers: f.carers,
             };
+            if holding.shielded {
+                record.contact = Contact::default();
+                alerts.push((org.id, shielded_alert(actor, &lookup, &lookup_id, &record, &holding.local_ref)));
+                shielded.push(record);
+                continue;
+            }
             groups
-                .entry(org.id)
+                .entry((org.id, f.basis, f.child))
                 .or_insert_with(|| OrgMatches {
                     organisation: org.clone(),
                     own_organisation: org.id == actor.org_id,
@@ -123,23 +182,49 @@ impl Service {
                 .push(record);
         }
         let mut matches: Vec<OrgMatches> = groups.into_values().collect();
-        matches.sort_by_key(|g| g.records.first().map(|r| tier_rank(r.tier)).unwrap_or(u8::MAX));
+        // Child matches before carer matches, then strongest first.
+        matches.sort_by_key(|g| {
+            g.records.first().map(|r| (r.basis != Basis::Child, r.child, tier_rank(r.tier))).unwrap_or_default()
+        });
 
         // Exact-form pseudonyms asked, kept beside the event so subject access can find this lookup.
         attachments.extend(
             lookup
-                .probes
-                .iter()
+                .probes()
                 .filter(|p| p.variant == Variant::Exact)
                 .map(|p| Attachment::LookupPseudonym(p.pseudonym.as_bytes().to_vec())),
         );
-        let mut event = lookup_event(actor, &lookup, asked, &lookup_id, &matches);
+        let mut event = lookup_event(actor, &lookup, asked, &lookup_id, &matches, &shielded, org_ids);
         event.attachments = attachments;
         // Fail closed: nothing below runs unless the event and its match ids are durable.
         self.audit.record(event).await?;
+        // A shielded holder hears at once: its outbox (webhook) and its IG officer's audit view.
+        if !alerts.is_empty() {
+            let queued: Vec<(i64, &str, serde_json::Value)> =
+                alerts.iter().map(|(org, payload)| (*org, "lookup.shielded", payload.clone())).collect();
+            self.store.enqueue_alerts(&queued, self.clock.now_ms()).await?;
+            for (org, payload) in alerts {
+                let event = NewEvent::new(EventType::ShieldedHit).by(actor).concerning([org]).details(json!({
+                    "lookup_id": lookup_id,
+                    "match_id": payload["match_id"],
+                    "tier": payload["tier"],
+                    "basis": payload["basis"],
+                }));
+                self.audit.record(event).await?;
+            }
+        }
 
         let coverage = self.coverage().await?;
-        Ok(LookupOutcome { lookup_id, matches, coverage })
+        let children_asked = lookup.children_asked();
+        Ok(LookupOutcome {
+            lookup_id,
+            matches,
+            shielded,
+            family: lookup.family,
+            children_asked,
+            carers_asked: lookup.subjects.len() - children_asked,
+            coverage,
+        })
     }
 
     /// Coverage counts scan the holdings table, so they are computed at most every
@@ -194,31 +279,126 @@ fn tier_rank(tier: Tier) -> u8 {
     }
 }
 
-/// The lookup's audit event: who, why, which key kinds were asked (never values), what came back.
-fn lookup_event(actor: &Actor, lookup: &Lookup, asked: usize, lookup_id: &str, matches: &[OrgMatches]) -> NewEvent {
-    let mut kinds: Vec<&str> = lookup.probes.iter().map(|p| p.kind.name()).collect();
+/// The lookup's audit event: who, why, which key kinds were asked (never values), what came
+/// back. A shielded record's holder is named only by `concerning` (so its IG officer sees the
+/// event), never in the details that the asker's side can read.
+fn lookup_event(
+    actor: &Actor,
+    lookup: &Lookup,
+    asked: usize,
+    lookup_id: &str,
+    matches: &[OrgMatches],
+    shielded: &[MatchedRecord],
+    holder_orgs: Vec<i64>,
+) -> NewEvent {
+    let mut kinds: Vec<&str> = lookup.probes().map(|p| p.kind.name()).collect();
     kinds.sort_unstable();
     kinds.dedup();
-    let results: Vec<_> = matches
+    let mut results: Vec<_> = matches
         .iter()
         .flat_map(|g| {
-            g.records
-                .iter()
-                .map(|r| json!({"organisation": g.organisation.code, "match_id": r.match_id, "tier": r.tier.as_str()}))
+            g.records.iter().map(|r| {
+                json!({"organisation": g.organisation.code, "match_id": r.match_id, "tier": r.tier.as_str(),
+                       "basis": r.basis.as_str()})
+            })
         })
         .collect();
-    let mut event = NewEvent::new(EventType::Lookup).by(actor).concerning(matches.iter().map(|g| g.organisation.id));
+    results.extend(shielded.iter().map(
+        |r| json!({"shielded": true, "match_id": r.match_id, "tier": r.tier.as_str(), "basis": r.basis.as_str()}),
+    ));
+    let children = lookup.children_asked();
+    let mut event = NewEvent::new(EventType::Lookup).by(actor).concerning(holder_orgs);
     event.purpose = Some(lookup.purpose.as_str().to_string());
     event.lookup_id = Some(lookup_id.to_string());
     event.details = json!({
         "purpose_detail": lookup.purpose_detail,
         "key_kinds_asked": kinds,
         "keys_asked": asked,
-        "keys_queried": lookup.probes.len(),
-        "subjects_asked": 1,
+        "keys_queried": lookup.probes().count(),
+        "subjects_asked": lookup.subjects.len(),
+        "children_asked": children,
+        "carers_asked": lookup.subjects.len() - children,
         "result_count": results.len(),
         "results": results,
         "token_reported_lost": actor.reported_lost_at.is_some(),
     });
     event
+}
+
+/// What a shielded holder is told at once: who asked, from where, why, and which record.
+fn shielded_alert(
+    actor: &Actor,
+    lookup: &Lookup,
+    lookup_id: &str,
+    record: &MatchedRecord,
+    local_ref: &str,
+) -> serde_json::Value {
+    json!({
+        "lookup_id": lookup_id,
+        "match_id": record.match_id,
+        "local_ref": local_ref,
+        "tier": record.tier.as_str(),
+        "basis": record.basis.as_str(),
+        "purpose": lookup.purpose.as_str(),
+        "purpose_detail": lookup.purpose_detail,
+        "asked_by": actor.user_name,
+        "asking_organisation": {"code": actor.org_code, "name": actor.org_name},
+        "message": "A lookup reached your shielded record. The asker was told only that a participating \
+                    organisation knows the child and will contact them: please contact them.",
+    })
+}
+
+/// Which holdings the entered subjects meet: each child's own matches (per child), then
+/// family matches, holdings whose carers match an entered carer and that no entered child
+/// already matched (a sibling, an unborn child), with every agreeing carer listed.
+fn find_matches(lookup: &Lookup, hits: &[Hit]) -> Vec<Found> {
+    let mut found = Vec::new();
+    let mut child_holdings = std::collections::HashSet::new();
+    for s in lookup.subjects.iter().filter(|s| s.basis == Basis::Child) {
+        let refs = hits.iter().filter(|h| !h.is_carer()).map(Hit::as_ref);
+        for candidate in assess_hits(&s.probes, refs, s.fields, None) {
+            child_holdings.insert(candidate.holding_id);
+            found.push(Found {
+                basis: Basis::Child,
+                child: lookup.family.then_some(s.index),
+                candidate,
+                carers: vec![],
+            });
+        }
+    }
+    let mut family: BTreeMap<i64, Found> = BTreeMap::new();
+    for s in lookup.subjects.iter().filter(|s| s.basis == Basis::Carer) {
+        let refs = hits.iter().filter(|h| h.is_carer()).map(Hit::as_ref);
+        for candidate in assess_hits(&s.probes, refs, s.fields, None) {
+            if child_holdings.contains(&candidate.holding_id) {
+                continue;
+            }
+            let agreement = CarerAgreement {
+                carer: s.index,
+                tier: candidate.assessment.tier,
+                evidence: candidate.assessment.evidence.clone(),
+            };
+            let entry = family.entry(candidate.holding_id).or_insert_with(|| Found {
+                basis: Basis::Carer,
+                child: None,
+                candidate: candidate.clone(),
+                carers: Vec::new(),
+            });
+            if candidate.assessment.score > entry.candidate.assessment.score {
+                entry.candidate = candidate;
+            }
+            // One line per entered carer: the best of the holding's carers it agreed with.
+            match entry.carers.iter_mut().find(|a| a.carer == agreement.carer) {
+                Some(existing) if agreement.tier > existing.tier => *existing = agreement,
+                Some(_) => {}
+                None => entry.carers.push(agreement),
+            }
+        }
+    }
+    let mut family: Vec<Found> = family.into_values().collect();
+    family.sort_by(|a, b| {
+        b.candidate.assessment.score.partial_cmp(&a.candidate.assessment.score).unwrap_or(std::cmp::Ordering::Equal)
+    });
+    found.extend(family);
+    found
 }

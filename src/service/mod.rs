@@ -10,6 +10,7 @@ pub mod prefilter;
 pub mod purge;
 pub mod requests;
 pub mod sync;
+pub mod views;
 
 use std::sync::Arc;
 

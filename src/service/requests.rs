@@ -7,7 +7,7 @@ use super::{Service, ServiceError, ServiceResult};
 use crate::audit::{EventType, NewEvent};
 use crate::clock::{Millis, rfc3339};
 use crate::domain::FieldError;
-use crate::domain::request::{Action, RequestInput, StepInput, transition};
+use crate::domain::request::{Action, RequestInput, Side, StepInput, transition};
 use crate::domain::user::Actor;
 use crate::store::StoreError;
 use crate::store::requests::{RequestEventRow, RequestFilter, StoredRequest};
@@ -59,7 +59,15 @@ impl Service {
         request_id: &str,
     ) -> ServiceResult<(StoredRequest, Vec<RequestEventRow>)> {
         let request = self.store.request_for_org(request_id, actor.org_id).await?;
-        let history = self.store.request_history(&request.request_id).await?;
+        let mut history = self.store.request_history(&request.request_id).await?;
+        // A shielded holder's own steps would name it: the requester sees them without who took them.
+        if request.hides_holder_from(actor.org_id) {
+            let holder = self.store.organisation_by_id(request.holder_org_id).await?;
+            for step in history.iter_mut().filter(|e| e.actor_org_code.as_deref() == Some(holder.code.as_str())) {
+                step.actor_name = None;
+                step.actor_org_code = None;
+            }
+        }
         Ok((request, history))
     }
 
@@ -86,17 +94,20 @@ impl Service {
         let step = input.into_step(action, now)?;
         let updated =
             self.store.apply_request_step(&request, action, to, (actor.user_id, actor.org_id), &step, now).await?;
-        let event = NewEvent::new(EventType::RequestStateChanged)
-            .by(actor)
-            .concerning([request.requester_org_id, request.holder_org_id])
-            .details(json!({
-                "request_id": request.request_id,
-                "action": action.as_str(),
-                "from": request.state.as_str(),
-                "to": to.as_str(),
-                "how": step.how.map(|h| h.as_str()),
-                "overdue": request.is_overdue(now),
-            }));
+        // A shielded holder's own steps stay out of the requester's audit view (they name it).
+        let concerning = if request.holder_shielded && side == Side::Holder {
+            vec![request.holder_org_id]
+        } else {
+            vec![request.requester_org_id, request.holder_org_id]
+        };
+        let event = NewEvent::new(EventType::RequestStateChanged).by(actor).concerning(concerning).details(json!({
+            "request_id": request.request_id,
+            "action": action.as_str(),
+            "from": request.state.as_str(),
+            "to": to.as_str(),
+            "how": step.how.map(|h| h.as_str()),
+            "overdue": request.is_overdue(now),
+        }));
         self.audit.record(event).await?;
         Ok(updated)
     }

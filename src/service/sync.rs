@@ -230,20 +230,20 @@ impl Service {
                     .sync_batch(org_id, &holdings, &self.key_id, self.clock.now_ms(), &mut index)
                     .await
                     .map_err(ServiceError::from)?;
-                self.prefilter.add(holdings.iter().flat_map(|h| h.keys.iter().map(|(_, p)| p.as_bytes().as_slice())));
+                self.prefilter
+                    .add(holdings.iter().flat_map(|h| h.keys.iter().map(|k| k.pseudonym.as_bytes().as_slice())));
+                let mut written = Vec::with_capacity(holdings.len());
                 for (h, (change, id)) in holdings.iter().zip(changes) {
                     match change {
                         Change::Added => summary.added += 1,
                         Change::Updated => summary.updated += 1,
-                        Change::Unchanged => {
-                            summary.unchanged += 1;
-                            continue;
-                        }
+                        Change::Unchanged => summary.unchanged += 1,
                     }
-                    let signalled = self.signal_matches(org_id, id, h).await?;
-                    summary.matches_new += signalled.new;
-                    summary.matches_withdrawn += signalled.withdrawn;
+                    written.push((id, h, change));
                 }
+                let signalled = self.signal_batch(org_id, &written).await?;
+                summary.matches_new += signalled.new;
+                summary.matches_withdrawn += signalled.withdrawn;
             }
             progress(line);
         }

@@ -202,10 +202,11 @@ async fn write_attachment(
 ) -> StoreResult<()> {
     use crate::audit::Attachment;
     match attachment {
-        Attachment::LookupMatch { match_id, holding_id, holder_org_id, tier } => {
+        Attachment::LookupMatch { match_id, holding_id, holder_org_id, tier, basis, shielded } => {
             sqlx::query(
                 "INSERT INTO lookup_matches (match_id, lookup_id, seq, asker_user_id, asker_org_id, holding_id, \
-                 holder_org_id, tier, purpose, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                 holder_org_id, tier, purpose, at, basis, shielded) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             )
             .bind(match_id)
             .bind(r.lookup_id.as_deref().unwrap_or(""))
@@ -217,6 +218,8 @@ async fn write_attachment(
             .bind(*tier)
             .bind(r.purpose.as_deref().unwrap_or(""))
             .bind(r.at)
+            .bind(*basis)
+            .bind(i64::from(*shielded))
             .execute(&mut **tx)
             .await?;
         }

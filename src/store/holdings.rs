@@ -9,8 +9,9 @@ use sqlx::{Any, Row, Transaction};
 
 use super::{Store, StoreError, StoreResult, placeholders};
 use crate::clock::Millis;
-use crate::domain::holding::{Category, Contact, NewHolding, Status};
+use crate::domain::holding::{CarerFields, Category, Contact, NewHolding, Status};
 use crate::domain::identity::FieldsPresent;
+use crate::domain::matching::HitRef;
 
 const HIT_CHUNK: usize = 512;
 
@@ -30,8 +31,8 @@ fn find_hits_sql(engine: super::Engine, size: usize) -> &'static str {
                     super::Engine::Postgres => placeholders(1, n),
                 };
                 let sql = format!(
-                    "SELECT p.pseudonym, p.holding_id, p.kind, h.org_id, h.fields_present \
-                     FROM pseudonyms p JOIN holdings h ON h.id = p.holding_id WHERE p.pseudonym IN ({list})"
+                    "SELECT p.pseudonym, p.holding_id, p.kind, p.subject, h.org_id, h.fields_present, h.carer_fields, \
+                     h.shielded FROM pseudonyms p JOIN holdings h ON h.id = p.holding_id WHERE p.pseudonym IN ({list})"
                 );
                 all.push((engine, n, sql));
             }
@@ -63,6 +64,8 @@ pub struct StoredHolding {
     pub closed_at: Option<Millis>,
     pub contact: Contact,
     pub fields_present: FieldsPresent,
+    pub carers: i64,
+    pub shielded: bool,
     pub pseudonym_count: i64,
     pub key_id: String,
     pub created_at: Millis,
@@ -74,9 +77,31 @@ pub struct StoredHolding {
 pub struct Hit {
     pub pseudonym: Vec<u8>,
     pub holding_id: i64,
+    /// 0: the holding's child; 1..: its carers in order.
+    pub subject: u8,
     pub org_id: i64,
     pub kind: u8,
     pub fields_present: FieldsPresent,
+    pub carer_fields: CarerFields,
+    pub shielded: bool,
+}
+
+impl Hit {
+    pub fn is_carer(&self) -> bool {
+        self.subject != 0
+    }
+
+    /// As matching sees it, with the fields of the subject that carries the pseudonym.
+    pub fn as_ref(&self) -> HitRef<'_> {
+        let holder_fields = if self.is_carer() { self.carer_fields.carer(self.subject) } else { self.fields_present };
+        HitRef {
+            pseudonym: &self.pseudonym,
+            holding_id: self.holding_id,
+            holder_subject: self.subject,
+            org_id: self.org_id,
+            holder_fields,
+        }
+    }
 }
 
 /// The existing holdings of one organisation, compactly, for a full-replace sync: a hash of
@@ -109,6 +134,8 @@ fn holding_from_row(row: &AnyRow) -> StoreResult<StoredHolding> {
             email: row.try_get("contact_email")?,
         },
         fields_present: FieldsPresent::from_bits(u16::try_from(bits).unwrap_or(0)),
+        carers: row.try_get("carers")?,
+        shielded: row.try_get::<i64, _>("shielded")? != 0,
         pseudonym_count: row.try_get("pseudonym_count")?,
         key_id: row.try_get("key_id")?,
         created_at: row.try_get("created_at")?,
@@ -117,7 +144,7 @@ fn holding_from_row(row: &AnyRow) -> StoreResult<StoredHolding> {
 }
 
 const HOLDING_COLUMNS: &str = "h.id, h.org_id, h.local_ref, h.category, h.status, h.closed_at, h.contact_team, \
-     h.contact_phone, h.contact_email, h.fields_present, h.key_id, h.created_at, h.updated_at, \
+     h.contact_phone, h.contact_email, h.fields_present, h.carers, h.shielded, h.key_id, h.created_at, h.updated_at, \
      (SELECT COUNT(*) FROM pseudonyms p WHERE p.holding_id = h.id) AS pseudonym_count";
 
 impl Store {
@@ -204,6 +231,20 @@ impl Store {
         query.fetch_all(self.reader()).await?.iter().map(holding_from_row).collect()
     }
 
+    /// Shields or unshields one of the organisation's holdings (not found for anyone else's).
+    /// The fingerprint is left alone, so a later sync of an unchanged row keeps the flag.
+    pub async fn set_shielded(&self, org_id: i64, local_ref: &str, shielded: bool, now: Millis) -> StoreResult<()> {
+        let done =
+            sqlx::query("UPDATE holdings SET shielded = $1, updated_at = $2 WHERE org_id = $3 AND local_ref = $4")
+                .bind(i64::from(shielded))
+                .bind(now)
+                .bind(org_id)
+                .bind(local_ref)
+                .execute(self.writer())
+                .await?;
+        if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    }
+
     /// Deletes holdings by id (own organisation only); returns how many went.
     pub async fn delete_holdings(&self, org_id: i64, ids: &[i64]) -> StoreResult<u64> {
         let mut deleted = 0;
@@ -242,13 +283,17 @@ impl Store {
             }
             for row in query.fetch_all(self.reader()).await? {
                 let kind: i64 = row.try_get("kind")?;
+                let subject: i64 = row.try_get("subject")?;
                 let bits: i64 = row.try_get("fields_present")?;
                 hits.push(Hit {
                     pseudonym: row.try_get("pseudonym")?,
                     holding_id: row.try_get("holding_id")?,
+                    subject: u8::try_from(subject).unwrap_or(0),
                     org_id: row.try_get("org_id")?,
                     kind: u8::try_from(kind).unwrap_or(0),
                     fields_present: FieldsPresent::from_bits(u16::try_from(bits).unwrap_or(0)),
+                    carer_fields: CarerFields(row.try_get("carer_fields")?),
+                    shielded: row.try_get::<i64, _>("shielded")? != 0,
                 });
             }
         }
@@ -339,7 +384,8 @@ async fn write_holding(
                 "UPDATE holdings SET category = $1, status = $2, \
                  closed_at = CASE WHEN $3 IS NULL THEN NULL ELSE COALESCE(closed_at, $3) END, \
                  contact_team = $4, contact_phone = $5, contact_email = $6, fields_present = $7, key_id = $8, \
-                 fingerprint = $9, updated_at = $10 WHERE id = $11",
+                 fingerprint = $9, updated_at = $10, carer_fields = $11, carers = $12, shielded = COALESCE($13, shielded) \
+                 WHERE id = $14",
             )
             .bind(h.category.as_str())
             .bind(h.status.as_str())
@@ -351,6 +397,9 @@ async fn write_holding(
             .bind(key_id)
             .bind(h.fingerprint.as_slice())
             .bind(now)
+            .bind(h.carer_fields.0)
+            .bind(i64::from(h.carers))
+            .bind(h.shielded.map(i64::from))
             .bind(id)
             .execute(&mut **tx)
             .await?;
@@ -360,8 +409,8 @@ async fn write_holding(
         None => {
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO holdings (org_id, local_ref, category, status, closed_at, contact_team, contact_phone, \
-                 contact_email, fields_present, key_id, fingerprint, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING id",
+                 contact_email, fields_present, key_id, fingerprint, created_at, updated_at, carer_fields, carers, \
+                 shielded) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15) RETURNING id",
             )
             .bind(org_id)
             .bind(&h.local_ref)
@@ -375,6 +424,9 @@ async fn write_holding(
             .bind(key_id)
             .bind(h.fingerprint.as_slice())
             .bind(now)
+            .bind(h.carer_fields.0)
+            .bind(i64::from(h.carers))
+            .bind(i64::from(h.shielded.unwrap_or(false)))
             .fetch_one(&mut **tx)
             .await?;
             (Change::Added, id)
@@ -382,12 +434,17 @@ async fn write_holding(
     };
     // One multi-row insert per holding: a round trip per holding, not per key.
     if !h.keys.is_empty() {
-        let values: Vec<String> =
-            (0..h.keys.len()).map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3)).collect();
-        let sql = format!("INSERT INTO pseudonyms (pseudonym, holding_id, kind) VALUES {}", values.join(", "));
+        let values: Vec<String> = (0..h.keys.len())
+            .map(|i| format!("(${}, ${}, ${}, ${})", 4 * i + 1, 4 * i + 2, 4 * i + 3, 4 * i + 4))
+            .collect();
+        let sql = format!("INSERT INTO pseudonyms (pseudonym, holding_id, kind, subject) VALUES {}", values.join(", "));
         let mut query = sqlx::query(&sql);
-        for (kind, p) in &h.keys {
-            query = query.bind(p.as_bytes().as_slice()).bind(id).bind(i64::from(kind.id()));
+        for key in &h.keys {
+            query = query
+                .bind(key.pseudonym.as_bytes().as_slice())
+                .bind(id)
+                .bind(i64::from(key.kind.id()))
+                .bind(i64::from(key.subject));
         }
         query.execute(&mut **tx).await?;
     }
@@ -406,6 +463,9 @@ pub struct ReceivedLookup {
     pub purpose: String,
     pub local_ref: Option<String>,
     pub tier: String,
+    pub basis: String,
+    /// The record was shielded: the asker was not told who holds it, and waits for your call.
+    pub shielded: bool,
 }
 
 impl Store {
@@ -418,7 +478,7 @@ impl Store {
     ) -> StoreResult<Vec<ReceivedLookup>> {
         let rows = sqlx::query(
             "SELECT lm.at, lm.lookup_id, lm.match_id, u.name AS asker_name, o.code, o.name AS org_name, lm.purpose, \
-                    h.local_ref, lm.tier \
+                    h.local_ref, lm.tier, lm.basis, lm.shielded \
              FROM lookup_matches lm \
              JOIN users u ON u.id = lm.asker_user_id \
              JOIN organisations o ON o.id = lm.asker_org_id \
@@ -442,6 +502,8 @@ impl Store {
                     purpose: r.try_get("purpose")?,
                     local_ref: r.try_get("local_ref")?,
                     tier: r.try_get("tier")?,
+                    basis: r.try_get("basis")?,
+                    shielded: r.try_get::<i64, _>("shielded")? != 0,
                 })
             })
             .collect()

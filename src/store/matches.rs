@@ -4,7 +4,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, StoreResult, outbox, placeholders};
+use super::{Store, StoreResult, outbox};
 use crate::clock::Millis;
 
 /// A live or withdrawn match, from one organisation's point of view.
@@ -14,6 +14,8 @@ pub struct MatchRow {
     pub own_holding: i64,
     pub own_local_ref: String,
     pub other_org: i64,
+    /// The other side's holding is shielded (or gone): never name its organisation.
+    pub other_shielded: bool,
     pub basis: String,
     pub tier: String,
     pub evidence: String,
@@ -33,6 +35,29 @@ pub struct MatchDecision {
     pub evidence: String,
 }
 
+impl MatchDecision {
+    fn notice<'a>(&'a self, kind: &'a str, match_id: &'a str) -> MatchNotice<'a> {
+        MatchNotice {
+            kind,
+            match_id,
+            orgs: (self.org_a, self.org_b),
+            holdings: (self.holding_a, self.holding_b),
+            basis: self.basis,
+            tier: self.tier,
+        }
+    }
+}
+
+/// A match's news for both organisations' outboxes.
+pub struct MatchNotice<'a> {
+    pub kind: &'a str,
+    pub match_id: &'a str,
+    pub orgs: (i64, i64),
+    pub holdings: (i64, i64),
+    pub basis: &'a str,
+    pub tier: &'a str,
+}
+
 /// The outcome of recording a decision: new matches are signalled to both organisations.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recorded {
@@ -47,6 +72,7 @@ fn match_from_row(row: &AnyRow) -> StoreResult<MatchRow> {
         own_holding: row.try_get("own_holding")?,
         own_local_ref: row.try_get("local_ref")?,
         other_org: row.try_get("other_org")?,
+        other_shielded: row.try_get::<i64, _>("other_shielded")? != 0,
         basis: row.try_get("basis")?,
         tier: row.try_get("tier")?,
         evidence: row.try_get("evidence")?,
@@ -85,8 +111,7 @@ impl Store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-                let orgs = (d.org_a, d.org_b);
-                outbox::enqueue_match_notices(&mut tx, "match.new", &match_id, orgs, d.basis, d.tier, now).await?;
+                outbox::enqueue_match_notices(&mut tx, &d.notice("match.new", &match_id), now).await?;
                 Recorded::New(match_id)
             }
             Some(row) => {
@@ -107,9 +132,7 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                     if withdrawn.is_some() {
-                        let orgs = (d.org_a, d.org_b);
-                        outbox::enqueue_match_notices(&mut tx, "match.new", &match_id, orgs, d.basis, d.tier, now)
-                            .await?;
+                        outbox::enqueue_match_notices(&mut tx, &d.notice("match.new", &match_id), now).await?;
                         Recorded::New(match_id)
                     } else {
                         Recorded::Changed(match_id)
@@ -121,32 +144,31 @@ impl Store {
         Ok(recorded)
     }
 
-    /// Withdraws the live matches of a holding except those with the listed partners; returns
-    /// the withdrawn (match_id, org_a, org_b).
+    /// Withdraws the live matches of a holding except those with the listed (partner, basis);
+    /// returns the withdrawn (match_id, org_a, org_b).
     pub async fn withdraw_matches(
         &self,
         holding: i64,
-        keep_partners: &[i64],
+        keep: &[(i64, &str)],
         now: Millis,
     ) -> StoreResult<Vec<(String, i64, i64)>> {
-        let mut sql = String::from(
+        let rows = sqlx::query(
             "SELECT match_id, org_a, org_b, holding_a, holding_b, basis, tier FROM matches \
              WHERE (holding_a = $1 OR holding_b = $1) AND withdrawn_at IS NULL",
-        );
-        if !keep_partners.is_empty() {
-            let list = placeholders(2, keep_partners.len());
-            sql.push_str(&format!(" AND NOT (holding_a IN ({list}) OR holding_b IN ({list}))"));
-        }
-        let mut query = sqlx::query(&sql).bind(holding);
-        for p in keep_partners {
-            query = query.bind(*p);
-        }
-        let rows = query.fetch_all(self.reader()).await?;
+        )
+        .bind(holding)
+        .fetch_all(self.reader())
+        .await?;
         let mut withdrawn = Vec::new();
         for row in rows {
             let match_id: String = row.try_get("match_id")?;
             let orgs: (i64, i64) = (row.try_get("org_a")?, row.try_get("org_b")?);
+            let holdings: (i64, i64) = (row.try_get("holding_a")?, row.try_get("holding_b")?);
             let (basis, tier): (String, String) = (row.try_get("basis")?, row.try_get("tier")?);
+            let partner = if holdings.0 == holding { holdings.1 } else { holdings.0 };
+            if keep.iter().any(|(p, b)| *p == partner && *b == basis) {
+                continue;
+            }
             // The withdrawal and its notices commit together.
             let mut tx = self.begin_write().await?;
             let done = sqlx::query(
@@ -157,7 +179,15 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             if done.rows_affected() > 0 {
-                outbox::enqueue_match_notices(&mut tx, "match.withdrawn", &match_id, orgs, &basis, &tier, now).await?;
+                let notice = MatchNotice {
+                    kind: "match.withdrawn",
+                    match_id: &match_id,
+                    orgs,
+                    holdings,
+                    basis: &basis,
+                    tier: &tier,
+                };
+                outbox::enqueue_match_notices(&mut tx, &notice, now).await?;
                 tx.commit().await?;
                 withdrawn.push((match_id, orgs.0, orgs.1));
             }
@@ -169,13 +199,15 @@ impl Store {
     pub async fn matches_of_org(&self, org_id: i64, include_withdrawn: bool) -> StoreResult<Vec<MatchRow>> {
         let filter = if include_withdrawn { "" } else { " AND m.withdrawn_at IS NULL" };
         let sql = format!(
-            "SELECT m.match_id, h.id AS own_holding, h.local_ref, m.org_b AS other_org, m.basis, m.tier, m.evidence, \
-                    m.first_seen, m.withdrawn_at \
-             FROM matches m JOIN holdings h ON h.id = m.holding_a WHERE m.org_a = $1{filter} \
+            "SELECT m.match_id, h.id AS own_holding, h.local_ref, m.org_b AS other_org, \
+                    COALESCE(oh.shielded, 1) AS other_shielded, m.basis, m.tier, m.evidence, m.first_seen, m.withdrawn_at \
+             FROM matches m JOIN holdings h ON h.id = m.holding_a LEFT JOIN holdings oh ON oh.id = m.holding_b \
+             WHERE m.org_a = $1{filter} \
              UNION ALL \
-             SELECT m.match_id, h.id AS own_holding, h.local_ref, m.org_a AS other_org, m.basis, m.tier, m.evidence, \
-                    m.first_seen, m.withdrawn_at \
-             FROM matches m JOIN holdings h ON h.id = m.holding_b WHERE m.org_b = $1{filter} \
+             SELECT m.match_id, h.id AS own_holding, h.local_ref, m.org_a AS other_org, \
+                    COALESCE(oh.shielded, 1) AS other_shielded, m.basis, m.tier, m.evidence, m.first_seen, m.withdrawn_at \
+             FROM matches m JOIN holdings h ON h.id = m.holding_b LEFT JOIN holdings oh ON oh.id = m.holding_a \
+             WHERE m.org_b = $1{filter} \
              ORDER BY first_seen DESC"
         );
         let rows = sqlx::query(&sql).bind(org_id).fetch_all(self.reader()).await?;

@@ -10,6 +10,7 @@ pub mod organisations;
 pub mod outbox;
 pub mod postgres;
 pub mod requests;
+pub mod sessions;
 pub mod sqlite;
 pub mod users;
 
@@ -84,11 +85,13 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
-/// Busy/locked (SQLite), or connection and shutdown classes (PostgreSQL 08xxx, 57Pxx, 53xxx).
+/// Busy/locked (SQLite), or connection and shutdown classes (PostgreSQL 08xxx, 57Pxx, 53xxx),
+/// or a database that is not accepting connections or has gone (55000, 3D000: what a new
+/// connection meets while an operator has the database offline).
 fn is_transient(code: Option<&str>) -> bool {
     match code {
         Some(c) => {
-            matches!(c, "5" | "6" | "261" | "517" | "10")
+            matches!(c, "5" | "6" | "261" | "517" | "10" | "55000" | "3D000")
                 || c.starts_with("08")
                 || c.starts_with("57P")
                 || c.starts_with("53")

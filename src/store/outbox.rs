@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
+use super::matches::MatchNotice;
 use super::{Store, StoreError, StoreResult};
 use crate::clock::Millis;
 
@@ -123,22 +124,49 @@ pub(crate) async fn org_contact(tx: &mut Transaction<'static, Any>, org_id: i64)
 /// `match.new` or `match.withdrawn` to both organisations, each told who the other is.
 pub(crate) async fn enqueue_match_notices(
     tx: &mut Transaction<'static, Any>,
-    kind: &str,
-    match_id: &str,
-    (org_a, org_b): (i64, i64),
-    basis: &str,
-    tier: &str,
+    notice: &MatchNotice<'_>,
     now: Millis,
 ) -> StoreResult<()> {
+    let (org_a, org_b) = notice.orgs;
     let (a, b) = (org_contact(tx, org_a).await?, org_contact(tx, org_b).await?);
-    for (to, other) in [(org_a, b), (org_b, a)] {
-        let payload = json!({"match_id": match_id, "tier": tier, "basis": basis, "other_organisation": other});
-        enqueue(tx, to, kind, &payload, now).await?;
+    let (shielded_a, shielded_b) =
+        (holding_shielded(tx, notice.holdings.0).await?, holding_shielded(tx, notice.holdings.1).await?);
+    for (to, other, other_shielded) in [(org_a, b, shielded_b), (org_b, a, shielded_a)] {
+        let mut payload = json!({"match_id": notice.match_id, "tier": notice.tier, "basis": notice.basis});
+        // A shielded holder is never named to the other side: it is alerted, and contacts them.
+        if other_shielded {
+            payload["shielded"] = json!(true);
+        } else {
+            payload["other_organisation"] = other;
+        }
+        enqueue(tx, to, notice.kind, &payload, now).await?;
     }
     Ok(())
 }
 
+async fn holding_shielded(tx: &mut Transaction<'static, Any>, holding_id: i64) -> StoreResult<bool> {
+    let shielded: Option<i64> = sqlx::query_scalar("SELECT shielded FROM holdings WHERE id = $1")
+        .bind(holding_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    // A holding already gone cannot say: keep its organisation hidden rather than guess.
+    Ok(shielded.is_none_or(|s| s != 0))
+}
+
 impl Store {
+    /// Queues alerts to holders (one message each), all in one transaction.
+    pub async fn enqueue_alerts(&self, alerts: &[(i64, &str, Value)], now: Millis) -> StoreResult<()> {
+        if alerts.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        for (org_id, kind, payload) in alerts {
+            enqueue(&mut tx, *org_id, kind, payload, now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Sets (or replaces) the webhook URL; every call moves to a new secret version.
     pub async fn set_webhook(&self, org_id: i64, url: &str, now: Millis) -> StoreResult<Webhook> {
         let row = sqlx::query(

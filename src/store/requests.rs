@@ -17,6 +17,8 @@ pub struct MatchTarget {
     pub holding_id: Option<i64>,
     /// The match's evidence has gone (holding-to-holding matches only).
     pub withdrawn: bool,
+    /// The holder is never named to the requester.
+    pub shielded: bool,
 }
 
 /// A request as stored, with the names both sides see.
@@ -31,6 +33,8 @@ pub struct StoredRequest {
     pub holding_id: Option<i64>,
     /// The holder's own reference for the record (shown to the holder only).
     pub local_ref: Option<String>,
+    /// The record was shielded when requested: the requester never sees who holds it.
+    pub holder_shielded: bool,
     pub legal_basis: LegalBasis,
     pub legal_basis_detail: Option<String>,
     pub reason: String,
@@ -55,6 +59,12 @@ impl StoredRequest {
     }
 
     /// Open and past its deadline.
+    /// Whether this organisation must not be told who holds the record: the requester of a
+    /// request made while the record was shielded.
+    pub fn hides_holder_from(&self, org_id: i64) -> bool {
+        self.holder_shielded && self.side_of(org_id) == Some(Side::Requester)
+    }
+
     pub fn is_overdue(&self, now: Millis) -> bool {
         !self.state.is_terminal() && now > self.due_at
     }
@@ -95,7 +105,7 @@ pub struct Escalated {
 }
 
 const SELECT: &str = "SELECT r.request_id, r.match_id, r.requester_org_id, r.requester_user_id, u.name AS requester_name, \
-     r.holder_org_id, r.holding_id, h.local_ref, r.legal_basis, r.legal_basis_detail, r.reason, r.urgency, r.state, \
+     r.holder_org_id, r.holding_id, h.local_ref, r.holder_shielded, r.legal_basis, r.legal_basis_detail, r.reason, r.urgency, r.state, \
      r.created_at, r.updated_at, r.due_at, r.escalated_at \
      FROM requests r JOIN users u ON u.id = r.requester_user_id LEFT JOIN holdings h ON h.id = r.holding_id";
 
@@ -115,6 +125,7 @@ fn from_row(row: &AnyRow) -> StoreResult<StoredRequest> {
         holder_org_id: row.try_get("holder_org_id")?,
         holding_id: row.try_get("holding_id")?,
         local_ref: row.try_get("local_ref")?,
+        holder_shielded: row.try_get::<i64, _>("holder_shielded")? != 0,
         legal_basis: LegalBasis::parse(&basis).ok_or_else(|| bad("legal basis"))?,
         legal_basis_detail: row.try_get("legal_basis_detail")?,
         reason: row.try_get("reason")?,
@@ -134,7 +145,7 @@ impl Store {
     pub async fn match_target(&self, match_id: &str, org_id: i64) -> StoreResult<MatchTarget> {
         if match_id.starts_with("lm_") {
             let row = sqlx::query(
-                "SELECT holder_org_id, holding_id FROM lookup_matches WHERE match_id = $1 AND asker_org_id = $2",
+                "SELECT holder_org_id, holding_id, shielded FROM lookup_matches WHERE match_id = $1 AND asker_org_id = $2",
             )
             .bind(match_id)
             .bind(org_id)
@@ -145,12 +156,15 @@ impl Store {
                 holder_org_id: row.try_get("holder_org_id")?,
                 holding_id: Some(row.try_get("holding_id")?),
                 withdrawn: false,
+                shielded: row.try_get::<i64, _>("shielded")? != 0,
             });
         }
         if match_id.starts_with("m_") {
             let row = sqlx::query(
-                "SELECT org_a, org_b, holding_a, holding_b, withdrawn_at FROM matches \
-                 WHERE match_id = $1 AND (org_a = $2 OR org_b = $2)",
+                "SELECT m.org_a, m.org_b, m.holding_a, m.holding_b, m.withdrawn_at, \
+                        COALESCE(ha.shielded, 1) AS shielded_a, COALESCE(hb.shielded, 1) AS shielded_b \
+                 FROM matches m LEFT JOIN holdings ha ON ha.id = m.holding_a LEFT JOIN holdings hb ON hb.id = m.holding_b \
+                 WHERE m.match_id = $1 AND (m.org_a = $2 OR m.org_b = $2)",
             )
             .bind(match_id)
             .bind(org_id)
@@ -158,16 +172,17 @@ impl Store {
             .await?
             .ok_or(StoreError::NotFound)?;
             let org_a: i64 = row.try_get("org_a")?;
-            let (holder, holding) = if org_a == org_id {
-                (row.try_get("org_b")?, row.try_get("holding_b")?)
+            let (holder, holding, shielded): (i64, i64, i64) = if org_a == org_id {
+                (row.try_get("org_b")?, row.try_get("holding_b")?, row.try_get("shielded_b")?)
             } else {
-                (org_a, row.try_get("holding_a")?)
+                (org_a, row.try_get("holding_a")?, row.try_get("shielded_a")?)
             };
             let withdrawn: Option<i64> = row.try_get("withdrawn_at")?;
             return Ok(MatchTarget {
                 holder_org_id: holder,
                 holding_id: Some(holding),
                 withdrawn: withdrawn.is_some(),
+                shielded: shielded != 0,
             });
         }
         Err(StoreError::NotFound)
@@ -199,8 +214,8 @@ impl Store {
         let request_id = format!("rq_{}", uuid::Uuid::new_v4().simple());
         sqlx::query(
             "INSERT INTO requests (request_id, match_id, requester_org_id, requester_user_id, holder_org_id, holding_id, \
-             legal_basis, legal_basis_detail, reason, urgency, state, created_at, updated_at, due_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13)",
+             legal_basis, legal_basis_detail, reason, urgency, state, created_at, updated_at, due_at, holder_shielded) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14)",
         )
         .bind(&request_id)
         .bind(&request.match_id)
@@ -215,6 +230,7 @@ impl Store {
         .bind(RequestState::Requested.as_str())
         .bind(now)
         .bind(due_at)
+        .bind(i64::from(target.shielded))
         .execute(&mut *tx)
         .await
         .map_err(|e| match StoreError::from(e) {
@@ -335,13 +351,16 @@ impl Store {
             .bind(actor_org_id)
             .fetch_one(&mut *tx)
             .await?;
-        let payload = json!({
+        let mut payload = json!({
             "request_id": request.request_id,
             "state": to.as_str(),
             "previous_state": request.state.as_str(),
-            "by_organisation": by,
             "at": rfc3339(now),
         });
+        // A shielded holder contacts the requester itself; the index never names it.
+        if !(request.holder_shielded && actor_org_id == request.holder_org_id) {
+            payload["by_organisation"] = json!(by);
+        }
         enqueue(&mut tx, other, "request.state_changed", &payload, now).await?;
         tx.commit().await?;
         self.request_for_org(&request.request_id, actor_org_id).await

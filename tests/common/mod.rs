@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod server;
+pub mod web;
 
 use std::sync::Once;
 
@@ -64,6 +66,11 @@ impl TestDb {
                 TestDb { url, dir, pg: Some((base, schema)) }
             }
         }
+    }
+
+    /// A database at `url` that the caller created and will remove.
+    pub fn at(url: String) -> TestDb {
+        TestDb { url, dir: tempfile::tempdir().expect("temp dir"), pg: None }
     }
 
     pub fn settings(&self) -> Settings {
@@ -184,6 +191,37 @@ impl TestApp {
     pub async fn delete(&self, token: &str, path: &str) -> (StatusCode, Value) {
         let response = self.http.delete(self.url(path)).bearer_auth(token).send().await.expect("request");
         split(response).await
+    }
+
+    /// A body that is not JSON (CSV exports), as text.
+    pub async fn get_text(&self, token: &str, path: &str) -> String {
+        let response = self.http.get(self.url(path)).bearer_auth(token).send().await.expect("request");
+        response.text().await.expect("body")
+    }
+
+    /// Posts a whole caseload to `/api/v1/holdings/sync{query}`.
+    pub async fn sync(&self, token: &str, content_type: &str, body: String, query: &str) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(self.url(&format!("/api/v1/holdings/sync{query}")))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        split(response).await
+    }
+
+    /// Fails if any canary (compared case-insensitively) is in the SQLite database or its WAL.
+    pub fn assert_db_files_free_of(&self, canaries: &[&str]) {
+        for file in ["locator.db", "locator.db-wal"] {
+            let Ok(bytes) = std::fs::read(self.db.dir.path().join(file)) else { continue };
+            let text = String::from_utf8_lossy(&bytes).to_uppercase();
+            for canary in canaries {
+                assert!(!text.contains(&canary.to_uppercase()), "{canary} found in {file}");
+            }
+        }
     }
 
     /// Every audit event body, oldest first.

@@ -260,6 +260,8 @@ fn read(kind: KeyKind, variant: Variant) -> Reading {
             r.district = true;
             r.family = Some(Family::Phonetic);
         }
+        // Assessed on its own, before any reading (see `assess`).
+        KeyKind::ExpectedBirth => return r,
     }
     if !matches!(kind, KeyKind::NhsNumber | KeyKind::Upn | KeyKind::TemporaryUpnBirthYear) {
         r.dob = Some(Dob::Exact);
@@ -268,7 +270,7 @@ fn read(kind: KeyKind, variant: Variant) -> Reading {
     let cap_given = |r: &mut Reading, level: Given| r.given = r.given.map(|g| g.min(level));
     let cap_family = |r: &mut Reading, level: Family| r.family = r.family.map(|f| f.min(level));
     match variant {
-        Variant::Exact | Variant::NamesSwapped => {}
+        Variant::Exact | Variant::NamesSwapped | Variant::NearExpectedDate => {}
         Variant::DayMonthSwapped => r.dob = r.dob.map(|d| d.min(Dob::Swapped)),
         Variant::DateTypo => r.dob = r.dob.map(|d| d.min(Dob::Near)),
         Variant::Nickname => cap_given(&mut r, Given::Nickname),
@@ -310,6 +312,18 @@ impl Best {
 /// Returns `None` when the evidence is below `possible`, or when a field both records hold
 /// disagrees and no NHS number or UPN agrees.
 pub fn assess(evidence: &Evidence) -> Option<Assessment> {
+    // An unborn child's record has no identifiers of its own: the carer and the dates are the
+    // whole evidence, worth a call but never more than `possible`.
+    if let Some(a) = evidence.agreed.iter().find(|a| a.kind == KeyKind::ExpectedBirth) {
+        return Some(Assessment {
+            tier: Tier::Possible,
+            score: POSSIBLE_BITS,
+            ambiguous: a.holders_with_key > HOLDINGS_PER_CHILD,
+            evidence: "a carer agrees with the mother on a pre-birth record, and the date of birth is within weeks \
+                       of its expected date"
+                .into(),
+        });
+    }
     let both = |field| evidence.asker_fields.both(evidence.holder_fields, field);
 
     let mut straight = Best::default();

@@ -211,6 +211,37 @@ impl DateOfBirth {
     }
 }
 
+/// An unborn child's expected date of delivery: a real date, at most ten months ahead and at
+/// most a year past (a pre-birth record the holder has not yet updated after the birth).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ExpectedDate(Date);
+
+redacted_debug!(ExpectedDate);
+
+const EXPECTED_FORMAT: Invalid = Invalid::new("invalid_format", "expected date must be an ISO 8601 date (YYYY-MM-DD)");
+const EXPECTED_NOT_A_DATE: Invalid = Invalid::new("invalid_date", "expected date is not a real date");
+const EXPECTED_OUT_OF_RANGE: Invalid =
+    Invalid::new("out_of_range", "expected date must be within ten months from today and at most a year ago");
+
+impl ExpectedDate {
+    pub fn parse(raw: &str, today: Date) -> Result<Self, Invalid> {
+        let date = match DateOfBirth::parse(raw, Date::MAX) {
+            Ok(d) => d.0,
+            Err(e) if e == DOB_NOT_A_DATE => return Err(EXPECTED_NOT_A_DATE),
+            Err(_) => return Err(EXPECTED_FORMAT),
+        };
+        let days = (date - today).whole_days();
+        if !(-366..=305).contains(&days) {
+            return Err(EXPECTED_OUT_OF_RANGE);
+        }
+        Ok(Self(date))
+    }
+
+    pub fn date(&self) -> Date {
+        self.0
+    }
+}
+
 /// Builds a date from numeric parts, or `None` if the parts are not a real date.
 pub(crate) fn date_from_parts(year: u16, month: u16, day: u16) -> Option<Date> {
     let month = Month::try_from(u8::try_from(month).ok()?).ok()?;

@@ -7,7 +7,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 
 use serde::{Deserialize, Serialize};
 
-use super::identifiers::{DateOfBirth, compact_date, date_from_parts};
+use super::identifiers::{DateOfBirth, ExpectedDate, compact_date, date_from_parts};
 use super::names::{MAX_TYPO_NAME_LEN, family_barrels, for_each_one_edit, phonetic};
 use super::nicknames::{canonical_forms, equivalent, has_variants, is_known_given_name};
 use super::subject::{FieldsPresent, Subject, SubjectRole};
@@ -56,10 +56,13 @@ pub enum KeyKind {
     NhsNumberDob = 12,
     /// Permanent UPN + date of birth: the same check for a lookup by UPN.
     UpnDob = 13,
+    /// An unborn child: one of the mother's (or another carer's) exact keys + the week of the
+    /// expected date. A newborn looked up with that carer meets it through its date of birth.
+    ExpectedBirth = 14,
 }
 
 impl KeyKind {
-    pub const ALL: [KeyKind; 13] = [
+    pub const ALL: [KeyKind; 14] = [
         KeyKind::NhsNumber,
         KeyKind::Upn,
         KeyKind::TemporaryUpnBirthYear,
@@ -73,6 +76,7 @@ impl KeyKind {
         KeyKind::DistrictDobFamily,
         KeyKind::NhsNumberDob,
         KeyKind::UpnDob,
+        KeyKind::ExpectedBirth,
     ];
 
     pub fn id(self) -> u8 {
@@ -99,6 +103,7 @@ impl KeyKind {
             KeyKind::DistrictDobFamily => "district-dob-family",
             KeyKind::NhsNumberDob => "nhs-number-dob",
             KeyKind::UpnDob => "upn-dob",
+            KeyKind::ExpectedBirth => "expected-birth",
         }
     }
 
@@ -120,6 +125,7 @@ impl KeyKind {
             KeyKind::DistrictDobFamily => FieldsPresent::POSTCODE | D | F,
             KeyKind::NhsNumberDob => FieldsPresent::NHS_NUMBER | D,
             KeyKind::UpnDob => FieldsPresent::UPN | D,
+            KeyKind::ExpectedBirth => FieldsPresent::EXPECTED_DATE,
         })
     }
 
@@ -159,6 +165,8 @@ pub enum Variant {
     FormerFamilyName,
     /// One of the asker's other (middle) given names in place of the first.
     OtherGivenName,
+    /// A newborn's date of birth within the weeks around a pre-birth record's expected date.
+    NearExpectedDate,
 }
 
 /// The canonical, domain-separated bytes that one key hashes. Never printed.
@@ -212,6 +220,8 @@ mod tag {
     pub const YEAR: u8 = b'Y';
     pub const INITIAL: u8 = b'I';
     pub const DISTRICT: u8 = b'P';
+    pub const CARER_KEY: u8 = b'K';
+    pub const WEEK: u8 = b'W';
 }
 
 /// Collects keys for one subject, de-duplicating by material (the first variant wins, so
@@ -346,6 +356,59 @@ pub fn holding_keys(subject: &Subject) -> Vec<MatchKey> {
     let forms = Forms::of(subject);
     let mut set = KeySet::new(subject.role(), 16);
     canonical_keys(subject, &forms, &mut set, true);
+    set.keys
+}
+
+/// A carer's keys that anchor an unborn child to them: exact identity, not the weaker blocks.
+const EXPECTED_BIRTH_ANCHORS: [KeyKind; 3] = [KeyKind::NhsNumber, KeyKind::NameDob, KeyKind::PhoneticNameDob];
+
+/// Births fall from about eight weeks before the expected date (premature) to three weeks
+/// after it; a newborn's lookup asks every week in that window.
+const BORN_WEEKS_BEFORE_EXPECTED: i64 = 8;
+const BORN_WEEKS_AFTER_EXPECTED: i64 = 3;
+
+/// Whole weeks since 1970-01-01 (a Thursday): a stable bucket for a date.
+fn week_of(date: time::Date) -> i64 {
+    i64::from(date.to_julian_day() - 2_440_588).div_euclid(7)
+}
+
+fn anchored_key(set: &mut KeySet, variant: Variant, anchor: &MatchKey, week: i64) {
+    set.add(KeyKind::ExpectedBirth, variant, &[(tag::CARER_KEY, anchor.material()), (tag::WEEK, &week.to_be_bytes())]);
+}
+
+/// The keys of an unborn child on a pre-birth holding: each carer's anchor keys with the week
+/// of the expected date. Child key space, so only a child's lookup can meet them.
+pub fn expected_birth_keys(expected: &ExpectedDate, carers: &[Subject]) -> Vec<MatchKey> {
+    let mut set = KeySet::new(SubjectRole::Child, 8);
+    let week = week_of(expected.date());
+    for carer in carers {
+        for anchor in holding_keys(carer).iter().filter(|k| EXPECTED_BIRTH_ANCHORS.contains(&k.kind())) {
+            anchored_key(&mut set, Variant::Exact, anchor, week);
+        }
+    }
+    set.keys
+}
+
+/// What a baby under a year old, looked up with its carers, asks of pre-birth holdings: each
+/// carer's anchors with every week in which its expected date could have fallen.
+pub fn newborn_keys(child: &Subject, carers: &[Subject], today: time::Date) -> Vec<MatchKey> {
+    let Some(dob) = child.date_of_birth().map(DateOfBirth::date) else { return Vec::new() };
+    if (today - dob).whole_days() > 366 {
+        return Vec::new();
+    }
+    let born = week_of(dob);
+    let mut set = KeySet::new(SubjectRole::Child, 256);
+    // The mother as the asker typed her, with the structural variants a lookup of her would ask
+    // (short forms, swapped names, middle names): the pre-birth record holds her exact keys.
+    let structural = LookupOptions { name_typos: false, date_typos: false };
+    for carer in carers {
+        let anchors = lookup_keys_with(carer, structural);
+        for anchor in anchors.iter().filter(|k| EXPECTED_BIRTH_ANCHORS.contains(&k.kind())) {
+            for week in born - BORN_WEEKS_AFTER_EXPECTED..=born + BORN_WEEKS_BEFORE_EXPECTED {
+                anchored_key(&mut set, Variant::NearExpectedDate, anchor, week);
+            }
+        }
+    }
     set.keys
 }
 

@@ -30,6 +30,9 @@ pub struct RawSubject {
     pub other_given_names: Vec<String>,
     #[serde(default)]
     pub former_family_names: Vec<String>,
+    /// An unborn child's due date: only on a `pre-birth` holding, and then alone.
+    #[serde(default)]
+    pub expected_date: Option<String>,
 }
 
 impl fmt::Debug for RawSubject {
@@ -44,6 +47,7 @@ impl fmt::Debug for RawSubject {
             .field("postcode", &self.postcode.as_ref().map(|_| "***"))
             .field("other_given_names", &self.other_given_names.len())
             .field("former_family_names", &self.former_family_names.len())
+            .field("expected_date", &self.expected_date.as_ref().map(|_| "***"))
             .finish()
     }
 }
@@ -110,7 +114,9 @@ impl FieldsPresent {
     pub const POSTCODE: u16 = 1 << 6;
     pub const OTHER_GIVEN_NAMES: u16 = 1 << 7;
     pub const FORMER_FAMILY_NAMES: u16 = 1 << 8;
-    const ALL: u16 = (1 << 9) - 1;
+    /// An unborn child's expected date (pre-birth holdings only).
+    pub const EXPECTED_DATE: u16 = 1 << 9;
+    const ALL: u16 = (1 << 10) - 1;
 
     /// Rebuilds the mask from stored bits; unknown bits are dropped.
     pub fn from_bits(bits: u16) -> Self {
@@ -174,6 +180,10 @@ const SUBJECT_INSUFFICIENT: Invalid = Invalid::new(
 const DOB_TOO_OLD: Invalid =
     Invalid::new("out_of_range", "date of birth gives an age over 25, too old for a child or care leaver");
 const TOO_MANY_NAMES: Invalid = Invalid::new("too_many", "more than 10 names in this list");
+const EXPECTED_DATE_NOT_HERE: Invalid = Invalid::new(
+    "not_allowed",
+    "expected_date belongs only to a pre-birth holding's subject; to find an unborn child, look up the mother as a carer",
+);
 
 /// A field's text, or `None` when it is absent or only whitespace (a blank form field).
 fn given(value: &Option<String>) -> Option<&str> {
@@ -202,6 +212,9 @@ impl Subject {
         });
         let postcode =
             given(&raw.postcode).and_then(|s| keep(e, "postcode", Postcode::parse(s, use_ == KeyUse::Lookup)));
+        if given(&raw.expected_date).is_some() {
+            e.push(FieldError::new("expected_date", EXPECTED_DATE_NOT_HERE));
+        }
         let other_given_names = parse_list(e, &raw.other_given_names, "other_given_names");
         let former_family_names = parse_list(e, &raw.former_family_names, "former_family_names");
 
@@ -212,7 +225,7 @@ impl Subject {
         let demographics_supplied = given(&raw.given_name).is_some()
             && given(&raw.family_name).is_some()
             && given(&raw.date_of_birth).is_some();
-        if !strong_supplied && !demographics_supplied {
+        if !strong_supplied && !demographics_supplied && given(&raw.expected_date).is_none() {
             e.push(FieldError::new("subject", SUBJECT_INSUFFICIENT));
         }
 

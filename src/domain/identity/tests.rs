@@ -97,6 +97,7 @@ fn every_field_error_is_reported_not_just_the_first() {
         postcode: Some("SW1A".into()),
         other_given_names: vec!["Ok".into(), "\u{7}".into()],
         former_family_names: vec![],
+        expected_date: None,
     };
     let errors = Subject::parse(&bad, SubjectRole::Child, KeyUse::Holding, TODAY).unwrap_err();
     let fields: Vec<(&str, &str)> = errors.iter().map(|e| (e.field.as_str(), e.code)).collect();
@@ -209,6 +210,7 @@ fn error_messages_never_echo_the_input() {
             postcode: Some("CANARY POSTCODE".into()),
             other_given_names: vec![format!("{}9", CANARIES[0]); 2],
             former_family_names: vec![CANARIES[1].repeat(20)],
+            expected_date: None,
         },
         RawSubject {
             nhs_number: Some(CANARIES[2].into()),
@@ -328,7 +330,8 @@ fn key_kind_ids_are_stable_and_round_trip() {
     assert_eq!(KeyKind::DistrictDobFamily.id(), 11);
     assert_eq!(KeyKind::UpnDob.id(), 13);
     assert_eq!(KeyKind::from_id(0), None);
-    assert_eq!(KeyKind::from_id(14), None);
+    assert_eq!(KeyKind::ExpectedBirth.id(), 14);
+    assert_eq!(KeyKind::from_id(15), None);
     let names: HashSet<&str> = KeyKind::ALL.iter().map(|k| k.name()).collect();
     assert_eq!(names.len(), KeyKind::ALL.len());
 }
@@ -618,6 +621,7 @@ proptest! {
             postcode,
             other_given_names: others.clone(),
             former_family_names: others,
+            expected_date: None,
         };
         for role in SubjectRole::ALL {
             for use_ in [KeyUse::Holding, KeyUse::Lookup] {

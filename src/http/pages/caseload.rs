@@ -1,0 +1,184 @@
+//! The org-admin's caseload upload: a CSV or NDJSON file, streamed into the same full-replace
+//! sync as `POST /api/v1/holdings/sync`, and the summary (added, updated, removed, rejected rows).
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use futures::TryStreamExt;
+use maud::{Markup, html};
+use tokio_util::io::{StreamReader, SyncIoBridge};
+
+use super::{PageError, PageResult, Session, respond, ui};
+use crate::domain::sync::SyncFormat;
+use crate::http::AppState;
+use crate::http::error::ApiError;
+use crate::http::holdings::LimitedReader;
+use crate::service::sync::{SyncError, SyncSummary};
+
+fn page(session: &Session, error: Option<&str>, summary: Option<&SyncSummary>) -> Markup {
+    shield_page(session, error, summary, None)
+}
+
+fn shield_page(
+    session: &Session,
+    error: Option<&str>,
+    summary: Option<&SyncSummary>,
+    shielded: Option<&str>,
+) -> Markup {
+    let body = html! {
+        @if let Some(text) = shielded { (ui::notice(text)) }
+        @if let Some(message) = error {
+            div class="error-summary" role="alert" aria-labelledby="error-summary-title" tabindex="-1" {
+                h2 class="error-summary-title" id="error-summary-title" { "There is a problem" }
+                ul class="error-summary-list" { li { a href="#caseload" { (ui::sentence(message)) } } }
+            }
+        }
+        @if let Some(s) = summary { (summary_panel(s)) }
+        h1 class="heading-l" { "Upload your caseload" }
+        p class="body" {
+            "The file replaces your organisation's whole caseload in the index: records missing from it are removed. "
+            "Identifiers are turned into keyed pseudonyms as the file is read and are never stored."
+        }
+        form method="post" action="/caseload" enctype="multipart/form-data" novalidate {
+            (ui::csrf_field(session))
+            div class="form-group" {
+                div class="checkbox" {
+                    input class="checkbox-input" type="checkbox" id="dry_run" name="dry_run" value="true";
+                    label class="label checkbox-label" for="dry_run" { "Check the file only: change nothing" }
+                }
+            }
+            div class={ "form-group" @if error.is_some() { " form-group-error" } } {
+                label class="label" for="caseload" { "Caseload file" }
+                div class="hint" id="caseload-hint" {
+                    "CSV with a header row (local_ref, category, status, nhs_number, upn, given_name, family_name, "
+                    "date_of_birth, postcode) or NDJSON, one record a line."
+                }
+                input class="file-upload" type="file" id="caseload" name="caseload" accept=".csv,.ndjson,.jsonl"
+                    aria-describedby="caseload-hint";
+            }
+            button type="submit" class="button" { "Upload" }
+        }
+        h2 class="heading-m" id="shield" { "Shield one record" }
+        p class="body" {
+            "A shielded record's organisation, contact and category are never shown to anyone who asks: "
+            "they are told a participating organisation knows the child and will contact them, and you are alerted."
+        }
+        form method="post" action="/caseload/shield" novalidate {
+            (ui::csrf_field(session))
+            (ui::text_input(&ui::Input { hint: Some("Your own record reference, as in the caseload file."),
+                ..ui::Input::new("shield-local_ref", "Record reference") }.named("local_ref")))
+            div class="button-group" {
+                button type="submit" name="shielded" value="yes" class="button" { "Shield this record" }
+                button type="submit" name="shielded" value="no" class="button button-secondary" { "Stop shielding it" }
+            }
+        }
+    };
+    ui::layout("Caseload", Some(session), body)
+}
+
+/// POST /caseload/shield: the same service call as `PUT /api/v1/holdings/{local_ref}/shielded`.
+pub async fn shield(State(state): State<AppState>, session: Session, form: super::FormPairs) -> PageResult {
+    let local_ref = form.text("local_ref").unwrap_or_default();
+    let shielded = form.get("shielded") == Some("yes");
+    match state.set_shielded(&session.actor, &local_ref, shielded).await {
+        Ok(h) => {
+            let text =
+                format!("{} is {}.", h.local_ref, if h.shielded { "now shielded" } else { "no longer shielded" });
+            Ok(respond(StatusCode::OK, shield_page(&session, None, None, Some(&text))))
+        }
+        Err(crate::service::ServiceError::Store(crate::store::StoreError::NotFound)) => Ok(respond(
+            StatusCode::NOT_FOUND,
+            page(&session, Some("no record of your organisation has that reference"), None),
+        )),
+        Err(e) => Err(PageError::new(e, &session)),
+    }
+}
+
+fn summary_panel(s: &SyncSummary) -> Markup {
+    html! {
+        div class="panel panel-blue" role="status" {
+            h2 class="heading-m" { @if s.dry_run { "File checked: nothing was changed" } @else { "Caseload updated" } }
+            p class="body" { (s.lines) " rows read." }
+        }
+        dl class="summary-list" {
+            div class="summary-row" { dt { "Added" } dd { (s.added) } }
+            div class="summary-row" { dt { "Updated" } dd { (s.updated) } }
+            div class="summary-row" { dt { "Unchanged" } dd { (s.unchanged) } }
+            div class="summary-row" { dt { "Removed" } dd { (s.removed) } }
+            div class="summary-row" { dt { "Rejected rows" } dd { (s.rejected.len()) } }
+            div class="summary-row" { dt { "New matches" } dd { (s.matches_new) } }
+            div class="summary-row" { dt { "Matches withdrawn" } dd { (s.matches_withdrawn) } }
+        }
+        @if !s.rejected.is_empty() {
+            table class="table" {
+                caption class="table-caption" { "Rejected rows (fix them and upload again)" }
+                thead { tr { th scope="col" { "Line" } th scope="col" { "Field" } th scope="col" { "Problem" } } }
+                tbody { @for r in s.rejected.iter().take(500) { tr { td { (r.line) } td { (r.field) } td { (ui::sentence(&r.message)) } } } }
+            }
+        }
+    }
+}
+
+/// GET /caseload
+pub async fn form(session: Session) -> PageResult {
+    Ok(respond(StatusCode::OK, page(&session, None, None)))
+}
+
+/// POST /caseload (multipart: csrf, dry_run, then the file, in that order).
+pub async fn upload(State(state): State<AppState>, session: Session, headers: HeaderMap, body: Body) -> PageResult {
+    let err = |e: ApiError| PageError::new(e, &session);
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let boundary = multer::parse_boundary(content_type).map_err(|_| {
+        err(ApiError::BadRequest {
+            code: "not_multipart",
+            message: "send the form as a file upload".into(),
+            field: None,
+        })
+    })?;
+    let mut multipart = multer::Multipart::new(body.into_data_stream(), boundary);
+    let mut dry_run = false;
+    let unreadable = || ApiError::BadRequest {
+        code: "unreadable_form",
+        message: "the upload could not be read".into(),
+        field: None,
+    };
+    while let Some(field) = multipart.next_field().await.map_err(|_| err(unreadable()))? {
+        match field.name() {
+            Some("dry_run") => dry_run = field.text().await.map_err(|_| err(unreadable()))? == "true",
+            Some("caseload") => {
+                let file_name = field.file_name().unwrap_or("").to_string();
+                let format = SyncFormat::from_extension(std::path::Path::new(&file_name))
+                    .or_else(|| field.content_type().and_then(|m| SyncFormat::from_content_type(m.as_ref())));
+                let Some(format) = format else {
+                    let message = if file_name.is_empty() {
+                        "choose a file to upload"
+                    } else {
+                        "the file must be .csv or .ndjson"
+                    };
+                    return Ok(respond(StatusCode::UNPROCESSABLE_ENTITY, page(&session, Some(message), None)));
+                };
+                let stream = field.map_err(std::io::Error::other);
+                let reader = LimitedReader {
+                    inner: SyncIoBridge::new(StreamReader::new(stream)),
+                    left: state.settings.max_sync_bytes as u64,
+                    exceeded: Default::default(),
+                };
+                let result = state
+                    .sync_holdings(session.actor.org_id, Some(&session.actor), format, reader, dry_run, &|_| {})
+                    .await;
+                return match result {
+                    Ok(summary) => Ok(respond(StatusCode::OK, page(&session, None, Some(&summary)))),
+                    Err(SyncError::Unreadable { message, .. }) => {
+                        Ok(respond(StatusCode::UNPROCESSABLE_ENTITY, page(&session, Some(&message), None)))
+                    }
+                    Err(e @ SyncError::Interrupted { .. }) => {
+                        Ok(respond(StatusCode::BAD_REQUEST, page(&session, Some(&e.to_string()), None)))
+                    }
+                    Err(SyncError::Service(e)) => Err(PageError::new(e, &session)),
+                };
+            }
+            _ => {}
+        }
+    }
+    Ok(respond(StatusCode::UNPROCESSABLE_ENTITY, page(&session, Some("choose a file to upload"), None)))
+}

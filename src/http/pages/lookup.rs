@@ -1,0 +1,519 @@
+//! The practitioner's lookup: one short form (purpose first, then the child's identifiers; an NHS
+//! number may be typed with spaces, a date of birth as day, month and year) and the answer: who
+//! to call, how sure the match is in plain words, and a link to request the record.
+//!
+//! The child's identifiers are one `SubjectForm` under a name prefix. The common case, one child,
+//! is one short form; "Add another child" and "Add a parent or carer" (plain submit buttons, no
+//! script) bring the form back with another block, and the lookup becomes a family lookup.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use maud::{Markup, html};
+
+use super::ui::{self, Input, Select};
+use super::{FormPairs, PageResult, Session, field_errors, respond};
+use crate::domain::FieldError;
+use crate::domain::identity::RawSubject;
+use crate::domain::lookup::{LookupInput, Purpose};
+use crate::domain::matching::Basis;
+use crate::http::AppState;
+use crate::http::access;
+use crate::service::lookups::{LookupOutcome, MatchedRecord, OrgMatches};
+
+/// One person's identifiers as typed, under a prefix ("" for the single child).
+#[derive(Debug, Default, Clone)]
+pub struct SubjectForm {
+    pub prefix: String,
+    pub nhs_number: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub dob_day: Option<String>,
+    pub dob_month: Option<String>,
+    pub dob_year: Option<String>,
+    pub postcode: Option<String>,
+    /// A block just added: the cursor goes to its first field.
+    pub focus: bool,
+}
+
+impl SubjectForm {
+    pub fn read(form: &FormPairs, prefix: &str) -> SubjectForm {
+        let f = |name: &str| form.text(&format!("{prefix}{name}"));
+        SubjectForm {
+            prefix: prefix.to_string(),
+            nhs_number: f("nhs_number"),
+            given_name: f("given_name"),
+            family_name: f("family_name"),
+            dob_day: f("dob_day"),
+            dob_month: f("dob_month"),
+            dob_year: f("dob_year"),
+            postcode: f("postcode"),
+            focus: false,
+        }
+    }
+
+    /// The subject for the service, or the date field that is incomplete. A date given in part
+    /// is an error here (the service never sees half a date); no date at all is fine.
+    pub fn to_raw(&self, field_path: &str) -> Result<RawSubject, FieldError> {
+        let parts = [&self.dob_day, &self.dob_month, &self.dob_year];
+        let date_of_birth = if parts.iter().all(|p| p.is_none()) {
+            None
+        } else {
+            let number = |p: &Option<String>| p.as_deref().and_then(|t| t.parse::<u32>().ok());
+            match (number(&self.dob_day), number(&self.dob_month), number(&self.dob_year)) {
+                (Some(d), Some(m), Some(y)) if (1..=31).contains(&d) && (1..=12).contains(&m) && y >= 1000 => {
+                    Some(format!("{y:04}-{m:02}-{d:02}"))
+                }
+                _ => {
+                    return Err(FieldError::new(
+                        format!("{field_path}.date_of_birth"),
+                        "invalid_date",
+                        "date of birth must be a real date with a day, month and four-digit year",
+                    ));
+                }
+            }
+        };
+        Ok(RawSubject {
+            nhs_number: self.nhs_number.clone(),
+            given_name: self.given_name.clone(),
+            family_name: self.family_name.clone(),
+            date_of_birth,
+            postcode: self.postcode.clone(),
+            ..RawSubject::default()
+        })
+    }
+
+    fn id(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+}
+
+/// Most blocks of each kind the form offers (the service's family limits).
+const MAX_CHILDREN: usize = crate::domain::lookup::MAX_FAMILY_CHILDREN;
+const MAX_CARERS: usize = crate::domain::lookup::MAX_FAMILY_CARERS;
+
+/// The name prefix of a block: the first child keeps the single-child form's plain names.
+fn child_prefix(i: usize) -> String {
+    if i == 0 { String::new() } else { format!("child{i}-") }
+}
+
+fn carer_prefix(i: usize) -> String {
+    format!("carer{i}-")
+}
+
+/// Maps a service field (`subject.nhs_number`, `family.carers[0].given_name`) to the input
+/// that holds it. Family errors arrive already rewritten to block prefixes (see `submit`).
+pub fn field_id(field: &str) -> String {
+    let (prefix, leaf) = field.split_once(':').unwrap_or(("", field));
+    let leaf = leaf.strip_prefix("subject.").unwrap_or(leaf);
+    let id = match leaf {
+        "date_of_birth" => "dob_day".into(),
+        "subject" => "nhs_number".into(),
+        other => other.replace('.', "-"),
+    };
+    format!("{prefix}{id}")
+}
+
+/// The identifier fields of one person. `legend` names whose they are.
+pub fn subject_fields(legend: &str, s: &SubjectForm, errors: &[FieldError]) -> Markup {
+    let e = |id: &str| ui::error_for(errors, field_id, id);
+    let dob_error = e(&s.id("dob_day"));
+    html! {
+        fieldset class="fieldset" {
+            legend class="fieldset-legend" { (legend) }
+            (ui::text_input(&Input {
+                hint: Some("10 digits, spaces allowed. With an NHS number you need nothing else."),
+                value: s.nhs_number.as_deref(),
+                error: e(&s.id("nhs_number")),
+                inputmode: Some("numeric"),
+                width: "input-width-10",
+                autofocus: s.focus,
+                ..Input::new(&s.id("nhs_number"), "NHS number")
+            }))
+            p class="body" { "Or give first name, last name and date of birth:" }
+            (ui::text_input(&Input {
+                value: s.given_name.as_deref(),
+                error: e(&s.id("given_name")),
+                ..Input::new(&s.id("given_name"), "First name")
+            }))
+            (ui::text_input(&Input {
+                value: s.family_name.as_deref(),
+                error: e(&s.id("family_name")),
+                ..Input::new(&s.id("family_name"), "Last name")
+            }))
+            div class={ "form-group" @if dob_error.is_some() { " form-group-error" } } {
+                fieldset class="fieldset" role="group" aria-describedby={ (s.id("dob")) "-hint" } {
+                    legend class="fieldset-legend-s" { "Date of birth" }
+                    div class="hint" id={ (s.id("dob")) "-hint" } { "For example, 27 3 2016" }
+                    @if let Some(err) = dob_error {
+                        p class="error-message" { span class="visually-hidden" { "Error: " } (ui::sentence(&err.message)) }
+                    }
+                    div class="date-input" {
+                        (date_part(&s.id("dob_day"), "Day", s.dob_day.as_deref(), "input-width-2", dob_error.is_some()))
+                        (date_part(&s.id("dob_month"), "Month", s.dob_month.as_deref(), "input-width-2", dob_error.is_some()))
+                        (date_part(&s.id("dob_year"), "Year", s.dob_year.as_deref(), "input-width-4", dob_error.is_some()))
+                    }
+                }
+            }
+            (ui::text_input(&Input {
+                hint: Some("Optional. The first half (for example SW1A) is enough."),
+                value: s.postcode.as_deref(),
+                error: e(&s.id("postcode")),
+                width: "input-width-10",
+                ..Input::new(&s.id("postcode"), "Postcode")
+            }))
+        }
+    }
+}
+
+fn date_part(id: &str, label: &str, value: Option<&str>, width: &str, error: bool) -> Markup {
+    html! {
+        div class="date-input-item" {
+            label class="label" for=(id) { (label) }
+            input class={ "input " (width) @if error { " input-error" } } id=(id) name=(id) type="text"
+                inputmode="numeric" autocomplete="off" value=[value];
+        }
+    }
+}
+
+struct LookupForm {
+    purpose: Option<String>,
+    purpose_detail: Option<String>,
+    children: Vec<SubjectForm>,
+    carers: Vec<SubjectForm>,
+    /// The block just added, to put the cursor in it.
+    focus: Option<String>,
+}
+
+impl LookupForm {
+    fn read(form: &FormPairs) -> LookupForm {
+        let count =
+            |name: &str, max: usize| form.text(name).and_then(|n| n.parse::<usize>().ok()).unwrap_or(0).min(max);
+        let mut children: Vec<SubjectForm> =
+            (0..count("children", MAX_CHILDREN).max(1)).map(|i| SubjectForm::read(form, &child_prefix(i))).collect();
+        let mut carers: Vec<SubjectForm> =
+            (0..count("carers", MAX_CARERS)).map(|i| SubjectForm::read(form, &carer_prefix(i))).collect();
+        let focus = match form.get("add") {
+            Some("child") if children.len() < MAX_CHILDREN => {
+                children.push(SubjectForm {
+                    prefix: child_prefix(children.len()),
+                    focus: true,
+                    ..SubjectForm::default()
+                });
+                Some(format!("{}nhs_number", child_prefix(children.len() - 1)))
+            }
+            Some("carer") if carers.len() < MAX_CARERS => {
+                carers.push(SubjectForm { prefix: carer_prefix(carers.len()), focus: true, ..SubjectForm::default() });
+                Some(format!("{}nhs_number", carer_prefix(carers.len() - 1)))
+            }
+            _ => None,
+        };
+        LookupForm {
+            purpose: form.text("purpose"),
+            purpose_detail: form.text("purpose_detail"),
+            children,
+            carers,
+            focus,
+        }
+    }
+
+    fn is_family(&self) -> bool {
+        self.children.len() > 1 || !self.carers.is_empty()
+    }
+}
+
+impl SubjectForm {
+    fn is_empty(&self) -> bool {
+        [
+            &self.nhs_number,
+            &self.given_name,
+            &self.family_name,
+            &self.dob_day,
+            &self.dob_month,
+            &self.dob_year,
+            &self.postcode,
+        ]
+        .iter()
+        .all(|f| f.is_none())
+    }
+}
+
+/// The service input for what was typed, and for each family entry the block prefix it came from
+/// (empty blocks are left out). Errors name the block's field.
+fn to_input(form: &LookupForm) -> Result<(LookupInput, Vec<String>, Vec<String>), FieldError> {
+    let base = LookupInput {
+        purpose: form.purpose.clone(),
+        purpose_detail: form.purpose_detail.clone(),
+        ..LookupInput::default()
+    };
+    if !form.is_family() {
+        let subject = form.children[0].to_raw("subject")?;
+        return Ok((LookupInput { subject: Some(subject), ..base }, vec![String::new()], vec![]));
+    }
+    let raw = |blocks: &[SubjectForm]| -> Result<(Vec<RawSubject>, Vec<String>), FieldError> {
+        let mut subjects = Vec::new();
+        let mut prefixes = Vec::new();
+        for block in blocks.iter().filter(|b| !b.is_empty()) {
+            subjects.push(block.to_raw(&format!("{}:subject", block.prefix))?);
+            prefixes.push(block.prefix.clone());
+        }
+        Ok((subjects, prefixes))
+    };
+    let (children, child_prefixes) = raw(&form.children)?;
+    let (carers, carer_prefixes) = raw(&form.carers)?;
+    let family = crate::domain::lookup::FamilyInput { children, carers };
+    Ok((LookupInput { family: Some(family), ..base }, child_prefixes, carer_prefixes))
+}
+
+/// `family.children[1].given_name` → `child1-:given_name` (the block's prefix, then the field).
+fn block_field(field: &str, children: &[String], carers: &[String]) -> String {
+    let block = |rest: &str, prefixes: &[String]| -> Option<String> {
+        let (index, leaf) = rest.split_once(']')?;
+        let prefix = prefixes.get(index.parse::<usize>().ok()?)?;
+        Some(format!("{prefix}:{}", leaf.trim_start_matches('.')))
+    };
+    field
+        .strip_prefix("family.children[")
+        .and_then(|rest| block(rest, children))
+        .or_else(|| field.strip_prefix("family.carers[").and_then(|rest| block(rest, carers)))
+        .map(|f| if f.ends_with(':') { format!("{f}subject") } else { f })
+        .unwrap_or_else(|| field.to_string())
+}
+
+fn page(session: &Session, form: &LookupForm, errors: &[FieldError]) -> Markup {
+    let mut options = vec![("", "Choose a purpose")];
+    options.extend(Purpose::ALL.iter().map(|p| (p.as_str(), p.describe())));
+    let body = html! {
+        (ui::error_summary(errors, field_id))
+        h1 class="heading-l" { "Is this child known elsewhere?" }
+        form method="post" action="/lookup" novalidate {
+            (ui::csrf_field(session))
+            (ui::select(&Select {
+                id: "purpose",
+                name: None,
+                label: "Why are you asking?",
+                hint: Some("Recorded with your lookup. Type the first letter to choose."),
+                options,
+                selected: form.purpose.as_deref(),
+                error: ui::error_for(errors, field_id, "purpose"),
+                autofocus: form.focus.is_none(),
+            }))
+            (ui::text_input(&Input {
+                hint: Some("Only if the purpose is other: a short reason, not case details."),
+                value: form.purpose_detail.as_deref(),
+                error: ui::error_for(errors, field_id, "purpose_detail"),
+                width: "input-width-full",
+                ..Input::new("purpose_detail", "Other purpose")
+            }))
+            input type="hidden" name="children" value=(form.children.len());
+            input type="hidden" name="carers" value=(form.carers.len());
+            @for (i, child) in form.children.iter().enumerate() {
+                (subject_fields(&if form.children.len() == 1 { "The child".to_string() } else { format!("Child {}", i + 1) }, child, errors))
+            }
+            @for (i, carer) in form.carers.iter().enumerate() {
+                (subject_fields(&format!("Parent or carer {}", i + 1), carer, errors))
+            }
+            // The first submit button is the one Enter presses: the lookup, never "add".
+            button type="submit" class="button" { "Look up" }
+            div class="button-group" {
+                @if form.children.len() < MAX_CHILDREN {
+                    button type="submit" name="add" value="child" class="button button-secondary" { "Add another child" }
+                }
+                @if form.carers.len() < MAX_CARERS {
+                    button type="submit" name="add" value="carer" class="button button-secondary" { "Add a parent or carer" }
+                }
+            }
+        }
+    };
+    ui::layout(if errors.is_empty() { "Look up a child" } else { "Error: Look up a child" }, Some(session), body)
+}
+
+/// GET /lookup
+pub async fn form(session: Session) -> Response {
+    let empty = LookupForm {
+        purpose: None,
+        purpose_detail: None,
+        children: vec![SubjectForm::default()],
+        carers: vec![],
+        focus: None,
+    };
+    respond(StatusCode::OK, page(&session, &empty, &[]))
+}
+
+/// POST /lookup: the same service call as `POST /api/v1/lookups` (rate limits, audit before
+/// the answer, disclosure policy). On a validation error the form comes back with what was
+/// typed (never logged); the answer is a page of its own.
+pub async fn submit(State(state): State<AppState>, session: Session, form: FormPairs) -> PageResult {
+    let typed = LookupForm::read(&form);
+    if typed.focus.is_some() {
+        // "Add another child" or "Add a parent or carer": the same form with one more block.
+        return Ok(respond(StatusCode::OK, page(&session, &typed, &[])));
+    }
+    let (input, child_prefixes, carer_prefixes) = match to_input(&typed) {
+        Ok(input) => input,
+        Err(error) => return Ok(respond(StatusCode::UNPROCESSABLE_ENTITY, page(&session, &typed, &[error]))),
+    };
+    match state.lookup(&session.actor, input).await {
+        Ok(outcome) => {
+            state.metrics.increment("lookups", 1);
+            Ok(respond(StatusCode::OK, answer(&session, &outcome)))
+        }
+        Err(e) => {
+            let errors = field_errors(e, &session)?
+                .into_iter()
+                .map(|mut e| {
+                    e.field = block_field(&e.field, &child_prefixes, &carer_prefixes);
+                    e
+                })
+                .collect::<Vec<_>>();
+            Ok(respond(StatusCode::UNPROCESSABLE_ENTITY, page(&session, &typed, &errors)))
+        }
+    }
+}
+
+fn answer(session: &Session, outcome: &LookupOutcome) -> Markup {
+    let c = &outcome.coverage;
+    let can_request = access::allows(session.actor.role, "GET", "/requests/new");
+    let body = html! {
+        @if !outcome.known() {
+            div class="panel panel-grey" {
+                h1 class="heading-l" { "Not known to participating organisations" }
+            }
+            p class="body-l" { strong { "This is not a statement that the child is safe." } }
+            p class="body" {
+                (c.organisations_with_holdings) " of " (c.organisations_participating)
+                " participating organisations have registered records (" (c.holdings) " records"
+                @if let Some(at) = c.last_update { ", last updated " (ui::when(at)) } ")."
+            }
+        } @else {
+            div class="panel panel-blue" {
+                h1 class="heading-l" {
+                    @if outcome.matches.is_empty() { "Known to a participating organisation" }
+                    @else { "Known to " (outcome.matches.len()) " organisation" @if outcome.matches.len() != 1 { "s" } }
+                }
+                p class="body" {
+                    @if outcome.matches.is_empty() { "They have been alerted and will contact you." }
+                    @else { "Call the contact below." }
+                }
+            }
+            @if outcome.family {
+                // A family: each entered child in turn, then what was found through the carers.
+                @for i in 0..outcome.children_asked {
+                    h2 class="heading-m" { "Child " (i + 1) }
+                    @let mine: Vec<&OrgMatches> = outcome.matches.iter()
+                        .filter(|g| g.records.first().is_some_and(|r| r.child == Some(i))).collect();
+                    @if mine.is_empty() && !outcome.shielded.iter().any(|r| r.child == Some(i)) {
+                        p class="body" { "Not known through this child's own details." }
+                    }
+                    @for group in mine { (match_card(group, can_request)) }
+                }
+                @let family: Vec<&OrgMatches> = outcome.matches.iter()
+                    .filter(|g| g.records.first().is_some_and(|r| r.basis == Basis::Carer)).collect();
+                @if outcome.carers_asked > 0 {
+                    h2 class="heading-m" { "Known through a parent or carer" }
+                    @if family.is_empty() { p class="body" { "No other records through the parents or carers you entered." } }
+                    @for group in family { (match_card(group, can_request)) }
+                }
+            } @else {
+                @for group in &outcome.matches { (match_card(group, can_request)) }
+            }
+            @for record in &outcome.shielded { (shielded_card(record, can_request)) }
+            p class="body-s" {
+                "Coverage: " (c.organisations_with_holdings) " of " (c.organisations_participating)
+                " participating organisations have registered records."
+            }
+        }
+        p class="body-s" { "Lookup reference: " code { (outcome.lookup_id) } " (recorded in the audit trail)." }
+        p class="body" { a href="/lookup" class="link" { "Look up another child" } }
+    };
+    ui::layout("Lookup answer", Some(session), body)
+}
+
+fn match_card(group: &OrgMatches, can_request: bool) -> Markup {
+    let Some(best) = group.records.first() else { return html! {} };
+    let org = &group.organisation;
+    let phone = best.contact.phone.clone().unwrap_or_else(|| org.duty_phone.clone());
+    let email = best.contact.email.clone().unwrap_or_else(|| org.secure_email.clone());
+    html! {
+        section class="card" aria-labelledby={ "org-" (org.code) } {
+            h2 class="heading-m" id={ "org-" (org.code) } {
+                (org.name) @if group.own_organisation { " (your organisation)" }
+            }
+            dl class="contact" {
+                dt { "Phone" } dd class="contact-main" { a href=(ui::tel_href(&phone)) class="link" { (phone) } }
+                dt { "Secure email" } dd class="contact-main" { a href={ "mailto:" (email) } class="link" { (email) } }
+                @if let Some(team) = &best.contact.team { dt { "Team" } dd { (team) } }
+                @if let Some(ooh) = &org.out_of_hours_phone {
+                    dt { "Out of hours" } dd { a href=(ui::tel_href(ooh)) class="link" { (ooh) } }
+                }
+            }
+            p class="body" { (ui::tier_tag(best.tier.as_str())) " " (ui::tier_words(best.tier.as_str())) }
+            p class="body" { "Why: " (best.evidence) "." }
+            @if let Some(category) = best.category {
+                p class="body" { "Record: " (category.as_str().replace('-', " "))
+                    @if let Some(status) = best.status { ", " (status.as_str()) } }
+            }
+            @if best.ambiguous {
+                p class="body warning-text" { "A detail that decided this match is shared by more records than one child would have: check with them." }
+            }
+            @if group.records.len() > 1 {
+                p class="body-s" { (group.records.len()) " matching records at this organisation." }
+            }
+            @if can_request && !group.own_organisation {
+                a href={ "/requests/new?match_id=" (best.match_id) } class="button button-secondary" role="button" {
+                    "Request this record" span class="visually-hidden" { " from " (org.name) }
+                }
+            }
+        }
+    }
+}
+
+/// A shielded record: no organisation, contact or category, ever; the holder calls the worker.
+fn shielded_card(record: &MatchedRecord, can_request: bool) -> Markup {
+    html! {
+        section class="card" aria-labelledby={ "shielded-" (record.match_id) } {
+            h2 class="heading-m" id={ "shielded-" (record.match_id) } { "A participating organisation (shielded record)" }
+            p class="body" {
+                "This child is known to a participating organisation that does not show where the child is known. "
+                "It has been alerted to your lookup and will contact you."
+            }
+            p class="body" { (ui::tier_tag(record.tier.as_str())) " " (ui::tier_words(record.tier.as_str())) }
+            p class="body" { "Why: " (record.evidence) "." }
+            @if can_request {
+                a href={ "/requests/new?match_id=" (record.match_id) } class="button button-secondary" role="button" {
+                    "Request this record" span class="visually-hidden" { " (shielded)" }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(pairs: &[(&str, &str)]) -> FormPairs {
+        FormPairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    }
+
+    #[test]
+    fn three_date_fields_become_one_date_of_birth() {
+        let s = SubjectForm::read(&form(&[("dob_day", "7"), ("dob_month", "4"), ("dob_year", "2016")]), "");
+        assert_eq!(s.to_raw("subject").unwrap().date_of_birth.as_deref(), Some("2016-04-07"));
+    }
+
+    #[test]
+    fn half_a_date_names_the_date_field_without_repeating_it() {
+        let s = SubjectForm::read(&form(&[("dob_day", "31"), ("dob_year", "2016")]), "");
+        let e = s.to_raw("subject").unwrap_err();
+        assert_eq!(field_id(&e.field), "dob_day");
+        assert!(!e.message.contains("2016"));
+    }
+
+    #[test]
+    fn a_second_child_block_reads_its_own_prefixed_fields() {
+        let f = form(&[("nhs_number", "943 476 5919"), ("child-2-nhs_number", "907 483 3780")]);
+        assert_eq!(SubjectForm::read(&f, "child-2-").nhs_number.as_deref(), Some("907 483 3780"));
+        assert_eq!(SubjectForm::read(&f, "").nhs_number.as_deref(), Some("943 476 5919"));
+    }
+}

@@ -1,0 +1,242 @@
+//! The web front end: server-rendered HTML (maud) from the same binary, no JavaScript, own CSS
+//! after the GOV.UK Design System's patterns. Pages call the same service functions as the JSON
+//! API; who may open which page is the access table's decision (`http::access`), enforced by the
+//! same middleware (`session::authorise_page`). Design and journeys: docs/ui.md.
+
+pub mod audit;
+pub mod caseload;
+pub mod directory;
+pub mod lookup;
+pub mod matches;
+pub mod requests;
+pub mod session;
+pub mod ui;
+pub mod users;
+
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use maud::{Markup, html};
+
+use super::AppState;
+use super::error::ApiError;
+use crate::domain::FieldError;
+use crate::service::ServiceError;
+pub use session::Session;
+
+/// Every page route the router serves, for `served_routes` (the access tests walk it).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/sign-in"),
+    ("POST", "/sign-in"),
+    ("GET", "/assets/app.css"),
+    ("GET", "/"),
+    ("POST", "/sign-out"),
+    ("GET", "/directory"),
+    ("GET", "/lookup"),
+    ("POST", "/lookup"),
+    ("GET", "/requests"),
+    ("POST", "/requests"),
+    ("GET", "/requests/new"),
+    ("GET", "/requests/{id}"),
+    ("POST", "/requests/{id}/acknowledge"),
+    ("POST", "/requests/{id}/fulfil"),
+    ("POST", "/requests/{id}/decline"),
+    ("POST", "/requests/{id}/withdraw"),
+    ("GET", "/matches"),
+    ("GET", "/caseload"),
+    ("POST", "/caseload"),
+    ("POST", "/caseload/shield"),
+    ("GET", "/users"),
+    ("POST", "/users"),
+    ("POST", "/users/{id}/revoke"),
+    ("GET", "/audit"),
+    ("GET", "/audit/export.csv"),
+    ("GET", "/audit/anomalies"),
+    ("GET", "/audit/subject-access"),
+    ("POST", "/audit/subject-access"),
+    ("GET", "/audit/checkpoint"),
+];
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/sign-in", get(session::sign_in_form).post(session::sign_in))
+        .route("/assets/app.css", get(stylesheet))
+        .route("/", get(session::home))
+        .route("/sign-out", post(session::sign_out))
+        .route("/directory", get(directory::search))
+        .route("/lookup", get(lookup::form).post(lookup::submit))
+        .route("/requests", get(requests::list).post(requests::create))
+        .route("/requests/new", get(requests::new_form))
+        .route("/requests/{id}", get(requests::show))
+        .route("/requests/{id}/acknowledge", post(requests::acknowledge))
+        .route("/requests/{id}/fulfil", post(requests::fulfil))
+        .route("/requests/{id}/decline", post(requests::decline))
+        .route("/requests/{id}/withdraw", post(requests::withdraw))
+        .route("/matches", get(matches::list))
+        .route("/caseload", get(caseload::form).post(caseload::upload))
+        .route("/caseload/shield", post(caseload::shield))
+        .route("/users", get(users::list).post(users::issue))
+        .route("/users/{id}/revoke", post(users::revoke))
+        .route("/audit", get(audit::search))
+        .route("/audit/export.csv", get(audit::export))
+        .route("/audit/anomalies", get(audit::anomalies))
+        .route("/audit/subject-access", get(audit::subject_access_form).post(audit::subject_access))
+        .route("/audit/checkpoint", get(audit::checkpoint))
+        .layer(axum::middleware::map_response(page_headers))
+}
+
+const CSS: &str = include_str!("app.css");
+
+/// The stylesheet: no personal data, so it may be cached for a long time (its URL would change
+/// with its content if it needed to be refreshed sooner; a day is a safe middle).
+async fn stylesheet() -> Response {
+    let mut response = CSS.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400"));
+    response
+}
+
+/// Every page: never stored by the browser or a proxy (pages carry contacts, names and local
+/// references), no framing, no inline script, nothing from elsewhere.
+async fn page_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    // `same-origin`, not `no-referrer`: with no-referrer, browsers send `Origin: null` on form
+    // posts, and the CSRF check compares the origin with this host.
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    response
+}
+
+/// An HTML answer.
+pub fn respond(status: StatusCode, markup: Markup) -> Response {
+    let mut response = (status, markup.into_string()).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    response
+}
+
+/// A 303 to another page (after a POST, so reloading does not repeat it).
+pub fn see_other(to: &str) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(value) = HeaderValue::from_str(to) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+/// A failure shown as a page: the same statuses and words as the API's errors.
+#[derive(Debug)]
+pub struct PageError {
+    pub error: ApiError,
+    /// The signed-in user, for the page's header (absent before sign-in).
+    pub session: Option<Box<Session>>,
+}
+
+impl PageError {
+    pub fn new(error: impl Into<ApiError>, session: &Session) -> PageError {
+        PageError { error: error.into(), session: Some(Box::new(session.clone())) }
+    }
+}
+
+impl From<ApiError> for PageError {
+    fn from(error: ApiError) -> Self {
+        PageError { error, session: None }
+    }
+}
+
+impl From<ServiceError> for PageError {
+    fn from(error: ServiceError) -> Self {
+        PageError { error: error.into(), session: None }
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let status = self.error.status();
+        let (title, message): (&str, String) = match &self.error {
+            ApiError::Invalid(errors) => {
+                ("There is a problem", errors.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("; "))
+            }
+            ApiError::BadRequest { message, .. } => ("There is a problem", message.clone()),
+            ApiError::Unauthenticated => ("Sign in", "Sign in to continue.".into()),
+            ApiError::Forbidden => ("You cannot open this page", "Your role does not allow this page.".into()),
+            ApiError::Refused(m) => ("You cannot do this", m.clone()),
+            ApiError::NotFound => {
+                ("Page not found", "There is nothing here, or it belongs to another organisation.".into())
+            }
+            ApiError::Conflict(m) => ("This cannot be done now", m.clone()),
+            ApiError::TooLarge => ("The file is too large", "The upload is larger than this page accepts.".into()),
+            ApiError::RateLimited { message, .. } => ("Please wait", message.clone()),
+            ApiError::Unavailable(m) => ("Sorry, the service is unavailable", (*m).to_string()),
+            ApiError::Internal => {
+                ("Sorry, there is a problem with the service", "It has been logged. Try again later.".into())
+            }
+        };
+        let body = html! {
+            h1 class="heading-l" { (title) }
+            p class="body" { (message) }
+            p class="body" { a href="/" class="link" { "Go to the start page" } }
+        };
+        let mut response = respond(status, ui::layout(title, self.session.as_deref(), body));
+        if let ApiError::RateLimited { retry_after, .. } = &self.error {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+        }
+        response
+    }
+}
+
+pub type PageResult<T = Response> = Result<T, PageError>;
+
+/// Parses an `application/x-www-form-urlencoded` body into name/value pairs. Bodies are small
+/// (the router's body limit applies) and never logged.
+pub struct FormPairs(pub Vec<(String, String)>);
+
+impl FormPairs {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The trimmed value, `None` when missing or blank.
+    pub fn text(&self, name: &str) -> Option<String> {
+        self.get(name).map(str::trim).filter(|v| !v.is_empty()).map(str::to_string)
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for FormPairs {
+    type Rejection = PageError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                PageError::from(ApiError::TooLarge)
+            } else {
+                PageError::from(ApiError::BadRequest {
+                    code: "unreadable_body",
+                    message: "the form could not be read".into(),
+                    field: None,
+                })
+            }
+        })?;
+        Ok(FormPairs(form_urlencoded::parse(&bytes).into_owned().collect()))
+    }
+}
+
+/// The errors a service call reported for fields, so a form can be shown again with them; any
+/// other failure becomes an error page.
+pub fn field_errors(error: ServiceError, session: &Session) -> Result<Vec<FieldError>, PageError> {
+    match error {
+        ServiceError::Invalid(errors) => Ok(errors),
+        other => Err(PageError::new(other, session)),
+    }
+}

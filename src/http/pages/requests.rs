@@ -1,0 +1,420 @@
+//! Record requests as pages: the request form for a match, the inbox (requests to us, with
+//! deadlines) and our own requests with their states, one request with its history, and the
+//! steps (acknowledge, fulfil, decline, withdraw). Every step is the service's `request_step`,
+//! so the side and state rules are the domain's, not this file's.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::ui::{self, Select};
+use super::{FormPairs, PageError, PageResult, Session, field_errors, respond, see_other};
+use crate::domain::FieldError;
+use crate::domain::organisation::Organisation;
+use crate::domain::request::{
+    Action, FulfilMethod, LegalBasis, RequestInput, RequestState, Side, StepInput, Urgency, transition,
+};
+use crate::http::AppState;
+use crate::http::access;
+use crate::store::requests::{RequestEventRow, RequestFilter, StoredRequest};
+
+fn legal_basis_words(b: LegalBasis) -> &'static str {
+    match b {
+        LegalBasis::Ca1989S47 => "Children Act 1989 section 47 (significant harm)",
+        LegalBasis::Ca1989S17 => "Children Act 1989 section 17 (child in need)",
+        LegalBasis::Ca1989S20S31 => "Children Act 1989 sections 20 and 31 (looked after)",
+        LegalBasis::Ca2004S11 => "Children Act 2004 section 11 (duty to safeguard)",
+        LegalBasis::CourtOrder => "Court order",
+        LegalBasis::Consent => "Consent",
+        LegalBasis::Other => "Other (give the basis)",
+    }
+}
+
+fn urgency_words(u: Urgency) -> &'static str {
+    match u {
+        Urgency::Immediate => "Immediate: risk to the child now (hours)",
+        Urgency::Urgent => "Urgent: within 24 hours",
+        Urgency::Routine => "Routine: within 10 working days",
+    }
+}
+
+fn state_tag(state: RequestState, overdue: bool) -> Markup {
+    let colour = match state {
+        RequestState::Requested => "blue",
+        RequestState::Acknowledged => "yellow",
+        RequestState::Fulfilled => "green",
+        RequestState::Declined => "red",
+        RequestState::Withdrawn => "grey",
+    };
+    html! { (ui::tag(state.as_str(), colour)) @if overdue { " " (ui::tag("overdue", "red")) } }
+}
+
+#[derive(Deserialize)]
+pub struct NewQuery {
+    match_id: Option<String>,
+}
+
+struct RequestForm {
+    match_id: String,
+    legal_basis: Option<String>,
+    legal_basis_detail: Option<String>,
+    reason: Option<String>,
+    urgency: Option<String>,
+}
+
+fn field_id(field: &str) -> String {
+    match field {
+        "match_id" => "reason".into(),
+        other => other.to_string(),
+    }
+}
+
+fn request_form_page(session: &Session, f: &RequestForm, errors: &[FieldError]) -> Markup {
+    let mut bases = vec![("", "Choose a legal basis")];
+    bases.extend(LegalBasis::ALL.iter().map(|b| (b.as_str(), legal_basis_words(*b))));
+    let urgency_error = ui::error_for(errors, field_id, "urgency");
+    let body = html! {
+        (ui::error_summary(errors, field_id))
+        h1 class="heading-l" { "Request this record" }
+        p class="body" { "The organisation that holds it is told at once and has a deadline to answer. The record itself is sent by them, not through this service." }
+        form method="post" action="/requests" novalidate {
+            (ui::csrf_field(session))
+            input type="hidden" name="match_id" value=(f.match_id);
+            (ui::select(&Select {
+                id: "legal_basis",
+                name: None,
+                label: "Legal basis",
+                hint: None,
+                options: bases,
+                selected: f.legal_basis.as_deref(),
+                error: ui::error_for(errors, field_id, "legal_basis"),
+                autofocus: true,
+            }))
+            (ui::text_input(&ui::Input {
+                hint: Some("Only if the legal basis is other."),
+                value: f.legal_basis_detail.as_deref(),
+                error: ui::error_for(errors, field_id, "legal_basis_detail"),
+                width: "input-width-full",
+                ..ui::Input::new("legal_basis_detail", "Other legal basis")
+            }))
+            (ui::textarea("reason", "Why you need the record",
+                "What you need it for, in up to 500 characters. Not case details: they see this.",
+                f.reason.as_deref(), ui::error_for(errors, field_id, "reason")))
+            div class={ "form-group" @if urgency_error.is_some() { " form-group-error" } } {
+                fieldset class="fieldset" {
+                    legend class="fieldset-legend-s" { "How urgent is it?" }
+                    @if let Some(e) = urgency_error {
+                        p class="error-message" id="urgency-error" { span class="visually-hidden" { "Error: " } (ui::sentence(&e.message)) }
+                    }
+                    div class="radios" {
+                        @for (i, u) in Urgency::ALL.iter().enumerate() {
+                            div class="radio" {
+                                input class="radio-input" type="radio" name="urgency"
+                                    id=(if i == 0 { "urgency".to_string() } else { format!("urgency-{}", u.as_str()) })
+                                    value=(u.as_str()) checked[f.urgency.as_deref() == Some(u.as_str())];
+                                label class="label radio-label"
+                                    for=(if i == 0 { "urgency".to_string() } else { format!("urgency-{}", u.as_str()) }) {
+                                    (urgency_words(*u))
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            button type="submit" class="button" { "Send the request" }
+        }
+    };
+    ui::layout(
+        if errors.is_empty() { "Request this record" } else { "Error: Request this record" },
+        Some(session),
+        body,
+    )
+}
+
+/// GET /requests/new?match_id=…
+pub async fn new_form(session: Session, Query(q): Query<NewQuery>) -> PageResult {
+    let Some(match_id) = q.match_id.filter(|m| !m.trim().is_empty()) else {
+        return Err(PageError::new(crate::http::error::ApiError::NotFound, &session));
+    };
+    let f = RequestForm { match_id, legal_basis: None, legal_basis_detail: None, reason: None, urgency: None };
+    Ok(respond(StatusCode::OK, request_form_page(&session, &f, &[])))
+}
+
+/// POST /requests: `create_request`, as `POST /api/v1/requests`.
+pub async fn create(State(state): State<AppState>, session: Session, form: FormPairs) -> PageResult {
+    let f = RequestForm {
+        match_id: form.text("match_id").unwrap_or_default(),
+        legal_basis: form.text("legal_basis"),
+        legal_basis_detail: form.text("legal_basis_detail"),
+        reason: form.text("reason"),
+        urgency: form.text("urgency"),
+    };
+    let input = RequestInput {
+        match_id: Some(f.match_id.clone()),
+        legal_basis: f.legal_basis.clone(),
+        legal_basis_detail: f.legal_basis_detail.clone(),
+        reason: f.reason.clone(),
+        urgency: f.urgency.clone(),
+    };
+    match state.create_request(&session.actor, input).await {
+        Ok(request) => Ok(see_other(&format!("/requests/{}?created=1", request.request_id))),
+        Err(e) => {
+            let errors = field_errors(e, &session)?;
+            Ok(respond(StatusCode::UNPROCESSABLE_ENTITY, request_form_page(&session, &f, &errors)))
+        }
+    }
+}
+
+async fn org_names(
+    state: &AppState,
+    rows: &[StoredRequest],
+) -> Result<Vec<Organisation>, crate::service::ServiceError> {
+    let mut ids: Vec<i64> = rows.iter().flat_map(|r| [r.requester_org_id, r.holder_org_id]).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    state.organisations(&ids).await
+}
+
+/// Who holds the record, as the requester may see it: a shielded holder is never named.
+fn holder_name(orgs: &[Organisation], r: &StoredRequest, viewer_org: i64) -> String {
+    if r.hides_holder_from(viewer_org) {
+        "A participating organisation (shielded record: they will contact you)".into()
+    } else {
+        org_name(orgs, r.holder_org_id)
+    }
+}
+
+fn org_name(orgs: &[Organisation], id: i64) -> String {
+    orgs.iter().find(|o| o.id == id).map(|o| o.name.clone()).unwrap_or_default()
+}
+
+/// GET /requests: the inbox (requests to us) and the requests we made.
+pub async fn list(State(state): State<AppState>, session: Session) -> PageResult {
+    let fetch = |side| RequestFilter { side: Some(side), state: None, overdue: None, limit: 200 };
+    let err = |e| PageError::new(e, &session);
+    let inbox = state.list_requests(&session.actor, &fetch(Side::Holder)).await.map_err(err)?;
+    let ours = state.list_requests(&session.actor, &fetch(Side::Requester)).await.map_err(err)?;
+    let all: Vec<StoredRequest> = inbox.iter().chain(ours.iter()).cloned().collect();
+    let orgs = org_names(&state, &all).await.map_err(err)?;
+    let now = state.clock.now_ms();
+    let body = html! {
+        h1 class="heading-l" { "Requests" }
+        h2 class="heading-m" { "Requests to us" }
+        @if inbox.is_empty() { p class="body" { "No requests for your organisation's records." } }
+        @else {
+            table class="table" {
+                caption class="visually-hidden" { "Requests to us, newest first" }
+                thead { tr { th scope="col" { "From" } th scope="col" { "Our record" } th scope="col" { "Urgency" }
+                    th scope="col" { "Answer by" } th scope="col" { "State" } } }
+                tbody {
+                    @for r in &inbox {
+                        tr {
+                            td { a href={ "/requests/" (r.request_id) } class="link" { (org_name(&orgs, r.requester_org_id)) } }
+                            td { (r.local_ref.as_deref().unwrap_or("removed")) }
+                            td { (r.urgency.as_str()) }
+                            td { (ui::when(r.due_at)) }
+                            td { (state_tag(r.state, r.is_overdue(now))) }
+                        }
+                    }
+                }
+            }
+        }
+        h2 class="heading-m" { "Our requests" }
+        @if ours.is_empty() { p class="body" { "Your organisation has not requested any records." } }
+        @else {
+            table class="table" {
+                caption class="visually-hidden" { "Requests we made, newest first" }
+                thead { tr { th scope="col" { "To" } th scope="col" { "Asked by" } th scope="col" { "Urgency" }
+                    th scope="col" { "Due" } th scope="col" { "State" } } }
+                tbody {
+                    @for r in &ours {
+                        tr {
+                            td { a href={ "/requests/" (r.request_id) } class="link" { (holder_name(&orgs, r, session.actor.org_id)) } }
+                            td { (r.requester_name) }
+                            td { (r.urgency.as_str()) }
+                            td { (ui::when(r.due_at)) }
+                            td { (state_tag(r.state, r.is_overdue(now))) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(respond(StatusCode::OK, ui::layout("Requests", Some(&session), body)))
+}
+
+#[derive(Deserialize)]
+pub struct ShowQuery {
+    created: Option<String>,
+}
+
+/// GET /requests/{id}: one request, its history, and the steps this user may take now.
+pub async fn show(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    Query(q): Query<ShowQuery>,
+) -> PageResult {
+    let notice = q.created.is_some().then_some("Request sent. They have been told, and the deadline is below.");
+    render(&state, &session, &id, notice, &[], None).await
+}
+
+async fn render(
+    state: &AppState,
+    session: &Session,
+    id: &str,
+    notice: Option<&str>,
+    errors: &[FieldError],
+    failed: Option<Action>,
+) -> PageResult {
+    let err = |e| PageError::new(e, session);
+    let (request, history) = state.request_view(&session.actor, id).await.map_err(err)?;
+    let orgs = org_names(state, std::slice::from_ref(&request)).await.map_err(err)?;
+    let side = request.side_of(session.actor.org_id);
+    let now = state.clock.now_ms();
+    let actions: Vec<Action> = Action::ALL
+        .into_iter()
+        .filter(|a| side.is_some_and(|s| transition(request.state, *a, s).is_ok()))
+        .filter(|a| access::allows(session.actor.role, "POST", &format!("/requests/{{id}}/{}", a.as_str())))
+        .collect();
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let body = html! {
+        (ui::error_summary(errors, |f| format!("{}-{}", failed.map(|a| a.as_str()).unwrap_or("step"), f)))
+        @if let Some(text) = notice { (ui::notice(text)) }
+        h1 class="heading-l" { "Request for a record" }
+        dl class="summary-list" {
+            div class="summary-row" { dt { "State" } dd { (state_tag(request.state, request.is_overdue(now))) } }
+            div class="summary-row" { dt { "From" } dd { (org_name(&orgs, request.requester_org_id)) " (" (request.requester_name) ")" } }
+            div class="summary-row" { dt { "To" } dd { (holder_name(&orgs, &request, session.actor.org_id)) } }
+            @if side == Some(Side::Holder) {
+                div class="summary-row" { dt { "Our record" } dd { (request.local_ref.as_deref().unwrap_or("removed")) } }
+            }
+            div class="summary-row" { dt { "Legal basis" } dd { (legal_basis_words(request.legal_basis))
+                @if let Some(d) = &request.legal_basis_detail { ": " (d) } } }
+            div class="summary-row" { dt { "Reason" } dd { (request.reason) } }
+            div class="summary-row" { dt { "Urgency" } dd { (urgency_words(request.urgency)) } }
+            div class="summary-row" { dt { "Answer by" } dd { (ui::when(request.due_at)) } }
+            div class="summary-row" { dt { "Sent" } dd { (ui::when(request.created_at)) } }
+        }
+        @for action in &actions { (step_form(session, &request.request_id, *action)) }
+        h2 class="heading-m" { "History" }
+        (history_table(&history))
+        p class="body" { a href="/requests" class="link" { "All requests" } }
+    };
+    Ok(respond(status, ui::layout("Request", Some(session), body)))
+}
+
+fn step_form(session: &Session, id: &str, action: Action) -> Markup {
+    let a = action.as_str();
+    let (heading, button) = match action {
+        Action::Acknowledge => ("Acknowledge", "Acknowledge: we are working on it"),
+        Action::Fulfil => ("Record sent", "We have sent the record"),
+        Action::Decline => ("Decline", "Decline the request"),
+        Action::Withdraw => ("Withdraw", "Withdraw our request"),
+    };
+    let mut methods = vec![("", "Choose how it was sent")];
+    methods.extend(FulfilMethod::ALL.iter().map(|m| (m.as_str(), m.as_str())));
+    html! {
+        form method="post" action={ "/requests/" (id) "/" (a) } class="step-form" novalidate {
+            (ui::csrf_field(session))
+            h2 class="heading-s" { (heading) }
+            @match action {
+                Action::Acknowledge => {
+                    (ui::text_input(&ui::Input { hint: Some("Optional, for the requester. Not case details."), width: "input-width-full",
+                        ..ui::Input::new(&format!("{a}-note"), "Note") }.named("note")))
+                }
+                Action::Fulfil => {
+                    (ui::select(&Select { id: &format!("{a}-how"), name: None, label: "How it was sent", hint: None, options: methods,
+                        selected: None, error: None, autofocus: false }.named("how")))
+                    (ui::text_input(&ui::Input { hint: Some("Optional, for example the secure transfer reference."),
+                        ..ui::Input::new(&format!("{a}-reference"), "Reference") }.named("reference")))
+                }
+                Action::Decline | Action::Withdraw => {
+                    (ui::text_input(&ui::Input {
+                        hint: Some(if action == Action::Decline { "Required: the requester sees it. Not case details." } else { "Optional." }),
+                        width: "input-width-full",
+                        ..ui::Input::new(&format!("{a}-reason"), "Reason") }.named("reason")))
+                }
+            }
+            button type="submit" class={ "button" @if matches!(action, Action::Decline | Action::Withdraw) { " button-warning" } } { (button) }
+        }
+    }
+}
+
+fn history_table(history: &[RequestEventRow]) -> Markup {
+    html! {
+        table class="table" {
+            caption class="visually-hidden" { "What has happened, oldest first" }
+            thead { tr { th scope="col" { "When" } th scope="col" { "What" } th scope="col" { "Who" } th scope="col" { "Note" } } }
+            tbody {
+                @for e in history {
+                    tr {
+                        td { (ui::when(e.at)) }
+                        td { (e.action) " → " (e.to_state) }
+                        td { (e.actor_name.as_deref().unwrap_or("the service")) @if let Some(o) = &e.actor_org_code { " (" (o) ")" } }
+                        td {
+                            @if let Some(how) = &e.how { "sent by " (how) " " }
+                            @if let Some(r) = &e.reference { "ref " (r) " " }
+                            @if let Some(n) = &e.note { (n) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn step(state: AppState, session: Session, id: String, action: Action, form: FormPairs) -> PageResult {
+    let input = StepInput {
+        how: form.text("how"),
+        reference: form.text("reference"),
+        sent_at: None,
+        reason: form.text("reason"),
+        note: form.text("note"),
+    };
+    match state.request_step(&session.actor, &id, action, input).await {
+        Ok(_) => Ok(see_other(&format!("/requests/{id}"))),
+        Err(e) => {
+            let errors = field_errors(e, &session)?;
+            render(&state, &session, &id, None, &errors, Some(action)).await
+        }
+    }
+}
+
+pub async fn acknowledge(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    form: FormPairs,
+) -> Result<Response, PageError> {
+    step(state, session, id, Action::Acknowledge, form).await
+}
+
+pub async fn fulfil(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    form: FormPairs,
+) -> PageResult {
+    step(state, session, id, Action::Fulfil, form).await
+}
+
+pub async fn decline(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    form: FormPairs,
+) -> PageResult {
+    step(state, session, id, Action::Decline, form).await
+}
+
+pub async fn withdraw(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    form: FormPairs,
+) -> PageResult {
+    step(state, session, id, Action::Withdraw, form).await
+}

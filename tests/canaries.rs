@@ -1,0 +1,160 @@
+//! Canary identifiers sent through every way in (a holding PUT, CSV and NDJSON syncs, lookups
+//! that hit, miss and fail validation, a record request) never appear in what the service
+//! keeps or hands out: the database and its WAL, a PostgreSQL dump, the audit export, the IG
+//! views and CSV, a backup. (Logs and metrics of a running server: tests/cli.rs.)
+
+mod common;
+
+use child_locator::domain::role::Role;
+use common::{Engine, TestApp, engines};
+use reqwest::StatusCode;
+use serde_json::json;
+
+const GIVEN: &str = "Zephyrine";
+const FAMILY: &str = "Quillbottom";
+const NHS: &str = "9434765919";
+const DOB: &str = "2013-07-21";
+const POSTCODE: &str = "SW1A 2AA";
+const UPN: &str = "B801200005001";
+
+/// Every form a canary could take in stored text: as sent, upper-cased, spaced NHS number.
+fn leaks(text: &str) -> Vec<&'static str> {
+    let upper = text.to_uppercase();
+    [GIVEN, FAMILY, NHS, "943 476 5919", DOB, "20130721", POSTCODE, "SW1A2AA", UPN]
+        .into_iter()
+        .filter(|c| upper.contains(&c.to_uppercase()))
+        .collect()
+}
+
+async fn feed_canaries(app: &TestApp) -> String {
+    let holder = app.org("E08000003", "local-authority").await;
+    let asker = app.org("E06000010", "local-authority").await;
+    let admin = app.token(&holder, Role::OrgAdmin).await;
+    let worker = app.token(&asker, Role::Practitioner).await;
+    let subject = json!({"nhs_number": NHS, "upn": UPN, "given_name": GIVEN, "family_name": FAMILY,
+                         "date_of_birth": DOB, "postcode": POSTCODE});
+    let (status, _) = app
+        .put(
+            &admin,
+            "/api/v1/holdings/C-1",
+            &json!({"category": "child-in-need", "status": "open", "subject": subject}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let bad = json!({"category": "child-in-need", "status": "open",
+                     "subject": {"nhs_number": "9434765918", "given_name": GIVEN, "date_of_birth": format!("{DOB}x")}});
+    assert_eq!(app.put(&admin, "/api/v1/holdings/C-2", &bad).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    let csv = format!(
+        "local_ref,category,status,nhs_number,upn,given_name,family_name,date_of_birth,postcode\n\
+         C-1,child-in-need,open,{NHS},{UPN},{GIVEN},{FAMILY},{DOB},{POSTCODE}\n\
+         C-3,other,open,9434765918,,{GIVEN},{FAMILY},{DOB}x,{POSTCODE}!\n"
+    );
+    let sync = |content_type: &'static str, body: String| {
+        let request = app.http.post(app.url("/api/v1/holdings/sync")).bearer_auth(&admin);
+        async move { request.header("content-type", content_type).body(body).send().await.unwrap() }
+    };
+    let summary = sync("text/csv", csv).await.text().await.unwrap();
+    assert!(leaks(&summary).is_empty(), "a sync summary echoes {:?}: {summary}", leaks(&summary));
+    let ndjson = format!(
+        "{{\"local_ref\": \"C-1\", \"category\": \"child-in-need\", \"status\": \"open\", \"subject\": {subject}}}\n\
+         {{\"local_ref\": \"C-4\", \"subject\": {{\"given_name\": \"{GIVEN}\", \"nhs_number\": \"{NHS}0\"}}}}\n"
+    );
+    let summary = sync("application/x-ndjson", ndjson).await.text().await.unwrap();
+    assert!(leaks(&summary).is_empty(), "a sync summary echoes {:?}: {summary}", leaks(&summary));
+
+    let (status, answer) =
+        app.post(&worker, "/api/v1/lookups", &json!({"subject": subject, "purpose": "s47-enquiry"})).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let miss = json!({"given_name": GIVEN, "family_name": "Nobody", "date_of_birth": DOB});
+    app.post(&worker, "/api/v1/lookups", &json!({"subject": miss, "purpose": "s47-enquiry"})).await;
+    let invalid = json!({"nhs_number": format!("{NHS}1"), "postcode": format!("{POSTCODE}!")});
+    app.post(&worker, "/api/v1/lookups", &json!({"subject": invalid, "purpose": "s47-enquiry"})).await;
+    let match_id = answer["matches"][0]["match_id"].as_str().expect("a match").to_string();
+    let (status, reply) = app
+        .post(
+            &worker,
+            "/api/v1/requests",
+            &json!({"match_id": match_id, "legal_basis": "ca1989-s47", "reason": "strategy discussion today",
+                    "urgency": "urgent"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+
+    // What the IG views hand out.
+    let ig = app.token(&holder, Role::IgOfficer).await;
+    let mut handed_out = String::new();
+    for path in ["/api/v1/audit/events", "/api/v1/audit/events.csv", "/api/v1/audit/anomalies", "/api/v1/matches"] {
+        let response = app.http.get(app.url(path)).bearer_auth(&ig).send().await.unwrap();
+        handed_out.push_str(&response.text().await.unwrap());
+    }
+    let access = app
+        .http
+        .post(app.url("/api/v1/audit/subject-access"))
+        .bearer_auth(&ig)
+        .json(&json!({"subject": subject}))
+        .send()
+        .await
+        .unwrap();
+    handed_out.push_str(&access.text().await.unwrap());
+    handed_out
+}
+
+#[tokio::test]
+async fn canaries_reach_no_file_export_or_view_on_sqlite() {
+    let app = TestApp::start(Engine::Sqlite).await;
+    let handed_out = feed_canaries(&app).await;
+    assert!(leaks(&handed_out).is_empty(), "IG views: {:?}", leaks(&handed_out));
+
+    let dir = app.db.dir.path();
+    let settings = ["--database-url", &app.db.url];
+    let keys = [
+        "--key-file",
+        &dir.join("locator.key").display().to_string(),
+        "--audit-key-file",
+        &dir.join("locator-audit.key").display().to_string(),
+    ]
+    .map(String::from);
+    let export = dir.join("audit-export.ndjson");
+    let backup = dir.join("backup.db");
+    for command in [vec!["audit", "export", export.to_str().unwrap()], vec!["backup", backup.to_str().unwrap()]] {
+        let out = common::cli::locator(dir).args(&command).args(settings).args(&keys).output().unwrap();
+        assert!(out.status.success(), "{command:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let events = common::cli::locator(dir).args(["audit", "events"]).args(settings).args(&keys).output().unwrap();
+    assert!(events.status.success() && !events.stdout.is_empty());
+    assert!(leaks(&String::from_utf8_lossy(&events.stdout)).is_empty(), "audit events CLI");
+
+    // The WAL before a checkpoint, then the main file after one.
+    let files = ["locator.db", "locator.db-wal", "audit-export.ndjson", "backup.db"];
+    for file in files {
+        let Ok(bytes) = std::fs::read(dir.join(file)) else { continue };
+        assert!(
+            leaks(&String::from_utf8_lossy(&bytes)).is_empty(),
+            "{file}: {:?}",
+            leaks(&String::from_utf8_lossy(&bytes))
+        );
+    }
+    app.store().execute_raw("PRAGMA wal_checkpoint(TRUNCATE)").await.unwrap();
+    let bytes = std::fs::read(dir.join("locator.db")).unwrap();
+    assert!(leaks(&String::from_utf8_lossy(&bytes)).is_empty(), "after a checkpoint");
+}
+
+#[tokio::test]
+async fn canaries_reach_no_table_of_a_postgresql_dump() {
+    if !engines().contains(&Engine::Postgres) {
+        return;
+    }
+    let app = TestApp::start(Engine::Postgres).await;
+    let handed_out = feed_canaries(&app).await;
+    assert!(leaks(&handed_out).is_empty(), "IG views: {:?}", leaks(&handed_out));
+    let schema = app.db.url.rsplit("search_path%3D").next().expect("schema in url").to_string();
+    let base = std::env::var(common::POSTGRES_ENV).unwrap();
+    let dump = std::process::Command::new("pg_dump")
+        .args(["--data-only", "--schema", &schema, "--dbname", &base])
+        .output()
+        .expect("pg_dump runs");
+    assert!(dump.status.success(), "{}", String::from_utf8_lossy(&dump.stderr));
+    let text = String::from_utf8_lossy(&dump.stdout);
+    assert!(text.contains("COPY"), "the dump has the tables' data");
+    assert!(leaks(&text).is_empty(), "{:?} in the PostgreSQL data", leaks(&text));
+}

@@ -1,0 +1,237 @@
+//! The database failing under the service: a write refused part-way, the database locked or
+//! unreachable, PostgreSQL connections killed mid-load. Clients get errors (503 where the
+//! database is unavailable), never a wrong answer; nothing is half-written; and the service
+//! recovers by itself once the database is back, without a restart.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use child_locator::audit::stored::verify_stored;
+use child_locator::domain::role::Role;
+use common::{Engine, POSTGRES_ENV, TestApp, TestDb, engines};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::Connection;
+
+const NHS: &str = "9434765919";
+
+fn child() -> Value {
+    json!({"nhs_number": NHS, "given_name": "Amelia", "family_name": "Hughes", "date_of_birth": "2014-05-09"})
+}
+
+fn holding(subject: Value) -> Value {
+    json!({"category": "child-in-need", "status": "open", "subject": subject})
+}
+
+fn lookup(subject: Value) -> Value {
+    json!({"subject": subject, "purpose": "s47-enquiry"})
+}
+
+/// An organisation holding Amelia, and a practitioner elsewhere who asks about her.
+struct World {
+    app: TestApp,
+    holder: String,
+    writer: String,
+    worker: String,
+}
+
+async fn world(app: TestApp) -> World {
+    let north = app.org("E08000003", "local-authority").await;
+    let south = app.org("E06000010", "local-authority").await;
+    let holder = app.token(&north, Role::OrgAdmin).await;
+    let writer = app.token(&south, Role::OrgAdmin).await;
+    let worker = app.token(&south, Role::Practitioner).await;
+    let (status, _) = app.put(&holder, "/api/v1/holdings/N-1", &holding(child())).await;
+    assert_eq!(status, StatusCode::CREATED);
+    World { app, holder, writer, worker }
+}
+
+/// The one right answer to a lookup for Amelia: north holds her, confirmed by NHS number.
+fn assert_right_answer(body: &Value) {
+    let matches = body["matches"].as_array().unwrap_or_else(|| panic!("matches: {body}"));
+    assert_eq!(matches.len(), 1, "{body}");
+    assert_eq!(matches[0]["organisation"]["code"], "E08000003", "{body}");
+}
+
+async fn audit_intact(app: &TestApp) {
+    let key = app.state.audit.signer().verifying_key();
+    verify_stored(app.store(), Some(key)).await.expect("the audit log verifies");
+}
+
+#[tokio::test]
+async fn a_write_refused_part_way_leaves_nothing_behind_and_the_next_one_works() {
+    for engine in engines() {
+        let w = world(TestApp::start(engine).await).await;
+        let fault = match engine {
+            Engine::Sqlite => {
+                "CREATE TRIGGER refuse BEFORE INSERT ON pseudonyms BEGIN SELECT RAISE(ABORT, 'disk full'); END;"
+            }
+            Engine::Postgres => {
+                "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$ LANGUAGE plpgsql; \
+                 CREATE TRIGGER refuse BEFORE INSERT ON pseudonyms FOR EACH ROW EXECUTE FUNCTION refuse();"
+            }
+        };
+        w.app.store().execute_raw(fault).await.unwrap();
+        let (status, body) = w.app.put(&w.writer, "/api/v1/holdings/S-1", &holding(child())).await;
+        assert!(status.is_server_error(), "{engine:?}: {status} {body}");
+        assert_eq!(body["error"]["code"].as_str().map(|c| c == "internal" || c == "unavailable"), Some(true));
+        assert!(!body.to_string().contains(NHS) && !body.to_string().contains("Amelia"), "{body}");
+        // The holding row went in before the pseudonyms were refused: it must have gone again.
+        assert_eq!(w.app.get(&w.writer, "/api/v1/holdings/S-1").await.0, StatusCode::NOT_FOUND, "{engine:?}");
+        assert!(w.app.get(&w.holder, "/api/v1/matches").await.1["matches"].as_array().unwrap().is_empty());
+
+        let repair = if engine == Engine::Sqlite { "DROP TRIGGER refuse" } else { "DROP TRIGGER refuse ON pseudonyms" };
+        w.app.store().execute_raw(repair).await.unwrap();
+        let (status, _) = w.app.put(&w.writer, "/api/v1/holdings/S-1", &holding(child())).await;
+        assert_eq!(status, StatusCode::CREATED, "{engine:?}: recovered without a restart");
+        assert_eq!(w.app.get(&w.holder, "/api/v1/matches").await.1["matches"].as_array().unwrap().len(), 1);
+        audit_intact(&w.app).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_locked_by_another_process_refuses_writes_with_503_and_recovers() {
+    let w = world(TestApp::start(Engine::Sqlite).await).await;
+    // Another process (a stuck backup, a runaway script) holds the write lock.
+    let path = w.app.db.dir.path().join("locator.db");
+    let mut other = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+    sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut other).await.unwrap();
+
+    let (new_holding, question) = (holding(child()), lookup(child()));
+    let (put, asked, read) = tokio::join!(
+        w.app.put(&w.writer, "/api/v1/holdings/S-1", &new_holding),
+        w.app.post(&w.worker, "/api/v1/lookups", &question),
+        w.app.get(&w.holder, "/api/v1/holdings/N-1"),
+    );
+    assert_eq!(put.0, StatusCode::SERVICE_UNAVAILABLE, "{}", put.1);
+    assert_eq!(put.1["error"]["code"], "unavailable");
+    assert_eq!(asked.0, StatusCode::SERVICE_UNAVAILABLE, "no answer without its audit record: {}", asked.1);
+    assert!(asked.1.get("matches").is_none());
+    assert_eq!(read.0, StatusCode::OK, "reads go on");
+
+    sqlx::raw_sql("ROLLBACK").execute(&mut other).await.unwrap();
+    other.close().await.unwrap();
+    assert_eq!(w.app.get(&w.writer, "/api/v1/holdings/S-1").await.0, StatusCode::NOT_FOUND, "nothing half-written");
+    let (status, body) = w.app.post(&w.worker, "/api/v1/lookups", &lookup(child())).await;
+    assert_eq!(status, StatusCode::OK, "recovered without a restart: {body}");
+    assert_right_answer(&body);
+    assert_eq!(w.app.put(&w.writer, "/api/v1/holdings/S-1", &holding(child())).await.0, StatusCode::CREATED);
+    audit_intact(&w.app).await;
+}
+
+/// Runs `sql` on the test server's maintenance connection.
+async fn admin_sql(sql: &str) {
+    let base = std::env::var(POSTGRES_ENV).expect("postgres url");
+    let mut conn = sqlx::PgConnection::connect(&base).await.expect("admin connection");
+    sqlx::raw_sql(sql).execute(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    conn.close().await.ok();
+}
+
+fn postgres() -> bool {
+    engines().contains(&Engine::Postgres)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_connections_killed_mid_load_give_errors_never_wrong_answers() {
+    if !postgres() {
+        return;
+    }
+    let mut db = TestDb::new(Engine::Postgres).await;
+    let tag = format!("fault_{}", uuid::Uuid::new_v4().simple());
+    db.url = format!("{}&application_name={tag}", db.url);
+    let w = Arc::new(world(TestApp::start_on(Engine::Postgres, db, |s| s.limits.enabled = false).await).await);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (answered, refused) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let mut clients = Vec::new();
+    for c in 0..4 {
+        let (w, stop, answered, refused) = (w.clone(), stop.clone(), answered.clone(), refused.clone());
+        clients.push(tokio::spawn(async move {
+            let mut k = 0;
+            while !stop.load(Ordering::Relaxed) {
+                k += 1;
+                let (status, body) = if c % 2 == 0 {
+                    w.app.post(&w.worker, "/api/v1/lookups", &lookup(child())).await
+                } else {
+                    let suffix: String = format!("{c}{k}").bytes().map(|d| char::from(b'a' + (d - b'0'))).collect();
+                    let subject = json!({"given_name": "Ben", "family_name": format!("Loadtest{suffix}"),
+                                         "date_of_birth": "2015-02-03"});
+                    w.app.put(&w.writer, &format!("/api/v1/holdings/L-{c}-{k}"), &holding(subject)).await
+                };
+                if status.is_success() {
+                    if c % 2 == 0 {
+                        assert_right_answer(&body);
+                    }
+                    answered.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    // 503 in practice; any 5xx is honest (an error, never a wrong answer or a 4xx).
+                    assert!(status.is_server_error(), "an error, not a refusal of the client: {status} {body}");
+                    assert!(body["error"]["code"].is_string(), "{body}");
+                    refused.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for _ in 0..15 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        admin_sql(&format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{tag}'"))
+            .await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.await.expect("client");
+    }
+    eprintln!(
+        "{} answered, {} refused while connections were being killed",
+        answered.load(Ordering::Relaxed),
+        refused.load(Ordering::Relaxed)
+    );
+    let (status, body) = w.app.post(&w.worker, "/api/v1/lookups", &lookup(child())).await;
+    assert_eq!(status, StatusCode::OK, "recovered without a restart: {body}");
+    assert_right_answer(&body);
+    audit_intact(&w.app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_unreachable_is_503_and_the_service_recovers_when_it_returns() {
+    if !postgres() {
+        return;
+    }
+    // A database of its own, so refusing connections to it touches nothing else on the server.
+    let base = std::env::var(POSTGRES_ENV).unwrap();
+    let name = format!("fault_{}", uuid::Uuid::new_v4().simple());
+    admin_sql(&format!("CREATE DATABASE {name}")).await;
+    let url = match base.rsplit_once('/') {
+        Some((server, _)) => format!("{server}/{name}"),
+        None => panic!("{base} names no database"),
+    };
+    let w = world(TestApp::start_on(Engine::Postgres, TestDb::at(url), |_| {}).await).await;
+
+    admin_sql(&format!(
+        "ALTER DATABASE {name} ALLOW_CONNECTIONS false; \
+         SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+    ))
+    .await;
+    let (new_holding, question) = (holding(child()), lookup(child()));
+    let (put, asked, ready) = tokio::join!(
+        w.app.put(&w.writer, "/api/v1/holdings/S-1", &new_holding),
+        w.app.post(&w.worker, "/api/v1/lookups", &question),
+        w.app.http.get(w.app.url("/readyz")).send(),
+    );
+    admin_sql(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true")).await;
+    assert_eq!(put.0, StatusCode::SERVICE_UNAVAILABLE, "{}", put.1);
+    assert_eq!(asked.0, StatusCode::SERVICE_UNAVAILABLE, "{}", asked.1);
+    assert!(asked.1.get("matches").is_none());
+    assert_eq!(ready.unwrap().status(), StatusCode::SERVICE_UNAVAILABLE, "not ready while the database is away");
+
+    assert_eq!(w.app.get(&w.writer, "/api/v1/holdings/S-1").await.0, StatusCode::NOT_FOUND, "nothing half-written");
+    let (status, body) = w.app.post(&w.worker, "/api/v1/lookups", &lookup(child())).await;
+    assert_eq!(status, StatusCode::OK, "recovered without a restart: {body}");
+    assert_right_answer(&body);
+    audit_intact(&w.app).await;
+    w.app.store().close().await;
+    drop(w);
+    admin_sql(&format!("DROP DATABASE {name} WITH (FORCE)")).await;
+}

@@ -1,0 +1,232 @@
+//! Hostile and broken clients: a handler that panics, clients that send slowly or never finish,
+//! bodies over the limit, malformed caseload files. Each is refused cleanly, leaks nothing, and
+//! leaves the server answering everyone else.
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::Request;
+use child_locator::clock::Clock;
+use child_locator::domain::role::Role;
+use child_locator::http::{AppState, router_with};
+use child_locator::service::Service;
+use common::server::Server;
+use common::{Engine, TestApp, TestDb, engines};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tower::ServiceExt;
+
+const CANARY: &str = "Xanthippe Gollancz-Mbeki 9434765919";
+
+/// A log sink the test can read back.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+#[tokio::test]
+async fn a_handler_that_panics_gets_a_generic_500_the_panic_is_logged_and_its_message_is_not() {
+    let log = Captured::default();
+    let sink = log.clone();
+    let subscriber = tracing_subscriber::fmt().with_writer(move || sink.clone()).with_ansi(false).finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    child_locator::telemetry::install_panic_hook();
+
+    let db = TestDb::new(Engine::Sqlite).await;
+    let (service, _task) = Service::open(db.settings(), Clock::manual(common::START_MS)).await.expect("service");
+    // A route the API does not have, inside the same middleware as every real handler.
+    async fn boom() -> &'static str {
+        panic!("identifier in panic: {CANARY}")
+    }
+    let boom = Router::new().route("/boom", axum::routing::get(boom));
+    let app = router_with(AppState::new(service), boom);
+
+    let response = app.clone().oneshot(Request::get("/boom").body(Body::empty()).unwrap()).await.unwrap();
+    let _ = std::panic::take_hook(); // back to the default hook for the other tests in this binary
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(response.headers().contains_key("x-request-id"), "the 500 carries a request id to quote");
+    let body = axum::body::to_bytes(response.into_body(), 64 * 1024).await.unwrap();
+    let body: Value = serde_json::from_slice(&body).expect("the contract's JSON error shape");
+    assert_eq!(body["error"]["code"], "internal");
+    assert!(!body.to_string().contains("Xanthippe") && !body.to_string().contains("9434765919"), "{body}");
+
+    let log = log.text();
+    assert!(log.contains("a request handler panicked"), "the panic is logged: {log}");
+    assert!(log.contains("panic (message withheld"), "with its location: {log}");
+    assert!(!log.contains("Xanthippe") && !log.contains("9434765919"), "but not its message: {log}");
+
+    let after = app.oneshot(Request::get("/healthz").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(after.status(), StatusCode::OK, "the service goes on answering");
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_refused_with_413() {
+    for engine in engines() {
+        let app = TestApp::start_with(engine, |s| {
+            s.max_body_bytes = 4 * 1024;
+            s.max_sync_bytes = 4 * 1024;
+        })
+        .await;
+        let org = app.org("E1", "local-authority").await;
+        let worker = app.token(&org, Role::Practitioner).await;
+        let admin = app.token(&org, Role::OrgAdmin).await;
+        let padding = "x".repeat(8 * 1024);
+        let body = json!({"subject": {"given_name": "Amy"}, "purpose": "other", "purpose_detail": padding});
+        let (status, error) = app.post(&worker, "/api/v1/lookups", &body).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{engine:?}: {error}");
+        assert_eq!(error["error"]["code"], "too_large");
+
+        let mut csv = String::from("local_ref,category,status,given_name,family_name,date_of_birth\n");
+        for i in 0..200 {
+            csv.push_str(&format!("R-{i},other,open,Amy,Okafor{i},2015-06-01\n"));
+        }
+        let response = app
+            .http
+            .post(app.url("/api/v1/holdings/sync"))
+            .bearer_auth(&admin)
+            .header("content-type", "text/csv")
+            .body(csv)
+            .send()
+            .await
+            .unwrap();
+        let (status, error) = common::split(response).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{engine:?}: an oversized caseload: {error}");
+        assert_eq!(error["error"]["code"], "too_large");
+    }
+}
+
+#[tokio::test]
+async fn malformed_ndjson_and_csv_lines_are_rejected_by_line_and_the_rest_is_kept() {
+    let app = TestApp::start(Engine::Sqlite).await;
+    let org = app.org("E1", "local-authority").await;
+    let admin = app.token(&org, Role::OrgAdmin).await;
+    let sync = |content_type: &'static str, body: Vec<u8>| {
+        let request = app.http.post(app.url("/api/v1/holdings/sync")).bearer_auth(&admin);
+        async move { common::split(request.header("content-type", content_type).body(body).send().await.unwrap()).await }
+    };
+    let good = r#"{"local_ref": "N-1", "category": "other", "status": "open", "subject": {"given_name": "Amy", "family_name": "Okafor", "date_of_birth": "2015-06-01"}}"#;
+    let ndjson = format!("{good}\n{{\"local_ref\": \"N-2\", \"category\": \n[1, 2]\n\u{0}\u{1}garbage\n");
+    let (status, summary) = sync("application/x-ndjson", ndjson.into_bytes()).await;
+    assert_eq!(status, StatusCode::OK, "{summary}");
+    assert_eq!(summary["added"], 1);
+    let lines: Vec<u64> = summary["rejected"].as_array().unwrap().iter().map(|r| r["line"].as_u64().unwrap()).collect();
+    assert_eq!(lines, [2, 3, 4], "{summary}");
+
+    let mut csv =
+        b"local_ref,category,status,given_name,family_name,date_of_birth\nC-1,other,open,Ben,Adeyemi,2014-01-02\n"
+            .to_vec();
+    csv.extend_from_slice(b"C-2,other,open,\xff\xfe\xfd,Adeyemi,2014-01-02\n");
+    csv.extend_from_slice(b"C-3,other\n");
+    let (status, summary) = sync("text/csv", csv).await;
+    assert_eq!(status, StatusCode::OK, "{summary}");
+    assert_eq!(summary["added"], 1, "{summary}");
+    let lines: Vec<u64> = summary["rejected"].as_array().unwrap().iter().map(|r| r["line"].as_u64().unwrap()).collect();
+    assert!(lines.contains(&3) && lines.contains(&4), "{summary}");
+
+    let (status, error) = sync("text/csv", b"\xff\xfe\x00\x01binary\x00".to_vec()).await;
+    assert!(status.is_client_error(), "a binary file is refused: {status} {error}");
+    assert_eq!(app.get(&admin, "/api/v1/holdings/C-1").await.0, StatusCode::OK, "a refused file removes nothing");
+}
+
+/// A `locator serve` with a short request budget, and a practitioner token for it.
+fn short_budget_server() -> (tempfile::TempDir, Server, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("locator.toml"), "request_timeout_secs = 2\n").unwrap();
+    common::cli::add_org(dir.path(), "E1", "local-authority");
+    let out =
+        common::cli::run(dir.path(), &["user", "add", "--org", "E1", "--name", "Worker", "--role", "practitioner"]);
+    let token = common::cli::stdout(&out).trim_end().lines().last().unwrap().to_string();
+    let config = dir.path().join("locator.toml").display().to_string();
+    let server = Server::start(dir.path(), &[("LOCATOR_CONFIG", &config)]);
+    (dir, server, token)
+}
+
+/// Sends `head` and then one byte of `dribble` every 200 ms until the server answers or
+/// closes the connection, or the dribble runs out. Returns what the server sent, or None if it
+/// never gave up on us.
+async fn dribble(addr: &str, head: &[u8], dribble: &[u8]) -> Option<String> {
+    let (mut reader, mut writer) = TcpStream::connect(addr).await.unwrap().into_split();
+    writer.write_all(head).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    for byte in dribble {
+        tokio::select! {
+            read = reader.read(&mut buf) => {
+                match read {
+                    Ok(0) | Err(_) => return Some(String::from_utf8_lossy(&answer).into_owned()),
+                    Ok(n) => {
+                        answer.extend_from_slice(&buf[..n]);
+                        if answer.windows(4).any(|w| w == b"\r\n\r\n") {
+                            return Some(String::from_utf8_lossy(&answer).into_owned());
+                        }
+                    }
+                }
+            }
+            () = tokio::time::sleep(Duration::from_millis(200)) => {
+                if writer.write_all(&[*byte]).await.is_err() {
+                    return Some(String::from_utf8_lossy(&answer).into_owned());
+                }
+            }
+        }
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_sends_its_headers_slowly_is_cut_off_and_others_are_still_served() {
+    let (_dir, server, _token) = short_budget_server();
+    // Endless header lines, one byte at a time: without a header deadline this never ends.
+    let endless: Vec<u8> = b"X-Slow: a\r\n".iter().copied().cycle().take(150).collect();
+    let mut slow = Vec::new();
+    for _ in 0..20 {
+        let addr = server.addr.clone();
+        let endless = endless.clone();
+        slow.push(tokio::spawn(async move { dribble(&addr, b"GET /healthz HTTP/1.1\r\nHost: a\r\n", &endless).await }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let health = reqwest::get(server.url("/healthz")).await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK, "others are served while 20 slow clients hang on");
+    for task in slow {
+        let answer = task.await.unwrap();
+        let answer = answer.expect("the server closed the slow connection before the 30 s dribble ran out");
+        assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{answer}");
+    }
+    let health = reqwest::get(server.url("/healthz")).await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_finishes_its_body_gets_408() {
+    let (_dir, server, token) = short_budget_server();
+    let head = format!(
+        "POST /api/v1/lookups HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"subject\": "
+    );
+    let answer = dribble(&server.addr, head.as_bytes(), &[b' '; 150]).await;
+    let answer = answer.expect("the server gave up on the body before the 30 s dribble ran out");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("content-type: application/json"), "the contract's error shape: {answer}");
+    let health = reqwest::get(server.url("/healthz")).await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+}
