@@ -142,3 +142,38 @@ async fn a_sync_signals_matches_to_both_organisations_and_withdraws_them() {
         assert!(app.get(&a_admin, "/api/v1/matches").await.1["matches"].as_array().unwrap().is_empty());
     }
 }
+
+/// Signalling during a sync asks the database only what the node's prefilter may hold; the
+/// filter must take in what another node wrote since it was built, or a match is missed.
+#[tokio::test]
+async fn a_sync_signals_a_match_with_a_holding_another_node_wrote_after_this_node_built_its_filter() {
+    use child_locator::clock::Clock;
+    use child_locator::domain::sync::SyncFormat;
+    use child_locator::service::Service;
+
+    for engine in engines() {
+        let app = TestApp::start(engine).await;
+        let north = app.org("E08000003", "local-authority").await;
+        let south = app.org("E06000010", "local-authority").await;
+        let south_admin = app.token(&south, Role::OrgAdmin).await;
+        // This node's filter is built (by its first sync) while the index knows nothing of Amy.
+        let (_, s) = app.sync(&south_admin, "text/csv", caseload(&[BEN]), "").await;
+        assert_eq!(s["added"], 1, "{engine:?}: {s}");
+
+        let (other_node, _task) =
+            Service::open(app.db.settings(), Clock::manual(app.clock.now_ms() + 5_000)).await.expect("second node");
+        let file = caseload(&[AMY]);
+        let written = other_node
+            .sync_holdings(north.id, None, SyncFormat::Csv, std::io::Cursor::new(file.into_bytes()), false, &|_| {})
+            .await
+            .expect("the other node syncs");
+        assert_eq!((written.added, written.matches_new), (1, 0));
+
+        app.clock.advance_ms(10_000);
+        let amy_at_south = AMY.replace("R-1,", "S-9,");
+        let (_, s) = app.sync(&south_admin, "text/csv", caseload(&[BEN, &amy_at_south]), "").await;
+        assert_eq!(s["matches_new"], 1, "{engine:?}: the other node's holding was not signalled: {s}");
+        let (_, view) = app.get(&south_admin, "/api/v1/matches").await;
+        assert_eq!(view["matches"][0]["local_ref"], "S-9", "{view}");
+    }
+}

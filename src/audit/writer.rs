@@ -76,6 +76,22 @@ impl AuditLog {
         answer.await.map_err(|_| AuditError::Stopped)?
     }
 
+    /// Appends several events and waits until all are durable. They are queued together, so
+    /// they share group commits instead of taking one each.
+    pub async fn record_all(&self, events: Vec<NewEvent>) -> Result<Vec<Appended>, AuditError> {
+        let mut answers = Vec::with_capacity(events.len());
+        for event in events {
+            let (reply, answer) = oneshot::channel();
+            self.queue.send(Pending { event, reply }).await.map_err(|_| AuditError::Stopped)?;
+            answers.push(answer);
+        }
+        let mut appended = Vec::with_capacity(answers.len());
+        for answer in answers {
+            appended.push(answer.await.map_err(|_| AuditError::Stopped)??);
+        }
+        Ok(appended)
+    }
+
     pub fn signer(&self) -> &AuditSigningKey {
         &self.signer
     }

@@ -70,9 +70,9 @@ pub async fn run(args: ImportArgs, settings: Settings) -> anyhow::Result<ExitCod
 }
 
 fn print_summary(s: &SyncSummary) {
-    let verb = if s.dry_run { "would be" } else { "were" };
+    let dry_run = if s.dry_run { " (dry run: these would be the changes; nothing was written)" } else { "" };
     println!(
-        "{} rows read: {} added, {} updated, {} unchanged, {} removed ({verb}); {} rejected; {} new matches, {} withdrawn",
+        "{} rows read: {} added, {} updated, {} unchanged, {} removed; {} rejected; {} new matches, {} withdrawn{dry_run}",
         s.lines,
         s.added,
         s.updated,

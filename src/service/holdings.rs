@@ -87,20 +87,24 @@ impl Service {
         holding: &NewHolding,
         change: Change,
     ) -> ServiceResult<Signalled> {
-        self.signal_batch(org_id, &[(holding_id, holding, change)]).await
+        self.signal_batch(org_id, &[(holding_id, holding, change)], false).await
     }
 
     /// Signals matches for a batch of freshly written holdings of one organisation with one
-    /// candidate search for the whole batch (a sync writes 500 at a time).
+    /// candidate search for the whole batch. `screened`: the prefilter has just been refreshed
+    /// (`refresh_for_signalling`), so probes it has never seen need not be asked.
     pub(crate) async fn signal_batch(
         &self,
         org_id: i64,
         written: &[(i64, &NewHolding, Change)],
+        screened: bool,
     ) -> ServiceResult<Signalled> {
         let mut pseudonyms: Vec<Vec<u8>> = written
             .iter()
             .filter(|(_, _, change)| *change != Change::Unchanged)
-            .flat_map(|(_, h, _)| h.all_probes().map(|p| p.pseudonym.as_bytes().to_vec()))
+            .flat_map(|(_, h, _)| h.all_probes().map(|p| p.pseudonym.as_bytes()))
+            .filter(|p| !screened || self.prefilter.may_contain(p.as_slice()))
+            .map(|p| p.to_vec())
             .collect();
         pseudonyms.sort_unstable();
         pseudonyms.dedup();
@@ -111,6 +115,7 @@ impl Service {
         }
         let now = self.clock.now_ms();
         let mut signalled = Signalled::default();
+        let mut decisions = Vec::new();
         for (holding_id, holding, change) in written {
             if *change == Change::Unchanged {
                 continue;
@@ -128,51 +133,38 @@ impl Service {
             let mut keep = Vec::new();
             for (basis, c) in decide_matches(org_id, holding, &mine) {
                 keep.push((c.holding_id, basis.as_str()));
-                signalled.new += self.record_decision(org_id, *holding_id, basis, &c, now).await?;
+                decisions.push(match_decision(org_id, *holding_id, basis, &c));
             }
             // A holding written for the first time has no matches to withdraw.
             if *change == Change::Updated {
                 signalled.withdrawn += self.withdraw(*holding_id, &keep).await?;
             }
         }
+        signalled.new += self.record_decisions(&decisions, now).await?;
         Ok(signalled)
     }
 
-    /// Records one match decision; audits and counts it when it is new.
-    async fn record_decision(
-        &self,
-        org_id: i64,
-        holding_id: i64,
-        basis: Basis,
-        c: &Candidate,
-        now: crate::clock::Millis,
-    ) -> ServiceResult<u64> {
-        let ((holding_a, org_a), (holding_b, org_b)) = if holding_id < c.holding_id {
-            ((holding_id, org_id), (c.holding_id, c.org_id))
-        } else {
-            ((c.holding_id, c.org_id), (holding_id, org_id))
-        };
-        let evidence = match basis {
-            Basis::Child => c.assessment.evidence.clone(),
-            Basis::Carer => format!("a carer on both records: {}", c.assessment.evidence),
-        };
-        let decision = MatchDecision {
-            holding_a,
-            holding_b,
-            org_a,
-            org_b,
-            basis: basis.as_str(),
-            tier: c.assessment.tier.as_str(),
-            evidence,
-        };
-        let Recorded::New(match_id) = self.store.record_match(&decision, now).await? else { return Ok(0) };
-        let event = NewEvent::new(EventType::MatchMade).concerning([org_a, org_b]).details(json!({
-            "match_id": match_id,
-            "basis": decision.basis,
-            "tier": decision.tier,
-        }));
-        self.audit.record(event).await?;
-        Ok(1)
+    /// Records match decisions in one transaction and audits the new ones together.
+    async fn record_decisions(&self, decisions: &[MatchDecision], now: crate::clock::Millis) -> ServiceResult<u64> {
+        if decisions.is_empty() {
+            return Ok(0);
+        }
+        let recorded = self.store.record_matches(decisions, now).await?;
+        let events: Vec<NewEvent> = decisions
+            .iter()
+            .zip(recorded)
+            .filter_map(|(decision, recorded)| match recorded {
+                Recorded::New(match_id) => Some(
+                    NewEvent::new(EventType::MatchMade)
+                        .concerning([decision.org_a, decision.org_b])
+                        .details(json!({"match_id": match_id, "basis": decision.basis, "tier": decision.tier})),
+                ),
+                Recorded::Changed(_) | Recorded::Same => None,
+            })
+            .collect();
+        let new = events.len() as u64;
+        self.audit.record_all(events).await?;
+        Ok(new)
     }
 
     async fn withdraw(&self, holding_id: i64, keep: &[(i64, &str)]) -> ServiceResult<u64> {
@@ -184,6 +176,28 @@ impl Service {
             self.audit.record(event).await?;
         }
         Ok(withdrawn.len() as u64)
+    }
+}
+
+/// The decision for a written holding and one candidate, its pair ordered by holding id.
+fn match_decision(org_id: i64, holding_id: i64, basis: Basis, c: &Candidate) -> MatchDecision {
+    let ((holding_a, org_a), (holding_b, org_b)) = if holding_id < c.holding_id {
+        ((holding_id, org_id), (c.holding_id, c.org_id))
+    } else {
+        ((c.holding_id, c.org_id), (holding_id, org_id))
+    };
+    let evidence = match basis {
+        Basis::Child => c.assessment.evidence.clone(),
+        Basis::Carer => format!("a carer on both records: {}", c.assessment.evidence),
+    };
+    MatchDecision {
+        holding_a,
+        holding_b,
+        org_a,
+        org_b,
+        basis: basis.as_str(),
+        tier: c.assessment.tier.as_str(),
+        evidence,
     }
 }
 

@@ -6,9 +6,17 @@
 //! database. The filter only ever says "maybe" for what this node has seen; a holding written by
 //! another node since the last refresh can at worst hide a typo-level match for a few seconds,
 //! never an exact one. Removals leave stale bits, which only cost a wasted query.
+//!
+//! Match signalling during a sync screens *every* probe, exact ones too, and stays exact: both
+//! holdings of a match signal after their own write commits, and each, before screening, takes
+//! into the filter what other organisations wrote since the filter was last known complete
+//! (less a margin for commits that land after their timestamp and for clocks that differ). Of
+//! two holdings written at the same time, the one committed second always sees the first.
 
 use std::sync::RwLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use crate::clock::Millis;
 
 use crate::domain::identity::Variant;
 use crate::domain::matching::Probe;
@@ -22,6 +30,54 @@ struct Bits {
     mask: u64,
     capacity: u64,
     inserted: AtomicU64,
+}
+
+/// One build of the filter: layers of growing size (a scalable Bloom filter), so a node that
+/// takes in a million-holding sync grows it without re-reading the table.
+struct Filter {
+    layers: Vec<Bits>,
+    /// Which build this is: a refresh read for one build is not taken as complete for the next.
+    generation: u64,
+    /// This build holds every pseudonym committed before this time (see `LATE_COMMIT_MARGIN_MS`).
+    complete_as_of: AtomicI64,
+}
+
+static GENERATIONS: AtomicU64 = AtomicU64::new(0);
+
+/// Past this many layers the false-positive rate has grown (about 0.1 % a layer): the serving
+/// node's upkeep rebuilds the filter as one layer.
+const MAX_LAYERS: usize = 6;
+
+impl Filter {
+    fn new(capacity: u64) -> Filter {
+        Filter {
+            layers: vec![Bits::with_capacity(capacity)],
+            generation: GENERATIONS.fetch_add(1, Ordering::Relaxed),
+            complete_as_of: AtomicI64::new(Millis::MIN),
+        }
+    }
+
+    fn insert(&self, pseudonym: &[u8]) {
+        if let Some(layer) = self.layers.last() {
+            layer.insert(pseudonym);
+        }
+    }
+
+    fn may_contain(&self, pseudonym: &[u8]) -> bool {
+        self.layers.iter().any(|layer| layer.may_contain(pseudonym))
+    }
+
+    fn is_full(&self) -> bool {
+        self.layers.last().is_none_or(|layer| layer.inserted.load(Ordering::Relaxed) > layer.capacity)
+    }
+
+    /// Adds a layer twice the size of the last when the last is full.
+    fn grow_if_full(&mut self) {
+        if self.is_full() {
+            let capacity = self.layers.last().map_or(0, |layer| layer.capacity * 2);
+            self.layers.push(Bits::with_capacity(capacity));
+        }
+    }
 }
 
 impl Bits {
@@ -57,10 +113,18 @@ impl Bits {
     }
 }
 
+/// How late a write may commit after its `updated_at`, and how far node clocks may differ: a
+/// refresh re-reads this much before the time the filter was last known complete.
+pub const LATE_COMMIT_MARGIN_MS: Millis = 30_000;
+
+/// Most pseudonyms one signalling refresh reads; past it (another organisation is syncing a
+/// large caseload this minute) a batch asks the database every probe instead.
+const REFRESH_LIMIT: i64 = 200_000;
+
 /// The filter; empty (and so passing everything) until `rebuild` has loaded it once.
 #[derive(Default)]
 pub struct Prefilter {
-    bits: RwLock<Option<Bits>>,
+    filter: RwLock<Option<Filter>>,
 }
 
 /// Variants that only ever exist to tolerate a typo: the ones worth screening.
@@ -78,52 +142,112 @@ fn is_typo_variant(v: Variant) -> bool {
 impl Prefilter {
     /// Replaces the filter with one built from every stored pseudonym.
     pub fn rebuild(&self, count: u64, pseudonyms: impl IntoIterator<Item = Vec<u8>>) {
-        let bits = Bits::with_capacity(count + count / 2);
+        let filter = Filter::new(count + count / 2);
         for p in pseudonyms {
-            bits.insert(&p);
+            filter.insert(&p);
         }
-        *self.bits.write().unwrap_or_else(|p| p.into_inner()) = Some(bits);
+        self.install(filter);
+    }
+
+    fn install(&self, filter: Filter) {
+        *self.filter.write().unwrap_or_else(|p| p.into_inner()) = Some(filter);
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Option<Filter>> {
+        self.filter.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The build in place and when it was last known complete.
+    pub(crate) fn completeness(&self) -> Option<(u64, Millis)> {
+        self.read().as_ref().map(|f| (f.generation, f.complete_as_of.load(Ordering::Relaxed)))
     }
 
     /// Adds pseudonyms written on this node (or seen in a refresh).
     pub fn add<'a>(&self, pseudonyms: impl IntoIterator<Item = &'a [u8]>) {
-        if let Some(bits) = self.bits.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
-            for p in pseudonyms {
-                bits.insert(p);
+        let full = match self.read().as_ref() {
+            Some(filter) => {
+                for p in pseudonyms {
+                    filter.insert(p);
+                }
+                filter.is_full()
             }
+            None => false,
+        };
+        if full && let Some(filter) = self.filter.write().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            filter.grow_if_full();
         }
     }
 
-    /// Whether the filter is over capacity and should be rebuilt larger.
-    pub fn needs_rebuild(&self) -> bool {
-        match self.bits.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
-            Some(bits) => bits.inserted.load(Ordering::Relaxed) > bits.capacity,
-            None => true,
+    /// Adds pseudonyms read from the database at `read_at`, covering everything written since the
+    /// build `generation` was last complete; marks it complete as of `read_at`. False when that
+    /// build was replaced meanwhile (the new one may lack them: nothing is marked).
+    fn add_complete(&self, generation: u64, pseudonyms: &[Vec<u8>], read_at: Millis) -> bool {
+        self.add(pseudonyms.iter().map(Vec::as_slice));
+        let guard = self.read();
+        match guard.as_ref() {
+            Some(filter) if filter.generation == generation => {
+                filter.complete_as_of.fetch_max(read_at, Ordering::Relaxed);
+                true
+            }
+            _ => false,
         }
+    }
+
+    /// Whether `pseudonym` may be stored anywhere; always true before the first build.
+    pub fn may_contain(&self, pseudonym: &[u8]) -> bool {
+        self.read().as_ref().is_none_or(|filter| filter.may_contain(pseudonym))
+    }
+
+    /// Whether the filter is missing or has grown so many layers that it should be rebuilt.
+    pub fn needs_rebuild(&self) -> bool {
+        self.read().as_ref().is_none_or(|filter| filter.layers.len() > MAX_LAYERS)
     }
 
     /// Keeps every exact and structural probe, and the typo probes the filter may contain.
     pub fn screen(&self, probes: Vec<Probe>) -> Vec<Probe> {
-        let guard = self.bits.read().unwrap_or_else(|p| p.into_inner());
-        let Some(bits) = guard.as_ref() else { return probes };
-        probes.into_iter().filter(|p| !is_typo_variant(p.variant) || bits.may_contain(p.pseudonym.as_bytes())).collect()
+        let guard = self.read();
+        let Some(filter) = guard.as_ref() else { return probes };
+        probes
+            .into_iter()
+            .filter(|p| !is_typo_variant(p.variant) || filter.may_contain(p.pseudonym.as_bytes()))
+            .collect()
     }
 }
 
 impl super::Service {
-    /// Loads the prefilter from every stored pseudonym, page by page.
+    /// Loads the prefilter from every stored pseudonym, page by page (memory: the filter and
+    /// one page, not the table).
     pub async fn rebuild_prefilter(&self) -> super::ServiceResult<()> {
+        let started = self.clock.now_ms();
         let count = u64::try_from(self.store.count_pseudonyms().await?).unwrap_or(0);
-        let mut all = Vec::new();
+        let mut filter = Filter::new(count + count / 2);
         let mut after: Vec<u8> = Vec::new();
         loop {
             let page = self.store.pseudonym_page(&after, 50_000).await?;
             let Some(last) = page.last() else { break };
+            for p in &page {
+                filter.insert(p);
+            }
+            filter.grow_if_full();
             after = last.clone();
-            all.extend(page);
         }
-        self.prefilter.rebuild(count, all);
+        filter.complete_as_of.store(started, Ordering::Relaxed);
+        self.prefilter.install(filter);
         Ok(())
+    }
+
+    /// Before a sync batch's signalling is screened: takes in what other organisations wrote
+    /// since the filter was last complete. Returns whether the batch may be screened (the
+    /// filter is loaded and the refresh was not too large to take in).
+    pub(crate) async fn refresh_for_signalling(&self, org_id: i64) -> super::ServiceResult<bool> {
+        let Some((generation, complete_as_of)) = self.prefilter.completeness() else { return Ok(false) };
+        let started = self.clock.now_ms();
+        let since = complete_as_of.saturating_sub(LATE_COMMIT_MARGIN_MS);
+        let fresh = self.store.pseudonyms_of_others_since(org_id, since, REFRESH_LIMIT + 1).await?;
+        if fresh.len() as i64 > REFRESH_LIMIT {
+            return Ok(false);
+        }
+        Ok(self.prefilter.add_complete(generation, &fresh, started))
     }
 
     /// Keeps the prefilter current while serving: built at start, then every `every` it takes in
@@ -138,16 +262,19 @@ impl super::Service {
         loop {
             tick.tick().await;
             let now = self.clock.now_ms();
-            let result = if self.prefilter.needs_rebuild() {
-                self.rebuild_prefilter().await
-            } else {
-                match self.store.pseudonyms_since(since - every.as_millis() as i64).await {
-                    Ok(fresh) => {
-                        self.prefilter.add(fresh.iter().map(Vec::as_slice));
-                        Ok(())
+            let result = match self.prefilter.completeness() {
+                Some((generation, _)) if !self.prefilter.needs_rebuild() => {
+                    let overlap = (every.as_millis() as Millis).max(LATE_COMMIT_MARGIN_MS);
+                    match self.store.pseudonyms_since(since - overlap).await {
+                        Ok(fresh) => {
+                            // Complete as of this pass: the overlap covers commits that landed late.
+                            self.prefilter.add_complete(generation, &fresh, now);
+                            Ok(())
+                        }
+                        Err(e) => Err(e.into()),
                     }
-                    Err(e) => Err(e.into()),
                 }
+                _ => self.rebuild_prefilter().await,
             };
             match result {
                 Ok(()) => since = now,
@@ -195,14 +322,28 @@ mod tests {
     }
 
     #[test]
+    fn a_filter_grows_layers_as_keys_arrive_and_stays_selective() {
+        let filter = Prefilter::default();
+        filter.rebuild(0, Vec::<Vec<u8>>::new());
+        let key = |i: u64| blake3::hash(&i.to_le_bytes()).as_bytes()[..16].to_vec();
+        for chunk in (0u64..400_000).collect::<Vec<_>>().chunks(5_000) {
+            let keys: Vec<Vec<u8>> = chunk.iter().map(|i| key(*i)).collect();
+            filter.add(keys.iter().map(Vec::as_slice));
+        }
+        assert!(filter.read().as_ref().unwrap().layers.len() > 1, "400,000 keys outgrow a 65,536-key layer");
+        assert!((0u64..400_000).step_by(997).all(|i| filter.may_contain(&key(i))), "every added key passes");
+        let false_hits = (1_000_000u64..1_100_000).filter(|i| filter.may_contain(&key(*i))).count();
+        assert!(false_hits < 1_000, "{false_hits} of 100000 unseen pseudonyms passed");
+    }
+
+    #[test]
     fn the_false_positive_rate_is_low() {
         let filter = Prefilter::default();
         let stored: Vec<Vec<u8>> =
             (0u64..100_000).map(|i| blake3::hash(&i.to_le_bytes()).as_bytes()[..16].to_vec()).collect();
         filter.rebuild(stored.len() as u64, stored);
-        let bits = filter.bits.read().unwrap();
         let false_hits = (1_000_000u64..1_100_000)
-            .filter(|i| bits.as_ref().unwrap().may_contain(&blake3::hash(&i.to_le_bytes()).as_bytes()[..16]))
+            .filter(|i| filter.may_contain(&blake3::hash(&i.to_le_bytes()).as_bytes()[..16]))
             .count();
         assert!(false_hits < 500, "{false_hits} of 100000 unseen pseudonyms passed");
     }

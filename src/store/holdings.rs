@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use super::{Store, StoreError, StoreResult, placeholders};
+use super::{Engine, MAX_PARAMS, Store, StoreError, StoreResult, placeholders, statement_sizes, value_rows};
 use crate::clock::Millis;
-use crate::domain::holding::{CarerFields, Category, Contact, NewHolding, Status};
+use crate::domain::holding::{CarerFields, Category, Contact, HoldingKey, NewHolding, Status};
 use crate::domain::identity::FieldsPresent;
 use crate::domain::matching::HitRef;
 
@@ -168,9 +168,9 @@ impl Store {
             }
             None => None,
         };
-        let result = write_holding(&mut tx, org_id, holding, key_id, now, existing).await?;
+        let written = write_holdings(&mut tx, self.engine(), org_id, &[(holding, existing)], key_id, now).await?;
         tx.commit().await?;
-        Ok(result)
+        written.into_iter().next().ok_or_else(|| StoreError::Inconsistent("nothing written".into()))
     }
 
     /// Writes a batch of a sync in one transaction; `index` is the organisation's existing
@@ -183,14 +183,17 @@ impl Store {
         now: Millis,
         index: &mut SyncIndex,
     ) -> StoreResult<Vec<(Change, i64)>> {
-        let mut tx = self.begin_write().await?;
-        let mut out = Vec::with_capacity(batch.len());
-        for holding in batch {
-            let existing = index.remove(&ref_hash(&holding.local_ref));
-            out.push(write_holding(&mut tx, org_id, holding, key_id, now, existing).await?);
+        let items: Vec<_> = batch.iter().map(|h| (h, index.remove(&ref_hash(&h.local_ref)))).collect();
+        let all_unchanged =
+            items.iter().all(|(h, e)| matches!(e, Some((_, fp)) if *fp == fingerprint_prefix(&h.fingerprint)));
+        if all_unchanged {
+            // A re-sync of an unchanged caseload takes no write lock at all.
+            return Ok(items.iter().map(|(_, e)| (Change::Unchanged, e.map_or(0, |(id, _)| id))).collect());
         }
+        let mut tx = self.begin_write().await?;
+        let written = write_holdings(&mut tx, self.engine(), org_id, &items, key_id, now).await?;
         tx.commit().await?;
-        Ok(out)
+        Ok(written)
     }
 
     /// The organisation's holdings as a compact sync index.
@@ -337,6 +340,27 @@ impl Store {
         .await?)
     }
 
+    /// Pseudonyms of other organisations' holdings written at or after `since`, at most `limit`.
+    pub async fn pseudonyms_of_others_since(
+        &self,
+        org_id: i64,
+        since: Millis,
+        limit: i64,
+    ) -> StoreResult<Vec<Vec<u8>>> {
+        Ok(sqlx::query_scalar(
+            // CROSS JOIN fixes SQLite's join order: organisations outside, so each one is a
+            // range of holdings_by_org_updated rather than a scan of everyone's recent writes.
+            "SELECT p.pseudonym FROM organisations o CROSS JOIN holdings h \
+             JOIN pseudonyms p ON p.holding_id = h.id \
+             WHERE h.org_id = o.id AND h.updated_at >= $1 AND o.id <> $2 LIMIT $3",
+        )
+        .bind(since)
+        .bind(org_id)
+        .bind(limit)
+        .fetch_all(self.reader())
+        .await?)
+    }
+
     /// Holdings per index key id, and per organisation for one key id (rotation progress).
     pub async fn holdings_by_key(&self) -> StoreResult<Vec<(String, i64)>> {
         let rows = sqlx::query("SELECT key_id, COUNT(*) AS n FROM holdings GROUP BY key_id ORDER BY key_id")
@@ -367,88 +391,148 @@ impl Store {
     }
 }
 
-async fn write_holding(
+/// Writes holdings in the caller's transaction, each against what the index already had for its
+/// local_ref (id and fingerprint prefix): unchanged ones are left alone, changed ones updated in
+/// place, new ones inserted. New holdings and all pseudonyms go in multi-row statements, so a
+/// sync batch costs a handful of statements, not a few per holding.
+async fn write_holdings(
     tx: &mut Transaction<'static, Any>,
+    engine: Engine,
     org_id: i64,
-    h: &NewHolding,
+    items: &[(&NewHolding, Option<(i64, u64)>)],
     key_id: &str,
     now: Millis,
-    existing: Option<(i64, u64)>,
-) -> StoreResult<(Change, i64)> {
-    let closed_at = (h.status == Status::Closed).then_some(now);
-    let bits = i64::from(h.fields_present.bits());
-    let (change, id) = match existing {
-        Some((id, fp)) if fp == fingerprint_prefix(&h.fingerprint) => return Ok((Change::Unchanged, id)),
-        Some((id, _)) => {
-            sqlx::query(
-                "UPDATE holdings SET category = $1, status = $2, \
-                 closed_at = CASE WHEN $3 IS NULL THEN NULL ELSE COALESCE(closed_at, $3) END, \
-                 contact_team = $4, contact_phone = $5, contact_email = $6, fields_present = $7, key_id = $8, \
-                 fingerprint = $9, updated_at = $10, carer_fields = $11, carers = $12, shielded = COALESCE($13, shielded) \
-                 WHERE id = $14",
-            )
-            .bind(h.category.as_str())
-            .bind(h.status.as_str())
-            .bind(closed_at)
-            .bind(&h.contact.team)
-            .bind(&h.contact.phone)
-            .bind(&h.contact.email)
-            .bind(bits)
-            .bind(key_id)
-            .bind(h.fingerprint.as_slice())
-            .bind(now)
-            .bind(h.carer_fields.0)
-            .bind(i64::from(h.carers))
-            .bind(h.shielded.map(i64::from))
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-            sqlx::query("DELETE FROM pseudonyms WHERE holding_id = $1").bind(id).execute(&mut **tx).await?;
-            (Change::Updated, id)
+) -> StoreResult<Vec<(Change, i64)>> {
+    let mut out = Vec::with_capacity(items.len());
+    let mut fresh = Vec::new();
+    let mut rewritten = Vec::new();
+    for (i, (h, existing)) in items.iter().enumerate() {
+        match *existing {
+            Some((id, fp)) if fp == fingerprint_prefix(&h.fingerprint) => out.push((Change::Unchanged, id)),
+            Some((id, _)) => {
+                update_holding(tx, id, h, key_id, now).await?;
+                rewritten.push(id);
+                out.push((Change::Updated, id));
+            }
+            None => {
+                fresh.push(i);
+                out.push((Change::Added, 0));
+            }
         }
-        None => {
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO holdings (org_id, local_ref, category, status, closed_at, contact_team, contact_phone, \
-                 contact_email, fields_present, key_id, fingerprint, created_at, updated_at, carer_fields, carers, \
-                 shielded) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15) RETURNING id",
-            )
-            .bind(org_id)
-            .bind(&h.local_ref)
-            .bind(h.category.as_str())
-            .bind(h.status.as_str())
-            .bind(closed_at)
-            .bind(&h.contact.team)
-            .bind(&h.contact.phone)
-            .bind(&h.contact.email)
-            .bind(bits)
-            .bind(key_id)
-            .bind(h.fingerprint.as_slice())
-            .bind(now)
-            .bind(h.carer_fields.0)
-            .bind(i64::from(h.carers))
-            .bind(i64::from(h.shielded.unwrap_or(false)))
-            .fetch_one(&mut **tx)
-            .await?;
-            (Change::Added, id)
-        }
-    };
-    // One multi-row insert per holding: a round trip per holding, not per key.
-    if !h.keys.is_empty() {
-        let values: Vec<String> = (0..h.keys.len())
-            .map(|i| format!("(${}, ${}, ${}, ${})", 4 * i + 1, 4 * i + 2, 4 * i + 3, 4 * i + 4))
-            .collect();
-        let sql = format!("INSERT INTO pseudonyms (pseudonym, holding_id, kind, subject) VALUES {}", values.join(", "));
+    }
+    let mut remaining = rewritten.as_slice();
+    for size in statement_sizes(rewritten.len(), MAX_PARAMS) {
+        let (chunk, rest) = remaining.split_at(size);
+        remaining = rest;
+        let sql = format!("DELETE FROM pseudonyms WHERE holding_id IN {}", value_rows(engine, 1, 1, chunk.len()));
         let mut query = sqlx::query(&sql);
-        for key in &h.keys {
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    const HOLDING_COLUMNS: usize = 16;
+    let mut remaining = fresh.as_slice();
+    for size in statement_sizes(fresh.len(), MAX_PARAMS / HOLDING_COLUMNS) {
+        let (chunk, rest) = remaining.split_at(size);
+        remaining = rest;
+        let sql = format!(
+            "INSERT INTO holdings (org_id, local_ref, category, status, closed_at, contact_team, contact_phone, \
+             contact_email, fields_present, key_id, fingerprint, created_at, updated_at, carer_fields, carers, \
+             shielded) VALUES {} RETURNING id, local_ref",
+            value_rows(engine, 1, chunk.len(), HOLDING_COLUMNS)
+        );
+        let mut query = sqlx::query(&sql);
+        for &i in chunk {
+            let h = items[i].0;
+            query = query
+                .bind(org_id)
+                .bind(&h.local_ref)
+                .bind(h.category.as_str())
+                .bind(h.status.as_str())
+                .bind((h.status == Status::Closed).then_some(now))
+                .bind(&h.contact.team)
+                .bind(&h.contact.phone)
+                .bind(&h.contact.email)
+                .bind(i64::from(h.fields_present.bits()))
+                .bind(key_id)
+                .bind(h.fingerprint.as_slice())
+                .bind(now)
+                .bind(now)
+                .bind(h.carer_fields.0)
+                .bind(i64::from(h.carers))
+                .bind(i64::from(h.shielded.unwrap_or(false)));
+        }
+        // RETURNING order is not promised, so ids are matched back by local_ref.
+        let position: HashMap<&str, usize> = chunk.iter().map(|&i| (items[i].0.local_ref.as_str(), i)).collect();
+        for row in query.fetch_all(&mut **tx).await? {
+            let local_ref: String = row.try_get("local_ref")?;
+            let i =
+                *position.get(local_ref.as_str()).ok_or_else(|| StoreError::Inconsistent("unexpected row".into()))?;
+            out[i].1 = row.try_get("id")?;
+        }
+    }
+    let mut keys: Vec<(i64, &HoldingKey)> = items
+        .iter()
+        .zip(&out)
+        .filter(|(_, (change, _))| *change != Change::Unchanged)
+        .flat_map(|((h, _), (_, id))| h.keys.iter().map(move |k| (*id, k)))
+        .collect();
+    // In key order, each insert descends next to the previous one: fewer B-tree pages touched.
+    keys.sort_unstable_by(|a, b| a.1.pseudonym.as_bytes().cmp(b.1.pseudonym.as_bytes()));
+    const KEY_COLUMNS: usize = 4;
+    let mut remaining = keys.as_slice();
+    for size in statement_sizes(keys.len(), MAX_PARAMS / KEY_COLUMNS) {
+        let (chunk, rest) = remaining.split_at(size);
+        remaining = rest;
+        let sql = format!(
+            "INSERT INTO pseudonyms (pseudonym, holding_id, kind, subject) VALUES {}",
+            value_rows(engine, 1, chunk.len(), KEY_COLUMNS)
+        );
+        let mut query = sqlx::query(&sql);
+        for (id, key) in chunk {
             query = query
                 .bind(key.pseudonym.as_bytes().as_slice())
-                .bind(id)
+                .bind(*id)
                 .bind(i64::from(key.kind.id()))
                 .bind(i64::from(key.subject));
         }
         query.execute(&mut **tx).await?;
     }
-    Ok((change, id))
+    Ok(out)
+}
+
+async fn update_holding(
+    tx: &mut Transaction<'static, Any>,
+    id: i64,
+    h: &NewHolding,
+    key_id: &str,
+    now: Millis,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE holdings SET category = $1, status = $2, \
+         closed_at = CASE WHEN $3 IS NULL THEN NULL ELSE COALESCE(closed_at, $3) END, \
+         contact_team = $4, contact_phone = $5, contact_email = $6, fields_present = $7, key_id = $8, \
+         fingerprint = $9, updated_at = $10, carer_fields = $11, carers = $12, shielded = COALESCE($13, shielded) \
+         WHERE id = $14",
+    )
+    .bind(h.category.as_str())
+    .bind(h.status.as_str())
+    .bind((h.status == Status::Closed).then_some(now))
+    .bind(&h.contact.team)
+    .bind(&h.contact.phone)
+    .bind(&h.contact.email)
+    .bind(i64::from(h.fields_present.bits()))
+    .bind(key_id)
+    .bind(h.fingerprint.as_slice())
+    .bind(now)
+    .bind(h.carer_fields.0)
+    .bind(i64::from(h.carers))
+    .bind(h.shielded.map(i64::from))
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// A lookup by another organisation that reached one of ours: the holder's view.

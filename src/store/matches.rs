@@ -4,7 +4,10 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, StoreResult, outbox};
+use sqlx::{Any, Transaction};
+
+use super::outbox::{self, OrgContacts};
+use super::{Store, StoreResult};
 use crate::clock::Millis;
 
 /// A live or withdrawn match, from one organisation's point of view.
@@ -82,66 +85,17 @@ fn match_from_row(row: &AnyRow) -> StoreResult<MatchRow> {
 }
 
 impl Store {
-    /// Records a match decision, reviving a withdrawn match with the same pair.
-    pub async fn record_match(&self, d: &MatchDecision, now: Millis) -> StoreResult<Recorded> {
+    /// Records match decisions in one transaction (one durable commit for a whole sync batch),
+    /// reviving a withdrawn match with the same pair.
+    pub async fn record_matches(&self, decisions: &[MatchDecision], now: Millis) -> StoreResult<Vec<Recorded>> {
         let mut tx = self.begin_write().await?;
-        let existing = sqlx::query(
-            "SELECT match_id, tier, evidence, withdrawn_at FROM matches WHERE holding_a = $1 AND holding_b = $2 AND basis = $3",
-        )
-        .bind(d.holding_a)
-        .bind(d.holding_b)
-        .bind(d.basis)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let recorded = match existing {
-            None => {
-                let match_id = format!("m_{}", uuid::Uuid::new_v4().simple());
-                sqlx::query(
-                    "INSERT INTO matches (match_id, holding_a, holding_b, org_a, org_b, basis, tier, evidence, first_seen, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
-                )
-                .bind(&match_id)
-                .bind(d.holding_a)
-                .bind(d.holding_b)
-                .bind(d.org_a)
-                .bind(d.org_b)
-                .bind(d.basis)
-                .bind(d.tier)
-                .bind(&d.evidence)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                outbox::enqueue_match_notices(&mut tx, &d.notice("match.new", &match_id), now).await?;
-                Recorded::New(match_id)
-            }
-            Some(row) => {
-                let match_id: String = row.try_get("match_id")?;
-                let tier: String = row.try_get("tier")?;
-                let evidence: String = row.try_get("evidence")?;
-                let withdrawn: Option<i64> = row.try_get("withdrawn_at")?;
-                if tier == d.tier && evidence == d.evidence && withdrawn.is_none() {
-                    Recorded::Same
-                } else {
-                    sqlx::query(
-                        "UPDATE matches SET tier = $1, evidence = $2, withdrawn_at = NULL, updated_at = $3 WHERE match_id = $4",
-                    )
-                    .bind(d.tier)
-                    .bind(&d.evidence)
-                    .bind(now)
-                    .bind(&match_id)
-                    .execute(&mut *tx)
-                    .await?;
-                    if withdrawn.is_some() {
-                        outbox::enqueue_match_notices(&mut tx, &d.notice("match.new", &match_id), now).await?;
-                        Recorded::New(match_id)
-                    } else {
-                        Recorded::Changed(match_id)
-                    }
-                }
-            }
-        };
+        let mut contacts = OrgContacts::default();
+        let mut out = Vec::with_capacity(decisions.len());
+        for d in decisions {
+            out.push(record_one(&mut tx, &mut contacts, d, now).await?);
+        }
         tx.commit().await?;
-        Ok(recorded)
+        Ok(out)
     }
 
     /// Withdraws the live matches of a holding except those with the listed (partner, basis);
@@ -171,6 +125,7 @@ impl Store {
             }
             // The withdrawal and its notices commit together.
             let mut tx = self.begin_write().await?;
+            let mut contacts = OrgContacts::default();
             let done = sqlx::query(
                 "UPDATE matches SET withdrawn_at = $1, updated_at = $1 WHERE match_id = $2 AND withdrawn_at IS NULL",
             )
@@ -187,7 +142,7 @@ impl Store {
                     basis: &basis,
                     tier: &tier,
                 };
-                outbox::enqueue_match_notices(&mut tx, &notice, now).await?;
+                outbox::enqueue_match_notices(&mut tx, &mut contacts, &notice, now).await?;
                 tx.commit().await?;
                 withdrawn.push((match_id, orgs.0, orgs.1));
             }
@@ -213,4 +168,68 @@ impl Store {
         let rows = sqlx::query(&sql).bind(org_id).fetch_all(self.reader()).await?;
         rows.iter().map(match_from_row).collect()
     }
+}
+
+async fn record_one(
+    tx: &mut Transaction<'static, Any>,
+    contacts: &mut OrgContacts,
+    d: &MatchDecision,
+    now: Millis,
+) -> StoreResult<Recorded> {
+    let existing = sqlx::query(
+        "SELECT match_id, tier, evidence, withdrawn_at FROM matches WHERE holding_a = $1 AND holding_b = $2 AND basis = $3",
+    )
+    .bind(d.holding_a)
+    .bind(d.holding_b)
+    .bind(d.basis)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let recorded = match existing {
+        None => {
+            let match_id = format!("m_{}", uuid::Uuid::new_v4().simple());
+            sqlx::query(
+                "INSERT INTO matches (match_id, holding_a, holding_b, org_a, org_b, basis, tier, evidence, first_seen, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+            )
+            .bind(&match_id)
+            .bind(d.holding_a)
+            .bind(d.holding_b)
+            .bind(d.org_a)
+            .bind(d.org_b)
+            .bind(d.basis)
+            .bind(d.tier)
+            .bind(&d.evidence)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+            outbox::enqueue_match_notices(tx, contacts, &d.notice("match.new", &match_id), now).await?;
+            Recorded::New(match_id)
+        }
+        Some(row) => {
+            let match_id: String = row.try_get("match_id")?;
+            let tier: String = row.try_get("tier")?;
+            let evidence: String = row.try_get("evidence")?;
+            let withdrawn: Option<i64> = row.try_get("withdrawn_at")?;
+            if tier == d.tier && evidence == d.evidence && withdrawn.is_none() {
+                Recorded::Same
+            } else {
+                sqlx::query(
+                    "UPDATE matches SET tier = $1, evidence = $2, withdrawn_at = NULL, updated_at = $3 WHERE match_id = $4",
+                )
+                .bind(d.tier)
+                .bind(&d.evidence)
+                .bind(now)
+                .bind(&match_id)
+                .execute(&mut **tx)
+                .await?;
+                if withdrawn.is_some() {
+                    outbox::enqueue_match_notices(tx, contacts, &d.notice("match.new", &match_id), now).await?;
+                    Recorded::New(match_id)
+                } else {
+                    Recorded::Changed(match_id)
+                }
+            }
+        }
+    };
+    Ok(recorded)
 }

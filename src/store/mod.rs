@@ -217,7 +217,62 @@ pub(crate) fn placeholders(start: usize, count: usize) -> String {
     (start..start + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
+/// `rows` parenthesised groups of `cols` parameters for a multi-row statement: numbered from
+/// `start` on PostgreSQL, anonymous on SQLite (sqlx resolves a named SQLite parameter with a
+/// linear scan, which makes a statement with thousands of them quadratic to bind).
+pub(crate) fn value_rows(engine: Engine, start: usize, rows: usize, cols: usize) -> String {
+    let mut sql = String::with_capacity(rows * cols * 6);
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for col in 0..cols {
+            if col > 0 {
+                sql.push_str(", ");
+            }
+            match engine {
+                Engine::Sqlite => sql.push('?'),
+                Engine::Postgres => sql.push_str(&format!("${}", start + row * cols + col)),
+            }
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// Splits `len` rows into statement sizes from a fixed set: full chunks of `max_rows` (a power
+/// of two), then the rest in powers of two. Each connection caches its prepared statements, so a
+/// few sizes get reused; a new size per batch would prepare (and cache) a large new statement each time.
+pub(crate) fn statement_sizes(len: usize, max_rows: usize) -> impl Iterator<Item = usize> {
+    let max_rows = if max_rows.is_power_of_two() { max_rows } else { max_rows.next_power_of_two() / 2 };
+    let full = len / max_rows;
+    let rest = len % max_rows;
+    std::iter::repeat_n(max_rows, full)
+        .chain((0..usize::BITS).rev().map(|bit| 1usize << bit).filter(move |size| rest & size != 0))
+}
+
+/// Most parameters one statement binds: under SQLite's limit (32,766) and PostgreSQL's (65,535).
+pub(crate) const MAX_PARAMS: usize = 30_000;
+
 /// A boolean stored as an integer, the one boolean type both engines read the same way.
 pub(crate) fn flag(value: bool) -> i64 {
     i64::from(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_split_into_full_chunks_then_powers_of_two() {
+        let sizes: Vec<usize> = statement_sizes(5000, 1875).collect();
+        assert_eq!(sizes, vec![1024, 1024, 1024, 1024, 512, 256, 128, 8]);
+        assert_eq!(sizes.iter().sum::<usize>(), 5000);
+        assert_eq!(statement_sizes(0, 64).count(), 0);
+        assert_eq!(statement_sizes(3, 64).collect::<Vec<_>>(), vec![2, 1]);
+    }
+
+    #[test]
+    fn value_rows_are_numbered_on_postgres_and_anonymous_on_sqlite() {
+        assert_eq!(value_rows(Engine::Postgres, 3, 2, 2), "($3, $4), ($5, $6)");
+        assert_eq!(value_rows(Engine::Sqlite, 3, 2, 2), "(?, ?), (?, ?)");
+    }
 }

@@ -121,14 +121,31 @@ pub(crate) async fn org_contact(tx: &mut Transaction<'static, Any>, org_id: i64)
     }))
 }
 
+/// Directory entries read once per transaction: a sync batch that signals a thousand matches
+/// with one organisation asks the directory once.
+#[derive(Default)]
+pub(crate) struct OrgContacts(std::collections::HashMap<i64, Value>);
+
+impl OrgContacts {
+    async fn get(&mut self, tx: &mut Transaction<'static, Any>, org_id: i64) -> StoreResult<Value> {
+        if let Some(contact) = self.0.get(&org_id) {
+            return Ok(contact.clone());
+        }
+        let contact = org_contact(tx, org_id).await?;
+        self.0.insert(org_id, contact.clone());
+        Ok(contact)
+    }
+}
+
 /// `match.new` or `match.withdrawn` to both organisations, each told who the other is.
 pub(crate) async fn enqueue_match_notices(
     tx: &mut Transaction<'static, Any>,
+    contacts: &mut OrgContacts,
     notice: &MatchNotice<'_>,
     now: Millis,
 ) -> StoreResult<()> {
     let (org_a, org_b) = notice.orgs;
-    let (a, b) = (org_contact(tx, org_a).await?, org_contact(tx, org_b).await?);
+    let (a, b) = (contacts.get(tx, org_a).await?, contacts.get(tx, org_b).await?);
     let (shielded_a, shielded_b) =
         (holding_shielded(tx, notice.holdings.0).await?, holding_shielded(tx, notice.holdings.1).await?);
     for (to, other, other_shielded) in [(org_a, b, shielded_b), (org_b, a, shielded_a)] {
