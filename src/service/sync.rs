@@ -198,10 +198,6 @@ impl Service {
             }
         });
 
-        if !dry_run && self.prefilter.completeness().is_none() {
-            // A command-line import has no serving node's filter: signalling screens through one.
-            self.rebuild_prefilter().await?;
-        }
         let mut index = self.store.sync_index(org_id).await.map_err(ServiceError::from)?;
         let mut summary = SyncSummary { dry_run, ..SyncSummary::default() };
         let mut interrupted = None;
@@ -245,7 +241,13 @@ impl Service {
                     }
                     written.push((id, h, change));
                 }
-                let screened = self.refresh_for_signalling(org_id).await?;
+                let changed = written.iter().any(|(_, _, change)| *change != Change::Unchanged);
+                if changed && self.prefilter.completeness().is_none() {
+                    // A command-line import has no serving node's filter: signalling screens
+                    // through one, built when the first batch with changes needs it.
+                    self.rebuild_prefilter().await?;
+                }
+                let screened = changed && self.refresh_for_signalling(org_id).await?;
                 let signalled = self.signal_batch(org_id, &written, screened).await?;
                 self.prefilter
                     .add(holdings.iter().flat_map(|h| h.keys.iter().map(|k| k.pseudonym.as_bytes().as_slice())));
