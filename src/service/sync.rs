@@ -25,6 +25,9 @@ use crate::store::holdings::{Change, fingerprint_prefix, ref_hash};
 /// and waits for a batch: tens of milliseconds on a small index, a few hundred at a million.
 const BATCH: usize = 5000;
 
+/// Changed rows after which a sync first refreshes the planner's statistics.
+const FIRST_ANALYZE: u64 = 10_000;
+
 #[derive(Debug, Default, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct SyncSummary {
     pub added: u64,
@@ -200,6 +203,8 @@ impl Service {
 
         let mut index = self.store.sync_index(org_id).await.map_err(ServiceError::from)?;
         let mut summary = SyncSummary { dry_run, ..SyncSummary::default() };
+        // Planner statistics are refreshed as a large sync grows the tables (10k, 40k, 160k … changes).
+        let mut analyze_at = FIRST_ANALYZE;
         let mut interrupted = None;
         while let Some(parsed) = rx.recv().await {
             let (rows, line) = match parsed {
@@ -248,6 +253,10 @@ impl Service {
                     self.rebuild_prefilter().await?;
                 }
                 let screened = changed && self.refresh_for_signalling(org_id).await?;
+                if summary.added + summary.updated >= analyze_at {
+                    self.store.analyze_holdings().await.map_err(ServiceError::from)?;
+                    analyze_at *= 4;
+                }
                 let signalled = self.signal_batch(org_id, &written, screened).await?;
                 self.prefilter
                     .add(holdings.iter().flat_map(|h| h.keys.iter().map(|k| k.pseudonym.as_bytes().as_slice())));
@@ -266,6 +275,9 @@ impl Service {
         if !dry_run && !absent.is_empty() {
             let signalled = self.remove_holdings(org_id, &absent).await?;
             summary.matches_withdrawn += signalled.withdrawn;
+        }
+        if !dry_run && summary.added + summary.updated + summary.removed >= FIRST_ANALYZE / 10 {
+            self.store.analyze_holdings().await.map_err(ServiceError::from)?;
         }
         summary.rejected.sort_by_key(|r| r.line);
         if !dry_run {

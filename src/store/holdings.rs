@@ -196,6 +196,18 @@ impl Store {
         Ok(written)
     }
 
+    /// Refreshes the planner's statistics after a large change. PostgreSQL without statistics
+    /// for freshly loaded tables plans the candidate search as sequential scans (80 ms instead of
+    /// 2 ms at 100,000 holdings) until autovacuum gets round to it.
+    pub async fn analyze_holdings(&self) -> StoreResult<()> {
+        let sql = match self.engine() {
+            Engine::Postgres => "ANALYZE holdings; ANALYZE pseudonyms",
+            Engine::Sqlite => "PRAGMA optimize",
+        };
+        sqlx::raw_sql(sql).execute(self.writer()).await?;
+        Ok(())
+    }
+
     /// The organisation's holdings as a compact sync index.
     pub async fn sync_index(&self, org_id: i64) -> StoreResult<SyncIndex> {
         let rows = sqlx::query("SELECT id, local_ref, fingerprint FROM holdings WHERE org_id = $1")
