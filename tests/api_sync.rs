@@ -164,7 +164,14 @@ async fn a_sync_signals_a_match_with_a_holding_another_node_wrote_after_this_nod
             Service::open(app.db.settings(), Clock::manual(app.clock.now_ms() + 5_000)).await.expect("second node");
         let file = caseload(&[AMY]);
         let written = other_node
-            .sync_holdings(north.id, None, SyncFormat::Csv, std::io::Cursor::new(file.into_bytes()), false, &|_| {})
+            .sync_holdings(
+                north.id,
+                None,
+                SyncFormat::Csv,
+                std::io::Cursor::new(file.into_bytes()),
+                Default::default(),
+                &|_| {},
+            )
             .await
             .expect("the other node syncs");
         assert_eq!((written.added, written.matches_new), (1, 0));

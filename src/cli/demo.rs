@@ -8,6 +8,7 @@ use crate::config::Settings;
 use crate::domain::organisation::OrganisationInput;
 use crate::domain::role::Role;
 use crate::service::Service;
+use crate::service::sync::SyncOptions;
 use crate::store::StoreError;
 
 /// Fake holdings (made-up people, valid check digits) so a newcomer's first lookup finds someone.
@@ -84,7 +85,7 @@ pub async fn demo(mut settings: Settings) -> anyhow::Result<ExitCode> {
         let org = service.store.organisation_by_code(code).await?;
         let format = crate::domain::sync::SyncFormat::Csv;
         service
-            .sync_holdings(org.id, None, format, std::io::Cursor::new(csv.as_bytes()), false, &|_| {})
+            .sync_holdings(org.id, None, format, std::io::Cursor::new(csv.as_bytes()), SyncOptions::default(), &|_| {})
             .await
             .map_err(|e| anyhow::anyhow!("demo caseload: {e}"))?;
     }

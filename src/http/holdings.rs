@@ -23,7 +23,7 @@ use crate::domain::holding::{Category, Contact, HoldingInput, Status};
 use crate::domain::organisation::Organisation;
 use crate::domain::sync::SyncFormat;
 use crate::domain::user::Actor;
-use crate::service::sync::{SyncError, SyncSummary};
+use crate::service::sync::{SyncError, SyncOptions, SyncSummary};
 use crate::store::holdings::{Change, StoredHolding};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -220,8 +220,16 @@ async fn sync_holdings(
     let exceeded = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let reader =
         LimitedReader { inner: SyncIoBridge::new(StreamReader::new(stream)), left: limit, exceeded: exceeded.clone() };
-    let result =
-        state.sync_holdings(actor.org_id, Some(&actor), format, reader, query.dry_run.unwrap_or(false), &|_| {}).await;
+    let result = state
+        .sync_holdings(
+            actor.org_id,
+            Some(&actor),
+            format,
+            reader,
+            SyncOptions::dry_run(query.dry_run.unwrap_or(false)),
+            &|_| {},
+        )
+        .await;
     match result {
         Ok(summary) => Ok(Json(summary)),
         // Rows read before the limit are kept and nothing is removed, as for any interrupted upload.

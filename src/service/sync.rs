@@ -12,6 +12,7 @@ use std::io::{BufRead, BufReader, Read};
 use serde_json::json;
 use tokio::sync::mpsc;
 
+use super::holdings::Signalled;
 use super::{Service, ServiceError};
 use crate::audit::{EventType, NewEvent};
 use crate::domain::holding::NewHolding;
@@ -24,6 +25,30 @@ use crate::store::holdings::{Change, fingerprint_prefix, ref_hash};
 /// 18 s for 100,000 holdings; 5,000: under 6 s). The audit writer shares SQLite's one write lock
 /// and waits for a batch: tens of milliseconds on a small index, a few hundred at a million.
 const BATCH: usize = 5000;
+
+/// Rows per transaction in bulk mode (`locator import --bulk`): a tenth of the random B-tree page
+/// rewrites of `BATCH`, but the write lock is held for seconds at a time, so lookups on the same
+/// SQLite database wait that long for their audit write. For onboarding a large caseload.
+const BULK_BATCH: usize = 100_000;
+
+/// How a sync runs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SyncOptions {
+    /// Validate and count; write nothing.
+    pub dry_run: bool,
+    /// Larger transactions (`BULK_BATCH` rows) for a first load while the node is quiet.
+    pub bulk: bool,
+}
+
+impl SyncOptions {
+    pub fn dry_run(dry_run: bool) -> SyncOptions {
+        SyncOptions { dry_run, bulk: false }
+    }
+
+    fn batch_rows(self) -> usize {
+        if self.bulk { BULK_BATCH } else { BATCH }
+    }
+}
 
 /// Changed rows after which a sync first refreshes the planner's statistics.
 const FIRST_ANALYZE: u64 = 10_000;
@@ -54,6 +79,12 @@ pub enum SyncError {
     Service(#[from] ServiceError),
 }
 
+/// A batch that is written (committed) and not yet signalled.
+struct WrittenBatch {
+    holdings: Vec<NewHolding>,
+    changes: Vec<(Change, i64)>,
+}
+
 enum Row {
     Holding(Box<NewHolding>),
     Rejected(Vec<Rejected>),
@@ -74,14 +105,16 @@ impl Service {
         actor: Option<&Actor>,
         format: SyncFormat,
         reader: R,
-        dry_run: bool,
+        options: SyncOptions,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<SyncSummary, SyncError> {
+        let (dry_run, batch_rows) = (options.dry_run, options.batch_rows());
+        // Parsed batches waiting for the writer: bulk batches are large, so only one waits.
         let (tx, mut rx) = mpsc::channel::<Parsed>(4);
         let keys = self.keys.clone();
         let today = self.clock.today();
         let parser = tokio::task::spawn_blocking(move || {
-            let mut rows = Vec::with_capacity(BATCH);
+            let mut rows = Vec::with_capacity(batch_rows);
             let mut seen: HashMap<u64, u64> = HashMap::new();
             let flush =
                 |rows: &mut Vec<Row>, line: u64| tx.blocking_send(Parsed::Rows(std::mem::take(rows), line)).is_ok();
@@ -154,7 +187,7 @@ impl Service {
                                 handle(line, Err(reason), &mut rows);
                             }
                         }
-                        if rows.len() >= BATCH && !flush(&mut rows, line) {
+                        if rows.len() >= batch_rows && !flush(&mut rows, line) {
                             return;
                         }
                     }
@@ -192,7 +225,7 @@ impl Service {
                         }
                         let input = ndjson_row(text).map_err(|e| Rejected { line, field: e.field, message: e.message });
                         handle(line, input, &mut rows);
-                        if rows.len() >= BATCH && !flush(&mut rows, line) {
+                        if rows.len() >= batch_rows && !flush(&mut rows, line) {
                             return;
                         }
                     }
@@ -205,6 +238,7 @@ impl Service {
         let mut summary = SyncSummary { dry_run, ..SyncSummary::default() };
         // Planner statistics are refreshed as a large sync grows the tables (10k, 40k, 160k … changes).
         let mut analyze_at = FIRST_ANALYZE;
+        let mut unsignalled: Option<WrittenBatch> = None;
         let mut interrupted = None;
         while let Some(parsed) = rx.recv().await {
             let (rows, line) = match parsed {
@@ -232,40 +266,42 @@ impl Service {
                     }
                 }
             } else {
-                let changes = self
-                    .store
-                    .sync_batch(org_id, &holdings, &self.key_id, self.clock.now_ms(), &mut index)
-                    .await
-                    .map_err(ServiceError::from)?;
-                let mut written = Vec::with_capacity(holdings.len());
-                for (h, (change, id)) in holdings.iter().zip(changes) {
+                // Batch k is signalled while batch k + 1 is written: signalling reads, so on
+                // both engines it runs beside the writer instead of leaving it idle.
+                let previous = unsignalled.take();
+                let write = self.store.sync_batch(org_id, &holdings, &self.key_id, self.clock.now_ms(), &mut index);
+                let signal = async {
+                    match &previous {
+                        Some(batch) => self.signal_written(org_id, batch).await,
+                        None => Ok(Signalled::default()),
+                    }
+                };
+                let (changes, signalled) = tokio::join!(write, signal);
+                let changes = changes.map_err(ServiceError::from)?;
+                let signalled = signalled?;
+                summary.matches_new += signalled.new;
+                summary.matches_withdrawn += signalled.withdrawn;
+                for (change, _) in &changes {
                     match change {
                         Change::Added => summary.added += 1,
                         Change::Updated => summary.updated += 1,
                         Change::Unchanged => summary.unchanged += 1,
                     }
-                    written.push((id, h, change));
                 }
-                let changed = written.iter().any(|(_, _, change)| *change != Change::Unchanged);
-                if changed && self.prefilter.completeness().is_none() {
-                    // A command-line import has no serving node's filter: signalling screens
-                    // through one, built when the first batch with changes needs it.
-                    self.rebuild_prefilter().await?;
-                }
-                let screened = changed && self.refresh_for_signalling(org_id).await?;
                 if summary.added + summary.updated >= analyze_at {
                     self.store.analyze_holdings().await.map_err(ServiceError::from)?;
                     analyze_at *= 4;
                 }
-                let signalled = self.signal_batch(org_id, &written, screened).await?;
-                self.prefilter
-                    .add(holdings.iter().flat_map(|h| h.keys.iter().map(|k| k.pseudonym.as_bytes().as_slice())));
-                summary.matches_new += signalled.new;
-                summary.matches_withdrawn += signalled.withdrawn;
+                unsignalled = Some(WrittenBatch { holdings, changes });
             }
             progress(line);
         }
         let _ = parser.await;
+        if let Some(batch) = unsignalled.take() {
+            let signalled = self.signal_written(org_id, &batch).await?;
+            summary.matches_new += signalled.new;
+            summary.matches_withdrawn += signalled.withdrawn;
+        }
         if let Some(line) = interrupted {
             self.audit_sync(org_id, actor, &summary, false).await?;
             return Err(SyncError::Interrupted { line });
@@ -284,6 +320,23 @@ impl Service {
             self.audit_sync(org_id, actor, &summary, true).await?;
         }
         Ok(summary)
+    }
+
+    /// Signals the matches of a written batch, screening its probes through the prefilter, and
+    /// then adds its keys to the filter.
+    async fn signal_written(&self, org_id: i64, batch: &WrittenBatch) -> Result<Signalled, ServiceError> {
+        let (holdings, changes) = (&batch.holdings, &batch.changes);
+        let written: Vec<_> = holdings.iter().zip(changes).map(|(h, (change, id))| (*id, h, *change)).collect();
+        let changed = written.iter().any(|(_, _, change)| *change != Change::Unchanged);
+        if changed && self.prefilter.completeness().is_none() {
+            // A command-line import has no serving node's filter: signalling screens through
+            // one, built when the first batch with changes needs it.
+            self.rebuild_prefilter().await?;
+        }
+        let screened = changed && self.refresh_for_signalling(org_id).await?;
+        let signalled = self.signal_batch(org_id, &written, screened).await?;
+        self.prefilter.add(holdings.iter().flat_map(|h| h.keys.iter().map(|k| k.pseudonym.as_bytes().as_slice())));
+        Ok(signalled)
     }
 
     async fn audit_sync(

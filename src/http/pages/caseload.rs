@@ -13,7 +13,7 @@ use crate::domain::sync::SyncFormat;
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::holdings::LimitedReader;
-use crate::service::sync::{SyncError, SyncSummary};
+use crate::service::sync::{SyncError, SyncOptions, SyncSummary};
 
 fn page(session: &Session, error: Option<&str>, summary: Option<&SyncSummary>) -> Markup {
     shield_page(session, error, summary, None)
@@ -164,7 +164,14 @@ pub async fn upload(State(state): State<AppState>, session: Session, headers: He
                     exceeded: Default::default(),
                 };
                 let result = state
-                    .sync_holdings(session.actor.org_id, Some(&session.actor), format, reader, dry_run, &|_| {})
+                    .sync_holdings(
+                        session.actor.org_id,
+                        Some(&session.actor),
+                        format,
+                        reader,
+                        SyncOptions::dry_run(dry_run),
+                        &|_| {},
+                    )
                     .await;
                 return match result {
                     Ok(summary) => Ok(respond(StatusCode::OK, page(&session, None, Some(&summary)))),
