@@ -5,8 +5,9 @@ mod common;
 use std::sync::Arc;
 
 use child_locator::audit::checkpoint::AuditSigningKey;
+use child_locator::audit::event::ActorRef;
 use child_locator::audit::stored::{StoredVerifyError, verify_stored};
-use child_locator::audit::{AuditLog, EventType, NewEvent};
+use child_locator::audit::{Attachment, AuditLog, EventType, NewEvent};
 use child_locator::clock::Clock;
 use child_locator::store::{Store, StoreError};
 use common::{Engine, TestDb, engines};
@@ -88,6 +89,50 @@ async fn concurrent_appends_make_one_log_that_verifies() {
         let verified = verify_stored(&store, Some(key.verifying_key())).await.expect("intact");
         assert_eq!(verified.size, 300, "{engine:?}");
         assert!(verified.signatures_checked);
+    }
+}
+
+/// One group commit writes many lookups' rows table by table: each must keep its own.
+#[tokio::test]
+async fn a_group_commit_keeps_each_lookups_asked_pseudonyms_matches_and_organisations() {
+    for engine in engines() {
+        let db = TestDb::new(engine).await;
+        let store = open(&db).await;
+        let (log, _key) = writer(&store);
+        let lookup = |i: u8| {
+            let mut event = NewEvent::new(EventType::Lookup).concerning([1000 + i64::from(i % 3)]);
+            event.lookup_id = Some(format!("lk_{i}"));
+            event.actor =
+                Some(ActorRef { user_id: 7, org_id: 999, org_code: "ASKER".into(), role: "practitioner".into() });
+            event.attachments = vec![
+                Attachment::LookupPseudonym(vec![i; 16]),
+                Attachment::LookupPseudonym(vec![i; 16]), // asked twice: kept once
+                Attachment::LookupPseudonym(vec![i, 0xff, i]),
+                Attachment::LookupMatch {
+                    match_id: format!("lm_{i}"),
+                    holding_id: 500 + i64::from(i),
+                    holder_org_id: 1000 + i64::from(i % 3),
+                    tier: "confirmed",
+                    basis: "child",
+                    shielded: false,
+                },
+            ];
+            event
+        };
+        // Queued together, so they share commits.
+        let appended = log.record_all((0..40).map(lookup).collect()).await.expect("appended");
+        for (i, at) in (0u8..40).zip(&appended) {
+            let seq = at.seq as i64;
+            assert_eq!(store.events_asking(&[vec![i; 16]]).await.unwrap(), vec![seq], "{engine:?} lookup {i}");
+            assert_eq!(store.events_asking(&[vec![i, 0xff, i]]).await.unwrap(), vec![seq], "{engine:?}");
+            assert_eq!(store.lookups_matching_holdings(&[500 + i64::from(i)]).await.unwrap(), vec![seq], "{engine:?}");
+        }
+        let first = appended[0].at;
+        let mut scoped: Vec<i64> =
+            store.scoped_lookups(1001, first, first + 1).await.unwrap().into_iter().map(|(seq, _)| seq).collect();
+        scoped.sort_unstable();
+        let expected: Vec<i64> = appended.iter().skip(1).step_by(3).map(|a| a.seq as i64).collect();
+        assert_eq!(scoped, expected, "{engine:?}: the organisation sees exactly the lookups that concern it");
     }
 }
 

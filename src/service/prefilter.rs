@@ -21,12 +21,18 @@ use crate::clock::Millis;
 use crate::domain::identity::Variant;
 use crate::domain::matching::Probe;
 
-/// Bits per expected key; with 7 probes this gives about a 0.1 % false-positive rate.
+/// Bits per expected key; with 7 bits set per key in a 512-bit block this gives about a 0.1 %
+/// false-positive rate at capacity.
 const BITS_PER_KEY: u64 = 16;
-const HASHES: u64 = 7;
+const HASHES: u32 = 7;
+
+/// 512 bits: one cache line. Every bit of one key lives in one block, so a probe costs one
+/// memory access, not seven (a million-holding filter is far larger than the CPU cache).
+#[repr(align(64))]
+struct Block([AtomicU64; 8]);
 
 struct Bits {
-    words: Vec<AtomicU64>,
+    blocks: Vec<Block>,
     mask: u64,
     capacity: u64,
     inserted: AtomicU64,
@@ -82,34 +88,44 @@ impl Filter {
 
 impl Bits {
     fn with_capacity(keys: u64) -> Bits {
-        let bits = (keys.max(1 << 16) * BITS_PER_KEY).next_power_of_two();
+        let keys = keys.max(1 << 16);
+        let blocks = (keys * BITS_PER_KEY / 512).next_power_of_two();
         Bits {
-            words: (0..bits / 64).map(|_| AtomicU64::new(0)).collect(),
-            mask: bits - 1,
-            capacity: keys.max(1 << 16),
+            blocks: (0..blocks).map(|_| Block(Default::default())).collect(),
+            mask: blocks - 1,
+            capacity: keys,
             inserted: AtomicU64::new(0),
         }
     }
 
-    /// Pseudonyms are already uniform keyed hashes: two halves give double hashing for free.
-    fn positions(&self, pseudonym: &[u8]) -> impl Iterator<Item = u64> + '_ {
+    /// Pseudonyms are already uniform keyed hashes: the first half picks the block, nine-bit
+    /// slices of the second half pick the bits in it.
+    fn locate(&self, pseudonym: &[u8]) -> (&Block, [u64; 8]) {
         let half = |range: std::ops::Range<usize>| {
             pseudonym.get(range).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes).unwrap_or(0)
         };
-        let (a, b) = (half(0..8), half(8..16) | 1);
-        (0..HASHES).map(move |i| a.wrapping_add(i.wrapping_mul(b)) & self.mask)
+        let (a, b) = (half(0..8), half(8..16));
+        let mut want = [0u64; 8];
+        for i in 0..HASHES {
+            let bit = (b >> (9 * i)) & 511;
+            want[(bit / 64) as usize] |= 1 << (bit % 64);
+        }
+        (&self.blocks[(a & self.mask) as usize], want)
     }
 
     fn insert(&self, pseudonym: &[u8]) {
-        for bit in self.positions(pseudonym) {
-            self.words[(bit / 64) as usize].fetch_or(1 << (bit % 64), Ordering::Relaxed);
+        let (block, want) = self.locate(pseudonym);
+        for (word, bits) in block.0.iter().zip(want) {
+            if bits != 0 {
+                word.fetch_or(bits, Ordering::Relaxed);
+            }
         }
         self.inserted.fetch_add(1, Ordering::Relaxed);
     }
 
     fn may_contain(&self, pseudonym: &[u8]) -> bool {
-        self.positions(pseudonym)
-            .all(|bit| self.words[(bit / 64) as usize].load(Ordering::Relaxed) & (1 << (bit % 64)) != 0)
+        let (block, want) = self.locate(pseudonym);
+        block.0.iter().zip(want).all(|(word, bits)| word.load(Ordering::Relaxed) & bits == bits)
     }
 }
 

@@ -3,7 +3,9 @@
 
 use sqlx::Row;
 
-use super::{Store, StoreError, StoreResult, placeholders};
+use sqlx::{Any, Transaction};
+
+use super::{Engine, Insert, Store, StoreError, StoreResult, insert_all, placeholders};
 use crate::clock::Millis;
 
 /// The stored head of the log.
@@ -64,9 +66,9 @@ impl Store {
         let mut tx = self.begin_write().await?;
         // Touching the head row first takes its lock (a row lock on PostgreSQL; SQLite already
         // holds the write lock), so no other writer can read the same size until we commit.
-        sqlx::query("UPDATE audit_head SET size = size WHERE id = 1").execute(&mut *tx).await?;
-        let row =
-            sqlx::query("SELECT size, frontier, checkpoint FROM audit_head WHERE id = 1").fetch_one(&mut *tx).await?;
+        let row = sqlx::query("UPDATE audit_head SET size = size WHERE id = 1 RETURNING size, frontier, checkpoint")
+            .fetch_one(&mut *tx)
+            .await?;
         let head = AuditHead {
             size: u64_of(row.try_get("size")?)?,
             frontier: row.try_get("frontier")?,
@@ -76,33 +78,7 @@ impl Store {
             Ok(batch) => batch,
             Err(e) => return Ok(Err(e)),
         };
-        for r in &batch.rows {
-            sqlx::query(
-                "INSERT INTO audit_events (seq, at, type, actor_user_id, actor_org_id, purpose, lookup_id, body, leaf_hash) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(i64_of(r.seq)?)
-            .bind(r.at)
-            .bind(r.kind)
-            .bind(r.actor_user_id)
-            .bind(r.actor_org_id)
-            .bind(&r.purpose)
-            .bind(&r.lookup_id)
-            .bind(&r.body)
-            .bind(&r.leaf_hash)
-            .execute(&mut *tx)
-            .await?;
-            for attachment in &r.attachments {
-                write_attachment(&mut tx, r, attachment).await?;
-            }
-            for org in &r.scope {
-                sqlx::query("INSERT INTO audit_event_orgs (org_id, seq) VALUES ($1, $2)")
-                    .bind(org)
-                    .bind(i64_of(r.seq)?)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
+        write_batch(&mut tx, self.engine(), &batch).await?;
         sqlx::query("UPDATE audit_head SET size = $1, frontier = $2, checkpoint = $3 WHERE id = 1")
             .bind(i64_of(batch.head.size)?)
             .bind(&batch.head.frontier)
@@ -195,43 +171,78 @@ impl Store {
     }
 }
 
-async fn write_attachment(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    r: &AuditRow,
-    attachment: &crate::audit::Attachment,
-) -> StoreResult<()> {
+/// A batch's events, their attachments, their organisation scopes and the new head, written
+/// together (see `insert_all`), so a group commit costs the same few round trips however many
+/// lookups it carries.
+async fn write_batch(tx: &mut Transaction<'static, Any>, engine: Engine, batch: &AuditBatch) -> StoreResult<()> {
     use crate::audit::Attachment;
-    match attachment {
-        Attachment::LookupMatch { match_id, holding_id, holder_org_id, tier, basis, shielded } => {
-            sqlx::query(
-                "INSERT INTO lookup_matches (match_id, lookup_id, seq, asker_user_id, asker_org_id, holding_id, \
-                 holder_org_id, tier, purpose, at, basis, shielded) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-            )
-            .bind(match_id)
-            .bind(r.lookup_id.as_deref().unwrap_or(""))
-            .bind(i64_of(r.seq)?)
-            .bind(r.actor_user_id.unwrap_or_default())
-            .bind(r.actor_org_id.unwrap_or_default())
-            .bind(*holding_id)
-            .bind(*holder_org_id)
-            .bind(*tier)
-            .bind(r.purpose.as_deref().unwrap_or(""))
-            .bind(r.at)
-            .bind(*basis)
-            .bind(i64::from(*shielded))
-            .execute(&mut **tx)
-            .await?;
-        }
-        Attachment::LookupPseudonym(p) => {
-            sqlx::query("INSERT INTO lookup_pseudonyms (pseudonym, seq) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-                .bind(p.as_slice())
-                .bind(i64_of(r.seq)?)
-                .execute(&mut **tx)
-                .await?;
-        }
-    }
-    Ok(())
+    let seqs = batch.rows.iter().map(|r| i64_of(r.seq)).collect::<StoreResult<Vec<i64>>>()?;
+    let rows: Vec<(i64, &AuditRow)> = seqs.into_iter().zip(&batch.rows).collect();
+    let attached = || rows.iter().flat_map(|(seq, r)| r.attachments.iter().map(move |a| (*seq, *r, a)));
+    let matches: Vec<_> = attached().filter(|(_, _, a)| matches!(a, Attachment::LookupMatch { .. })).collect();
+    let pseudonyms: Vec<(i64, &[u8])> = attached()
+        .filter_map(|(seq, _, a)| match a {
+            Attachment::LookupPseudonym(p) => Some((seq, p.as_slice())),
+            Attachment::LookupMatch { .. } => None,
+        })
+        .collect();
+    let scopes: Vec<(i64, i64)> =
+        rows.iter().flat_map(|(seq, r)| r.scope.iter().map(move |org| (*org, *seq))).collect();
+    let inserts = [
+        Insert::new(
+            "audit_events (seq, at, type, actor_user_id, actor_org_id, purpose, lookup_id, body, leaf_hash)",
+            "",
+            9,
+            &rows,
+            |query, (seq, r)| {
+                query
+                    .bind(*seq)
+                    .bind(r.at)
+                    .bind(r.kind)
+                    .bind(r.actor_user_id)
+                    .bind(r.actor_org_id)
+                    .bind(r.purpose.clone())
+                    .bind(r.lookup_id.clone())
+                    .bind(r.body.clone())
+                    .bind(r.leaf_hash.clone())
+            },
+        ),
+        Insert::new(
+            "lookup_matches (match_id, lookup_id, seq, asker_user_id, asker_org_id, holding_id, holder_org_id, tier, \
+             purpose, at, basis, shielded)",
+            "",
+            12,
+            &matches,
+            |query, (seq, r, attachment)| {
+                let Attachment::LookupMatch { match_id, holding_id, holder_org_id, tier, basis, shielded } = attachment
+                else {
+                    return query;
+                };
+                query
+                    .bind(match_id.clone())
+                    .bind(r.lookup_id.clone().unwrap_or_default())
+                    .bind(*seq)
+                    .bind(r.actor_user_id.unwrap_or_default())
+                    .bind(r.actor_org_id.unwrap_or_default())
+                    .bind(*holding_id)
+                    .bind(*holder_org_id)
+                    .bind(*tier)
+                    .bind(r.purpose.clone().unwrap_or_default())
+                    .bind(r.at)
+                    .bind(*basis)
+                    .bind(i64::from(*shielded))
+            },
+        ),
+        Insert::new(
+            "lookup_pseudonyms (pseudonym, seq)",
+            "ON CONFLICT DO NOTHING",
+            2,
+            &pseudonyms,
+            |query, (seq, p)| query.bind(p.to_vec()).bind(*seq),
+        ),
+        Insert::new("audit_event_orgs (org_id, seq)", "", 2, &scopes, |query, (org, seq)| query.bind(*org).bind(*seq)),
+    ];
+    insert_all(tx, engine, &inserts).await
 }
 
 impl Store {

@@ -249,6 +249,81 @@ pub(crate) fn statement_sizes(len: usize, max_rows: usize) -> impl Iterator<Item
         .chain((0..usize::BITS).rev().map(|bit| 1usize << bit).filter(move |size| rest & size != 0))
 }
 
+/// A query under construction, as an `Insert` hands it to a row's binder.
+pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
+
+type BindRow<'a> = Box<dyn for<'q> Fn(AnyQuery<'q>, usize) -> AnyQuery<'q> + Send + Sync + 'a>;
+
+/// Rows for one table, to be written by `insert_all` with others.
+pub(crate) struct Insert<'a> {
+    /// `table (column, …)`.
+    into: &'static str,
+    /// What follows the values, e.g. `ON CONFLICT DO NOTHING`.
+    suffix: &'static str,
+    cols: usize,
+    rows: usize,
+    bind_row: BindRow<'a>,
+}
+
+impl<'a> Insert<'a> {
+    /// `bind` adds one row's values in column order.
+    pub(crate) fn new<T: Sync>(
+        into: &'static str,
+        suffix: &'static str,
+        cols: usize,
+        rows: &'a [T],
+        bind: impl for<'q> Fn(AnyQuery<'q>, &T) -> AnyQuery<'q> + Send + Sync + 'a,
+    ) -> Self {
+        Insert { into, suffix, cols, rows: rows.len(), bind_row: Box::new(move |query, i| bind(query, &rows[i])) }
+    }
+
+    fn sql(&self, engine: Engine, rows: usize) -> String {
+        format!("INSERT INTO {} VALUES {} {}", self.into, value_rows(engine, 1, rows, self.cols), self.suffix)
+    }
+}
+
+/// Writes several tables' rows with multi-row statements in as few round trips as the engine
+/// allows: on SQLite one query of several statements (its parameters are anonymous and bind in
+/// order across them), on PostgreSQL one statement per table. Each round trip to an SQLite
+/// connection's worker thread is a pair of thread wake-ups, which under load cost more than
+/// the statements themselves.
+pub(crate) async fn insert_all(
+    conn: &mut sqlx::AnyConnection,
+    engine: Engine,
+    inserts: &[Insert<'_>],
+) -> StoreResult<()> {
+    let mut statements = Vec::new();
+    for insert in inserts {
+        let mut start = 0;
+        while start < insert.rows {
+            let end = insert.rows.min(start + MAX_PARAMS / insert.cols);
+            statements.push((insert, start..end));
+            start = end;
+        }
+    }
+    match engine {
+        Engine::Sqlite if !statements.is_empty() => {
+            let sql: Vec<String> = statements.iter().map(|(insert, rows)| insert.sql(engine, rows.len())).collect();
+            let sql = sql.join(";\n");
+            // Batch shapes rarely repeat: preparing this one is cheaper than caching them all.
+            let query = statements.iter().fold(sqlx::query(&sql).persistent(false), bind_statement);
+            query.execute(&mut *conn).await?;
+        }
+        Engine::Sqlite => {}
+        Engine::Postgres => {
+            for statement in &statements {
+                let sql = statement.0.sql(engine, statement.1.len());
+                bind_statement(sqlx::query(&sql), statement).execute(&mut *conn).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn bind_statement<'q>(query: AnyQuery<'q>, (insert, rows): &(&Insert, std::ops::Range<usize>)) -> AnyQuery<'q> {
+    rows.clone().fold(query, &insert.bind_row)
+}
+
 /// Most parameters one statement binds: under SQLite's limit (32,766) and PostgreSQL's (65,535).
 pub(crate) const MAX_PARAMS: usize = 30_000;
 
