@@ -41,7 +41,10 @@ TOKEN=$("$BIN/locator" user add --org BENCH0 --name "Bench Worker" --role practi
 ADMIN_TOKEN=$("$BIN/locator" user add --org BENCHX --name "Bench Admin" --role org-admin | tail -n1)
 LOCATOR_RATE_LIMITS=off LOCATOR_BIND=127.0.0.1:18181 "$BIN/locator" serve 2> "$WORK/serve.log" &
 SERVER=$!
-for _ in $(seq 1 50); do curl -sf http://127.0.0.1:18181/readyz > /dev/null && break; sleep 0.2; done
+# Ready once the lookup prefilter is loaded (seconds at a million holdings).
+STARTED=$(date +%s%N)
+for _ in $(seq 1 1500); do curl -sf http://127.0.0.1:18181/readyz > /dev/null && break; sleep 0.2; done
+echo "== ready after $(( ($(date +%s%N) - STARTED) / 1000000 )) ms"
 echo "== load"
 "$BIN/examples/loadgen" --url http://127.0.0.1:18181 --token "$TOKEN" --lookups "$WORK/data/lookups.ndjson" \
   --seconds "$SECONDS_EACH" --concurrency "$CONCURRENCY" --admin-token "$ADMIN_TOKEN"

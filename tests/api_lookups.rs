@@ -312,3 +312,27 @@ async fn the_prefilter_drops_typo_probes_that_exist_nowhere_but_keeps_real_typo_
         assert!(queried * 4 < asked, "most typo probes were screened out: {queried} of {asked}");
     }
 }
+
+/// A node loading its prefilter answers correctly but slowly, so it is not ready until the
+/// load has been tried.
+#[tokio::test]
+async fn a_serving_node_is_not_ready_until_its_prefilter_load_has_been_tried() {
+    let w = world(Engine::Sqlite).await;
+    let ready = async || w.app.http.get(w.app.url("/readyz")).send().await.unwrap().status();
+    assert_eq!(ready().await, StatusCode::OK);
+    w.app.state.prefilter.mark_warming();
+    assert_eq!(ready().await, StatusCode::SERVICE_UNAVAILABLE);
+    let service = w.app.state.clone();
+    let upkeep = tokio::spawn(async move { service.maintain_prefilter(std::time::Duration::from_secs(3600)).await });
+    let mut status = ready().await;
+    for _ in 0..200 {
+        if status == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        status = ready().await;
+    }
+    upkeep.abort();
+    assert_eq!(status, StatusCode::OK, "ready once the filter is loaded");
+    assert!(!w.app.state.prefilter.needs_rebuild(), "and the filter is in place");
+}

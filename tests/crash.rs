@@ -203,8 +203,7 @@ async fn drive(server_base: String, d: &Deployment, acked: Arc<Mutex<Acknowledge
 /// Every acknowledged write is there after the restart, the log verifies, the service answers.
 async fn check(d: &Deployment, server: &Server, acked: &Acknowledged, round: usize) {
     let http = reqwest::Client::new();
-    let ready = http.get(server.url("/readyz")).send().await.expect("readyz");
-    assert_eq!(ready.status(), 200, "round {round}: ready after restart");
+    assert_eq!(server.wait_ready().await, 200, "round {round}: ready after restart");
 
     for (local_ref, version) in &acked.versions {
         let response = http

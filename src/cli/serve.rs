@@ -56,6 +56,7 @@ pub async fn run_service(
     let maintenance = tokio::spawn(maintenance(state.clone()));
     let prefilter = {
         let state = state.clone();
+        state.service.prefilter.mark_warming();
         tokio::spawn(async move { state.service.maintain_prefilter(std::time::Duration::from_secs(30)).await })
     };
     let served = http::serve(state, listener).await;

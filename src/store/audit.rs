@@ -79,23 +79,6 @@ impl Store {
             Err(e) => return Ok(Err(e)),
         };
         write_batch(&mut tx, self.engine(), &batch).await?;
-        sqlx::query("UPDATE audit_head SET size = $1, frontier = $2, checkpoint = $3 WHERE id = 1")
-            .bind(i64_of(batch.head.size)?)
-            .bind(&batch.head.frontier)
-            .bind(&batch.head.checkpoint)
-            .execute(&mut *tx)
-            .await?;
-        if let Some((size, note)) = &batch.keep_checkpoint {
-            sqlx::query(
-                "INSERT INTO audit_checkpoints (tree_size, note, at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (tree_size) DO NOTHING",
-            )
-            .bind(i64_of(*size)?)
-            .bind(note)
-            .bind(batch.rows.first().map(|r| r.at).unwrap_or_default())
-            .execute(&mut *tx)
-            .await?;
-        }
         tx.commit().await?;
         Ok(Ok(batch.head.size))
     }
@@ -171,9 +154,9 @@ impl Store {
     }
 }
 
-/// A batch's events, their attachments, their organisation scopes and the new head, written
-/// together (see `insert_all`), so a group commit costs the same few round trips however many
-/// lookups it carries.
+/// A batch's events, their attachments, their organisation scopes, the new head and any
+/// checkpoint kept, written together (see `insert_all`): a group commit costs the same four
+/// round trips (begin, head, this, commit) however many lookups it carries.
 async fn write_batch(tx: &mut Transaction<'static, Any>, engine: Engine, batch: &AuditBatch) -> StoreResult<()> {
     use crate::audit::Attachment;
     let seqs = batch.rows.iter().map(|r| i64_of(r.seq)).collect::<StoreResult<Vec<i64>>>()?;
@@ -186,6 +169,12 @@ async fn write_batch(tx: &mut Transaction<'static, Any>, engine: Engine, batch: 
             Attachment::LookupMatch { .. } => None,
         })
         .collect();
+    let head = [(i64_of(batch.head.size)?, &batch.head.frontier, &batch.head.checkpoint)];
+    let at = batch.rows.first().map(|r| r.at).unwrap_or_default();
+    let kept = match &batch.keep_checkpoint {
+        Some((size, note)) => vec![(i64_of(*size)?, note, at)],
+        None => vec![],
+    };
     let scopes: Vec<(i64, i64)> =
         rows.iter().flat_map(|(seq, r)| r.scope.iter().map(move |org| (*org, *seq))).collect();
     let inserts = [
@@ -241,6 +230,24 @@ async fn write_batch(tx: &mut Transaction<'static, Any>, engine: Engine, batch: 
             |query, (seq, p)| query.bind(p.to_vec()).bind(*seq),
         ),
         Insert::new("audit_event_orgs (org_id, seq)", "", 2, &scopes, |query, (org, seq)| query.bind(*org).bind(*seq)),
+        // The head row exists (the batch began by locking it): this upsert is an update.
+        Insert::new(
+            "audit_head (id, size, frontier, checkpoint)",
+            "ON CONFLICT (id) DO UPDATE SET size = excluded.size, frontier = excluded.frontier, \
+             checkpoint = excluded.checkpoint",
+            4,
+            &head,
+            |query, (size, frontier, checkpoint)| {
+                query.bind(1i64).bind(*size).bind(frontier.to_vec()).bind(checkpoint.as_ref().map(|c| c.to_string()))
+            },
+        ),
+        Insert::new(
+            "audit_checkpoints (tree_size, note, at)",
+            "ON CONFLICT (tree_size) DO NOTHING",
+            3,
+            &kept,
+            |query, (size, note, at)| query.bind(*size).bind(note.to_string()).bind(*at),
+        ),
     ];
     insert_all(tx, engine, &inserts).await
 }

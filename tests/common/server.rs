@@ -60,6 +60,21 @@ impl Server {
         Server { child, base: format!("http://{addr}"), addr, log }
     }
 
+    /// Waits until `/readyz` answers 200 (the node has loaded its lookup prefilter), up to 30 s;
+    /// returns the last status seen.
+    pub async fn wait_ready(&self) -> u16 {
+        let http = reqwest::Client::new();
+        let mut status = 0;
+        for _ in 0..300 {
+            status = http.get(self.url("/readyz")).send().await.map(|r| r.status().as_u16()).unwrap_or(0);
+            if status == 200 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        status
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
