@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end benchmark: generate N synthetic holdings, import them (timed), serve with rate
 # limits off, and drive /healthz, lookups, then mixed traffic (lookups, record requests, small
-# syncs) from a separate process. Usage: bench/run.sh [N] [sqlite|postgres]
+# syncs) from a separate process, then lookups from one client at a time. Usage: bench/run.sh [N] [sqlite|postgres]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-100000}
@@ -48,5 +48,8 @@ echo "== ready after $(( ($(date +%s%N) - STARTED) / 1000000 )) ms"
 echo "== load"
 "$BIN/examples/loadgen" --url http://127.0.0.1:18181 --token "$TOKEN" --lookups "$WORK/data/lookups.ndjson" \
   --seconds "$SECONDS_EACH" --concurrency "$CONCURRENCY" --admin-token "$ADMIN_TOKEN"
+echo "== one client at a time (latency without queueing)"
+"$BIN/examples/loadgen" --url http://127.0.0.1:18181 --token "$TOKEN" --lookups "$WORK/data/lookups.ndjson" \
+  --seconds 5 --concurrency 1 | grep -v healthz
 kill -TERM "$SERVER"; wait "$SERVER" || true
 if [ "$ENGINE" = postgres ]; then psql -q -h 127.0.0.1 -U postgres -d test -c "DROP SCHEMA $SCHEMA CASCADE"; fi
