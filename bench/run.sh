@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end benchmark: generate N synthetic holdings, import them (timed), serve with rate
 # limits off, and drive /healthz, lookups, then mixed traffic (lookups, record requests, small
-# syncs) from a separate process, then lookups from one client at a time. Usage: bench/run.sh [N] [sqlite|postgres]
+# syncs) from a separate process, then lookups from one client at a time.
+# Usage: bench/run.sh [N] [sqlite|postgres]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-100000}
