@@ -13,8 +13,15 @@ CONCURRENCY=${CONCURRENCY:-32}
 WORK=$(mktemp -d /tmp/locator-bench.XXXXXX)
 trap 'kill "${SERVER:-0}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
-cargo build --release --quiet --bin locator --example gen_caseload --example loadgen
-BIN=${CARGO_TARGET_DIR:-target}/release
+# BENCH_PROFILE=debug reuses the test build: CI's smoke run, which proves the harness works, not
+# how fast anything is.
+if [ "${BENCH_PROFILE:-release}" = debug ]; then
+  cargo build --quiet --bin locator --example gen_caseload --example loadgen
+  BIN=${CARGO_TARGET_DIR:-target}/debug
+else
+  cargo build --release --quiet --bin locator --example gen_caseload --example loadgen
+  BIN=${CARGO_TARGET_DIR:-target}/release
+fi
 export LOCATOR_KEY_FILE=$WORK/locator.key LOCATOR_AUDIT_KEY_FILE=$WORK/audit.key LOCATOR_LOG=warn
 if [ "$ENGINE" = postgres ]; then
   SCHEMA=bench_$$
@@ -51,6 +58,6 @@ echo "== load"
   --seconds "$SECONDS_EACH" --concurrency "$CONCURRENCY" --admin-token "$ADMIN_TOKEN"
 echo "== one client at a time (latency without queueing)"
 "$BIN/examples/loadgen" --url http://127.0.0.1:18181 --token "$TOKEN" --lookups "$WORK/data/lookups.ndjson" \
-  --seconds 5 --concurrency 1 | grep -v healthz
+  --seconds "$((SECONDS_EACH < 5 ? SECONDS_EACH : 5))" --concurrency 1 | grep -v healthz
 kill -TERM "$SERVER"; wait "$SERVER" || true
 if [ "$ENGINE" = postgres ]; then psql -q -h 127.0.0.1 -U postgres -d test -c "DROP SCHEMA $SCHEMA CASCADE"; fi

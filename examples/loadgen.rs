@@ -210,6 +210,7 @@ async fn main() {
 
     let admin_token = arg("--admin-token", "");
     if admin_token.is_empty() {
+        fail_on_errors(&[&health, &lookups]);
         return;
     }
     // Match ids to request records on: from lookups that hit.
@@ -273,4 +274,15 @@ async fn main() {
     );
     let total: f64 = ["lookups", "requests", "syncs"].iter().zip(&mixed).map(|(name, o)| report(name, o)).sum();
     println!("mixed throughput {total:.0}/s = {:.2} x healthz", total / yardstick.max(1.0));
+    fail_on_errors(&[&health, &lookups, &mixed[0], &mixed[1], &mixed[2]]);
+}
+
+/// A run with refused or failed requests measured something else: exit non-zero (CI's smoke run
+/// relies on it).
+fn fail_on_errors(outcomes: &[&Outcome]) {
+    let errors: u64 = outcomes.iter().map(|o| o.errors).sum();
+    if errors > 0 {
+        eprintln!("{errors} requests failed or were refused");
+        std::process::exit(1);
+    }
 }

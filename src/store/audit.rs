@@ -161,14 +161,17 @@ async fn write_batch(tx: &mut Transaction<'static, Any>, engine: Engine, batch: 
     use crate::audit::Attachment;
     let seqs = batch.rows.iter().map(|r| i64_of(r.seq)).collect::<StoreResult<Vec<i64>>>()?;
     let rows: Vec<(i64, &AuditRow)> = seqs.into_iter().zip(&batch.rows).collect();
-    let attached = || rows.iter().flat_map(|(seq, r)| r.attachments.iter().map(move |a| (*seq, *r, a)));
-    let matches: Vec<_> = attached().filter(|(_, _, a)| matches!(a, Attachment::LookupMatch { .. })).collect();
-    let pseudonyms: Vec<(i64, &[u8])> = attached()
-        .filter_map(|(seq, _, a)| match a {
-            Attachment::LookupPseudonym(p) => Some((seq, p.as_slice())),
-            Attachment::LookupMatch { .. } => None,
-        })
-        .collect();
+    let (mut matches, mut pseudonyms) = (Vec::new(), Vec::new());
+    for &(seq, row) in &rows {
+        for attachment in &row.attachments {
+            match attachment {
+                Attachment::LookupMatch { match_id, holding_id, holder_org_id, tier, basis, shielded } => {
+                    matches.push((seq, row, match_id, *holding_id, *holder_org_id, *tier, *basis, *shielded))
+                }
+                Attachment::LookupPseudonym(p) => pseudonyms.push((seq, p.as_slice())),
+            }
+        }
+    }
     let head = [(i64_of(batch.head.size)?, &batch.head.frontier, &batch.head.checkpoint)];
     let at = batch.rows.first().map(|r| r.at).unwrap_or_default();
     let kept = match &batch.keep_checkpoint {
@@ -202,13 +205,9 @@ async fn write_batch(tx: &mut Transaction<'static, Any>, engine: Engine, batch: 
             "",
             12,
             &matches,
-            |query, (seq, r, attachment)| {
-                let Attachment::LookupMatch { match_id, holding_id, holder_org_id, tier, basis, shielded } = attachment
-                else {
-                    return query;
-                };
+            |query, (seq, r, match_id, holding_id, holder_org_id, tier, basis, shielded)| {
                 query
-                    .bind(match_id.clone())
+                    .bind(match_id.to_string())
                     .bind(r.lookup_id.clone().unwrap_or_default())
                     .bind(*seq)
                     .bind(r.actor_user_id.unwrap_or_default())
