@@ -109,7 +109,9 @@ impl Service {
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<SyncSummary, SyncError> {
         let (dry_run, batch_rows) = (options.dry_run, options.batch_rows());
-        // Parsed batches waiting for the writer: bulk batches are large, so only one waits.
+        // Parsed batches waiting for the writer. In bulk mode that is up to four of 100,000 rows
+        // (the import peaks near 1 GB); letting only one wait saved 15 % of that and cost 5 % in
+        // time (a million holdings: 59 s → 62 s).
         let (tx, mut rx) = mpsc::channel::<Parsed>(4);
         let keys = self.keys.clone();
         let today = self.clock.today();
