@@ -14,7 +14,7 @@
 //! two holdings written at the same time, the one committed second always sees the first.
 
 use std::sync::RwLock;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use crate::clock::Millis;
 
@@ -149,7 +149,7 @@ pub struct Prefilter {
     /// A serving node is loading its first filter: it answers correctly meanwhile, but sends
     /// every typo probe to the database (a lookup at a million holdings: 70 ms, not 2), so it
     /// reports not ready until the load has been tried.
-    warming: std::sync::atomic::AtomicBool,
+    warming: AtomicBool,
     /// When a signalling refresh last came back too large (see `REFRESH_BACKOFF_MS`).
     overflowed_at: AtomicI64,
 }

@@ -67,6 +67,13 @@ pub struct SyncSummary {
     pub dry_run: bool,
 }
 
+impl SyncSummary {
+    fn count(&mut self, signalled: Signalled) {
+        self.matches_new += signalled.new;
+        self.matches_withdrawn += signalled.withdrawn;
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
     /// Nothing could be read: no header, an unknown column, not text.
@@ -281,8 +288,7 @@ impl Service {
                 let (changes, signalled) = tokio::join!(write, signal);
                 let changes = changes.map_err(ServiceError::from)?;
                 let signalled = signalled?;
-                summary.matches_new += signalled.new;
-                summary.matches_withdrawn += signalled.withdrawn;
+                summary.count(signalled);
                 for (change, _) in &changes {
                     match change {
                         Change::Added => summary.added += 1,
@@ -300,9 +306,7 @@ impl Service {
         }
         let _ = parser.await;
         if let Some(batch) = unsignalled.take() {
-            let signalled = self.signal_written(org_id, &batch).await?;
-            summary.matches_new += signalled.new;
-            summary.matches_withdrawn += signalled.withdrawn;
+            summary.count(self.signal_written(org_id, &batch).await?);
         }
         if let Some(line) = interrupted {
             self.audit_sync(org_id, actor, &summary, false).await?;
@@ -311,8 +315,7 @@ impl Service {
         let absent: Vec<i64> = index.values().map(|(id, _)| *id).collect();
         summary.removed = absent.len() as u64;
         if !dry_run && !absent.is_empty() {
-            let signalled = self.remove_holdings(org_id, &absent).await?;
-            summary.matches_withdrawn += signalled.withdrawn;
+            summary.count(self.remove_holdings(org_id, &absent).await?);
         }
         if !dry_run && summary.added + summary.updated + summary.removed >= FIRST_ANALYZE / 10 {
             self.store.analyze_holdings().await.map_err(ServiceError::from)?;

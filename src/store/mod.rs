@@ -292,15 +292,15 @@ pub(crate) async fn insert_all(
     engine: Engine,
     inserts: &[Insert<'_>],
 ) -> StoreResult<()> {
-    let mut statements = Vec::new();
-    for insert in inserts {
-        let mut start = 0;
-        while start < insert.rows {
-            let end = insert.rows.min(start + MAX_PARAMS / insert.cols);
-            statements.push((insert, start..end));
-            start = end;
-        }
-    }
+    let statements: Vec<_> = inserts
+        .iter()
+        .flat_map(|insert| {
+            let per_statement = MAX_PARAMS / insert.cols;
+            (0..insert.rows)
+                .step_by(per_statement)
+                .map(move |start| (insert, start..insert.rows.min(start + per_statement)))
+        })
+        .collect();
     match engine {
         Engine::Sqlite if !statements.is_empty() => {
             let sql: Vec<String> = statements.iter().map(|(insert, rows)| insert.sql(engine, rows.len())).collect();

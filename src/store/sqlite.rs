@@ -33,11 +33,11 @@ pub fn pool_options(max_connections: u32) -> AnyPoolOptions {
                 // write (each lookup's audit event) makes readers drop their page cache; pages are
                 // not memory-mapped, since SQLite then also unmaps the whole mapping each time, and
                 // the unmap and the page faults after it cost more than re-reading (lookups at 16
-                // clients: 1,600/s mapped, 1,700/s not). The WAL
-                // is checkpointed every 400 MB rather than 4 MB: a sync rewrites the same random
-                // B-tree pages batch after batch, and each is then copied into the database once
-                // per checkpoint, not once per batch (a million holdings: 126 s -> 87 s). A
-                // checkpoint that empties the WAL truncates it back to 64 MB.
+                // clients: 1,600/s mapped, 1,700/s not). The WAL is checkpointed every 400 MB
+                // rather than 4 MB: a sync rewrites the same random B-tree pages batch after
+                // batch, and each is then copied into the database once per checkpoint, not once
+                // per batch (a million holdings: 126 s -> 87 s). A checkpoint that empties the WAL
+                // truncates it back to 64 MB.
                 conn.execute(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
                      PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
