@@ -65,9 +65,9 @@ sqlite_round_trip() {
   locator backup "$dir/backups/locator.db" >"$WORK/backup.txt"
   step "$(cat "$WORK/backup.txt")"
   [[ $(stat -c %a "$dir/backups/locator.db") == 600 ]] || fail "backup file is not mode 0600"
-  # Destroy: the database and its WAL are gone.
-  rm -f "$dir/locator.db" "$dir/locator.db-wal" "$dir/locator.db-shm"
-  step "destroyed $dir/locator.db"
+  # Destroy: the database, its audit trail's file and their WALs are gone.
+  rm -f "$dir"/locator.db "$dir"/locator.db-wal "$dir"/locator.db-shm "$dir"/locator-audit.db*
+  step "destroyed $dir/locator.db and $dir/locator-audit.db"
   # Restore (service stopped): copy the backup into place.
   install -m 0600 "$dir/backups/locator.db" "$dir/locator.db"
   step "restored from the backup"

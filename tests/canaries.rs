@@ -125,7 +125,14 @@ async fn canaries_reach_no_file_export_or_view_on_sqlite() {
     assert!(leaks(&String::from_utf8_lossy(&events.stdout)).is_empty(), "audit events CLI");
 
     // The WAL before a checkpoint, then the main file after one.
-    let files = ["locator.db", "locator.db-wal", "audit-export.ndjson", "backup.db"];
+    let files = [
+        "locator.db",
+        "locator.db-wal",
+        "locator-audit.db",
+        "locator-audit.db-wal",
+        "audit-export.ndjson",
+        "backup.db",
+    ];
     for file in files {
         let Ok(bytes) = std::fs::read(dir.join(file)) else { continue };
         assert!(
@@ -135,8 +142,11 @@ async fn canaries_reach_no_file_export_or_view_on_sqlite() {
         );
     }
     app.store().execute_raw("PRAGMA wal_checkpoint(TRUNCATE)").await.unwrap();
-    let bytes = std::fs::read(dir.join("locator.db")).unwrap();
-    assert!(leaks(&String::from_utf8_lossy(&bytes)).is_empty(), "after a checkpoint");
+    app.store().execute_raw_on_audit("PRAGMA wal_checkpoint(TRUNCATE)").await.unwrap();
+    for file in ["locator.db", "locator-audit.db"] {
+        let bytes = std::fs::read(dir.join(file)).unwrap();
+        assert!(leaks(&String::from_utf8_lossy(&bytes)).is_empty(), "{file} after a checkpoint");
+    }
 }
 
 #[tokio::test]

@@ -95,11 +95,8 @@ async fn a_write_refused_part_way_leaves_nothing_behind_and_the_next_one_works()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_locked_by_another_process_refuses_writes_with_503_and_recovers() {
     let w = world(TestApp::start(Engine::Sqlite).await).await;
-    // Another process (a stuck backup, a runaway script) holds the write lock.
-    let path = w.app.db.dir.path().join("locator.db");
-    let mut other = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
-    sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut other).await.unwrap();
-
+    // Another process (a stuck backup, a runaway script) holds the database's write lock.
+    let other = lock_file(&w.app.db.dir.path().join("locator.db")).await;
     let (new_holding, question) = (holding(child()), lookup(child()));
     let (put, asked, read) = tokio::join!(
         w.app.put(&w.writer, "/api/v1/holdings/S-1", &new_holding),
@@ -108,18 +105,36 @@ async fn sqlite_locked_by_another_process_refuses_writes_with_503_and_recovers()
     );
     assert_eq!(put.0, StatusCode::SERVICE_UNAVAILABLE, "{}", put.1);
     assert_eq!(put.1["error"]["code"], "unavailable");
+    assert_eq!(asked.0, StatusCode::OK, "the audit trail is another file, so lookups go on: {}", asked.1);
+    assert_right_answer(&asked.1);
+    assert_eq!(read.0, StatusCode::OK, "reads go on");
+    unlock(other).await;
+    assert_eq!(w.app.get(&w.writer, "/api/v1/holdings/S-1").await.0, StatusCode::NOT_FOUND, "nothing half-written");
+
+    // Now it holds the audit file's: no lookup is answered without its record.
+    let other = lock_file(&w.app.db.dir.path().join("locator-audit.db")).await;
+    let asked = w.app.post(&w.worker, "/api/v1/lookups", &lookup(child())).await;
     assert_eq!(asked.0, StatusCode::SERVICE_UNAVAILABLE, "no answer without its audit record: {}", asked.1);
     assert!(asked.1.get("matches").is_none());
-    assert_eq!(read.0, StatusCode::OK, "reads go on");
+    unlock(other).await;
 
-    sqlx::raw_sql("ROLLBACK").execute(&mut other).await.unwrap();
-    other.close().await.unwrap();
-    assert_eq!(w.app.get(&w.writer, "/api/v1/holdings/S-1").await.0, StatusCode::NOT_FOUND, "nothing half-written");
     let (status, body) = w.app.post(&w.worker, "/api/v1/lookups", &lookup(child())).await;
     assert_eq!(status, StatusCode::OK, "recovered without a restart: {body}");
     assert_right_answer(&body);
     assert_eq!(w.app.put(&w.writer, "/api/v1/holdings/S-1", &holding(child())).await.0, StatusCode::CREATED);
     audit_intact(&w.app).await;
+}
+
+/// Takes an SQLite file's write lock from a connection of its own, as another process would.
+async fn lock_file(path: &std::path::Path) -> sqlx::SqliteConnection {
+    let mut other = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+    sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut other).await.unwrap();
+    other
+}
+
+async fn unlock(mut other: sqlx::SqliteConnection) {
+    sqlx::raw_sql("ROLLBACK").execute(&mut other).await.unwrap();
+    other.close().await.unwrap();
 }
 
 /// Runs `sql` on the test server's maintenance connection.

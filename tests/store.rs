@@ -46,7 +46,7 @@ async fn tamper(store: &Store, engine: Engine, sql_where: &str) {
             "UPDATE audit_events SET body = convert_to(replace(convert_from(body, 'UTF8'), 'token_issued', 'token_issueD'), 'UTF8') WHERE {sql_where}"
         ),
     };
-    store.execute_raw(&sql).await.unwrap();
+    store.execute_raw_on_audit(&sql).await.unwrap();
 }
 
 #[tokio::test]
@@ -171,7 +171,7 @@ async fn verify_catches_a_deleted_entry_and_a_truncated_tail() {
         let store = open(&db).await;
         let (log, key) = writer(&store);
         record_many(&log, 20).await;
-        store.execute_raw("DELETE FROM audit_events WHERE seq = 4").await.unwrap();
+        store.execute_raw_on_audit("DELETE FROM audit_events WHERE seq = 4").await.unwrap();
         let err = verify_stored(&store, Some(key.verifying_key())).await.unwrap_err();
         assert!(err.to_string().contains("entry 4"), "{engine:?}: {err}");
 
@@ -179,7 +179,7 @@ async fn verify_catches_a_deleted_entry_and_a_truncated_tail() {
         let store = open(&db).await;
         let (log, key) = writer(&store);
         record_many(&log, 20).await;
-        store.execute_raw("DELETE FROM audit_events WHERE seq >= 15").await.unwrap();
+        store.execute_raw_on_audit("DELETE FROM audit_events WHERE seq >= 15").await.unwrap();
         let err = verify_stored(&store, Some(key.verifying_key())).await.unwrap_err();
         assert!(matches!(err, StoredVerifyError::Log(_)), "{engine:?}: {err}");
         assert!(err.to_string().contains("truncated"), "{err}");
@@ -194,7 +194,7 @@ async fn verify_catches_two_rows_swapped_with_their_numbers() {
     record_many(&log, 10).await;
     // Swap the contents of rows 2 and 3 but keep the seq column in order.
     store
-        .execute_raw(
+        .execute_raw_on_audit(
             "UPDATE audit_events SET seq = -1 WHERE seq = 2; UPDATE audit_events SET seq = 2 WHERE seq = 3; \
              UPDATE audit_events SET seq = 3 WHERE seq = -1;",
         )
@@ -215,4 +215,106 @@ async fn appends_fail_closed_when_the_database_refuses_the_write() {
         assert!(result.is_err(), "{engine:?}");
         assert_eq!(store.audit_head().await.unwrap().size, 0, "nothing half-written");
     }
+}
+
+/// The files of an SQLite index, for the tests that move, restore and remove them.
+fn sqlite_files(dir: &std::path::Path) -> [std::path::PathBuf; 6] {
+    [
+        "locator.db",
+        "locator.db-wal",
+        "locator.db-shm",
+        "locator-audit.db",
+        "locator-audit.db-wal",
+        "locator-audit.db-shm",
+    ]
+    .map(|name| dir.join(name))
+}
+
+/// An SQLite index with `entries` audit entries, closed, and a backup of it: one file in the
+/// layout from before the audit trail had a file of its own.
+async fn index_and_backup(entries: usize) -> (TestDb, std::path::PathBuf, Arc<AuditSigningKey>) {
+    let db = TestDb::new(Engine::Sqlite).await;
+    let store = open(&db).await;
+    let (log, key) = writer(&store);
+    record_many(&log, entries).await;
+    let backup = db.dir.path().join("backup.db");
+    store.sqlite_backup_into(&backup).await.expect("backup");
+    drop(log);
+    store.close().await;
+    (db, backup, key)
+}
+
+/// Puts a backup in place of the database, as the operator guide's restore does, removing the
+/// database's own files first (all of them, or all but the audit trail's).
+fn restore(db: &TestDb, backup: &std::path::Path, keep_audit_file: bool) {
+    for file in sqlite_files(db.dir.path()) {
+        let audit = file.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("locator-audit"));
+        if !(keep_audit_file && audit) {
+            let _ = std::fs::remove_file(file);
+        }
+    }
+    std::fs::copy(backup, db.dir.path().join("locator.db")).expect("restore");
+}
+
+#[tokio::test]
+async fn a_backup_restores_into_two_files_with_the_whole_trail() {
+    let (db, backup, key) = index_and_backup(30).await;
+    restore(&db, &backup, false);
+    let store = open(&db).await;
+    store.ready().await.expect("ready after the restore");
+    assert_eq!(store.audit_head().await.unwrap().size, 30);
+    verify_stored(&store, Some(key.verifying_key())).await.expect("the restored trail verifies");
+    let (log, _) = writer(&store);
+    record_many(&log, 5).await;
+    assert_eq!(store.audit_head().await.unwrap().size, 35, "and goes on");
+    assert!(db.dir.path().join("locator-audit.db").exists());
+}
+
+#[tokio::test]
+async fn a_move_cut_short_after_the_copy_finishes_at_the_next_start() {
+    let (db, backup, key) = index_and_backup(12).await;
+    restore(&db, &backup, false);
+    open(&db).await.close().await;
+    // The trail is in its own file; put the old layout back beside it, as if the process had
+    // died after copying the trail and before dropping it from the main file.
+    std::fs::copy(&backup, db.dir.path().join("locator.db")).unwrap();
+    let store = open(&db).await;
+    assert_eq!(store.audit_head().await.unwrap().size, 12);
+    verify_stored(&store, Some(key.verifying_key())).await.expect("one trail, not two");
+}
+
+#[tokio::test]
+async fn a_restore_beside_a_newer_audit_file_is_refused_not_merged() {
+    let db = TestDb::new(Engine::Sqlite).await;
+    let store = open(&db).await;
+    let (log, _) = writer(&store);
+    record_many(&log, 10).await;
+    let backup = db.dir.path().join("backup.db");
+    store.sqlite_backup_into(&backup).await.unwrap();
+    record_many(&log, 5).await;
+    drop(log);
+    store.close().await;
+
+    restore(&db, &backup, true);
+    let refused = Store::open(&db.url).await.expect_err("two different trails");
+    let message = refused.to_string();
+    assert!(message.contains("remove the old audit file"), "{message}");
+    assert!(message.contains("of 10 entries") && message.contains("another of 15"), "{message}");
+}
+
+#[tokio::test]
+async fn a_missing_or_replaced_audit_file_is_refused_not_restarted() {
+    let db = TestDb::new(Engine::Sqlite).await;
+    let store = open(&db).await;
+    let (log, _) = writer(&store);
+    record_many(&log, 3).await;
+    drop(log);
+    store.close().await;
+    for file in &sqlite_files(db.dir.path())[3..] {
+        let _ = std::fs::remove_file(file);
+    }
+    let refused = Store::open(&db.url).await.expect_err("a new, empty trail is not this database's");
+    assert!(refused.to_string().contains("is not the audit trail of"), "{refused}");
+    // And it stays refused: the empty file the attempt created is not adopted either.
+    assert!(Store::open(&db.url).await.is_err());
 }

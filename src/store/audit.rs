@@ -63,7 +63,7 @@ impl Store {
         &self,
         build: impl FnOnce(&AuditHead) -> Result<AuditBatch, E>,
     ) -> StoreResult<Result<u64, E>> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_audit_write().await?;
         // Touching the head row first takes its lock (a row lock on PostgreSQL; SQLite already
         // holds the write lock), so no other writer can read the same size until we commit.
         let row = sqlx::query("UPDATE audit_head SET size = size WHERE id = 1 RETURNING size, frontier, checkpoint")

@@ -21,6 +21,8 @@ use sqlx::migrate::Migrator;
 use sqlx::{Any, AnyPool, Transaction};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+/// SQLite keeps the audit trail in a file of its own (see `sqlite::audit_url`).
+static SQLITE_AUDIT_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite-audit");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,13 +106,17 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The database, opened for this process. Cheap to clone.
 ///
-/// SQLite allows one writer at a time, so writes go through a pool of one connection and
-/// reads through several; on PostgreSQL both are the same pool.
+/// SQLite allows one writer at a time per file, so writes go through a pool of one connection
+/// and reads through several; the audit trail has a file and a writer of its own, which every
+/// reader attaches (`sqlite::audit_url`). On PostgreSQL all three are the same pool.
 #[derive(Clone, Debug)]
 pub struct Store {
     engine: Engine,
     reader: AnyPool,
     writer: AnyPool,
+    audit_writer: AnyPool,
+    /// SQLite: the database file and the audit trail's file.
+    files: Option<sqlite::Files>,
 }
 
 impl Store {
@@ -120,10 +126,12 @@ impl Store {
         let engine = Engine::of_url(url);
         let store = match engine {
             Engine::Sqlite => {
-                let url = sqlite::prepare_url(url);
-                let writer = sqlite::pool_options(1).connect(&url).await?;
-                let reader = sqlite::pool_options(4).connect(&url).await?;
-                Store { engine, reader, writer }
+                let files = sqlite::Files::of_url(url)?;
+                // The audit file first, so it is created (in WAL mode) before a reader attaches it.
+                let audit_writer = sqlite::pool_options(1, None).connect(&files.audit_url).await?;
+                let writer = sqlite::pool_options(1, None).connect(&files.url).await?;
+                let reader = sqlite::pool_options(4, Some(files.audit.clone())).connect(&files.url).await?;
+                Store { engine, reader, writer, audit_writer, files: Some(files) }
             }
             Engine::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -131,7 +139,7 @@ impl Store {
                     .acquire_timeout(Duration::from_secs(5))
                     .connect(url)
                     .await?;
-                Store { engine, reader: pool.clone(), writer: pool }
+                Store { engine, reader: pool.clone(), writer: pool.clone(), audit_writer: pool, files: None }
             }
         };
         store.check_durability().await?;
@@ -149,8 +157,14 @@ impl Store {
         self.engine
     }
 
+    /// Applies this binary's migrations. On SQLite the audit file is migrated too, and a
+    /// database from before the split has its audit trail moved into it (`sqlite::settle_audit_file`).
     pub async fn migrate(&self) -> StoreResult<()> {
         self.engine.migrator().run(&self.writer).await?;
+        if let Some(files) = &self.files {
+            SQLITE_AUDIT_MIGRATIONS.run(&self.audit_writer).await?;
+            sqlite::settle_audit_file(&self.writer, &self.audit_writer, files).await?;
+        }
         Ok(())
     }
 
@@ -158,18 +172,20 @@ impl Store {
     /// PostgreSQL `fsync` or `synchronous_commit` off).
     pub async fn check_durability(&self) -> StoreResult<()> {
         match self.engine {
-            Engine::Sqlite => sqlite::check_durability(&self.writer).await,
+            Engine::Sqlite => {
+                sqlite::check_durability(&self.writer).await?;
+                sqlite::check_durability(&self.audit_writer).await
+            }
             Engine::Postgres => postgres::check_durability(&self.writer).await,
         }
     }
 
     /// Readiness: the database answers and every migration this binary knows is applied.
     pub async fn ready(&self) -> StoreResult<()> {
-        let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = $1")
-            .bind(true)
-            .fetch_all(&self.reader)
-            .await?;
-        let missing = self.engine.migrator().iter().filter(|m| !applied.contains(&m.version)).count();
+        let mut missing = missing_migrations(&self.reader, "_sqlx_migrations", self.engine.migrator()).await?;
+        if self.files.is_some() {
+            missing += missing_migrations(&self.reader, "audit._sqlx_migrations", &SQLITE_AUDIT_MIGRATIONS).await?;
+        }
         if missing > 0 {
             return Err(StoreError::Inconsistent(format!("{missing} migration(s) not applied")));
         }
@@ -193,23 +209,47 @@ impl Store {
         })
     }
 
+    /// The audit trail's write transaction: on SQLite its own file's lock, which no sync holds.
+    pub(crate) async fn begin_audit_write(&self) -> StoreResult<Transaction<'static, Any>> {
+        Ok(match self.engine {
+            Engine::Sqlite => self.audit_writer.begin_with("BEGIN IMMEDIATE").await?,
+            Engine::Postgres => self.audit_writer.begin().await?,
+        })
+    }
+
     /// Runs raw SQL against the writer: for tests that inject faults (e.g. a failing trigger).
     pub async fn execute_raw(&self, sql: &str) -> StoreResult<AnyQueryResult> {
         Ok(sqlx::raw_sql(sql).execute(&self.writer).await?)
     }
 
+    /// Runs raw SQL against the audit trail's writer (on SQLite, its own file): for tests that
+    /// tamper with the trail or make its writes fail.
+    pub async fn execute_raw_on_audit(&self, sql: &str) -> StoreResult<AnyQueryResult> {
+        Ok(sqlx::raw_sql(sql).execute(&self.audit_writer).await?)
+    }
+
     /// A consistent online copy of an SQLite database (see `sqlite::backup_into`).
     pub async fn sqlite_backup_into(&self, path: &std::path::Path) -> StoreResult<()> {
-        match self.engine {
-            Engine::Sqlite => sqlite::backup_into(&self.reader, path).await,
-            Engine::Postgres => Err(StoreError::Inconsistent("use pg_dump to back up PostgreSQL".into())),
+        match &self.files {
+            Some(files) => sqlite::backup_into(&self.reader, files, path).await,
+            None => Err(StoreError::Inconsistent("use pg_dump to back up PostgreSQL".into())),
         }
     }
 
     pub async fn close(&self) {
         self.reader.close().await;
         self.writer.close().await;
+        self.audit_writer.close().await;
     }
+}
+
+/// How many of `migrator`'s migrations the table of applied ones lacks.
+async fn missing_migrations(pool: &AnyPool, table: &str, migrator: &Migrator) -> StoreResult<usize> {
+    let applied: Vec<i64> = sqlx::query_scalar(&format!("SELECT version FROM {table} WHERE success = $1"))
+        .bind(true)
+        .fetch_all(pool)
+        .await?;
+    Ok(migrator.iter().filter(|m| !applied.contains(&m.version)).count())
 }
 
 /// `$1, $2, …` from `start` for `count` values, for `IN (…)` lists built at run time.
@@ -277,16 +317,18 @@ impl<'a> Insert<'a> {
         Insert { into, suffix, cols, rows: rows.len(), bind_row: Box::new(move |query, i| bind(query, &rows[i])) }
     }
 
-    fn sql(&self, engine: Engine, rows: usize) -> String {
-        format!("INSERT INTO {} VALUES {} {}", self.into, value_rows(engine, 1, rows, self.cols), self.suffix)
+    /// The statement for `rows` rows, its parameters numbered from `start` (PostgreSQL).
+    fn sql(&self, engine: Engine, start: usize, rows: usize) -> String {
+        format!("INSERT INTO {} VALUES {} {}", self.into, value_rows(engine, start, rows, self.cols), self.suffix)
     }
 }
 
 /// Writes several tables' rows with multi-row statements in as few round trips as the engine
 /// allows: on SQLite one query of several statements (its parameters are anonymous and bind in
-/// order across them), on PostgreSQL one statement per table. Each round trip to an SQLite
-/// connection's worker thread is a pair of thread wake-ups, which under load cost more than
-/// the statements themselves.
+/// order across them), on PostgreSQL one statement whose inserts are data-modifying `WITH`
+/// clauses, split only where its parameters would pass the protocol's limit. Each round trip
+/// (to an SQLite connection's worker thread, or over PostgreSQL's socket) costs more under load
+/// than the statements themselves.
 pub(crate) async fn insert_all(
     conn: &mut sqlx::AnyConnection,
     engine: Engine,
@@ -303,7 +345,7 @@ pub(crate) async fn insert_all(
         .collect();
     match engine {
         Engine::Sqlite if !statements.is_empty() => {
-            let sql: Vec<String> = statements.iter().map(|(insert, rows)| insert.sql(engine, rows.len())).collect();
+            let sql: Vec<String> = statements.iter().map(|(insert, rows)| insert.sql(engine, 1, rows.len())).collect();
             let sql = sql.join(";\n");
             // Batch shapes rarely repeat: preparing this one is cheaper than caching them all.
             let query = statements.iter().fold(sqlx::query(&sql).persistent(false), bind_statement);
@@ -311,21 +353,63 @@ pub(crate) async fn insert_all(
         }
         Engine::Sqlite => {}
         Engine::Postgres => {
-            for statement in &statements {
-                let sql = statement.0.sql(engine, statement.1.len());
-                bind_statement(sqlx::query(&sql), statement).execute(&mut *conn).await?;
+            for group in postgres_groups(&statements) {
+                let sql = with_clauses(group);
+                group.iter().fold(sqlx::query(&sql), bind_statement).execute(&mut *conn).await?;
             }
         }
     }
     Ok(())
 }
 
-fn bind_statement<'q>(query: AnyQuery<'q>, (insert, rows): &(&Insert, std::ops::Range<usize>)) -> AnyQuery<'q> {
+type Statement<'s, 'a> = (&'s Insert<'a>, std::ops::Range<usize>);
+
+/// Consecutive statements whose parameters fit together in one PostgreSQL statement.
+fn postgres_groups<'v, 's, 'a>(statements: &'v [Statement<'s, 'a>]) -> Vec<&'v [Statement<'s, 'a>]> {
+    let mut groups = Vec::new();
+    let (mut start, mut params) = (0, 0);
+    for (i, (insert, rows)) in statements.iter().enumerate() {
+        let needed = insert.cols * rows.len();
+        if i > start && params + needed > POSTGRES_MAX_PARAMS {
+            groups.push(&statements[start..i]);
+            (start, params) = (i, 0);
+        }
+        params += needed;
+    }
+    if start < statements.len() {
+        groups.push(&statements[start..]);
+    }
+    groups
+}
+
+/// `WITH w0 AS (INSERT …), w1 AS (INSERT …) INSERT …`: every clause runs, each numbering its
+/// parameters after the previous one's.
+fn with_clauses(group: &[Statement<'_, '_>]) -> String {
+    let mut next = 1;
+    let mut inserts: Vec<String> = group
+        .iter()
+        .map(|(insert, rows)| {
+            let sql = insert.sql(Engine::Postgres, next, rows.len());
+            next += insert.cols * rows.len();
+            sql
+        })
+        .collect();
+    let last = inserts.pop().unwrap_or_default();
+    if inserts.is_empty() {
+        return last;
+    }
+    let clauses: Vec<String> = inserts.iter().enumerate().map(|(i, sql)| format!("w{i} AS ({sql})")).collect();
+    format!("WITH {} {last}", clauses.join(", "))
+}
+
+fn bind_statement<'q>(query: AnyQuery<'q>, (insert, rows): &Statement) -> AnyQuery<'q> {
     rows.clone().fold(query, &insert.bind_row)
 }
 
 /// Most parameters one statement binds: under SQLite's limit (32,766) and PostgreSQL's (65,535).
 pub(crate) const MAX_PARAMS: usize = 30_000;
+/// PostgreSQL's wire protocol counts a statement's parameters in 16 bits.
+const POSTGRES_MAX_PARAMS: usize = 65_535;
 
 /// A boolean stored as an integer, the one boolean type both engines read the same way.
 pub(crate) fn flag(value: bool) -> i64 {
@@ -343,6 +427,30 @@ mod tests {
         assert_eq!(sizes.iter().sum::<usize>(), 5000);
         assert_eq!(statement_sizes(0, 64).count(), 0);
         assert_eq!(statement_sizes(3, 64).collect::<Vec<_>>(), vec![2, 1]);
+    }
+
+    #[test]
+    fn postgres_writes_several_tables_in_one_statement_until_the_parameter_limit() {
+        let (pairs, wide) = (vec![(); 3], vec![(); 20_000]);
+        fn bind<'q>(query: AnyQuery<'q>, _: &()) -> AnyQuery<'q> {
+            query
+        }
+        let a = Insert::new("a (x, y)", "", 2, &pairs, bind);
+        let b = Insert::new("b (x, y, z)", "ON CONFLICT DO NOTHING", 3, &pairs, bind);
+        let statements = [(&a, 0..3), (&b, 1..3)];
+        let groups = postgres_groups(&statements);
+        assert_eq!(groups.len(), 1);
+        assert_eq!(
+            with_clauses(groups[0]),
+            "WITH w0 AS (INSERT INTO a (x, y) VALUES ($1, $2), ($3, $4), ($5, $6) ) \
+             INSERT INTO b (x, y, z) VALUES ($7, $8, $9), ($10, $11, $12) ON CONFLICT DO NOTHING"
+        );
+        assert_eq!(with_clauses(&statements[..1]), "INSERT INTO a (x, y) VALUES ($1, $2), ($3, $4), ($5, $6) ");
+
+        let c = Insert::new("c (x)", "", 1, &wide, bind);
+        let statements = [(&c, 0..20_000), (&c, 0..20_000), (&c, 0..20_000), (&c, 0..20_000), (&a, 0..3)];
+        let sizes: Vec<usize> = postgres_groups(&statements).iter().map(|g| g.len()).collect();
+        assert_eq!(sizes, vec![3, 2], "60,000 parameters fit in one statement, 80,000 do not");
     }
 
     #[test]

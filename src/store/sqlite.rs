@@ -1,16 +1,69 @@
-//! SQLite, the embedded default: one file, WAL, and `synchronous=FULL`, so every committed
+//! SQLite, the embedded default: two files, WAL, and `synchronous=FULL`, so every committed
 //! transaction is on disk before it is acknowledged. A power cut loses nothing acknowledged.
+//!
+//! The audit trail lives in a file of its own beside the database (`locator.db` and
+//! `locator-audit.db`): every lookup appends to the trail, and any write to a file makes every
+//! reader of that file drop its page cache, so in one file each lookup emptied the caches the
+//! next lookups search; in its own file the trail also has its own write lock, which a sync's
+//! long transactions on the holdings never hold. Readers attach the audit file as `audit`, so
+//! queries that join the trail to the holdings read both. The main file records the identity of
+//! its trail, and a missing or swapped audit file is refused at start-up.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, Connection, Executor, Row};
 
 use super::{StoreError, StoreResult};
 
+/// The database file and the audit trail's file, as URLs for sqlx and as paths.
+#[derive(Debug, Clone)]
+pub struct Files {
+    pub url: String,
+    pub audit_url: String,
+    pub main: PathBuf,
+    pub audit: PathBuf,
+}
+
+impl Files {
+    /// `sqlite://DIR/locator.db?…` gives `DIR/locator-audit.db` for the trail (the suffix goes
+    /// before the extension, or at the end of a name without one). A missing file is created.
+    pub fn of_url(url: &str) -> StoreResult<Files> {
+        let url = prepare_url(url);
+        let (scheme, rest) = match url.split_once("//") {
+            Some(("sqlite:", rest)) => ("sqlite://", rest),
+            _ => ("sqlite:", url.strip_prefix("sqlite:").unwrap_or(&url)),
+        };
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        if path.is_empty() || path.contains(":memory:") {
+            return Err(StoreError::Inconsistent(
+                "the SQLite database must be a file (an in-memory one is not kept)".into(),
+            ));
+        }
+        let name_starts = path.rfind('/').map_or(0, |slash| slash + 1);
+        let audit_path = match path[name_starts..].rfind('.') {
+            Some(dot) if dot > 0 => format!("{}-audit{}", &path[..name_starts + dot], &path[name_starts + dot..]),
+            _ => format!("{path}-audit"),
+        };
+        let audit_url = format!("{scheme}{audit_path}?{query}");
+        Ok(Files { main: file_of(&url)?, audit: file_of(&audit_url)?, audit_url, url })
+    }
+}
+
+/// The file an SQLite URL names, decoded as sqlx decodes it.
+fn file_of(url: &str) -> StoreResult<PathBuf> {
+    use std::str::FromStr;
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).map_err(StoreError::Database)?;
+    Ok(options.get_filename().to_path_buf())
+}
+
+fn path_text(path: &Path) -> StoreResult<&str> {
+    path.to_str().ok_or_else(|| StoreError::Inconsistent("the SQLite file's path is not UTF-8".into()))
+}
+
 /// Adds `mode=rwc` so a missing database file is created.
-pub fn prepare_url(url: &str) -> String {
+fn prepare_url(url: &str) -> String {
     if url.contains("mode=") {
         url.to_string()
     } else if url.contains('?') {
@@ -20,12 +73,14 @@ pub fn prepare_url(url: &str) -> String {
     }
 }
 
-pub fn pool_options(max_connections: u32) -> AnyPoolOptions {
+/// Connections with the settings below; readers pass the audit file to attach as `audit`.
+pub fn pool_options(max_connections: u32, attach_audit: Option<PathBuf>) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max_connections)
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(10))
-        .after_connect(|conn, _meta| {
+        .after_connect(move |conn, _meta| {
+            let attach_audit = attach_audit.clone();
             Box::pin(async move {
                 // WAL lets readers run beside the writer; FULL syncs the WAL on every commit
                 // (group commit in the audit writer keeps that cheap); the busy timeout makes a
@@ -46,6 +101,11 @@ pub fn pool_options(max_connections: u32) -> AnyPoolOptions {
                      PRAGMA journal_size_limit = 67108864;",
                 )
                 .await?;
+                if let Some(audit) = &attach_audit {
+                    let path =
+                        audit.to_str().ok_or_else(|| sqlx::Error::Configuration("audit path is not UTF-8".into()))?;
+                    sqlx::query("ATTACH DATABASE $1 AS audit").bind(path).execute(&mut *conn).await?;
+                }
                 Ok(())
             })
         })
@@ -66,11 +126,158 @@ pub async fn check_durability(pool: &AnyPool) -> StoreResult<()> {
     Ok(())
 }
 
-/// Writes a transactionally consistent copy of the database to `path` (an empty or missing
-/// file) while other connections keep reading and writing, then syncs it to disk.
-pub async fn backup_into(pool: &AnyPool, path: &Path) -> StoreResult<()> {
-    let target = path.to_str().ok_or_else(|| StoreError::Inconsistent("backup path is not UTF-8".into()))?;
-    sqlx::query("VACUUM INTO $1").bind(target).execute(pool).await?;
+/// The audit trail's tables with their columns, in the order the copies below write them.
+const AUDIT_TABLES: [(&str, &str); 6] = [
+    ("audit_events", "seq, at, type, actor_user_id, actor_org_id, purpose, lookup_id, body, leaf_hash"),
+    ("audit_event_orgs", "org_id, seq"),
+    ("audit_head", "id, size, frontier, checkpoint"),
+    ("audit_checkpoints", "tree_size, note, at"),
+    (
+        "lookup_matches",
+        "match_id, lookup_id, seq, asker_user_id, asker_org_id, holding_id, holder_org_id, tier, purpose, at, \
+         shielded, basis",
+    ),
+    ("lookup_pseudonyms", "pseudonym, seq"),
+];
+
+/// Makes sure the audit file is this database's trail, first moving the trail out of a
+/// database from before the split. The move survives a crash at any point: the copy into the
+/// audit file is one transaction, then the old tables are dropped (and the trail's identity
+/// recorded) in one transaction of the main file; a start after a crash between the two finds
+/// the same trail on both sides and only drops. Anything else is refused, never merged: the
+/// trail is tamper-evident only as one unbroken log.
+pub(super) async fn settle_audit_file(main: &AnyPool, audit: &AnyPool, files: &Files) -> StoreResult<()> {
+    let identity: String =
+        sqlx::query_scalar("SELECT identity FROM audit_identity WHERE id = 1").fetch_one(audit).await?;
+    let old_layout: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'audit_events'")
+            .fetch_one(main)
+            .await?;
+    if old_layout > 0 {
+        copy_trail_from_main(audit, files).await?;
+        let mut tx = main.begin_with("BEGIN IMMEDIATE").await?;
+        for (table, _) in AUDIT_TABLES {
+            sqlx::query(&format!("DROP TABLE {table}")).execute(&mut *tx).await?;
+        }
+        sqlx::query(
+            "INSERT INTO audit_link (id, identity) VALUES (1, $1) \
+             ON CONFLICT (id) DO UPDATE SET identity = excluded.identity",
+        )
+        .bind(&identity)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        tracing::info!(audit_file = %files.audit.display(), "moved the audit trail into its own file");
+    }
+    let link: Option<String> =
+        sqlx::query_scalar("SELECT identity FROM audit_link WHERE id = 1").fetch_optional(main).await?;
+    if link.as_deref() != Some(identity.as_str()) {
+        return Err(StoreError::Inconsistent(format!(
+            "{} is not the audit trail of {} (it is missing, new or from another database); restore \
+             both files from one backup (docs/operator-guide.md, Backups)",
+            files.audit.display(),
+            files.main.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Copies the trail's tables from the main file (attached as `old`) into an audit file that is
+/// still empty, or finds them copied already.
+async fn copy_trail_from_main(audit: &AnyPool, files: &Files) -> StoreResult<()> {
+    let mut conn = audit.acquire().await?;
+    sqlx::query("ATTACH DATABASE $1 AS old").bind(path_text(&files.main)?).execute(&mut *conn).await?;
+    let copied = async {
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+        let (here, there) = (TrailShape::of(&mut tx, "main").await?, TrailShape::of(&mut tx, "old").await?);
+        if here.is_empty() {
+            sqlx::query("DELETE FROM main.audit_head").execute(&mut *tx).await?;
+            for (table, columns) in AUDIT_TABLES {
+                let sql = format!("INSERT INTO main.{table} ({columns}) SELECT {columns} FROM old.{table}");
+                sqlx::query(&sql).execute(&mut *tx).await?;
+            }
+        } else if here != there {
+            return Err(StoreError::Inconsistent(format!(
+                "{} holds an audit trail of {} entries and {} another of {}; after restoring a backup, \
+                 remove the old audit file (and its -wal and -shm files) so the backup's trail moves into a new one",
+                files.main.display(),
+                there.head.0,
+                files.audit.display(),
+                here.head.0
+            )));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+    .await;
+    let detached = sqlx::query("DETACH DATABASE old").execute(&mut *conn).await;
+    copied?;
+    detached?;
+    Ok(())
+}
+
+/// Enough of a trail to tell an empty one, and one copy from another: each table's row count
+/// and the head (its size, Merkle frontier and signed checkpoint).
+#[derive(Debug, PartialEq)]
+struct TrailShape {
+    rows: Vec<i64>,
+    head: (i64, Vec<u8>, Option<String>),
+}
+
+impl TrailShape {
+    async fn of(conn: &mut sqlx::AnyConnection, schema: &str) -> StoreResult<TrailShape> {
+        let mut rows = Vec::new();
+        for (table, _) in AUDIT_TABLES {
+            let count = format!("SELECT COUNT(*) FROM {schema}.{table}");
+            rows.push(sqlx::query_scalar(&count).fetch_one(&mut *conn).await?);
+        }
+        let head = sqlx::query(&format!("SELECT size, frontier, checkpoint FROM {schema}.audit_head WHERE id = 1"))
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok(TrailShape { rows, head: (head.try_get(0)?, head.try_get(1)?, head.try_get(2)?) })
+    }
+
+    /// Only the head row, at size zero: what a new audit file holds.
+    fn is_empty(&self) -> bool {
+        self.head.0 == 0
+            && self.rows.iter().zip(AUDIT_TABLES).all(|(n, (table, _))| *n == i64::from(table == "audit_head"))
+    }
+}
+
+/// Writes a transactionally consistent copy of the database and its audit trail to `path` (an
+/// empty or missing file) while other connections keep reading and writing, then syncs it to
+/// disk. The copy is one file in the layout from before the split, so a restore is one file
+/// too (the start after it moves the trail out again). The main file is copied first: whatever
+/// it refers to in the trail (the match ids of record requests) is in the trail's later copy.
+pub async fn backup_into(reader: &AnyPool, files: &Files, path: &Path) -> StoreResult<()> {
+    let target = path_text(path)?;
+    sqlx::query("VACUUM main INTO $1").bind(target).execute(reader).await?;
+    let mut copy = sqlx::AnyConnection::connect(&format!("sqlite://{target}?mode=rw")).await?;
+    sqlx::query("ATTACH DATABASE $1 AS live").bind(path_text(&files.audit)?).execute(&mut copy).await?;
+    let copied = async {
+        // Deferred: the copy reads one snapshot of the trail without taking its write lock.
+        let mut tx = copy.begin().await?;
+        let schema: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT type, tbl_name, sql FROM live.sqlite_master WHERE sql IS NOT NULL ORDER BY type = 'index'",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        for (kind, table, sql) in &schema {
+            let Some((_, columns)) = AUDIT_TABLES.iter().find(|(t, _)| t == table) else { continue };
+            sqlx::query(sql).execute(&mut *tx).await?;
+            if kind == "table" {
+                let rows = format!("INSERT INTO main.{table} ({columns}) SELECT {columns} FROM live.{table}");
+                sqlx::query(&rows).execute(&mut *tx).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok::<_, StoreError>(())
+    }
+    .await;
+    let detached = sqlx::query("DETACH DATABASE live").execute(&mut copy).await;
+    copy.close().await?;
+    copied?;
+    detached?;
     std::fs::File::open(path).and_then(|f| f.sync_all()).map_err(|e| StoreError::Unavailable(sqlx::Error::Io(e)))?;
     Ok(())
 }
@@ -95,4 +302,25 @@ pub async fn check_copy(path: &Path) -> StoreResult<CheckedCopy> {
     }
     let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     Ok(CheckedCopy { bytes, audit_entries })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_audit_file_sits_beside_the_database_with_its_name_marked() {
+        let files = Files::of_url("sqlite:///var/lib/locator.d/locator.db").unwrap();
+        assert_eq!(files.audit, Path::new("/var/lib/locator.d/locator-audit.db"));
+        assert_eq!(files.audit_url, "sqlite:///var/lib/locator.d/locator-audit.db?mode=rwc");
+        assert_eq!(files.main, Path::new("/var/lib/locator.d/locator.db"));
+
+        let files = Files::of_url("sqlite:data.d/index?mode=rw").unwrap();
+        assert_eq!(
+            (files.audit_url.as_str(), files.audit.as_path()),
+            ("sqlite:data.d/index-audit?mode=rw", Path::new("data.d/index-audit"))
+        );
+        assert_eq!(Files::of_url("sqlite://.hidden").unwrap().audit, Path::new(".hidden-audit"));
+        assert!(Files::of_url("sqlite::memory:").is_err());
+    }
 }

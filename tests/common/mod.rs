@@ -246,7 +246,7 @@ pub async fn refuse_audit_writes(store: &Store, engine: Engine) {
              CREATE TRIGGER refuse BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION refuse();"
         }
     };
-    store.execute_raw(fault).await.expect("fault injected");
+    store.execute_raw_on_audit(fault).await.expect("fault injected");
 }
 
 pub async fn split(response: reqwest::Response) -> (StatusCode, Value) {
