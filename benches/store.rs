@@ -66,7 +66,11 @@ async fn build_index(store: &Store, keyring: &Keyring, n: usize) {
                 input.into_holding(&format!("B-{i}"), keyring, today).expect("valid holding")
             })
             .collect();
-        store.sync_batch(org.id, &batch, &key_id, 0, &mut index).await.expect("batch");
+        let mut open = None;
+        store.sync_batch(&mut open, org.id, &batch, &key_id, 0, &mut index).await.expect("batch");
+        if let Some(tx) = open {
+            store.commit_sync(tx).await.expect("commit");
+        }
     }
 }
 

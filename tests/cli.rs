@@ -147,8 +147,8 @@ fn import_prints_a_summary_and_fails_only_when_nothing_can_be_read() {
     assert!(out.status.success());
     let text = stdout(&out);
     assert!(text.contains("2 rows read: 1 added") && text.contains("1 rejected") && text.contains("line 3"), "{text}");
-    let out = locator(dir.path()).args(["import", "--org", "E2", "--bulk", "caseload.csv"]).output().unwrap();
-    assert!(stdout(&out).contains("0 added, 0 updated, 1 unchanged"), "bulk mode is the same sync: {}", stdout(&out));
+    let out = locator(dir.path()).args(["import", "--org", "E2", "caseload.csv"]).output().unwrap();
+    assert!(stdout(&out).contains("0 added, 0 updated, 1 unchanged"), "the same file again: {}", stdout(&out));
 
     std::fs::write(dir.path().join("junk.csv"), "Amy,Okafor\n").unwrap();
     let out = locator(dir.path()).args(["import", "--org", "E2", "junk.csv"]).output().unwrap();

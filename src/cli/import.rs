@@ -21,11 +21,6 @@ pub struct ImportArgs {
     /// Validate and count without writing anything.
     #[arg(long)]
     dry_run: bool,
-    /// Write in transactions of 100,000 rows rather than 5,000: several times faster for a first
-    /// load of a large caseload, but on SQLite lookups wait seconds at a time for the write lock
-    /// while it runs. For onboarding, while the node is quiet.
-    #[arg(long)]
-    bulk: bool,
     /// The caseload: `.csv` (header row) or `.ndjson` (one holding per line).
     file: PathBuf,
 }
@@ -57,7 +52,7 @@ pub async fn run(args: ImportArgs, settings: Settings) -> anyhow::Result<ExitCod
                 eprintln!("… {line} rows");
             }
         };
-        let options = SyncOptions { dry_run: args.dry_run, bulk: args.bulk };
+        let options = SyncOptions::dry_run(args.dry_run);
         let result = service.sync_holdings(org.id, None, format, reader, options, &progress).await;
         bar.finish_and_clear();
         match result {

@@ -18,35 +18,30 @@ use crate::audit::{EventType, NewEvent};
 use crate::domain::holding::NewHolding;
 use crate::domain::sync::{CsvLayout, Rejected, SyncFormat, ndjson_row};
 use crate::domain::user::Actor;
-use crate::store::holdings::{Change, fingerprint_prefix, ref_hash};
+use crate::store::StoreError;
+use crate::store::holdings::{Change, SyncTransaction, fingerprint_prefix, ref_hash};
 
-/// Rows per write transaction. A commit writes every B-tree page the batch touched, and
-/// pseudonyms are random keys, so small batches write the same pages again and again (500 rows:
-/// 18 s for 100,000 holdings; 5,000: under 6 s). The audit writer shares SQLite's one write lock
-/// and waits for a batch: tens of milliseconds on a small index, a few hundred at a million.
+/// Rows the reader hands the writer at a time.
 const BATCH: usize = 5000;
 
-/// Rows per transaction in bulk mode (`locator import --bulk`): a tenth of the random B-tree page
-/// rewrites of `BATCH`, but the write lock is held for seconds at a time, so lookups on the same
-/// SQLite database wait that long for their audit write. For onboarding a large caseload.
-const BULK_BATCH: usize = 100_000;
+/// Rows per write transaction, at most. A commit writes every B-tree page the transaction
+/// touched, and pseudonyms are random keys, so small transactions write the same pages again
+/// and again: a million holdings into SQLite took 97 s in transactions of 5,000 rows and 59 s in
+/// transactions of 100,000. But SQLite has one write lock per file, so a transaction stays this
+/// long only while no other write in this process waits for it: after each batch, a sync that
+/// sees one waiting commits and hands over (lookups never wait: the audit trail is its own file).
+const TRANSACTION_ROWS: usize = 100_000;
 
 /// How a sync runs.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SyncOptions {
     /// Validate and count; write nothing.
     pub dry_run: bool,
-    /// Larger transactions (`BULK_BATCH` rows) for a first load while the node is quiet.
-    pub bulk: bool,
 }
 
 impl SyncOptions {
     pub fn dry_run(dry_run: bool) -> SyncOptions {
-        SyncOptions { dry_run, bulk: false }
-    }
-
-    fn batch_rows(self) -> usize {
-        if self.bulk { BULK_BATCH } else { BATCH }
+        SyncOptions { dry_run }
     }
 }
 
@@ -115,10 +110,8 @@ impl Service {
         options: SyncOptions,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<SyncSummary, SyncError> {
-        let (dry_run, batch_rows) = (options.dry_run, options.batch_rows());
-        // Parsed batches waiting for the writer. In bulk mode that is up to four of 100,000 rows
-        // (the import peaks near 1 GB); letting only one wait saved 15 % of that and cost 5 % in
-        // time (a million holdings: 59 s → 62 s).
+        let (dry_run, batch_rows) = (options.dry_run, BATCH);
+        // Parsed batches waiting for the writer.
         let (tx, mut rx) = mpsc::channel::<Parsed>(4);
         let keys = self.keys.clone();
         let today = self.clock.today();
@@ -245,69 +238,86 @@ impl Service {
 
         let mut index = self.store.sync_index(org_id).await.map_err(ServiceError::from)?;
         let mut summary = SyncSummary { dry_run, ..SyncSummary::default() };
-        // Planner statistics are refreshed as a large sync grows the tables (10k, 40k, 160k … changes).
-        let mut analyze_at = FIRST_ANALYZE;
-        let mut unsignalled: Option<WrittenBatch> = None;
-        let mut interrupted = None;
-        while let Some(parsed) = rx.recv().await {
-            let (rows, line) = match parsed {
-                Parsed::Rows(rows, line) => (rows, line),
-                Parsed::Unreadable(field, message) => return Err(SyncError::Unreadable { field, message }),
-                Parsed::Interrupted(line) => {
-                    interrupted = Some(line);
-                    break;
-                }
-            };
-            let mut holdings = Vec::with_capacity(rows.len());
-            for row in rows {
-                summary.lines += 1;
-                match row {
-                    Row::Holding(h) => holdings.push(*h),
-                    Row::Rejected(r) => summary.rejected.extend(r),
-                }
-            }
-            if dry_run {
-                for h in &holdings {
-                    match index.remove(&ref_hash(&h.local_ref)) {
-                        Some((_, fp)) if fp == fingerprint_prefix(&h.fingerprint) => summary.unchanged += 1,
-                        Some(_) => summary.updated += 1,
-                        None => summary.added += 1,
-                    }
-                }
-            } else {
-                // Batch k is signalled while batch k + 1 is written: signalling reads, so on
-                // both engines it runs beside the writer instead of leaving it idle.
-                let previous = unsignalled.take();
-                let write = self.store.sync_batch(org_id, &holdings, &self.key_id, self.clock.now_ms(), &mut index);
-                let signal = async {
-                    match &previous {
-                        Some(batch) => self.signal_written(org_id, batch).await,
-                        None => Ok(Signalled::default()),
+        // Committed batches go to the signaller, which finds their matches while the writer
+        // goes on with the next transaction. It holds at most one set waiting.
+        let (committed, mut to_signal) = mpsc::channel::<Vec<WrittenBatch>>(1);
+        let write = async {
+            // Owned here, so the signaller's channel closes when writing ends, however it ends.
+            let committed = committed;
+            // Planner statistics are refreshed as a large sync grows the tables (10k, 40k, 160k … changes).
+            let mut analyze_at = FIRST_ANALYZE;
+            let mut open = None;
+            let mut uncommitted = Vec::new();
+            while let Some(parsed) = rx.recv().await {
+                let (rows, line) = match parsed {
+                    Parsed::Rows(rows, line) => (rows, line),
+                    Parsed::Unreadable(field, message) => return Err(SyncError::Unreadable { field, message }),
+                    Parsed::Interrupted(line) => {
+                        self.hand_over(&mut open, &mut uncommitted, &committed).await?;
+                        return Ok(Some(line));
                     }
                 };
-                let (changes, signalled) = tokio::join!(write, signal);
-                let changes = changes.map_err(ServiceError::from)?;
-                let signalled = signalled?;
-                summary.count(signalled);
-                for (change, _) in &changes {
-                    match change {
-                        Change::Added => summary.added += 1,
-                        Change::Updated => summary.updated += 1,
-                        Change::Unchanged => summary.unchanged += 1,
+                let mut holdings = Vec::with_capacity(rows.len());
+                for row in rows {
+                    summary.lines += 1;
+                    match row {
+                        Row::Holding(h) => holdings.push(*h),
+                        Row::Rejected(r) => summary.rejected.extend(r),
                     }
                 }
-                if summary.added + summary.updated >= analyze_at {
-                    self.store.analyze_holdings().await.map_err(ServiceError::from)?;
-                    analyze_at *= 4;
+                if dry_run {
+                    for h in &holdings {
+                        match index.remove(&ref_hash(&h.local_ref)) {
+                            Some((_, fp)) if fp == fingerprint_prefix(&h.fingerprint) => summary.unchanged += 1,
+                            Some(_) => summary.updated += 1,
+                            None => summary.added += 1,
+                        }
+                    }
+                } else {
+                    let now = self.clock.now_ms();
+                    let changes = self
+                        .store
+                        .sync_batch(&mut open, org_id, &holdings, &self.key_id, now, &mut index)
+                        .await
+                        .map_err(ServiceError::from)?;
+                    for (change, _) in &changes {
+                        match change {
+                            Change::Added => summary.added += 1,
+                            Change::Updated => summary.updated += 1,
+                            Change::Unchanged => summary.unchanged += 1,
+                        }
+                    }
+                    uncommitted.push(WrittenBatch { holdings, changes });
+                    let full = open.as_ref().is_none_or(|tx| tx.rows >= TRANSACTION_ROWS);
+                    if full || self.store.writers_waiting() {
+                        self.hand_over(&mut open, &mut uncommitted, &committed).await?;
+                        if summary.added + summary.updated >= analyze_at {
+                            self.store.analyze_holdings().await.map_err(ServiceError::from)?;
+                            analyze_at *= 4;
+                        }
+                    }
                 }
-                unsignalled = Some(WrittenBatch { holdings, changes });
+                progress(line);
             }
-            progress(line);
-        }
+            self.hand_over(&mut open, &mut uncommitted, &committed).await?;
+            Ok(None)
+        };
+        let signal = async {
+            let mut signalled = Signalled::default();
+            while let Some(batches) = to_signal.recv().await {
+                for batch in &batches {
+                    let more = self.signal_written(org_id, batch).await?;
+                    signalled.new += more.new;
+                    signalled.withdrawn += more.withdrawn;
+                }
+            }
+            Ok::<_, ServiceError>(signalled)
+        };
+        let (written, signalled) = tokio::join!(write, signal);
         let _ = parser.await;
-        if let Some(batch) = unsignalled.take() {
-            summary.count(self.signal_written(org_id, &batch).await?);
-        }
+        // A signalling failure stops the writer (its channel closes), so it is the one to report.
+        summary.count(signalled?);
+        let interrupted = written?;
         if let Some(line) = interrupted {
             self.audit_sync(org_id, actor, &summary, false).await?;
             return Err(SyncError::Interrupted { line });
@@ -325,6 +335,24 @@ impl Service {
             self.audit_sync(org_id, actor, &summary, true).await?;
         }
         Ok(summary)
+    }
+
+    /// Commits the sync's open transaction, if any, and passes its batches to the signaller.
+    /// A closed channel means the signaller failed: the sync stops, and reports its error.
+    async fn hand_over(
+        &self,
+        open: &mut Option<SyncTransaction>,
+        uncommitted: &mut Vec<WrittenBatch>,
+        committed: &mpsc::Sender<Vec<WrittenBatch>>,
+    ) -> Result<(), SyncError> {
+        if let Some(tx) = open.take() {
+            self.store.commit_sync(tx).await.map_err(ServiceError::from)?;
+        }
+        if !uncommitted.is_empty() && committed.send(std::mem::take(uncommitted)).await.is_err() {
+            let stopped = StoreError::Inconsistent("match signalling stopped".into());
+            return Err(SyncError::Service(ServiceError::Store(stopped)));
+        }
+        Ok(())
     }
 
     /// Signals the matches of a written batch, screening its probes through the prefilter, and

@@ -45,6 +45,13 @@ fn find_hits_sql(engine: super::Engine, size: usize) -> &'static str {
         .unwrap_or("SELECT NULL WHERE 1 = 0")
 }
 
+/// A sync's write transaction, open across batches until the sync commits it.
+pub struct SyncTransaction {
+    tx: Transaction<'static, Any>,
+    /// Rows written in it so far.
+    pub rows: usize,
+}
+
 /// What happened to one holding in a put or a sync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
@@ -173,10 +180,13 @@ impl Store {
         written.into_iter().next().ok_or_else(|| StoreError::Inconsistent("nothing written".into()))
     }
 
-    /// Writes a batch of a sync in one transaction; `index` is the organisation's existing
-    /// holdings, and entries seen here are removed from it (what remains at the end is absent).
+    /// Writes a batch of a sync into `open`, beginning that transaction if this batch is the
+    /// first to change anything; `index` is the organisation's existing holdings, and entries
+    /// seen here are removed from it (what remains at the end is absent). The caller commits
+    /// (`commit_sync`), so one transaction can carry many batches.
     pub async fn sync_batch(
         &self,
+        open: &mut Option<SyncTransaction>,
         org_id: i64,
         batch: &[NewHolding],
         key_id: &str,
@@ -190,10 +200,17 @@ impl Store {
             // A re-sync of an unchanged caseload takes no write lock at all.
             return Ok(items.iter().map(|(_, e)| (Change::Unchanged, e.map_or(0, |(id, _)| id))).collect());
         }
-        let mut tx = self.begin_write().await?;
-        let written = write_holdings(&mut tx, self.engine(), org_id, &items, key_id, now).await?;
-        tx.commit().await?;
-        Ok(written)
+        let tx = match open {
+            Some(tx) => tx,
+            None => open.insert(SyncTransaction { tx: self.begin_write_uncounted().await?, rows: 0 }),
+        };
+        tx.rows += batch.len();
+        write_holdings(&mut tx.tx, self.engine(), org_id, &items, key_id, now).await
+    }
+
+    pub async fn commit_sync(&self, open: SyncTransaction) -> StoreResult<()> {
+        open.tx.commit().await?;
+        Ok(())
     }
 
     /// Refreshes the planner's statistics after a large change. PostgreSQL without statistics
@@ -202,7 +219,10 @@ impl Store {
     /// queries follow the indexes without statistics (and ANALYZE there reads whole tables).
     pub async fn analyze_holdings(&self) -> StoreResult<()> {
         if self.engine() == Engine::Postgres {
-            sqlx::raw_sql("ANALYZE holdings; ANALYZE pseudonyms").execute(self.writer()).await?;
+            let mut conn = self.write_conn().await?;
+            for table in ["holdings", "pseudonyms"] {
+                sqlx::query(&format!("ANALYZE {table}")).execute(&mut *conn).await?;
+            }
         }
         Ok(())
     }
@@ -254,7 +274,7 @@ impl Store {
                 .bind(now)
                 .bind(org_id)
                 .bind(local_ref)
-                .execute(self.writer())
+                .execute(&mut *self.write_conn().await?)
                 .await?;
         if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
     }

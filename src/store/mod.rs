@@ -117,6 +117,8 @@ pub struct Store {
     audit_writer: AnyPool,
     /// SQLite: the database file and the audit trail's file.
     files: Option<sqlite::Files>,
+    /// Writes in this process waiting for the writer: a sync's long transaction hands over to them.
+    waiting_writers: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Store {
@@ -131,7 +133,7 @@ impl Store {
                 let audit_writer = sqlite::pool_options(1, None).connect(&files.audit_url).await?;
                 let writer = sqlite::pool_options(1, None).connect(&files.url).await?;
                 let reader = sqlite::pool_options(4, Some(files.audit.clone())).connect(&files.url).await?;
-                Store { engine, reader, writer, audit_writer, files: Some(files) }
+                Store { engine, reader, writer, audit_writer, files: Some(files), waiting_writers: Default::default() }
             }
             Engine::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -139,7 +141,14 @@ impl Store {
                     .acquire_timeout(Duration::from_secs(5))
                     .connect(url)
                     .await?;
-                Store { engine, reader: pool.clone(), writer: pool.clone(), audit_writer: pool, files: None }
+                Store {
+                    engine,
+                    reader: pool.clone(),
+                    writer: pool.clone(),
+                    audit_writer: pool,
+                    files: None,
+                    waiting_writers: Default::default(),
+                }
             }
         };
         store.check_durability().await?;
@@ -196,17 +205,33 @@ impl Store {
         &self.reader
     }
 
-    pub(crate) fn writer(&self) -> &AnyPool {
-        &self.writer
+    /// The writer's connection for one statement outside a transaction. While it waits, a
+    /// sync's open transaction knows to commit and hand over (`writers_waiting`).
+    pub(crate) async fn write_conn(&self) -> StoreResult<sqlx::pool::PoolConnection<Any>> {
+        let _waiting = WaitingWriter::enter(&self.waiting_writers);
+        Ok(self.writer.acquire().await?)
     }
 
     /// A write transaction. On SQLite it takes the write lock up front (`BEGIN IMMEDIATE`),
     /// so a transaction that reads before it writes never fails to upgrade its lock.
     pub(crate) async fn begin_write(&self) -> StoreResult<Transaction<'static, Any>> {
+        let _waiting = WaitingWriter::enter(&self.waiting_writers);
+        self.begin_write_uncounted().await
+    }
+
+    /// A write transaction whose wait for the writer is not counted: for the sync's own
+    /// transactions, which are the ones the others wait for.
+    pub(crate) async fn begin_write_uncounted(&self) -> StoreResult<Transaction<'static, Any>> {
         Ok(match self.engine {
             Engine::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
             Engine::Postgres => self.writer.begin().await?,
         })
+    }
+
+    /// Whether another write in this process is waiting for the writer (on SQLite, for the
+    /// database's one write lock).
+    pub fn writers_waiting(&self) -> bool {
+        self.waiting_writers.load(std::sync::atomic::Ordering::Relaxed) > 0
     }
 
     /// The audit trail's write transaction: on SQLite its own file's lock, which no sync holds.
@@ -240,6 +265,22 @@ impl Store {
         self.reader.close().await;
         self.writer.close().await;
         self.audit_writer.close().await;
+    }
+}
+
+/// Counts a write waiting for the writer from `enter` until dropped (acquired or failed).
+struct WaitingWriter<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> WaitingWriter<'a> {
+    fn enter(count: &'a std::sync::atomic::AtomicUsize) -> Self {
+        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        WaitingWriter(count)
+    }
+}
+
+impl Drop for WaitingWriter<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -451,6 +492,27 @@ mod tests {
         let statements = [(&c, 0..20_000), (&c, 0..20_000), (&c, 0..20_000), (&c, 0..20_000), (&a, 0..3)];
         let sizes: Vec<usize> = postgres_groups(&statements).iter().map(|g| g.len()).collect();
         assert_eq!(sizes, vec![3, 2], "60,000 parameters fit in one statement, 80,000 do not");
+    }
+
+    #[tokio::test]
+    async fn a_write_waiting_behind_a_long_transaction_is_seen_by_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}", dir.path().join("t.db").display())).await.unwrap();
+        let long = store.begin_write_uncounted().await.unwrap();
+        assert!(!store.writers_waiting(), "the long transaction itself is not counted");
+        let waiting = tokio::spawn({
+            let store = store.clone();
+            async move { store.begin_write().await.map(drop) }
+        });
+        let mut turns = 0;
+        while !store.writers_waiting() {
+            turns += 1;
+            assert!(turns < 100_000, "the waiting write was never seen");
+            tokio::task::yield_now().await;
+        }
+        long.commit().await.unwrap();
+        waiting.await.unwrap().expect("it gets the writer once the transaction ends");
+        assert!(!store.writers_waiting());
     }
 
     #[test]

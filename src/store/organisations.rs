@@ -43,7 +43,7 @@ impl Store {
         .bind(flag(org.active))
         .bind(search_text(org.code.as_str(), &org.name))
         .bind(now)
-        .fetch_one(self.writer())
+        .fetch_one(&mut *self.write_conn().await?)
         .await
         .map_err(|e| match StoreError::from(e) {
             StoreError::Conflict(_) => StoreError::Conflict("an organisation with this code already exists"),

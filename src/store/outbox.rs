@@ -195,7 +195,7 @@ impl Store {
         .bind(org_id)
         .bind(url)
         .bind(now)
-        .fetch_one(self.writer())
+        .fetch_one(&mut *self.write_conn().await?)
         .await?;
         webhook_from_row(&row)
     }
@@ -205,7 +205,7 @@ impl Store {
         let done = sqlx::query("UPDATE webhooks SET url = NULL, updated_at = $1 WHERE org_id = $2 AND url IS NOT NULL")
             .bind(now)
             .bind(org_id)
-            .execute(self.writer())
+            .execute(&mut *self.write_conn().await?)
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -236,8 +236,13 @@ impl Store {
                AND (claimed_until IS NULL OR claimed_until <= $3) \
              RETURNING {COLUMNS}"
         );
-        let rows =
-            sqlx::query(&sql).bind(claim).bind(now + lease).bind(now).bind(limit).fetch_all(self.writer()).await?;
+        let rows = sqlx::query(&sql)
+            .bind(claim)
+            .bind(now + lease)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&mut *self.write_conn().await?)
+            .await?;
         let mut claimed = rows.iter().map(from_row).collect::<StoreResult<Vec<_>>>()?;
         claimed.sort_by_key(|r| r.id);
         Ok(claimed)
@@ -252,7 +257,7 @@ impl Store {
         .bind(now)
         .bind(id)
         .bind(claim)
-        .execute(self.writer())
+        .execute(&mut *self.write_conn().await?)
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -272,7 +277,7 @@ impl Store {
         .bind(dead)
         .bind(id)
         .bind(claim)
-        .execute(self.writer())
+        .execute(&mut *self.write_conn().await?)
         .await?;
         Ok(done.rows_affected() > 0)
     }

@@ -34,7 +34,7 @@ impl Store {
         .bind(user_id)
         .bind(now)
         .bind(expires_at)
-        .execute(self.writer())
+        .execute(&mut *self.write_conn().await?)
         .await?;
         Ok(())
     }
@@ -76,13 +76,16 @@ impl Store {
         sqlx::query("UPDATE web_sessions SET last_seen_at = $1 WHERE id_hash = $2")
             .bind(now)
             .bind(id_hash)
-            .execute(self.writer())
+            .execute(&mut *self.write_conn().await?)
             .await?;
         Ok(())
     }
 
     pub async fn delete_session(&self, id_hash: &[u8]) -> StoreResult<()> {
-        sqlx::query("DELETE FROM web_sessions WHERE id_hash = $1").bind(id_hash).execute(self.writer()).await?;
+        sqlx::query("DELETE FROM web_sessions WHERE id_hash = $1")
+            .bind(id_hash)
+            .execute(&mut *self.write_conn().await?)
+            .await?;
         Ok(())
     }
 
@@ -91,7 +94,7 @@ impl Store {
         Ok(sqlx::query("DELETE FROM web_sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
             .bind(now)
             .bind(now - idle_ms)
-            .execute(self.writer())
+            .execute(&mut *self.write_conn().await?)
             .await?
             .rows_affected())
     }

@@ -49,7 +49,7 @@ impl Store {
         .bind(token_hash)
         .bind(token_hint)
         .bind(now)
-        .fetch_one(self.writer())
+        .fetch_one(&mut *self.write_conn().await?)
         .await?;
         self.user_in_org(org_id, id).await
     }
@@ -86,7 +86,7 @@ impl Store {
                 .bind(now)
                 .bind(user_id)
                 .bind(org_id)
-                .execute(self.writer())
+                .execute(&mut *self.write_conn().await?)
                 .await?
                 .rows_affected();
         if changed == 0 {
@@ -103,7 +103,7 @@ impl Store {
         .bind(now)
         .bind(user_id)
         .bind(org_id)
-        .execute(self.writer())
+        .execute(&mut *self.write_conn().await?)
         .await?
         .rows_affected();
         if changed == 0 {
@@ -117,7 +117,7 @@ impl Store {
         sqlx::query("UPDATE users SET token_hash = $1 WHERE token_hash = $2")
             .bind(new_hash)
             .bind(old_hash)
-            .execute(self.writer())
+            .execute(&mut *self.write_conn().await?)
             .await?;
         Ok(())
     }
