@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end benchmark: generate N synthetic holdings, import them (timed), serve with rate
 # limits off, and drive /healthz, lookups, then mixed traffic (lookups, record requests, small
-# syncs) from a separate process, then lookups from one client at a time.
+# syncs) from a separate process, then lookups from one client at a time, then lookups sent at a
+# fixed rate (RATE a second, default 1000) whatever the answers do.
 # Usage: bench/run.sh [N] [sqlite|postgres]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,5 +60,9 @@ echo "== load"
 echo "== one client at a time (latency without queueing)"
 "$BIN/examples/loadgen" --url http://127.0.0.1:18181 --token "$TOKEN" --lookups "$WORK/data/lookups.ndjson" \
   --seconds "$((SECONDS_EACH < 5 ? SECONDS_EACH : 5))" --concurrency 1 | grep -v healthz
+RATE=${RATE:-1000}
+echo "== lookups sent at $RATE/s (open loop: latency under a fixed load, queueing included)"
+"$BIN/examples/loadgen" --url http://127.0.0.1:18181 --token "$TOKEN" --lookups "$WORK/data/lookups.ndjson" \
+  --seconds "$SECONDS_EACH" --rate "$RATE"
 kill -TERM "$SERVER"; wait "$SERVER" || true
 if [ "$ENGINE" = postgres ]; then psql -q -h 127.0.0.1 -U postgres -d test -c "DROP SCHEMA $SCHEMA CASCADE"; fi

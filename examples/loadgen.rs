@@ -4,6 +4,9 @@
 //! cargo run --release --example loadgen -- --url http://127.0.0.1:8080 --token clk_... \
 //!     --lookups bench/data/lookups.ndjson --seconds 15 --concurrency 32
 //!
+//! With `--rate R`, only lookups, sent open-loop at R a second whatever the answers do, each
+//! timed from when it was due: latency under a given load, queueing included.
+//!
 //! With `--admin-token` (an org-admin of an organisation set aside for churn), a third phase
 //! drives mixed traffic: 85 % lookups, 10 % record requests on matches the lookups found, and
 //! 5 % small caseload syncs (20 rows, one changed each time) for that organisation, with
@@ -52,6 +55,38 @@ async fn drive(seconds: u64, concurrency: usize, make: MakeRequest) -> Outcome {
         if let Ok((l, e)) = t.await {
             all.extend(l);
             errors += e;
+        }
+    }
+    all.sort_unstable();
+    Outcome { latencies_us: all, errors, elapsed: started.elapsed() }
+}
+
+/// Sends request n at `start + n / rate`, each on its own task. Latency counts from when a request
+/// was due, not from when it was sent, so a server that falls behind is charged for the queue it
+/// makes (a closed loop would wait for it and hide that: coordinated omission).
+async fn drive_at_rate(seconds: u64, rate: f64, make: MakeRequest) -> Outcome {
+    let started = tokio::time::Instant::now();
+    let total = (seconds as f64 * rate) as usize;
+    let mut tasks = Vec::with_capacity(total);
+    for n in 0..total {
+        let due = started + Duration::from_secs_f64(n as f64 / rate);
+        tokio::time::sleep_until(due).await;
+        let make = make.clone();
+        tasks.push(tokio::spawn(async move {
+            match make(n).send().await {
+                Ok(r) if r.status().is_success() => {
+                    let _ = r.bytes().await;
+                    Some(due.elapsed().as_micros() as u64)
+                }
+                _ => None,
+            }
+        }));
+    }
+    let (mut all, mut errors) = (Vec::with_capacity(total), 0);
+    for t in tasks {
+        match t.await {
+            Ok(Some(latency)) => all.push(latency),
+            _ => errors += 1,
         }
     }
     all.sort_unstable();
@@ -187,21 +222,31 @@ async fn main() {
         std::process::exit(2);
     }
     let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().unwrap_or_default();
+    let lookup_url = format!("{url}/api/v1/lookups");
+    let lookup = {
+        let (c, b, u, t) = (client.clone(), bodies.clone(), lookup_url.clone(), token.clone());
+        Arc::new(move |n: usize| {
+            c.post(&u).bearer_auth(&t).header("content-type", "application/json").body(b[n % b.len()].clone())
+        })
+    };
+
+    if let Some(rate) = args.iter().any(|a| a == "--rate").then(|| arg("--rate", "").parse::<f64>()) {
+        let Ok(rate) = rate.map(|r| r.max(1.0)) else {
+            eprintln!("--rate takes lookups a second, e.g. --rate 1000");
+            std::process::exit(2);
+        };
+        let lookups = drive_at_rate(seconds, rate, lookup).await;
+        println!("lookups sent at {rate:.0}/s for {seconds} s, each timed from when it was due:");
+        report("lookups", &lookups);
+        fail_on_errors(&[&lookups]);
+        return;
+    }
 
     let health_url = format!("{url}/healthz");
     let c = client.clone();
     let health = drive(seconds, concurrency, Arc::new(move |_| c.get(&health_url))).await;
 
-    let lookup_url = format!("{url}/api/v1/lookups");
-    let (c, b, u, t) = (client.clone(), bodies.clone(), lookup_url.clone(), token.clone());
-    let lookups = drive(
-        seconds,
-        concurrency,
-        Arc::new(move |n| {
-            c.post(&u).bearer_auth(&t).header("content-type", "application/json").body(b[n % b.len()].clone())
-        }),
-    )
-    .await;
+    let lookups = drive(seconds, concurrency, lookup).await;
 
     println!("concurrency {concurrency}, {seconds} s each, one client process on the same machine");
     let yardstick = report("/healthz", &health);

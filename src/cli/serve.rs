@@ -59,7 +59,12 @@ pub async fn run_service(
         state.service.prefilter.mark_warming();
         tokio::spawn(async move { state.service.maintain_prefilter(std::time::Duration::from_secs(30)).await })
     };
+    let coverage = {
+        let state = state.clone();
+        tokio::spawn(async move { state.service.maintain_coverage(std::time::Duration::from_secs(10)).await })
+    };
     let served = http::serve(state, listener).await;
+    coverage.abort();
     let _ = stop.send(true);
     let _ = worker.await;
     maintenance.abort();

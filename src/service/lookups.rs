@@ -232,12 +232,51 @@ impl Service {
 
     /// Coverage counts scan the holdings table, so they are computed at most every
     /// `COVERAGE_TTL` and shared by every lookup in between (they are context, not evidence).
+    /// Coverage as of at most `COVERAGE_TTL` ago. Counting scans every holding (a tenth of a
+    /// second at a million on SQLite), so one caller at a time recounts and the others answer
+    /// from the stale copy meanwhile; a serving node recounts ahead of time (`maintain_coverage`),
+    /// so no lookup waits for the scan.
     pub async fn coverage(&self) -> ServiceResult<Coverage> {
-        if let Some((at, coverage)) = *self.coverage_cache.lock().unwrap_or_else(|p| p.into_inner())
-            && at.elapsed() < COVERAGE_TTL
-        {
-            return Ok(coverage);
+        let cached = *self.coverage_cache.lock().unwrap_or_else(|p| p.into_inner());
+        match cached {
+            Some((at, coverage)) if at.elapsed() < COVERAGE_TTL => Ok(coverage),
+            Some((_, stale)) => match self.recount_coverage().await? {
+                Some(fresh) => Ok(fresh),
+                None => Ok(stale),
+            },
+            None => self.count_coverage().await,
         }
+    }
+
+    /// Recounts coverage every `every` for as long as the node serves.
+    pub async fn maintain_coverage(&self, every: std::time::Duration) {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.recount_coverage().await {
+                tracing::warn!(error = %e, "coverage not recounted; lookups keep the last count");
+            }
+        }
+    }
+
+    /// Recounts unless another caller already is (`None`).
+    async fn recount_coverage(&self) -> ServiceResult<Option<Coverage>> {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        /// Clears the flag however the count ends, a dropped request included.
+        struct Recounting<'a>(&'a AtomicBool);
+        impl Drop for Recounting<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
+        }
+        if self.coverage_recounting.swap(true, Ordering::AcqRel) {
+            return Ok(None);
+        }
+        let _recounting = Recounting(&self.coverage_recounting);
+        self.count_coverage().await.map(Some)
+    }
+
+    async fn count_coverage(&self) -> ServiceResult<Coverage> {
         let (holdings_total, orgs_with_holdings, last_update) = self.store.coverage().await?;
         let coverage = Coverage {
             organisations_participating: self.store.count_active_organisations().await?,

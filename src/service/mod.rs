@@ -76,6 +76,8 @@ pub struct Service {
     pub prefilter: prefilter::Prefilter,
     /// The last coverage figures and when they were computed (see `Service::coverage`).
     pub coverage_cache: std::sync::Mutex<Option<(std::time::Instant, lookups::Coverage)>>,
+    /// Set while one caller recounts coverage (see `Service::coverage`).
+    coverage_recounting: std::sync::atomic::AtomicBool,
     /// Lines for a person: e.g. that a key file was created.
     pub notices: Vec<String>,
 }
@@ -145,6 +147,7 @@ impl Service {
             limiter,
             prefilter: Default::default(),
             coverage_cache: Default::default(),
+            coverage_recounting: Default::default(),
             notices,
         };
         Ok((service, AuditTask(task)))

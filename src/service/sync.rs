@@ -81,6 +81,19 @@ pub enum SyncError {
     Service(#[from] ServiceError),
 }
 
+/// Passes committed batches to the signaller. A closed channel means the signaller failed: the
+/// sync stops, and the signaller's error is the one reported.
+async fn pass_on(
+    committed: &mpsc::Sender<Vec<WrittenBatch>>,
+    batches: &mut Vec<WrittenBatch>,
+) -> Result<(), SyncError> {
+    if !batches.is_empty() && committed.send(std::mem::take(batches)).await.is_err() {
+        let stopped = StoreError::Inconsistent("match signalling stopped".into());
+        return Err(SyncError::Service(ServiceError::Store(stopped)));
+    }
+    Ok(())
+}
+
 /// A batch that is written (committed) and not yet signalled.
 struct WrittenBatch {
     holdings: Vec<NewHolding>,
@@ -253,7 +266,8 @@ impl Service {
                     Parsed::Rows(rows, line) => (rows, line),
                     Parsed::Unreadable(field, message) => return Err(SyncError::Unreadable { field, message }),
                     Parsed::Interrupted(line) => {
-                        self.hand_over(&mut open, &mut uncommitted, &committed).await?;
+                        self.commit_sync(&mut open).await?;
+                        pass_on(&committed, &mut uncommitted).await?;
                         return Ok(Some(line));
                     }
                 };
@@ -288,18 +302,23 @@ impl Service {
                         }
                     }
                     uncommitted.push(WrittenBatch { holdings, changes });
-                    let full = open.as_ref().is_none_or(|tx| tx.rows >= TRANSACTION_ROWS);
-                    if full || self.store.writers_waiting() {
-                        self.hand_over(&mut open, &mut uncommitted, &committed).await?;
+                    // Nothing open (the batches changed nothing), the transaction is full, or
+                    // another write is waiting for it.
+                    let commit = open.as_ref().is_none_or(|tx| tx.rows >= TRANSACTION_ROWS);
+                    if commit || self.store.writers_waiting() {
+                        self.commit_sync(&mut open).await?;
+                        // Before signalling, whose candidate search needs the statistics.
                         if summary.added + summary.updated >= analyze_at {
                             self.store.analyze_holdings().await.map_err(ServiceError::from)?;
                             analyze_at *= 4;
                         }
+                        pass_on(&committed, &mut uncommitted).await?;
                     }
                 }
                 progress(line);
             }
-            self.hand_over(&mut open, &mut uncommitted, &committed).await?;
+            self.commit_sync(&mut open).await?;
+            pass_on(&committed, &mut uncommitted).await?;
             Ok(None)
         };
         let signal = async {
@@ -337,20 +356,10 @@ impl Service {
         Ok(summary)
     }
 
-    /// Commits the sync's open transaction, if any, and passes its batches to the signaller.
-    /// A closed channel means the signaller failed: the sync stops, and reports its error.
-    async fn hand_over(
-        &self,
-        open: &mut Option<SyncTransaction>,
-        uncommitted: &mut Vec<WrittenBatch>,
-        committed: &mpsc::Sender<Vec<WrittenBatch>>,
-    ) -> Result<(), SyncError> {
+    /// Commits the sync's open transaction, if there is one.
+    async fn commit_sync(&self, open: &mut Option<SyncTransaction>) -> Result<(), SyncError> {
         if let Some(tx) = open.take() {
             self.store.commit_sync(tx).await.map_err(ServiceError::from)?;
-        }
-        if !uncommitted.is_empty() && committed.send(std::mem::take(uncommitted)).await.is_err() {
-            let stopped = StoreError::Inconsistent("match signalling stopped".into());
-            return Err(SyncError::Service(ServiceError::Store(stopped)));
         }
         Ok(())
     }

@@ -130,9 +130,10 @@ impl Store {
             Engine::Sqlite => {
                 let files = sqlite::Files::of_url(url)?;
                 // The audit file first, so it is created (in WAL mode) before a reader attaches it.
-                let audit_writer = sqlite::pool_options(1, None).connect(&files.audit_url).await?;
-                let writer = sqlite::pool_options(1, None).connect(&files.url).await?;
-                let reader = sqlite::pool_options(4, Some(files.audit.clone())).connect(&files.url).await?;
+                let audit_writer = sqlite::pool_options(1, sqlite::Pool::AuditWriter).connect(&files.audit_url).await?;
+                let writer = sqlite::pool_options(1, sqlite::Pool::Writer).connect(&files.url).await?;
+                let reader =
+                    sqlite::pool_options(4, sqlite::Pool::Readers(files.audit.clone())).connect(&files.url).await?;
                 Store { engine, reader, writer, audit_writer, files: Some(files), waiting_writers: Default::default() }
             }
             Engine::Postgres => {
