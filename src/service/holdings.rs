@@ -21,6 +21,13 @@ pub struct Signalled {
     pub withdrawn: u64,
 }
 
+impl std::ops::AddAssign for Signalled {
+    fn add_assign(&mut self, other: Signalled) {
+        self.new += other.new;
+        self.withdrawn += other.withdrawn;
+    }
+}
+
 impl Service {
     /// Creates or replaces one holding (PUT), then signals matches.
     pub async fn put_holding(

@@ -230,8 +230,6 @@ impl Service {
         })
     }
 
-    /// Coverage counts scan the holdings table, so they are computed at most every
-    /// `COVERAGE_TTL` and shared by every lookup in between (they are context, not evidence).
     /// Coverage as of at most `COVERAGE_TTL` ago. Counting scans every holding (a tenth of a
     /// second at a million on SQLite), so one caller at a time recounts and the others answer
     /// from the stale copy meanwhile; a serving node recounts ahead of time (`maintain_coverage`),

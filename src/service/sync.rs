@@ -123,13 +123,13 @@ impl Service {
         options: SyncOptions,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<SyncSummary, SyncError> {
-        let (dry_run, batch_rows) = (options.dry_run, BATCH);
+        let dry_run = options.dry_run;
         // Parsed batches waiting for the writer.
         let (tx, mut rx) = mpsc::channel::<Parsed>(4);
         let keys = self.keys.clone();
         let today = self.clock.today();
         let parser = tokio::task::spawn_blocking(move || {
-            let mut rows = Vec::with_capacity(batch_rows);
+            let mut rows = Vec::with_capacity(BATCH);
             let mut seen: HashMap<u64, u64> = HashMap::new();
             let flush =
                 |rows: &mut Vec<Row>, line: u64| tx.blocking_send(Parsed::Rows(std::mem::take(rows), line)).is_ok();
@@ -202,7 +202,7 @@ impl Service {
                                 handle(line, Err(reason), &mut rows);
                             }
                         }
-                        if rows.len() >= batch_rows && !flush(&mut rows, line) {
+                        if rows.len() >= BATCH && !flush(&mut rows, line) {
                             return;
                         }
                     }
@@ -240,7 +240,7 @@ impl Service {
                         }
                         let input = ndjson_row(text).map_err(|e| Rejected { line, field: e.field, message: e.message });
                         handle(line, input, &mut rows);
-                        if rows.len() >= batch_rows && !flush(&mut rows, line) {
+                        if rows.len() >= BATCH && !flush(&mut rows, line) {
                             return;
                         }
                     }
@@ -325,9 +325,7 @@ impl Service {
             let mut signalled = Signalled::default();
             while let Some(batches) = to_signal.recv().await {
                 for batch in &batches {
-                    let more = self.signal_written(org_id, batch).await?;
-                    signalled.new += more.new;
-                    signalled.withdrawn += more.withdrawn;
+                    signalled += self.signal_written(org_id, batch).await?;
                 }
             }
             Ok::<_, ServiceError>(signalled)

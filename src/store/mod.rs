@@ -21,7 +21,7 @@ use sqlx::migrate::Migrator;
 use sqlx::{Any, AnyPool, Transaction};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
-/// SQLite keeps the audit trail in a file of its own (see `sqlite::audit_url`).
+/// SQLite keeps the audit trail in a file of its own (see `sqlite::Files`).
 static SQLITE_AUDIT_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite-audit");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -108,7 +108,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 ///
 /// SQLite allows one writer at a time per file, so writes go through a pool of one connection
 /// and reads through several; the audit trail has a file and a writer of its own, which every
-/// reader attaches (`sqlite::audit_url`). On PostgreSQL all three are the same pool.
+/// reader attaches (`sqlite::Files`). On PostgreSQL all three are the same pool.
 #[derive(Clone, Debug)]
 pub struct Store {
     engine: Engine,

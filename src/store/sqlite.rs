@@ -162,6 +162,12 @@ const AUDIT_TABLES: [(&str, &str); 6] = [
     ("lookup_pseudonyms", "pseudonym, seq"),
 ];
 
+/// Copies one trail table's rows from the attached schema `from` into `main`, column by column
+/// (a table from before the split has its later columns in another order).
+fn copy_rows(table: &str, columns: &str, from: &str) -> String {
+    format!("INSERT INTO main.{table} ({columns}) SELECT {columns} FROM {from}.{table}")
+}
+
 /// Makes sure the audit file is this database's trail, first moving the trail out of a
 /// database from before the split. The move survives a crash at any point: the copy into the
 /// audit file is one transaction, then the old tables are dropped (and the trail's identity
@@ -215,8 +221,7 @@ async fn copy_trail_from_main(audit: &AnyPool, files: &Files) -> StoreResult<()>
         if here.is_empty() {
             sqlx::query("DELETE FROM main.audit_head").execute(&mut *tx).await?;
             for (table, columns) in AUDIT_TABLES {
-                let sql = format!("INSERT INTO main.{table} ({columns}) SELECT {columns} FROM old.{table}");
-                sqlx::query(&sql).execute(&mut *tx).await?;
+                sqlx::query(&copy_rows(table, columns, "old")).execute(&mut *tx).await?;
             }
         } else if here != there {
             return Err(StoreError::Inconsistent(format!(
@@ -288,8 +293,7 @@ pub async fn backup_into(reader: &AnyPool, files: &Files, path: &Path) -> StoreR
             let Some((_, columns)) = AUDIT_TABLES.iter().find(|(t, _)| t == table) else { continue };
             sqlx::query(sql).execute(&mut *tx).await?;
             if kind == "table" {
-                let rows = format!("INSERT INTO main.{table} ({columns}) SELECT {columns} FROM live.{table}");
-                sqlx::query(&rows).execute(&mut *tx).await?;
+                sqlx::query(&copy_rows(table, columns, "live")).execute(&mut *tx).await?;
             }
         }
         tx.commit().await?;
