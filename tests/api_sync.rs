@@ -54,6 +54,34 @@ async fn a_csv_sync_adds_then_is_idempotent_then_replaces() {
 }
 
 #[tokio::test]
+async fn coverage_counts_follow_every_add_and_removal_without_counting_the_table() {
+    for engine in engines() {
+        let app = TestApp::start(engine).await;
+        let first = app.org("E08000003", "local-authority").await;
+        let second = app.org("E08000007", "local-authority").await;
+        let (first_admin, second_admin) =
+            (app.token(&first, Role::OrgAdmin).await, app.token(&second, Role::OrgAdmin).await);
+        assert_eq!(app.store().coverage().await.unwrap(), (0, 0, None), "{engine:?}: nothing synced yet");
+
+        app.sync(&first_admin, "text/csv", caseload(&[AMY, BEN, CARA]), "").await;
+        app.sync(&second_admin, "text/csv", caseload(&[BEN]), "").await;
+        let (holdings, organisations, latest) = app.store().coverage().await.unwrap();
+        assert_eq!((holdings, organisations), (4, 2), "{engine:?}");
+        assert!(latest.is_some());
+
+        // An update and an unchanged row change nothing; a removal counts down.
+        let closed_ben = BEN.replace(",open,", ",closed,");
+        app.sync(&first_admin, "text/csv", caseload(&[AMY, &closed_ben]), "").await;
+        assert_eq!(app.store().coverage().await.unwrap().0, 3, "{engine:?}");
+        app.sync(&second_admin, "text/csv", caseload(&[AMY]), "").await;
+        assert_eq!(app.store().coverage().await.unwrap().0, 3, "{engine:?}: one removed, one added");
+        assert_eq!(app.delete(&second_admin, "/api/v1/holdings/R-1").await.0, StatusCode::NO_CONTENT);
+        let (holdings, organisations, _) = app.store().coverage().await.unwrap();
+        assert_eq!((holdings, organisations), (2, 1), "{engine:?}: an organisation with none no longer counts");
+    }
+}
+
+#[tokio::test]
 async fn an_ndjson_sync_takes_one_holding_per_line() {
     for engine in engines() {
         let app = TestApp::start(engine).await;

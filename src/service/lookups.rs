@@ -230,10 +230,10 @@ impl Service {
         })
     }
 
-    /// Coverage as of at most `COVERAGE_TTL` ago. Counting scans every holding (a tenth of a
-    /// second at a million on SQLite), so one caller at a time recounts and the others answer
-    /// from the stale copy meanwhile; a serving node recounts ahead of time (`maintain_coverage`),
-    /// so no lookup waits for the scan.
+    /// Coverage as of at most `COVERAGE_TTL` ago. Counting is cheap (kept counts and an index
+    /// seek per organisation) but still a database round trip, so lookups share one count: one
+    /// caller at a time recounts and the others answer from the stale copy meanwhile, and a
+    /// serving node recounts ahead of time (`maintain_coverage`), so no lookup waits for it.
     pub async fn coverage(&self) -> ServiceResult<Coverage> {
         let cached = *self.coverage_cache.lock().unwrap_or_else(|p| p.into_inner());
         match cached {

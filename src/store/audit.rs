@@ -64,11 +64,14 @@ impl Store {
         build: impl FnOnce(&AuditHead) -> Result<AuditBatch, E>,
     ) -> StoreResult<Result<u64, E>> {
         let mut tx = self.begin_audit_write().await?;
-        // Touching the head row first takes its lock (a row lock on PostgreSQL; SQLite already
-        // holds the write lock), so no other writer can read the same size until we commit.
-        let row = sqlx::query("UPDATE audit_head SET size = size WHERE id = 1 RETURNING size, frontier, checkpoint")
-            .fetch_one(&mut *tx)
-            .await?;
+        // Reading the head row locks it, so no other writer can read the same size until we
+        // commit: FOR UPDATE on PostgreSQL (a row lock, no new row version to vacuum away); on
+        // SQLite an update that changes nothing takes the file's write lock if it is not held.
+        let lock_head = match self.engine() {
+            Engine::Postgres => "SELECT size, frontier, checkpoint FROM audit_head WHERE id = 1 FOR UPDATE",
+            Engine::Sqlite => "UPDATE audit_head SET size = size WHERE id = 1 RETURNING size, frontier, checkpoint",
+        };
+        let row = sqlx::query(lock_head).fetch_one(&mut *tx).await?;
         let head = AuditHead {
             size: u64_of(row.try_get("size")?)?,
             frontier: row.try_get("frontier")?,

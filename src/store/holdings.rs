@@ -296,7 +296,9 @@ impl Store {
                 del = del.bind(*id);
             }
             del_keys.execute(&mut *tx).await?;
-            deleted += del.execute(&mut *tx).await?.rows_affected();
+            let gone = del.execute(&mut *tx).await?.rows_affected();
+            count_holdings(&mut tx, org_id, -i64::try_from(gone).unwrap_or(i64::MAX)).await?;
+            deleted += gone;
             tx.commit().await?;
         }
         Ok(deleted)
@@ -412,14 +414,38 @@ impl Store {
     }
 
     /// How many holdings the index has, and how many organisations have registered any.
+    /// Holdings in all, organisations that have any, and the latest write to any holding: from
+    /// the kept counts and one index seek per organisation, never a count of the holdings.
     pub async fn coverage(&self) -> StoreResult<(i64, i64, Option<Millis>)> {
         let row = sqlx::query(
-            "SELECT COUNT(*) AS n, COUNT(DISTINCT org_id) AS orgs, MAX(updated_at) AS latest FROM holdings",
+            // A range on org_id and an order that only holdings_by_org_updated gives make
+            // PostgreSQL seek that index. Given `org_id = ?` (and so only `updated_at` to order
+            // by) it walked holdings_by_updated backwards past everyone else's rows: 0.4 s at 1 M.
+            "SELECT CAST(COALESCE(SUM(c.holdings), 0) AS BIGINT) AS n, COUNT(*) AS orgs, \
+             MAX((SELECT h.updated_at FROM holdings h WHERE h.org_id >= c.org_id AND h.org_id <= c.org_id \
+                  ORDER BY h.org_id DESC, h.updated_at DESC LIMIT 1)) AS latest \
+             FROM holding_counts c WHERE c.holdings > 0",
         )
         .fetch_one(self.reader())
         .await?;
         Ok((row.try_get("n")?, row.try_get("orgs")?, row.try_get("latest")?))
     }
+}
+
+/// Adds `change` to the organisation's kept count of holdings, in the transaction that added or
+/// deleted them.
+async fn count_holdings(tx: &mut Transaction<'static, Any>, org_id: i64, change: i64) -> StoreResult<()> {
+    if change != 0 {
+        sqlx::query(
+            "INSERT INTO holding_counts (org_id, holdings) VALUES ($1, $2) \
+             ON CONFLICT (org_id) DO UPDATE SET holdings = holding_counts.holdings + excluded.holdings",
+        )
+        .bind(org_id)
+        .bind(change)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }
 
 /// Writes holdings in the caller's transaction, each against what the index already had for its
@@ -503,6 +529,7 @@ async fn write_holdings(
             out[i].1 = row.try_get("id")?;
         }
     }
+    count_holdings(tx, org_id, i64::try_from(fresh.len()).unwrap_or(i64::MAX)).await?;
     let mut keys: Vec<(i64, &HoldingKey)> = items
         .iter()
         .zip(&out)
