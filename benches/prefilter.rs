@@ -1,5 +1,6 @@
 //! Cost of screening one lookup's probes through the prefilter of a million-holding index
-//! (10 million pseudonyms, a filter far larger than the CPU's cache).
+//! (about 10 pseudonyms a holding: a filter larger than most CPUs' caches). The index size is
+//! `LOCATOR_BENCH_HOLDINGS` (1,000,000 by default), as in the store bench.
 //! `cargo bench --bench prefilter`
 
 use std::hint::black_box;
@@ -10,14 +11,17 @@ use child_locator::service::prefilter::Prefilter;
 use criterion::{Criterion, criterion_group, criterion_main};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
-const STORED: u64 = 10_000_000;
+/// Pseudonyms a holding stores, about (docs/performance.md).
+const KEYS_PER_HOLDING: u64 = 10;
 /// About what one child's lookup screens (docs/performance.md).
 const PROBES: usize = 1_000;
 
 fn bench(c: &mut Criterion) {
+    let holdings: u64 = std::env::var("LOCATOR_BENCH_HOLDINGS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let stored = holdings * KEYS_PER_HOLDING;
     let mut rng = StdRng::seed_from_u64(7);
     let prefilter = Prefilter::default();
-    prefilter.rebuild(STORED, (0..STORED).map(|_| rng.r#gen::<[u8; 16]>().to_vec()));
+    prefilter.rebuild(stored, (0..stored).map(|_| rng.r#gen::<[u8; 16]>().to_vec()));
     let probes: Vec<Probe> = (0..PROBES)
         .map(|_| Probe {
             pseudonym: Pseudonym::from_bytes(rng.r#gen()),
@@ -25,7 +29,7 @@ fn bench(c: &mut Criterion) {
             variant: Variant::GivenNameTypo,
         })
         .collect();
-    c.bench_function("screen one lookup's probes (10 M stored)", |b| {
+    c.bench_function(&format!("screen one lookup's probes ({stored} stored)"), |b| {
         b.iter_batched(|| probes.clone(), |p| prefilter.screen(black_box(p)), criterion::BatchSize::SmallInput)
     });
 }
