@@ -413,7 +413,6 @@ impl Store {
         rows.iter().map(|r| Ok((r.try_get("code")?, r.try_get("n")?))).collect()
     }
 
-    /// How many holdings the index has, and how many organisations have registered any.
     /// Holdings in all, organisations that have any, and the latest write to any holding: from
     /// the kept counts and one index seek per organisation, never a count of the holdings.
     pub async fn coverage(&self) -> StoreResult<(i64, i64, Option<Millis>)> {
