@@ -114,10 +114,7 @@ impl Service {
         let mut org_ids: Vec<i64> = found.iter().map(|f| f.candidate.org_id).collect();
         org_ids.sort_unstable();
         org_ids.dedup();
-        // Two readers at once: the lookup waits for one round trip, not two.
-        let (holdings, organisations) =
-            tokio::join!(self.store.holdings_by_id(&holding_ids), self.store.organisations_by_id(&org_ids));
-        let (holdings, organisations) = (holdings?, organisations?);
+        let holdings = self.store.matched_holdings(&holding_ids).await?;
         let disclosure = self.settings.policy.for_asker(actor.org_kind, actor.role);
 
         let now = self.clock.now_ms();
@@ -128,11 +125,10 @@ impl Service {
         let mut alerts = Vec::new();
         for f in found {
             let c = &f.candidate;
-            let (Some(holding), Some(org)) =
-                (holdings.iter().find(|h| h.id == c.holding_id), organisations.iter().find(|o| o.id == c.org_id))
-            else {
+            let Some(holding) = holdings.iter().find(|h| h.id == c.holding_id) else {
                 continue; // removed between the search and now
             };
+            let org = &holding.organisation;
             let match_id = time_ordered_id("lm", now);
             attachments.push(Attachment::LookupMatch {
                 match_id: match_id.clone(),

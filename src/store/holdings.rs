@@ -12,6 +12,7 @@ use crate::clock::Millis;
 use crate::domain::holding::{CarerFields, Category, Contact, HoldingKey, NewHolding, Status};
 use crate::domain::identity::FieldsPresent;
 use crate::domain::matching::HitRef;
+use crate::domain::organisation::Organisation;
 
 const HIT_CHUNK: usize = 512;
 
@@ -79,6 +80,18 @@ pub struct StoredHolding {
     pub updated_at: Millis,
 }
 
+/// A matched holding as a lookup answers it: what the asker may be told, and its holder.
+#[derive(Debug, Clone)]
+pub struct MatchedHolding {
+    pub id: i64,
+    pub local_ref: String,
+    pub category: Category,
+    pub status: Status,
+    pub contact: Contact,
+    pub shielded: bool,
+    pub organisation: Organisation,
+}
+
 /// One pseudonym hit from a candidate search.
 #[derive(Debug, Clone)]
 pub struct Hit {
@@ -124,22 +137,32 @@ pub fn fingerprint_prefix(fp: &[u8]) -> u64 {
     u64::from_le_bytes(fp.get(..8).and_then(|s| s.try_into().ok()).unwrap_or([0; 8]))
 }
 
-fn holding_from_row(row: &AnyRow) -> StoreResult<StoredHolding> {
+/// The columns a holding shares with every view of it: category, status and contact.
+fn category_status_contact(row: &AnyRow) -> StoreResult<(Category, Status, Contact)> {
     let category: String = row.try_get("category")?;
     let status: String = row.try_get("status")?;
+    Ok((
+        Category::parse(&category).ok_or_else(|| StoreError::Inconsistent("unknown category".into()))?,
+        Status::parse(&status).ok_or_else(|| StoreError::Inconsistent("unknown status".into()))?,
+        Contact {
+            team: row.try_get("contact_team")?,
+            phone: row.try_get("contact_phone")?,
+            email: row.try_get("contact_email")?,
+        },
+    ))
+}
+
+fn holding_from_row(row: &AnyRow) -> StoreResult<StoredHolding> {
+    let (category, status, contact) = category_status_contact(row)?;
     let bits: i64 = row.try_get("fields_present")?;
     Ok(StoredHolding {
         id: row.try_get("id")?,
         org_id: row.try_get("org_id")?,
         local_ref: row.try_get("local_ref")?,
-        category: Category::parse(&category).ok_or_else(|| StoreError::Inconsistent("unknown category".into()))?,
-        status: Status::parse(&status).ok_or_else(|| StoreError::Inconsistent("unknown status".into()))?,
+        category,
+        status,
         closed_at: row.try_get("closed_at")?,
-        contact: Contact {
-            team: row.try_get("contact_team")?,
-            phone: row.try_get("contact_phone")?,
-            email: row.try_get("contact_email")?,
-        },
+        contact,
         fields_present: FieldsPresent::from_bits(u16::try_from(bits).unwrap_or(0)),
         carers: row.try_get("carers")?,
         shielded: row.try_get::<i64, _>("shielded")? != 0,
@@ -253,16 +276,38 @@ impl Store {
         holding_from_row(&row)
     }
 
-    pub async fn holdings_by_id(&self, ids: &[i64]) -> StoreResult<Vec<StoredHolding>> {
+    /// The lookup's matched holdings with their organisations, in one round trip: only the
+    /// columns an answer shows (no per-holding pseudonym count, which the admin views compute).
+    pub async fn matched_holdings(&self, ids: &[i64]) -> StoreResult<Vec<MatchedHolding>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let sql = format!("SELECT {HOLDING_COLUMNS} FROM holdings h WHERE h.id IN ({})", placeholders(1, ids.len()));
+        let sql = format!(
+            "SELECT h.id AS holding_id, h.local_ref, h.category, h.status, h.contact_team, h.contact_phone, \
+             h.contact_email, h.shielded, o.* FROM holdings h \
+             JOIN (SELECT {} FROM organisations) o ON o.id = h.org_id WHERE h.id IN ({})",
+            super::organisations::COLUMNS,
+            placeholders(1, ids.len())
+        );
         let mut query = sqlx::query(&sql);
         for id in ids {
             query = query.bind(*id);
         }
-        query.fetch_all(self.reader()).await?.iter().map(holding_from_row).collect()
+        let rows = query.fetch_all(self.reader()).await?;
+        rows.iter()
+            .map(|row| {
+                let (category, status, contact) = category_status_contact(row)?;
+                Ok(MatchedHolding {
+                    id: row.try_get("holding_id")?,
+                    local_ref: row.try_get("local_ref")?,
+                    category,
+                    status,
+                    contact,
+                    shielded: row.try_get::<i64, _>("shielded")? != 0,
+                    organisation: super::organisations::from_row(row)?,
+                })
+            })
+            .collect()
     }
 
     /// Shields or unshields one of the organisation's holdings (not found for anyone else's).

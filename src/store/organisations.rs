@@ -7,9 +7,9 @@ use super::{Store, StoreError, StoreResult, flag};
 use crate::clock::Millis;
 use crate::domain::organisation::{NewOrganisation, OrgKind, Organisation, OrganisationChanges};
 
-const COLUMNS: &str = "id, code, name, kind, duty_phone, out_of_hours_phone, secure_email, active";
+pub(super) const COLUMNS: &str = "id, code, name, kind, duty_phone, out_of_hours_phone, secure_email, active";
 
-fn from_row(row: &AnyRow) -> StoreResult<Organisation> {
+pub(super) fn from_row(row: &AnyRow) -> StoreResult<Organisation> {
     let kind: String = row.try_get("kind")?;
     Ok(Organisation {
         id: row.try_get("id")?,
