@@ -9,6 +9,7 @@ use child_locator::audit::event::ActorRef;
 use child_locator::audit::stored::{StoredVerifyError, verify_stored};
 use child_locator::audit::{Attachment, AuditLog, EventType, NewEvent};
 use child_locator::clock::Clock;
+use child_locator::domain::identity::Pseudonym;
 use child_locator::store::{Store, StoreError};
 use common::{Engine, TestDb, engines};
 
@@ -92,6 +93,117 @@ async fn concurrent_appends_make_one_log_that_verifies() {
     }
 }
 
+/// A pseudonym that only lookup `i` asked (`salt` tells apart two it asked).
+fn pseudonym(i: u8, salt: u8) -> Pseudonym {
+    let mut bytes = [i; 16];
+    bytes[1] = salt;
+    Pseudonym::from_bytes(bytes)
+}
+
+/// A lookup by user 7 that asked two pseudonyms of its own.
+fn lookup_asking(i: u8) -> NewEvent {
+    let mut event = NewEvent::new(EventType::Lookup);
+    event.lookup_id = Some(format!("lk_{i}"));
+    event.actor = Some(ActorRef { user_id: 7, org_id: 999, org_code: "ASKER".into(), role: "practitioner".into() });
+    event.attachments =
+        vec![Attachment::LookupPseudonym(pseudonym(i, 0)), Attachment::LookupPseudonym(pseudonym(i, 1))];
+    event
+}
+
+/// A lookup's commit stores what it asked as one pending row; the writer moves those rows into
+/// the by-pseudonym index later. Subject access and the anomaly rules must find every lookup
+/// before, during and after the move, and the move must keep each lookup's own pseudonyms.
+#[tokio::test]
+async fn searches_are_found_by_pseudonym_before_during_and_after_their_indexing() {
+    for engine in engines() {
+        let db = TestDb::new(engine).await;
+        let store = open(&db).await;
+        let (log, _key) = writer(&store);
+        let appended = log.record_all((0..60).map(lookup_asking).collect()).await.expect("appended");
+        let seqs: Vec<i64> = appended.iter().map(|a| a.seq as i64).collect();
+        let asked: Vec<Pseudonym> = (0..60).map(|i| pseudonym(i, 1)).collect();
+        let (from, to) = (appended[0].at, appended[0].at + 1);
+
+        // One event at a time, so the readers below run between many small moves.
+        let mover = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut moved = 0;
+                loop {
+                    match store.index_pending_pseudonyms(1).await.expect("indexed") {
+                        0 => break moved,
+                        n => moved += n,
+                    }
+                    tokio::task::yield_now().await;
+                }
+            })
+        };
+        while !mover.is_finished() {
+            assert_eq!(store.events_asking(&asked).await.unwrap(), seqs, "{engine:?}: no search lost mid-move");
+        }
+        assert!(mover.await.unwrap() <= 60, "{engine:?}");
+        assert_eq!(store.index_pending_pseudonyms(100).await.unwrap(), 0, "{engine:?}: nothing left pending");
+
+        assert_eq!(store.events_asking(&asked).await.unwrap(), seqs, "{engine:?}: all found once indexed");
+        for (i, seq) in (0u8..60).zip(&seqs) {
+            assert_eq!(store.events_asking(&[pseudonym(i, 0)]).await.unwrap(), vec![*seq], "{engine:?} lookup {i}");
+        }
+        let facts = store.lookup_facts(&[7], from, to).await.unwrap();
+        assert_eq!(facts.len(), 60, "{engine:?}");
+        for (i, fact) in (0u8..60).zip(&facts) {
+            let mut keys = fact.child_keys.clone();
+            keys.sort_unstable();
+            assert_eq!(
+                keys,
+                vec![pseudonym(i, 0).as_bytes().to_vec(), pseudonym(i, 1).as_bytes().to_vec()],
+                "{engine:?}"
+            );
+        }
+    }
+}
+
+/// Only the audit writer indexes in a running service: once idle, it empties the backlog itself.
+#[tokio::test]
+async fn the_audit_writer_indexes_what_searches_asked_by_itself_once_idle() {
+    for engine in engines() {
+        let db = TestDb::new(engine).await;
+        let store = open(&db).await;
+        let (log, _key) = writer(&store);
+        let appended = log.record_all((0..40).map(lookup_asking).collect()).await.expect("appended");
+        let mut waited = 0;
+        while store.pending_pseudonym_events().await.unwrap() > 0 && waited < 600 {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            waited += 1;
+        }
+        assert_eq!(store.pending_pseudonym_events().await.unwrap(), 0, "{engine:?}: the writer indexed them");
+        let asked: Vec<Pseudonym> = (0..40).map(|i| pseudonym(i, 0)).collect();
+        let seqs: Vec<i64> = appended.iter().map(|a| a.seq as i64).collect();
+        assert_eq!(store.events_asking(&asked).await.unwrap(), seqs, "{engine:?}");
+    }
+}
+
+/// The anomaly rules read what each lookup asked whether or not it has been indexed yet.
+#[tokio::test]
+async fn a_lookups_pseudonyms_read_the_same_pending_or_indexed() {
+    for engine in engines() {
+        let db = TestDb::new(engine).await;
+        let store = open(&db).await;
+        let (log, _key) = writer(&store);
+        let appended = log.record_all((0..3).map(lookup_asking).collect()).await.expect("appended");
+        let (from, to) = (appended[0].at, appended[0].at + 1);
+        let keys = |facts: Vec<child_locator::store::audit_views::LookupEventFact>| {
+            facts.into_iter().map(|f| (f.seq, f.child_keys.len())).collect::<Vec<_>>()
+        };
+        let before = keys(store.lookup_facts(&[7], from, to).await.unwrap());
+        store.index_pending_pseudonyms(2).await.unwrap(); // two indexed, one still pending
+        let during = keys(store.lookup_facts(&[7], from, to).await.unwrap());
+        store.index_pending_pseudonyms(2).await.unwrap();
+        let after = keys(store.lookup_facts(&[7], from, to).await.unwrap());
+        let expected: Vec<(i64, usize)> = appended.iter().map(|a| (a.seq as i64, 2)).collect();
+        assert_eq!((before, during, after), (expected.clone(), expected.clone(), expected), "{engine:?}");
+    }
+}
+
 /// One group commit writes many lookups' rows table by table: each must keep its own.
 #[tokio::test]
 async fn a_group_commit_keeps_each_lookups_asked_pseudonyms_matches_and_organisations() {
@@ -105,9 +217,9 @@ async fn a_group_commit_keeps_each_lookups_asked_pseudonyms_matches_and_organisa
             event.actor =
                 Some(ActorRef { user_id: 7, org_id: 999, org_code: "ASKER".into(), role: "practitioner".into() });
             event.attachments = vec![
-                Attachment::LookupPseudonym(vec![i; 16]),
-                Attachment::LookupPseudonym(vec![i; 16]), // asked twice: kept once
-                Attachment::LookupPseudonym(vec![i, 0xff, i]),
+                Attachment::LookupPseudonym(pseudonym(i, 0)),
+                Attachment::LookupPseudonym(pseudonym(i, 0)), // asked twice: kept once
+                Attachment::LookupPseudonym(pseudonym(i, 0xff)),
                 Attachment::LookupMatch {
                     match_id: format!("lm_{i}"),
                     holding_id: 500 + i64::from(i),
@@ -123,8 +235,8 @@ async fn a_group_commit_keeps_each_lookups_asked_pseudonyms_matches_and_organisa
         let appended = log.record_all((0..40).map(lookup).collect()).await.expect("appended");
         for (i, at) in (0u8..40).zip(&appended) {
             let seq = at.seq as i64;
-            assert_eq!(store.events_asking(&[vec![i; 16]]).await.unwrap(), vec![seq], "{engine:?} lookup {i}");
-            assert_eq!(store.events_asking(&[vec![i, 0xff, i]]).await.unwrap(), vec![seq], "{engine:?}");
+            assert_eq!(store.events_asking(&[pseudonym(i, 0)]).await.unwrap(), vec![seq], "{engine:?} lookup {i}");
+            assert_eq!(store.events_asking(&[pseudonym(i, 0xff)]).await.unwrap(), vec![seq], "{engine:?}");
             assert_eq!(store.lookups_matching_holdings(&[500 + i64::from(i)]).await.unwrap(), vec![seq], "{engine:?}");
         }
         let first = appended[0].at;
@@ -268,6 +380,29 @@ async fn a_backup_restores_into_two_files_with_the_whole_trail() {
     record_many(&log, 5).await;
     assert_eq!(store.audit_head().await.unwrap().size, 35, "and goes on");
     assert!(db.dir.path().join("locator-audit.db").exists());
+}
+
+#[tokio::test]
+async fn a_backup_keeps_the_searches_whose_pseudonyms_are_not_yet_indexed() {
+    let db = TestDb::new(Engine::Sqlite).await;
+    let store = open(&db).await;
+    let (log, _key) = writer(&store);
+    let appended = log.record_all((0..5).map(lookup_asking).collect()).await.expect("appended");
+    store.index_pending_pseudonyms(2).await.unwrap(); // two indexed, three still pending
+    let backup = db.dir.path().join("backup.db");
+    store.sqlite_backup_into(&backup).await.expect("backup");
+    drop(log);
+    store.close().await;
+
+    restore(&db, &backup, false);
+    let store = open(&db).await;
+    let asked: Vec<Pseudonym> = (0..5).flat_map(|i| [pseudonym(i, 0), pseudonym(i, 1)]).collect();
+    let seqs: Vec<i64> = appended.iter().map(|a| a.seq as i64).collect();
+    assert_eq!(store.events_asking(&asked).await.unwrap(), seqs);
+    assert_eq!(store.index_pending_pseudonyms(10).await.unwrap(), 0, "the restored copy has them indexed");
+    for (i, seq) in (0u8..5).zip(&seqs) {
+        assert_eq!(store.events_asking(&[pseudonym(i, 1)]).await.unwrap(), vec![*seq], "lookup {i}");
+    }
 }
 
 #[tokio::test]

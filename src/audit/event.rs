@@ -127,7 +127,8 @@ pub enum Attachment {
         /// The holder stays hidden from the asker, in every later view and request.
         shielded: bool,
     },
-    LookupPseudonym(Vec<u8>),
+    /// An exact-form pseudonym the search asked, so subject access can find it later.
+    LookupPseudonym(crate::domain::identity::Pseudonym),
 }
 
 /// An event before it has a place in the log.
@@ -155,6 +156,11 @@ impl NewEvent {
             details: Value::Null,
             attachments: Vec::new(),
         }
+    }
+
+    /// Whether the event stores pseudonyms for subject access to find it by.
+    pub fn asks_pseudonyms(&self) -> bool {
+        self.attachments.iter().any(|a| matches!(a, Attachment::LookupPseudonym(_)))
     }
 
     pub fn by(mut self, actor: &Actor) -> Self {

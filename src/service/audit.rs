@@ -11,7 +11,7 @@ use crate::audit::{Attachment, EventType, NewEvent};
 use crate::clock::{Millis, parse_instant, rfc3339};
 use crate::domain::FieldError;
 use crate::domain::anomaly::{AnomalyRules, LookupFact, Rule, detect};
-use crate::domain::identity::{KeyUse, RawSubject, Subject, SubjectRole, Tier, Variant};
+use crate::domain::identity::{KeyUse, Pseudonym, RawSubject, Subject, SubjectRole, Tier, Variant};
 use crate::domain::matching::assess_hits;
 use crate::domain::user::Actor;
 use crate::store::StoreError;
@@ -314,8 +314,8 @@ impl Service {
             .map_err(|es| es.into_iter().map(|e| FieldError::from(e).within("subject")).collect::<Vec<_>>())?;
         let probes = self.keys.probes(&subject);
         let all: Vec<Vec<u8>> = probes.iter().map(|p| p.pseudonym.as_bytes().to_vec()).collect();
-        let exact: Vec<Vec<u8>> =
-            probes.iter().filter(|p| p.variant == Variant::Exact).map(|p| p.pseudonym.as_bytes().to_vec()).collect();
+        let exact: Vec<Pseudonym> =
+            probes.iter().filter(|p| p.variant == Variant::Exact).map(|p| p.pseudonym).collect();
 
         // The same candidate search a lookup makes: who holds this child, and how surely.
         let hits = self.store.find_hits(&all).await?;
@@ -356,7 +356,7 @@ impl Service {
             "holders_found": holders.len(),
         }));
         // Kept like a lookup's, so a later subject access finds this search too.
-        event.attachments = exact.iter().map(|p| Attachment::LookupPseudonym(p.clone())).collect();
+        event.attachments = exact.iter().map(|p| Attachment::LookupPseudonym(*p)).collect();
         let appended = self.audit.record(event).await?;
 
         let q = EventQuery { scope_org: Some(actor.org_id), seqs: Some(seqs), limit: 100_000, ..EventQuery::default() };

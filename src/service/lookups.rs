@@ -188,10 +188,7 @@ impl Service {
 
         // Exact-form pseudonyms asked, kept beside the event so subject access can find this lookup.
         attachments.extend(
-            lookup
-                .probes()
-                .filter(|p| p.variant == Variant::Exact)
-                .map(|p| Attachment::LookupPseudonym(p.pseudonym.as_bytes().to_vec())),
+            lookup.probes().filter(|p| p.variant == Variant::Exact).map(|p| Attachment::LookupPseudonym(p.pseudonym)),
         );
         let mut event = lookup_event(actor, &lookup, asked, &lookup_id, &matches, &shielded, org_ids);
         event.attachments = attachments;

@@ -7,6 +7,7 @@ use sqlx::{Any, Transaction};
 
 use super::{Engine, Insert, Store, StoreError, StoreResult, insert_all, placeholders};
 use crate::clock::Millis;
+use crate::domain::identity::Pseudonym;
 
 /// The stored head of the log.
 #[derive(Debug, Clone)]
@@ -166,13 +167,17 @@ async fn write_batch(tx: &mut Transaction<'static, Any>, engine: Engine, batch: 
     let rows: Vec<(i64, &AuditRow)> = seqs.into_iter().zip(&batch.rows).collect();
     let (mut matches, mut pseudonyms) = (Vec::new(), Vec::new());
     for &(seq, row) in &rows {
+        let mut asked = Vec::new();
         for attachment in &row.attachments {
             match attachment {
                 Attachment::LookupMatch { match_id, holding_id, holder_org_id, tier, basis, shielded } => {
                     matches.push((seq, row, match_id, *holding_id, *holder_org_id, *tier, *basis, *shielded))
                 }
-                Attachment::LookupPseudonym(p) => pseudonyms.push((seq, p.as_slice())),
+                Attachment::LookupPseudonym(p) => asked.extend_from_slice(p.as_bytes()),
             }
+        }
+        if !asked.is_empty() {
+            pseudonyms.push((seq, asked));
         }
     }
     let head = [(i64_of(batch.head.size)?, &batch.head.frontier, &batch.head.checkpoint)];
@@ -224,13 +229,10 @@ async fn write_batch(tx: &mut Transaction<'static, Any>, engine: Engine, batch: 
                     .bind(i64::from(*shielded))
             },
         ),
-        Insert::new(
-            "lookup_pseudonyms (pseudonym, seq)",
-            "ON CONFLICT DO NOTHING",
-            2,
-            &pseudonyms,
-            |query, (seq, p)| query.bind(p.to_vec()).bind(*seq),
-        ),
+        // One row an event, at the end of its B-tree; the writer indexes them by pseudonym later.
+        Insert::new("lookup_pseudonyms_pending (seq, pseudonyms)", "", 2, &pseudonyms, |query, (seq, asked)| {
+            query.bind(*seq).bind(asked.clone())
+        }),
         Insert::new("audit_event_orgs (org_id, seq)", "", 2, &scopes, |query, (org, seq)| query.bind(*org).bind(*seq)),
         // The head row exists (the batch began by locking it): this upsert is an update.
         Insert::new(
@@ -254,7 +256,64 @@ async fn write_batch(tx: &mut Transaction<'static, Any>, engine: Engine, batch: 
     insert_all(tx, engine, &inserts).await
 }
 
+/// The pseudonyms in a row of `lookup_pseudonyms_pending` (or one of `lookup_pseudonyms`, which
+/// holds one): 16 bytes each, end to end.
+pub(crate) fn pseudonyms_in(blob: &[u8]) -> StoreResult<impl Iterator<Item = &[u8]>> {
+    if blob.len() % Pseudonym::LEN != 0 {
+        return Err(StoreError::Inconsistent("a stored list of pseudonyms is not whole pseudonyms".into()));
+    }
+    Ok(blob.chunks_exact(Pseudonym::LEN))
+}
+
 impl Store {
+    /// Moves the pending pseudonyms of up to `events` events, oldest first, into the index that
+    /// subject access searches, in one transaction of the trail's writer, and says how many
+    /// events it moved. Nodes sharing one PostgreSQL move different rows at once (`SKIP LOCKED`).
+    pub async fn index_pending_pseudonyms(&self, events: usize) -> StoreResult<usize> {
+        let mut tx = self.begin_audit_write().await?;
+        let take = match self.engine() {
+            Engine::Postgres => {
+                "DELETE FROM lookup_pseudonyms_pending WHERE seq IN (SELECT seq FROM lookup_pseudonyms_pending \
+                 ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING seq, pseudonyms"
+            }
+            Engine::Sqlite => {
+                "DELETE FROM lookup_pseudonyms_pending WHERE seq IN (SELECT seq FROM lookup_pseudonyms_pending \
+                 ORDER BY seq LIMIT $1) RETURNING seq, pseudonyms"
+            }
+        };
+        let limit = i64::try_from(events).unwrap_or(i64::MAX);
+        let moved = sqlx::query(take).bind(limit).fetch_all(&mut *tx).await?;
+        if moved.is_empty() {
+            return Ok(0);
+        }
+        let mut rows: Vec<(&[u8], i64)> = Vec::with_capacity(moved.len() * 10);
+        let blobs = moved
+            .iter()
+            .map(|r| Ok((r.try_get::<i64, _>("seq")?, r.try_get::<Vec<u8>, _>("pseudonyms")?)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        for (seq, blob) in &blobs {
+            rows.extend(pseudonyms_in(blob)?.map(|p| (p, *seq)));
+        }
+        // In key order, so consecutive rows of the batch land on the same index pages.
+        rows.sort_unstable();
+        rows.dedup();
+        let insert = Insert::new(
+            "lookup_pseudonyms (pseudonym, seq)",
+            "ON CONFLICT DO NOTHING",
+            2,
+            &rows,
+            |query, (pseudonym, seq)| query.bind(pseudonym.to_vec()).bind(*seq),
+        );
+        insert_all(&mut tx, self.engine(), &[insert]).await?;
+        tx.commit().await?;
+        Ok(moved.len())
+    }
+
+    /// How many events' pseudonyms wait to be indexed (the writer's backlog).
+    pub async fn pending_pseudonym_events(&self) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM lookup_pseudonyms_pending").fetch_one(self.reader()).await?)
+    }
+
     /// How many events of a type a user caused since `since` (daily quotas, volume norms).
     pub async fn count_user_events(&self, user_id: i64, kind: &str, since: Millis) -> StoreResult<i64> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE actor_user_id = $1 AND type = $2 AND at >= $3")

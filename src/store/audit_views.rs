@@ -1,13 +1,15 @@
 //! Reading the audit trail for information governance: filtered, scoped, paged event lists;
 //! the lookups that asked about a child (subject access); and the facts anomaly rules need.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::audit::pseudonyms_in;
 use super::{Store, StoreResult, placeholders};
 use crate::clock::Millis;
+use crate::domain::identity::Pseudonym;
 
 /// Filters for an event list. `scope_org` limits to events an organisation may see (its
 /// own, and those that concerned it); `None` is the whole log (the operator's command line).
@@ -185,20 +187,32 @@ impl Store {
         Ok(out)
     }
 
-    /// Events (lookups and subject access requests) that asked any of these pseudonyms.
-    pub async fn events_asking(&self, pseudonyms: &[Vec<u8>]) -> StoreResult<Vec<i64>> {
+    /// Events (lookups and subject access requests) that asked any of these pseudonyms: those
+    /// in the index, and those the audit writer has not yet moved there.
+    pub async fn events_asking(&self, pseudonyms: &[Pseudonym]) -> StoreResult<Vec<i64>> {
+        let asked: HashSet<&[u8]> = pseudonyms.iter().map(|p| p.as_bytes().as_slice()).collect();
         let mut seqs = Vec::new();
         for chunk in pseudonyms.chunks(400) {
+            // One statement reads one snapshot, so a row the writer moves from the pending table
+            // into the index meanwhile is seen on one side or the other, never neither.
             let sql = format!(
-                "SELECT DISTINCT seq FROM lookup_pseudonyms WHERE pseudonym IN ({})",
+                "SELECT seq, pseudonym AS pseudonyms FROM lookup_pseudonyms WHERE pseudonym IN ({}) \
+                 UNION ALL SELECT seq, pseudonyms FROM lookup_pseudonyms_pending",
                 placeholders(1, chunk.len())
             );
-            let mut query = sqlx::query_scalar::<_, i64>(&sql);
+            let mut query = sqlx::query(&sql);
             for p in chunk {
-                query = query.bind(p.as_slice());
+                query = query.bind(p.as_bytes().as_slice());
             }
-            seqs.extend(query.fetch_all(self.reader()).await?);
+            for row in query.fetch_all(self.reader()).await? {
+                let blob: Vec<u8> = row.try_get("pseudonyms")?;
+                if pseudonyms_in(&blob)?.any(|p| asked.contains(p)) {
+                    seqs.push(row.try_get("seq")?);
+                }
+            }
         }
+        seqs.sort_unstable();
+        seqs.dedup();
         Ok(seqs)
     }
 
@@ -239,14 +253,24 @@ impl Store {
     pub async fn lookup_facts(&self, users: &[i64], from: Millis, to: Millis) -> StoreResult<Vec<LookupEventFact>> {
         let mut facts = Vec::new();
         for chunk in users.chunks(200) {
-            let list = placeholders(3, chunk.len());
+            let lookups_by = |first: usize| {
+                format!(
+                    "e.type = 'lookup' AND e.at >= ${first} AND e.at < ${} AND e.actor_user_id IN ({})",
+                    first + 1,
+                    placeholders(first + 2, chunk.len())
+                )
+            };
             let events_sql = format!(
-                "SELECT e.seq, e.at, e.actor_user_id, e.purpose, e.body FROM audit_events e \
-                 WHERE e.type = 'lookup' AND e.at >= $1 AND e.at < $2 AND e.actor_user_id IN ({list}) ORDER BY e.seq"
+                "SELECT e.seq, e.at, e.actor_user_id, e.purpose, e.body FROM audit_events e WHERE {} ORDER BY e.seq",
+                lookups_by(1)
             );
+            // Indexed and pending pseudonyms in one statement (one snapshot; see `events_asking`).
             let keys_sql = format!(
-                "SELECT lp.seq, lp.pseudonym FROM lookup_pseudonyms lp JOIN audit_events e ON e.seq = lp.seq \
-                 WHERE e.type = 'lookup' AND e.at >= $1 AND e.at < $2 AND e.actor_user_id IN ({list})"
+                "SELECT lp.seq, lp.pseudonym AS pseudonyms FROM lookup_pseudonyms lp JOIN audit_events e ON e.seq = lp.seq \
+                 WHERE {} UNION ALL SELECT q.seq, q.pseudonyms FROM lookup_pseudonyms_pending q \
+                 JOIN audit_events e ON e.seq = q.seq WHERE {}",
+                lookups_by(1),
+                lookups_by(3 + chunk.len())
             );
             let mut events = sqlx::query(&events_sql).bind(from).bind(to);
             let mut keys = sqlx::query(&keys_sql).bind(from).bind(to);
@@ -254,9 +278,14 @@ impl Store {
                 events = events.bind(*u);
                 keys = keys.bind(*u);
             }
+            keys = keys.bind(from).bind(to);
+            for u in chunk {
+                keys = keys.bind(*u);
+            }
             let mut by_seq: HashMap<i64, Vec<Vec<u8>>> = HashMap::new();
             for r in keys.fetch_all(self.reader()).await? {
-                by_seq.entry(r.try_get("seq")?).or_default().push(r.try_get("pseudonym")?);
+                let blob: Vec<u8> = r.try_get("pseudonyms")?;
+                by_seq.entry(r.try_get("seq")?).or_default().extend(pseudonyms_in(&blob)?.map(<[u8]>::to_vec));
             }
             for r in events.fetch_all(self.reader()).await? {
                 let seq: i64 = r.try_get("seq")?;

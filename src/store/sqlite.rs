@@ -300,6 +300,14 @@ pub async fn backup_into(reader: &AnyPool, files: &Files, path: &Path) -> StoreR
                 sqlx::query(&copy_rows(table, columns, "live")).execute(&mut *tx).await?;
             }
         }
+        // The layout from before the split has no pending pseudonyms: the copy indexes them.
+        sqlx::query(
+            "WITH RECURSIVE split (seq, rest) AS (SELECT seq, pseudonyms FROM live.lookup_pseudonyms_pending \
+             UNION ALL SELECT seq, substr(rest, 17) FROM split WHERE length(rest) > 16) \
+             INSERT OR IGNORE INTO main.lookup_pseudonyms (pseudonym, seq) SELECT substr(rest, 1, 16), seq FROM split",
+        )
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok::<_, StoreError>(())
     }

@@ -94,6 +94,9 @@ impl<'de> Deserialize<'de> for KeyId {
 pub struct Pseudonym([u8; 16]);
 
 impl Pseudonym {
+    /// Bytes in a pseudonym; lists of them are stored end to end.
+    pub const LEN: usize = 16;
+
     pub fn from_bytes(bytes: [u8; 16]) -> Self {
         Self(bytes)
     }
