@@ -259,7 +259,7 @@ async fn write_batch(tx: &mut Transaction<'static, Any>, engine: Engine, batch: 
 /// The pseudonyms in a row of `lookup_pseudonyms_pending` (or one of `lookup_pseudonyms`, which
 /// holds one): 16 bytes each, end to end.
 pub(crate) fn pseudonyms_in(blob: &[u8]) -> StoreResult<impl Iterator<Item = &[u8]>> {
-    if blob.len() % Pseudonym::LEN != 0 {
+    if !blob.len().is_multiple_of(Pseudonym::LEN) {
         return Err(StoreError::Inconsistent("a stored list of pseudonyms is not whole pseudonyms".into()));
     }
     Ok(blob.chunks_exact(Pseudonym::LEN))
