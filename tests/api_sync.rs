@@ -171,6 +171,49 @@ async fn a_sync_signals_matches_to_both_organisations_and_withdraws_them() {
     }
 }
 
+/// Removing holdings withdraws their matches a few hundred holdings a transaction, not one
+/// commit a match: 450 holdings (more than one chunk) must each lose every match, and each
+/// withdrawal must reach both organisations and the audit trail.
+#[tokio::test]
+async fn a_sync_that_removes_hundreds_of_matched_holdings_withdraws_every_match() {
+    let letter = |n: usize| char::from(b'a' + (n % 26) as u8);
+    let children: Vec<String> = (0..450)
+        .map(|i| {
+            let family = format!("Ok{}{}", letter(i / 26), letter(i));
+            format!("{},2010-{:02}-{:02}", family, 1 + (i / 28) % 12, 1 + i % 28)
+        })
+        .collect();
+    for engine in engines() {
+        let app = TestApp::start(engine).await;
+        let a = app.org("A1", "local-authority").await;
+        let b = app.org("B1", "local-authority").await;
+        let a_admin = app.token(&a, Role::OrgAdmin).await;
+        let b_admin = app.token(&b, Role::OrgAdmin).await;
+        let rows = |prefix: &str| -> Vec<String> {
+            children.iter().enumerate().map(|(i, c)| format!("{prefix}-{i},other,open,,,Amy,{c},")).collect()
+        };
+        let (a_rows, b_rows) = (rows("A"), rows("B"));
+        app.sync(&a_admin, "text/csv", caseload(&a_rows.iter().map(String::as_str).collect::<Vec<_>>()), "").await;
+        let (_, s) =
+            app.sync(&b_admin, "text/csv", caseload(&b_rows.iter().map(String::as_str).collect::<Vec<_>>()), "").await;
+        let signalled = s["matches_new"].as_u64().unwrap();
+        assert!(signalled >= 450, "{engine:?}: every child matched its namesake: {s}");
+
+        let (_, s) = app.sync(&a_admin, "text/csv", caseload(&[]), "").await;
+        assert_eq!(
+            (s["removed"].as_u64(), s["matches_withdrawn"].as_u64()),
+            (Some(450), Some(signalled)),
+            "{engine:?}"
+        );
+        for token in [&a_admin, &b_admin] {
+            let (_, view) = app.get(token, "/api/v1/matches").await;
+            assert!(view["matches"].as_array().unwrap().is_empty(), "{engine:?}: {view}");
+        }
+        let audited = app.audit_types().await.iter().filter(|t| *t == "match_withdrawn").count();
+        assert_eq!(audited as u64, signalled, "{engine:?}: one audit event a withdrawn match");
+    }
+}
+
 /// Signalling during a sync asks the database only what the node's prefilter may hold; the
 /// filter must take in what another node wrote since it was built, or a match is missed.
 #[tokio::test]

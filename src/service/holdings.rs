@@ -77,12 +77,10 @@ impl Service {
 
     /// Deletes holdings and withdraws their matches (audited per match, for the other side).
     pub(crate) async fn remove_holdings(&self, org_id: i64, ids: &[i64]) -> ServiceResult<Signalled> {
-        let mut signalled = Signalled::default();
-        for id in ids {
-            signalled.withdrawn += self.withdraw(*id, &[]).await?;
-        }
+        let withdrawn = self.store.withdraw_all_matches(ids, self.clock.now_ms()).await?;
+        self.audit_withdrawals(&withdrawn).await?;
         self.store.delete_holdings(org_id, ids).await?;
-        Ok(signalled)
+        Ok(Signalled { withdrawn: withdrawn.len() as u64, ..Signalled::default() })
     }
 
     /// Compares a freshly written holding with other organisations' holdings: its child with
@@ -176,13 +174,18 @@ impl Service {
 
     async fn withdraw(&self, holding_id: i64, keep: &[(i64, &str)]) -> ServiceResult<u64> {
         let withdrawn = self.store.withdraw_matches(holding_id, keep, self.clock.now_ms()).await?;
-        for (match_id, org_a, org_b) in &withdrawn {
-            let event = NewEvent::new(EventType::MatchWithdrawn)
-                .concerning([*org_a, *org_b])
-                .details(json!({"match_id": match_id}));
-            self.audit.record(event).await?;
-        }
+        self.audit_withdrawals(&withdrawn).await?;
         Ok(withdrawn.len() as u64)
+    }
+
+    /// One event a withdrawn match, for both organisations' IG officers, queued together so
+    /// they share group commits.
+    async fn audit_withdrawals(&self, withdrawn: &[(String, i64, i64)]) -> ServiceResult<()> {
+        let events = withdrawn.iter().map(|(match_id, org_a, org_b)| {
+            NewEvent::new(EventType::MatchWithdrawn).concerning([*org_a, *org_b]).details(json!({"match_id": match_id}))
+        });
+        self.audit.record_all(events.collect()).await?;
+        Ok(())
     }
 }
 

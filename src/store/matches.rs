@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 
 use super::outbox::{self, OrgContacts};
-use super::{Store, StoreResult};
+use super::{Store, StoreResult, placeholders};
 use crate::clock::Millis;
 
 /// A live or withdrawn match, from one organisation's point of view.
@@ -115,37 +115,51 @@ impl Store {
         .await?;
         let mut withdrawn = Vec::new();
         for row in rows {
-            let match_id: String = row.try_get("match_id")?;
-            let orgs: (i64, i64) = (row.try_get("org_a")?, row.try_get("org_b")?);
-            let holdings: (i64, i64) = (row.try_get("holding_a")?, row.try_get("holding_b")?);
-            let (basis, tier): (String, String) = (row.try_get("basis")?, row.try_get("tier")?);
-            let partner = if holdings.0 == holding { holdings.1 } else { holdings.0 };
-            if keep.iter().any(|(p, b)| *p == partner && *b == basis) {
+            let live = LiveMatch::of(&row)?;
+            let partner = if live.holdings.0 == holding { live.holdings.1 } else { live.holdings.0 };
+            if keep.iter().any(|(p, b)| *p == partner && *b == live.basis) {
                 continue;
             }
             // The withdrawal and its notices commit together.
             let mut tx = self.begin_write().await?;
-            let mut contacts = OrgContacts::default();
             let done = sqlx::query(
                 "UPDATE matches SET withdrawn_at = $1, updated_at = $1 WHERE match_id = $2 AND withdrawn_at IS NULL",
             )
             .bind(now)
-            .bind(&match_id)
+            .bind(&live.match_id)
             .execute(&mut *tx)
             .await?;
             if done.rows_affected() > 0 {
-                let notice = MatchNotice {
-                    kind: "match.withdrawn",
-                    match_id: &match_id,
-                    orgs,
-                    holdings,
-                    basis: &basis,
-                    tier: &tier,
-                };
-                outbox::enqueue_match_notices(&mut tx, &mut contacts, &notice, now).await?;
+                live.notify_withdrawn(&mut tx, &mut OrgContacts::default(), now).await?;
                 tx.commit().await?;
-                withdrawn.push((match_id, orgs.0, orgs.1));
+                withdrawn.push((live.match_id, live.orgs.0, live.orgs.1));
             }
+        }
+        Ok(withdrawn)
+    }
+
+    /// Withdraws every live match of holdings that are being removed, with both sides' notices,
+    /// one transaction for each 400 holdings (not one a match: a sync that removes thousands of
+    /// holdings would commit thousands of times); returns the withdrawn (match_id, org_a, org_b).
+    pub async fn withdraw_all_matches(&self, holdings: &[i64], now: Millis) -> StoreResult<Vec<(String, i64, i64)>> {
+        let mut withdrawn = Vec::new();
+        for chunk in holdings.chunks(400) {
+            let sql = format!(
+                "UPDATE matches SET withdrawn_at = $1, updated_at = $1 WHERE withdrawn_at IS NULL \
+                 AND (holding_a IN ({}) OR holding_b IN ({})) \
+                 RETURNING match_id, org_a, org_b, holding_a, holding_b, basis, tier",
+                placeholders(2, chunk.len()),
+                placeholders(2 + chunk.len(), chunk.len())
+            );
+            let mut tx = self.begin_write().await?;
+            let query = chunk.iter().chain(chunk).fold(sqlx::query(&sql).bind(now), |q, id| q.bind(*id));
+            let mut contacts = OrgContacts::default();
+            for row in query.fetch_all(&mut *tx).await? {
+                let live = LiveMatch::of(&row)?;
+                live.notify_withdrawn(&mut tx, &mut contacts, now).await?;
+                withdrawn.push((live.match_id, live.orgs.0, live.orgs.1));
+            }
+            tx.commit().await?;
         }
         Ok(withdrawn)
     }
@@ -232,4 +246,43 @@ async fn record_one(
         }
     };
     Ok(recorded)
+}
+
+/// A live match as read for withdrawal.
+struct LiveMatch {
+    match_id: String,
+    orgs: (i64, i64),
+    holdings: (i64, i64),
+    basis: String,
+    tier: String,
+}
+
+impl LiveMatch {
+    fn of(row: &AnyRow) -> StoreResult<LiveMatch> {
+        Ok(LiveMatch {
+            match_id: row.try_get("match_id")?,
+            orgs: (row.try_get("org_a")?, row.try_get("org_b")?),
+            holdings: (row.try_get("holding_a")?, row.try_get("holding_b")?),
+            basis: row.try_get("basis")?,
+            tier: row.try_get("tier")?,
+        })
+    }
+
+    /// Tells both organisations, in the transaction that withdrew it.
+    async fn notify_withdrawn(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        contacts: &mut OrgContacts,
+        now: Millis,
+    ) -> StoreResult<()> {
+        let notice = MatchNotice {
+            kind: "match.withdrawn",
+            match_id: &self.match_id,
+            orgs: self.orgs,
+            holdings: self.holdings,
+            basis: &self.basis,
+            tier: &self.tier,
+        };
+        outbox::enqueue_match_notices(tx, contacts, &notice, now).await
+    }
 }
