@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use super::checkpoint::{AuditSigningKey, Checkpoint};
 use super::event::{NewEvent, canonical_body};
@@ -121,9 +122,9 @@ impl Writer {
     async fn run(mut self, mut rx: mpsc::Receiver<Pending>) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         // Rows may be pending from before a restart: look once at start.
-        let mut indexing = Indexing { due: Some(tokio::time::Instant::now()), unindexed: 0 };
+        let mut indexing = Indexing { due: Some(Instant::now()), unindexed: 0 };
         loop {
-            if indexing.should_run(rx.is_empty()) {
+            if indexing.should_run(Instant::now(), rx.is_empty()) {
                 self.index_pseudonyms(&mut indexing).await;
                 continue;
             }
@@ -139,7 +140,7 @@ impl Writer {
             }
             let result = self.write(&batch).await;
             if result.is_ok() {
-                indexing.wrote(batch.iter().filter(|p| p.event.asks_pseudonyms()).count());
+                indexing.wrote(batch.iter().filter(|p| p.event.asks_pseudonyms()).count(), Instant::now());
             }
             for (i, pending) in batch.drain(..).enumerate() {
                 let answer = result.as_ref().map(|(first, at)| Appended { seq: first + i as u64, at: *at });
@@ -152,10 +153,10 @@ impl Writer {
     /// later: the rows stay pending, where every reader of the index also looks.
     async fn index_pseudonyms(&mut self, indexing: &mut Indexing) {
         match self.store.index_pending_pseudonyms(INDEX_CHUNK).await {
-            Ok(moved) => indexing.moved(moved, moved == INDEX_CHUNK),
+            Ok(moved) => indexing.moved(moved, moved == INDEX_CHUNK, Instant::now()),
             Err(e) => {
                 tracing::warn!(error = %e, "pending lookup pseudonyms not indexed; retrying later");
-                indexing.failed();
+                indexing.failed(Instant::now());
             }
         }
     }
@@ -230,36 +231,36 @@ impl Writer {
 /// commits anyway, which bounds what readers scan beside the index.
 struct Indexing {
     /// When to index next; `None` while nothing is known to be pending.
-    due: Option<tokio::time::Instant>,
+    due: Option<Instant>,
     /// Events with pseudonyms this writer committed since the pending table was last emptied.
     unindexed: usize,
 }
 
 impl Indexing {
-    fn should_run(&self, nothing_waits: bool) -> bool {
-        let due = self.due.is_some_and(|due| due <= tokio::time::Instant::now());
+    fn should_run(&self, now: Instant, nothing_waits: bool) -> bool {
+        let due = self.due.is_some_and(|due| due <= now);
         (due && nothing_waits) || self.unindexed >= INDEX_BACKLOG
     }
 
-    fn wrote(&mut self, events_with_pseudonyms: usize) {
+    fn wrote(&mut self, events_with_pseudonyms: usize, now: Instant) {
         if events_with_pseudonyms > 0 {
             self.unindexed += events_with_pseudonyms;
-            self.due.get_or_insert_with(|| tokio::time::Instant::now() + INDEX_EVERY);
+            self.due.get_or_insert(now + INDEX_EVERY);
         }
     }
 
-    fn moved(&mut self, events: usize, more_pending: bool) {
+    fn moved(&mut self, events: usize, more_pending: bool, now: Instant) {
         self.unindexed = self.unindexed.saturating_sub(events);
         if more_pending {
-            self.due = Some(tokio::time::Instant::now());
+            self.due = Some(now);
         } else {
             // Others' rows (another node, a CLI command) count too, so this is only an estimate.
             (self.due, self.unindexed) = (None, 0);
         }
     }
 
-    fn failed(&mut self) {
-        self.due = Some(tokio::time::Instant::now() + INDEX_EVERY);
+    fn failed(&mut self, now: Instant) {
+        self.due = Some(now + INDEX_EVERY);
         self.unindexed = 0;
     }
 }
@@ -268,4 +269,59 @@ fn log_failure(e: StoreError) -> AuditError {
     // The cause is logged (it names no identifier: events never hold one); callers fail closed.
     tracing::error!(error = %e, "audit append failed; the requests waiting on it fail closed");
     AuditError::WriteFailed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn idle() -> Indexing {
+        Indexing { due: None, unindexed: 0 }
+    }
+
+    #[test]
+    fn pseudonyms_wait_for_a_quiet_moment_at_most_a_second_after_they_are_written() {
+        let t0 = Instant::now();
+        let mut indexing = idle();
+        assert!(!indexing.should_run(t0, true), "nothing pending, nothing to do");
+        indexing.wrote(3, t0);
+        indexing.wrote(5, t0 + INDEX_EVERY / 2); // a later commit does not push the deadline back
+        assert!(!indexing.should_run(t0 + INDEX_EVERY / 2, true), "not yet due");
+        assert!(indexing.should_run(t0 + INDEX_EVERY, true), "due, and no event waits");
+        assert!(!indexing.should_run(t0 + INDEX_EVERY, false), "due, but an event waits: it goes first");
+    }
+
+    #[test]
+    fn a_full_chunk_means_more_to_move_at_once_and_a_short_one_means_done() {
+        let t0 = Instant::now();
+        let mut indexing = idle();
+        indexing.wrote(40, t0);
+        let later = t0 + INDEX_EVERY;
+        indexing.moved(INDEX_CHUNK, true, later);
+        assert!(indexing.should_run(later, true));
+        assert_eq!(indexing.unindexed, 40 - INDEX_CHUNK);
+        indexing.moved(3, false, later);
+        assert!(!indexing.should_run(later + INDEX_EVERY * 10, true), "nothing known to be pending");
+        assert_eq!(indexing.unindexed, 0);
+    }
+
+    #[test]
+    fn a_large_backlog_is_indexed_even_while_events_wait() {
+        let t0 = Instant::now();
+        let mut indexing = idle();
+        indexing.wrote(INDEX_BACKLOG - 1, t0);
+        assert!(!indexing.should_run(t0, false));
+        indexing.wrote(1, t0);
+        assert!(indexing.should_run(t0, false), "readers' scan of pending rows stays bounded");
+    }
+
+    #[test]
+    fn a_failed_move_is_retried_after_a_pause_not_at_once() {
+        let t0 = Instant::now();
+        let mut indexing = idle();
+        indexing.wrote(INDEX_BACKLOG, t0);
+        indexing.failed(t0);
+        assert!(!indexing.should_run(t0, true), "no hot loop against a failing database");
+        assert!(indexing.should_run(t0 + INDEX_EVERY, true));
+    }
 }
