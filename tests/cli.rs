@@ -370,6 +370,7 @@ fn canary_identifiers_never_reach_logs_or_metrics() {
     log.push_str(&drained.join().unwrap());
     assert!(log.contains("request"), "debug logging was on: {log}");
     assert!(metrics.contains("locator_http_requests_total"));
+    assert!(metrics.contains("\nlocator_audit_searches_unindexed "), "the indexing backlog is a gauge: {metrics}");
     for canary in canaries {
         assert!(!log.contains(canary), "{canary} reached the log");
         assert!(!metrics.contains(canary), "{canary} reached the metrics");

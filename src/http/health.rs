@@ -43,9 +43,22 @@ async fn readyz(State(state): State<AppState>) -> ApiResult<axum::Json<Health>> 
     Ok(axum::Json(Health { status: "ready" }))
 }
 
-/// Prometheus metrics: request counts and latency by route template.
+/// Prometheus metrics: request counts and latency by route template, and the audit writer's
+/// backlog of searches to index for subject access.
 #[utoipa::path(get, path = "/metrics", tag = "operations", security(()),
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+    let mut text = state.metrics.render();
+    // Read at scrape time (a count of a table the audit writer keeps small): a number that only
+    // grows means the writer cannot index, and subject access scans ever more rows beside the index.
+    match state.store.pending_pseudonym_events().await {
+        Ok(n) => super::metrics::gauge(
+            &mut text,
+            "audit_searches_unindexed",
+            "Searches whose pseudonyms wait to be indexed for subject access.",
+            n,
+        ),
+        Err(e) => tracing::warn!(error = %e, "metrics: unindexed searches not counted"),
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }

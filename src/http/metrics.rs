@@ -82,6 +82,11 @@ impl Metrics {
     }
 }
 
+/// Appends a gauge read at scrape time, under a fixed name from the code.
+pub fn gauge(out: &mut String, name: &'static str, help: &'static str, value: i64) {
+    let _ = writeln!(out, "# HELP locator_{name} {help}\n# TYPE locator_{name} gauge\nlocator_{name} {value}");
+}
+
 /// Records every request that matched a route; unmatched paths count under one label.
 pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
