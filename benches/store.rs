@@ -9,10 +9,10 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use child_locator::audit::checkpoint::AuditSigningKey;
-use child_locator::audit::{AuditLog, EventType, NewEvent};
+use child_locator::audit::{Attachment, AuditLog, EventType, NewEvent};
 use child_locator::clock::Clock;
 use child_locator::domain::holding::{HoldingInput, NewHolding};
-use child_locator::domain::identity::{IndexSecret, Pseudonymiser, Variant};
+use child_locator::domain::identity::{IndexSecret, Pseudonym, Pseudonymiser, Variant};
 use child_locator::domain::keyring::Keyring;
 use child_locator::domain::lookup::LookupInput;
 use child_locator::domain::organisation::OrganisationInput;
@@ -106,7 +106,14 @@ fn bench(c: &mut Criterion) {
     let (log, _writer) = rt.block_on(async {
         AuditLog::start(store.clone(), Arc::new(AuditSigningKey::generate()), Clock::System, "bench/audit".into())
     });
-    let event = || NewEvent::new(EventType::Lookup).details(json!({"keys_asked": 950, "result_count": 1}));
+    // A lookup's event as the service writes it: with the ten or so exact-form pseudonyms it
+    // asked, kept for subject access (random, as real ones are).
+    let event = || {
+        let mut event = NewEvent::new(EventType::Lookup).details(json!({"keys_asked": 950, "result_count": 1}));
+        event.attachments =
+            (0..10).map(|_| Attachment::LookupPseudonym(Pseudonym::from_bytes(rand::random()))).collect();
+        event
+    };
     let mut group = c.benchmark_group("audit append (SQLite, synchronous=FULL)");
     group.throughput(Throughput::Elements(1));
     group.bench_function("one event, waited for", |b| b.iter(|| rt.block_on(log.record(event())).expect("appended")));
