@@ -93,6 +93,51 @@ async fn both_organisations_see_one_match_and_it_is_withdrawn_when_the_holding_g
     }
 }
 
+/// A holding changed so that it no longer describes the child withdraws its own match, and only
+/// that one: the other organisation's second record of the child stays matched.
+#[tokio::test]
+async fn a_holding_changed_to_another_child_withdraws_its_match_and_keeps_the_others() {
+    for engine in engines() {
+        let app = TestApp::start(engine).await;
+        let leeds = app.org("E08000035", "local-authority").await;
+        let york = app.org("E06000014", "local-authority").await;
+        let leeds_admin = app.token(&leeds, Role::OrgAdmin).await;
+        let york_admin = app.token(&york, Role::OrgAdmin).await;
+        app.put(&leeds_admin, "/api/v1/holdings/L-77", &canary_holding("child-protection-plan")).await;
+        for local_ref in ["Y-12", "Y-13"] {
+            let (status, _) =
+                app.put(&york_admin, &format!("/api/v1/holdings/{local_ref}"), &canary_holding("child-in-need")).await;
+            assert_eq!(status, StatusCode::CREATED);
+        }
+        let live = |view: Value| -> Vec<String> {
+            let mut refs: Vec<String> =
+                view["matches"].as_array().unwrap().iter().map(|m| m["local_ref"].as_str().unwrap().into()).collect();
+            refs.sort();
+            refs
+        };
+        assert_eq!(live(app.get(&york_admin, "/api/v1/matches").await.1), ["Y-12", "Y-13"], "{engine:?}");
+
+        let another_child = json!({"category": "child-in-need", "status": "open",
+            "subject": {"given_name": "Olwen", "family_name": "Brightwater", "date_of_birth": "2011-09-02"}});
+        let (status, _) = app.put(&york_admin, "/api/v1/holdings/Y-12", &another_child).await;
+        assert!(status.is_success(), "{engine:?}: {status}");
+        assert_eq!(live(app.get(&york_admin, "/api/v1/matches").await.1), ["Y-13"], "{engine:?}");
+        assert_eq!(live(app.get(&leeds_admin, "/api/v1/matches").await.1), ["L-77"], "{engine:?}");
+        let withdrawn = app.audit_types().await.iter().filter(|t| *t == "match_withdrawn").count();
+        assert_eq!(withdrawn, 1, "{engine:?}: only Y-12's match");
+
+        // Still the same child after a change of status: the match is kept, not withdrawn and remade.
+        let match_id = app.get(&york_admin, "/api/v1/matches").await.1["matches"][0]["match_id"].clone();
+        let mut closed = canary_holding("child-in-need");
+        closed["status"] = json!("closed");
+        let (status, _) = app.put(&york_admin, "/api/v1/holdings/Y-13", &closed).await;
+        assert!(status.is_success(), "{engine:?}: {status}");
+        assert_eq!(app.get(&york_admin, "/api/v1/matches").await.1["matches"][0]["match_id"], match_id, "{engine:?}");
+        let withdrawn = app.audit_types().await.iter().filter(|t| *t == "match_withdrawn").count();
+        assert_eq!(withdrawn, 1, "{engine:?}: nothing more withdrawn");
+    }
+}
+
 #[tokio::test]
 async fn the_same_nhs_number_on_both_sides_is_confirmed() {
     let app = TestApp::start(common::Engine::Sqlite).await;

@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 
 use super::outbox::{self, OrgContacts};
-use super::{Store, StoreResult, placeholders};
+use super::{AnyQuery, Store, StoreResult, placeholders};
 use crate::clock::Millis;
 
 /// A live or withdrawn match, from one organisation's point of view.
@@ -113,28 +113,23 @@ impl Store {
         .bind(holding)
         .fetch_all(self.reader())
         .await?;
-        let mut withdrawn = Vec::new();
+        let mut withdrawn_ids = Vec::new();
         for row in rows {
             let live = LiveMatch::of(&row)?;
             let partner = if live.holdings.0 == holding { live.holdings.1 } else { live.holdings.0 };
-            if keep.iter().any(|(p, b)| *p == partner && *b == live.basis) {
-                continue;
-            }
-            // The withdrawal and its notices commit together.
-            let mut tx = self.begin_write().await?;
-            let done = sqlx::query(
-                "UPDATE matches SET withdrawn_at = $1, updated_at = $1 WHERE match_id = $2 AND withdrawn_at IS NULL",
-            )
-            .bind(now)
-            .bind(&live.match_id)
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() > 0 {
-                live.notify_withdrawn(&mut tx, &mut OrgContacts::default(), now).await?;
-                tx.commit().await?;
-                withdrawn.push((live.match_id, live.orgs.0, live.orgs.1));
+            if !keep.iter().any(|(p, b)| *p == partner && *b == live.basis) {
+                withdrawn_ids.push(live.match_id);
             }
         }
+        if withdrawn_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The withdrawals and their notices commit together.
+        let sql = format!("{WITHDRAW} AND match_id IN ({}) {WITHDRAWN}", placeholders(2, withdrawn_ids.len()));
+        let mut tx = self.begin_write().await?;
+        let query = withdrawn_ids.iter().fold(sqlx::query(&sql).bind(now), |q, id| q.bind(id.as_str()));
+        let withdrawn = withdraw_returning(&mut tx, query, now).await?;
+        tx.commit().await?;
         Ok(withdrawn)
     }
 
@@ -145,20 +140,13 @@ impl Store {
         let mut withdrawn = Vec::new();
         for chunk in holdings.chunks(400) {
             let sql = format!(
-                "UPDATE matches SET withdrawn_at = $1, updated_at = $1 WHERE withdrawn_at IS NULL \
-                 AND (holding_a IN ({}) OR holding_b IN ({})) \
-                 RETURNING match_id, org_a, org_b, holding_a, holding_b, basis, tier",
+                "{WITHDRAW} AND (holding_a IN ({}) OR holding_b IN ({})) {WITHDRAWN}",
                 placeholders(2, chunk.len()),
                 placeholders(2 + chunk.len(), chunk.len())
             );
             let mut tx = self.begin_write().await?;
             let query = chunk.iter().chain(chunk).fold(sqlx::query(&sql).bind(now), |q, id| q.bind(*id));
-            let mut contacts = OrgContacts::default();
-            for row in query.fetch_all(&mut *tx).await? {
-                let live = LiveMatch::of(&row)?;
-                live.notify_withdrawn(&mut tx, &mut contacts, now).await?;
-                withdrawn.push((live.match_id, live.orgs.0, live.orgs.1));
-            }
+            withdrawn.extend(withdraw_returning(&mut tx, query, now).await?);
             tx.commit().await?;
         }
         Ok(withdrawn)
@@ -248,6 +236,36 @@ async fn record_one(
     Ok(recorded)
 }
 
+/// Withdraws live matches; `$1` is the time, and the caller adds which (`AND …`) and `WITHDRAWN`.
+const WITHDRAW: &str = "UPDATE matches SET withdrawn_at = $1, updated_at = $1 WHERE withdrawn_at IS NULL";
+/// What a withdrawal hands back, for the notices and the audit.
+const WITHDRAWN: &str = "RETURNING match_id, org_a, org_b, holding_a, holding_b, basis, tier";
+
+/// Runs a `WITHDRAW … WITHDRAWN` statement in the caller's transaction and queues both sides'
+/// notices of each match it withdrew; returns them as (match_id, org_a, org_b).
+async fn withdraw_returning(
+    tx: &mut Transaction<'static, Any>,
+    query: AnyQuery<'_>,
+    now: Millis,
+) -> StoreResult<Vec<(String, i64, i64)>> {
+    let mut contacts = OrgContacts::default();
+    let mut withdrawn = Vec::new();
+    for row in query.fetch_all(&mut **tx).await? {
+        let live = LiveMatch::of(&row)?;
+        let notice = MatchNotice {
+            kind: "match.withdrawn",
+            match_id: &live.match_id,
+            orgs: live.orgs,
+            holdings: live.holdings,
+            basis: &live.basis,
+            tier: &live.tier,
+        };
+        outbox::enqueue_match_notices(tx, &mut contacts, &notice, now).await?;
+        withdrawn.push((live.match_id, live.orgs.0, live.orgs.1));
+    }
+    Ok(withdrawn)
+}
+
 /// A live match as read for withdrawal.
 struct LiveMatch {
     match_id: String,
@@ -266,23 +284,5 @@ impl LiveMatch {
             basis: row.try_get("basis")?,
             tier: row.try_get("tier")?,
         })
-    }
-
-    /// Tells both organisations, in the transaction that withdrew it.
-    async fn notify_withdrawn(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        contacts: &mut OrgContacts,
-        now: Millis,
-    ) -> StoreResult<()> {
-        let notice = MatchNotice {
-            kind: "match.withdrawn",
-            match_id: &self.match_id,
-            orgs: self.orgs,
-            holdings: self.holdings,
-            basis: &self.basis,
-            tier: &self.tier,
-        };
-        outbox::enqueue_match_notices(tx, contacts, &notice, now).await
     }
 }
