@@ -158,7 +158,7 @@ async fn canaries_reach_no_table_of_a_postgresql_dump() {
     let handed_out = feed_canaries(&app).await;
     assert!(leaks(&handed_out).is_empty(), "IG views: {:?}", leaks(&handed_out));
     let schema = app.db.url.rsplit("search_path%3D").next().expect("schema in url").to_string();
-    let base = std::env::var(common::POSTGRES_ENV).unwrap();
+    let base = common::postgres_url().expect("a PostgreSQL server");
     let dump = std::process::Command::new("pg_dump")
         .args(["--data-only", "--schema", &schema, "--dbname", &base])
         .output()

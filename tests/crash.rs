@@ -294,10 +294,7 @@ async fn postgres_keeps_every_acknowledged_write_through_sigkill() {
 
 #[test]
 fn serve_refuses_postgres_that_acknowledges_commits_before_they_are_durable() {
-    let Some(url) = std::env::var(common::POSTGRES_ENV).ok().filter(|u| !u.is_empty()) else {
-        eprintln!("NOTE: PostgreSQL test SKIPPED: set {} to run it", common::POSTGRES_ENV);
-        return;
-    };
+    let Some(url) = common::postgres_url() else { return };
     let dir = tempfile::tempdir().unwrap();
     let separator = if url.contains('?') { '&' } else { '?' };
     let unsafe_url = format!("{url}{separator}options=-c%20synchronous_commit%3Doff");

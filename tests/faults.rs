@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use child_locator::audit::stored::verify_stored;
 use child_locator::domain::role::Role;
-use common::{Engine, POSTGRES_ENV, TestApp, TestDb, engines};
+use common::{Engine, TestApp, TestDb, engines};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::Connection;
@@ -139,7 +139,7 @@ async fn unlock(mut other: sqlx::SqliteConnection) {
 
 /// Runs `sql` on the test server's maintenance connection.
 async fn admin_sql(sql: &str) {
-    let base = std::env::var(POSTGRES_ENV).expect("postgres url");
+    let base = common::postgres_url().expect("a PostgreSQL server");
     let mut conn = sqlx::PgConnection::connect(&base).await.expect("admin connection");
     sqlx::raw_sql(sql).execute(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
     conn.close().await.ok();
@@ -215,7 +215,7 @@ async fn postgres_unreachable_is_503_and_the_service_recovers_when_it_returns() 
         return;
     }
     // A database of its own, so refusing connections to it touches nothing else on the server.
-    let base = std::env::var(POSTGRES_ENV).unwrap();
+    let base = common::postgres_url().expect("a PostgreSQL server");
     let name = format!("fault_{}", uuid::Uuid::new_v4().simple());
     admin_sql(&format!("CREATE DATABASE {name}")).await;
     let url = match base.rsplit_once('/') {

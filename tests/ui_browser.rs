@@ -36,6 +36,7 @@ fn missing(what: &str) {
     eprintln!(
         "NOTE: browser tests SKIPPED: {what} (install chromium and chromium-driver, and run `npm ci` in tests/ui)"
     );
+    common::record_skip(&format!("browser tests ({what})"));
 }
 
 fn which(program: &str) -> Option<PathBuf> {

@@ -1,12 +1,12 @@
-//! Test harness: the real app on port 0, on SQLite and (when `LOCATOR_TEST_POSTGRES_URL` is
-//! set) on PostgreSQL, each test with a fresh database (a temp file, or its own schema).
+//! Test harness: the real app on port 0, on SQLite and on PostgreSQL (see `postgres_url`), each
+//! test with a fresh database (a temp file, or its own schema).
 #![allow(dead_code)]
 
 pub mod cli;
 pub mod server;
 pub mod web;
 
-use std::sync::Once;
+use std::sync::OnceLock;
 
 use child_locator::clock::Clock;
 use child_locator::config::Settings;
@@ -29,18 +29,121 @@ pub enum Engine {
     Postgres,
 }
 
-/// The engines to run on. Without a PostgreSQL URL the skip is said out loud, once.
+/// The engines to run on: SQLite always, PostgreSQL whenever a server can be had.
 pub fn engines() -> Vec<Engine> {
-    static WARN: Once = Once::new();
-    match std::env::var(POSTGRES_ENV) {
-        Ok(url) if !url.is_empty() => vec![Engine::Sqlite, Engine::Postgres],
-        _ => {
-            WARN.call_once(|| {
-                eprintln!("NOTE: PostgreSQL tests SKIPPED: set {POSTGRES_ENV}=postgres://... to run them (CI does)");
-            });
-            vec![Engine::Sqlite]
-        }
+    match postgres_url() {
+        Some(_) => vec![Engine::Sqlite, Engine::Postgres],
+        None => vec![Engine::Sqlite],
     }
+}
+
+/// The PostgreSQL server the tests use, found once per test binary:
+/// `LOCATOR_TEST_POSTGRES_URL` when set (`off` skips PostgreSQL, `throwaway` asks for the
+/// throw-away cluster); else the machine's own server on
+/// 127.0.0.1:5432 (database `test`) when it answers; else a throw-away cluster started from the
+/// installed `initdb`/`pg_ctl` under the temp dir (kept for the next test binary). `None` only when
+/// no server can be had, and then the skip is said out loud.
+pub fn postgres_url() -> Option<String> {
+    static URL: OnceLock<Option<String>> = OnceLock::new();
+    URL.get_or_init(|| {
+        let found = match std::env::var(POSTGRES_ENV) {
+            Ok(url) if url == "off" => Err("turned off".to_string()),
+            Ok(url) if url == "throwaway" => throwaway_postgres(),
+            Ok(url) if !url.is_empty() => Ok(url),
+            _ => local_postgres().or_else(|_| throwaway_postgres()),
+        };
+        found
+            .inspect_err(|why| {
+                eprintln!("NOTE: PostgreSQL tests SKIPPED ({why}): install PostgreSQL or set {POSTGRES_ENV}");
+                record_skip(&format!("PostgreSQL ({why})"));
+            })
+            .ok()
+    })
+    .clone()
+}
+
+/// Notes a suite that could not run in `target/test-skips.txt`, which the test command's closing
+/// summary counts (a test binary cannot report "skipped" itself: libtest knows only ok or failed).
+pub fn record_skip(what: &str) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+    let _ = std::fs::create_dir_all(&dir);
+    let path = dir.join("test-skips.txt");
+    let exe = std::env::current_exe().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
+    let line = format!("{}: {what}\n", exe.unwrap_or_default());
+    if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        let _ = std::io::Write::write_all(&mut file, line.as_bytes());
+    }
+}
+
+fn answers(url: &str) -> bool {
+    let url = url.to_string();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        rt.block_on(async {
+            use sqlx::Connection;
+            let connect = sqlx::PgConnection::connect(&url);
+            matches!(tokio::time::timeout(std::time::Duration::from_secs(3), connect).await, Ok(Ok(_)))
+        })
+    })
+    .join()
+    .unwrap_or(false)
+}
+
+fn local_postgres() -> Result<String, String> {
+    let url = "postgres://postgres@127.0.0.1:5432/test";
+    if answers(url) { Ok(url.to_string()) } else { Err("no server answers on 127.0.0.1:5432".into()) }
+}
+
+/// A cluster of the tests' own on port 55432, created and started once per machine. PostgreSQL
+/// refuses to run as root, so as root it runs as the `postgres` user the package created.
+fn throwaway_postgres() -> Result<String, String> {
+    const PORT: u16 = 55432;
+    let url = format!("postgres://postgres@127.0.0.1:{PORT}/postgres");
+    if answers(&url) {
+        return Ok(url);
+    }
+    let bin = postgres_bin_dir().ok_or("no initdb found (PostgreSQL is not installed)")?;
+    let dir = std::env::temp_dir().join("child-locator-test-postgres");
+    let as_root = std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    let run = |program: &str, args: &[&str]| -> Result<(), String> {
+        let program = bin.join(program);
+        let mut command = if as_root {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&program);
+            c
+        } else {
+            std::process::Command::new(&program)
+        };
+        let output = command.args(args).output().map_err(|e| format!("{}: {e}", program.display()))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(format!("{} failed: {}", program.display(), String::from_utf8_lossy(&output.stderr).trim()))
+        }
+    };
+    let data = dir.join("data");
+    let data_arg = data.to_string_lossy().into_owned();
+    if !data.join("PG_VERSION").exists() {
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        if as_root {
+            let _ = std::process::Command::new("chown").args(["postgres:", &dir.to_string_lossy()]).status();
+        }
+        run("initdb", &["-D", &data_arg, "-U", "postgres", "--auth=trust", "-E", "UTF8"])?;
+    }
+    let options = format!("-p {PORT} -k {} -c listen_addresses=127.0.0.1", dir.display());
+    let log = dir.join("server.log").to_string_lossy().into_owned();
+    run("pg_ctl", &["-D", &data_arg, "-o", &options, "-l", &log, "-w", "start"])?;
+    if answers(&url) { Ok(url) } else { Err(format!("the throw-away cluster in {} does not answer", dir.display())) }
+}
+
+fn postgres_bin_dir() -> Option<std::path::PathBuf> {
+    let mut versions: Vec<std::path::PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|bin| bin.join("initdb").exists())
+        .collect();
+    versions.sort();
+    versions.pop()
 }
 
 /// A fresh, migrated database for one test, removed when dropped.
@@ -59,7 +162,7 @@ impl TestDb {
                 TestDb { url, dir, pg: None }
             }
             Engine::Postgres => {
-                let base = std::env::var(POSTGRES_ENV).expect("postgres url");
+                let base = postgres_url().expect("a PostgreSQL server");
                 let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
                 child_locator::store::postgres::create_schema(&base, &schema).await.expect("create schema");
                 let url = child_locator::store::postgres::url_with_schema(&base, &schema);
