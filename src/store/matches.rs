@@ -6,7 +6,7 @@ use sqlx::any::AnyRow;
 
 use sqlx::{Any, Transaction};
 
-use super::outbox::{self, OrgContacts};
+use super::outbox::{self, MatchNotice, OrgContacts};
 use super::{AnyQuery, Store, StoreResult, placeholders};
 use crate::clock::Millis;
 
@@ -49,16 +49,6 @@ impl MatchDecision {
             tier: self.tier,
         }
     }
-}
-
-/// A match's news for both organisations' outboxes.
-pub struct MatchNotice<'a> {
-    pub kind: &'a str,
-    pub match_id: &'a str,
-    pub orgs: (i64, i64),
-    pub holdings: (i64, i64),
-    pub basis: &'a str,
-    pub tier: &'a str,
 }
 
 /// The outcome of recording a decision: new matches are signalled to both organisations.

@@ -5,7 +5,6 @@ use serde_json::{Value, json};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use super::matches::MatchNotice;
 use super::{Store, StoreError, StoreResult};
 use crate::clock::Millis;
 
@@ -119,6 +118,16 @@ pub(crate) async fn org_contact(tx: &mut Transaction<'static, Any>, org_id: i64)
         "out_of_hours_phone": row.try_get::<Option<String>, _>("out_of_hours_phone")?,
         "secure_email": row.try_get::<String, _>("secure_email")?,
     }))
+}
+
+/// A match's news for both organisations' outboxes.
+pub struct MatchNotice<'a> {
+    pub kind: &'a str,
+    pub match_id: &'a str,
+    pub orgs: (i64, i64),
+    pub holdings: (i64, i64),
+    pub basis: &'a str,
+    pub tier: &'a str,
 }
 
 /// Directory entries read once per transaction: a sync batch that signals a thousand matches
