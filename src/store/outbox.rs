@@ -6,8 +6,9 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::matches::MatchNotice;
-use super::{Store, StoreError, StoreResult};
+use super::{Store, StoreError, StoreResult, older_than_cursor};
 use crate::clock::Millis;
+use crate::domain::cursor::PageCursor;
 
 /// A message as its organisation's admin sees it.
 #[derive(Debug, Clone)]
@@ -287,11 +288,22 @@ impl Store {
         &self,
         org_id: i64,
         state: Option<OutboxState>,
+        after: Option<&PageCursor>,
         limit: i64,
     ) -> StoreResult<Vec<OutboxRow>> {
         let filter = state.map(|s| format!(" AND {}", s.filter())).unwrap_or_default();
-        let sql = format!("SELECT {COLUMNS} FROM outbox WHERE org_id = $1{filter} ORDER BY id DESC LIMIT $2");
-        let rows = sqlx::query(&sql).bind(org_id).bind(limit).fetch_all(self.reader()).await?;
+        let page = match after {
+            Some(_) => format!(" AND {}", older_than_cursor("created_at", "id", 3, 4)),
+            None => String::new(),
+        };
+        let sql = format!(
+            "SELECT {COLUMNS} FROM outbox WHERE org_id = $1{filter}{page} ORDER BY created_at DESC, id DESC LIMIT $2"
+        );
+        let mut query = sqlx::query(&sql).bind(org_id).bind(limit);
+        if let Some(cursor) = after {
+            query = query.bind(cursor.at).bind(cursor.numeric_id().ok_or(StoreError::NotFound)?);
+        }
+        let rows = query.fetch_all(self.reader()).await?;
         rows.iter().map(from_row).collect()
     }
 }
