@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use ed25519_dalek::VerifyingKey;
 
 use super::checkpoint::SignedCheckpoint;
-use super::merkle::{Hash, consistency_proof, verify_consistency};
+use super::merkle::{Hash, verify_consistency};
+use super::nodes::{ProofSourceError, consistency_proof_at};
 use crate::store::{Store, StoreError};
 
 /// Where checkpoints go.
@@ -141,7 +142,7 @@ pub async fn push(store: &Store, target: &WitnessTarget, key: &VerifyingKey) -> 
     }
 }
 
-/// Proves (old_size, old_root) is a prefix of (new_size, new_root) from the stored leaves, as
+/// Proves (old_size, old_root) is a prefix of (new_size, new_root) from the stored nodes, as
 /// an external witness would with the same RFC 9162 consistency proof.
 async fn check_consistent(
     store: &Store,
@@ -150,13 +151,11 @@ async fn check_consistent(
     new_size: u64,
     new_root: &Hash,
 ) -> Result<(), WitnessError> {
-    let leaves: Vec<Hash> = store
-        .audit_leaf_hashes(new_size)
-        .await?
-        .iter()
-        .map(|l| <[u8; 32]>::try_from(l.as_slice()).unwrap_or([0; 32]))
-        .collect();
-    let proof = consistency_proof(&leaves, old_size).map_err(|_| WitnessError::Inconsistent { witnessed: old_size })?;
+    let proof = match consistency_proof_at(store, old_size, new_size).await {
+        Ok(proof) => proof,
+        Err(ProofSourceError::Store(e)) => return Err(e.into()),
+        Err(ProofSourceError::Proof(_)) => return Err(WitnessError::Inconsistent { witnessed: old_size }),
+    };
     verify_consistency(old_size, new_size, old_root, new_root, &proof)
         .map_err(|_| WitnessError::Inconsistent { witnessed: old_size })
 }
