@@ -7,6 +7,7 @@ use child_locator::audit::checkpoint::{SignedCheckpoint, parse_public_key};
 use child_locator::audit::merkle::{leaf_hash, verify_consistency, verify_inclusion};
 use child_locator::audit::rollback::{HighWater, check_extends};
 use child_locator::audit::stored::verify_stored;
+use child_locator::audit::witness::{WitnessTarget, push};
 use child_locator::clock::Clock;
 use child_locator::domain::role::Role;
 use child_locator::service::Service;
@@ -577,5 +578,36 @@ async fn a_trail_older_than_the_last_checkpoint_this_node_saw_is_refused_at_star
         let started = Service::open(app.db.settings(), Clock::manual(common::START_MS)).await;
         let refused = format!("{:#}", started.err().expect("start is refused"));
         assert!(refused.contains("ROLLBACK") && refused.contains(&format!("size {seen}")), "{engine:?}: {refused}");
+    }
+}
+
+#[tokio::test]
+async fn a_trail_older_than_its_file_witness_holds_is_refused_at_start() {
+    for engine in engines() {
+        let app = TestApp::start(engine).await;
+        let york = app.org("E06000014", "local-authority").await;
+        let worker = app.token(&york, Role::Practitioner).await;
+        lookup(&app, &worker, noah(), "s17-assessment").await;
+        let older = app.store().audit_head().await.unwrap();
+        lookup(&app, &worker, noah(), "s17-assessment").await;
+        let witness = WitnessTarget::File(app.db.dir.path().join("witness.log"));
+        push(app.store(), &witness, &app.state.audit.signer().verifying_key()).await.expect("witnessed");
+        recorded_head(&app).await;
+
+        roll_back_to(&app, &older).await;
+        // The node's own record went with the rollback (the main file or the state file too):
+        // only the witness still knows.
+        match engine {
+            Engine::Sqlite => drop(app.store().execute_raw("DELETE FROM audit_high_water").await.unwrap()),
+            Engine::Postgres => {
+                let key = app.db.settings().audit_key_file;
+                std::fs::remove_file(key.with_file_name("locator-audit.key.checkpoint")).unwrap();
+            }
+        }
+        let mut settings = app.db.settings();
+        settings.audit_witness = Some(witness);
+        let started = Service::open(settings, Clock::manual(common::START_MS)).await;
+        let refused = format!("{:#}", started.err().expect("start is refused"));
+        assert!(refused.contains("ROLLBACK") && refused.contains("the audit witness"), "{engine:?}: {refused}");
     }
 }

@@ -27,16 +27,16 @@ pub enum HighWater {
 #[derive(Debug, thiserror::Error)]
 pub enum RollbackError {
     #[error(
-        "ROLLBACK: the audit trail has {size} entries, but this node saw a signed checkpoint at size {seen}; \
+        "ROLLBACK: the audit trail has {size} entries, but {who} saw a signed checkpoint at size {seen}; \
          an older copy of the trail was restored. Restore the trail this node last wrote (or both database \
          files from one backup), never an older audit file alone (docs/audit.md, Rollback protection)"
     )]
-    Shorter { size: u64, seen: u64 },
+    Shorter { size: u64, seen: u64, who: &'static str },
     #[error(
-        "ROLLBACK: the audit trail does not extend the signed checkpoint at size {seen} this node saw \
+        "ROLLBACK: the audit trail does not extend the signed checkpoint at size {seen} {who} saw \
          (its history differs); the trail was replaced or rewritten"
     )]
-    Diverged { seen: u64 },
+    Diverged { seen: u64, who: &'static str },
     #[error("the recorded latest checkpoint ({0}) is unreadable")]
     Unreadable(String),
     #[error("cannot read the audit trail: {0}")]
@@ -111,10 +111,14 @@ async fn write_durably(path: &Path, note: &str) -> Result<(), RollbackError> {
 
 /// Refuses a trail older than the checkpoint `seen`, or one whose history differs from it.
 pub async fn check_extends(store: &Store, seen: &SignedCheckpoint) -> Result<(), RollbackError> {
+    extends(store, seen, "this node").await
+}
+
+async fn extends(store: &Store, seen: &SignedCheckpoint, who: &'static str) -> Result<(), RollbackError> {
     let seen_size = seen.checkpoint().tree_size;
     let head = store.audit_head().await?;
     if head.size < seen_size {
-        return Err(RollbackError::Shorter { size: head.size, seen: seen_size });
+        return Err(RollbackError::Shorter { size: head.size, seen: seen_size, who });
     }
     let root = if head.frontier.is_empty() && head.size == 0 {
         Frontier::new().root()
@@ -124,16 +128,24 @@ pub async fn check_extends(store: &Store, seen: &SignedCheckpoint) -> Result<(),
     let proof = match consistency_proof_at(store, seen_size, head.size).await {
         Ok(proof) => proof,
         Err(ProofSourceError::Store(e)) => return Err(e.into()),
-        Err(ProofSourceError::Proof(_)) => return Err(RollbackError::Diverged { seen: seen_size }),
+        Err(ProofSourceError::Proof(_)) => return Err(RollbackError::Diverged { seen: seen_size, who }),
     };
     verify_consistency(seen_size, head.size, &seen.checkpoint().root_hash, &root, &proof)
-        .map_err(|_| RollbackError::Diverged { seen: seen_size })
+        .map_err(|_| RollbackError::Diverged { seen: seen_size, who })
 }
 
-/// At start: the trail must extend the latest checkpoint this node recorded.
-pub async fn check_at_start(store: &Store, high_water: &HighWater) -> Result<(), RollbackError> {
-    match high_water.load().await? {
-        Some(seen) => check_extends(store, &seen).await,
+/// At start: the trail must extend the latest checkpoint this node recorded, and the latest
+/// its file witness holds (`witnessed`, already checked to be signed by the log's key).
+pub async fn check_at_start(
+    store: &Store,
+    high_water: &HighWater,
+    witnessed: Option<&SignedCheckpoint>,
+) -> Result<(), RollbackError> {
+    if let Some(seen) = high_water.load().await? {
+        extends(store, &seen, "this node").await?;
+    }
+    match witnessed {
+        Some(seen) => extends(store, seen, "the audit witness").await,
         None => Ok(()),
     }
 }

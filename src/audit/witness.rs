@@ -94,6 +94,21 @@ pub fn parse_witness_file(text: &str) -> Result<Vec<SignedCheckpoint>, WitnessEr
         .collect()
 }
 
+/// The largest checkpoint a file witness holds that `key` signed (`None` for a webhook witness,
+/// which keeps its own copy, or a file not written yet): what start-up checks the trail against.
+pub fn latest_witnessed(target: &WitnessTarget, key: &VerifyingKey) -> Result<Option<SignedCheckpoint>, WitnessError> {
+    let WitnessTarget::File(path) = target else {
+        return Ok(None);
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let signed = parse_witness_file(&text)?.into_iter().filter(|c| c.verify(key).is_ok());
+    Ok(signed.max_by_key(|c| c.checkpoint().tree_size))
+}
+
 /// Pushes the current head's signed checkpoint to `target`.
 pub async fn push(store: &Store, target: &WitnessTarget, key: &VerifyingKey) -> Result<Pushed, WitnessError> {
     let head = store.audit_head().await?;

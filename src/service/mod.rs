@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 
 use crate::audit::checkpoint::AuditSigningKey;
 use crate::audit::rollback::{self, HighWater};
+use crate::audit::witness;
 use crate::audit::{AuditError, AuditLog, EventType, NewEvent};
 use crate::clock::Clock;
 use crate::config::Settings;
@@ -118,7 +119,14 @@ impl Service {
             ));
         }
         let high_water = HighWater::for_node(&store, &settings.audit_key_file);
-        rollback::check_at_start(&store, &high_water).await.context("the audit trail was refused")?;
+        let witnessed = match &settings.audit_witness {
+            Some(target) => witness::latest_witnessed(target, &signer.verifying_key())
+                .with_context(|| format!("cannot read the audit witness {}", target.describe()))?,
+            None => None,
+        };
+        rollback::check_at_start(&store, &high_water, witnessed.as_ref())
+            .await
+            .context("the audit trail was refused")?;
         let (audit, task) = AuditLog::start(store.clone(), Arc::new(signer), clock.clone(), AUDIT_ORIGIN.to_string());
         let recorder = rollback::spawn_recorder(high_water, audit.heads());
         spawn_node_backfill(store.clone());
