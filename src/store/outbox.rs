@@ -6,7 +6,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::matches::MatchNotice;
-use super::{Store, StoreError, StoreResult, older_than_cursor};
+use super::{Store, StoreError, StoreResult};
 use crate::clock::Millis;
 use crate::domain::cursor::PageCursor;
 
@@ -292,16 +292,12 @@ impl Store {
         limit: i64,
     ) -> StoreResult<Vec<OutboxRow>> {
         let filter = state.map(|s| format!(" AND {}", s.filter())).unwrap_or_default();
-        let page = match after {
-            Some(_) => format!(" AND {}", older_than_cursor("created_at", "id", 3, 4)),
-            None => String::new(),
-        };
-        let sql = format!(
-            "SELECT {COLUMNS} FROM outbox WHERE org_id = $1{filter}{page} ORDER BY created_at DESC, id DESC LIMIT $2"
-        );
+        // Messages are numbered, so the number alone orders them (and `outbox_by_org` serves it).
+        let page = if after.is_some() { " AND id < $3" } else { "" };
+        let sql = format!("SELECT {COLUMNS} FROM outbox WHERE org_id = $1{filter}{page} ORDER BY id DESC LIMIT $2");
         let mut query = sqlx::query(&sql).bind(org_id).bind(limit);
         if let Some(cursor) = after {
-            query = query.bind(cursor.at).bind(cursor.numeric_id().ok_or(StoreError::NotFound)?);
+            query = query.bind(cursor.numeric_id().ok_or(StoreError::NotFound)?);
         }
         let rows = query.fetch_all(self.reader()).await?;
         rows.iter().map(from_row).collect()
