@@ -5,7 +5,13 @@ mod common;
 
 use child_locator::audit::checkpoint::{SignedCheckpoint, parse_public_key};
 use child_locator::audit::merkle::{leaf_hash, verify_consistency, verify_inclusion};
+use child_locator::audit::rollback::{HighWater, check_extends};
+use child_locator::audit::stored::verify_stored;
+use child_locator::audit::witness::{WitnessTarget, push};
+use child_locator::clock::Clock;
 use child_locator::domain::role::Role;
+use child_locator::service::Service;
+use child_locator::store::audit::AuditHead;
 use common::{Engine, TestApp, engines};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -365,6 +371,90 @@ async fn an_event_is_proved_to_be_in_the_signed_log() {
     }
 }
 
+/// Overwrites every stored leaf hash but `keep`'s with zeros: a proof built from the leaves
+/// would then not verify; one built from the stored subtree nodes still does.
+async fn zero_every_leaf_hash_but(app: &TestApp, engine: Engine, keep: i64) {
+    let zeros = match engine {
+        Engine::Sqlite => "zeroblob(32)",
+        Engine::Postgres => "decode(repeat('00', 32), 'hex')",
+    };
+    let sql = format!("UPDATE audit_events SET leaf_hash = {zeros} WHERE seq <> {keep}");
+    app.store().execute_raw_on_audit(&sql).await.expect("leaf hashes overwritten");
+}
+
+/// The inclusion proof of `seq` and the consistency proof from `from` to the head, both checked
+/// against the checkpoint the log key signed.
+async fn assert_proofs_verify(w: &World, seq: i64, from: u64) {
+    let (_, cp) = w.app.get(&w.mcr_ig, "/api/v1/audit/checkpoint").await;
+    let key = parse_public_key(cp["public_key_pem"].as_str().unwrap()).unwrap();
+    let (status, proof) = w.app.get(&w.mcr_ig, &format!("/api/v1/audit/proof/inclusion?seq={seq}")).await;
+    assert_eq!(status, StatusCode::OK, "{proof}");
+    let head = SignedCheckpoint::from_note(proof["checkpoint"].as_str().unwrap()).unwrap();
+    head.verify(&key).expect("signed by the log key");
+    let leaf = leaf_hash(proof["body"].as_str().unwrap().as_bytes());
+    let path: Vec<[u8; 32]> = proof["proof"].as_array().unwrap().iter().map(hash).collect();
+    let size = head.checkpoint().tree_size;
+    verify_inclusion(&leaf, seq as u64, size, &path, &head.checkpoint().root_hash).expect("included");
+
+    let (status, c) = w.app.get(&w.mcr_ig, &format!("/api/v1/audit/proof/consistency?from={from}&to={size}")).await;
+    assert_eq!(status, StatusCode::OK, "{c}");
+    let path: Vec<[u8; 32]> = c["proof"].as_array().unwrap().iter().map(hash).collect();
+    let old = w.app.store().audit_checkpoint_at(from as i64).await.unwrap().expect("a kept checkpoint at from");
+    let old = SignedCheckpoint::from_note(&old).unwrap();
+    verify_consistency(from, size, &old.checkpoint().root_hash, &head.checkpoint().root_hash, &path)
+        .expect("consistent");
+}
+
+#[tokio::test]
+async fn proofs_are_built_from_stored_subtree_nodes_not_from_every_leaf() {
+    for engine in engines() {
+        let w = world(engine).await;
+        for _ in 0..20 {
+            lookup(&w.app, &w.york_worker, noah(), "s17-assessment").await;
+        }
+        let id = lookup(&w.app, &w.leeds_worker, json!({"nhs_number": NHS}), "s47-enquiry").await;
+        let seq = events(&w.app, &w.mcr_ig, &format!("?lookup_id={id}")).await[0]["id"].as_i64().unwrap();
+        for _ in 0..20 {
+            lookup(&w.app, &w.york_worker, noah(), "s17-assessment").await;
+        }
+        // The first batch's checkpoint is always kept: the consistency proof starts there.
+        let first_kept = SignedCheckpoint::from_note(&w.app.store().audit_checkpoints().await.unwrap()[0]).unwrap();
+        zero_every_leaf_hash_but(&w.app, engine, seq).await;
+        assert_proofs_verify(&w, seq, first_kept.checkpoint().tree_size).await;
+    }
+}
+
+#[tokio::test]
+async fn the_nodes_of_a_trail_from_before_them_are_built_and_then_serve_proofs() {
+    for engine in engines() {
+        let w = world(engine).await;
+        let id = lookup(&w.app, &w.leeds_worker, json!({"nhs_number": NHS}), "s47-enquiry").await;
+        let seq = events(&w.app, &w.mcr_ig, &format!("?lookup_id={id}")).await[0]["id"].as_i64().unwrap();
+        // As a trail written before the node table: no nodes; the writer then stores none either.
+        w.app
+            .store()
+            .execute_raw_on_audit("DELETE FROM audit_nodes; UPDATE audit_head SET nodes_size = 0")
+            .await
+            .unwrap();
+        for _ in 0..30 {
+            lookup(&w.app, &w.york_worker, noah(), "s17-assessment").await;
+        }
+        assert_eq!(w.app.store().audit_head().await.unwrap().nodes_size, 0, "nodes only extend a covered prefix");
+        // Meanwhile proofs still verify, from every leaf.
+        let first_kept = SignedCheckpoint::from_note(&w.app.store().audit_checkpoints().await.unwrap()[0]).unwrap();
+        assert_proofs_verify(&w, seq, first_kept.checkpoint().tree_size).await;
+
+        let built = child_locator::audit::nodes::backfill(w.app.store()).await.expect("nodes built");
+        let head = w.app.store().audit_head().await.unwrap();
+        assert!(built > 30 && head.nodes_size == head.size, "{built} of {}", head.size);
+        lookup(&w.app, &w.york_worker, noah(), "s17-assessment").await;
+        let head = w.app.store().audit_head().await.unwrap();
+        assert_eq!(head.nodes_size, head.size, "the writer keeps them in step again");
+        zero_every_leaf_hash_but(&w.app, engine, seq).await;
+        assert_proofs_verify(&w, seq, first_kept.checkpoint().tree_size).await;
+    }
+}
+
 #[tokio::test]
 async fn only_ig_officers_see_the_audit_views() {
     let w = world(Engine::Sqlite).await;
@@ -429,4 +519,95 @@ async fn a_repeated_lookup_that_led_to_a_record_request_is_not_flagged() {
         .collect();
     assert!(!repeated.contains(&fourth["lookup_id"].as_str().unwrap()), "a request followed the fourth: {list}");
     assert!(repeated.contains(&fifth["lookup_id"].as_str().unwrap()), "the fifth had none: {list}");
+}
+
+/// Waits until this node has recorded the signed head it last wrote (the recorder runs beside
+/// the writer), and answers its size.
+async fn recorded_head(app: &TestApp) -> u64 {
+    let high_water = HighWater::for_node(app.store(), &app.db.settings().audit_key_file);
+    for _ in 0..100 {
+        let size = app.store().audit_head().await.unwrap().size;
+        let seen = high_water.load().await.unwrap().map(|c| c.checkpoint().tree_size);
+        if seen == Some(size) {
+            return size;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the latest checkpoint was never recorded");
+}
+
+/// Puts the trail back as it was at `head`, as restoring an older copy of it would: the later
+/// entries gone, the older head (size, frontier and its signed checkpoint) back.
+async fn roll_back_to(app: &TestApp, head: &AuditHead) {
+    let frontier = hex::encode(&head.frontier);
+    let bytes = match app.engine {
+        Engine::Sqlite => format!("X'{frontier}'"),
+        Engine::Postgres => format!("decode('{frontier}', 'hex')"),
+    };
+    let note = head.checkpoint.as_deref().unwrap().replace('\'', "''");
+    let sql = format!(
+        "DELETE FROM audit_events WHERE seq >= {size}; DELETE FROM audit_checkpoints WHERE tree_size > {size}; \
+         DELETE FROM audit_nodes; UPDATE audit_head SET size = {size}, frontier = {bytes}, checkpoint = '{note}', \
+         nodes_size = 0",
+        size = head.size
+    );
+    app.store().execute_raw_on_audit(&sql).await.expect("rolled back");
+}
+
+#[tokio::test]
+async fn a_trail_older_than_the_last_checkpoint_this_node_saw_is_refused_at_start_and_by_verify() {
+    for engine in engines() {
+        let app = TestApp::start(engine).await;
+        let york = app.org("E06000014", "local-authority").await;
+        let worker = app.token(&york, Role::Practitioner).await;
+        lookup(&app, &worker, noah(), "s17-assessment").await;
+        recorded_head(&app).await;
+        let older = app.store().audit_head().await.unwrap();
+        lookup(&app, &worker, noah(), "s17-assessment").await;
+        lookup(&app, &worker, amelia(), "s47-enquiry").await;
+        let seen = recorded_head(&app).await;
+        assert!(seen > older.size);
+
+        roll_back_to(&app, &older).await;
+        // The restored trail is whole in itself: only the recorded checkpoint betrays it.
+        verify_stored(app.store(), None).await.expect("an older trail is intact on its own");
+        let high_water = HighWater::for_node(app.store(), &app.db.settings().audit_key_file);
+        let recorded = high_water.load().await.unwrap().expect("a checkpoint is recorded");
+        let refused = check_extends(app.store(), &recorded).await.expect_err("verify names the rollback");
+        assert!(refused.to_string().contains("ROLLBACK"), "{refused}");
+        let started = Service::open(app.db.settings(), Clock::manual(common::START_MS)).await;
+        let refused = format!("{:#}", started.err().expect("start is refused"));
+        assert!(refused.contains("ROLLBACK") && refused.contains(&format!("size {seen}")), "{engine:?}: {refused}");
+    }
+}
+
+#[tokio::test]
+async fn a_trail_older_than_its_file_witness_holds_is_refused_at_start() {
+    for engine in engines() {
+        let app = TestApp::start(engine).await;
+        let york = app.org("E06000014", "local-authority").await;
+        let worker = app.token(&york, Role::Practitioner).await;
+        lookup(&app, &worker, noah(), "s17-assessment").await;
+        let older = app.store().audit_head().await.unwrap();
+        lookup(&app, &worker, noah(), "s17-assessment").await;
+        let witness = WitnessTarget::File(app.db.dir.path().join("witness.log"));
+        push(app.store(), &witness, &app.state.audit.signer().verifying_key()).await.expect("witnessed");
+        recorded_head(&app).await;
+
+        roll_back_to(&app, &older).await;
+        // The node's own record went with the rollback (the main file or the state file too):
+        // only the witness still knows.
+        match engine {
+            Engine::Sqlite => drop(app.store().execute_raw("DELETE FROM audit_high_water").await.unwrap()),
+            Engine::Postgres => {
+                let key = app.db.settings().audit_key_file;
+                std::fs::remove_file(key.with_file_name("locator-audit.key.checkpoint")).unwrap();
+            }
+        }
+        let mut settings = app.db.settings();
+        settings.audit_witness = Some(witness);
+        let started = Service::open(settings, Clock::manual(common::START_MS)).await;
+        let refused = format!("{:#}", started.err().expect("start is refused"));
+        assert!(refused.contains("ROLLBACK") && refused.contains("the audit witness"), "{engine:?}: {refused}");
+    }
 }

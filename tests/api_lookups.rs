@@ -336,3 +336,49 @@ async fn a_serving_node_is_not_ready_until_its_prefilter_load_has_been_tried() {
     assert_eq!(status, StatusCode::OK, "ready once the filter is loaded");
     assert!(!w.app.state.prefilter.needs_rebuild(), "and the filter is in place");
 }
+
+/// Every row of a newest-first list, page by page: `next_cursor` goes back as `before`.
+async fn every_page(app: &TestApp, token: &str, path: &str, rows: &str, limit: usize) -> Vec<Value> {
+    let mut all = Vec::new();
+    let mut before = String::new();
+    loop {
+        let (status, page) = app.get(token, &format!("{path}?limit={limit}{before}")).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let got = page[rows].as_array().unwrap();
+        assert!(got.len() <= limit);
+        all.extend(got.iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(cursor) => before = format!("&before={cursor}"),
+            None => return all,
+        }
+        assert!(all.len() < 10_000, "the cursor does not advance");
+    }
+}
+
+#[tokio::test]
+async fn lookups_received_in_one_millisecond_are_paged_without_a_gap_or_a_repeat() {
+    for engine in engines() {
+        let app = TestApp::start_with(engine, |s| s.limits.enabled = false).await;
+        let manchester = app.org("E08000003", "local-authority").await;
+        let leeds = app.org("E08000035", "local-authority").await;
+        let holder_admin = app.token(&manchester, Role::OrgAdmin).await;
+        let worker = app.token(&leeds, Role::Practitioner).await;
+        register(&app, &holder_admin, "MCR-1", "child-protection-plan", amelia()).await;
+        // The manual clock stands still: all 300 share one millisecond.
+        for _ in 0..300 {
+            let body = json!({"subject": {"nhs_number": NHS}, "purpose": "s47-enquiry"});
+            assert_eq!(app.post(&worker, "/api/v1/lookups", &body).await.0, StatusCode::OK);
+        }
+        let rows = every_page(&app, &holder_admin, "/api/v1/lookups/received", "lookups", 7).await;
+        let ids: std::collections::BTreeSet<&str> = rows.iter().map(|r| r["match_id"].as_str().unwrap()).collect();
+        assert_eq!((rows.len(), ids.len()), (300, 300), "{engine:?}: every row once");
+
+        // The old time bound still works (lookups strictly before it), and nonsense is named.
+        let (status, page) = app.get(&holder_admin, "/api/v1/lookups/received?before=2026-11-25&limit=1000").await;
+        assert_eq!((status, page["lookups"].as_array().unwrap().len()), (StatusCode::OK, 300));
+        let (status, page) = app.get(&holder_admin, "/api/v1/lookups/received?before=2026-11-24T09:00:00Z").await;
+        assert_eq!((status, page["lookups"].as_array().unwrap().len()), (StatusCode::OK, 0));
+        let (status, error) = app.get(&holder_admin, "/api/v1/lookups/received?before=yesterday").await;
+        assert_eq!((status, &error["error"]["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("before")));
+    }
+}

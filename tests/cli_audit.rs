@@ -122,3 +122,51 @@ fn audit_events_lists_an_organisations_scope_as_json_lines_or_csv() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--type"));
 }
+
+/// Copies the audit file (with its WAL, if one is left) from `from` to `to`, as a backup would.
+fn copy_audit_file(from: &Path, to: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let name = format!("locator-audit.db{suffix}");
+        let _ = std::fs::remove_file(to.join(&name));
+        if from.join(&name).exists() {
+            std::fs::copy(from.join(&name), to.join(&name)).unwrap();
+        }
+    }
+}
+
+#[test]
+fn restoring_an_older_copy_of_the_audit_file_alone_is_refused_at_start_and_by_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let kept = tempfile::tempdir().unwrap();
+    trail(dir.path());
+    copy_audit_file(dir.path(), kept.path());
+    add_org(dir.path(), "E4");
+    add_org(dir.path(), "E5");
+    let out = run(dir.path(), &["audit", "verify"]);
+    assert!(out.status.success(), "{}", stdout(&out));
+
+    copy_audit_file(kept.path(), dir.path());
+    let out = run(dir.path(), &["audit", "verify"]);
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(stdout(&out).contains("BROKEN") && stdout(&out).contains("ROLLBACK"), "{}", stdout(&out));
+    // Any command that starts the service (as `serve` does) refuses the trail.
+    let out = common::cli::locator(dir.path())
+        .args([
+            "org",
+            "add",
+            "--code",
+            "E6",
+            "--name",
+            "E6",
+            "--kind",
+            "other",
+            "--duty-phone",
+            "0100 000 0000",
+            "--secure-email",
+            "duty@e6.example",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ROLLBACK"), "{}", String::from_utf8_lossy(&out.stderr));
+}

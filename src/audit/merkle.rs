@@ -246,6 +246,116 @@ pub fn verify_consistency(
     Ok(())
 }
 
+/// A perfect subtree of the log: the `2^level` leaves from `index << level`. Level 0 is a
+/// leaf. Every complete subtree's hash is stored as the writer appends, so a proof reads
+/// O(log n) of them instead of every leaf.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId {
+    pub level: u8,
+    pub index: u64,
+}
+
+/// One hash of a proof, as the perfect subtrees whose right fold it is (largest, leftmost,
+/// first): one node for a complete subtree, several for a subtree on the tree's right edge.
+pub type ProofStep = Vec<NodeId>;
+
+/// The largest power of two strictly smaller than `n` (`n` at least 2), for u64 sizes.
+fn split_point_u64(n: u64) -> u64 {
+    debug_assert!(n >= 2);
+    1 << (u64::BITS - 1 - (n - 1).leading_zeros())
+}
+
+/// The perfect subtrees that cover `[start, end)`, largest first: greedily the largest subtree
+/// aligned at `start` that fits. For the ranges RFC 9162 splits off (aligned to a power of two
+/// at least their length) this is the binary decomposition of the length, as in [`Frontier`].
+pub fn covering(mut start: u64, end: u64) -> Vec<NodeId> {
+    let mut nodes = Vec::new();
+    while start < end {
+        let fits = u64::BITS - 1 - (end - start).leading_zeros();
+        let level = if start == 0 { fits } else { fits.min(start.trailing_zeros()) };
+        // level < 64, so the cast and shifts are lossless.
+        nodes.push(NodeId { level: level as u8, index: start >> level });
+        start += 1 << level;
+    }
+    nodes
+}
+
+/// Which stored nodes make the inclusion proof for `index` in a tree of `size` (the same hashes,
+/// in the same order, as [`inclusion_proof`]); at most about 2·log2(size) nodes.
+pub fn inclusion_plan(index: u64, size: u64) -> Result<Vec<ProofStep>, ProofError> {
+    if index >= size {
+        return Err(ProofError::IndexOutOfRange { index, size });
+    }
+    let mut plan = Vec::new();
+    path_plan(index, 0, size, &mut plan);
+    Ok(plan)
+}
+
+/// PATH(m, D[start..start+n]) as node ranges; requires m < n.
+fn path_plan(m: u64, start: u64, n: u64, plan: &mut Vec<ProofStep>) {
+    if n <= 1 {
+        return;
+    }
+    let k = split_point_u64(n);
+    if m < k {
+        path_plan(m, start, k, plan);
+        plan.push(covering(start + k, start + n));
+    } else {
+        path_plan(m - k, start + k, n - k, plan);
+        plan.push(covering(start, start + k));
+    }
+}
+
+/// Which stored nodes make the consistency proof from `old_size` to `size` (the same hashes as
+/// [`consistency_proof`]).
+pub fn consistency_plan(old_size: u64, size: u64) -> Result<Vec<ProofStep>, ProofError> {
+    if old_size > size {
+        return Err(ProofError::OldSizeTooLarge { old_size, new_size: size });
+    }
+    let mut plan = Vec::new();
+    if old_size > 0 {
+        subproof_plan(old_size, 0, size, true, &mut plan);
+    }
+    Ok(plan)
+}
+
+/// SUBPROOF(m, D[start..start+n], b) as node ranges; requires 0 < m <= n.
+fn subproof_plan(m: u64, start: u64, n: u64, whole_old_tree: bool, plan: &mut Vec<ProofStep>) {
+    if m == n {
+        if !whole_old_tree {
+            plan.push(covering(start, start + n));
+        }
+        return;
+    }
+    let k = split_point_u64(n);
+    if m <= k {
+        subproof_plan(m, start, k, whole_old_tree, plan);
+        plan.push(covering(start + k, start + n));
+    } else {
+        subproof_plan(m - k, start + k, n - k, false, plan);
+        plan.push(covering(start, start + k));
+    }
+}
+
+/// Every node a plan reads, once each.
+pub fn plan_nodes(plan: &[ProofStep]) -> Vec<NodeId> {
+    let mut nodes: Vec<NodeId> = plan.iter().flatten().copied().collect();
+    nodes.sort_unstable();
+    nodes.dedup();
+    nodes
+}
+
+/// The proof's hashes from a plan and the nodes it read; `None` if a node is missing.
+pub fn assemble(plan: &[ProofStep], node: impl Fn(NodeId) -> Option<Hash>) -> Option<Vec<Hash>> {
+    plan.iter()
+        .map(|step| {
+            let mut hashes = step.iter().rev();
+            let last = node(*hashes.next()?)?;
+            hashes.try_fold(last, |acc, id| Some(node_hash(&node(*id)?, &acc)))
+        })
+        .collect()
+}
+
 /// Why a frontier could not be restored or extended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum FrontierError {
@@ -285,20 +395,40 @@ impl Frontier {
 
     /// Appends one leaf hash, merging equal-sized subtrees as a binary counter carries.
     pub fn push(&mut self, leaf: Hash) -> Result<(), FrontierError> {
+        self.push_noting(leaf, |_, _| {})
+    }
+
+    /// As [`push`](Self::push), and hands `completed` every subtree this leaf completes: the leaf
+    /// itself (level 0), then each node a carry makes, so the writer can store them all.
+    pub fn push_noting(&mut self, leaf: Hash, mut completed: impl FnMut(NodeId, Hash)) -> Result<(), FrontierError> {
+        let position = self.size;
         let new_size = self.size.checked_add(1).ok_or(FrontierError::Full)?;
+        completed(NodeId { level: 0, index: position }, leaf);
         let mut carry = leaf;
         let mut bits = self.size;
+        let mut level = 0u8;
         while bits & 1 == 1 {
             // One root per set bit, so a set bit always has a root to merge with.
             let Some(left) = self.roots.pop() else {
                 return Err(FrontierError::Malformed("fewer roots than the size needs"));
             };
             carry = node_hash(&left, &carry);
+            level += 1;
+            completed(NodeId { level, index: position >> level }, carry);
             bits >>= 1;
         }
         self.roots.push(carry);
         self.size = new_size;
         Ok(())
+    }
+
+    /// The frontier of a tree of `size` from its perfect subtrees' roots, as [`covering`]
+    /// `(0, size)` lists them (which is how the node table stores them).
+    pub fn from_roots(size: u64, roots: Vec<Hash>) -> Result<Self, FrontierError> {
+        if roots.len() != size.count_ones() as usize {
+            return Err(FrontierError::Malformed("number of roots does not match the size"));
+        }
+        Ok(Self { size, roots })
     }
 
     /// The Merkle Tree Hash of the covered leaves.
@@ -639,6 +769,95 @@ mod tests {
         let back: Wrapper = serde_json::from_str(&json).expect("parses");
         assert_eq!(back, Wrapper(EMPTY_ROOT));
         assert!(serde_json::from_str::<Wrapper>("\"abc\"").is_err());
+    }
+
+    /// Every node the writer would store for `leaves`, as the frontier hands them over.
+    fn stored_nodes(leaves: &[Hash]) -> std::collections::HashMap<NodeId, Hash> {
+        let mut nodes = std::collections::HashMap::new();
+        let mut frontier = Frontier::new();
+        for leaf in leaves {
+            frontier.push_noting(*leaf, |id, hash| assert!(nodes.insert(id, hash).is_none(), "{id:?} twice")).unwrap();
+        }
+        nodes
+    }
+
+    /// Leaves 0..size, each a distinct hash.
+    fn numbered_leaves(size: u64) -> Vec<Hash> {
+        (0..size).map(|i| leaf_hash(&i.to_be_bytes())).collect()
+    }
+
+    #[test]
+    fn every_stored_node_is_the_root_of_its_subtree() {
+        let leaves = numbered_leaves(300);
+        let nodes = stored_nodes(&leaves);
+        assert_eq!(nodes.len(), 300 + 150 + 75 + 37 + 18 + 9 + 4 + 2 + 1, "every complete subtree, once");
+        for (id, hash) in &nodes {
+            let start = usize::try_from(id.index << id.level).unwrap();
+            let end = start + (1usize << id.level);
+            assert_eq!(*hash, root_of(&leaves[start..end]), "{id:?}");
+        }
+    }
+
+    #[test]
+    fn proofs_from_stored_nodes_equal_proofs_from_every_leaf_for_sizes_up_to_300() {
+        let leaves = numbered_leaves(300);
+        let nodes = stored_nodes(&leaves);
+        let read = |id: NodeId| nodes.get(&id).copied();
+        for size in 1..=300u64 {
+            let tree = &leaves[..usize::try_from(size).unwrap()];
+            // Several indexes per size: both ends, the middle, and around the split point.
+            let split = if size >= 2 { split_point_u64(size) } else { 0 };
+            let indexes = [0, size - 1, size / 2, split.saturating_sub(1), split.min(size - 1), size / 3];
+            for index in indexes {
+                let plan = inclusion_plan(index, size).unwrap();
+                assert_eq!(assemble(&plan, read).unwrap(), inclusion_proof(tree, index).unwrap(), "{index} in {size}");
+                assert!(plan_nodes(&plan).len() <= 2 * 64 - size.leading_zeros() as usize * 2 + 2, "O(log n) reads");
+            }
+            for old in [0, 1, size / 2, size.saturating_sub(1), size, split, split + 1] {
+                if old > size {
+                    continue;
+                }
+                let plan = consistency_plan(old, size).unwrap();
+                assert_eq!(assemble(&plan, read).unwrap(), consistency_proof(tree, old).unwrap(), "{old} -> {size}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_proof_reads_logarithmically_many_nodes() {
+        // A 4-million-event log: the proofs read tens of nodes, not millions of leaves.
+        let size = 4_000_000u64;
+        for index in [0, 1, 1_234_567, size / 2, size - 2, size - 1] {
+            let reads = plan_nodes(&inclusion_plan(index, size).unwrap()).len();
+            assert!(reads <= 44, "{reads} nodes for {index}");
+        }
+        for old in [1, 3, 1_048_576, 2_999_999, size - 1] {
+            let reads = plan_nodes(&consistency_plan(old, size).unwrap()).len();
+            assert!(reads <= 66, "{reads} nodes for {old}");
+        }
+    }
+
+    #[test]
+    fn a_missing_node_means_no_proof_rather_than_a_wrong_one() {
+        let leaves = numbered_leaves(10);
+        let mut nodes = stored_nodes(&leaves);
+        let plan = inclusion_plan(3, 10).unwrap();
+        nodes.remove(&plan[1][0]);
+        assert_eq!(assemble(&plan, |id| nodes.get(&id).copied()), None);
+        assert!(inclusion_plan(10, 10).is_err());
+        assert!(consistency_plan(11, 10).is_err());
+    }
+
+    #[test]
+    fn a_frontier_is_rebuilt_from_the_stored_roots_of_its_prefix() {
+        let leaves = numbered_leaves(77);
+        let nodes = stored_nodes(&leaves);
+        for size in 0..=77u64 {
+            let roots = covering(0, size).iter().map(|id| nodes[id]).collect();
+            let frontier = Frontier::from_roots(size, roots).unwrap();
+            assert_eq!(frontier.root(), root_of(&leaves[..usize::try_from(size).unwrap()]));
+        }
+        assert!(Frontier::from_roots(3, vec![EMPTY_ROOT]).is_err());
     }
 
     fn arb_leaves(max: usize) -> impl Strategy<Value = Vec<Hash>> {

@@ -5,6 +5,8 @@ pub mod checkpoint;
 pub mod event;
 pub mod export;
 pub mod merkle;
+pub mod nodes;
+pub mod rollback;
 pub mod stored;
 pub mod verify;
 pub mod witness;

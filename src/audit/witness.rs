@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use ed25519_dalek::VerifyingKey;
 
 use super::checkpoint::SignedCheckpoint;
-use super::merkle::{Hash, consistency_proof, verify_consistency};
+use super::merkle::{Hash, verify_consistency};
+use super::nodes::{ProofSourceError, consistency_proof_at};
 use crate::store::{Store, StoreError};
 
 /// Where checkpoints go.
@@ -93,6 +94,21 @@ pub fn parse_witness_file(text: &str) -> Result<Vec<SignedCheckpoint>, WitnessEr
         .collect()
 }
 
+/// The largest checkpoint a file witness holds that `key` signed (`None` for a webhook witness,
+/// which keeps its own copy, or a file not written yet): what start-up checks the trail against.
+pub fn latest_witnessed(target: &WitnessTarget, key: &VerifyingKey) -> Result<Option<SignedCheckpoint>, WitnessError> {
+    let WitnessTarget::File(path) = target else {
+        return Ok(None);
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let signed = parse_witness_file(&text)?.into_iter().filter(|c| c.verify(key).is_ok());
+    Ok(signed.max_by_key(|c| c.checkpoint().tree_size))
+}
+
 /// Pushes the current head's signed checkpoint to `target`.
 pub async fn push(store: &Store, target: &WitnessTarget, key: &VerifyingKey) -> Result<Pushed, WitnessError> {
     let head = store.audit_head().await?;
@@ -141,7 +157,7 @@ pub async fn push(store: &Store, target: &WitnessTarget, key: &VerifyingKey) -> 
     }
 }
 
-/// Proves (old_size, old_root) is a prefix of (new_size, new_root) from the stored leaves, as
+/// Proves (old_size, old_root) is a prefix of (new_size, new_root) from the stored nodes, as
 /// an external witness would with the same RFC 9162 consistency proof.
 async fn check_consistent(
     store: &Store,
@@ -150,13 +166,11 @@ async fn check_consistent(
     new_size: u64,
     new_root: &Hash,
 ) -> Result<(), WitnessError> {
-    let leaves: Vec<Hash> = store
-        .audit_leaf_hashes(new_size)
-        .await?
-        .iter()
-        .map(|l| <[u8; 32]>::try_from(l.as_slice()).unwrap_or([0; 32]))
-        .collect();
-    let proof = consistency_proof(&leaves, old_size).map_err(|_| WitnessError::Inconsistent { witnessed: old_size })?;
+    let proof = match consistency_proof_at(store, old_size, new_size).await {
+        Ok(proof) => proof,
+        Err(ProofSourceError::Store(e)) => return Err(e.into()),
+        Err(ProofSourceError::Proof(_)) => return Err(WitnessError::Inconsistent { witnessed: old_size }),
+    };
     verify_consistency(old_size, new_size, old_root, new_root, &proof)
         .map_err(|_| WitnessError::Inconsistent { witnessed: old_size })
 }

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -57,6 +57,8 @@ struct Pending {
 pub struct AuditLog {
     queue: mpsc::Sender<Pending>,
     signer: Arc<AuditSigningKey>,
+    /// The size and signed note of the latest head this writer committed.
+    heads: watch::Receiver<Option<(u64, String)>>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -74,9 +76,10 @@ impl AuditLog {
         origin: String,
     ) -> (AuditLog, JoinHandle<()>) {
         let (queue, rx) = mpsc::channel(4096);
-        let writer = Writer { store, signer: signer.clone(), clock, origin, kept: None };
+        let (published, heads) = watch::channel(None);
+        let writer = Writer { store, signer: signer.clone(), clock, origin, kept: None, published };
         let handle = tokio::spawn(writer.run(rx));
-        (AuditLog { queue, signer }, handle)
+        (AuditLog { queue, signer, heads }, handle)
     }
 
     /// Appends one event and waits until it is durable.
@@ -105,6 +108,11 @@ impl AuditLog {
     pub fn signer(&self) -> &AuditSigningKey {
         &self.signer
     }
+
+    /// Each signed head as it is committed (size and note), for whoever must remember it.
+    pub fn heads(&self) -> watch::Receiver<Option<(u64, String)>> {
+        self.heads.clone()
+    }
 }
 
 struct Writer {
@@ -114,6 +122,7 @@ struct Writer {
     origin: String,
     /// Size and time of the last checkpoint kept in history (loaded lazily).
     kept: Option<(u64, Millis)>,
+    published: watch::Sender<Option<(u64, String)>>,
 }
 
 impl Writer {
@@ -169,6 +178,7 @@ impl Writer {
         let kept = self.kept.unwrap_or((0, 0));
         let (signer, origin) = (&self.signer, &self.origin);
         let mut first_seq = 0;
+        let mut signed_head = None;
         let outcome = self
             .store
             .append_audit(|head: &AuditHead| {
@@ -181,12 +191,22 @@ impl Writer {
                     return Err(StoreError::Inconsistent("audit head size and frontier disagree".into()));
                 }
                 first_seq = head.size;
+                // Nodes only extend a complete prefix: while an older trail's are being built
+                // (`nodes::backfill`), that task stores these too.
+                let store_nodes = head.nodes_size == head.size;
+                let mut nodes = Vec::new();
                 let mut rows = Vec::with_capacity(batch.len());
                 for pending in batch {
                     let seq = frontier.size();
                     let body = canonical_body(&pending.event, seq, at);
                     let leaf = leaf_hash(&body);
-                    frontier.push(leaf).map_err(|e| StoreError::Inconsistent(e.to_string()))?;
+                    frontier
+                        .push_noting(leaf, |id, hash| {
+                            if store_nodes {
+                                nodes.push((id, hash));
+                            }
+                        })
+                        .map_err(|e| StoreError::Inconsistent(e.to_string()))?;
                     let e = &pending.event;
                     rows.push(AuditRow {
                         seq,
@@ -206,15 +226,23 @@ impl Writer {
                     .map_err(|e| StoreError::Inconsistent(e.to_string()))?;
                 let note = signer.sign(&checkpoint).map_err(|e| StoreError::Inconsistent(e.to_string()))?.to_note();
                 let keep = frontier.size() >= kept.0 + KEEP_EVERY_ENTRIES || at >= kept.1 + KEEP_EVERY_MS;
+                signed_head = Some((frontier.size(), note.clone()));
                 Ok(AuditBatch {
                     rows,
                     keep_checkpoint: keep.then(|| (frontier.size(), note.clone())),
-                    head: AuditHead { size: frontier.size(), frontier: frontier.to_bytes(), checkpoint: Some(note) },
+                    head: AuditHead {
+                        size: frontier.size(),
+                        frontier: frontier.to_bytes(),
+                        checkpoint: Some(note),
+                        nodes_size: if store_nodes { frontier.size() } else { head.nodes_size },
+                    },
+                    nodes,
                 })
             })
             .await;
         match outcome {
             Ok(Ok(new_size)) => {
+                self.published.send_replace(signed_head);
                 if new_size >= kept.0 + KEEP_EVERY_ENTRIES || at >= kept.1 + KEEP_EVERY_MS {
                     self.kept = Some((new_size, at));
                 }

@@ -10,6 +10,7 @@ use clap::Subcommand;
 
 use crate::audit::checkpoint::{AuditSigningKey, parse_public_key};
 use crate::audit::export::{verify_export, write_export};
+use crate::audit::rollback::{HighWater, RollbackError, check_extends};
 use crate::audit::stored::verify_stored_against;
 use crate::audit::verify::VerifiedLog;
 use crate::audit::witness::{Pushed, WitnessTarget, parse_witness_file, push};
@@ -118,7 +119,11 @@ pub async fn run(command: AuditCommand, settings: Settings) -> anyhow::Result<Ex
                 }
                 (_, key) => {
                     let store = Store::connect(&settings.database_url).await?;
-                    let result = verify_stored_against(&store, key, &witnessed).await.map_err(|e| e.to_string());
+                    let high_water = HighWater::for_node(&store, &settings.audit_key_file);
+                    let result = match not_rolled_back(&store, &high_water).await {
+                        Err(e) => Err(e.to_string()),
+                        Ok(()) => verify_stored_against(&store, key, &witnessed).await.map_err(|e| e.to_string()),
+                    };
                     store.close().await;
                     result
                 }
@@ -265,5 +270,19 @@ fn describe(e: crate::service::ServiceError) -> anyhow::Error {
             )
         }
         other => other.into(),
+    }
+}
+
+/// The trail must extend the latest checkpoint this node recorded (rollback protection). A
+/// database from before the record existed has none to check: said, not failed.
+async fn not_rolled_back(store: &Store, high_water: &HighWater) -> Result<(), RollbackError> {
+    match high_water.load().await {
+        Ok(Some(seen)) => check_extends(store, &seen).await,
+        Ok(None) => Ok(()),
+        Err(RollbackError::Store(e)) => {
+            eprintln!("note: no recorded latest checkpoint to check the trail against ({e})");
+            Ok(())
+        }
+        Err(e) => Err(e),
     }
 }

@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::error::ApiResult;
 use super::json::ApiJson;
-use crate::clock::{parse_instant, rfc3339};
+use crate::clock::rfc3339;
 use crate::domain::holding::{Category, Contact, Status};
 use crate::domain::lookup::LookupInput;
 use crate::domain::organisation::Organisation;
@@ -238,7 +238,8 @@ async fn lookup(
 
 #[derive(Deserialize, IntoParams)]
 pub struct ReceivedQuery {
-    /// Only lookups before this time (RFC 3339 or YYYY-MM-DD): the cursor for the next page.
+    /// The previous page's `next_cursor`; or a time (RFC 3339 or YYYY-MM-DD): only lookups
+    /// strictly before it.
     before: Option<String>,
     /// At most this many (default 100, at most 1000).
     limit: Option<i64>,
@@ -247,7 +248,9 @@ pub struct ReceivedQuery {
 #[derive(Serialize, ToSchema)]
 pub struct ReceivedList {
     lookups: Vec<ReceivedAnswer>,
-    /// Pass as `before` for the next page.
+    /// Pass as `before` for the next page (an opaque cursor; null on the last page).
+    next_cursor: Option<String>,
+    /// The same cursor, under the name this list used when its cursor was a time.
     next_before: Option<String>,
 }
 
@@ -278,11 +281,10 @@ async fn received(
     actor: Actor,
     Query(q): Query<ReceivedQuery>,
 ) -> ApiResult<Json<ReceivedList>> {
-    let before = q.before.as_deref().and_then(parse_instant).unwrap_or(i64::MAX);
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let rows = state.store.lookups_received(actor.org_id, before, limit).await?;
-    let next_before = (rows.len() as i64 == limit).then(|| rows.last().map(|r| rfc3339(r.at))).flatten();
-    let lookups = rows
+    let page = state.lookups_received(&actor, q.before.as_deref(), q.limit).await?;
+    let next_cursor = page.next.map(|c| c.encode());
+    let lookups = page
+        .lookups
         .into_iter()
         .map(|r| ReceivedAnswer {
             at: rfc3339(r.at),
@@ -298,5 +300,5 @@ async fn received(
             shielded: r.shielded,
         })
         .collect();
-    Ok(Json(ReceivedList { lookups, next_before }))
+    Ok(Json(ReceivedList { lookups, next_before: next_cursor.clone(), next_cursor }))
 }

@@ -16,6 +16,7 @@ use super::error::{ApiError, ApiResult};
 use super::json::{ApiJson, OptionalJson};
 use crate::clock::rfc3339;
 use crate::domain::FieldError;
+use crate::domain::cursor::PageCursor;
 use crate::domain::organisation::Organisation;
 use crate::domain::request::{Action, LegalBasis, RequestInput, RequestState, Side, StepInput, Urgency};
 use crate::domain::user::Actor;
@@ -94,6 +95,8 @@ pub struct HistoryEntry {
 #[derive(Serialize, ToSchema)]
 pub struct RequestList {
     requests: Vec<RequestView>,
+    /// Pass as `before` for the next page (an opaque cursor); null on the last page.
+    next_cursor: Option<String>,
 }
 
 /// Builds views, loading each organisation once.
@@ -188,6 +191,8 @@ pub struct ListQuery {
     overdue: Option<String>,
     /// At most this many, newest first (default 100, at most 1000).
     limit: Option<i64>,
+    /// The previous page's `next_cursor`: the page after it.
+    before: Option<String>,
 }
 
 /// Your organisation's requests: the inbox (`role=holder`) and the ones it made
@@ -229,17 +234,24 @@ async fn list_requests(
             None
         }
     };
+    let after = PageCursor::param("before", q.before.as_deref()).unwrap_or_else(|e| {
+        errors.push(e);
+        None
+    });
     if !errors.is_empty() {
         return Err(ApiError::Invalid(errors));
     }
-    let filter = RequestFilter { side, state: request_state, overdue, limit: q.limit.unwrap_or(100).clamp(1, 1000) };
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let filter = RequestFilter { side, state: request_state, overdue, limit, after };
     let rows = state.list_requests(&actor, &filter).await?;
+    let next_cursor = PageCursor::after_page(&rows, limit, |r| PageCursor::new(r.created_at, r.request_id.clone()))
+        .map(|c| c.encode());
     let mut views = Views::new(&state, &actor);
     let mut requests = Vec::with_capacity(rows.len());
     for r in rows {
         requests.push(views.view(r, None).await?);
     }
-    Ok(Json(RequestList { requests }))
+    Ok(Json(RequestList { requests, next_cursor }))
 }
 
 /// One request with its full history. Only the requesting and the holding organisations see

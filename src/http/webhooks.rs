@@ -14,6 +14,7 @@ use super::error::{ApiError, ApiResult};
 use super::json::ApiJson;
 use crate::clock::rfc3339;
 use crate::domain::FieldError;
+use crate::domain::cursor::PageCursor;
 use crate::domain::user::Actor;
 use crate::store::outbox::{OutboxRow, OutboxState};
 
@@ -82,11 +83,15 @@ pub struct OutboxQuery {
     state: Option<String>,
     /// At most this many, newest first (default 100, at most 1000).
     limit: Option<i64>,
+    /// The previous page's `next_cursor`: the page after it.
+    before: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct OutboxList {
     messages: Vec<OutboxMessage>,
+    /// Pass as `before` for the next page (an opaque cursor); null on the last page.
+    next_cursor: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -147,6 +152,8 @@ async fn list_outbox(
             ApiError::from(FieldError::new("state", "invalid_state", "state must be pending, delivered or dead"))
         })?),
     };
-    let rows = state.store.outbox_of_org(actor.org_id, filter, q.limit.unwrap_or(100).clamp(1, 1000)).await?;
-    Ok(Json(OutboxList { messages: rows.into_iter().map(message).collect() }))
+    let after = PageCursor::param("before", q.before.as_deref())?;
+    let (rows, next) = state.outbox_page(&actor, filter, after, q.limit).await?;
+    let next_cursor = next.map(|c| c.encode());
+    Ok(Json(OutboxList { messages: rows.into_iter().map(message).collect(), next_cursor }))
 }

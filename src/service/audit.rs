@@ -6,7 +6,9 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{Service, ServiceResult};
+use super::{Service, ServiceError, ServiceResult};
+use crate::audit::merkle::Hash;
+use crate::audit::nodes;
 use crate::audit::{Attachment, EventType, NewEvent};
 use crate::clock::{Millis, parse_instant, rfc3339};
 use crate::domain::FieldError;
@@ -16,6 +18,14 @@ use crate::domain::matching::assess_hits;
 use crate::domain::user::Actor;
 use crate::store::StoreError;
 use crate::store::audit_views::{EventQuery, EventRow, OurRecord};
+
+/// A proof that cannot exist is the caller's input (`invalid`); a read that failed is the store's.
+fn proof_error(e: nodes::ProofSourceError, invalid: FieldError) -> ServiceError {
+    match e {
+        nodes::ProofSourceError::Proof(_) => ServiceError::Invalid(vec![invalid]),
+        nodes::ProofSourceError::Store(e) => ServiceError::Store(e),
+    }
+}
 
 const DAY_MS: Millis = 86_400_000;
 pub const DEFAULT_PAGE: i64 = 100;
@@ -228,6 +238,20 @@ fn view(row: EventRow, our_records: Vec<OurRecord>) -> EventView {
 }
 
 impl Service {
+    /// The RFC 9162 inclusion proof of event `index` in the log of `size` entries, from the
+    /// stored subtree nodes (O(log n) reads).
+    pub async fn audit_inclusion_proof(&self, index: u64, size: u64) -> ServiceResult<Vec<Hash>> {
+        nodes::inclusion_proof_at(&self.store, index, size).await.map_err(|e| {
+            proof_error(e, FieldError::new("tree_size", "too_small", "the event is not in a tree of that size"))
+        })
+    }
+
+    /// The RFC 9162 consistency proof from the log of `old_size` entries to that of `size`.
+    pub async fn audit_consistency_proof(&self, old_size: u64, size: u64) -> ServiceResult<Vec<Hash>> {
+        nodes::consistency_proof_at(&self.store, old_size, size)
+            .await
+            .map_err(|e| proof_error(e, FieldError::new("from", "too_large", "from must not be larger than the tree")))
+    }
     /// A page of events within an organisation's scope (or the whole log when `scope` is `None`).
     pub async fn audit_events(&self, scope: Option<i64>, input: &EventFilterInput) -> ServiceResult<EventPage> {
         let mut q = input.parse()?;

@@ -8,6 +8,8 @@ use serde_json::json;
 use super::{Service, ServiceError, ServiceResult};
 use crate::audit::{Attachment, EventType, NewEvent};
 use crate::clock::Millis;
+use crate::domain::FieldError;
+use crate::domain::cursor::PageCursor;
 use crate::domain::holding::{Category, Contact, Status};
 use crate::domain::identity::{Tier, Variant};
 use crate::domain::lookup::{Lookup, LookupInput};
@@ -15,7 +17,7 @@ use crate::domain::matching::{Basis, Candidate, assess_hits};
 use crate::domain::organisation::Organisation;
 use crate::domain::policy::Disclosure;
 use crate::domain::user::Actor;
-use crate::store::holdings::Hit;
+use crate::store::holdings::{Hit, ReceivedLookup};
 
 const COVERAGE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -443,4 +445,42 @@ fn find_matches(lookup: &Lookup, hits: &[Hit]) -> Vec<Found> {
     });
     found.extend(family);
     found
+}
+
+/// One page of the lookups that matched an organisation's holdings, newest first.
+#[derive(Debug, Clone)]
+pub struct ReceivedPage {
+    pub lookups: Vec<ReceivedLookup>,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<PageCursor>,
+}
+
+impl Service {
+    /// Lookups by others that matched `actor`'s organisation's holdings. `before` is the previous
+    /// page's cursor, or (as before cursors existed) a time: lookups strictly before it.
+    pub async fn lookups_received(
+        &self,
+        actor: &Actor,
+        before: Option<&str>,
+        limit: Option<i64>,
+    ) -> ServiceResult<ReceivedPage> {
+        let limit = limit.unwrap_or(100).clamp(1, 1000);
+        let (before_time, after) = match before.map(str::trim).filter(|b| !b.is_empty()) {
+            None => (Millis::MAX, None),
+            Some(text) => match (PageCursor::parse(text), crate::clock::parse_instant(text)) {
+                (Some(cursor), _) => (Millis::MAX, Some(cursor)),
+                (None, Some(time)) => (time, None),
+                (None, None) => {
+                    return Err(ServiceError::Invalid(vec![FieldError::new(
+                        "before",
+                        "invalid_cursor",
+                        "before must be the next_cursor of the previous page, or a time (RFC 3339 or YYYY-MM-DD)",
+                    )]));
+                }
+            },
+        };
+        let lookups = self.store.lookups_received(actor.org_id, before_time, after.as_ref(), limit).await?;
+        let next = PageCursor::after_page(&lookups, limit, |r| PageCursor::new(r.at, r.match_id.clone()));
+        Ok(ReceivedPage { lookups, next })
+    }
 }

@@ -19,6 +19,8 @@ use serde_json::json;
 use tokio::task::JoinHandle;
 
 use crate::audit::checkpoint::AuditSigningKey;
+use crate::audit::rollback::{self, HighWater};
+use crate::audit::witness;
 use crate::audit::{AuditError, AuditLog, EventType, NewEvent};
 use crate::clock::Clock;
 use crate::config::Settings;
@@ -83,11 +85,16 @@ pub struct Service {
 }
 
 /// The audit writer task; await it after the last `AuditLog` clone is dropped.
-pub struct AuditTask(JoinHandle<()>);
+/// Also the task that records the latest signed head, so the last head written is recorded.
+pub struct AuditTask(JoinHandle<()>, JoinHandle<()>);
 
 impl AuditTask {
     pub async fn finish(self) {
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), self.0).await;
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            let _ = self.0.await;
+            let _ = self.1.await;
+        })
+        .await;
     }
 }
 
@@ -111,7 +118,18 @@ impl Service {
                 settings.audit_key_file.display()
             ));
         }
+        let high_water = HighWater::for_node(&store, &settings.audit_key_file);
+        let witnessed = match &settings.audit_witness {
+            Some(target) => witness::latest_witnessed(target, &signer.verifying_key())
+                .with_context(|| format!("cannot read the audit witness {}", target.describe()))?,
+            None => None,
+        };
+        rollback::check_at_start(&store, &high_water, witnessed.as_ref())
+            .await
+            .context("the audit trail was refused")?;
         let (audit, task) = AuditLog::start(store.clone(), Arc::new(signer), clock.clone(), AUDIT_ORIGIN.to_string());
+        let recorder = rollback::spawn_recorder(high_water, audit.heads());
+        spawn_node_backfill(store.clone());
         for notice in &notices {
             let event =
                 NewEvent::new(EventType::KeyOperation).details(json!({"operation": "created", "notice": notice}));
@@ -150,8 +168,20 @@ impl Service {
             coverage_recounting: Default::default(),
             notices,
         };
-        Ok((service, AuditTask(task)))
+        Ok((service, AuditTask(task, recorder)))
     }
+}
+
+/// Builds, in the background, the subtree nodes of a trail written before they were stored
+/// (proofs read every leaf until it is done). Interrupted, the next start resumes it.
+fn spawn_node_backfill(store: Store) {
+    tokio::spawn(async move {
+        match crate::audit::nodes::backfill(&store).await {
+            Ok(0) => {}
+            Ok(built) => tracing::info!(entries = built, "audit proof nodes built for the existing trail"),
+            Err(e) => tracing::warn!(error = %e, "audit proof nodes not built yet; proofs read every leaf meanwhile"),
+        }
+    });
 }
 
 /// The checkpoint origin line: names this log in every signed checkpoint.

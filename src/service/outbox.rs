@@ -12,9 +12,10 @@ use tokio::sync::watch;
 use super::{Service, ServiceResult};
 use crate::audit::{EventType, NewEvent};
 use crate::clock::{Millis, rfc3339};
+use crate::domain::cursor::PageCursor;
 use crate::domain::user::Actor;
 use crate::domain::webhook::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
-use crate::store::outbox::{OutboxRow, Retry, Webhook};
+use crate::store::outbox::{OutboxRow, OutboxState, Retry, Webhook};
 
 /// Messages claimed per round of a pass.
 const CLAIM_BATCH: i64 = 50;
@@ -180,5 +181,21 @@ impl Service {
                 }
             }
         }
+    }
+}
+
+impl Service {
+    /// A page of the organisation's notifications, newest first, and where the next starts.
+    pub async fn outbox_page(
+        &self,
+        actor: &Actor,
+        state: Option<OutboxState>,
+        after: Option<PageCursor>,
+        limit: Option<i64>,
+    ) -> ServiceResult<(Vec<OutboxRow>, Option<PageCursor>)> {
+        let limit = limit.unwrap_or(100).clamp(1, 1000);
+        let rows = self.store.outbox_of_org(actor.org_id, state, after.as_ref(), limit).await?;
+        let next = PageCursor::after_page(&rows, limit, |r| PageCursor::new(r.created_at, r.id.to_string()));
+        Ok((rows, next))
     }
 }

@@ -6,6 +6,7 @@ use sqlx::Row;
 use sqlx::{Any, Transaction};
 
 use super::{Engine, Insert, Store, StoreError, StoreResult, insert_all, placeholders};
+use crate::audit::merkle::{Hash, NodeId};
 use crate::clock::Millis;
 use crate::domain::identity::Pseudonym;
 
@@ -15,6 +16,8 @@ pub struct AuditHead {
     pub size: u64,
     pub frontier: Vec<u8>,
     pub checkpoint: Option<String>,
+    /// How many leaves have their subtree nodes in `audit_nodes` (a prefix of the log).
+    pub nodes_size: u64,
 }
 
 /// One event row as written.
@@ -39,6 +42,8 @@ pub struct AuditBatch {
     pub head: AuditHead,
     /// A checkpoint to keep in the history table (the head always holds the latest).
     pub keep_checkpoint: Option<(u64, String)>,
+    /// The subtree nodes this batch completed (empty while older nodes are still being built).
+    pub nodes: Vec<(NodeId, Hash)>,
 }
 
 /// One entry read back for verification or export.
@@ -65,19 +70,8 @@ impl Store {
         build: impl FnOnce(&AuditHead) -> Result<AuditBatch, E>,
     ) -> StoreResult<Result<u64, E>> {
         let mut tx = self.begin_audit_write().await?;
-        // Reading the head row locks it, so no other writer can read the same size until we
-        // commit: FOR UPDATE on PostgreSQL (a row lock, no new row version to vacuum away); on
-        // SQLite an update that changes nothing takes the file's write lock if it is not held.
-        let lock_head = match self.engine() {
-            Engine::Postgres => "SELECT size, frontier, checkpoint FROM audit_head WHERE id = 1 FOR UPDATE",
-            Engine::Sqlite => "UPDATE audit_head SET size = size WHERE id = 1 RETURNING size, frontier, checkpoint",
-        };
-        let row = sqlx::query(lock_head).fetch_one(&mut *tx).await?;
-        let head = AuditHead {
-            size: u64_of(row.try_get("size")?)?,
-            frontier: row.try_get("frontier")?,
-            checkpoint: row.try_get("checkpoint")?,
-        };
+        // Reading the head row locks it, so no other writer can read the same size until we commit.
+        let head = lock_head(&mut tx, self.engine()).await?;
         let batch = match build(&head) {
             Ok(batch) => batch,
             Err(e) => return Ok(Err(e)),
@@ -88,14 +82,107 @@ impl Store {
     }
 
     pub async fn audit_head(&self) -> StoreResult<AuditHead> {
-        let row = sqlx::query("SELECT size, frontier, checkpoint FROM audit_head WHERE id = 1")
+        let row = sqlx::query("SELECT size, frontier, checkpoint, nodes_size FROM audit_head WHERE id = 1")
             .fetch_one(self.reader())
             .await?;
-        Ok(AuditHead {
-            size: u64_of(row.try_get("size")?)?,
-            frontier: row.try_get("frontier")?,
-            checkpoint: row.try_get("checkpoint")?,
-        })
+        head_of(&row)
+    }
+
+    /// The stored hashes of these subtree nodes (one primary-key read each); a node not stored
+    /// is simply absent from the answer.
+    pub async fn audit_nodes(&self, ids: &[NodeId]) -> StoreResult<Vec<(NodeId, Vec<u8>)>> {
+        let mut found = Vec::with_capacity(ids.len());
+        // 100 nodes (200 parameters) a statement: a proof of a 2^64 log needs about 130.
+        for chunk in ids.chunks(100) {
+            let wanted = (0..chunk.len())
+                .map(|i| format!("(level = ${} AND idx = ${})", 2 * i + 1, 2 * i + 2))
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            let sql = format!("SELECT level, idx, hash FROM audit_nodes WHERE {wanted}");
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(i64::from(id.level)).bind(i64_of(id.index)?);
+            }
+            for row in query.fetch_all(self.reader()).await? {
+                let level = u8::try_from(row.try_get::<i64, _>("level")?)
+                    .map_err(|_| StoreError::Inconsistent("audit node level out of range".into()))?;
+                let index = u64_of(row.try_get("idx")?)?;
+                found.push((NodeId { level, index }, row.try_get("hash")?));
+            }
+        }
+        Ok(found)
+    }
+
+    /// Stores the subtree nodes of up to `page` leaves that have none yet (a trail from before
+    /// the node table), in one transaction under the head's lock, and answers how many leaves
+    /// are now covered and the log's size. `build` gets the first uncovered position, the stored
+    /// roots of the covered prefix (as `covering(0, from)` lists them) and the next leaf hashes,
+    /// and returns the nodes they complete. Resumable: each page commits on its own.
+    pub async fn backfill_audit_nodes<E>(
+        &self,
+        page: u64,
+        prefix_roots: impl FnOnce(u64) -> Vec<NodeId>,
+        build: impl FnOnce(u64, Vec<Vec<u8>>, Vec<Vec<u8>>) -> Result<Vec<(NodeId, Hash)>, E>,
+    ) -> StoreResult<Result<(u64, u64), E>> {
+        let mut tx = self.begin_audit_write().await?;
+        let head = lock_head(&mut tx, self.engine()).await?;
+        if head.nodes_size >= head.size {
+            return Ok(Ok((head.nodes_size, head.size)));
+        }
+        let from = head.nodes_size;
+        let mut roots = Vec::new();
+        for id in prefix_roots(from) {
+            let hash: Option<Vec<u8>> =
+                sqlx::query_scalar("SELECT hash FROM audit_nodes WHERE level = $1 AND idx = $2")
+                    .bind(i64::from(id.level))
+                    .bind(i64_of(id.index)?)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            roots.push(hash.ok_or_else(|| StoreError::Inconsistent("a stored audit node is missing".into()))?);
+        }
+        let until = head.size.min(from.saturating_add(page));
+        let leaves: Vec<Vec<u8>> =
+            sqlx::query_scalar("SELECT leaf_hash FROM audit_events WHERE seq >= $1 AND seq < $2 ORDER BY seq")
+                .bind(i64_of(from)?)
+                .bind(i64_of(until)?)
+                .fetch_all(&mut *tx)
+                .await?;
+        if u64::try_from(leaves.len()).ok() != Some(until - from) {
+            return Err(StoreError::Inconsistent("audit entries are missing below the head".into()));
+        }
+        let nodes = match build(from, roots, leaves) {
+            Ok(nodes) => nodes,
+            Err(e) => return Ok(Err(e)),
+        };
+        insert_all(&mut tx, self.engine(), &[insert_nodes(&nodes)]).await?;
+        sqlx::query("UPDATE audit_head SET nodes_size = $1 WHERE id = 1")
+            .bind(i64_of(until)?)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Ok((until, head.size)))
+    }
+
+    /// The latest signed checkpoint recorded in the main database (SQLite), if any.
+    pub async fn audit_high_water(&self) -> StoreResult<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT note FROM main.audit_high_water WHERE id = 1")
+            .fetch_optional(self.reader())
+            .await?)
+    }
+
+    /// Records the checkpoint at `size` in the main database unless a larger one is recorded.
+    pub async fn record_audit_high_water(&self, size: u64, note: &str) -> StoreResult<()> {
+        let mut conn = self.write_conn().await?;
+        sqlx::query(
+            "INSERT INTO audit_high_water (id, tree_size, note) VALUES (1, $1, $2) \
+             ON CONFLICT (id) DO UPDATE SET tree_size = excluded.tree_size, note = excluded.note \
+             WHERE excluded.tree_size > audit_high_water.tree_size",
+        )
+        .bind(i64_of(size)?)
+        .bind(note)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
     }
 
     /// The kept checkpoint history (signed notes), oldest first.
@@ -158,6 +245,41 @@ impl Store {
     }
 }
 
+/// Reads the head row and locks it, so no other writer can read the same size until this
+/// transaction ends: FOR UPDATE on PostgreSQL (a row lock, no new row version to vacuum away);
+/// on SQLite an update that changes nothing takes the file's write lock if it is not held.
+async fn lock_head(tx: &mut Transaction<'static, Any>, engine: Engine) -> StoreResult<AuditHead> {
+    let sql = match engine {
+        Engine::Postgres => "SELECT size, frontier, checkpoint, nodes_size FROM audit_head WHERE id = 1 FOR UPDATE",
+        Engine::Sqlite => {
+            "UPDATE audit_head SET size = size WHERE id = 1 RETURNING size, frontier, checkpoint, nodes_size"
+        }
+    };
+    head_of(&sqlx::query(sql).fetch_one(&mut **tx).await?)
+}
+
+fn head_of(row: &sqlx::any::AnyRow) -> StoreResult<AuditHead> {
+    Ok(AuditHead {
+        size: u64_of(row.try_get("size")?)?,
+        frontier: row.try_get("frontier")?,
+        checkpoint: row.try_get("checkpoint")?,
+        nodes_size: u64_of(row.try_get("nodes_size")?)?,
+    })
+}
+
+/// The insert of subtree nodes; a node already stored is left as it is (a retried page).
+fn insert_nodes(nodes: &[(NodeId, Hash)]) -> Insert<'_> {
+    Insert::new(
+        "audit_nodes (level, idx, hash)",
+        "ON CONFLICT (level, idx) DO NOTHING",
+        3,
+        nodes,
+        |query, (id, hash)| {
+            query.bind(i64::from(id.level)).bind(i64::try_from(id.index).unwrap_or(i64::MAX)).bind(hash.to_vec())
+        },
+    )
+}
+
 /// A batch's events, their attachments, their organisation scopes, the new head and any
 /// checkpoint kept, written together (see `insert_all`): a group commit costs the same four
 /// round trips (begin, head, this, commit) however many lookups it carries.
@@ -180,7 +302,8 @@ async fn write_batch(tx: &mut Transaction<'static, Any>, engine: Engine, batch: 
             pseudonyms.push((seq, asked));
         }
     }
-    let head = [(i64_of(batch.head.size)?, &batch.head.frontier, &batch.head.checkpoint)];
+    let head =
+        [(i64_of(batch.head.size)?, &batch.head.frontier, &batch.head.checkpoint, i64_of(batch.head.nodes_size)?)];
     let at = batch.rows.first().map(|r| r.at).unwrap_or_default();
     let kept = match &batch.keep_checkpoint {
         Some((size, note)) => vec![(i64_of(*size)?, note, at)],
@@ -236,15 +359,21 @@ async fn write_batch(tx: &mut Transaction<'static, Any>, engine: Engine, batch: 
         Insert::new("audit_event_orgs (org_id, seq)", "", 2, &scopes, |query, (org, seq)| query.bind(*org).bind(*seq)),
         // The head row exists (the batch began by locking it): this upsert is an update.
         Insert::new(
-            "audit_head (id, size, frontier, checkpoint)",
+            "audit_head (id, size, frontier, checkpoint, nodes_size)",
             "ON CONFLICT (id) DO UPDATE SET size = excluded.size, frontier = excluded.frontier, \
-             checkpoint = excluded.checkpoint",
-            4,
+             checkpoint = excluded.checkpoint, nodes_size = excluded.nodes_size",
+            5,
             &head,
-            |query, (size, frontier, checkpoint)| {
-                query.bind(1i64).bind(*size).bind(frontier.to_vec()).bind(checkpoint.as_ref().map(|c| c.to_string()))
+            |query, (size, frontier, checkpoint, nodes_size)| {
+                query
+                    .bind(1i64)
+                    .bind(*size)
+                    .bind(frontier.to_vec())
+                    .bind(checkpoint.as_ref().map(|c| c.to_string()))
+                    .bind(*nodes_size)
             },
         ),
+        insert_nodes(&batch.nodes),
         Insert::new(
             "audit_checkpoints (tree_size, note, at)",
             "ON CONFLICT (tree_size) DO NOTHING",

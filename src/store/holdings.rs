@@ -7,8 +7,11 @@ use std::collections::HashMap;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use super::{Engine, MAX_PARAMS, Store, StoreError, StoreResult, placeholders, statement_sizes, value_rows};
+use super::{
+    Engine, MAX_PARAMS, Store, StoreError, StoreResult, older_than_cursor, placeholders, statement_sizes, value_rows,
+};
 use crate::clock::Millis;
+use crate::domain::cursor::PageCursor;
 use crate::domain::holding::{CarerFields, Category, Contact, HoldingKey, NewHolding, Status};
 use crate::domain::identity::FieldsPresent;
 use crate::domain::matching::HitRef;
@@ -655,27 +658,33 @@ pub struct ReceivedLookup {
 }
 
 impl Store {
-    /// Lookups that matched this organisation's holdings, newest first.
+    /// Lookups that matched this organisation's holdings, newest first (time, then match id):
+    /// those before `before` (a time) and after `after` (the previous page's last row).
     pub async fn lookups_received(
         &self,
         holder_org_id: i64,
         before: Millis,
+        after: Option<&PageCursor>,
         limit: i64,
     ) -> StoreResult<Vec<ReceivedLookup>> {
-        let rows = sqlx::query(
+        let page = match after {
+            Some(_) => format!(" AND {}", older_than_cursor("lm.at", "lm.match_id", 4, 5)),
+            None => String::new(),
+        };
+        let sql = format!(
             "SELECT lm.at, lm.lookup_id, lm.match_id, u.name AS asker_name, o.code, o.name AS org_name, lm.purpose, \
                     h.local_ref, lm.tier, lm.basis, lm.shielded \
              FROM lookup_matches lm \
              JOIN users u ON u.id = lm.asker_user_id \
              JOIN organisations o ON o.id = lm.asker_org_id \
              LEFT JOIN holdings h ON h.id = lm.holding_id \
-             WHERE lm.holder_org_id = $1 AND lm.at < $2 ORDER BY lm.at DESC, lm.match_id LIMIT $3",
-        )
-        .bind(holder_org_id)
-        .bind(before)
-        .bind(limit)
-        .fetch_all(self.reader())
-        .await?;
+             WHERE lm.holder_org_id = $1 AND lm.at < $2{page} ORDER BY lm.at DESC, lm.match_id DESC LIMIT $3"
+        );
+        let mut query = sqlx::query(&sql).bind(holder_org_id).bind(before).bind(limit);
+        if let Some(cursor) = after {
+            query = query.bind(cursor.at).bind(cursor.id.clone());
+        }
+        let rows = query.fetch_all(self.reader()).await?;
         rows.iter()
             .map(|r| {
                 Ok(ReceivedLookup {

@@ -294,6 +294,13 @@ async fn missing_migrations(pool: &AnyPool, table: &str, migrator: &Migrator) ->
     Ok(migrator.iter().filter(|m| !applied.contains(&m.version)).count())
 }
 
+/// Rows strictly after a page cursor in (time, id) descending order: the keyset condition every
+/// newest-first list pages with, so rows sharing a millisecond are neither skipped nor repeated.
+/// The leading `<=` gives the planner the time column's index range to scan.
+pub(crate) fn older_than_cursor(at_column: &str, id_column: &str, at_param: usize, id_param: usize) -> String {
+    format!("({at_column} <= ${at_param} AND ({at_column} < ${at_param} OR {id_column} < ${id_param}))")
+}
+
 /// `$1, $2, …` from `start` for `count` values, for `IN (…)` lists built at run time.
 pub(crate) fn placeholders(start: usize, count: usize) -> String {
     (start..start + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")

@@ -7,6 +7,7 @@ use sqlx::{Any, Row, Transaction};
 
 use super::{Store, StoreError, StoreResult};
 use crate::clock::Millis;
+use crate::domain::cursor::PageCursor;
 
 /// A message as its organisation's admin sees it.
 #[derive(Debug, Clone)]
@@ -296,11 +297,18 @@ impl Store {
         &self,
         org_id: i64,
         state: Option<OutboxState>,
+        after: Option<&PageCursor>,
         limit: i64,
     ) -> StoreResult<Vec<OutboxRow>> {
         let filter = state.map(|s| format!(" AND {}", s.filter())).unwrap_or_default();
-        let sql = format!("SELECT {COLUMNS} FROM outbox WHERE org_id = $1{filter} ORDER BY id DESC LIMIT $2");
-        let rows = sqlx::query(&sql).bind(org_id).bind(limit).fetch_all(self.reader()).await?;
+        // Messages are numbered, so the number alone orders them (and `outbox_by_org` serves it).
+        let page = if after.is_some() { " AND id < $3" } else { "" };
+        let sql = format!("SELECT {COLUMNS} FROM outbox WHERE org_id = $1{filter}{page} ORDER BY id DESC LIMIT $2");
+        let mut query = sqlx::query(&sql).bind(org_id).bind(limit);
+        if let Some(cursor) = after {
+            query = query.bind(cursor.numeric_id().ok_or(StoreError::NotFound)?);
+        }
+        let rows = query.fetch_all(self.reader()).await?;
         rows.iter().map(from_row).collect()
     }
 }

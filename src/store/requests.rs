@@ -6,8 +6,9 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::outbox::{enqueue, org_contact};
-use super::{Store, StoreError, StoreResult};
+use super::{Store, StoreError, StoreResult, older_than_cursor};
 use crate::clock::{Millis, rfc3339};
+use crate::domain::cursor::PageCursor;
 use crate::domain::request::{Action, LegalBasis, NewRequest, RequestState, Side, Step, Urgency};
 
 /// Which organisation holds the record behind a match id, as seen by the organisation asking.
@@ -92,6 +93,8 @@ pub struct RequestFilter {
     pub state: Option<RequestState>,
     pub overdue: Option<bool>,
     pub limit: i64,
+    /// The previous page's last row (created at, id): this page starts after it.
+    pub after: Option<PageCursor>,
 }
 
 /// A request that the escalation pass has just marked, for its audit event.
@@ -381,6 +384,7 @@ impl Store {
         // Parameters after $1 (the organisation), in order.
         enum Bind {
             Text(&'static str),
+            Owned(String),
             Int(i64),
         }
         let mut sql = format!("{SELECT} WHERE {side}");
@@ -394,12 +398,20 @@ impl Store {
             let open = format!("r.state IN ('requested', 'acknowledged') AND r.due_at < ${}", binds.len() + 1);
             sql.push_str(&if overdue { format!(" AND {open}") } else { format!(" AND NOT ({open})") });
         }
+        if let Some(cursor) = &filter.after {
+            binds.push(Bind::Int(cursor.at));
+            binds.push(Bind::Owned(cursor.id.clone()));
+            let (at_param, id_param) = (binds.len(), binds.len() + 1);
+            sql.push_str(&format!(" AND {}", older_than_cursor("r.created_at", "r.request_id", at_param, id_param)));
+        }
         binds.push(Bind::Int(filter.limit));
-        sql.push_str(&format!(" ORDER BY r.created_at DESC, r.id DESC LIMIT ${}", binds.len() + 1));
+        // Time, then the request's unique id: the order a page cursor names a row in.
+        sql.push_str(&format!(" ORDER BY r.created_at DESC, r.request_id DESC LIMIT ${}", binds.len() + 1));
         let mut query = sqlx::query(&sql).bind(org_id);
         for b in binds {
             query = match b {
                 Bind::Text(s) => query.bind(s),
+                Bind::Owned(s) => query.bind(s),
                 Bind::Int(i) => query.bind(i),
             };
         }

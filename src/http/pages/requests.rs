@@ -192,7 +192,7 @@ fn org_name(orgs: &[Organisation], id: i64) -> String {
 
 /// GET /requests: the inbox (requests to us) and the requests we made.
 pub async fn list(State(state): State<AppState>, session: Session) -> PageResult {
-    let fetch = |side| RequestFilter { side: Some(side), state: None, overdue: None, limit: 200 };
+    let fetch = |side| RequestFilter { side: Some(side), state: None, overdue: None, limit: 200, after: None };
     let err = |e| PageError::new(e, &session);
     let inbox = state.list_requests(&session.actor, &fetch(Side::Holder)).await.map_err(err)?;
     let ours = state.list_requests(&session.actor, &fetch(Side::Requester)).await.map_err(err)?;
