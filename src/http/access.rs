@@ -151,6 +151,13 @@ pub fn roles_for(method: &str, path: &str) -> Option<&'static [Role]> {
     RULES.iter().find(|r| r.method == method && r.path == path).map(|r| r.roles)
 }
 
+/// When the table has `path` but not with `method`: the methods it does have, for a 405's
+/// `Allow` header. `None` when the method is in the table, or the path is not (fail closed: 403).
+pub fn methods_if_not(method: &str, path: &str) -> Option<String> {
+    let methods: Vec<&str> = RULES.iter().filter(|r| r.path == path).map(|r| r.method).collect();
+    (!methods.is_empty() && !methods.contains(&method)).then(|| methods.join(", "))
+}
+
 pub fn is_public(path: &str) -> bool {
     PUBLIC.contains(&path)
 }
@@ -209,6 +216,14 @@ mod tests {
             }
         }
         assert_eq!(PAGE_BACKING.len(), RULES.iter().filter(|r| is_page(r.path)).count());
+    }
+
+    #[test]
+    fn a_method_the_route_lacks_is_named_with_the_ones_it_has() {
+        assert_eq!(methods_if_not("HEAD", "/api/v1/me").as_deref(), Some("GET"));
+        assert_eq!(methods_if_not("GET", "/api/v1/me"), None);
+        assert_eq!(methods_if_not("GET", "/api/v1/nowhere"), None);
+        assert_eq!(methods_if_not("OPTIONS", "/api/v1/webhook").as_deref(), Some("GET, PUT, DELETE"));
     }
 
     #[test]
