@@ -432,6 +432,19 @@ async fn a_refused_caller_cannot_make_the_trail_store_an_event_per_refusal() {
         let counted = summary["details"]["unrecorded_refusals"].as_u64().unwrap();
         assert_eq!(counted + recorded.len() as u64, 100, "{engine:?}: every refusal is accounted for: {summary}");
         assert_eq!(after.len(), recorded.len() + 2, "the summary, then the new minute's refusal");
+
+        // A caller who stops: the node's background pass writes the count once the minute is over.
+        for _ in 0..30 {
+            app.get(&worker, "/api/v1/users").await;
+        }
+        app.clock.advance_ms(61_000);
+        assert_eq!(app.state.flush_refusal_summaries().await.unwrap(), 1, "{engine:?}");
+        let last = denied(&app.audit_bodies().await);
+        let summaries: Vec<_> = last.iter().filter(|b| b["details"]["summary"] == true).collect();
+        assert_eq!(summaries.len(), 2, "{engine:?}");
+        let recorded_now = last.iter().filter(|b| b["details"]["summary"] != true).count() as u64;
+        let counted: u64 = summaries.iter().map(|b| b["details"]["unrecorded_refusals"].as_u64().unwrap()).sum();
+        assert_eq!(recorded_now + counted, 131, "{engine:?}: every refusal is accounted for");
     }
 }
 

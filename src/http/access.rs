@@ -27,7 +27,12 @@ pub const RULES: &[Rule] = &[
     Rule { method: "POST", path: "/api/v1/organisations", roles: &[Op], why: "add an organisation" },
     Rule { method: "PATCH", path: "/api/v1/organisations/{code}", roles: &[Op], why: "change an organisation" },
     Rule { method: "GET", path: "/api/v1/users", roles: &[Admin], why: "the organisation's users" },
-    Rule { method: "POST", path: "/api/v1/users", roles: &[Admin, Op], why: "issue a user and token" },
+    Rule {
+        method: "POST",
+        path: "/api/v1/users",
+        roles: &[Admin, Op],
+        why: "issue a user and token (operator: only an organisation's first org-admin)",
+    },
     Rule { method: "POST", path: "/api/v1/users/{id}/revoke", roles: &[Admin], why: "revoke a token" },
     Rule { method: "POST", path: "/api/v1/users/{id}/report-lost", roles: &[Admin], why: "flag a lost token" },
     Rule { method: "POST", path: "/api/v1/lookups", roles: &[Pr], why: "is this child known elsewhere?" },

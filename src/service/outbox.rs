@@ -227,6 +227,9 @@ impl Service {
                 }
                 () = tokio::time::sleep(poll) => {
                     let now = self.clock.now_ms();
+                    if let Err(e) = self.flush_refusal_summaries().await {
+                        tracing::warn!(error = %e, "writing refusal summaries failed; will retry");
+                    }
                     if let Err(e) = self.escalate_overdue(now).await {
                         tracing::warn!(error = %e, "escalation pass failed; will retry");
                     }
