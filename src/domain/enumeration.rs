@@ -50,10 +50,14 @@ impl NameGroups {
         NameGroups { rules, key: rand::random(), seen: HashSet::new(), variants: HashMap::new(), rows: 0 }
     }
 
-    /// Counts one row's child; a `Suspicion` once a name has more variants than the rules allow.
-    pub fn observe(&mut self, subject: Option<&RawSubject>) -> Result<(), Suspicion> {
+    /// Counts one row: its child and its carers (carers match carers, so guessing a parent's
+    /// details looks the same). A `Suspicion` once a name has more variants than the rules allow.
+    pub fn observe_row<'a>(&mut self, subjects: impl IntoIterator<Item = &'a RawSubject>) -> Result<(), Suspicion> {
         self.rows += 1;
-        let Some(subject) = subject else { return Ok(()) };
+        subjects.into_iter().try_for_each(|subject| self.observe(subject))
+    }
+
+    fn observe(&mut self, subject: &RawSubject) -> Result<(), Suspicion> {
         let (Some(given), Some(family)) = (text(&subject.given_name), text(&subject.family_name)) else {
             return Ok(());
         };
@@ -109,7 +113,7 @@ mod tests {
         let mut stopped = None;
         for day in 0..3652u32 {
             let dob = format!("{}-{:02}-{:02}", 2014 + day / 365, 1 + (day / 28) % 12, 1 + day % 28);
-            if let Err(s) = groups.observe(Some(&child("Amelia", "Hughes", &dob))) {
+            if let Err(s) = groups.observe_row([&child("Amelia", "Hughes", &dob)]) {
                 stopped = Some(s);
                 break;
             }
@@ -122,11 +126,32 @@ mod tests {
     fn repeated_rows_and_spelling_do_not_count_as_guesses() {
         let mut groups = NameGroups::new(EnumerationRules { name_variants_floor: 2, name_variants_per_mille: 0 });
         for _ in 0..10 {
-            assert!(groups.observe(Some(&child("Amelia", "Hughes", "2014-05-09"))).is_ok());
-            assert!(groups.observe(Some(&child("AMELIA ", "hughes", "2014-05-09"))).is_ok());
+            assert!(groups.observe_row([&child("Amelia", "Hughes", "2014-05-09")]).is_ok());
+            assert!(groups.observe_row([&child("AMELIA ", "hughes", "2014-05-09")]).is_ok());
         }
-        assert!(groups.observe(Some(&child("Amelia", "Hughes", "2014-05-10"))).is_ok());
-        assert!(groups.observe(Some(&child("Amelia", "Hughes", "2014-05-11"))).is_err());
-        assert!(groups.observe(Some(&RawSubject::default())).is_ok(), "no name, nothing to group");
+        assert!(groups.observe_row([&child("Amelia", "Hughes", "2014-05-10")]).is_ok());
+        assert!(groups.observe_row([&child("Amelia", "Hughes", "2014-05-11")]).is_err());
+        assert!(groups.observe_row([&RawSubject::default()]).is_ok(), "no name, nothing to group");
+    }
+
+    #[test]
+    fn guessing_a_carers_date_of_birth_looks_the_same_but_siblings_sharing_a_mother_do_not() {
+        let mut groups = NameGroups::new(EnumerationRules { name_variants_floor: 3, name_variants_per_mille: 0 });
+        let mother = child("Grace", "Thistlewhite", "1990-02-02");
+        for i in 0..10 {
+            let sibling = child(&format!("Child{}", char::from(b'a' + i)), "Thistlewhite", "2015-01-01");
+            assert!(groups.observe_row([&sibling, &mother]).is_ok(), "the same mother on every row");
+        }
+        let guesses: Vec<bool> = (1..=5)
+            .map(|d| {
+                groups
+                    .observe_row([
+                        &child("Tom", "Lee", "2016-01-01"),
+                        &child("Grace", "Thistlewhite", &format!("1990-03-0{d}")),
+                    ])
+                    .is_err()
+            })
+            .collect();
+        assert_eq!(guesses, [false, false, true, true, true], "the carer's fourth date of birth gives it away");
     }
 }

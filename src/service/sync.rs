@@ -162,7 +162,7 @@ impl Service {
             let mut handle =
                 |line: u64, input: Result<crate::domain::holding::HoldingInput, Rejected>, rows: &mut Vec<Row>| {
                     if let (Some(groups), Ok(input)) = (groups.as_mut(), &input)
-                        && let Err(suspicion) = groups.observe(input.subject.as_ref())
+                        && let Err(suspicion) = groups.observe_row(input.subject.iter().chain(&input.carers))
                     {
                         return Some(suspicion);
                     }
