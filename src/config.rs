@@ -48,6 +48,10 @@ pub struct ConfigArgs {
     /// HTTP on loopback without `X-Forwarded-Proto: https` [default: auto]
     #[arg(long, global = true, env = "LOCATOR_SECURE_COOKIES", value_name = "auto|yes|no")]
     pub secure_cookies: Option<String>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client: addresses or CIDR ranges,
+    /// comma-separated, e.g. `10.0.0.0/8,192.0.2.1`. Anyone else's header is ignored [default: none]
+    #[arg(long, global = true, env = "LOCATOR_TRUSTED_PROXIES", value_name = "ADDRS")]
+    pub trusted_proxies: Option<String>,
 }
 
 /// The optional TOML file. Same names as the flags, in snake_case.
@@ -66,6 +70,7 @@ pub struct FileConfig {
     pub log: Option<String>,
     pub allow_public_http: Option<String>,
     pub secure_cookies: Option<String>,
+    pub trusted_proxies: Option<String>,
     pub request_timeout_secs: Option<u64>,
     pub max_body_bytes: Option<usize>,
     pub max_sync_bytes: Option<usize>,
@@ -143,6 +148,7 @@ pub struct OutboxFile {
     pub poll_secs: Option<u64>,
     pub timeout_secs: Option<u64>,
     pub allow_http: Option<bool>,
+    pub allowed_hosts: Option<Vec<String>>,
 }
 
 /// How notifications are delivered to organisations' webhooks.
@@ -156,6 +162,9 @@ pub struct OutboxSettings {
     pub timeout: Duration,
     /// Accept `http://` webhook URLs (local receivers, tests, demos); production uses https.
     pub allow_http: bool,
+    /// Hosts (names or addresses, exactly as in the URL) a webhook may reach even though they
+    /// are loopback, private or link-local; every other internal destination is refused.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for OutboxSettings {
@@ -165,6 +174,7 @@ impl Default for OutboxSettings {
             poll: Duration::from_secs(5),
             timeout: Duration::from_secs(10),
             allow_http: false,
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -178,6 +188,11 @@ pub struct LimitsFile {
     pub org_lookup_burst: Option<u32>,
     pub user_daily_lookups: Option<u32>,
     pub failed_auth_per_minute: Option<u32>,
+    pub refusals_recorded_per_minute: Option<u32>,
+    pub holdings_churn_floor: Option<u32>,
+    pub holdings_churn_percent: Option<u32>,
+    pub sync_name_variants_floor: Option<u32>,
+    pub sync_name_variants_per_mille: Option<u32>,
 }
 
 #[derive(Deserialize, Debug, Default, Clone)]
@@ -191,6 +206,61 @@ pub struct AnomaliesFile {
     pub norm_days: Option<u32>,
     pub repeat_limit: Option<u32>,
     pub repeat_window_days: Option<u32>,
+}
+
+/// Reverse proxies trusted to say who the client is (`X-Forwarded-For`); see `http::client_ip`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<(std::net::IpAddr, u8)>);
+
+impl TrustedProxies {
+    /// Comma-separated addresses or CIDR ranges; empty means none.
+    pub fn parse(text: &str) -> Result<TrustedProxies, ConfigError> {
+        let bad = || ConfigError("LOCATOR_TRUSTED_PROXIES must be addresses or CIDR ranges, comma-separated".into());
+        let mut ranges = Vec::new();
+        for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (addr, bits) = match item.split_once('/') {
+                Some((addr, bits)) => (addr, Some(bits.parse::<u8>().map_err(|_| bad())?)),
+                None => (item, None),
+            };
+            let ip: std::net::IpAddr = addr.parse().map_err(|_| bad())?;
+            let max = if ip.is_ipv4() { 32 } else { 128 };
+            let bits = bits.unwrap_or(max);
+            if bits > max {
+                return Err(bad());
+            }
+            ranges.push((ip, bits));
+        }
+        Ok(TrustedProxies(ranges))
+    }
+
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.0.iter().any(|(net, bits)| match (net, ip) {
+            (std::net::IpAddr::V4(n), std::net::IpAddr::V4(a)) => prefix_eq(&n.octets(), &a.octets(), *bits),
+            (std::net::IpAddr::V6(n), std::net::IpAddr::V6(a)) => prefix_eq(&n.octets(), &a.octets(), *bits),
+            _ => false,
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn describe(&self) -> String {
+        if self.0.is_empty() {
+            return "none".into();
+        }
+        self.0.iter().map(|(ip, bits)| format!("{ip}/{bits}")).collect::<Vec<_>>().join(",")
+    }
+}
+
+/// Whether the first `bits` bits of two addresses agree.
+fn prefix_eq(a: &[u8], b: &[u8], bits: u8) -> bool {
+    let (whole, rest) = (usize::from(bits / 8), bits % 8);
+    if a[..whole] != b[..whole] {
+        return false;
+    }
+    rest == 0 || (a[whole] ^ b[whole]) >> (8 - rest) == 0
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,6 +287,15 @@ pub struct Limits {
     pub org_lookup_burst: u32,
     pub user_daily_lookups: u32,
     pub failed_auth_per_minute: u32,
+    /// Refusals (access denied, rate limited) recorded one by one per user and minute; the
+    /// rest are counted into one summary event.
+    pub refusals_recorded_per_minute: u32,
+    /// Holdings an organisation may add and remove in a day: at least this many...
+    pub holdings_churn_floor: u32,
+    /// ...or this percentage of its holdings, if more. A first load counts its removals only.
+    pub holdings_churn_percent: u32,
+    /// When a caseload file's rows sharing one name look like guesses (`domain::enumeration`).
+    pub enumeration: crate::domain::enumeration::EnumerationRules,
 }
 
 impl Default for Limits {
@@ -231,6 +310,10 @@ impl Default for Limits {
             org_lookup_burst: 100,
             user_daily_lookups: 500,
             failed_auth_per_minute: 20,
+            refusals_recorded_per_minute: 10,
+            holdings_churn_floor: 500,
+            holdings_churn_percent: 10,
+            enumeration: crate::domain::enumeration::EnumerationRules::default(),
         }
     }
 }
@@ -255,6 +338,8 @@ pub struct Settings {
     pub deadlines: crate::domain::request::Deadlines,
     pub outbox: OutboxSettings,
     pub web: WebSettings,
+    /// Proxies whose `X-Forwarded-For` names the client (failed sign-in limits count per client).
+    pub trusted_proxies: TrustedProxies,
     /// Where `serve` pushes signed audit checkpoints, and how often.
     pub audit_witness: Option<crate::audit::witness::WitnessTarget>,
     pub audit_witness_interval: Duration,
@@ -342,6 +427,11 @@ impl Settings {
             Some("no") | Some("false") => SecureCookies::Never,
             Some(_) => return Err(ConfigError("LOCATOR_SECURE_COOKIES must be `auto`, `yes` or `no`".into())),
         };
+        let trusted_proxies = match pick("trusted_proxies", args.trusted_proxies.clone(), file.trusted_proxies.clone())
+        {
+            Some(text) => TrustedProxies::parse(&text)?,
+            None => TrustedProxies::default(),
+        };
         let mut web = WebSettings { secure_cookies, ..WebSettings::default() };
         if let Some(w) = &file.web {
             if let Some(m) = w.session_idle_minutes {
@@ -373,6 +463,11 @@ impl Settings {
             set(&mut limits.org_lookup_burst, l.org_lookup_burst);
             set(&mut limits.user_daily_lookups, l.user_daily_lookups);
             set(&mut limits.failed_auth_per_minute, l.failed_auth_per_minute);
+            set(&mut limits.refusals_recorded_per_minute, l.refusals_recorded_per_minute);
+            set(&mut limits.holdings_churn_floor, l.holdings_churn_floor);
+            set(&mut limits.holdings_churn_percent, l.holdings_churn_percent);
+            set(&mut limits.enumeration.name_variants_floor, l.sync_name_variants_floor);
+            set(&mut limits.enumeration.name_variants_per_mille, l.sync_name_variants_per_mille);
         }
 
         let policy = match &file.disclosure {
@@ -391,12 +486,14 @@ impl Settings {
             outbox.poll = o.poll_secs.map(|s| Duration::from_secs(s.max(1))).unwrap_or(outbox.poll);
             outbox.timeout = o.timeout_secs.map(|s| Duration::from_secs(s.max(1))).unwrap_or(outbox.timeout);
             outbox.allow_http = o.allow_http.unwrap_or(outbox.allow_http);
+            outbox.allowed_hosts = o.allowed_hosts.clone().unwrap_or_default();
         }
         Ok(Settings {
             policy,
             deadlines,
             outbox,
             web,
+            trusted_proxies,
             database_url,
             key_file,
             audit_key_file,
@@ -458,6 +555,7 @@ impl Settings {
             ("log", self.log.clone()),
             ("allow_public_http", if self.allow_public_http { "yes" } else { "no" }.to_string()),
             ("secure_cookies", format!("{:?}", self.web.secure_cookies).to_lowercase()),
+            ("trusted_proxies", self.trusted_proxies.describe()),
             ("audit_witness", self.audit_witness.as_ref().map_or("none".to_string(), |w| w.describe())),
         ];
         lines.iter().map(|(name, value)| format!("{name} = {value}  ({})\n", source_of(name))).collect()
@@ -597,7 +695,8 @@ mod tests {
     #[test]
     fn request_deadlines_and_outbox_delivery_come_from_the_file() {
         let file: FileConfig = toml::from_str(
-            "[requests]\nimmediate_hours = 2\nroutine_working_days = 5\n[outbox]\nmax_attempts = 3\nallow_http = true\n",
+            "[requests]\nimmediate_hours = 2\nroutine_working_days = 5\n[outbox]\nmax_attempts = 3\nallow_http = true\n\
+             allowed_hosts = [\"hooks.internal\"]\n",
         )
         .unwrap();
         let s = Settings::resolve_with(&args(), &file).unwrap();
@@ -606,6 +705,7 @@ mod tests {
         assert_eq!(s.deadlines.routine_working_days, 5);
         assert_eq!(s.outbox.max_attempts, 3);
         assert!(s.outbox.allow_http);
+        assert_eq!(s.outbox.allowed_hosts, ["hooks.internal"]);
         assert!(!Settings::resolve_with(&args(), &FileConfig::default()).unwrap().outbox.allow_http);
     }
 
@@ -670,6 +770,25 @@ mod tests {
         assert!(Settings::resolve_with(&https, &FileConfig::default()).is_ok(), "https witnesses are supported");
         let backwards: FileConfig = toml::from_str("[anomalies]\noffice_hours_start = 19\n").unwrap();
         assert!(Settings::resolve_with(&args(), &backwards).is_err());
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_ranges() {
+        let p = TrustedProxies::parse("10.0.0.0/8, 192.0.2.1,2001:db8::/32").unwrap();
+        for inside in ["10.200.3.4", "192.0.2.1", "2001:db8::7", "::ffff:10.0.0.1"] {
+            assert!(p.contains(inside.parse().unwrap()), "{inside}");
+        }
+        for outside in ["11.0.0.1", "192.0.2.2", "2001:db9::1"] {
+            assert!(!p.contains(outside.parse().unwrap()), "{outside}");
+        }
+        assert!(TrustedProxies::parse("").unwrap().is_empty());
+        for bad in ["10.0.0.0/33", "proxy.internal", "10.0.0.1/x"] {
+            assert!(TrustedProxies::parse(bad).is_err(), "{bad}");
+        }
+        let flags = ConfigArgs { trusted_proxies: Some("127.0.0.1".into()), ..args() };
+        let s = Settings::resolve_with(&flags, &FileConfig::default()).unwrap();
+        assert!(s.trusted_proxies.contains("127.0.0.1".parse().unwrap()));
+        assert!(s.describe().contains("trusted_proxies = 127.0.0.1/32"));
     }
 
     #[test]

@@ -308,3 +308,164 @@ async fn every_object_route_hides_other_organisations_objects_from_every_allowed
         assert!(sam.is_some_and(|u| u["revoked_at"].is_null()), "{engine:?}: North's user is not revoked: {users}");
     }
 }
+
+/// Issue 20, item 6: an operator manages organisations and keys, not people. Over HTTP it may
+/// only bootstrap an organisation that has no live org-admin, by issuing that first org-admin;
+/// the act is its own audit event, which the organisation's IG officer sees.
+#[tokio::test]
+async fn an_operator_may_only_bootstrap_the_first_org_admin_of_an_organisation_without_one() {
+    for engine in engines() {
+        let app = TestApp::start(engine).await;
+        let national = app.org("NATIONAL", "other").await;
+        let council = app.org("E06000012", "local-authority").await;
+        let operator = app.token(&national, Role::Operator).await;
+        let council_ig = app.token(&council, Role::IgOfficer).await;
+
+        for role in ["practitioner", "ig-officer", "operator"] {
+            let body = json!({"name": "Mallory", "role": role, "organisation": "E06000012"});
+            let (status, answer) = app.post(&operator, "/api/v1/users", &body).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{engine:?}: an operator minted a {role}: {answer}");
+        }
+        let (status, answer) = app.post(&operator, "/api/v1/users", &json!({"name": "A", "role": "org-admin"})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{engine:?}: {answer}");
+        assert_eq!(answer["error"]["field"], "organisation");
+
+        let first = json!({"name": "First Admin", "role": "org-admin", "organisation": "E06000012"});
+        let (status, issued) = app.post(&operator, "/api/v1/users", &first).await;
+        assert_eq!(status, StatusCode::CREATED, "{engine:?}: {issued}");
+        assert_eq!(issued["user"]["organisation"], "E06000012");
+        let (status, answer) = app.post(&operator, "/api/v1/users", &first).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{engine:?}: a second admin by an operator: {answer}");
+        assert!(answer["error"]["message"].as_str().unwrap().contains("org-admin"), "{answer}");
+
+        // The organisation's IG officer sees the bootstrap, by its own event type.
+        let (status, events) = app.get(&council_ig, "/api/v1/audit/events?type=admin_bootstrapped").await;
+        assert_eq!(status, StatusCode::OK, "{engine:?}: {events}");
+        let events = events["events"].as_array().unwrap();
+        assert_eq!(events.len(), 1, "{engine:?}: {events:?}");
+
+        // Once its admin is revoked the organisation has none, and may be bootstrapped again.
+        let admin = issued["token"].as_str().unwrap();
+        let id = issued["user"]["id"].as_i64().unwrap();
+        let (_, second) = app.post(admin, "/api/v1/users", &json!({"name": "Deputy", "role": "org-admin"})).await;
+        assert_eq!(app.post(admin, &format!("/api/v1/users/{id}/revoke"), &json!({})).await.0, StatusCode::OK);
+        assert_eq!(app.post(&operator, "/api/v1/users", &first).await.0, StatusCode::FORBIDDEN, "the deputy is live");
+        let deputy = second["token"].as_str().unwrap();
+        let deputy_id = second["user"]["id"].as_i64().unwrap();
+        let _ = app.post(deputy, &format!("/api/v1/users/{deputy_id}/revoke"), &json!({})).await;
+        assert_eq!(app.post(&operator, "/api/v1/users", &first).await.0, StatusCode::CREATED, "{engine:?}");
+    }
+}
+
+/// Sends `GET /api/v1/me` as if through a proxy that says the client is `client`.
+async fn me_from(app: &TestApp, client: &str, token: &str) -> StatusCode {
+    let request = app.http.get(app.url("/api/v1/me")).bearer_auth(token).header("x-forwarded-for", client);
+    request.send().await.unwrap().status()
+}
+
+/// Issue 20, item 5: behind the reverse proxy every client shares the proxy's address. With the
+/// proxy trusted, failed tokens count per client; and a bad token never blocks a valid one.
+#[tokio::test]
+async fn behind_a_trusted_proxy_one_clients_bad_tokens_do_not_lock_out_another() {
+    let app = TestApp::start_with(Engine::Sqlite, |s| {
+        s.limits.failed_auth_per_minute = 3;
+        s.trusted_proxies = child_locator::config::TrustedProxies::parse("127.0.0.1").unwrap();
+    })
+    .await;
+    let org = app.org("E06000013", "local-authority").await;
+    let valid = app.token(&org, Role::Practitioner).await;
+    let bogus = format!("clk_{}", "A".repeat(43));
+    let mut last = StatusCode::OK;
+    for _ in 0..25 {
+        last = me_from(&app, "203.0.113.7", &bogus).await;
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS, "the guessing client is slowed down");
+    assert_eq!(me_from(&app, "198.51.100.9", &valid).await, StatusCode::OK, "another client's valid token");
+    assert_eq!(me_from(&app, "198.51.100.9", &bogus).await, StatusCode::UNAUTHORIZED, "another client is not blocked");
+    assert_eq!(me_from(&app, "203.0.113.7", &valid).await, StatusCode::OK, "a valid token is never blocked");
+    let sources: Vec<String> = app
+        .audit_bodies()
+        .await
+        .iter()
+        .filter(|b| b["type"] == "auth_failed")
+        .map(|b| b["details"]["source"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(sources.iter().any(|s| s == "203.0.113.7"), "{sources:?}");
+}
+
+/// Without a trusted proxy, `X-Forwarded-For` is the client's own word: ignored.
+#[tokio::test]
+async fn without_a_trusted_proxy_a_forged_forwarded_for_is_ignored() {
+    let app = TestApp::start_with(Engine::Sqlite, |s| s.limits.failed_auth_per_minute = 3).await;
+    let bogus = format!("clk_{}", "A".repeat(43));
+    for n in 0..6 {
+        me_from(&app, &format!("203.0.113.{n}"), &bogus).await;
+    }
+    assert_eq!(me_from(&app, "198.51.100.9", &bogus).await, StatusCode::TOO_MANY_REQUESTS, "one address: the peer");
+    let bodies = app.audit_bodies().await;
+    let failed = bodies.iter().filter(|b| b["type"] == "auth_failed");
+    assert!(failed.clone().count() >= 3);
+    assert!(failed.into_iter().all(|b| b["details"]["source"] == "127.0.0.1"), "the forged address is not recorded");
+}
+
+/// Issue 20, item 7: a token hammering a route its role may not call is refused every time, but
+/// the trail stores the first few refusals a minute and then one summary with the count.
+#[tokio::test]
+async fn a_refused_caller_cannot_make_the_trail_store_an_event_per_refusal() {
+    for engine in engines() {
+        let app = TestApp::start(engine).await;
+        let org = app.org("E06000014", "local-authority").await;
+        let worker = app.token(&org, Role::Practitioner).await;
+        for _ in 0..100 {
+            assert_eq!(app.get(&worker, "/api/v1/users").await.0, StatusCode::FORBIDDEN);
+        }
+        let denied = |bodies: &[serde_json::Value]| -> Vec<serde_json::Value> {
+            bodies.iter().filter(|b| b["type"] == "access_denied").cloned().collect()
+        };
+        let recorded = denied(&app.audit_bodies().await);
+        assert!(!recorded.is_empty() && recorded.len() <= 10, "{engine:?}: {} events for 100 refusals", recorded.len());
+
+        app.clock.advance_ms(61_000);
+        assert_eq!(app.get(&worker, "/api/v1/users").await.0, StatusCode::FORBIDDEN);
+        let after = denied(&app.audit_bodies().await);
+        let summary = after.iter().find(|b| b["details"]["summary"] == true).expect("a summary event");
+        let counted = summary["details"]["unrecorded_refusals"].as_u64().unwrap();
+        assert_eq!(counted + recorded.len() as u64, 100, "{engine:?}: every refusal is accounted for: {summary}");
+        assert_eq!(after.len(), recorded.len() + 2, "the summary, then the new minute's refusal");
+
+        // A caller who stops: the node's background pass writes the count once the minute is over.
+        for _ in 0..30 {
+            app.get(&worker, "/api/v1/users").await;
+        }
+        app.clock.advance_ms(61_000);
+        assert_eq!(app.state.flush_refusal_summaries().await.unwrap(), 1, "{engine:?}");
+        let last = denied(&app.audit_bodies().await);
+        let summaries: Vec<_> = last.iter().filter(|b| b["details"]["summary"] == true).collect();
+        assert_eq!(summaries.len(), 2, "{engine:?}");
+        let recorded_now = last.iter().filter(|b| b["details"]["summary"] != true).count() as u64;
+        let counted: u64 = summaries.iter().map(|b| b["details"]["unrecorded_refusals"].as_u64().unwrap()).sum();
+        assert_eq!(recorded_now + counted, 131, "{engine:?}: every refusal is accounted for");
+    }
+}
+
+/// Issue 20, item 7: a method the route does not have is 405 with `Allow` and the JSON error
+/// shape, for every caller; it is not a refusal and writes no `access_denied`.
+#[tokio::test]
+async fn a_method_a_route_does_not_have_answers_405_and_is_not_audited() {
+    let app = TestApp::start(Engine::Sqlite).await;
+    let org = app.org("E06000015", "local-authority").await;
+    let worker = app.token(&org, Role::Practitioner).await;
+    for (method, path) in [("HEAD", "/api/v1/me"), ("OPTIONS", "/api/v1/me"), ("DELETE", "/api/v1/matches")] {
+        let response =
+            app.http.request(method.parse().unwrap(), app.url(path)).bearer_auth(&worker).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert_eq!(response.headers()["allow"], "GET", "{method} {path}");
+        let (_, body) = common::split(response).await;
+        if method != "HEAD" {
+            assert_eq!(body["error"]["code"], "method_not_allowed", "{method} {path}: {body}");
+        }
+    }
+    let response = app.http.request("OPTIONS".parse().unwrap(), app.url("/api/v1/me")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "without a token too");
+    assert!(!app.audit_types().await.iter().any(|t| t == "access_denied"));
+}

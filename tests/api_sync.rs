@@ -255,3 +255,204 @@ async fn a_sync_signals_a_match_with_a_holding_another_node_wrote_after_this_nod
         assert_eq!(view["matches"][0]["local_ref"], "S-9", "{view}");
     }
 }
+
+/// `days` dates of birth, one a day from 2014-01-01 (a 28-day month is enough to be distinct).
+fn every_date_of_birth(days: u32) -> Vec<String> {
+    (0..days).map(|d| format!("{}-{:02}-{:02}", 2014 + d / 336, 1 + (d / 28) % 12, 1 + d % 28)).collect()
+}
+
+/// Issue 20, item 4: one sync of 3,652 rows, one name and every date of birth in ten years, was
+/// an oracle: the matches then named the organisation holding the real child. Now the file is
+/// stopped at the row that gives it away, nothing of it is matched, and it is flagged to the
+/// organisation's IG officer and the national operator's.
+#[tokio::test]
+async fn a_sync_guessing_one_childs_date_of_birth_is_stopped_flagged_and_matches_nothing() {
+    for engine in engines() {
+        let app = TestApp::start(engine).await;
+        let holder = app.org("E08000011", "local-authority").await;
+        let guesser = app.org("E08000012", "local-authority").await;
+        let national = app.org("NATIONAL", "other").await;
+        app.token(&national, Role::Operator).await;
+        let national_ig = app.token(&national, Role::IgOfficer).await;
+        let guesser_ig = app.token(&guesser, Role::IgOfficer).await;
+        let holder_admin = app.token(&holder, Role::OrgAdmin).await;
+        let guesser_admin = app.token(&guesser, Role::OrgAdmin).await;
+        let real = serde_json::json!({"category": "child-in-need", "status": "open",
+            "subject": {"given_name": "Amelia", "family_name": "Hughes", "date_of_birth": "2016-03-14"}});
+        assert_eq!(app.put(&holder_admin, "/api/v1/holdings/REAL-1", &real).await.0, StatusCode::CREATED);
+
+        let dobs = every_date_of_birth(3652);
+        assert!(dobs.contains(&"2016-03-14".to_string()));
+        let rows: Vec<String> =
+            dobs.iter().enumerate().map(|(i, dob)| format!("G-{i},other,open,,,Amelia,Hughes,{dob},")).collect();
+        let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
+        let (status, answer) = app.sync(&guesser_admin, "text/csv", caseload(&rows), "").await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{engine:?}: {answer}");
+        assert_eq!(answer["error"]["code"], "looks_like_enumeration");
+        assert_eq!(answer["error"]["field"], "given_name");
+
+        for token in [&guesser_admin, &holder_admin] {
+            let (_, matches) = app.get(token, "/api/v1/matches").await;
+            assert_eq!(matches["matches"].as_array().unwrap().len(), 0, "{engine:?}: {matches}");
+        }
+        for ig in [&guesser_ig, &national_ig] {
+            let (status, events) = app.get(ig, "/api/v1/audit/events?type=sync_flagged").await;
+            assert_eq!(status, StatusCode::OK);
+            let events = events["events"].as_array().unwrap();
+            assert_eq!(events.len(), 1, "{engine:?}: {events:?}");
+            let text = events[0].to_string();
+            assert!(!text.contains("Amelia") && !text.contains("Hughes"), "no name in the trail: {text}");
+        }
+        app.assert_db_files_free_of(&["Amelia", "Hughes"]);
+    }
+}
+
+/// A caseload shaped like the tests' generator (examples/gen_caseload.rs: uniform names from
+/// short lists, about seven rows a name) is not mistaken for guessing, first load or re-sync.
+#[tokio::test]
+async fn a_realistic_caseload_is_not_mistaken_for_guessing() {
+    const GIVEN: &[&str] =
+        &["Oliver", "George", "Arthur", "Noah", "Muhammad", "Leo", "Olivia", "Amelia", "Isla", "Ava", "Ivy", "Freya"];
+    const FAMILY: &[&str] = &[
+        "Smith",
+        "Jones",
+        "Taylor",
+        "Brown",
+        "Williams",
+        "Wilson",
+        "Johnson",
+        "Davies",
+        "Patel",
+        "Robinson",
+        "Wright",
+        "Thompson",
+        "Evans",
+        "Walker",
+        "White",
+        "Roberts",
+        "Green",
+        "Hall",
+        "Thomas",
+        "Clarke",
+        "Jackson",
+        "Wood",
+        "Harris",
+        "Edwards",
+        "Turner",
+        "Martin",
+        "Cooper",
+        "Hill",
+        "Ward",
+        "Hughes",
+        "Moore",
+        "Clark",
+        "King",
+        "Harrison",
+        "Lewis",
+        "Baker",
+        "Lee",
+        "Allen",
+        "Morris",
+        "Khan",
+        "Ali",
+        "Kowalski",
+        "Nowak",
+        "Wisniewski",
+        "Okafor",
+        "Mensah",
+        "Adeyemi",
+        "Murphy",
+        "Kelly",
+        "Singh",
+        "Begum",
+        "Hussain",
+        "Ahmed",
+        "Shah",
+        "Lloyd",
+        "Young",
+        "Scott",
+    ];
+    let mut seed = 0x5eed_1234_abcd_9876u64;
+    let mut next = move |n: usize| {
+        seed ^= seed >> 12;
+        seed ^= seed << 25;
+        seed ^= seed >> 27;
+        (seed.wrapping_mul(0x2545_F491_4F6C_DD1D) % n as u64) as usize
+    };
+    let rows: Vec<String> = (0..5000)
+        .map(|i| {
+            let (g, f) = (GIVEN[next(GIVEN.len())], FAMILY[next(FAMILY.len())]);
+            let dob = format!("{}-{:02}-{:02}", 2010 + next(16), 1 + next(12), 1 + next(28));
+            format!("R{i},child-in-need,open,,,{g},{f},{dob},")
+        })
+        .collect();
+    for engine in engines() {
+        let app = TestApp::start(engine).await;
+        let org = app.org("E08000013", "local-authority").await;
+        let admin = app.token(&org, Role::OrgAdmin).await;
+        let first: Vec<&str> = rows.iter().map(String::as_str).collect();
+        let (status, s) = app.sync(&admin, "text/csv", caseload(&first), "").await;
+        assert_eq!(status, StatusCode::OK, "{engine:?}: {s}");
+        assert_eq!(s["added"], 5000, "{engine:?}");
+        // The next day's file: 4% of the records closed and replaced by new ones.
+        let mut second: Vec<String> = rows[200..].to_vec();
+        second.extend(rows[..200].iter().map(|r| r.replacen('R', "N", 1)));
+        let second: Vec<&str> = second.iter().map(String::as_str).collect();
+        let (status, s) = app.sync(&admin, "text/csv", caseload(&second), "").await;
+        assert_eq!(status, StatusCode::OK, "{engine:?}: {s}");
+        assert_eq!((s["added"].as_u64(), s["removed"].as_u64()), (Some(200), Some(200)), "{s}");
+        assert!(!app.audit_types().await.iter().any(|t| t == "sync_flagged" || t == "rate_limited"), "{engine:?}");
+    }
+}
+
+/// Issue 20, item 4: across syncs and single PUTs, the holdings an organisation adds and removes
+/// in a day are bounded; past the allowance, adding waits for midnight (429) and the day is
+/// flagged, while updating and removing records still work.
+#[tokio::test]
+async fn past_the_daily_churn_allowance_adding_holdings_waits_for_midnight() {
+    for engine in engines() {
+        let app = TestApp::start_with(engine, |s| s.limits.holdings_churn_floor = 10).await;
+        let org = app.org("E08000014", "local-authority").await;
+        let admin = app.token(&org, Role::OrgAdmin).await;
+        let ig = app.token(&org, Role::IgOfficer).await;
+        let dobs = every_date_of_birth(40);
+        // Letters only: a name with digits is rejected.
+        let letters = |i: usize| i.to_string().chars().map(|d| char::from(b'a' + d as u8 - b'0')).collect::<String>();
+        let row = |prefix: &str, i: usize| {
+            format!("{prefix}{i},other,open,,,Name{},Family{},{},", letters(i), letters(i), dobs[i])
+        };
+        let first: Vec<String> = (0..20).map(|i| row("A", i)).collect();
+        let first: Vec<&str> = first.iter().map(String::as_str).collect();
+        let (status, s) = app.sync(&admin, "text/csv", caseload(&first), "").await;
+        assert_eq!((status, s["added"].as_u64()), (StatusCode::OK, Some(20)), "a first load is free: {s}");
+        // Six swapped: 6 removed + 6 added reaches the allowance of 10.
+        let mut second: Vec<String> = (6..20).map(|i| row("A", i)).collect();
+        second.extend((20..26).map(|i| row("B", i)));
+        let second: Vec<&str> = second.iter().map(String::as_str).collect();
+        let (status, s) = app.sync(&admin, "text/csv", caseload(&second), "").await;
+        assert_eq!(status, StatusCode::OK, "{engine:?}: {s}");
+        assert_eq!((s["added"].as_u64(), s["removed"].as_u64()), (Some(6), Some(6)), "{s}");
+        let (_, flagged) = app.get(&ig, "/api/v1/audit/events?type=sync_flagged").await;
+        assert_eq!(flagged["events"].as_array().unwrap().len(), 1, "{engine:?}: {flagged}");
+
+        let response = app
+            .http
+            .post(app.url("/api/v1/holdings/sync"))
+            .bearer_auth(&admin)
+            .header("content-type", "text/csv")
+            .body(caseload(&second))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS, "{engine:?}");
+        assert!(response.headers().contains_key("retry-after"));
+        let new = serde_json::json!({"category": "other", "status": "open",
+            "subject": {"given_name": "New", "family_name": "Child", "date_of_birth": "2015-01-01"}});
+        assert_eq!(app.put(&admin, "/api/v1/holdings/NEW-1", &new).await.0, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(app.put(&admin, "/api/v1/holdings/A6", &new).await.0, StatusCode::OK, "an update is not churn");
+        assert_eq!(app.delete(&admin, "/api/v1/holdings/A7").await.0, StatusCode::NO_CONTENT, "removal always works");
+
+        app.clock.advance_ms(86_400_000);
+        assert_eq!(app.put(&admin, "/api/v1/holdings/NEW-1", &new).await.0, StatusCode::CREATED, "{engine:?}");
+    }
+}

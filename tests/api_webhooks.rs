@@ -99,6 +99,8 @@ async fn world(engine: Engine) -> World {
     let app = TestApp::start_with(engine, |s| {
         s.outbox.allow_http = true;
         s.outbox.max_attempts = 3;
+        // The receiver is on this machine: allowed by name, as an operator would allow one.
+        s.outbox.allowed_hosts = vec!["127.0.0.1".into()];
     })
     .await;
     let receiver = Receiver::start().await;
@@ -355,4 +357,69 @@ async fn concurrent_delivery_passes_send_each_message_once() {
 /// Valid NHS numbers (Modulus 11) for the i-th test child.
 fn nhs(i: usize) -> String {
     ["9434765919", "9434765870", "9434765862", "4010232137", "9074833780", "3982597919"][i].to_string()
+}
+
+/// Issue 20, item 8: a webhook cannot be aimed at the node itself, its private network or the
+/// cloud metadata address (server-side request forgery): 422 naming `url`.
+#[tokio::test]
+async fn webhooks_to_loopback_private_or_link_local_addresses_are_refused() {
+    let app = TestApp::start_with(Engine::Sqlite, |s| s.outbox.allow_http = true).await;
+    let org = app.org("E08000035", "local-authority").await;
+    let admin = app.token(&org, Role::OrgAdmin).await;
+    for url in [
+        "http://127.0.0.1:9000/hook",
+        "https://[::1]/hook",
+        "https://10.0.0.8/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "https://localhost/hook",
+        "https://0x7f.0.0.1/hook",
+    ] {
+        let (status, reply) = app.put(&admin, "/api/v1/webhook", &json!({"url": url})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {reply}");
+        assert_eq!(reply["error"]["field"], "url", "{url}");
+        assert_eq!(reply["error"]["code"], "internal_address", "{url}");
+    }
+    assert_eq!(app.get(&admin, "/api/v1/webhook").await.0, StatusCode::NOT_FOUND, "nothing was set");
+}
+
+/// The operator can allow a named internal host (a receiver on the council's own network).
+#[tokio::test]
+async fn an_internal_host_the_operator_allows_is_accepted() {
+    let app = TestApp::start_with(Engine::Sqlite, |s| {
+        s.outbox.allow_http = true;
+        s.outbox.allowed_hosts = vec!["10.0.0.8".into(), "localhost".into()];
+    })
+    .await;
+    let org = app.org("E08000035", "local-authority").await;
+    let admin = app.token(&org, Role::OrgAdmin).await;
+    for url in ["https://10.0.0.8/hook", "http://localhost:9000/hook"] {
+        assert_eq!(app.put(&admin, "/api/v1/webhook", &json!({"url": url})).await.0, StatusCode::OK, "{url}");
+    }
+    let (status, _) = app.put(&admin, "/api/v1/webhook", &json!({"url": "https://10.0.0.9/hook"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "only the named host");
+}
+
+/// Delivery checks the address again, so a webhook stored before the rule (or a name that now
+/// resolves inside) is never POSTed to an internal address.
+#[tokio::test]
+async fn delivery_never_connects_to_an_internal_address_that_is_not_allowed() {
+    for engine in engines() {
+        let w = world(engine).await;
+        let leeds = w.app.store().organisation_by_code("E08000035").await.unwrap();
+        let york = w.app.store().organisation_by_code("E06000014").await.unwrap();
+        let port = w.receiver.base.rsplit(':').next().unwrap().to_string();
+        // Set beneath the API, as an old row or a rebinding name would be.
+        let now = w.app.clock.now_ms();
+        w.app.store().set_webhook(leeds.id, &format!("http://localhost:{port}/leeds"), now).await.unwrap();
+        w.app.store().set_webhook(york.id, &format!("http://[::ffff:127.0.0.1]:{port}/york"), now).await.unwrap();
+        w.make_match().await;
+        let done = w.pass().await;
+        assert_eq!(done.delivered, 0, "{engine:?}: {done:?}");
+        assert!(w.receiver.received().is_empty(), "{engine:?}: nothing reached the internal receiver");
+        for token in [&w.leeds_admin, &w.york_admin] {
+            let pending = w.outbox(token, "pending").await;
+            let error = pending[0]["last_error"].as_str().unwrap_or_default().to_string();
+            assert!(error.starts_with("refused"), "{engine:?}: {error}");
+        }
+    }
 }

@@ -35,10 +35,14 @@ pub enum EventType {
     ServiceStarted,
     AuditExported,
     BackupTaken,
+    /// An operator issued the first org-admin of an organisation that had none (bootstrap).
+    AdminBootstrapped,
+    /// A caseload change looked like guessing (enumeration) or went past the daily churn allowance.
+    SyncFlagged,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 24] = [
+    pub const ALL: [EventType; 26] = [
         EventType::Lookup,
         EventType::SubjectAccess,
         EventType::ShieldedHit,
@@ -63,6 +67,8 @@ impl EventType {
         EventType::ServiceStarted,
         EventType::AuditExported,
         EventType::BackupTaken,
+        EventType::AdminBootstrapped,
+        EventType::SyncFlagged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -91,6 +97,8 @@ impl EventType {
             EventType::ServiceStarted => "service_started",
             EventType::AuditExported => "audit_exported",
             EventType::BackupTaken => "backup_taken",
+            EventType::AdminBootstrapped => "admin_bootstrapped",
+            EventType::SyncFlagged => "sync_flagged",
         }
     }
 

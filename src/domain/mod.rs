@@ -3,6 +3,7 @@
 
 pub mod anomaly;
 pub mod cursor;
+pub mod enumeration;
 pub mod error;
 pub mod holding;
 pub mod identity;

@@ -1,6 +1,8 @@
 //! Webhooks: where an organisation's notifications go, how each delivery is signed, and when a
 //! failed delivery is tried again. Pure: the outbox worker does the I/O.
 
+use std::net::{IpAddr, Ipv4Addr};
+
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -39,6 +41,100 @@ pub fn parse_url(text: &str, allow_http: bool) -> Result<String, FieldError> {
     }
     Ok(url.to_string())
 }
+
+/// The host a webhook URL names, as a connection would see it: an IP literal in any spelling
+/// (`0x7f.1`, `2130706433`, `[::ffff:127.0.0.1]`) normalised to its address; a name lowercased.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookHost {
+    Address(IpAddr),
+    Name(String),
+}
+
+impl WebhookHost {
+    pub fn of(url: &str) -> Option<WebhookHost> {
+        let parsed = url::Url::parse(url).ok()?;
+        Some(match parsed.host()? {
+            url::Host::Ipv4(ip) => WebhookHost::Address(IpAddr::V4(ip)),
+            url::Host::Ipv6(ip) => WebhookHost::Address(IpAddr::V6(ip)),
+            url::Host::Domain(name) => WebhookHost::Name(name.trim_end_matches('.').to_ascii_lowercase()),
+        })
+    }
+
+    /// Whether the operator allowed this host by name (an address is allowed by its text).
+    pub fn is_allowed(&self, allowed: &[String]) -> bool {
+        let text = match self {
+            WebhookHost::Address(ip) => ip.to_string(),
+            WebhookHost::Name(name) => name.clone(),
+        };
+        allowed.iter().any(|a| a.trim().trim_start_matches('[').trim_end_matches(']').eq_ignore_ascii_case(&text))
+    }
+}
+
+/// Addresses a webhook must never reach unless the operator allows the host by name: the node
+/// itself, the private network it sits on, link-local (cloud metadata at 169.254.169.254),
+/// shared, multicast and reserved ranges. An IPv4 address inside IPv6 is judged as IPv4.
+pub fn is_internal_address(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_internal_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_internal_v4(v4);
+            }
+            let s = v6.segments();
+            // NAT64 (64:ff9b::/96) carries an IPv4 address in its last 32 bits.
+            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                let [a, b] = s[6].to_be_bytes();
+                let [c, d] = s[7].to_be_bytes();
+                return is_internal_v4(Ipv4Addr::new(a, b, c, d));
+            }
+            v6.is_unspecified()
+                || v6.is_loopback()
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
+                || (s[0] & 0xffc0) == 0xfe80 // link-local fe80::/10
+                || (s[0] & 0xffc0) == 0xfec0 // site-local fec0::/10 (deprecated, still private)
+                || s[..6] == [0, 0, 0, 0, 0, 0] // IPv4-compatible ::a.b.c.d
+        }
+    }
+}
+
+fn is_internal_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || a == 0
+        || (a == 100 && (64..128).contains(&b)) // shared address space (carrier NAT)
+        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 198 && (b == 18 || b == 19)) // benchmarking
+        || a >= 240 // reserved
+}
+
+/// Registration's check on where a webhook points: a name of the machine itself (`localhost`)
+/// or an internal address is refused unless the operator allowed that host by name. (A name is
+/// checked again, by address, each time a delivery connects: see the outbox's resolver.)
+pub fn check_destination(url: &str, allowed: &[String]) -> Result<(), FieldError> {
+    let Some(host) = WebhookHost::of(url) else {
+        return Err(FieldError::new("url", "invalid_url", "url must name a host"));
+    };
+    if host.is_allowed(allowed) {
+        return Ok(());
+    }
+    let internal = match &host {
+        WebhookHost::Address(ip) => is_internal_address(*ip),
+        WebhookHost::Name(name) => name == "localhost" || name.ends_with(".localhost"),
+    };
+    if internal {
+        return Err(FieldError::new("url", "internal_address", INTERNAL_ADDRESS));
+    }
+    Ok(())
+}
+
+pub const INTERNAL_ADDRESS: &str = "url must not point at a loopback, private, link-local or other internal address; \
+     the operator can allow a named host (outbox.allowed_hosts)";
 
 /// The signing secret of an organisation's webhook, derived rather than stored: the database
 /// never holds it, and setting the webhook again (a new version) rotates it.
@@ -88,6 +184,39 @@ mod tests {
         for bad in ["ftp://x.org", "https://user:pw@x.org/", "https:///path", "https://x.org/a b"] {
             assert!(parse_url(bad, true).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn internal_destinations_are_refused_in_every_spelling_unless_allowed() {
+        for bad in [
+            "https://127.0.0.1/x",
+            "https://[::1]/x",
+            "https://10.1.2.3/x",
+            "https://172.16.0.1/x",
+            "https://192.168.1.1/x",
+            "https://169.254.169.254/latest/meta-data",
+            "https://localhost:8443/x",
+            "https://api.localhost/x",
+            "https://0x7f.1/x",
+            "https://2130706433/x",
+            "https://[::ffff:127.0.0.1]/x",
+            "https://[fd00::1]/x",
+            "https://[fe80::1]/x",
+            "https://0.0.0.0/x",
+            "https://100.64.0.1/x",
+            "https://[64:ff9b::a9fe:a9fe]/x",
+        ] {
+            let err = check_destination(bad, &[]).unwrap_err();
+            assert_eq!((err.field.as_str(), err.code), ("url", "internal_address"), "{bad}");
+        }
+        for good in ["https://hooks.example.org/x", "https://203.0.113.9/x", "https://[2001:db8::1]/x"] {
+            assert!(check_destination(good, &[]).is_ok(), "{good}");
+        }
+        let allowed = vec!["127.0.0.1".to_string(), "Hooks.Internal".to_string(), "[::1]".to_string()];
+        assert!(check_destination("http://127.0.0.1:9000/hook", &allowed).is_ok());
+        assert!(check_destination("https://hooks.internal/x", &allowed).is_ok());
+        assert!(check_destination("https://[::1]:9/x", &allowed).is_ok());
+        assert!(check_destination("https://10.0.0.1/x", &allowed).is_err(), "only the named hosts");
     }
 
     #[test]

@@ -27,7 +27,12 @@ pub const RULES: &[Rule] = &[
     Rule { method: "POST", path: "/api/v1/organisations", roles: &[Op], why: "add an organisation" },
     Rule { method: "PATCH", path: "/api/v1/organisations/{code}", roles: &[Op], why: "change an organisation" },
     Rule { method: "GET", path: "/api/v1/users", roles: &[Admin], why: "the organisation's users" },
-    Rule { method: "POST", path: "/api/v1/users", roles: &[Admin, Op], why: "issue a user and token" },
+    Rule {
+        method: "POST",
+        path: "/api/v1/users",
+        roles: &[Admin, Op],
+        why: "issue a user and token (operator: only an organisation's first org-admin)",
+    },
     Rule { method: "POST", path: "/api/v1/users/{id}/revoke", roles: &[Admin], why: "revoke a token" },
     Rule { method: "POST", path: "/api/v1/users/{id}/report-lost", roles: &[Admin], why: "flag a lost token" },
     Rule { method: "POST", path: "/api/v1/lookups", roles: &[Pr], why: "is this child known elsewhere?" },
@@ -151,6 +156,13 @@ pub fn roles_for(method: &str, path: &str) -> Option<&'static [Role]> {
     RULES.iter().find(|r| r.method == method && r.path == path).map(|r| r.roles)
 }
 
+/// When the table has `path` but not with `method`: the methods it does have, for a 405's
+/// `Allow` header. `None` when the method is in the table, or the path is not (fail closed: 403).
+pub fn methods_if_not(method: &str, path: &str) -> Option<String> {
+    let methods: Vec<&str> = RULES.iter().filter(|r| r.path == path).map(|r| r.method).collect();
+    (!methods.is_empty() && !methods.contains(&method)).then(|| methods.join(", "))
+}
+
 pub fn is_public(path: &str) -> bool {
     PUBLIC.contains(&path)
 }
@@ -209,6 +221,14 @@ mod tests {
             }
         }
         assert_eq!(PAGE_BACKING.len(), RULES.iter().filter(|r| is_page(r.path)).count());
+    }
+
+    #[test]
+    fn a_method_the_route_lacks_is_named_with_the_ones_it_has() {
+        assert_eq!(methods_if_not("HEAD", "/api/v1/me").as_deref(), Some("GET"));
+        assert_eq!(methods_if_not("GET", "/api/v1/me"), None);
+        assert_eq!(methods_if_not("GET", "/api/v1/nowhere"), None);
+        assert_eq!(methods_if_not("OPTIONS", "/api/v1/webhook").as_deref(), Some("GET, PUT, DELETE"));
     }
 
     #[test]

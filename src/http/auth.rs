@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
+use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::middleware::Next;
@@ -22,8 +23,10 @@ use crate::audit::{EventType, NewEvent};
 use crate::domain::token::Token;
 use crate::domain::user::Actor;
 
-/// Counts failed authentications per source address; past the quota the address is refused
-/// for a minute without its tokens even being checked.
+/// Counts failed authentications per client address (an IPv6 client per /64, what one host is
+/// given); past the quota the address's failures are answered 429 for a minute and no longer
+/// audited one by one. Only failures: a valid token is never blocked, so one client guessing
+/// cannot lock out the rest of a council behind the same proxy or NAT.
 pub struct FailedAuthLimiter {
     limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
     blocked: Mutex<HashMap<IpAddr, Instant>>,
@@ -38,6 +41,7 @@ impl FailedAuthLimiter {
     }
 
     fn blocked_for(&self, ip: IpAddr) -> Option<u64> {
+        let ip = limit_key(ip);
         let mut blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
         let until = *blocked.get(&ip)?;
         let now = Instant::now();
@@ -50,6 +54,7 @@ impl FailedAuthLimiter {
 
     fn record_failure(&self, ip: IpAddr) {
         let Some(limiter) = &self.limiter else { return };
+        let ip = limit_key(ip);
         if limiter.check_key(&ip).is_err() {
             let mut blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
             // Forget stale entries so a scan from many addresses cannot grow the map forever.
@@ -62,11 +67,27 @@ impl FailedAuthLimiter {
     }
 }
 
-fn source_ip(req: &Request) -> IpAddr {
-    req.extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip())
-        .unwrap_or(IpAddr::from([127, 0, 0, 1]))
+/// The client's address: the peer, or behind a trusted proxy the client it names (`client_ip`).
+pub(crate) fn client_address(state: &AppState, peer: Option<SocketAddr>, headers: &HeaderMap) -> IpAddr {
+    let peer = peer.map(|addr| addr.ip()).unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    super::client_ip::client_ip(peer, headers, &state.settings.trusted_proxies)
+}
+
+fn source_ip(state: &AppState, req: &Request) -> IpAddr {
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| *addr);
+    client_address(state, peer, req.headers())
+}
+
+/// The key failures are counted under: the address, an IPv6 one by its /64 (one host's share).
+fn limit_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let mut octets = v6.octets();
+            octets[8..].fill(0);
+            IpAddr::from(octets)
+        }
+        v4 => v4,
+    }
 }
 
 fn bearer(req: &Request) -> Option<&str> {
@@ -83,10 +104,14 @@ pub async fn authorise(State(state): State<AppState>, mut req: Request, next: Ne
     if access::is_public(&route) {
         return next.run(req).await;
     }
+    // A method the route does not have: 405 before anything else, not a refusal to audit.
+    if let Some(allow) = access::methods_if_not(req.method().as_str(), &route) {
+        return ApiError::MethodNotAllowed { allow }.into_response();
+    }
     if access::is_page(&route) {
         return super::pages::session::authorise_page(state, route, req, next).await;
     }
-    let ip = source_ip(&req);
+    let ip = source_ip(&state, &req);
     let presented = bearer(&req).map(str::to_owned);
     match authenticate(&state, ip, presented.as_deref(), &route).await {
         Ok(actor) => {
@@ -97,7 +122,7 @@ pub async fn authorise(State(state): State<AppState>, mut req: Request, next: Ne
                 let event = NewEvent::new(EventType::AccessDenied)
                     .by(&actor)
                     .details(json!({"method": method, "route": route}));
-                if let Err(e) = state.audit.record(event).await {
+                if let Err(e) = state.record_refusal(&actor, event).await {
                     return ApiError::from(e).into_response();
                 }
                 return ApiError::Forbidden.into_response();
@@ -117,27 +142,25 @@ pub(crate) async fn authenticate(
     presented: Option<&str>,
     route: &str,
 ) -> Result<Actor, ApiError> {
+    let Some(presented) = presented else { return Err(ApiError::Unauthenticated) };
+    let actor = match Token::parse(presented) {
+        Ok(token) => find_actor(state, &token).await?,
+        Err(_) => None,
+    };
+    if let Some(actor) = actor {
+        return Ok(actor);
+    }
     if let Some(retry_after) = state.failed_auth.blocked_for(ip) {
         return Err(ApiError::RateLimited {
             retry_after,
             message: "too many failed sign-in attempts from this address; wait a minute and try again".into(),
         });
     }
-    let Some(presented) = presented else { return Err(ApiError::Unauthenticated) };
-    let actor = match Token::parse(presented) {
-        Ok(token) => find_actor(state, &token).await?,
-        Err(_) => None,
-    };
-    match actor {
-        Some(actor) => Ok(actor),
-        None => {
-            state.failed_auth.record_failure(ip);
-            // The presented token is never recorded: it might be a live token mistyped.
-            let event = NewEvent::new(EventType::AuthFailed).details(json!({"source": ip.to_string(), "route": route}));
-            state.audit.record(event).await?;
-            Err(ApiError::Unauthenticated)
-        }
-    }
+    state.failed_auth.record_failure(ip);
+    // The presented token is never recorded: it might be a live token mistyped.
+    let event = NewEvent::new(EventType::AuthFailed).details(json!({"source": ip.to_string(), "route": route}));
+    state.audit.record(event).await?;
+    Err(ApiError::Unauthenticated)
 }
 
 /// The token's user. During a key rotation a token stored under the previous key is found

@@ -34,6 +34,9 @@ pub enum ApiError {
     /// Conflicts with the current state, e.g. a duplicate code or an illegal transition (409).
     #[error("{0}")]
     Conflict(String),
+    /// The route exists but not with this method (405, with `Allow`): not a refusal, not audited.
+    #[error("method not allowed")]
+    MethodNotAllowed { allow: String },
     /// The body is larger than this route accepts (413).
     #[error("request body too large")]
     TooLarge,
@@ -76,6 +79,7 @@ impl ApiError {
             ApiError::Forbidden | ApiError::Refused(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -102,6 +106,9 @@ impl IntoResponse for ApiError {
             ApiError::Refused(m) => ("forbidden", m.clone(), None),
             ApiError::NotFound => ("not_found", "no such resource".into(), None),
             ApiError::Conflict(m) => ("conflict", m.clone(), None),
+            ApiError::MethodNotAllowed { allow } => {
+                ("method_not_allowed", format!("this route answers only {allow}"), None)
+            }
             ApiError::TooLarge => ("too_large", "the request body is larger than this endpoint accepts".into(), None),
             ApiError::RateLimited { message, .. } => ("rate_limited", message.clone(), None),
             ApiError::Unavailable(m) => ("unavailable", (*m).to_string(), None),
@@ -122,6 +129,11 @@ impl IntoResponse for ApiError {
             }
             ApiError::Unavailable(_) => {
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(5u32));
+            }
+            ApiError::MethodNotAllowed { allow } => {
+                if let Ok(value) = HeaderValue::from_str(allow) {
+                    response.headers_mut().insert(header::ALLOW, value);
+                }
             }
             _ => {}
         }

@@ -201,7 +201,9 @@ pub struct SyncQuery {
 #[utoipa::path(post, path = "/api/v1/holdings/sync", tag = "holdings", params(SyncQuery),
     request_body(content((String = "text/csv"), (String = "application/x-ndjson")), description = "the caseload file"),
     responses((status = 200, body = SyncSummary), (status = 400, description = "unreadable file or interrupted upload"),
-        (status = 413), (status = 415)))]
+        (status = 413), (status = 415),
+        (status = 422, description = "the file looks like guessing a child's details (many rows sharing one name)"),
+        (status = 429, description = "the organisation's daily allowance of holdings added and removed is used up")))]
 async fn sync_holdings(
     State(state): State<AppState>,
     actor: Actor,
@@ -239,6 +241,9 @@ async fn sync_holdings(
         }
         Err(e @ SyncError::Interrupted { .. }) => {
             Err(ApiError::BadRequest { code: "interrupted", message: e.to_string(), field: None })
+        }
+        Err(e @ SyncError::LooksLikeEnumeration) => {
+            Err(ApiError::invalid("given_name", "looks_like_enumeration", e.to_string()))
         }
         Err(SyncError::Service(e)) => Err(e.into()),
     }

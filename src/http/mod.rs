@@ -4,6 +4,7 @@
 pub mod access;
 pub mod audit;
 pub mod auth;
+pub mod client_ip;
 pub mod error;
 pub mod health;
 pub mod holdings;

@@ -1,5 +1,5 @@
 //! Users and tokens: an org-admin issues and revokes tokens for their own organisation;
-//! an operator can issue the first admin of any organisation. A token is shown once.
+//! an operator can only issue the first admin of an organisation that has none. A token is shown once.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -11,7 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::error::{ApiError, ApiResult};
+use super::error::ApiResult;
 use super::json::ApiJson;
 use crate::audit::{EventType, NewEvent};
 use crate::domain::FieldError;
@@ -35,7 +35,8 @@ pub struct NewUserInput {
     name: String,
     /// `practitioner`, `ig-officer`, `org-admin` or `operator`.
     role: String,
-    /// Operators only: the organisation's code (an org-admin always adds to their own).
+    /// Operators only (required): the organisation whose first org-admin this is; an org-admin
+    /// always adds to their own.
     organisation: Option<String>,
 }
 
@@ -53,7 +54,8 @@ async fn list_users(State(state): State<AppState>, actor: Actor) -> ApiResult<Js
 }
 
 /// Issue a user and their token. An org-admin adds to their own organisation and cannot
-/// create operators; an operator may add to any organisation.
+/// create operators; an operator may only issue the first org-admin of an organisation that has
+/// none (bootstrap, audited as `admin_bootstrapped`).
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = NewUserInput,
     responses((status = 201, body = IssuedUser), (status = 403), (status = 422)))]
 async fn add_user(
@@ -65,25 +67,12 @@ async fn add_user(
     let role = Role::parse(&input.role).ok_or_else(|| {
         FieldError::new("role", "invalid_role", "role must be practitioner, ig-officer, org-admin or operator")
     })?;
-    let org =
-        match (actor.role, input.organisation.as_deref()) {
-            (Role::Operator, Some(code)) => state.store.organisation_by_code(code).await.map_err(|_| {
-                FieldError::new("organisation", "unknown_organisation", "no organisation has this code")
-            })?,
-            (Role::Operator, None) | (Role::OrgAdmin, None) => state.store.organisation_by_id(actor.org_id).await?,
-            (_, Some(code)) if code.trim().eq_ignore_ascii_case(&actor.org_code) => {
-                state.store.organisation_by_id(actor.org_id).await?
-            }
-            _ => return Err(ApiError::Forbidden),
-        };
-    if role == Role::Operator && actor.role != Role::Operator {
-        return Err(ApiError::Forbidden);
-    }
-    let (user, token) = issue_user(&state, Some(&actor), org.id, &name, role).await?;
+    let (user, token) = state.issue_user_as(&actor, input.organisation.as_deref(), &name, role).await?;
     Ok((StatusCode::CREATED, Json(IssuedUser { user, token })))
 }
 
-/// Creates a user with a fresh token and audits it. Shared by the API, the CLI and the demo.
+/// Creates a user with a fresh token and audits it, with no policy check: for the machine owner
+/// (the CLI, the demo, test set-up) and an org-admin's own organisation.
 pub async fn issue_user(
     service: &Service,
     by: Option<&Actor>,
@@ -91,19 +80,7 @@ pub async fn issue_user(
     name: &str,
     role: Role,
 ) -> ApiResult<(User, String)> {
-    let token = crate::domain::token::Token::generate();
-    let user = service
-        .store
-        .add_user(org_id, name, role, &service.tokens.hash(&token), &token.hint(), service.clock.now_ms())
-        .await?;
-    let mut event = NewEvent::new(EventType::TokenIssued)
-        .concerning([org_id])
-        .details(json!({"user_id": user.id, "role": role.as_str(), "token_hint": user.token_hint}));
-    if let Some(actor) = by {
-        event = event.by(actor);
-    }
-    service.audit.record(event).await?;
-    Ok((user, token.expose().to_string()))
+    Ok(service.issue_user(by, org_id, name, role).await?)
 }
 
 /// Revoke a user's token; it stops working on the next request.

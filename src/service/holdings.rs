@@ -37,7 +37,18 @@ impl Service {
         input: HoldingInput,
     ) -> ServiceResult<(Change, StoredHolding)> {
         let holding = input.into_holding(local_ref, &self.keys, self.clock.today())?;
+        let exists = match self.store.holding(actor.org_id, &holding.local_ref).await {
+            Ok(_) => true,
+            Err(crate::store::StoreError::NotFound) => false,
+            Err(e) => return Err(e.into()),
+        };
+        if !exists {
+            self.check_churn(actor.org_id, Some(actor)).await?;
+        }
         let (change, id) = self.store.put_holding(actor.org_id, &holding, &self.key_id, self.clock.now_ms()).await?;
+        if change == Change::Added {
+            self.count_churn(actor.org_id, Some(actor), 1, 0, false).await?;
+        }
         self.prefilter.add(holding.keys.iter().map(|k| k.pseudonym.as_bytes().as_slice()));
         if change != Change::Unchanged {
             self.signal_matches(actor.org_id, id, &holding, change).await?;
@@ -70,6 +81,7 @@ impl Service {
     pub async fn delete_holding(&self, actor: &Actor, local_ref: &str) -> ServiceResult<()> {
         let holding = self.store.holding(actor.org_id, local_ref).await?;
         self.remove_holdings(actor.org_id, &[holding.id]).await?;
+        self.count_churn(actor.org_id, Some(actor), 0, 1, false).await?;
         let event = NewEvent::new(EventType::HoldingDeleted).by(actor).details(json!({"holding_id": holding.id}));
         self.audit.record(event).await?;
         Ok(())

@@ -299,7 +299,7 @@ impl Service {
                 let event = NewEvent::new(EventType::RateLimited)
                     .by(actor)
                     .details(json!({"limit": refusal.limit, "retry_after_secs": refusal.retry_after_secs}));
-                self.audit.record(event).await?;
+                self.record_refusal(actor, event).await?;
                 Err(ServiceError::RateLimited(refusal))
             }
         }

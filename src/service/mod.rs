@@ -2,14 +2,17 @@
 //! and the use cases that the HTTP layer and the CLI share (holdings, sync, matching).
 
 pub mod audit;
+pub mod churn;
 pub mod holdings;
 pub mod limits;
 pub mod lookups;
 pub mod outbox;
 pub mod prefilter;
 pub mod purge;
+pub mod refusals;
 pub mod requests;
 pub mod sync;
+pub mod users;
 pub mod views;
 
 use std::sync::Arc;
@@ -74,6 +77,8 @@ pub struct Service {
     /// The current key's public id, stored with each holding (for rotation).
     pub key_id: String,
     pub limiter: limits::Limiter,
+    /// Bounds how many refusal events one caller can make the audit trail store.
+    pub refusals: refusals::RefusalThrottle,
     /// Screens a lookup's typo-variant probes against the pseudonyms this node knows exist.
     pub prefilter: prefilter::Prefilter,
     /// The last coverage figures and when they were computed (see `Service::coverage`).
@@ -82,6 +87,8 @@ pub struct Service {
     coverage_recounting: std::sync::atomic::AtomicBool,
     /// Lines for a person: e.g. that a key file was created.
     pub notices: Vec<String>,
+    /// The webhook delivery client, built on first use (see `outbox`).
+    pub webhook_client: std::sync::OnceLock<reqwest::Client>,
 }
 
 /// The audit writer task; await it after the last `AuditLog` clone is dropped.
@@ -152,6 +159,8 @@ impl Service {
         let previous_tokens = previous.as_ref().map(|(_, t)| t.clone());
         let keys = Keyring::new(pseudonymiser, previous.map(|(p, _)| p));
         let limiter = limits::Limiter::new(&settings.limits);
+        let refusals =
+            refusals::RefusalThrottle::new(settings.limits.refusals_recorded_per_minute, settings.limits.enabled);
         let service = Service {
             settings,
             store,
@@ -163,10 +172,12 @@ impl Service {
             keys,
             key_id,
             limiter,
+            refusals,
             prefilter: Default::default(),
             coverage_cache: Default::default(),
             coverage_recounting: Default::default(),
             notices,
+            webhook_client: Default::default(),
         };
         Ok((service, AuditTask(task, recorder)))
     }

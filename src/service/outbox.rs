@@ -3,7 +3,8 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::sync::OnceLock;
+use std::net::SocketAddr;
+use std::sync::Arc;
 
 use rand::Rng;
 use serde_json::json;
@@ -12,9 +13,10 @@ use tokio::sync::watch;
 use super::{Service, ServiceResult};
 use crate::audit::{EventType, NewEvent};
 use crate::clock::{Millis, rfc3339};
+use crate::domain::FieldError;
 use crate::domain::cursor::PageCursor;
 use crate::domain::user::Actor;
-use crate::domain::webhook::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use crate::domain::webhook::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookHost};
 use crate::store::outbox::{OutboxRow, OutboxState, Retry, Webhook};
 
 /// Messages claimed per round of a pass.
@@ -30,18 +32,43 @@ pub struct Delivery {
     pub dead: u64,
 }
 
-/// One client for every delivery: connections are reused; redirects are not followed (a
-/// redirect could point the signed payload somewhere the organisation did not choose).
-fn client() -> &'static reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("child-locator/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new())
-    })
+/// The delivery client: connections are reused; redirects are not followed (a redirect could
+/// point the signed payload somewhere the organisation did not choose); names resolve through
+/// `GuardedResolver`.
+fn delivery_client(allowed_hosts: &[String]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("child-locator/", env!("CARGO_PKG_VERSION")))
+        .dns_resolver(Arc::new(GuardedResolver { allowed: Arc::new(allowed_hosts.to_vec()) }))
+        .build()
+        .unwrap_or_else(|_| reqwest::Client::new())
 }
+
+/// Resolves a webhook's host for the connection itself and drops internal addresses (unless the
+/// operator allowed the host by name): a name that pointed outside when the webhook was set
+/// cannot be re-pointed inside later (DNS rebinding), because the check is on the very address
+/// the connection uses.
+struct GuardedResolver {
+    allowed: Arc<Vec<String>>,
+}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().trim_end_matches('.').to_ascii_lowercase();
+        let permitted = WebhookHost::Name(host.clone()).is_allowed(&self.allowed);
+        Box::pin(async move {
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let kept: Vec<SocketAddr> =
+                found.into_iter().filter(|a| permitted || !webhook::is_internal_address(a.ip())).collect();
+            if kept.is_empty() {
+                return Err(INTERNAL_ONLY.into());
+            }
+            Ok(Box::new(kept.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+const INTERNAL_ONLY: &str = "the webhook's host resolves only to internal addresses";
 
 impl Service {
     /// The signing secret for an organisation's current webhook version.
@@ -52,6 +79,7 @@ impl Service {
     /// Sets the organisation's webhook; returns it with its new signing secret (shown once).
     pub async fn set_webhook(&self, actor: &Actor, url: Option<&str>) -> ServiceResult<(Webhook, String)> {
         let url = webhook::parse_url(url.unwrap_or(""), self.settings.outbox.allow_http).map_err(|e| vec![e])?;
+        self.check_webhook_destination(&url).await?;
         let hook = self.store.set_webhook(actor.org_id, &url, self.clock.now_ms()).await?;
         let event = NewEvent::new(EventType::OrganisationUpdated)
             .by(actor)
@@ -59,6 +87,27 @@ impl Service {
         self.audit.record(event).await?;
         let secret = self.webhook_secret(actor.org_id, hook.secret_version);
         Ok((hook, secret))
+    }
+
+    /// Refuses a webhook pointing inside: an internal address or `localhost` by its text, and a
+    /// name that resolves now to an internal address (a name that does not resolve yet is
+    /// accepted: every delivery checks the address it connects to).
+    async fn check_webhook_destination(&self, url: &str) -> ServiceResult<()> {
+        let allowed = &self.settings.outbox.allowed_hosts;
+        webhook::check_destination(url, allowed).map_err(|e| vec![e])?;
+        let Some(WebhookHost::Name(name)) = WebhookHost::of(url) else { return Ok(()) };
+        if WebhookHost::Name(name.clone()).is_allowed(allowed) {
+            return Ok(());
+        }
+        let lookup = tokio::net::lookup_host((name.as_str(), 0));
+        if let Ok(Ok(found)) = tokio::time::timeout(std::time::Duration::from_secs(2), lookup).await {
+            let found: Vec<SocketAddr> = found.collect();
+            if found.iter().any(|a| webhook::is_internal_address(a.ip())) {
+                let refused = FieldError::new("url", "internal_address", webhook::INTERNAL_ADDRESS);
+                return Err(vec![refused].into());
+            }
+        }
+        Ok(())
     }
 
     /// Removes the webhook; messages stay queued until a new one is set.
@@ -135,8 +184,13 @@ impl Service {
             "data": row.payload,
         })
         .to_string();
+        // An address in the URL itself never reaches the resolver: check it here.
+        if webhook::check_destination(&hook.url, &self.settings.outbox.allowed_hosts).is_err() {
+            return Err("refused: the webhook points at an internal address".to_string());
+        }
         let secret = self.webhook_secret(hook.org_id, hook.secret_version);
-        let response = client()
+        let client = self.webhook_client.get_or_init(|| delivery_client(&self.settings.outbox.allowed_hosts));
+        let response = client
             .post(&hook.url)
             .timeout(timeout)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -149,6 +203,8 @@ impl Service {
             .map_err(|e| {
                 if e.is_timeout() {
                     "timed out".to_string()
+                } else if error_chain_says(&e, INTERNAL_ONLY) {
+                    "refused: the webhook's host resolves only to internal addresses".to_string()
                 } else if e.is_connect() {
                     "could not connect".to_string()
                 } else {
@@ -172,6 +228,9 @@ impl Service {
                 }
                 () = tokio::time::sleep(poll) => {
                     let now = self.clock.now_ms();
+                    if let Err(e) = self.flush_refusal_summaries().await {
+                        tracing::warn!(error = %e, "writing refusal summaries failed; will retry");
+                    }
                     if let Err(e) = self.escalate_overdue(now).await {
                         tracing::warn!(error = %e, "escalation pass failed; will retry");
                     }
@@ -198,4 +257,16 @@ impl Service {
         let next = PageCursor::after_page(&rows, limit, |r| PageCursor::new(r.created_at, r.id.to_string()));
         Ok((rows, next))
     }
+}
+
+/// Whether an error or one of its causes says `text` (reqwest wraps the resolver's error).
+fn error_chain_says(error: &(dyn std::error::Error + 'static), text: &str) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = cause {
+        if e.to_string().contains(text) {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }

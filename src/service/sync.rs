@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use super::holdings::Signalled;
 use super::{Service, ServiceError};
 use crate::audit::{EventType, NewEvent};
+use crate::domain::enumeration::{NameGroups, Suspicion};
 use crate::domain::holding::NewHolding;
 use crate::domain::sync::{CsvLayout, Rejected, SyncFormat, ndjson_row};
 use crate::domain::user::Actor;
@@ -77,6 +78,15 @@ pub enum SyncError {
     /// The upload stopped part-way; what was read is kept and nothing was removed.
     #[error("the file could not be read to the end (stopped after line {line}); nothing was removed: send it again")]
     Interrupted { line: u64 },
+    /// Many rows share one name with different dates of birth or postcodes: guesses, not a
+    /// caseload. Stopped at the row that showed it; nothing after it written, nothing removed.
+    #[error(
+        "this file has many rows sharing one name with different dates of birth or postcodes, which is how \
+         guessing a child's details looks, so the sync was stopped and nothing was removed; your information \
+         governance officer and the national operator have been told. If this is a real caseload, ask the \
+         national operator"
+    )]
+    LooksLikeEnumeration,
     #[error(transparent)]
     Service(#[from] ServiceError),
 }
@@ -109,6 +119,14 @@ enum Parsed {
     Rows(Vec<Row>, u64),
     Unreadable(String, String),
     Interrupted(u64),
+    /// The file looks like guesses (`domain::enumeration`): stop, write nothing more.
+    LooksLikeEnumeration(Suspicion),
+}
+
+/// Why the writer stopped before the end of the file.
+enum Stopped {
+    Interrupted(u64),
+    LooksLikeEnumeration(Suspicion),
 }
 
 impl Service {
@@ -124,17 +142,30 @@ impl Service {
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<SyncSummary, SyncError> {
         let dry_run = options.dry_run;
+        let mut first_load = false;
+        if !dry_run {
+            self.check_churn(org_id, actor).await?;
+            first_load = self.store.holdings_of_org(org_id).await.map_err(ServiceError::from)? == 0;
+        }
         // Parsed batches waiting for the writer.
         let (tx, mut rx) = mpsc::channel::<Parsed>(4);
         let keys = self.keys.clone();
         let today = self.clock.today();
+        let mut groups = self.settings.limits.enabled.then(|| NameGroups::new(self.settings.limits.enumeration));
         let parser = tokio::task::spawn_blocking(move || {
             let mut rows = Vec::with_capacity(BATCH);
             let mut seen: HashMap<u64, u64> = HashMap::new();
             let flush =
                 |rows: &mut Vec<Row>, line: u64| tx.blocking_send(Parsed::Rows(std::mem::take(rows), line)).is_ok();
+            // A file that guesses is stopped at the row that gives it away, before that row's
+            // batch is written: `Some` then.
             let mut handle =
                 |line: u64, input: Result<crate::domain::holding::HoldingInput, Rejected>, rows: &mut Vec<Row>| {
+                    if let (Some(groups), Ok(input)) = (groups.as_mut(), &input)
+                        && let Err(suspicion) = groups.observe_row(input.subject.iter().chain(&input.carers))
+                    {
+                        return Some(suspicion);
+                    }
                     let row = match input {
                         Err(r) => Row::Rejected(vec![r]),
                         Ok(mut input) => match input.local_ref.take() {
@@ -157,7 +188,11 @@ impl Service {
                         },
                     };
                     rows.push(row);
+                    None
                 };
+            let stop = |suspicion: Suspicion| {
+                let _ = tx.blocking_send(Parsed::LooksLikeEnumeration(suspicion));
+            };
             match format {
                 SyncFormat::Csv => {
                     let mut csv = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::None).from_reader(reader);
@@ -185,7 +220,9 @@ impl Service {
                             Ok(false) => break,
                             Ok(true) => {
                                 line = record.position().map(|p| p.line()).unwrap_or(line + 1);
-                                handle(line, Ok(layout.row(record.iter())), &mut rows);
+                                if let Some(suspicion) = handle(line, Ok(layout.row(record.iter())), &mut rows) {
+                                    return stop(suspicion);
+                                }
                             }
                             Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => {
                                 let _ = flush(&mut rows, line);
@@ -199,7 +236,7 @@ impl Service {
                                     field: "line".into(),
                                     message: "this row is not valid CSV text (UTF-8)".into(),
                                 };
-                                handle(line, Err(reason), &mut rows);
+                                let _ = handle(line, Err(reason), &mut rows);
                             }
                         }
                         if rows.len() >= BATCH && !flush(&mut rows, line) {
@@ -231,7 +268,7 @@ impl Service {
                                     field: "line".into(),
                                     message: "this line is not UTF-8 text".into(),
                                 };
-                                handle(line, Err(reason), &mut rows);
+                                let _ = handle(line, Err(reason), &mut rows);
                                 continue;
                             }
                         };
@@ -239,7 +276,9 @@ impl Service {
                             continue;
                         }
                         let input = ndjson_row(text).map_err(|e| Rejected { line, field: e.field, message: e.message });
-                        handle(line, input, &mut rows);
+                        if let Some(suspicion) = handle(line, input, &mut rows) {
+                            return stop(suspicion);
+                        }
                         if rows.len() >= BATCH && !flush(&mut rows, line) {
                             return;
                         }
@@ -268,7 +307,12 @@ impl Service {
                     Parsed::Interrupted(line) => {
                         self.commit_sync(&mut open).await?;
                         pass_on(&committed, &mut uncommitted).await?;
-                        return Ok(Some(line));
+                        return Ok(Some(Stopped::Interrupted(line)));
+                    }
+                    Parsed::LooksLikeEnumeration(suspicion) => {
+                        self.commit_sync(&mut open).await?;
+                        pass_on(&committed, &mut uncommitted).await?;
+                        return Ok(Some(Stopped::LooksLikeEnumeration(suspicion)));
                     }
                 };
                 let mut holdings = Vec::with_capacity(rows.len());
@@ -334,10 +378,27 @@ impl Service {
         let _ = parser.await;
         // A signalling failure stops the writer (its channel closes), so it is the one to report.
         summary.count(signalled?);
-        let interrupted = written?;
-        if let Some(line) = interrupted {
-            self.audit_sync(org_id, actor, &summary, false).await?;
-            return Err(SyncError::Interrupted { line });
+        match written? {
+            None => {}
+            Some(Stopped::Interrupted(line)) => {
+                self.audit_sync(org_id, actor, &summary, false).await?;
+                self.count_churn(org_id, actor, summary.added, 0, first_load).await?;
+                return Err(SyncError::Interrupted { line });
+            }
+            Some(Stopped::LooksLikeEnumeration(suspicion)) => {
+                self.audit_sync(org_id, actor, &summary, false).await?;
+                self.count_churn(org_id, actor, summary.added, 0, first_load).await?;
+                self.flag_sync(
+                    org_id,
+                    actor,
+                    "rows_sharing_a_name",
+                    json!({
+                        "rows_sharing_a_name": suspicion.rows_sharing_a_name, "rows_read": suspicion.rows,
+                    }),
+                )
+                .await?;
+                return Err(SyncError::LooksLikeEnumeration);
+            }
         }
         let absent: Vec<i64> = index.values().map(|(id, _)| *id).collect();
         summary.removed = absent.len() as u64;
@@ -350,6 +411,7 @@ impl Service {
         summary.rejected.sort_by_key(|r| r.line);
         if !dry_run {
             self.audit_sync(org_id, actor, &summary, true).await?;
+            self.count_churn(org_id, actor, summary.added, summary.removed, first_load).await?;
         }
         Ok(summary)
     }

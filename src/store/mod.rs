@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod audit_views;
+pub mod churn;
 pub mod holdings;
 pub mod matches;
 pub mod organisations;

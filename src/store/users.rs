@@ -54,6 +54,35 @@ impl Store {
         self.user_in_org(org_id, id).await
     }
 
+    /// Adds an org-admin only if the organisation has no live one (an operator's bootstrap), in
+    /// one statement so two bootstraps cannot both see "none". `None` when it already has one.
+    pub async fn add_first_org_admin(
+        &self,
+        org_id: i64,
+        name: &str,
+        token_hash: &[u8],
+        token_hint: &str,
+        now: Millis,
+    ) -> StoreResult<Option<User>> {
+        let id: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO users (org_id, name, role, token_hash, token_hint, created_at) \
+             SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS \
+             (SELECT 1 FROM users WHERE org_id = $1 AND role = $3 AND revoked_at IS NULL) RETURNING id",
+        )
+        .bind(org_id)
+        .bind(name)
+        .bind(Role::OrgAdmin.as_str())
+        .bind(token_hash)
+        .bind(token_hint)
+        .bind(now)
+        .fetch_optional(&mut *self.write_conn().await?)
+        .await?;
+        match id {
+            Some(id) => Ok(Some(self.user_in_org(org_id, id).await?)),
+            None => Ok(None),
+        }
+    }
+
     /// A user of the given organisation; another organisation's user is `NotFound`.
     pub async fn user_in_org(&self, org_id: i64, user_id: i64) -> StoreResult<User> {
         let row = sqlx::query(&format!(

@@ -181,6 +181,9 @@ pub async fn upload(State(state): State<AppState>, session: Session, headers: He
                     Err(e @ SyncError::Interrupted { .. }) => {
                         Ok(respond(StatusCode::BAD_REQUEST, page(&session, Some(&e.to_string()), None)))
                     }
+                    Err(e @ SyncError::LooksLikeEnumeration) => {
+                        Ok(respond(StatusCode::UNPROCESSABLE_ENTITY, page(&session, Some(&e.to_string()), None)))
+                    }
                     Err(SyncError::Service(e)) => Err(PageError::new(e, &session)),
                 };
             }

@@ -176,6 +176,7 @@ impl IntoResponse for PageError {
                 ("Page not found", "There is nothing here, or it belongs to another organisation.".into())
             }
             ApiError::Conflict(m) => ("This cannot be done now", m.clone()),
+            ApiError::MethodNotAllowed { allow } => ("There is a problem", format!("This page answers only {allow}.")),
             ApiError::TooLarge => ("The file is too large", "The upload is larger than this page accepts.".into()),
             ApiError::RateLimited { message, .. } => ("Please wait", message.clone()),
             ApiError::Unavailable(m) => ("Sorry, the service is unavailable", (*m).to_string()),

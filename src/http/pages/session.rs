@@ -6,8 +6,6 @@
 //! replayed. The CSRF token is a keyed hash of the session id (nothing more to store); every
 //! POST must carry it, on top of `SameSite=Strict` and an `Origin` check.
 
-use std::net::IpAddr;
-
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -179,7 +177,7 @@ pub async fn authorise_page(state: AppState, route: String, req: Request, next: 
         let event = NewEvent::new(EventType::AccessDenied)
             .by(&session.actor)
             .details(json!({"method": method, "route": route}));
-        if let Err(e) = state.audit.record(event).await {
+        if let Err(e) = state.record_refusal(&session.actor, event).await {
             return PageError::new(ApiError::from(e), &session).into_response();
         }
         return PageError::new(ApiError::Forbidden, &session).into_response();
@@ -343,7 +341,7 @@ pub async fn sign_in(
         let errors = [FieldError::new("token", "required", "enter your token")];
         return sign_in_page(&state, &headers, StatusCode::UNPROCESSABLE_ENTITY, &errors, None);
     };
-    let ip = connect.map(|c| c.0.0.ip()).unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    let ip = crate::http::auth::client_address(&state, connect.map(|c| c.0.0), &headers);
     let actor = match crate::http::auth::authenticate(&state, ip, Some(&token), "/sign-in").await {
         Ok(actor) => actor,
         Err(ApiError::Unauthenticated) => {
