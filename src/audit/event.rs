@@ -17,6 +17,8 @@ pub enum EventType {
     HoldingPut,
     HoldingDeleted,
     SyncRun,
+    SyncStarted,
+    SyncInterrupted,
     MatchMade,
     MatchWithdrawn,
     RequestCreated,
@@ -38,13 +40,15 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 24] = [
+    pub const ALL: [EventType; 26] = [
         EventType::Lookup,
         EventType::SubjectAccess,
         EventType::ShieldedHit,
         EventType::HoldingPut,
         EventType::HoldingDeleted,
         EventType::SyncRun,
+        EventType::SyncStarted,
+        EventType::SyncInterrupted,
         EventType::MatchMade,
         EventType::MatchWithdrawn,
         EventType::RequestCreated,
@@ -73,6 +77,8 @@ impl EventType {
             EventType::HoldingPut => "holding_put",
             EventType::HoldingDeleted => "holding_deleted",
             EventType::SyncRun => "sync_run",
+            EventType::SyncStarted => "sync_started",
+            EventType::SyncInterrupted => "sync_interrupted",
             EventType::MatchMade => "match_made",
             EventType::MatchWithdrawn => "match_withdrawn",
             EventType::RequestCreated => "request_created",

@@ -10,6 +10,8 @@ pub mod prefilter;
 pub mod purge;
 pub mod requests;
 pub mod sync;
+pub mod sync_lease;
+pub mod sync_records;
 pub mod views;
 
 use std::sync::Arc;
