@@ -455,3 +455,28 @@ async fn an_over_long_row_is_rejected_by_its_line_and_the_rest_read() {
         assert_eq!(s["rejected"][1]["line"], 2, "{s}");
     }
 }
+
+/// The reported attack: two different files sent at once by one organisation. Exactly one
+/// runs (200) and the other is refused (409); the caseload is the file that ran, never the
+/// union nor nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_syncs_sent_at_once_leave_the_caseload_of_the_one_that_ran() {
+    for engine in engines() {
+        let app = TestApp::start(engine).await;
+        let org = app.org("E08000003", "local-authority").await;
+        let admin = app.token(&org, Role::OrgAdmin).await;
+        let (first, second) = (many_rows("F", 2_000), many_rows("G", 2_000));
+        let file = |rows: &[String]| caseload(&rows.iter().map(String::as_str).collect::<Vec<_>>());
+        let ((status_f, body_f), (status_g, body_g)) = tokio::join!(
+            app.sync(&admin, "text/csv", file(&first), ""),
+            app.sync(&admin, "text/csv", file(&second), "")
+        );
+        let mut statuses = [status_f, status_g];
+        statuses.sort();
+        assert_eq!(statuses, [StatusCode::OK, StatusCode::CONFLICT], "{engine:?}: {body_f} {body_g}");
+        let (ran, refused) = if status_f == StatusCode::OK { (&first, &second) } else { (&second, &first) };
+        assert_eq!(app.store().coverage().await.unwrap().0, 2_000, "{engine:?}: neither the union nor nothing");
+        assert_eq!(holdings_of(&app, &admin, &ran[..50]).await, 50, "{engine:?}");
+        assert_eq!(holdings_of(&app, &admin, &refused[..50]).await, 0, "{engine:?}");
+    }
+}

@@ -399,3 +399,50 @@ async fn postgres_accounts_for_a_sync_killed_mid_file() {
     }
     a_killed_sync_is_accounted_for(Engine::Postgres).await;
 }
+
+/// `locator import` while a sync of the same organisation runs in the server is refused with a
+/// clear error and changes nothing.
+async fn import_is_refused_while_a_sync_runs(engine: Engine) {
+    let d = Deployment::new(engine).await;
+    let server = d.start();
+    let socket = start_upload(&server.addr, &d.writer, 10);
+    let file = d.dir.path().join("caseload.csv");
+    std::fs::write(
+        &file,
+        format!(
+            "local_ref,category,status,given_name,family_name,date_of_birth\n{}\n",
+            "X-1,other,open,Amy,Importer,2016-02-02"
+        ),
+    )
+    .expect("file");
+    // The upload has begun: the server's sync holds the organisation.
+    let store = Store::connect(&d.db.url).await.expect("store");
+    for _ in 0..100 {
+        let head = store.audit_head().await.expect("head");
+        let entries = store.audit_entries(0, i64::try_from(head.size).expect("size") + 1).await.expect("entries");
+        if entries.iter().any(|e| String::from_utf8_lossy(&e.body).contains("\"sync_started\"")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let out = d.cli(&["import", "--org", "CRASH-A", file.to_str().expect("path")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{engine:?}: import beside a running sync must fail: {}", stdout(&out));
+    assert!(stderr.contains("already running"), "{engine:?}: a clear message: {stderr}");
+    drop(socket);
+    store.close().await;
+    assert!(server.stop().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_import_is_refused_while_a_sync_runs() {
+    import_is_refused_while_a_sync_runs(Engine::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_import_is_refused_while_a_sync_runs() {
+    if !engines().contains(&Engine::Postgres) {
+        return;
+    }
+    import_is_refused_while_a_sync_runs(Engine::Postgres).await;
+}
