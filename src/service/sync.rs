@@ -126,6 +126,17 @@ async fn pass_on(
     Ok(())
 }
 
+/// A record of the file that a single PUT added after the sync read the caseload: its insert
+/// breaks the unique local_ref, and the sync stops (409) with this explanation.
+fn put_meanwhile(e: StoreError) -> StoreError {
+    match e {
+        StoreError::Conflict("already exists") => StoreError::Conflict(
+            "a record in the file was added by hand while this sync ran; nothing was removed: send the file again",
+        ),
+        other => other,
+    }
+}
+
 /// A batch that is written (committed) and not yet signalled.
 struct WrittenBatch {
     holdings: Vec<NewHolding>,
@@ -382,6 +393,7 @@ impl Service {
                         .store
                         .sync_batch(&mut open, org_id, &holdings, &self.key_id, now, &mut index)
                         .await
+                        .map_err(put_meanwhile)
                         .map_err(ServiceError::from)?;
                     for (change, _) in &changes {
                         match change {
