@@ -480,3 +480,76 @@ async fn two_syncs_sent_at_once_leave_the_caseload_of_the_one_that_ran() {
         assert_eq!(holdings_of(&app, &admin, &refused[..50]).await, 0, "{engine:?}");
     }
 }
+
+/// The fence: a sync whose lease was taken over (it stalled past its expiry) cannot commit
+/// another row; the sync that holds the lease can.
+#[tokio::test]
+async fn a_sync_that_lost_its_lease_commits_nothing_more() {
+    use child_locator::domain::holding::HoldingInput;
+    use child_locator::store::sync_leases::LeaseRef;
+    for engine in engines() {
+        let app = TestApp::start(engine).await;
+        let org = app.org("E08000003", "local-authority").await;
+        let store = app.store();
+        let now = app.clock.now_ms();
+        let (stalled, current) = (
+            LeaseRef { org_id: org.id, run_id: "stalled".into() },
+            LeaseRef { org_id: org.id, run_id: "current".into() },
+        );
+        assert!(store.take_sync_lease(&stalled, now, now + 1_000).await.unwrap(), "{engine:?}");
+        assert!(!store.take_sync_lease(&current, now, now + 1_000).await.unwrap(), "{engine:?}: held");
+        // The stalled run's lease expired and was reconciled; another run took the organisation.
+        store.release_sync_lease(&stalled).await.unwrap();
+        assert!(store.take_sync_lease(&current, now, now + 1_000).await.unwrap(), "{engine:?}");
+
+        let holding = |local_ref: &str| {
+            let input: HoldingInput = serde_json::from_value(serde_json::json!({
+                "category": "other", "status": "open",
+                "subject": {"given_name": "Amy", "family_name": "Fenced", "date_of_birth": "2015-06-01"}}))
+            .unwrap();
+            input.into_holding(local_ref, &app.state.keys, app.clock.today()).unwrap()
+        };
+        let key_id = app.state.key_id.clone();
+        for (lease, local_ref, commits) in [(&stalled, "S-1", false), (&current, "C-1", true)] {
+            let mut index = store.sync_index(org.id).await.unwrap();
+            let mut open = None;
+            store.sync_batch(&mut open, org.id, &[holding(local_ref)], &key_id, now, &mut index).await.unwrap();
+            let committed = store.commit_sync(open.expect("a transaction"), lease, now + 1_000).await;
+            assert_eq!(committed.is_ok(), commits, "{engine:?}: {} {committed:?}", lease.run_id);
+        }
+        assert_eq!(store.coverage().await.unwrap().0, 1, "{engine:?}: only the current run's row is there");
+        let row = store.sync_lease(&current).await.unwrap().expect("the current lease");
+        assert_eq!((row.added, row.commits), (1, 1), "{engine:?}: its counts are what it committed");
+    }
+}
+
+/// A slow upload keeps its lease: it is renewed while the sync runs, so a second sync is
+/// refused even after the first lease length has passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_upload_keeps_its_lease_by_renewing_it() {
+    use child_locator::domain::sync::SyncFormat;
+    for engine in engines() {
+        let db = common::TestDb::new(engine).await;
+        let app = TestApp::start_on(engine, db, |s| s.sync_lease = std::time::Duration::from_millis(400)).await;
+        let org = app.org("E08000003", "local-authority").await;
+        let admin = app.token(&org, Role::OrgAdmin).await;
+        let (send, file) = feed();
+        let (state, org_id) = (app.state.clone(), org.id);
+        let running = tokio::spawn(async move {
+            state.sync_holdings(org_id, None, SyncFormat::Csv, file, Default::default(), &|_| {}).await
+        });
+        send.send(format!("{HEADER}\n{AMY}\n").into_bytes()).unwrap();
+        wait_for_events(&app, "sync_started", 1).await;
+        for _ in 0..3 {
+            // Past the lease's length, on the service's clock; the renewer runs meanwhile.
+            app.clock.advance_ms(1_000);
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            let (status, body) = app.sync(&admin, "text/csv", caseload(&[BEN]), "").await;
+            assert_eq!(status, StatusCode::CONFLICT, "{engine:?}: the renewed lease holds: {body}");
+        }
+        drop(send);
+        let summary = running.await.unwrap().expect("the slow sync finishes");
+        assert_eq!(summary.added, 1, "{engine:?}");
+        assert!(!app.audit_types().await.iter().any(|t| t == "sync_interrupted"), "{engine:?}");
+    }
+}
