@@ -105,8 +105,9 @@ pub enum SyncError {
     Interrupted { line: u64 },
     /// Another sync of the organisation is running (on this node, another, or `locator import`).
     #[error(
-        "a sync of this organisation's caseload is already running (one runs at a time, from the API or \
-         `locator import`); nothing was read or changed: send the file again when it has finished"
+        "a sync of this organisation's caseload is already running, or one that stopped without finishing \
+         has not yet timed out (one runs at a time, from the API or `locator import`); nothing was read or \
+         changed: send the file again when it has finished"
     )]
     Busy,
     #[error(transparent)]
