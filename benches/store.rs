@@ -56,6 +56,9 @@ async fn build_index(store: &Store, keyring: &Keyring, n: usize) {
     let org = store.add_organisation(&org.into_new().expect("valid org"), 0).await.expect("org");
     let key_id = keyring.current().key_id().to_string();
     let mut index = store.sync_index(org.id).await.expect("index");
+    // A sync's transactions commit behind its lease (`store::sync_leases`).
+    let lease = child_locator::store::sync_leases::LeaseRef { org_id: org.id, run_id: "bench".into() };
+    assert!(store.take_sync_lease(&lease, 0, i64::MAX).await.expect("lease"), "the lease is free");
     let today = date!(2026 - 11 - 24);
     for start in (0..n).step_by(1000) {
         let batch: Vec<NewHolding> = (start..(start + 1000).min(n))
@@ -69,7 +72,7 @@ async fn build_index(store: &Store, keyring: &Keyring, n: usize) {
         let mut open = None;
         store.sync_batch(&mut open, org.id, &batch, &key_id, 0, &mut index).await.expect("batch");
         if let Some(tx) = open {
-            store.commit_sync(tx).await.expect("commit");
+            store.commit_sync(tx, &lease, i64::MAX).await.expect("commit");
         }
     }
 }

@@ -74,6 +74,9 @@ pub struct FileConfig {
     pub request_timeout_secs: Option<u64>,
     pub max_body_bytes: Option<usize>,
     pub max_sync_bytes: Option<usize>,
+    /// How long a sync's hold on its organisation lasts unless renewed (default 60 seconds): a
+    /// sync whose process died is accounted for and the organisation free to sync again after it.
+    pub sync_lease_secs: Option<u64>,
     /// Days a closed holding stays findable before it is purged.
     pub closed_retention_days: Option<u32>,
     #[serde(default)]
@@ -332,6 +335,8 @@ pub struct Settings {
     pub request_timeout: Duration,
     pub max_body_bytes: usize,
     pub max_sync_bytes: usize,
+    /// A sync's lease on its organisation: renewed every quarter of it while the sync runs.
+    pub sync_lease: Duration,
     /// Closed holdings are purged this many days after they were closed (default 730).
     pub closed_retention_days: u32,
     pub policy: crate::domain::policy::Policy,
@@ -505,6 +510,7 @@ impl Settings {
             request_timeout: Duration::from_secs(file.request_timeout_secs.unwrap_or(30).max(1)),
             max_body_bytes: file.max_body_bytes.unwrap_or(1024 * 1024),
             max_sync_bytes: file.max_sync_bytes.unwrap_or(1024 * 1024 * 1024),
+            sync_lease: Duration::from_secs(file.sync_lease_secs.unwrap_or(60).max(1)),
             closed_retention_days: file.closed_retention_days.unwrap_or(730),
             audit_witness,
             audit_witness_interval: Duration::from_secs(file.audit_witness_interval_secs.unwrap_or(300).max(10)),

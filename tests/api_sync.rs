@@ -456,3 +456,301 @@ async fn past_the_daily_churn_allowance_adding_holdings_waits_for_midnight() {
         assert_eq!(app.put(&admin, "/api/v1/holdings/NEW-1", &new).await.0, StatusCode::CREATED, "{engine:?}");
     }
 }
+
+/// Rows of a valid caseload, `R{prefix}-{i}`: distinct children with letter-only names.
+fn many_rows(prefix: &str, count: usize) -> Vec<String> {
+    let letters = |mut n: usize| {
+        let mut s = String::new();
+        for _ in 0..4 {
+            s.push(char::from(b'a' + (n % 26) as u8));
+            n /= 26;
+        }
+        s
+    };
+    (0..count)
+        .map(|i| format!("{prefix}-{i},other,open,,,Amy,Sync{}{},2014-03-{:02},", letters(i), prefix, 1 + i % 28))
+        .collect()
+}
+
+/// A file the test hands to a sync a piece at a time, so the sync is held open in between.
+struct Feed {
+    pieces: std::sync::mpsc::Receiver<Vec<u8>>,
+    current: Vec<u8>,
+    at: usize,
+}
+
+impl std::io::Read for Feed {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.current.len() {
+            match self.pieces.recv() {
+                Ok(piece) => (self.current, self.at) = (piece, 0),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.at);
+        buf[..n].copy_from_slice(&self.current[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+fn feed() -> (std::sync::mpsc::Sender<Vec<u8>>, Feed) {
+    let (send, pieces) = std::sync::mpsc::channel();
+    (send, Feed { pieces, current: Vec::new(), at: 0 })
+}
+
+/// Waits (up to 10 s) until the audit trail holds `count` events of `kind`.
+async fn wait_for_events(app: &TestApp, kind: &str, count: usize) {
+    for _ in 0..100 {
+        if app.audit_types().await.iter().filter(|t| *t == kind).count() >= count {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+async fn holdings_of(app: &TestApp, token: &str, refs: &[String]) -> usize {
+    let mut found = 0;
+    for r in refs {
+        let local_ref = r.split(',').next().unwrap();
+        if app.get(token, &format!("/api/v1/holdings/{local_ref}")).await.0 == StatusCode::OK {
+            found += 1;
+        }
+    }
+    found
+}
+
+/// Two full syncs of one organisation at once (here `locator import`'s path, held open
+/// mid-file, and the API): the second is refused with 409 and changes nothing, and the
+/// caseload ends as the file of the one that ran, with true removal counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_sync_of_one_organisation_while_one_runs_is_refused_and_the_first_file_wins() {
+    use child_locator::domain::sync::SyncFormat;
+    for engine in engines() {
+        let app = TestApp::start(engine).await;
+        let org = app.org("E08000003", "local-authority").await;
+        let admin = app.token(&org, Role::OrgAdmin).await;
+        let (before, first, second) = (many_rows("C", 30), many_rows("A", 40), many_rows("B", 40));
+        let (status, s) =
+            app.sync(&admin, "text/csv", caseload(&before.iter().map(String::as_str).collect::<Vec<_>>()), "").await;
+        assert_eq!((status, s["added"].as_u64()), (StatusCode::OK, Some(30)), "{engine:?}: {s}");
+
+        let (send, file) = feed();
+        let (state, org_id) = (app.state.clone(), org.id);
+        let running = tokio::spawn(async move {
+            state.sync_holdings(org_id, None, SyncFormat::Csv, file, Default::default(), &|_| {}).await
+        });
+        send.send(format!("{HEADER}\n{}\n", first[..20].join("\n")).into_bytes()).unwrap();
+        wait_for_events(&app, "sync_started", 1).await;
+
+        let other = caseload(&second.iter().map(String::as_str).collect::<Vec<_>>());
+        let (status, body) = app.sync(&admin, "text/csv", other, "").await;
+        assert_eq!(status, StatusCode::CONFLICT, "{engine:?}: a second sync while one runs: {body}");
+        assert_eq!(body["error"]["code"], "conflict", "{body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("already running"), "{body}");
+
+        send.send(format!("{}\n", first[20..].join("\n")).into_bytes()).unwrap();
+        drop(send);
+        let summary = running.await.unwrap().expect("the first sync finishes");
+        assert_eq!((summary.added, summary.removed), (40, 30), "{engine:?}: true counts");
+        assert_eq!(holdings_of(&app, &admin, &first).await, 40, "{engine:?}: the file that ran");
+        assert_eq!(holdings_of(&app, &admin, &second).await, 0, "{engine:?}: nothing of the refused file");
+        assert_eq!(holdings_of(&app, &admin, &before).await, 0, "{engine:?}");
+        assert_eq!(app.store().coverage().await.unwrap().0, 40, "{engine:?}");
+
+        // Once it has finished, the organisation can sync again.
+        let (status, s) = app.sync(&admin, "text/csv", caseload(&[AMY]), "").await;
+        assert_eq!((status, s["removed"].as_u64()), (StatusCode::OK, Some(40)), "{engine:?}: {s}");
+    }
+}
+
+/// A sync whose process dies holds its organisation only until its lease expires; then the
+/// next sync runs, and the trail accounts for what the dead one committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_that_dies_mid_file_is_accounted_for_and_its_lease_expires() {
+    use child_locator::domain::sync::SyncFormat;
+    for engine in engines() {
+        let app = TestApp::start(engine).await;
+        let org = app.org("E08000003", "local-authority").await;
+        let admin = app.token(&org, Role::OrgAdmin).await;
+        let rows = many_rows("D", 5_200);
+
+        let (send, file) = feed();
+        let (state, org_id) = (app.state.clone(), org.id);
+        let dying = tokio::spawn(async move {
+            state.sync_holdings(org_id, None, SyncFormat::Csv, file, Default::default(), &|_| {}).await
+        });
+        // One batch (5,000 rows) and a little more, then the upload stalls: the batch is committed.
+        send.send(format!("{HEADER}\n{}\n", rows.join("\n")).into_bytes()).unwrap();
+        let mut committed = 0;
+        for _ in 0..600 {
+            committed = app.store().coverage().await.unwrap().0;
+            if committed >= 5_000 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(committed, 5_000, "{engine:?}: the first batch is committed while the upload stalls");
+        // The process dies: the sync stops where it is, with no end of its own.
+        dying.abort();
+        let _ = dying.await;
+        drop(send);
+
+        let (status, body) = app.sync(&admin, "text/csv", caseload(&[AMY]), "").await;
+        assert_eq!(status, StatusCode::CONFLICT, "{engine:?}: the lease is still live: {body}");
+        app.clock.advance_ms(61_000);
+        let (status, s) = app.sync(&admin, "text/csv", caseload(&[AMY]), "").await;
+        assert_eq!((status, s["removed"].as_u64()), (StatusCode::OK, Some(5_000)), "{engine:?}: {s}");
+
+        let bodies = app.audit_bodies().await;
+        let of = |kind: &str| bodies.iter().filter(|b| b["type"] == kind).cloned().collect::<Vec<_>>();
+        let (started, interrupted, finished) = (of("sync_started"), of("sync_interrupted"), of("sync_run"));
+        assert_eq!((started.len(), interrupted.len(), finished.len()), (2, 1, 1), "{engine:?}");
+        let dead_run = &started[0]["details"]["run_id"];
+        assert_eq!(&interrupted[0]["details"]["run_id"], dead_run, "{engine:?}");
+        assert_eq!(interrupted[0]["details"]["added"], 5_000, "{engine:?}: what it committed: {}", interrupted[0]);
+        assert_eq!(finished[0]["details"]["run_id"], started[1]["details"]["run_id"]);
+        assert_eq!(interrupted[0]["scope"], serde_json::json!([org.id]));
+    }
+}
+
+/// A file of 200,000 bad lines answers with the first 1,000 problems and the true count, not
+/// a response (and a server) the size of the file.
+#[tokio::test]
+async fn a_file_of_bad_lines_answers_with_a_capped_list_and_the_true_count() {
+    for engine in engines() {
+        let app = TestApp::start(engine).await;
+        let org = app.org("E08000003", "local-authority").await;
+        let admin = app.token(&org, Role::OrgAdmin).await;
+        let body = "{}\n".repeat(200_000);
+        let (status, s) = app.sync(&admin, "application/x-ndjson", body, "").await;
+        assert_eq!(status, StatusCode::OK, "{engine:?}");
+        let rejected = s["rejected"].as_array().unwrap();
+        assert_eq!(rejected.len(), 1_000, "{engine:?}: the list is capped");
+        assert_eq!(s["rejected_count"], 200_000, "{engine:?}: the count is true");
+        assert_eq!((rejected[0]["line"].as_u64(), rejected[999]["line"].as_u64()), (Some(1), Some(1_000)));
+        assert_eq!(rejected[0]["field"], "local_ref");
+        assert_eq!(s["lines"], 200_000);
+    }
+}
+
+/// A row longer than a row may be is rejected by its line, and the rows after it are read.
+#[tokio::test]
+async fn an_over_long_row_is_rejected_by_its_line_and_the_rest_read() {
+    for engine in engines() {
+        let app = TestApp::start(engine).await;
+        let org = app.org("E08000003", "local-authority").await;
+        let admin = app.token(&org, Role::OrgAdmin).await;
+        let long = format!("R-9,other,open,,,{},Okafor,2015-06-01,", "A".repeat(200_000));
+        let (status, s) = app.sync(&admin, "text/csv", caseload(&[AMY, &long, BEN]), "").await;
+        assert_eq!((status, s["added"].as_u64()), (StatusCode::OK, Some(2)), "{engine:?}: {s}");
+        assert_eq!(s["rejected"][0]["line"], 3, "{s}");
+        assert_eq!(s["rejected"][0]["field"], "line", "{s}");
+        let long = format!(
+            r#"{{"local_ref": "N-1", "category": "other", "status": "open", "subject": {{"given_name": "{}"}}}}"#,
+            "A".repeat(200_000)
+        );
+        let (status, s) = app.sync(&admin, "application/x-ndjson", format!("{long}\n{{}}\n"), "").await;
+        assert_eq!(status, StatusCode::OK, "{engine:?}: {s}");
+        assert_eq!((s["rejected"][0]["line"].as_u64(), s["rejected"][0]["field"].as_str()), (Some(1), Some("line")));
+        assert_eq!(s["rejected"][1]["line"], 2, "{s}");
+    }
+}
+
+/// The reported attack: two different files sent at once by one organisation. Exactly one
+/// runs (200) and the other is refused (409); the caseload is the file that ran, never the
+/// union nor nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_syncs_sent_at_once_leave_the_caseload_of_the_one_that_ran() {
+    for engine in engines() {
+        let app = TestApp::start(engine).await;
+        let org = app.org("E08000003", "local-authority").await;
+        let admin = app.token(&org, Role::OrgAdmin).await;
+        let (first, second) = (many_rows("F", 2_000), many_rows("G", 2_000));
+        let file = |rows: &[String]| caseload(&rows.iter().map(String::as_str).collect::<Vec<_>>());
+        let ((status_f, body_f), (status_g, body_g)) = tokio::join!(
+            app.sync(&admin, "text/csv", file(&first), ""),
+            app.sync(&admin, "text/csv", file(&second), "")
+        );
+        let mut statuses = [status_f, status_g];
+        statuses.sort();
+        assert_eq!(statuses, [StatusCode::OK, StatusCode::CONFLICT], "{engine:?}: {body_f} {body_g}");
+        let (ran, refused) = if status_f == StatusCode::OK { (&first, &second) } else { (&second, &first) };
+        assert_eq!(app.store().coverage().await.unwrap().0, 2_000, "{engine:?}: neither the union nor nothing");
+        assert_eq!(holdings_of(&app, &admin, &ran[..50]).await, 50, "{engine:?}");
+        assert_eq!(holdings_of(&app, &admin, &refused[..50]).await, 0, "{engine:?}");
+    }
+}
+
+/// The fence: a sync whose lease was taken over (it stalled past its expiry) cannot commit
+/// another row; the sync that holds the lease can.
+#[tokio::test]
+async fn a_sync_that_lost_its_lease_commits_nothing_more() {
+    use child_locator::domain::holding::HoldingInput;
+    use child_locator::store::sync_leases::LeaseRef;
+    for engine in engines() {
+        let app = TestApp::start(engine).await;
+        let org = app.org("E08000003", "local-authority").await;
+        let store = app.store();
+        let now = app.clock.now_ms();
+        let (stalled, current) = (
+            LeaseRef { org_id: org.id, run_id: "stalled".into() },
+            LeaseRef { org_id: org.id, run_id: "current".into() },
+        );
+        assert!(store.take_sync_lease(&stalled, now, now + 1_000).await.unwrap(), "{engine:?}");
+        assert!(!store.take_sync_lease(&current, now, now + 1_000).await.unwrap(), "{engine:?}: held");
+        // The stalled run's lease expired and was reconciled; another run took the organisation.
+        store.release_sync_lease(&stalled).await.unwrap();
+        assert!(store.take_sync_lease(&current, now, now + 1_000).await.unwrap(), "{engine:?}");
+
+        let holding = |local_ref: &str| {
+            let input: HoldingInput = serde_json::from_value(serde_json::json!({
+                "category": "other", "status": "open",
+                "subject": {"given_name": "Amy", "family_name": "Fenced", "date_of_birth": "2015-06-01"}}))
+            .unwrap();
+            input.into_holding(local_ref, &app.state.keys, app.clock.today()).unwrap()
+        };
+        let key_id = app.state.key_id.clone();
+        for (lease, local_ref, commits) in [(&stalled, "S-1", false), (&current, "C-1", true)] {
+            let mut index = store.sync_index(org.id).await.unwrap();
+            let mut open = None;
+            store.sync_batch(&mut open, org.id, &[holding(local_ref)], &key_id, now, &mut index).await.unwrap();
+            let committed = store.commit_sync(open.expect("a transaction"), lease, now + 1_000).await;
+            assert_eq!(committed.is_ok(), commits, "{engine:?}: {} {committed:?}", lease.run_id);
+        }
+        assert_eq!(store.coverage().await.unwrap().0, 1, "{engine:?}: only the current run's row is there");
+        let row = store.sync_lease(&current).await.unwrap().expect("the current lease");
+        assert_eq!((row.added, row.commits), (1, 1), "{engine:?}: its counts are what it committed");
+    }
+}
+
+/// A slow upload keeps its lease: it is renewed while the sync runs, so a second sync is
+/// refused even after the first lease length has passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_upload_keeps_its_lease_by_renewing_it() {
+    use child_locator::domain::sync::SyncFormat;
+    for engine in engines() {
+        let db = common::TestDb::new(engine).await;
+        let app = TestApp::start_on(engine, db, |s| s.sync_lease = std::time::Duration::from_millis(400)).await;
+        let org = app.org("E08000003", "local-authority").await;
+        let admin = app.token(&org, Role::OrgAdmin).await;
+        let (send, file) = feed();
+        let (state, org_id) = (app.state.clone(), org.id);
+        let running = tokio::spawn(async move {
+            state.sync_holdings(org_id, None, SyncFormat::Csv, file, Default::default(), &|_| {}).await
+        });
+        send.send(format!("{HEADER}\n{AMY}\n").into_bytes()).unwrap();
+        wait_for_events(&app, "sync_started", 1).await;
+        for _ in 0..3 {
+            // Past the lease's length, on the service's clock; the renewer runs meanwhile.
+            app.clock.advance_ms(1_000);
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            let (status, body) = app.sync(&admin, "text/csv", caseload(&[BEN]), "").await;
+            assert_eq!(status, StatusCode::CONFLICT, "{engine:?}: the renewed lease holds: {body}");
+        }
+        drop(send);
+        let summary = running.await.unwrap().expect("the slow sync finishes");
+        assert_eq!(summary.added, 1, "{engine:?}");
+        assert!(!app.audit_types().await.iter().any(|t| t == "sync_interrupted"), "{engine:?}");
+    }
+}

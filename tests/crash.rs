@@ -306,3 +306,140 @@ fn serve_refuses_postgres_that_acknowledges_commits_before_they_are_durable() {
     assert!(!out.status.success(), "serve must refuse synchronous_commit=off: {stderr}");
     assert!(stderr.contains("synchronous_commit"), "the refusal names the setting: {stderr}");
 }
+
+/// A caseload row for the sync crash test: distinct children with letter-only names.
+fn sync_row(i: usize) -> String {
+    let suffix: String = i.to_string().bytes().map(|d| char::from(b'a' + (d - b'0'))).collect();
+    format!("S-{i},other,open,,,Amy,Synccrash{suffix},2016-02-{:02},", 1 + i % 28)
+}
+
+/// Sends the start of a caseload upload (chunked) and leaves it open: the sync runs, commits
+/// what it has read, and waits for the rest.
+fn start_upload(addr: &str, token: &str, rows: usize) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut body =
+        String::from("local_ref,category,status,nhs_number,upn,given_name,family_name,date_of_birth,postcode\n");
+    for i in 0..rows {
+        body.push_str(&sync_row(i));
+        body.push('\n');
+    }
+    let mut socket = std::net::TcpStream::connect(addr).expect("connect");
+    write!(
+        socket,
+        "POST /api/v1/holdings/sync HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n",
+        body.len()
+    )
+    .expect("send");
+    socket.flush().expect("flush");
+    socket
+}
+
+/// A sync killed mid-file (SIGKILL) leaves a trail that accounts for what it committed: its
+/// `sync_started` before the first write, and after the restart a `sync_interrupted` with the
+/// holdings its committed batches wrote. On both engines.
+async fn a_killed_sync_is_accounted_for(engine: Engine) {
+    let mut d = Deployment::new(engine).await;
+    let config = d.dir.path().join("locator.toml");
+    std::fs::write(&config, "sync_lease_secs = 2\n").expect("config");
+    d.env.push(("LOCATOR_CONFIG".to_string(), config.display().to_string()));
+    let seeded = 10;
+    let server = d.start();
+    // One batch (5,000 rows) and a little more: the batch is committed while the upload waits.
+    let socket = start_upload(&server.addr, &d.writer, 5_200);
+    let store = Store::connect(&d.db.url).await.expect("store");
+    let mut holdings = 0;
+    for _ in 0..600 {
+        holdings = store.coverage().await.expect("coverage").0 - seeded;
+        if holdings >= 5_000 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(holdings, 5_000, "{engine:?}: the first batch is committed while the upload waits");
+    server.kill();
+    drop(socket);
+
+    let server = d.start();
+    let mut interrupted = None;
+    for _ in 0..300 {
+        let head = store.audit_head().await.expect("head");
+        let entries = store.audit_entries(0, i64::try_from(head.size).expect("size") + 1).await.expect("entries");
+        let bodies: Vec<Value> = entries.iter().filter_map(|e| serde_json::from_slice(&e.body).ok()).collect();
+        let started = bodies.iter().find(|b| b["type"] == "sync_started").cloned();
+        if let Some(found) = bodies.iter().find(|b| b["type"] == "sync_interrupted") {
+            interrupted = Some((started, found.clone()));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (started, interrupted) = interrupted.expect("a sync_interrupted event after the restart");
+    let started = started.expect("the sync's sync_started event");
+    assert_eq!(interrupted["details"]["run_id"], started["details"]["run_id"], "{engine:?}");
+    assert_eq!(interrupted["details"]["added"], holdings, "{engine:?}: every committed holding accounted for");
+    assert_eq!(store.coverage().await.expect("coverage").0 - seeded, holdings, "{engine:?}: nothing was removed");
+    store.close().await;
+    let verify = d.cli(&["audit", "verify"]);
+    assert!(verify.status.success(), "{engine:?}: {}{}", stdout(&verify), String::from_utf8_lossy(&verify.stderr));
+    assert!(server.stop().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_accounts_for_a_sync_killed_mid_file() {
+    a_killed_sync_is_accounted_for(Engine::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_accounts_for_a_sync_killed_mid_file() {
+    if !engines().contains(&Engine::Postgres) {
+        return;
+    }
+    a_killed_sync_is_accounted_for(Engine::Postgres).await;
+}
+
+/// `locator import` while a sync of the same organisation runs in the server is refused with a
+/// clear error and changes nothing.
+async fn import_is_refused_while_a_sync_runs(engine: Engine) {
+    let d = Deployment::new(engine).await;
+    let server = d.start();
+    let socket = start_upload(&server.addr, &d.writer, 10);
+    let file = d.dir.path().join("caseload.csv");
+    std::fs::write(
+        &file,
+        format!(
+            "local_ref,category,status,given_name,family_name,date_of_birth\n{}\n",
+            "X-1,other,open,Amy,Importer,2016-02-02"
+        ),
+    )
+    .expect("file");
+    // The upload has begun: the server's sync holds the organisation.
+    let store = Store::connect(&d.db.url).await.expect("store");
+    for _ in 0..100 {
+        let head = store.audit_head().await.expect("head");
+        let entries = store.audit_entries(0, i64::try_from(head.size).expect("size") + 1).await.expect("entries");
+        if entries.iter().any(|e| String::from_utf8_lossy(&e.body).contains("\"sync_started\"")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let out = d.cli(&["import", "--org", "CRASH-A", file.to_str().expect("path")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{engine:?}: import beside a running sync must fail: {}", stdout(&out));
+    assert!(stderr.contains("already running"), "{engine:?}: a clear message: {stderr}");
+    drop(socket);
+    store.close().await;
+    assert!(server.stop().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_import_is_refused_while_a_sync_runs() {
+    import_is_refused_while_a_sync_runs(Engine::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_import_is_refused_while_a_sync_runs() {
+    if !engines().contains(&Engine::Postgres) {
+        return;
+    }
+    import_is_refused_while_a_sync_runs(Engine::Postgres).await;
+}

@@ -17,6 +17,8 @@ pub enum EventType {
     HoldingPut,
     HoldingDeleted,
     SyncRun,
+    SyncStarted,
+    SyncInterrupted,
     MatchMade,
     MatchWithdrawn,
     RequestCreated,
@@ -42,13 +44,15 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 26] = [
+    pub const ALL: [EventType; 28] = [
         EventType::Lookup,
         EventType::SubjectAccess,
         EventType::ShieldedHit,
         EventType::HoldingPut,
         EventType::HoldingDeleted,
         EventType::SyncRun,
+        EventType::SyncStarted,
+        EventType::SyncInterrupted,
         EventType::MatchMade,
         EventType::MatchWithdrawn,
         EventType::RequestCreated,
@@ -79,6 +83,8 @@ impl EventType {
             EventType::HoldingPut => "holding_put",
             EventType::HoldingDeleted => "holding_deleted",
             EventType::SyncRun => "sync_run",
+            EventType::SyncStarted => "sync_started",
+            EventType::SyncInterrupted => "sync_interrupted",
             EventType::MatchMade => "match_made",
             EventType::MatchWithdrawn => "match_withdrawn",
             EventType::RequestCreated => "request_created",

@@ -64,6 +64,10 @@ pub async fn run(args: ImportArgs, settings: Settings) -> anyhow::Result<ExitCod
                 eprintln!("locator: nothing could be read: {field}: {message}");
                 Ok(ExitCode::FAILURE)
             }
+            Err(e @ SyncError::Busy) => {
+                eprintln!("locator: {e}");
+                Ok(ExitCode::FAILURE)
+            }
             Err(e) => Err(e.into()),
         }
     })
@@ -74,16 +78,12 @@ fn print_summary(s: &SyncSummary) {
     let dry_run = if s.dry_run { " (dry run: these would be the changes; nothing was written)" } else { "" };
     println!(
         "{} rows read: {} added, {} updated, {} unchanged, {} removed; {} rejected; {} new matches, {} withdrawn{dry_run}",
-        s.lines,
-        s.added,
-        s.updated,
-        s.unchanged,
-        s.removed,
-        s.rejected.len(),
-        s.matches_new,
-        s.matches_withdrawn
+        s.lines, s.added, s.updated, s.unchanged, s.removed, s.rejected_count, s.matches_new, s.matches_withdrawn
     );
     for r in &s.rejected {
         println!("  line {}: {}: {}", r.line, r.field, r.message);
+    }
+    if s.rejected_count > s.rejected.len() as u64 {
+        println!("  … and {} more", s.rejected_count - s.rejected.len() as u64);
     }
 }

@@ -54,6 +54,7 @@ pub async fn run_service(
         tokio::spawn(async move { state.service.run_background(stopped).await })
     };
     let maintenance = tokio::spawn(maintenance(state.clone()));
+    let reconciler = tokio::spawn(reconcile_syncs(state.clone()));
     let prefilter = {
         let state = state.clone();
         state.service.prefilter.mark_warming();
@@ -68,6 +69,7 @@ pub async fn run_service(
     let _ = stop.send(true);
     let _ = worker.await;
     maintenance.abort();
+    reconciler.abort();
     prefilter.abort();
     let _ = maintenance.await;
     let _ = prefilter.await;
@@ -90,6 +92,20 @@ async fn maintenance(state: AppState) {
             Ok(s) if s.holdings > 0 => tracing::info!(holdings = s.holdings, "retention purge"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "retention purge failed; will retry"),
+        }
+    }
+}
+
+/// Accounts for syncs whose process died (their lease expired without an end) at start-up and
+/// then once a lease length, on every node: each is recorded as `sync_interrupted`.
+async fn reconcile_syncs(state: AppState) {
+    let mut tick = tokio::time::interval(state.settings.sync_lease);
+    loop {
+        tick.tick().await;
+        match state.reconcile_interrupted_syncs(None).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(syncs = n, "recorded interrupted syncs in the audit trail (sync_interrupted)"),
+            Err(e) => tracing::warn!(error = %e, "could not reconcile interrupted syncs; will retry"),
         }
     }
 }

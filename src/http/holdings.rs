@@ -197,11 +197,13 @@ pub struct SyncQuery {
 /// CSV (header row; columns local_ref,category,status,nhs_number,upn,given_name,family_name,
 /// date_of_birth,postcode, optionally other_given_names, former_family_names, contact_team,
 /// contact_phone, contact_email; empty cells allowed) or NDJSON (one holding object with
-/// `local_ref` per line). Idempotent; one bad row never loses the others.
+/// `local_ref` per line). Idempotent; one bad row never loses the others. One sync per
+/// organisation runs at a time: a second answers 409 and changes nothing. `rejected` lists the
+/// first 1,000 problems, `rejected_count` counts them all; a row longer than 64 KiB is rejected unread.
 #[utoipa::path(post, path = "/api/v1/holdings/sync", tag = "holdings", params(SyncQuery),
     request_body(content((String = "text/csv"), (String = "application/x-ndjson")), description = "the caseload file"),
     responses((status = 200, body = SyncSummary), (status = 400, description = "unreadable file or interrupted upload"),
-        (status = 413), (status = 415),
+        (status = 409, description = "another sync of this organisation is running"), (status = 413), (status = 415),
         (status = 422, description = "the file looks like guessing a child's details (many rows sharing one name)"),
         (status = 429, description = "the organisation's daily allowance of holdings added and removed is used up")))]
 async fn sync_holdings(
@@ -245,6 +247,7 @@ async fn sync_holdings(
         Err(e @ SyncError::LooksLikeEnumeration) => {
             Err(ApiError::invalid("given_name", "looks_like_enumeration", e.to_string()))
         }
+        Err(e @ SyncError::Busy) => Err(ApiError::Conflict(e.to_string())),
         Err(SyncError::Service(e)) => Err(e.into()),
     }
 }

@@ -13,6 +13,7 @@ use crate::domain::matching::{Basis, Candidate, assess_hits};
 use crate::domain::user::Actor;
 use crate::store::holdings::{Change, Hit, StoredHolding};
 use crate::store::matches::{MatchDecision, Recorded};
+use crate::store::sync_leases::LeaseRef;
 
 /// What a match-signalling pass did, for sync summaries and audit.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -80,19 +81,27 @@ impl Service {
     /// Removes one holding; its matches are withdrawn for both sides.
     pub async fn delete_holding(&self, actor: &Actor, local_ref: &str) -> ServiceResult<()> {
         let holding = self.store.holding(actor.org_id, local_ref).await?;
-        self.remove_holdings(actor.org_id, &[holding.id]).await?;
+        self.remove_holdings(actor.org_id, &[holding.id], None).await?;
         self.count_churn(actor.org_id, Some(actor), 0, 1, false).await?;
         let event = NewEvent::new(EventType::HoldingDeleted).by(actor).details(json!({"holding_id": holding.id}));
         self.audit.record(event).await?;
         Ok(())
     }
 
-    /// Deletes holdings and withdraws their matches (audited per match, for the other side).
-    pub(crate) async fn remove_holdings(&self, org_id: i64, ids: &[i64]) -> ServiceResult<Signalled> {
+    /// Deletes holdings and withdraws their matches (audited per match, for the other side);
+    /// returns how many holdings really went (one deleted meanwhile is not counted). A sync
+    /// passes its lease: its removals go behind its fence.
+    pub(crate) async fn remove_holdings(
+        &self,
+        org_id: i64,
+        ids: &[i64],
+        sync: Option<&LeaseRef>,
+    ) -> ServiceResult<(u64, Signalled)> {
         let withdrawn = self.store.withdraw_all_matches(ids, self.clock.now_ms()).await?;
         self.audit_withdrawals(&withdrawn).await?;
-        self.store.delete_holdings(org_id, ids).await?;
-        Ok(Signalled { withdrawn: withdrawn.len() as u64, ..Signalled::default() })
+        let fence = sync.map(|lease| (lease, self.lease_expiry()));
+        let deleted = self.store.delete_holdings(org_id, ids, fence).await?;
+        Ok((deleted, Signalled { withdrawn: withdrawn.len() as u64, ..Signalled::default() }))
     }
 
     /// Compares a freshly written holding with other organisations' holdings: its child with

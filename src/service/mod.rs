@@ -12,6 +12,8 @@ pub mod purge;
 pub mod refusals;
 pub mod requests;
 pub mod sync;
+pub mod sync_lease;
+pub mod sync_records;
 pub mod users;
 pub mod views;
 

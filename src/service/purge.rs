@@ -31,7 +31,7 @@ impl Service {
             if dry_run {
                 continue;
             }
-            let signalled = self.remove_holdings(*org, ids).await?;
+            let (_, signalled) = self.remove_holdings(*org, ids, None).await?;
             summary.matches_withdrawn += signalled.withdrawn;
             let event = NewEvent::new(EventType::Purge).concerning([*org]).details(json!({
                 "holdings": ids.len(),

@@ -5,22 +5,30 @@
 //! Failure semantics (resumable, not all-or-nothing): batches that were written stay written;
 //! removal of holdings absent from the file happens only after the whole file was read, so an
 //! interrupted sync never removes anything. Sending the same file again completes it.
+//!
+//! One sync per organisation runs at a time (`sync_lease`), every one that writes is in the
+//! audit trail even if its process dies, and a record longer than `MAX_RECORD_BYTES` is
+//! skipped unread (`sync_records`), so memory stays flat whatever the file's shape.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
+use std::time::Duration;
 
 use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::holdings::Signalled;
+use super::sync_records::{self, CsvRecords};
 use super::{Service, ServiceError};
 use crate::audit::{EventType, NewEvent};
 use crate::domain::enumeration::{NameGroups, Suspicion};
-use crate::domain::holding::NewHolding;
+use crate::domain::holding::{HoldingInput, NewHolding};
+use crate::domain::keyring::Keyring;
 use crate::domain::sync::{CsvLayout, Rejected, SyncFormat, ndjson_row};
 use crate::domain::user::Actor;
 use crate::store::StoreError;
 use crate::store::holdings::{Change, SyncTransaction, fingerprint_prefix, ref_hash};
+use crate::store::sync_leases::LeaseRef;
 
 /// Rows the reader hands the writer at a time.
 const BATCH: usize = 5000;
@@ -49,13 +57,24 @@ impl SyncOptions {
 /// Changed rows after which a sync first refreshes the planner's statistics.
 const FIRST_ANALYZE: u64 = 10_000;
 
+/// Rejected rows listed in a summary; `rejected_count` says how many there were in all. A file
+/// of a million bad lines must not make a million-entry answer (or hold one in memory).
+pub const MAX_REJECTED_LISTED: usize = 1000;
+
+/// How long the writer waits for the next rows with a transaction open before it commits: a
+/// stalled upload must not hold the write lock, nor leave read rows uncommitted.
+const IDLE_COMMIT: Duration = Duration::from_secs(1);
+
 #[derive(Debug, Default, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct SyncSummary {
     pub added: u64,
     pub updated: u64,
     pub unchanged: u64,
     pub removed: u64,
+    /// The first `MAX_REJECTED_LISTED` problems, in line order.
     pub rejected: Vec<Rejected>,
+    /// Every problem found, listed or not.
+    pub rejected_count: u64,
     /// Rows read (data rows, not the header).
     pub lines: u64,
     pub matches_new: u64,
@@ -68,6 +87,13 @@ impl SyncSummary {
         self.matches_new += signalled.new;
         self.matches_withdrawn += signalled.withdrawn;
     }
+
+    /// Counts every problem, lists the first few.
+    fn reject(&mut self, rejected: Vec<Rejected>) {
+        self.rejected_count += rejected.len() as u64;
+        let room = MAX_REJECTED_LISTED.saturating_sub(self.rejected.len());
+        self.rejected.extend(rejected.into_iter().take(room));
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +104,13 @@ pub enum SyncError {
     /// The upload stopped part-way; what was read is kept and nothing was removed.
     #[error("the file could not be read to the end (stopped after line {line}); nothing was removed: send it again")]
     Interrupted { line: u64 },
+    /// Another sync of the organisation is running (on this node, another, or `locator import`).
+    #[error(
+        "a sync of this organisation's caseload is already running, or one that stopped without finishing \
+         has not yet timed out (one runs at a time, from the API or `locator import`); nothing was read or \
+         changed: send the file again when it has finished"
+    )]
+    Busy,
     /// Many rows share one name with different dates of birth or postcodes: guesses, not a
     /// caseload. Stopped at the row that showed it; nothing after it written, nothing removed.
     #[error(
@@ -102,6 +135,17 @@ async fn pass_on(
         return Err(SyncError::Service(ServiceError::Store(stopped)));
     }
     Ok(())
+}
+
+/// A record of the file that a single PUT added after the sync read the caseload: its insert
+/// breaks the unique local_ref, and the sync stops (409) with this explanation.
+fn put_meanwhile(e: StoreError) -> StoreError {
+    match e {
+        StoreError::Conflict("already exists") => StoreError::Conflict(
+            "a record in the file was added by hand while this sync ran; nothing was removed: send the file again",
+        ),
+        other => other,
+    }
 }
 
 /// A batch that is written (committed) and not yet signalled.
@@ -129,9 +173,160 @@ enum Stopped {
     LooksLikeEnumeration(Suspicion),
 }
 
+/// The reading side of a sync, on its blocking thread: turns records into rows and hands
+/// them to the writer a batch at a time.
+struct RowReader {
+    keys: Keyring,
+    today: time::Date,
+    /// Each local_ref seen so far (by hash) and its line: a second one is rejected.
+    seen: HashMap<u64, u64>,
+    rows: Vec<Row>,
+    to_writer: mpsc::Sender<Parsed>,
+    /// Names seen in this file, to stop one that guesses (`None` with rate limits off).
+    groups: Option<NameGroups>,
+    /// Set when the file gave itself away as guesses: nothing more is read or handed over.
+    guessing: bool,
+}
+
+impl RowReader {
+    fn reject(&mut self, line: u64, field: &str, message: impl Into<String>) {
+        self.rows.push(Row::Rejected(vec![Rejected { line, field: field.into(), message: message.into() }]));
+    }
+
+    fn push(&mut self, line: u64, mut input: HoldingInput) {
+        if let Some(groups) = self.groups.as_mut()
+            && let Err(suspicion) = groups.observe_row(input.subject.iter().chain(&input.carers))
+        {
+            // Stopped before this row's batch is written: the rows read with it are dropped.
+            self.rows.clear();
+            self.guessing = true;
+            let _ = self.to_writer.blocking_send(Parsed::LooksLikeEnumeration(suspicion));
+            return;
+        }
+        let row = match input.local_ref.take() {
+            None => Row::Rejected(vec![Rejected {
+                line,
+                field: "local_ref".into(),
+                message: "local_ref is required".into(),
+            }]),
+            Some(local_ref) => match self.seen.insert(ref_hash(local_ref.trim()), line) {
+                Some(first) => Row::Rejected(vec![Rejected {
+                    line,
+                    field: "local_ref".into(),
+                    message: format!("this local_ref already appeared on line {first}"),
+                }]),
+                None => match input.into_holding(&local_ref, &self.keys, self.today) {
+                    Ok(h) => Row::Holding(Box::new(h)),
+                    Err(errors) => Row::Rejected(Rejected::from_errors(line, errors)),
+                },
+            },
+        };
+        self.rows.push(row);
+    }
+
+    /// Hands over the rows read so far; false if the writer has stopped.
+    fn flush(&mut self, line: u64) -> bool {
+        if self.guessing {
+            return false;
+        }
+        self.to_writer.blocking_send(Parsed::Rows(std::mem::take(&mut self.rows), line)).is_ok()
+    }
+
+    /// Hands over a full batch; false if the writer has stopped.
+    fn flush_full(&mut self, line: u64) -> bool {
+        !self.guessing && (self.rows.len() < BATCH || self.flush(line))
+    }
+
+    fn stop(&mut self, line: u64, why: Parsed) {
+        if self.flush(line) {
+            let _ = self.to_writer.blocking_send(why);
+        }
+    }
+
+    fn read_csv(&mut self, reader: impl Read) {
+        let mut records = CsvRecords::new(BufReader::new(reader));
+        let unreadable = |field: &str, message: &str| Parsed::Unreadable(field.into(), message.into());
+        let layout = match records.next_record() {
+            Ok(None) => CsvLayout::from_header(std::iter::empty()),
+            Ok(Some((_, sync_records::Read::Whole))) => match records.cells() {
+                Some(cells) => CsvLayout::from_header(cells),
+                None => return self.stop(0, unreadable("header", "the header row is not UTF-8 text")),
+            },
+            Ok(Some((_, sync_records::Read::TooLong))) => {
+                return self.stop(0, unreadable("header", "the header row is longer than a row may be"));
+            }
+            Err(_) => return self.stop(0, unreadable("header", "the file has no readable CSV header row")),
+        };
+        let layout = match layout {
+            Ok(layout) => layout,
+            Err(e) => return self.stop(0, Parsed::Unreadable(e.field, e.message)),
+        };
+        let mut line = 1;
+        loop {
+            match records.next_record() {
+                Ok(None) => break,
+                Ok(Some((at, read))) => {
+                    line = at;
+                    match (read, records.cells()) {
+                        (sync_records::Read::TooLong, _) => self.reject(line, "line", sync_records::too_long_message()),
+                        (sync_records::Read::Whole, Some(cells)) => {
+                            let input = layout.row(cells);
+                            self.push(line, input)
+                        }
+                        (sync_records::Read::Whole, None) => {
+                            self.reject(line, "line", "this row is not valid CSV text (UTF-8)")
+                        }
+                    }
+                }
+                Err(_) => return self.stop(line, Parsed::Interrupted(line)),
+            }
+            if !self.flush_full(line) {
+                return;
+            }
+        }
+        let _ = self.flush(line);
+    }
+
+    fn read_ndjson(&mut self, reader: impl Read) {
+        let mut reader = BufReader::new(reader);
+        let mut buf = Vec::new();
+        let mut line = 0u64;
+        loop {
+            match sync_records::read_line(&mut reader, &mut buf) {
+                Ok(None) => break,
+                Ok(Some(sync_records::Read::TooLong)) => {
+                    line += 1;
+                    self.reject(line, "line", sync_records::too_long_message());
+                }
+                Ok(Some(sync_records::Read::Whole)) => {
+                    line += 1;
+                    match std::str::from_utf8(&buf).map(str::trim) {
+                        Err(_) => self.reject(line, "line", "this line is not UTF-8 text"),
+                        Ok("") => continue,
+                        Ok(text) => match ndjson_row(text) {
+                            Ok(input) => self.push(line, input),
+                            Err(e) => self.rows.push(Row::Rejected(vec![Rejected {
+                                line,
+                                field: e.field,
+                                message: e.message,
+                            }])),
+                        },
+                    }
+                }
+                Err(_) => return self.stop(line, Parsed::Interrupted(line)),
+            }
+            if !self.flush_full(line) {
+                return;
+            }
+        }
+        let _ = self.flush(line);
+    }
+}
+
 impl Service {
     /// Syncs an organisation's whole caseload from `reader`. `progress` is told the number of
-    /// rows read after each batch.
+    /// rows read after each batch. A sync that writes holds its organisation's lease from
+    /// before it reads a row until it ends (`SyncError::Busy` if another holds it).
     pub async fn sync_holdings<R: Read + Send + 'static>(
         &self,
         org_id: i64,
@@ -141,151 +336,48 @@ impl Service {
         options: SyncOptions,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<SyncSummary, SyncError> {
-        let dry_run = options.dry_run;
-        let mut first_load = false;
-        if !dry_run {
-            self.check_churn(org_id, actor).await?;
-            first_load = self.store.holdings_of_org(org_id).await.map_err(ServiceError::from)? == 0;
+        if options.dry_run {
+            return self.run_sync(org_id, actor, format, reader, None, false, progress).await;
         }
+        self.check_churn(org_id, actor).await?;
+        let first_load = self.store.holdings_of_org(org_id).await.map_err(ServiceError::from)? == 0;
+        let run = self.begin_sync_run(org_id, actor).await?;
+        let result = self.run_sync(org_id, actor, format, reader, Some(&run.lease), first_load, progress).await;
+        // A finished sync, an interrupted upload and a stopped guess have their `sync_run` event;
+        // any other failure is recorded as `sync_interrupted`, with what it committed.
+        let accounted = matches!(result, Ok(_) | Err(SyncError::Interrupted { .. } | SyncError::LooksLikeEnumeration));
+        self.end_sync_run(run, accounted).await;
+        result
+    }
+
+    /// The sync itself; `lease` is `None` for a dry run, which writes nothing. `first_load`: the
+    /// organisation had no holdings, so what it adds is not churn.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_sync<R: Read + Send + 'static>(
+        &self,
+        org_id: i64,
+        actor: Option<&Actor>,
+        format: SyncFormat,
+        reader: R,
+        lease: Option<&LeaseRef>,
+        first_load: bool,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<SyncSummary, SyncError> {
+        let dry_run = lease.is_none();
         // Parsed batches waiting for the writer.
         let (tx, mut rx) = mpsc::channel::<Parsed>(4);
-        let keys = self.keys.clone();
-        let today = self.clock.today();
-        let mut groups = self.settings.limits.enabled.then(|| NameGroups::new(self.settings.limits.enumeration));
-        let parser = tokio::task::spawn_blocking(move || {
-            let mut rows = Vec::with_capacity(BATCH);
-            let mut seen: HashMap<u64, u64> = HashMap::new();
-            let flush =
-                |rows: &mut Vec<Row>, line: u64| tx.blocking_send(Parsed::Rows(std::mem::take(rows), line)).is_ok();
-            // A file that guesses is stopped at the row that gives it away, before that row's
-            // batch is written: `Some` then.
-            let mut handle =
-                |line: u64, input: Result<crate::domain::holding::HoldingInput, Rejected>, rows: &mut Vec<Row>| {
-                    if let (Some(groups), Ok(input)) = (groups.as_mut(), &input)
-                        && let Err(suspicion) = groups.observe_row(input.subject.iter().chain(&input.carers))
-                    {
-                        return Some(suspicion);
-                    }
-                    let row = match input {
-                        Err(r) => Row::Rejected(vec![r]),
-                        Ok(mut input) => match input.local_ref.take() {
-                            None => Row::Rejected(vec![Rejected {
-                                line,
-                                field: "local_ref".into(),
-                                message: "local_ref is required".into(),
-                            }]),
-                            Some(local_ref) => match seen.insert(ref_hash(local_ref.trim()), line) {
-                                Some(first) => Row::Rejected(vec![Rejected {
-                                    line,
-                                    field: "local_ref".into(),
-                                    message: format!("this local_ref already appeared on line {first}"),
-                                }]),
-                                None => match input.into_holding(&local_ref, &keys, today) {
-                                    Ok(h) => Row::Holding(Box::new(h)),
-                                    Err(errors) => Row::Rejected(Rejected::from_errors(line, errors)),
-                                },
-                            },
-                        },
-                    };
-                    rows.push(row);
-                    None
-                };
-            let stop = |suspicion: Suspicion| {
-                let _ = tx.blocking_send(Parsed::LooksLikeEnumeration(suspicion));
-            };
-            match format {
-                SyncFormat::Csv => {
-                    let mut csv = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::None).from_reader(reader);
-                    let layout = match csv.headers() {
-                        Ok(h) => CsvLayout::from_header(h.iter()),
-                        Err(_) => {
-                            let _ = tx.blocking_send(Parsed::Unreadable(
-                                "header".into(),
-                                "the file has no readable CSV header row".into(),
-                            ));
-                            return;
-                        }
-                    };
-                    let layout = match layout {
-                        Ok(l) => l,
-                        Err(e) => {
-                            let _ = tx.blocking_send(Parsed::Unreadable(e.field, e.message));
-                            return;
-                        }
-                    };
-                    let mut record = csv::StringRecord::new();
-                    let mut line = 1;
-                    loop {
-                        match csv.read_record(&mut record) {
-                            Ok(false) => break,
-                            Ok(true) => {
-                                line = record.position().map(|p| p.line()).unwrap_or(line + 1);
-                                if let Some(suspicion) = handle(line, Ok(layout.row(record.iter())), &mut rows) {
-                                    return stop(suspicion);
-                                }
-                            }
-                            Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => {
-                                let _ = flush(&mut rows, line);
-                                let _ = tx.blocking_send(Parsed::Interrupted(line));
-                                return;
-                            }
-                            Err(e) => {
-                                line = e.position().map(|p| p.line()).unwrap_or(line + 1);
-                                let reason = Rejected {
-                                    line,
-                                    field: "line".into(),
-                                    message: "this row is not valid CSV text (UTF-8)".into(),
-                                };
-                                let _ = handle(line, Err(reason), &mut rows);
-                            }
-                        }
-                        if rows.len() >= BATCH && !flush(&mut rows, line) {
-                            return;
-                        }
-                    }
-                    let _ = flush(&mut rows, line);
-                }
-                SyncFormat::Ndjson => {
-                    let mut reader = BufReader::new(reader);
-                    let mut buf = Vec::new();
-                    let mut line = 0u64;
-                    loop {
-                        buf.clear();
-                        match reader.read_until(b'\n', &mut buf) {
-                            Ok(0) => break,
-                            Ok(_) => line += 1,
-                            Err(_) => {
-                                let _ = flush(&mut rows, line);
-                                let _ = tx.blocking_send(Parsed::Interrupted(line));
-                                return;
-                            }
-                        }
-                        let text = match std::str::from_utf8(&buf) {
-                            Ok(t) => t.trim(),
-                            Err(_) => {
-                                let reason = Rejected {
-                                    line,
-                                    field: "line".into(),
-                                    message: "this line is not UTF-8 text".into(),
-                                };
-                                let _ = handle(line, Err(reason), &mut rows);
-                                continue;
-                            }
-                        };
-                        if text.is_empty() {
-                            continue;
-                        }
-                        let input = ndjson_row(text).map_err(|e| Rejected { line, field: e.field, message: e.message });
-                        if let Some(suspicion) = handle(line, input, &mut rows) {
-                            return stop(suspicion);
-                        }
-                        if rows.len() >= BATCH && !flush(&mut rows, line) {
-                            return;
-                        }
-                    }
-                    let _ = flush(&mut rows, line);
-                }
-            }
+        let mut rows = RowReader {
+            keys: self.keys.clone(),
+            today: self.clock.today(),
+            seen: HashMap::new(),
+            rows: Vec::new(),
+            to_writer: tx,
+            groups: self.settings.limits.enabled.then(|| NameGroups::new(self.settings.limits.enumeration)),
+            guessing: false,
+        };
+        let parser = tokio::task::spawn_blocking(move || match format {
+            SyncFormat::Csv => rows.read_csv(reader),
+            SyncFormat::Ndjson => rows.read_ndjson(reader),
         });
 
         let mut index = self.store.sync_index(org_id).await.map_err(ServiceError::from)?;
@@ -300,17 +392,28 @@ impl Service {
             let mut analyze_at = FIRST_ANALYZE;
             let mut open = None;
             let mut uncommitted = Vec::new();
-            while let Some(parsed) = rx.recv().await {
+            loop {
+                let parsed = match tokio::time::timeout(IDLE_COMMIT, rx.recv()).await {
+                    Ok(parsed) => parsed,
+                    Err(_) => {
+                        // The input has stalled (a slow upload): commit what was read rather
+                        // than hold the write lock idle, and wait on.
+                        self.commit_sync(&mut open, lease).await?;
+                        pass_on(&committed, &mut uncommitted).await?;
+                        rx.recv().await
+                    }
+                };
+                let Some(parsed) = parsed else { break };
                 let (rows, line) = match parsed {
                     Parsed::Rows(rows, line) => (rows, line),
                     Parsed::Unreadable(field, message) => return Err(SyncError::Unreadable { field, message }),
                     Parsed::Interrupted(line) => {
-                        self.commit_sync(&mut open).await?;
+                        self.commit_sync(&mut open, lease).await?;
                         pass_on(&committed, &mut uncommitted).await?;
                         return Ok(Some(Stopped::Interrupted(line)));
                     }
                     Parsed::LooksLikeEnumeration(suspicion) => {
-                        self.commit_sync(&mut open).await?;
+                        self.commit_sync(&mut open, lease).await?;
                         pass_on(&committed, &mut uncommitted).await?;
                         return Ok(Some(Stopped::LooksLikeEnumeration(suspicion)));
                     }
@@ -320,7 +423,7 @@ impl Service {
                     summary.lines += 1;
                     match row {
                         Row::Holding(h) => holdings.push(*h),
-                        Row::Rejected(r) => summary.rejected.extend(r),
+                        Row::Rejected(r) => summary.reject(r),
                     }
                 }
                 if dry_run {
@@ -337,6 +440,7 @@ impl Service {
                         .store
                         .sync_batch(&mut open, org_id, &holdings, &self.key_id, now, &mut index)
                         .await
+                        .map_err(put_meanwhile)
                         .map_err(ServiceError::from)?;
                     for (change, _) in &changes {
                         match change {
@@ -350,7 +454,7 @@ impl Service {
                     // another write is waiting for it.
                     let commit = open.as_ref().is_none_or(|tx| tx.rows >= TRANSACTION_ROWS);
                     if commit || self.store.writers_waiting() {
-                        self.commit_sync(&mut open).await?;
+                        self.commit_sync(&mut open, lease).await?;
                         // Before signalling, whose candidate search needs the statistics.
                         if summary.added + summary.updated >= analyze_at {
                             self.store.analyze_holdings().await.map_err(ServiceError::from)?;
@@ -361,7 +465,7 @@ impl Service {
                 }
                 progress(line);
             }
-            self.commit_sync(&mut open).await?;
+            self.commit_sync(&mut open, lease).await?;
             pass_on(&committed, &mut uncommitted).await?;
             Ok(None)
         };
@@ -375,51 +479,56 @@ impl Service {
             Ok::<_, ServiceError>(signalled)
         };
         let (written, signalled) = tokio::join!(write, signal);
+        // The reader stops at its next batch once the writer has gone.
+        drop(rx);
         let _ = parser.await;
         // A signalling failure stops the writer (its channel closes), so it is the one to report.
         summary.count(signalled?);
+        let run_id = lease.map(|l| l.run_id.as_str());
         match written? {
             None => {}
             Some(Stopped::Interrupted(line)) => {
-                self.audit_sync(org_id, actor, &summary, false).await?;
+                self.audit_sync(org_id, actor, &summary, run_id, false).await?;
                 self.count_churn(org_id, actor, summary.added, 0, first_load).await?;
                 return Err(SyncError::Interrupted { line });
             }
             Some(Stopped::LooksLikeEnumeration(suspicion)) => {
-                self.audit_sync(org_id, actor, &summary, false).await?;
+                self.audit_sync(org_id, actor, &summary, run_id, false).await?;
                 self.count_churn(org_id, actor, summary.added, 0, first_load).await?;
-                self.flag_sync(
-                    org_id,
-                    actor,
-                    "rows_sharing_a_name",
-                    json!({
-                        "rows_sharing_a_name": suspicion.rows_sharing_a_name, "rows_read": suspicion.rows,
-                    }),
-                )
-                .await?;
+                let counts = json!({
+                    "rows_sharing_a_name": suspicion.rows_sharing_a_name, "rows_read": suspicion.rows,
+                });
+                self.flag_sync(org_id, actor, "rows_sharing_a_name", counts).await?;
                 return Err(SyncError::LooksLikeEnumeration);
             }
         }
         let absent: Vec<i64> = index.values().map(|(id, _)| *id).collect();
         summary.removed = absent.len() as u64;
-        if !dry_run && !absent.is_empty() {
-            summary.count(self.remove_holdings(org_id, &absent).await?);
+        if let Some(lease) = lease
+            && !absent.is_empty()
+        {
+            let (removed, signalled) = self.remove_holdings(org_id, &absent, Some(lease)).await?;
+            // What really went: a holding deleted by hand meanwhile is not counted twice.
+            summary.removed = removed;
+            summary.count(signalled);
         }
         if !dry_run && summary.added + summary.updated + summary.removed >= FIRST_ANALYZE / 10 {
             self.store.analyze_holdings().await.map_err(ServiceError::from)?;
         }
         summary.rejected.sort_by_key(|r| r.line);
         if !dry_run {
-            self.audit_sync(org_id, actor, &summary, true).await?;
+            self.audit_sync(org_id, actor, &summary, run_id, true).await?;
             self.count_churn(org_id, actor, summary.added, summary.removed, first_load).await?;
         }
         Ok(summary)
     }
 
-    /// Commits the sync's open transaction, if there is one.
-    async fn commit_sync(&self, open: &mut Option<SyncTransaction>) -> Result<(), SyncError> {
+    /// Commits the sync's open transaction, if there is one, behind its lease's fence.
+    async fn commit_sync(&self, open: &mut Option<SyncTransaction>, lease: Option<&LeaseRef>) -> Result<(), SyncError> {
         if let Some(tx) = open.take() {
-            self.store.commit_sync(tx).await.map_err(ServiceError::from)?;
+            let lease = lease.ok_or_else(|| StoreError::Inconsistent("a dry run opened a transaction".into()));
+            let lease = lease.map_err(ServiceError::from)?;
+            self.store.commit_sync(tx, lease, self.lease_expiry()).await.map_err(ServiceError::from)?;
         }
         Ok(())
     }
@@ -446,11 +555,13 @@ impl Service {
         org_id: i64,
         actor: Option<&Actor>,
         s: &SyncSummary,
+        run_id: Option<&str>,
         complete: bool,
     ) -> Result<(), ServiceError> {
         let mut event = NewEvent::new(EventType::SyncRun).concerning([org_id]).details(json!({
+            "run_id": run_id,
             "added": s.added, "updated": s.updated, "unchanged": s.unchanged, "removed": s.removed,
-            "rejected": s.rejected.len(), "lines": s.lines, "complete": complete,
+            "rejected": s.rejected_count, "lines": s.lines, "complete": complete,
             "matches_new": s.matches_new, "matches_withdrawn": s.matches_withdrawn,
         }));
         if let Some(actor) = actor {

@@ -16,6 +16,7 @@ use crate::domain::holding::{CarerFields, Category, Contact, HoldingKey, NewHold
 use crate::domain::identity::FieldsPresent;
 use crate::domain::matching::HitRef;
 use crate::domain::organisation::Organisation;
+use crate::store::sync_leases::{Committed, LeaseRef, fence};
 
 const HIT_CHUNK: usize = 512;
 
@@ -54,6 +55,8 @@ pub struct SyncTransaction {
     tx: Transaction<'static, Any>,
     /// Rows written in it so far.
     pub rows: usize,
+    /// What it adds to the run's counts (recorded by the fence as it commits).
+    committed: Committed,
 }
 
 /// What happened to one holding in a put or a sync.
@@ -228,13 +231,33 @@ impl Store {
         }
         let tx = match open {
             Some(tx) => tx,
-            None => open.insert(SyncTransaction { tx: self.begin_write_uncounted().await?, rows: 0 }),
+            None => open.insert(SyncTransaction {
+                tx: self.begin_write_uncounted().await?,
+                rows: 0,
+                committed: Committed::default(),
+            }),
         };
         tx.rows += batch.len();
-        write_holdings(&mut tx.tx, self.engine(), org_id, &items, key_id, now).await
+        let written = write_holdings(&mut tx.tx, self.engine(), org_id, &items, key_id, now).await?;
+        for (change, _) in &written {
+            match change {
+                Change::Added => tx.committed.added += 1,
+                Change::Updated => tx.committed.updated += 1,
+                Change::Unchanged => {}
+            }
+        }
+        Ok(written)
     }
 
-    pub async fn commit_sync(&self, open: SyncTransaction) -> StoreResult<()> {
+    /// Commits a sync's transaction behind the run's fence (`sync_leases::fence`), so the
+    /// run's counts say what it committed, and a run that lost its lease commits nothing.
+    pub async fn commit_sync(
+        &self,
+        mut open: SyncTransaction,
+        lease: &LeaseRef,
+        expires_at: Millis,
+    ) -> StoreResult<()> {
+        fence(&mut open.tx, lease, expires_at, open.committed).await?;
         open.tx.commit().await?;
         Ok(())
     }
@@ -327,8 +350,14 @@ impl Store {
         if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
     }
 
-    /// Deletes holdings by id (own organisation only); returns how many went.
-    pub async fn delete_holdings(&self, org_id: i64, ids: &[i64]) -> StoreResult<u64> {
+    /// Deletes holdings by id (own organisation only); returns how many went. A sync's removals
+    /// go behind its fence (`sync_leases::fence`): counted in its run, or not made at all.
+    pub async fn delete_holdings(
+        &self,
+        org_id: i64,
+        ids: &[i64],
+        sync: Option<(&LeaseRef, Millis)>,
+    ) -> StoreResult<u64> {
         let mut deleted = 0;
         for chunk in ids.chunks(500) {
             let mut tx = self.begin_write().await?;
@@ -346,6 +375,10 @@ impl Store {
             del_keys.execute(&mut *tx).await?;
             let gone = del.execute(&mut *tx).await?.rows_affected();
             count_holdings(&mut tx, org_id, -i64::try_from(gone).unwrap_or(i64::MAX)).await?;
+            if let Some((lease, expires_at)) = sync {
+                let removed = i64::try_from(gone).unwrap_or(i64::MAX);
+                fence(&mut tx, lease, expires_at, Committed { removed, ..Committed::default() }).await?;
+            }
             deleted += gone;
             tx.commit().await?;
         }
@@ -614,7 +647,7 @@ async fn update_holding(
     key_id: &str,
     now: Millis,
 ) -> StoreResult<()> {
-    sqlx::query(
+    let done = sqlx::query(
         "UPDATE holdings SET category = $1, status = $2, \
          closed_at = CASE WHEN $3 IS NULL THEN NULL ELSE COALESCE(closed_at, $3) END, \
          contact_team = $4, contact_phone = $5, contact_email = $6, fields_present = $7, key_id = $8, \
@@ -637,6 +670,13 @@ async fn update_holding(
     .bind(id)
     .execute(&mut **tx)
     .await?;
+    if done.rows_affected() == 0 {
+        // Deleted by hand while a sync ran: stop (and roll back) rather than write its
+        // pseudonyms for a holding that is no longer there.
+        return Err(StoreError::Conflict(
+            "a record in the file was deleted while this sync ran; nothing was removed: send the file again",
+        ));
+    }
     Ok(())
 }
 

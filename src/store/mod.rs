@@ -13,6 +13,7 @@ pub mod postgres;
 pub mod requests;
 pub mod sessions;
 pub mod sqlite;
+pub mod sync_leases;
 pub mod users;
 
 use std::time::Duration;

@@ -105,13 +105,16 @@ fn summary_panel(s: &SyncSummary) -> Markup {
             div class="summary-row" { dt { "Updated" } dd { (s.updated) } }
             div class="summary-row" { dt { "Unchanged" } dd { (s.unchanged) } }
             div class="summary-row" { dt { "Removed" } dd { (s.removed) } }
-            div class="summary-row" { dt { "Rejected rows" } dd { (s.rejected.len()) } }
+            div class="summary-row" { dt { "Rejected rows" } dd { (s.rejected_count) } }
             div class="summary-row" { dt { "New matches" } dd { (s.matches_new) } }
             div class="summary-row" { dt { "Matches withdrawn" } dd { (s.matches_withdrawn) } }
         }
         @if !s.rejected.is_empty() {
             table class="table" {
-                caption class="table-caption" { "Rejected rows (fix them and upload again)" }
+                caption class="table-caption" {
+                    "Rejected rows (fix them and upload again)"
+                    @if s.rejected_count > s.rejected.len() as u64 { ": the first " (s.rejected.len()) " of " (s.rejected_count) }
+                }
                 thead { tr { th scope="col" { "Line" } th scope="col" { "Field" } th scope="col" { "Problem" } } }
                 tbody { @for r in s.rejected.iter().take(500) { tr { td { (r.line) } td { (r.field) } td { (ui::sentence(&r.message)) } } } }
             }
@@ -183,6 +186,9 @@ pub async fn upload(State(state): State<AppState>, session: Session, headers: He
                     }
                     Err(e @ SyncError::LooksLikeEnumeration) => {
                         Ok(respond(StatusCode::UNPROCESSABLE_ENTITY, page(&session, Some(&e.to_string()), None)))
+                    }
+                    Err(e @ SyncError::Busy) => {
+                        Ok(respond(StatusCode::CONFLICT, page(&session, Some(&e.to_string()), None)))
                     }
                     Err(SyncError::Service(e)) => Err(PageError::new(e, &session)),
                 };
