@@ -71,6 +71,8 @@ pub struct FileConfig {
     pub max_sync_bytes: Option<usize>,
     /// Days a closed holding stays findable before it is purged.
     pub closed_retention_days: Option<u32>,
+    /// Days free text typed into the audit trail (a purpose's detail) is kept before purge erases it.
+    pub free_text_retention_days: Option<u32>,
     #[serde(default)]
     pub limits: Option<LimitsFile>,
     /// Anomaly thresholds for IG review (see docs/audit.md).
@@ -251,6 +253,9 @@ pub struct Settings {
     pub max_sync_bytes: usize,
     /// Closed holdings are purged this many days after they were closed (default 730).
     pub closed_retention_days: u32,
+    /// Free text beside the audit trail is erased by purge this many days after the event
+    /// (default 365); the leaf keeps only its commitment, and still verifies.
+    pub free_text_retention_days: u32,
     pub policy: crate::domain::policy::Policy,
     pub deadlines: crate::domain::request::Deadlines,
     pub outbox: OutboxSettings,
@@ -409,6 +414,7 @@ impl Settings {
             max_body_bytes: file.max_body_bytes.unwrap_or(1024 * 1024),
             max_sync_bytes: file.max_sync_bytes.unwrap_or(1024 * 1024 * 1024),
             closed_retention_days: file.closed_retention_days.unwrap_or(730),
+            free_text_retention_days: file.free_text_retention_days.unwrap_or(365),
             audit_witness,
             audit_witness_interval: Duration::from_secs(file.audit_witness_interval_secs.unwrap_or(300).max(10)),
             anomaly_rules,

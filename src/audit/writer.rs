@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use super::checkpoint::{AuditSigningKey, Checkpoint};
 use super::event::{NewEvent, canonical_body};
+use super::leaf::LeafKey;
 use super::merkle::{Frontier, leaf_hash};
 use crate::clock::{Clock, Millis};
 use crate::store::audit::{AuditBatch, AuditHead, AuditRow};
@@ -74,7 +75,8 @@ impl AuditLog {
         origin: String,
     ) -> (AuditLog, JoinHandle<()>) {
         let (queue, rx) = mpsc::channel(4096);
-        let writer = Writer { store, signer: signer.clone(), clock, origin, kept: None };
+        let leaf_key = signer.leaf_key();
+        let writer = Writer { store, signer: signer.clone(), leaf_key, clock, origin, kept: None };
         let handle = tokio::spawn(writer.run(rx));
         (AuditLog { queue, signer }, handle)
     }
@@ -105,11 +107,17 @@ impl AuditLog {
     pub fn signer(&self) -> &AuditSigningKey {
         &self.signer
     }
+
+    /// The key the log's v2 leaves are salted under (for verification and openings).
+    pub fn leaf_key(&self) -> LeafKey {
+        self.signer.leaf_key()
+    }
 }
 
 struct Writer {
     store: Store,
     signer: Arc<AuditSigningKey>,
+    leaf_key: LeafKey,
     clock: Clock,
     origin: String,
     /// Size and time of the last checkpoint kept in history (loaded lazily).
@@ -167,7 +175,7 @@ impl Writer {
         }
         let at = self.clock.now_ms();
         let kept = self.kept.unwrap_or((0, 0));
-        let (signer, origin) = (&self.signer, &self.origin);
+        let (signer, origin, leaf_key) = (&self.signer, &self.origin, &self.leaf_key);
         let mut first_seq = 0;
         let outcome = self
             .store
@@ -184,7 +192,7 @@ impl Writer {
                 let mut rows = Vec::with_capacity(batch.len());
                 for pending in batch {
                     let seq = frontier.size();
-                    let body = canonical_body(&pending.event, seq, at);
+                    let body = canonical_body(&pending.event, seq, at, leaf_key);
                     let leaf = leaf_hash(&body);
                     frontier.push(leaf).map_err(|e| StoreError::Inconsistent(e.to_string()))?;
                     let e = &pending.event;
@@ -200,6 +208,7 @@ impl Writer {
                         leaf_hash: leaf.to_vec(),
                         scope: e.scope(),
                         attachments: e.attachments.clone(),
+                        free_text: e.free_text.clone(),
                     });
                 }
                 let checkpoint = Checkpoint::new(origin.clone(), frontier.size(), frontier.root(), at)

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{Service, ServiceResult};
+use crate::audit::leaf::{Sealed, scope_value};
 use crate::audit::{Attachment, EventType, NewEvent};
 use crate::clock::{Millis, parse_instant, rfc3339};
 use crate::domain::FieldError;
@@ -128,6 +129,15 @@ pub struct SubjectAccessOutcome {
     pub holders: Vec<HolderView>,
 }
 
+/// What an organisation needs to check its own membership of a v2 leaf's scope without the
+/// service's key: its id and its salt, so `commitment(scope, seq, salt, id)` is in `scope`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ScopeOpening {
+    pub organisation_id: i64,
+    /// Hex; see docs/audit.md ("Leaf format v2") for how the commitment is computed.
+    pub salt: String,
+}
+
 /// One anomaly flag as listed for review.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AnomalyView {
@@ -201,8 +211,24 @@ fn touched(details: &Value) -> Vec<String> {
     codes.into_iter().collect()
 }
 
-fn view(row: EventRow, our_records: Vec<OurRecord>) -> EventView {
+/// Whether free text typed by the event's actor is shown to this viewer: only to the actor's
+/// own organisation (and the operator's whole-log view, which reads the database anyway).
+fn shows_free_text(row: &EventRow, viewer: Option<i64>) -> bool {
+    viewer.is_none() || viewer == row.actor_org_id
+}
+
+fn view(row: EventRow, our_records: Vec<OurRecord>, viewer: Option<i64>) -> EventView {
     let body: Value = serde_json::from_slice(&row.body).unwrap_or(Value::Null);
+    let mut details = body.get("details").cloned().unwrap_or(Value::Null);
+    if let Some(fields) = details.as_object_mut() {
+        // A v1 leaf still holds its free text: shown by the same rule as a v2 leaf's.
+        let v1_text = fields.remove("purpose_detail").filter(|t| !t.is_null());
+        if shows_free_text(&row, viewer)
+            && let Some(text) = row.free_text.clone().map(Value::String).or(v1_text)
+        {
+            fields.insert("purpose_detail".into(), text);
+        }
+    }
     let actor = row.actor_user_id.map(|user_id| ActorView {
         user_id,
         name: row.actor_name.clone(),
@@ -213,7 +239,6 @@ fn view(row: EventRow, our_records: Vec<OurRecord>) -> EventView {
             .unwrap_or_default(),
         role: body["actor"]["role"].as_str().unwrap_or_default().to_string(),
     });
-    let details = body.get("details").cloned().unwrap_or(Value::Null);
     EventView {
         id: row.seq,
         at: rfc3339(row.at),
@@ -228,6 +253,15 @@ fn view(row: EventRow, our_records: Vec<OurRecord>) -> EventView {
 }
 
 impl Service {
+    /// The opening of `org_id`'s scope commitment in the leaf at `seq` (none for a v1 leaf,
+    /// whose scope is in clear).
+    pub fn scope_opening(&self, org_id: i64, seq: u64, body: &[u8]) -> Option<ScopeOpening> {
+        let leaf: Value = serde_json::from_slice(body).ok()?;
+        leaf.get("v")?;
+        let salt = self.audit.leaf_key().salt(Sealed::Scope, seq, &scope_value(org_id));
+        Some(ScopeOpening { organisation_id: org_id, salt: hex::encode(salt) })
+    }
+
     /// A page of events within an organisation's scope (or the whole log when `scope` is `None`).
     pub async fn audit_events(&self, scope: Option<i64>, input: &EventFilterInput) -> ServiceResult<EventPage> {
         let mut q = input.parse()?;
@@ -271,7 +305,7 @@ impl Service {
             .into_iter()
             .map(|row| {
                 let records = ours.remove(&row.seq).unwrap_or_default();
-                view(row, records)
+                view(row, records, scope)
             })
             .collect();
         Ok(EventPage { events, next_cursor })
@@ -418,7 +452,14 @@ impl Service {
                     at: f.at,
                     user_id: f.user_id,
                     purpose: f.purpose,
-                    purpose_detail: body["details"]["purpose_detail"].as_str().map(str::to_string),
+                    // Free text reaches only the IG officer of the organisation that typed it.
+                    purpose_detail: (f.org_id == Some(scope_org))
+                        .then(|| {
+                            f.free_text
+                                .clone()
+                                .or_else(|| body["details"]["purpose_detail"].as_str().map(str::to_string))
+                        })
+                        .flatten(),
                     token_reported_lost: body["details"]["token_reported_lost"].as_bool().unwrap_or(false),
                     child_keys: f.child_keys,
                     request_followed: followed.contains(&f.seq),

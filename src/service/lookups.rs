@@ -352,8 +352,10 @@ fn lookup_event(
     let mut event = NewEvent::new(EventType::Lookup).by(actor).concerning(holder_orgs);
     event.purpose = Some(lookup.purpose.as_str().to_string());
     event.lookup_id = Some(lookup_id.to_string());
+    // What the person typed stays out of the permanent leaf (it holds a commitment): kept
+    // beside it, erasable, shown only to the asker's organisation.
+    event.free_text = lookup.purpose_detail.clone();
     event.details = json!({
-        "purpose_detail": lookup.purpose_detail,
         "key_kinds_asked": kinds,
         "keys_asked": asked,
         "keys_queried": lookup.probes().count(),
@@ -382,7 +384,7 @@ fn shielded_alert(
         "tier": record.tier.as_str(),
         "basis": record.basis.as_str(),
         "purpose": lookup.purpose.as_str(),
-        "purpose_detail": lookup.purpose_detail,
+        // No free text: what the asker typed is shown to the asker's organisation only.
         "asked_by": actor.user_name,
         "asking_organisation": {"code": actor.org_code, "name": actor.org_name},
         "message": "A lookup reached your shielded record. The asker was told only that a participating \
