@@ -430,25 +430,31 @@ impl Store {
         })
         .collect::<StoreResult<Vec<_>>>()?;
         // One statement, one snapshot: a row the writer moves meanwhile is seen once.
-        let asked = sqlx::query(
-            "SELECT seq, pseudonym AS pseudonyms FROM lookup_pseudonyms WHERE seq >= $1 AND seq < $2 \
-             UNION ALL SELECT seq, pseudonyms FROM lookup_pseudonyms_pending WHERE seq >= $3 AND seq < $4",
-        )
-        .bind(from)
-        .bind(to)
-        .bind(from)
-        .bind(to)
-        .fetch_all(self.reader())
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get("seq")?, r.try_get("pseudonyms")?)))
-        .collect::<StoreResult<Vec<_>>>()?;
-        let free_text = range("SELECT seq, text, erased_at FROM audit_free_text WHERE seq >= $1 AND seq < $2")
+        let with_pending = self.trail_has("lookup_pseudonyms_pending").await;
+        let indexed = "SELECT seq, pseudonym AS pseudonyms FROM lookup_pseudonyms WHERE seq >= $1 AND seq < $2";
+        let both = format!(
+            "{indexed} UNION ALL SELECT seq, pseudonyms FROM lookup_pseudonyms_pending WHERE seq >= $3 AND seq < $4"
+        );
+        let mut asked = sqlx::query::<Any>(if with_pending { &both } else { indexed }).bind(from).bind(to);
+        if with_pending {
+            asked = asked.bind(from).bind(to);
+        }
+        let asked = asked
             .fetch_all(self.reader())
             .await?
             .iter()
-            .map(|r| Ok((r.try_get("seq")?, r.try_get("text")?, r.try_get("erased_at")?)))
+            .map(|r| Ok((r.try_get("seq")?, r.try_get("pseudonyms")?)))
             .collect::<StoreResult<Vec<_>>>()?;
+        let free_text = if self.trail_has("audit_free_text").await {
+            range("SELECT seq, text, erased_at FROM audit_free_text WHERE seq >= $1 AND seq < $2")
+                .fetch_all(self.reader())
+                .await?
+                .iter()
+                .map(|r| Ok((r.try_get("seq")?, r.try_get("text")?, r.try_get("erased_at")?)))
+                .collect::<StoreResult<Vec<_>>>()?
+        } else {
+            Vec::new()
+        };
         Ok(DerivedPage { events, orgs, matches, asked, free_text })
     }
 
@@ -460,6 +466,9 @@ impl Store {
         for table in
             ["audit_event_orgs", "lookup_matches", "lookup_pseudonyms", "lookup_pseudonyms_pending", "audit_free_text"]
         {
+            if !self.trail_has(table).await {
+                continue;
+            }
             let sql = format!("SELECT MIN(seq) FROM {table} WHERE seq >= $1 OR seq < 0");
             let first: Option<i64> = sqlx::query_scalar(&sql).bind(size).fetch_one(self.reader()).await?;
             if let Some(seq) = first {
@@ -467,6 +476,12 @@ impl Store {
             }
         }
         Ok(found)
+    }
+
+    /// Whether a table of the trail is there to read: a backup copy (one file, in the layout
+    /// from before the split) has no pending pseudonyms, and a copy from before leaf v2 no free text.
+    async fn trail_has(&self, table: &str) -> bool {
+        sqlx::query(&format!("SELECT 1 FROM {table} LIMIT 0")).execute(self.reader()).await.is_ok()
     }
 
     /// Erases the free text of events before `before` (retention): the text goes, the leaf's
