@@ -528,3 +528,27 @@ async fn free_text_stays_out_of_the_leaf_is_shown_to_the_asker_only_and_is_erase
         verify_all(&w.app).await.unwrap_or_else(|e| panic!("{engine:?}: the trail verifies after erasure: {e}"));
     }
 }
+
+#[tokio::test]
+async fn a_holder_reached_by_a_lookup_learns_of_no_other_holder_from_its_view_or_proof() {
+    for engine in engines() {
+        let w = world(engine).await;
+        let york = w.app.store().organisation_by_code("E06000014").await.unwrap();
+        let york_admin = w.app.token(&york, Role::OrgAdmin).await;
+        let body = json!({"category": "child-in-need", "status": "open", "subject": amelia()});
+        let (status, reply) = w.app.put(&york_admin, "/api/v1/holdings/YRK-1", &body).await;
+        assert!(status.is_success(), "{reply}");
+        let id = lookup(&w.app, &w.leeds_worker, json!({"nhs_number": NHS}), "s47-enquiry").await;
+
+        let asker = events(&w.app, &w.leeds_ig, &format!("?lookup_id={id}")).await.remove(0);
+        assert_eq!(asker["organisations_touched"], json!(["E06000014", "E08000003"]), "{engine:?}: {asker}");
+        let seen = events(&w.app, &w.york_ig, &format!("?lookup_id={id}")).await.remove(0);
+        assert_eq!(seen["organisations_touched"], json!(["E06000014"]), "{engine:?}: {seen}");
+        let seq = seen["id"].as_i64().unwrap();
+        let (_, proof) = w.app.get(&w.york_ig, &format!("/api/v1/audit/proof/inclusion?seq={seq}")).await;
+        let csv = w.app.get_text(&w.york_ig, "/api/v1/audit/events.csv").await;
+        for (what, text) in [("view", seen.to_string()), ("proof", proof.to_string()), ("csv", csv)] {
+            assert!(!text.contains("E08000003"), "{engine:?}: York's {what} names Manchester: {text}");
+        }
+    }
+}

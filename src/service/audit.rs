@@ -200,30 +200,35 @@ impl EventFilterInput {
     }
 }
 
-/// The organisations whose records a lookup's details say it matched.
-fn touched(details: &Value) -> Vec<String> {
-    let codes: BTreeSet<String> = details["results"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|r| r["organisation"].as_str().map(str::to_string))
-        .collect();
+/// The holders (codes) of a lookup's matches a viewer may see: all unshielded ones for the
+/// asker's organisation (its practitioner was told them), only itself for a holder.
+fn touched(reached: Vec<(i64, String)>, row: &EventRow, viewer: Option<i64>) -> Vec<String> {
+    let asker = askers_side(row, viewer);
+    let codes: BTreeSet<String> =
+        reached.into_iter().filter(|(org, _)| asker || Some(*org) == viewer).map(|(_, code)| code).collect();
     codes.into_iter().collect()
 }
 
-/// Whether free text typed by the event's actor is shown to this viewer: only to the actor's
-/// own organisation (and the operator's whole-log view, which reads the database anyway).
-fn shows_free_text(row: &EventRow, viewer: Option<i64>) -> bool {
+/// Whether the viewer is the actor's own organisation (or the operator's whole-log view, which
+/// reads the database anyway): only that side sees the free text the actor typed and every
+/// holder a lookup reached.
+fn askers_side(row: &EventRow, viewer: Option<i64>) -> bool {
     viewer.is_none() || viewer == row.actor_org_id
 }
 
-fn view(row: EventRow, our_records: Vec<OurRecord>, viewer: Option<i64>) -> EventView {
+fn view(row: EventRow, our_records: Vec<OurRecord>, reached: Vec<(i64, String)>, viewer: Option<i64>) -> EventView {
     let body: Value = serde_json::from_slice(&row.body).unwrap_or(Value::Null);
     let mut details = body.get("details").cloned().unwrap_or(Value::Null);
     if let Some(fields) = details.as_object_mut() {
+        // A v1 lookup's results name every unshielded holder: only the asker's side reads them.
+        if !askers_side(&row, viewer) {
+            for result in fields.get_mut("results").and_then(Value::as_array_mut).into_iter().flatten() {
+                result.as_object_mut().map(|r| r.remove("organisation"));
+            }
+        }
         // A v1 leaf still holds its free text: shown by the same rule as a v2 leaf's.
         let v1_text = fields.remove("purpose_detail").filter(|t| !t.is_null());
-        if shows_free_text(&row, viewer)
+        if askers_side(&row, viewer)
             && let Some(text) = row.free_text.clone().map(Value::String).or(v1_text)
         {
             fields.insert("purpose_detail".into(), text);
@@ -239,6 +244,7 @@ fn view(row: EventRow, our_records: Vec<OurRecord>, viewer: Option<i64>) -> Even
             .unwrap_or_default(),
         role: body["actor"]["role"].as_str().unwrap_or_default().to_string(),
     });
+    let organisations_touched = touched(reached, &row, viewer);
     EventView {
         id: row.seq,
         at: rfc3339(row.at),
@@ -246,7 +252,7 @@ fn view(row: EventRow, our_records: Vec<OurRecord>, viewer: Option<i64>) -> Even
         actor,
         purpose: row.purpose,
         lookup_id: row.lookup_id,
-        organisations_touched: touched(&details),
+        organisations_touched,
         our_records: our_records.into_iter().map(OurRecordView::from).collect(),
         details,
     }
@@ -294,18 +300,18 @@ impl Service {
         let limit = q.limit;
         let rows = self.store.audit_events_page(&q).await?;
         let next_cursor = (rows.len() as i64 == limit).then(|| rows.last().map(|r| r.seq)).flatten();
+        let lookups: Vec<i64> = rows.iter().filter(|r| r.kind == "lookup").map(|r| r.seq).collect();
         let mut ours = match scope {
-            Some(org) => {
-                let lookups: Vec<i64> = rows.iter().filter(|r| r.kind == "lookup").map(|r| r.seq).collect();
-                self.store.our_records_for(org, &lookups).await?
-            }
+            Some(org) => self.store.our_records_for(org, &lookups).await?,
             None => Default::default(),
         };
+        let mut reached = self.store.holders_reached(&lookups).await?;
         let events = rows
             .into_iter()
             .map(|row| {
                 let records = ours.remove(&row.seq).unwrap_or_default();
-                view(row, records, scope)
+                let holders = reached.remove(&row.seq).unwrap_or_default();
+                view(row, records, holders, scope)
             })
             .collect();
         Ok(EventPage { events, next_cursor })

@@ -322,8 +322,8 @@ fn tier_rank(tier: Tier) -> u8 {
 }
 
 /// The lookup's audit event: who, why, which key kinds were asked (never values), what came
-/// back. A shielded record's holder is named only by `concerning` (so its IG officer sees the
-/// event), never in the details that the asker's side can read.
+/// back (match ids and tiers). Holders are named only by `concerning` and the sealed matches, so
+/// the leaf names no holder to anyone, a shielded one least of all.
 fn lookup_event(
     actor: &Actor,
     lookup: &Lookup,
@@ -336,13 +336,15 @@ fn lookup_event(
     let mut kinds: Vec<&str> = lookup.probes().map(|p| p.kind.name()).collect();
     kinds.sort_unstable();
     kinds.dedup();
+    // No holder is named in the leaf: every organisation in the scope reads it. Which holder each
+    // match reached is committed to (`matches`) and stored in `lookup_matches`, where the views
+    // read it for whoever may see it (the asker: every unshielded holder; a holder: itself).
     let mut results: Vec<_> = matches
         .iter()
         .flat_map(|g| {
-            g.records.iter().map(|r| {
-                json!({"organisation": g.organisation.code, "match_id": r.match_id, "tier": r.tier.as_str(),
-                       "basis": r.basis.as_str()})
-            })
+            g.records
+                .iter()
+                .map(|r| json!({"match_id": r.match_id, "tier": r.tier.as_str(), "basis": r.basis.as_str()}))
         })
         .collect();
     results.extend(shielded.iter().map(

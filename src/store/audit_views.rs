@@ -195,6 +195,26 @@ impl Store {
         Ok(out)
     }
 
+    /// The unshielded organisations (id, code) each of these lookups reached, from its matches.
+    pub async fn holders_reached(&self, seqs: &[i64]) -> StoreResult<HashMap<i64, Vec<(i64, String)>>> {
+        let mut out: HashMap<i64, Vec<(i64, String)>> = HashMap::new();
+        for chunk in seqs.chunks(500) {
+            let sql = format!(
+                "SELECT DISTINCT lm.seq, o.id, o.code FROM lookup_matches lm JOIN organisations o ON o.id = lm.holder_org_id \
+                 WHERE lm.shielded = 0 AND lm.seq IN ({}) ORDER BY o.code",
+                placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for s in chunk {
+                query = query.bind(*s);
+            }
+            for r in query.fetch_all(self.reader()).await? {
+                out.entry(r.try_get("seq")?).or_default().push((r.try_get("id")?, r.try_get("code")?));
+            }
+        }
+        Ok(out)
+    }
+
     /// Events (lookups and subject access requests) that asked any of these pseudonyms: those
     /// in the index, and those the audit writer has not yet moved there.
     pub async fn events_asking(&self, pseudonyms: &[Pseudonym]) -> StoreResult<Vec<i64>> {
