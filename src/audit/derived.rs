@@ -238,3 +238,62 @@ pub async fn verify_derived(store: &Store, size: u64, key: Option<&LeafKey>) -> 
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A lookup as a v1 leaf recorded it: scope and holders in clear, no version field.
+    fn v1_lookup() -> (EventColumns, Beside) {
+        let body = br#"{"seq":4,"at":1000,"type":"lookup","actor":{"user_id":7,"org_id":2,"org_code":"B","role":"practitioner"},"purpose":"s47-enquiry","lookup_id":"lk_1","scope":[1,2],"details":{"results":[{"organisation":"A","match_id":"lm_1","tier":"confirmed","basis":"child"}]}}"#;
+        let columns = EventColumns {
+            seq: 4,
+            at: 1000,
+            kind: "lookup".into(),
+            actor_user_id: Some(7),
+            actor_org_id: Some(2),
+            purpose: Some("s47-enquiry".into()),
+            lookup_id: Some("lk_1".into()),
+            body: body.to_vec(),
+        };
+        let matched = StoredMatchRow {
+            seq: 4,
+            match_id: "lm_1".into(),
+            lookup_id: "lk_1".into(),
+            asker_user_id: 7,
+            asker_org_id: 2,
+            holding_id: 9,
+            holder_org_id: 1,
+            tier: "confirmed".into(),
+            purpose: "s47-enquiry".into(),
+            at: 1000,
+            basis: "child".into(),
+            shielded: false,
+        };
+        (columns, Beside { orgs: vec![2, 1], matches: vec![matched], ..Beside::default() })
+    }
+
+    #[test]
+    fn a_v1_leaf_is_checked_by_its_clear_fields() {
+        let (columns, beside) = v1_lookup();
+        assert_eq!(check_event(&columns, &beside, None), Ok(()));
+
+        let mut other_scope = beside.clone();
+        other_scope.orgs = vec![2, 3];
+        let err = check_event(&columns, &other_scope, None).unwrap_err();
+        assert_eq!(err.to_string(), "entry 4: its organisations (audit_event_orgs) does not match the signed leaf");
+
+        let mut no_match = beside.clone();
+        no_match.matches.clear();
+        assert!(check_event(&columns, &no_match, None).unwrap_err().to_string().contains("lookup_matches"));
+
+        let mut weaker = beside.clone();
+        weaker.matches[0].tier = "possible".into();
+        assert!(check_event(&columns, &weaker, None).is_err());
+
+        let mut renamed = columns.clone();
+        renamed.kind = "holding_put".into();
+        let err = check_event(&renamed, &beside, None).unwrap_err();
+        assert_eq!(err.to_string(), "entry 4: column `type` of audit_events does not match the signed leaf");
+    }
+}
