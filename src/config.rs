@@ -79,6 +79,8 @@ pub struct FileConfig {
     pub sync_lease_secs: Option<u64>,
     /// Days a closed holding stays findable before it is purged.
     pub closed_retention_days: Option<u32>,
+    /// Days free text typed into the audit trail (a purpose's detail) is kept before purge erases it.
+    pub free_text_retention_days: Option<u32>,
     #[serde(default)]
     pub limits: Option<LimitsFile>,
     /// Anomaly thresholds for IG review (see docs/audit.md).
@@ -339,6 +341,9 @@ pub struct Settings {
     pub sync_lease: Duration,
     /// Closed holdings are purged this many days after they were closed (default 730).
     pub closed_retention_days: u32,
+    /// Free text beside the audit trail is erased by purge this many days after the event
+    /// (default 365); the leaf keeps only its commitment, and still verifies.
+    pub free_text_retention_days: u32,
     pub policy: crate::domain::policy::Policy,
     pub deadlines: crate::domain::request::Deadlines,
     pub outbox: OutboxSettings,
@@ -512,6 +517,7 @@ impl Settings {
             max_sync_bytes: file.max_sync_bytes.unwrap_or(1024 * 1024 * 1024),
             sync_lease: Duration::from_secs(file.sync_lease_secs.unwrap_or(60).max(1)),
             closed_retention_days: file.closed_retention_days.unwrap_or(730),
+            free_text_retention_days: file.free_text_retention_days.unwrap_or(365),
             audit_witness,
             audit_witness_interval: Duration::from_secs(file.audit_witness_interval_secs.unwrap_or(300).max(10)),
             anomaly_rules,

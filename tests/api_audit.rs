@@ -7,6 +7,7 @@ use child_locator::audit::checkpoint::{SignedCheckpoint, parse_public_key};
 use child_locator::audit::merkle::{leaf_hash, verify_consistency, verify_inclusion};
 use child_locator::audit::rollback::{HighWater, check_extends};
 use child_locator::audit::stored::verify_stored;
+use child_locator::audit::stored::verify_stored_sealed;
 use child_locator::audit::witness::{WitnessTarget, push};
 use child_locator::clock::Clock;
 use child_locator::domain::role::Role;
@@ -581,6 +582,103 @@ async fn a_trail_older_than_the_last_checkpoint_this_node_saw_is_refused_at_star
     }
 }
 
+/// `audit verify` with the service's keys, as the operator runs it on the node.
+async fn verify_all(app: &TestApp) -> Result<(), String> {
+    let key = app.state.audit.signer().verifying_key();
+    let leaf_key = app.state.audit.leaf_key();
+    verify_stored_sealed(app.store(), Some(key), Some(&leaf_key), &[]).await.map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// `locator audit verify` run as a separate process on the same database and key files.
+fn cli_verify(app: &TestApp) -> (bool, String) {
+    let dir = app.db.dir.path();
+    let out = common::cli::locator(dir)
+        .env("LOCATOR_DATABASE_URL", &app.db.url)
+        .env("LOCATOR_KEY_FILE", dir.join("locator.key"))
+        .env("LOCATOR_AUDIT_KEY_FILE", dir.join("locator-audit.key"))
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    (out.status.success(), format!("{}{}", common::cli::stdout(&out), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// Every edit that changed what an IG view shows while the leaves stayed intact: a column of the
+/// event, its scope rows, the matches a lookup handed out, its free text.
+const EDITS: [(&str, &str); 9] = [
+    ("type", "UPDATE audit_events SET type = 'holding_put' WHERE seq = {seq}"),
+    ("actor_user_id", "UPDATE audit_events SET actor_user_id = actor_user_id + 1 WHERE seq = {seq}"),
+    ("purpose", "UPDATE audit_events SET purpose = 'court-order' WHERE seq = {seq}"),
+    ("at", "UPDATE audit_events SET at = at - 86400000 WHERE seq = {seq}"),
+    ("lookup_id", "UPDATE audit_events SET lookup_id = 'lk_0' WHERE seq = {seq}"),
+    ("audit_event_orgs deleted", "DELETE FROM audit_event_orgs WHERE seq = {seq} AND org_id = {holder}"),
+    ("audit_event_orgs moved", "UPDATE audit_event_orgs SET org_id = {other} WHERE seq = {seq} AND org_id = {holder}"),
+    ("lookup_matches deleted", "DELETE FROM lookup_matches WHERE seq = {seq}"),
+    ("free text changed", "UPDATE audit_free_text SET text = 'routine check' WHERE seq = {seq}"),
+];
+
+#[tokio::test]
+async fn verify_names_the_event_behind_any_edit_of_what_the_ig_views_read() {
+    for engine in engines() {
+        for (what, edit) in EDITS {
+            let w = world(engine).await;
+            let id = lookup(&w.app, &w.leeds_worker, json!({"nhs_number": NHS}), "other").await;
+            let seq = events(&w.app, &w.leeds_ig, &format!("?lookup_id={id}")).await[0]["id"].as_i64().unwrap();
+            verify_all(&w.app).await.unwrap_or_else(|e| panic!("{engine:?}: an untouched trail verifies: {e}"));
+            let (ok, said) = cli_verify(&w.app);
+            assert!(ok && said.contains("audit trail intact"), "{engine:?}: {said}");
+
+            let holder = w.app.store().organisation_by_code("E08000003").await.unwrap().id;
+            let other = w.app.store().organisation_by_code("E06000014").await.unwrap().id;
+            let sql = edit
+                .replace("{seq}", &seq.to_string())
+                .replace("{holder}", &holder.to_string())
+                .replace("{other}", &other.to_string());
+            let changed = w.app.store().execute_raw_on_audit(&sql).await.unwrap();
+            assert_eq!(changed.rows_affected(), 1, "{engine:?} {what}: the edit took");
+
+            let err = verify_all(&w.app).await.expect_err(what);
+            assert!(err.starts_with(&format!("entry {seq}:")), "{engine:?} {what}: {err}");
+            let (ok, said) = cli_verify(&w.app);
+            assert!(!ok && said.contains(&format!("audit trail BROKEN: entry {seq}:")), "{engine:?} {what}: {said}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn free_text_stays_out_of_the_leaf_is_shown_to_the_asker_only_and_is_erased_by_purge() {
+    for engine in engines() {
+        let w = world(engine).await;
+        let id = lookup(&w.app, &w.leeds_worker, json!({"nhs_number": NHS}), "other").await;
+        let bodies = w.app.audit_bodies().await;
+        assert!(bodies.iter().all(|b| !b.to_string().contains("colleague")), "{engine:?}: not in any leaf: {bodies:?}");
+
+        let asker = events(&w.app, &w.leeds_ig, &format!("?lookup_id={id}")).await.remove(0);
+        assert_eq!(asker["details"]["purpose_detail"], "checking for a colleague", "{asker}");
+        let holder = events(&w.app, &w.mcr_ig, &format!("?lookup_id={id}")).await.remove(0);
+        assert!(holder["details"].get("purpose_detail").is_none(), "{engine:?}: {holder}");
+        let seq = holder["id"].as_i64().unwrap();
+        let (_, proof) = w.app.get(&w.mcr_ig, &format!("/api/v1/audit/proof/inclusion?seq={seq}")).await;
+        let csv = w.app.get_text(&w.mcr_ig, "/api/v1/audit/events.csv").await;
+        let (_, anomalies) = w.app.get(&w.mcr_ig, "/api/v1/audit/anomalies").await;
+        let (_, outbox) = w.app.get(&w.mcr_admin, "/api/v1/outbox").await;
+        for (view, text) in [
+            ("proof", proof.to_string()),
+            ("csv", csv),
+            ("anomalies", anomalies.to_string()),
+            ("outbox", outbox.to_string()),
+        ] {
+            assert!(!text.contains("colleague"), "{engine:?}: the holder's {view} shows the asker's text: {text}");
+        }
+
+        w.app.clock.advance_ms(400 * 86_400_000);
+        let summary = w.app.state.purge(false).await.unwrap();
+        assert_eq!(summary.free_texts_erased, 1, "{engine:?}");
+        let asker = events(&w.app, &w.leeds_ig, &format!("?lookup_id={id}")).await.remove(0);
+        assert!(asker["details"].get("purpose_detail").is_none(), "{engine:?}: erased: {asker}");
+        verify_all(&w.app).await.unwrap_or_else(|e| panic!("{engine:?}: the trail verifies after erasure: {e}"));
+    }
+}
+
 #[tokio::test]
 async fn a_trail_older_than_its_file_witness_holds_is_refused_at_start() {
     for engine in engines() {
@@ -609,5 +707,29 @@ async fn a_trail_older_than_its_file_witness_holds_is_refused_at_start() {
         let started = Service::open(settings, Clock::manual(common::START_MS)).await;
         let refused = format!("{:#}", started.err().expect("start is refused"));
         assert!(refused.contains("ROLLBACK") && refused.contains("the audit witness"), "{engine:?}: {refused}");
+    }
+}
+
+#[tokio::test]
+async fn a_holder_reached_by_a_lookup_learns_of_no_other_holder_from_its_view_or_proof() {
+    for engine in engines() {
+        let w = world(engine).await;
+        let york = w.app.store().organisation_by_code("E06000014").await.unwrap();
+        let york_admin = w.app.token(&york, Role::OrgAdmin).await;
+        let body = json!({"category": "child-in-need", "status": "open", "subject": amelia()});
+        let (status, reply) = w.app.put(&york_admin, "/api/v1/holdings/YRK-1", &body).await;
+        assert!(status.is_success(), "{reply}");
+        let id = lookup(&w.app, &w.leeds_worker, json!({"nhs_number": NHS}), "s47-enquiry").await;
+
+        let asker = events(&w.app, &w.leeds_ig, &format!("?lookup_id={id}")).await.remove(0);
+        assert_eq!(asker["organisations_touched"], json!(["E06000014", "E08000003"]), "{engine:?}: {asker}");
+        let seen = events(&w.app, &w.york_ig, &format!("?lookup_id={id}")).await.remove(0);
+        assert_eq!(seen["organisations_touched"], json!(["E06000014"]), "{engine:?}: {seen}");
+        let seq = seen["id"].as_i64().unwrap();
+        let (_, proof) = w.app.get(&w.york_ig, &format!("/api/v1/audit/proof/inclusion?seq={seq}")).await;
+        let csv = w.app.get_text(&w.york_ig, "/api/v1/audit/events.csv").await;
+        for (what, text) in [("view", seen.to_string()), ("proof", proof.to_string()), ("csv", csv)] {
+            assert!(!text.contains("E08000003"), "{engine:?}: York's {what} names Manchester: {text}");
+        }
     }
 }

@@ -506,3 +506,85 @@ async fn an_admin_shields_a_record_without_resending_its_identifiers() {
         assert!(status.is_client_error() && e["error"]["field"] == "shielded", "{e}");
     }
 }
+
+/// Every organisation id in a leaf body: scope members in clear (v1) and any `*org_id` field.
+fn org_ids_named(body: &Value) -> Vec<i64> {
+    let mut ids: Vec<i64> = body["scope"].as_array().into_iter().flatten().filter_map(Value::as_i64).collect();
+    fn walk(v: &Value, ids: &mut Vec<i64>) {
+        match v {
+            Value::Object(fields) => {
+                for (name, value) in fields {
+                    if name.ends_with("org_id") || name.ends_with("organisation_id") {
+                        ids.extend(value.as_i64());
+                    }
+                    walk(value, ids);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| walk(i, ids)),
+            _ => {}
+        }
+    }
+    walk(body, &mut ids);
+    ids
+}
+
+#[tokio::test]
+async fn the_askers_inclusion_proofs_never_name_the_shielded_holder_and_still_verify() {
+    use child_locator::audit::checkpoint::SignedCheckpoint;
+    use child_locator::audit::leaf::{Sealed, commitment, scope_value};
+    use child_locator::audit::merkle::{leaf_hash, verify_inclusion};
+    let hash = |v: &Value| -> [u8; 32] { hex::decode(v.as_str().unwrap()).unwrap().try_into().unwrap() };
+    for engine in engines() {
+        let w = world(engine).await;
+        let mut refuge = holding("looked-after", older_sibling(), json!([]));
+        refuge["shielded"] = json!(true);
+        w.put(&w.mcr_admin, "SAFE-1", refuge).await;
+        w.put(&w.leeds_admin, "LDS-1", holding("child-in-need", older_sibling(), json!([]))).await; // match_made
+        let ask =
+            json!({"subject": older_sibling(), "purpose": "other", "purpose_detail": "asked by the refuge worker"});
+        let (status, answer) = w.app.post(&w.leeds_worker, "/api/v1/lookups", &ask).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        let shielded = answer["matches"].as_array().unwrap().iter().find(|m| m["shielded"] == true).unwrap();
+        let body = json!({"match_id": shielded["match_id"], "legal_basis": "ca1989-s47",
+            "reason": "Section 47 enquiry opened today", "urgency": "urgent"});
+        let (status, request) = w.app.post(&w.leeds_worker, "/api/v1/requests", &body).await;
+        assert_eq!(status, StatusCode::CREATED, "{request}");
+        let mcr_id = w.app.store().organisation_by_code("E08000003").await.unwrap().id;
+        let leeds_id = w.app.store().organisation_by_code("E08000035").await.unwrap().id;
+
+        let (_, list) = w.app.get(&w.leeds_ig, "/api/v1/audit/events?limit=1000").await;
+        let seen = list["events"].as_array().unwrap();
+        let mut proved = Vec::new();
+        for kind in ["lookup", "shielded_hit", "match_made", "request_created"] {
+            let event = seen.iter().find(|e| e["type"] == kind).unwrap_or_else(|| panic!("{engine:?}: no {kind}"));
+            let seq = event["id"].as_u64().unwrap();
+            let (status, proof) = w.app.get(&w.leeds_ig, &format!("/api/v1/audit/proof/inclusion?seq={seq}")).await;
+            assert_eq!(status, StatusCode::OK, "{proof}");
+            let text = proof["body"].as_str().unwrap();
+            let body: Value = serde_json::from_str(text).unwrap();
+            assert!(names_no_holder(&proof.to_string()), "{engine:?}: the {kind} proof names the holder: {proof}");
+            assert!(!org_ids_named(&body).contains(&mcr_id), "{engine:?}: the {kind} proof names the holder: {text}");
+            assert!(!text.contains("refuge worker"), "{engine:?}: free text in the {kind} leaf: {text}");
+
+            let leaf = leaf_hash(text.as_bytes());
+            assert_eq!(leaf, hash(&proof["leaf_hash"]));
+            let path: Vec<[u8; 32]> = proof["proof"].as_array().unwrap().iter().map(hash).collect();
+            let head = SignedCheckpoint::from_note(proof["checkpoint"].as_str().unwrap()).unwrap();
+            head.verify(&w.app.state.audit.signer().verifying_key()).expect("signed");
+            let root = head.checkpoint().root_hash;
+            verify_inclusion(&leaf, seq, proof["tree_size"].as_u64().unwrap(), &path, &root).expect("included");
+            // Leeds can open its own membership of the scope, and only its own.
+            let opening = &proof["scope_opening"];
+            assert_eq!(opening["organisation_id"].as_i64(), Some(leeds_id), "{proof}");
+            let salt = hash(&opening["salt"]);
+            let mine = commitment(Sealed::Scope, seq, &salt, &scope_value(leeds_id));
+            assert!(body["scope"].as_array().unwrap().iter().any(|c| c == mine.as_str()), "{engine:?}: {text}");
+            let guess = commitment(Sealed::Scope, seq, &salt, &scope_value(mcr_id));
+            assert!(body["scope"].as_array().unwrap().iter().all(|c| c != guess.as_str()), "{engine:?}: {text}");
+            proved.push(kind);
+        }
+        assert_eq!(proved.len(), 4);
+        let (_, outbox) = w.app.get(&w.mcr_admin, "/api/v1/outbox").await;
+        assert!(!outbox.to_string().contains("refuge worker"), "{engine:?}: the asker's free text went to the holder");
+    }
+}

@@ -3,6 +3,7 @@
 
 mod common;
 
+use child_locator::audit::leaf::{Sealed, scope_value};
 use child_locator::domain::role::Role;
 use common::{Engine, TestApp, engines};
 use reqwest::StatusCode;
@@ -433,9 +434,13 @@ async fn every_step_is_audited_for_both_organisations_without_the_free_text() {
         assert_eq!(events[1]["details"]["to"], "acknowledged");
         assert_eq!(events[2]["details"]["from"], "acknowledged");
         assert_eq!(events[2]["details"]["to"], "declined");
+        let key = w.app.state.audit.leaf_key();
         for e in &events {
-            let scope: Vec<i64> = e["scope"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
-            assert!(scope.contains(&w.leeds_id) && scope.contains(&w.mcr_id), "{e}");
+            // The scope is sealed (leaf v2): each organisation's commitment is in it.
+            let seq = e["seq"].as_u64().unwrap();
+            let scope: Vec<&str> = e["scope"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+            let member = |org: i64| scope.contains(&key.commit(Sealed::Scope, seq, &scope_value(org)).as_str());
+            assert!(member(w.leeds_id) && member(w.mcr_id), "{e}");
             let text = e.to_string();
             assert!(!text.contains("Strategy discussion") && !text.contains("Confidential"), "{text}");
         }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use child_locator::audit::checkpoint::AuditSigningKey;
 use child_locator::audit::event::ActorRef;
-use child_locator::audit::stored::{StoredVerifyError, verify_stored};
+use child_locator::audit::stored::{StoredVerifyError, verify_stored, verify_stored_sealed};
 use child_locator::audit::{Attachment, AuditLog, EventType, NewEvent};
 use child_locator::clock::Clock;
 use child_locator::domain::identity::Pseudonym;
@@ -348,7 +348,11 @@ async fn index_and_backup(entries: usize) -> (TestDb, std::path::PathBuf, Arc<Au
     let db = TestDb::new(Engine::Sqlite).await;
     let store = open(&db).await;
     let (log, key) = writer(&store);
-    record_many(&log, entries).await;
+    record_many(&log, entries - 1).await;
+    // Free text lives beside its leaf (leaf v2): the backup must carry it too.
+    let mut typed = NewEvent::new(EventType::Lookup);
+    typed.free_text = Some("typed by a person".into());
+    log.record(typed).await.expect("appended");
     let backup = db.dir.path().join("backup.db");
     store.sqlite_backup_into(&backup).await.expect("backup");
     drop(log);
@@ -375,7 +379,9 @@ async fn a_backup_restores_into_two_files_with_the_whole_trail() {
     let store = open(&db).await;
     store.ready().await.expect("ready after the restore");
     assert_eq!(store.audit_head().await.unwrap().size, 30);
-    verify_stored(&store, Some(key.verifying_key())).await.expect("the restored trail verifies");
+    verify_stored_sealed(&store, Some(key.verifying_key()), Some(&key.leaf_key()), &[])
+        .await
+        .expect("the restored trail verifies, its free text with it");
     let (log, _) = writer(&store);
     record_many(&log, 5).await;
     assert_eq!(store.audit_head().await.unwrap().size, 35, "and goes on");

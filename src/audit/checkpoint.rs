@@ -361,6 +361,12 @@ impl AuditSigningKey {
         self.key.verifying_key()
     }
 
+    /// The key that salts leaf commitments (format v2), derived from this key's secret.
+    pub fn leaf_key(&self) -> super::leaf::LeafKey {
+        let secret = Zeroizing::new(self.key.to_bytes());
+        super::leaf::LeafKey::derive(&secret)
+    }
+
     /// The public key as standard base64 of its 32 raw bytes.
     pub fn public_key_base64(&self) -> String {
         BASE64.encode(self.key.verifying_key().as_bytes())

@@ -4,6 +4,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use super::leaf::{LEAF_VERSION, LeafKey, Sealed, match_value, scope_value};
 use crate::clock::Millis;
 use crate::domain::user::Actor;
 
@@ -157,6 +158,10 @@ pub struct NewEvent {
     pub details: Value,
     /// Not part of the hashed body: derived rows stored beside it.
     pub attachments: Vec<Attachment>,
+    /// What a person typed (a purpose's detail): stored beside the leaf, which holds only a
+    /// salted commitment to it, so it can be erased under retention and shown only to the
+    /// actor's organisation.
+    pub free_text: Option<String>,
 }
 
 impl NewEvent {
@@ -169,6 +174,7 @@ impl NewEvent {
             concerns: Vec::new(),
             details: Value::Null,
             attachments: Vec::new(),
+            free_text: None,
         }
     }
 
@@ -201,10 +207,14 @@ impl NewEvent {
     }
 }
 
-/// The canonical form that is hashed into the log. Field order is fixed by this struct, and
-/// JSON objects in `details` serialise with sorted keys, so the bytes are reproducible.
+/// The canonical form that is hashed into the log (format v2). Field order is fixed by this
+/// struct, and JSON objects in `details` serialise with sorted keys, so the bytes are
+/// reproducible. Only the actor is named in clear: every other organisation, the holdings a
+/// lookup reached, the pseudonyms it asked and any free text are salted commitments
+/// (`super::leaf`), so the bytes an inclusion proof hands an IG officer name no one else.
 #[derive(Serialize)]
 struct CanonicalEvent<'a> {
+    v: u64,
     seq: u64,
     at: Millis,
     #[serde(rename = "type")]
@@ -212,23 +222,72 @@ struct CanonicalEvent<'a> {
     actor: &'a Option<ActorRef>,
     purpose: &'a Option<String>,
     lookup_id: &'a Option<String>,
-    scope: Vec<i64>,
+    /// One commitment per organisation in scope, sorted (so the order says nothing).
+    scope: Vec<String>,
+    /// The match ids a lookup handed out, each with a commitment to its `lookup_matches` row.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    matches: Vec<SealedMatch>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    asked: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    free_text: Option<String>,
     details: &'a Value,
 }
 
-pub fn canonical_body(event: &NewEvent, seq: u64, at: Millis) -> Vec<u8> {
+#[derive(Serialize)]
+struct SealedMatch {
+    match_id: String,
+    row: String,
+}
+
+/// The canonical bytes of `event` at `seq`, its commitments salted under `key`.
+pub fn canonical_body(event: &NewEvent, seq: u64, at: Millis, key: &LeafKey) -> Vec<u8> {
+    let mut scope: Vec<String> =
+        event.scope().into_iter().map(|org| key.commit(Sealed::Scope, seq, &scope_value(org))).collect();
+    scope.sort_unstable();
+    let mut matches: Vec<SealedMatch> = event
+        .attachments
+        .iter()
+        .filter_map(|a| match a {
+            Attachment::LookupMatch { match_id, holding_id, holder_org_id, tier, basis, shielded } => {
+                let value = match_value(match_id, *holding_id, *holder_org_id, tier, basis, *shielded);
+                Some(SealedMatch { match_id: match_id.clone(), row: key.commit(Sealed::Match, seq, &value) })
+            }
+            Attachment::LookupPseudonym(_) => None,
+        })
+        .collect();
+    matches.sort_by(|a, b| a.match_id.cmp(&b.match_id));
+    let asked = asked_value(event.attachments.iter().filter_map(|a| match a {
+        Attachment::LookupPseudonym(p) => Some(p.as_bytes().to_vec()),
+        Attachment::LookupMatch { .. } => None,
+    }))
+    .map(|value| key.commit(Sealed::Asked, seq, &value));
+    let free_text = event.free_text.as_ref().map(|text| key.commit(Sealed::FreeText, seq, text.as_bytes()));
     let canonical = CanonicalEvent {
+        v: LEAF_VERSION,
         seq,
         at,
         kind: event.kind.as_str(),
         actor: &event.actor,
         purpose: &event.purpose,
         lookup_id: &event.lookup_id,
-        scope: event.scope(),
+        scope,
+        matches,
+        asked,
+        free_text,
         details: &event.details,
     };
     // Serialising plain data to a Vec cannot fail.
     serde_json::to_vec(&canonical).unwrap_or_default()
+}
+
+/// The bytes the asked pseudonyms are committed as: sorted, without repeats, end to end
+/// (`None` when the event asked none).
+pub fn asked_value(pseudonyms: impl IntoIterator<Item = Vec<u8>>) -> Option<Vec<u8>> {
+    let mut all: Vec<Vec<u8>> = pseudonyms.into_iter().collect();
+    all.sort_unstable();
+    all.dedup();
+    (!all.is_empty()).then(|| all.concat())
 }
 
 #[cfg(test)]
@@ -246,6 +305,16 @@ mod tests {
     fn canonical_bytes_are_reproducible_whatever_the_key_order_given() {
         let a = NewEvent::new(EventType::Lookup).details(serde_json::json!({"b": 1, "a": 2}));
         let b = NewEvent::new(EventType::Lookup).details(serde_json::json!({"a": 2, "b": 1}));
-        assert_eq!(canonical_body(&a, 7, 1000), canonical_body(&b, 7, 1000));
+        let key = LeafKey::derive(&[1; 32]);
+        assert_eq!(canonical_body(&a, 7, 1000, &key), canonical_body(&b, 7, 1000, &key));
+    }
+
+    #[test]
+    fn a_v2_leaf_names_no_organisation_but_the_actors_and_no_free_text() {
+        let mut event = NewEvent::new(EventType::ShieldedHit).concerning([424_242]);
+        event.free_text = Some("checking for a colleague".into());
+        let body = String::from_utf8(canonical_body(&event, 3, 1000, &LeafKey::derive(&[1; 32]))).unwrap();
+        assert!(body.starts_with(r#"{"v":2,"seq":3,"#), "{body}");
+        assert!(!body.contains("424242") && !body.contains("colleague"), "{body}");
     }
 }

@@ -2,8 +2,10 @@
 //! Merkle log whose head is signed on every commit. Nothing here ever holds an identifier.
 
 pub mod checkpoint;
+pub mod derived;
 pub mod event;
 pub mod export;
+pub mod leaf;
 pub mod merkle;
 pub mod nodes;
 pub mod rollback;

@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex};
 use ed25519_dalek::VerifyingKey;
 
 use super::checkpoint::SignedCheckpoint;
+use super::derived::{DerivedError, DerivedMismatch, verify_derived};
+use super::leaf::LeafKey;
 use super::merkle::{Frontier, Hash};
 use super::verify::{StoredEntry, TreeHead, VerifiedLog, VerifyError, verify_log};
 use crate::store::{Store, StoreError};
@@ -25,6 +27,18 @@ pub enum StoredVerifyError {
     Checkpoint(String),
     #[error("cannot read the audit log: {0}")]
     Store(#[from] StoreError),
+    /// A column or row the views read disagrees with its signed leaf.
+    #[error("{0}")]
+    Derived(#[from] DerivedMismatch),
+}
+
+impl From<DerivedError> for StoredVerifyError {
+    fn from(e: DerivedError) -> Self {
+        match e {
+            DerivedError::Mismatch(m) => StoredVerifyError::Derived(m),
+            DerivedError::Store(s) => StoredVerifyError::Store(s),
+        }
+    }
 }
 
 /// Checks the whole stored log against its head and every kept checkpoint.
@@ -35,6 +49,29 @@ pub async fn verify_stored(store: &Store, key: Option<VerifyingKey>) -> Result<V
 /// As `verify_stored`, and the log must also agree with each of `witnessed` (checkpoints a
 /// witness kept): a history rewritten or truncated since one was witnessed fails.
 pub async fn verify_stored_against(
+    store: &Store,
+    key: Option<VerifyingKey>,
+    witnessed: &[SignedCheckpoint],
+) -> Result<VerifiedLog, StoredVerifyError> {
+    verify_stored_sealed(store, key, None, witnessed).await
+}
+
+/// The whole check: the leaves (as `verify_stored_against`), then every column and row the
+/// views read beside them, re-derived from the signed leaves (`derived`). With `leaf_key` (the
+/// service's, from the audit key file) each commitment is recomputed; without it they are
+/// checked by count and presence.
+pub async fn verify_stored_sealed(
+    store: &Store,
+    key: Option<VerifyingKey>,
+    leaf_key: Option<&LeafKey>,
+    witnessed: &[SignedCheckpoint],
+) -> Result<VerifiedLog, StoredVerifyError> {
+    let verified = verify_leaves(store, key, witnessed).await?;
+    verify_derived(store, verified.size, leaf_key).await?;
+    Ok(verified)
+}
+
+async fn verify_leaves(
     store: &Store,
     key: Option<VerifyingKey>,
     witnessed: &[SignedCheckpoint],

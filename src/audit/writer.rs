@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use super::checkpoint::{AuditSigningKey, Checkpoint};
 use super::event::{NewEvent, canonical_body};
+use super::leaf::LeafKey;
 use super::merkle::{Frontier, leaf_hash};
 use crate::clock::{Clock, Millis};
 use crate::store::audit::{AuditBatch, AuditHead, AuditRow};
@@ -77,7 +78,8 @@ impl AuditLog {
     ) -> (AuditLog, JoinHandle<()>) {
         let (queue, rx) = mpsc::channel(4096);
         let (published, heads) = watch::channel(None);
-        let writer = Writer { store, signer: signer.clone(), clock, origin, kept: None, published };
+        let leaf_key = signer.leaf_key();
+        let writer = Writer { store, signer: signer.clone(), leaf_key, clock, origin, kept: None, published };
         let handle = tokio::spawn(writer.run(rx));
         (AuditLog { queue, signer, heads }, handle)
     }
@@ -113,11 +115,17 @@ impl AuditLog {
     pub fn heads(&self) -> watch::Receiver<Option<(u64, String)>> {
         self.heads.clone()
     }
+
+    /// The key the log's v2 leaves are salted under (for verification and openings).
+    pub fn leaf_key(&self) -> LeafKey {
+        self.signer.leaf_key()
+    }
 }
 
 struct Writer {
     store: Store,
     signer: Arc<AuditSigningKey>,
+    leaf_key: LeafKey,
     clock: Clock,
     origin: String,
     /// Size and time of the last checkpoint kept in history (loaded lazily).
@@ -176,7 +184,7 @@ impl Writer {
         }
         let at = self.clock.now_ms();
         let kept = self.kept.unwrap_or((0, 0));
-        let (signer, origin) = (&self.signer, &self.origin);
+        let (signer, origin, leaf_key) = (&self.signer, &self.origin, &self.leaf_key);
         let mut first_seq = 0;
         let mut signed_head = None;
         let outcome = self
@@ -198,7 +206,7 @@ impl Writer {
                 let mut rows = Vec::with_capacity(batch.len());
                 for pending in batch {
                     let seq = frontier.size();
-                    let body = canonical_body(&pending.event, seq, at);
+                    let body = canonical_body(&pending.event, seq, at, leaf_key);
                     let leaf = leaf_hash(&body);
                     frontier
                         .push_noting(leaf, |id, hash| {
@@ -220,6 +228,7 @@ impl Writer {
                         leaf_hash: leaf.to_vec(),
                         scope: e.scope(),
                         attachments: e.attachments.clone(),
+                        free_text: e.free_text.clone(),
                     });
                 }
                 let checkpoint = Checkpoint::new(origin.clone(), frontier.size(), frontier.root(), at)

@@ -11,7 +11,7 @@ use clap::Subcommand;
 use crate::audit::checkpoint::{AuditSigningKey, parse_public_key};
 use crate::audit::export::{verify_export, write_export};
 use crate::audit::rollback::{HighWater, RollbackError, check_extends};
-use crate::audit::stored::verify_stored_against;
+use crate::audit::stored::verify_stored_sealed;
 use crate::audit::verify::VerifiedLog;
 use crate::audit::witness::{Pushed, WitnessTarget, parse_witness_file, push};
 use crate::audit::{EventType, NewEvent};
@@ -118,11 +118,20 @@ pub async fn run(command: AuditCommand, settings: Settings) -> anyhow::Result<Ex
                     verify_export(std::io::BufReader::new(file), &key, &witnessed).map_err(|e| e.to_string())
                 }
                 (_, key) => {
+                    // The service's key re-derives every commitment in v2 leaves; without the
+                    // key file they are checked by count and presence only.
+                    let leaf_key = if settings.audit_key_file.exists() {
+                        Some(AuditSigningKey::load_or_create(&settings.audit_key_file)?.0.leaf_key())
+                    } else {
+                        None
+                    };
                     let store = Store::connect(&settings.database_url).await?;
                     let high_water = HighWater::for_node(&store, &settings.audit_key_file);
                     let result = match not_rolled_back(&store, &high_water).await {
                         Err(e) => Err(e.to_string()),
-                        Ok(()) => verify_stored_against(&store, key, &witnessed).await.map_err(|e| e.to_string()),
+                        Ok(()) => verify_stored_sealed(&store, key, leaf_key.as_ref(), &witnessed)
+                            .await
+                            .map_err(|e| e.to_string()),
                     };
                     store.close().await;
                     result

@@ -18,7 +18,7 @@ use crate::audit::merkle::leaf_hash;
 use crate::clock::{parse_instant, rfc3339};
 use crate::domain::identity::RawSubject;
 use crate::domain::user::Actor;
-use crate::service::audit::{AnomalyView, EventFilterInput, EventView, HolderView, events_csv};
+use crate::service::audit::{AnomalyView, EventFilterInput, EventView, HolderView, ScopeOpening, events_csv};
 use crate::store::audit_views::EventQuery;
 
 /// The most rows one CSV export carries; past it, `x-next-cursor` says where to continue.
@@ -210,6 +210,10 @@ pub struct InclusionAnswer {
     proof: Vec<String>,
     /// The signed checkpoint at `tree_size`, when one was kept (always for the head).
     checkpoint: Option<String>,
+    /// Your organisation's opening of its commitment in the body's `scope` (v2 leaves), to
+    /// check the event concerns you without learning who else it concerns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope_opening: Option<ScopeOpening>,
 }
 
 /// An RFC 9162 inclusion proof that one of your events is in the signed log.
@@ -235,6 +239,7 @@ async fn inclusion(
         leaf_hash: hex::encode(leaf_hash(&event.body)),
         proof: proof.iter().map(hex::encode).collect(),
         checkpoint: note,
+        scope_opening: state.scope_opening(actor.org_id, index, &event.body),
     }))
 }
 

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{Service, ServiceError, ServiceResult};
+use crate::audit::leaf::{Sealed, scope_value};
 use crate::audit::merkle::Hash;
 use crate::audit::nodes;
 use crate::audit::{Attachment, EventType, NewEvent};
@@ -138,6 +139,15 @@ pub struct SubjectAccessOutcome {
     pub holders: Vec<HolderView>,
 }
 
+/// What an organisation needs to check its own membership of a v2 leaf's scope without the
+/// service's key: its id and its salt, so `commitment(scope, seq, salt, id)` is in `scope`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ScopeOpening {
+    pub organisation_id: i64,
+    /// Hex; see docs/audit.md ("Leaf format v2") for how the commitment is computed.
+    pub salt: String,
+}
+
 /// One anomaly flag as listed for review.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AnomalyView {
@@ -200,19 +210,40 @@ impl EventFilterInput {
     }
 }
 
-/// The organisations whose records a lookup's details say it matched.
-fn touched(details: &Value) -> Vec<String> {
-    let codes: BTreeSet<String> = details["results"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|r| r["organisation"].as_str().map(str::to_string))
-        .collect();
+/// The holders (codes) of a lookup's matches a viewer may see: all unshielded ones for the
+/// asker's organisation (its practitioner was told them), only itself for a holder.
+fn touched(reached: Vec<(i64, String)>, row: &EventRow, viewer: Option<i64>) -> Vec<String> {
+    let asker = askers_side(row, viewer);
+    let codes: BTreeSet<String> =
+        reached.into_iter().filter(|(org, _)| asker || Some(*org) == viewer).map(|(_, code)| code).collect();
     codes.into_iter().collect()
 }
 
-fn view(row: EventRow, our_records: Vec<OurRecord>) -> EventView {
+/// Whether the viewer is the actor's own organisation (or the operator's whole-log view, which
+/// reads the database anyway): only that side sees the free text the actor typed and every
+/// holder a lookup reached.
+fn askers_side(row: &EventRow, viewer: Option<i64>) -> bool {
+    viewer.is_none() || viewer == row.actor_org_id
+}
+
+fn view(row: EventRow, our_records: Vec<OurRecord>, reached: Vec<(i64, String)>, viewer: Option<i64>) -> EventView {
     let body: Value = serde_json::from_slice(&row.body).unwrap_or(Value::Null);
+    let mut details = body.get("details").cloned().unwrap_or(Value::Null);
+    if let Some(fields) = details.as_object_mut() {
+        // A v1 lookup's results name every unshielded holder: only the asker's side reads them.
+        if !askers_side(&row, viewer) {
+            for result in fields.get_mut("results").and_then(Value::as_array_mut).into_iter().flatten() {
+                result.as_object_mut().map(|r| r.remove("organisation"));
+            }
+        }
+        // A v1 leaf still holds its free text: shown by the same rule as a v2 leaf's.
+        let v1_text = fields.remove("purpose_detail").filter(|t| !t.is_null());
+        if askers_side(&row, viewer)
+            && let Some(text) = row.free_text.clone().map(Value::String).or(v1_text)
+        {
+            fields.insert("purpose_detail".into(), text);
+        }
+    }
     let actor = row.actor_user_id.map(|user_id| ActorView {
         user_id,
         name: row.actor_name.clone(),
@@ -223,7 +254,7 @@ fn view(row: EventRow, our_records: Vec<OurRecord>) -> EventView {
             .unwrap_or_default(),
         role: body["actor"]["role"].as_str().unwrap_or_default().to_string(),
     });
-    let details = body.get("details").cloned().unwrap_or(Value::Null);
+    let organisations_touched = touched(reached, &row, viewer);
     EventView {
         id: row.seq,
         at: rfc3339(row.at),
@@ -231,7 +262,7 @@ fn view(row: EventRow, our_records: Vec<OurRecord>) -> EventView {
         actor,
         purpose: row.purpose,
         lookup_id: row.lookup_id,
-        organisations_touched: touched(&details),
+        organisations_touched,
         our_records: our_records.into_iter().map(OurRecordView::from).collect(),
         details,
     }
@@ -252,6 +283,15 @@ impl Service {
             .await
             .map_err(|e| proof_error(e, FieldError::new("from", "too_large", "from must not be larger than the tree")))
     }
+    /// The opening of `org_id`'s scope commitment in the leaf at `seq` (none for a v1 leaf,
+    /// whose scope is in clear).
+    pub fn scope_opening(&self, org_id: i64, seq: u64, body: &[u8]) -> Option<ScopeOpening> {
+        let leaf: Value = serde_json::from_slice(body).ok()?;
+        leaf.get("v")?;
+        let salt = self.audit.leaf_key().salt(Sealed::Scope, seq, &scope_value(org_id));
+        Some(ScopeOpening { organisation_id: org_id, salt: hex::encode(salt) })
+    }
+
     /// A page of events within an organisation's scope (or the whole log when `scope` is `None`).
     pub async fn audit_events(&self, scope: Option<i64>, input: &EventFilterInput) -> ServiceResult<EventPage> {
         let mut q = input.parse()?;
@@ -284,18 +324,18 @@ impl Service {
         let limit = q.limit;
         let rows = self.store.audit_events_page(&q).await?;
         let next_cursor = (rows.len() as i64 == limit).then(|| rows.last().map(|r| r.seq)).flatten();
+        let lookups: Vec<i64> = rows.iter().filter(|r| r.kind == "lookup").map(|r| r.seq).collect();
         let mut ours = match scope {
-            Some(org) => {
-                let lookups: Vec<i64> = rows.iter().filter(|r| r.kind == "lookup").map(|r| r.seq).collect();
-                self.store.our_records_for(org, &lookups).await?
-            }
+            Some(org) => self.store.our_records_for(org, &lookups).await?,
             None => Default::default(),
         };
+        let mut reached = self.store.holders_reached(&lookups).await?;
         let events = rows
             .into_iter()
             .map(|row| {
                 let records = ours.remove(&row.seq).unwrap_or_default();
-                view(row, records)
+                let holders = reached.remove(&row.seq).unwrap_or_default();
+                view(row, records, holders, scope)
             })
             .collect();
         Ok(EventPage { events, next_cursor })
@@ -442,7 +482,14 @@ impl Service {
                     at: f.at,
                     user_id: f.user_id,
                     purpose: f.purpose,
-                    purpose_detail: body["details"]["purpose_detail"].as_str().map(str::to_string),
+                    // Free text reaches only the IG officer of the organisation that typed it.
+                    purpose_detail: (f.org_id == Some(scope_org))
+                        .then(|| {
+                            f.free_text
+                                .clone()
+                                .or_else(|| body["details"]["purpose_detail"].as_str().map(str::to_string))
+                        })
+                        .flatten(),
                     token_reported_lost: body["details"]["token_reported_lost"].as_bool().unwrap_or(false),
                     child_keys: f.child_keys,
                     request_followed: followed.contains(&f.seq),

@@ -324,8 +324,8 @@ fn tier_rank(tier: Tier) -> u8 {
 }
 
 /// The lookup's audit event: who, why, which key kinds were asked (never values), what came
-/// back. A shielded record's holder is named only by `concerning` (so its IG officer sees the
-/// event), never in the details that the asker's side can read.
+/// back (match ids and tiers). Holders are named only by `concerning` and the sealed matches, so
+/// the leaf names no holder to anyone, a shielded one least of all.
 fn lookup_event(
     actor: &Actor,
     lookup: &Lookup,
@@ -338,13 +338,15 @@ fn lookup_event(
     let mut kinds: Vec<&str> = lookup.probes().map(|p| p.kind.name()).collect();
     kinds.sort_unstable();
     kinds.dedup();
+    // No holder is named in the leaf: every organisation in the scope reads it. Which holder each
+    // match reached is committed to (`matches`) and stored in `lookup_matches`, where the views
+    // read it for whoever may see it (the asker: every unshielded holder; a holder: itself).
     let mut results: Vec<_> = matches
         .iter()
         .flat_map(|g| {
-            g.records.iter().map(|r| {
-                json!({"organisation": g.organisation.code, "match_id": r.match_id, "tier": r.tier.as_str(),
-                       "basis": r.basis.as_str()})
-            })
+            g.records
+                .iter()
+                .map(|r| json!({"match_id": r.match_id, "tier": r.tier.as_str(), "basis": r.basis.as_str()}))
         })
         .collect();
     results.extend(shielded.iter().map(
@@ -354,8 +356,10 @@ fn lookup_event(
     let mut event = NewEvent::new(EventType::Lookup).by(actor).concerning(holder_orgs);
     event.purpose = Some(lookup.purpose.as_str().to_string());
     event.lookup_id = Some(lookup_id.to_string());
+    // What the person typed stays out of the permanent leaf (it holds a commitment): kept
+    // beside it, erasable, shown only to the asker's organisation.
+    event.free_text = lookup.purpose_detail.clone();
     event.details = json!({
-        "purpose_detail": lookup.purpose_detail,
         "key_kinds_asked": kinds,
         "keys_asked": asked,
         "keys_queried": lookup.probes().count(),
@@ -384,7 +388,7 @@ fn shielded_alert(
         "tier": record.tier.as_str(),
         "basis": record.basis.as_str(),
         "purpose": lookup.purpose.as_str(),
-        "purpose_detail": lookup.purpose_detail,
+        // No free text: what the asker typed is shown to the asker's organisation only.
         "asked_by": actor.user_name,
         "asking_organisation": {"code": actor.org_code, "name": actor.org_name},
         "message": "A lookup reached your shielded record. The asker was told only that a participating \

@@ -14,6 +14,8 @@ pub struct PurgeSummary {
     pub holdings: u64,
     pub organisations: u64,
     pub matches_withdrawn: u64,
+    /// Free texts beside the audit trail erased (past `free_text_retention_days`).
+    pub free_texts_erased: u64,
 }
 
 impl Service {
@@ -40,6 +42,25 @@ impl Service {
             }));
             self.audit.record(event).await?;
         }
+        if !dry_run {
+            summary.free_texts_erased = self.erase_old_free_text().await?;
+        }
         Ok(summary)
+    }
+}
+
+impl Service {
+    /// Erases free text kept beside audit events older than its retention. The leaves keep
+    /// their commitments, so the trail still verifies; the erasure is itself an event.
+    async fn erase_old_free_text(&self) -> ServiceResult<u64> {
+        let now = self.clock.now_ms();
+        let days = self.settings.free_text_retention_days;
+        let erased = self.store.erase_free_text_before(now - i64::from(days) * 86_400_000, now).await?;
+        if erased > 0 {
+            let event =
+                NewEvent::new(EventType::Purge).details(json!({"free_texts_erased": erased, "retention_days": days}));
+            self.audit.record(event).await?;
+        }
+        Ok(erased)
     }
 }

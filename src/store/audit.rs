@@ -34,6 +34,8 @@ pub struct AuditRow {
     pub leaf_hash: Vec<u8>,
     pub scope: Vec<i64>,
     pub attachments: Vec<crate::audit::Attachment>,
+    /// Stored in `audit_free_text` beside the leaf, which holds only its commitment.
+    pub free_text: Option<String>,
 }
 
 /// What the audit writer decided for one batch, computed from the head it was given.
@@ -309,6 +311,8 @@ async fn write_batch(tx: &mut Transaction<'static, Any>, engine: Engine, batch: 
         Some((size, note)) => vec![(i64_of(*size)?, note, at)],
         None => vec![],
     };
+    let free_texts: Vec<(i64, &str)> =
+        rows.iter().filter_map(|(seq, r)| r.free_text.as_deref().map(|t| (*seq, t))).collect();
     let scopes: Vec<(i64, i64)> =
         rows.iter().flat_map(|(seq, r)| r.scope.iter().map(move |org| (*org, *seq))).collect();
     let inserts = [
@@ -355,6 +359,9 @@ async fn write_batch(tx: &mut Transaction<'static, Any>, engine: Engine, batch: 
         // One row an event, at the end of its B-tree; the writer indexes them by pseudonym later.
         Insert::new("lookup_pseudonyms_pending (seq, pseudonyms)", "", 2, &pseudonyms, |query, (seq, asked)| {
             query.bind(*seq).bind(asked.clone())
+        }),
+        Insert::new("audit_free_text (seq, text)", "", 2, &free_texts, |query, (seq, text)| {
+            query.bind(*seq).bind(text.to_string())
         }),
         Insert::new("audit_event_orgs (org_id, seq)", "", 2, &scopes, |query, (org, seq)| query.bind(*org).bind(*seq)),
         // The head row exists (the batch began by locking it): this upsert is an update.
@@ -451,5 +458,175 @@ impl Store {
             .bind(since)
             .fetch_one(self.reader())
             .await?)
+    }
+}
+
+/// An event's columns as stored beside its body, for `audit verify` to compare with the leaf.
+#[derive(Debug, Clone)]
+pub struct EventColumns {
+    pub seq: i64,
+    pub at: Millis,
+    pub kind: String,
+    pub actor_user_id: Option<i64>,
+    pub actor_org_id: Option<i64>,
+    pub purpose: Option<String>,
+    pub lookup_id: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// A `lookup_matches` row as stored.
+#[derive(Debug, Clone)]
+pub struct StoredMatchRow {
+    pub seq: i64,
+    pub match_id: String,
+    pub lookup_id: String,
+    pub asker_user_id: i64,
+    pub asker_org_id: i64,
+    pub holding_id: i64,
+    pub holder_org_id: i64,
+    pub tier: String,
+    pub purpose: String,
+    pub at: Millis,
+    pub basis: String,
+    pub shielded: bool,
+}
+
+/// Everything stored beside the leaves of `[from, to)` that a view reads.
+#[derive(Debug, Clone, Default)]
+pub struct DerivedPage {
+    pub events: Vec<EventColumns>,
+    /// (seq, org_id) from `audit_event_orgs`.
+    pub orgs: Vec<(i64, i64)>,
+    pub matches: Vec<StoredMatchRow>,
+    /// (seq, pseudonyms end to end), indexed and pending rows alike.
+    pub asked: Vec<(i64, Vec<u8>)>,
+    /// (seq, text, erased_at) from `audit_free_text`.
+    pub free_text: Vec<(i64, Option<String>, Option<Millis>)>,
+}
+
+impl Store {
+    /// The rows beside the leaves `[from, to)`, each table read by its index on `seq`.
+    pub async fn audit_derived_page(&self, from: i64, to: i64) -> StoreResult<DerivedPage> {
+        let range = |sql: &'static str| sqlx::query::<Any>(sql).bind(from).bind(to);
+        let events = range(
+            "SELECT seq, at, type, actor_user_id, actor_org_id, purpose, lookup_id, body FROM audit_events \
+             WHERE seq >= $1 AND seq < $2 ORDER BY seq",
+        )
+        .fetch_all(self.reader())
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(EventColumns {
+                seq: r.try_get("seq")?,
+                at: r.try_get("at")?,
+                kind: r.try_get("type")?,
+                actor_user_id: r.try_get("actor_user_id")?,
+                actor_org_id: r.try_get("actor_org_id")?,
+                purpose: r.try_get("purpose")?,
+                lookup_id: r.try_get("lookup_id")?,
+                body: r.try_get("body")?,
+            })
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+        let orgs = range("SELECT seq, org_id FROM audit_event_orgs WHERE seq >= $1 AND seq < $2")
+            .fetch_all(self.reader())
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("seq")?, r.try_get("org_id")?)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let matches = range(
+            "SELECT seq, match_id, lookup_id, asker_user_id, asker_org_id, holding_id, holder_org_id, tier, purpose, \
+             at, basis, shielded FROM lookup_matches WHERE seq >= $1 AND seq < $2",
+        )
+        .fetch_all(self.reader())
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(StoredMatchRow {
+                seq: r.try_get("seq")?,
+                match_id: r.try_get("match_id")?,
+                lookup_id: r.try_get("lookup_id")?,
+                asker_user_id: r.try_get("asker_user_id")?,
+                asker_org_id: r.try_get("asker_org_id")?,
+                holding_id: r.try_get("holding_id")?,
+                holder_org_id: r.try_get("holder_org_id")?,
+                tier: r.try_get("tier")?,
+                purpose: r.try_get("purpose")?,
+                at: r.try_get("at")?,
+                basis: r.try_get("basis")?,
+                shielded: r.try_get::<i64, _>("shielded")? != 0,
+            })
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+        // One statement, one snapshot: a row the writer moves meanwhile is seen once.
+        let with_pending = self.trail_has("lookup_pseudonyms_pending").await;
+        let indexed = "SELECT seq, pseudonym AS pseudonyms FROM lookup_pseudonyms WHERE seq >= $1 AND seq < $2";
+        let both = format!(
+            "{indexed} UNION ALL SELECT seq, pseudonyms FROM lookup_pseudonyms_pending WHERE seq >= $3 AND seq < $4"
+        );
+        let mut asked = sqlx::query::<Any>(if with_pending { &both } else { indexed }).bind(from).bind(to);
+        if with_pending {
+            asked = asked.bind(from).bind(to);
+        }
+        let asked = asked
+            .fetch_all(self.reader())
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("seq")?, r.try_get("pseudonyms")?)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let free_text = if self.trail_has("audit_free_text").await {
+            range("SELECT seq, text, erased_at FROM audit_free_text WHERE seq >= $1 AND seq < $2")
+                .fetch_all(self.reader())
+                .await?
+                .iter()
+                .map(|r| Ok((r.try_get("seq")?, r.try_get("text")?, r.try_get("erased_at")?)))
+                .collect::<StoreResult<Vec<_>>>()?
+        } else {
+            Vec::new()
+        };
+        Ok(DerivedPage { events, orgs, matches, asked, free_text })
+    }
+
+    /// Rows beside the log that name a position the log does not have (`size` onwards, or
+    /// negative): written around the writer, and read by views that do not join the log.
+    pub async fn audit_rows_outside(&self, size: u64) -> StoreResult<Vec<(&'static str, i64)>> {
+        let size = i64_of(size)?;
+        let mut found = Vec::new();
+        for table in
+            ["audit_event_orgs", "lookup_matches", "lookup_pseudonyms", "lookup_pseudonyms_pending", "audit_free_text"]
+        {
+            if !self.trail_has(table).await {
+                continue;
+            }
+            let sql = format!("SELECT MIN(seq) FROM {table} WHERE seq >= $1 OR seq < 0");
+            let first: Option<i64> = sqlx::query_scalar(&sql).bind(size).fetch_one(self.reader()).await?;
+            if let Some(seq) = first {
+                found.push((table, seq));
+            }
+        }
+        Ok(found)
+    }
+
+    /// Whether a table of the trail is there to read: a backup copy (one file, in the layout
+    /// from before the split) has no pending pseudonyms, and a copy from before leaf v2 no free text.
+    async fn trail_has(&self, table: &str) -> bool {
+        sqlx::query(&format!("SELECT 1 FROM {table} LIMIT 0")).execute(self.reader()).await.is_ok()
+    }
+
+    /// Erases the free text of events before `before` (retention): the text goes, the leaf's
+    /// commitment stays, and the row records when it was erased. Returns how many were erased.
+    pub async fn erase_free_text_before(&self, before: Millis, now: Millis) -> StoreResult<u64> {
+        let mut tx = self.begin_audit_write().await?;
+        let erased = sqlx::query(
+            "UPDATE audit_free_text SET text = NULL, erased_at = $1 WHERE text IS NOT NULL \
+             AND seq IN (SELECT seq FROM audit_events WHERE at < $2)",
+        )
+        .bind(now)
+        .bind(before)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(erased)
     }
 }

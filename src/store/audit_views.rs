@@ -40,12 +40,15 @@ pub struct EventRow {
     pub at: Millis,
     pub kind: String,
     pub actor_user_id: Option<i64>,
+    pub actor_org_id: Option<i64>,
     pub actor_name: Option<String>,
     pub actor_org_code: Option<String>,
     pub purpose: Option<String>,
     pub lookup_id: Option<String>,
     /// The canonical body (the Merkle leaf's bytes): no identifier, by construction.
     pub body: Vec<u8>,
+    /// Free text kept beside the leaf (`None` if there was none or it was erased).
+    pub free_text: Option<String>,
 }
 
 /// A record of ours that a lookup matched.
@@ -62,8 +65,10 @@ pub struct LookupEventFact {
     pub seq: i64,
     pub at: Millis,
     pub user_id: i64,
+    pub org_id: Option<i64>,
     pub purpose: Option<String>,
     pub body: Vec<u8>,
+    pub free_text: Option<String>,
     pub child_keys: Vec<Vec<u8>>,
 }
 
@@ -78,11 +83,13 @@ fn event_from_row(r: &AnyRow) -> StoreResult<EventRow> {
         at: r.try_get("at")?,
         kind: r.try_get("type")?,
         actor_user_id: r.try_get("actor_user_id")?,
+        actor_org_id: r.try_get("actor_org_id")?,
         actor_name: r.try_get("actor_name")?,
         actor_org_code: r.try_get("actor_org_code")?,
         purpose: r.try_get("purpose")?,
         lookup_id: r.try_get("lookup_id")?,
         body: r.try_get("body")?,
+        free_text: r.try_get("free_text")?,
     })
 }
 
@@ -98,15 +105,16 @@ impl Store {
             format!("${}", args.len())
         };
         let mut sql = String::from(
-            "SELECT e.seq, e.at, e.type, e.actor_user_id, u.name AS actor_name, o.code AS actor_org_code, \
-             e.purpose, e.lookup_id, e.body FROM audit_events e",
+            "SELECT e.seq, e.at, e.type, e.actor_user_id, e.actor_org_id, u.name AS actor_name, \
+             o.code AS actor_org_code, e.purpose, e.lookup_id, e.body, ft.text AS free_text FROM audit_events e",
         );
         if let Some(org) = q.scope_org {
             let p = next(Arg::Int(org), &mut args);
             sql.push_str(&format!(" JOIN audit_event_orgs s ON s.seq = e.seq AND s.org_id = {p}"));
         }
         sql.push_str(
-            " LEFT JOIN users u ON u.id = e.actor_user_id LEFT JOIN organisations o ON o.id = e.actor_org_id WHERE 1 = 1",
+            " LEFT JOIN users u ON u.id = e.actor_user_id LEFT JOIN organisations o ON o.id = e.actor_org_id \
+             LEFT JOIN audit_free_text ft ON ft.seq = e.seq WHERE 1 = 1",
         );
         let cond = |column: &str, arg: Arg, args: &mut Vec<Arg>| {
             let p = next(arg, args);
@@ -187,6 +195,26 @@ impl Store {
         Ok(out)
     }
 
+    /// The unshielded organisations (id, code) each of these lookups reached, from its matches.
+    pub async fn holders_reached(&self, seqs: &[i64]) -> StoreResult<HashMap<i64, Vec<(i64, String)>>> {
+        let mut out: HashMap<i64, Vec<(i64, String)>> = HashMap::new();
+        for chunk in seqs.chunks(500) {
+            let sql = format!(
+                "SELECT DISTINCT lm.seq, o.id, o.code FROM lookup_matches lm JOIN organisations o ON o.id = lm.holder_org_id \
+                 WHERE lm.shielded = 0 AND lm.seq IN ({}) ORDER BY o.code",
+                placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for s in chunk {
+                query = query.bind(*s);
+            }
+            for r in query.fetch_all(self.reader()).await? {
+                out.entry(r.try_get("seq")?).or_default().push((r.try_get("id")?, r.try_get("code")?));
+            }
+        }
+        Ok(out)
+    }
+
     /// Events (lookups and subject access requests) that asked any of these pseudonyms: those
     /// in the index, and those the audit writer has not yet moved there.
     pub async fn events_asking(&self, pseudonyms: &[Pseudonym]) -> StoreResult<Vec<i64>> {
@@ -261,7 +289,8 @@ impl Store {
                 )
             };
             let events_sql = format!(
-                "SELECT e.seq, e.at, e.actor_user_id, e.purpose, e.body FROM audit_events e WHERE {} ORDER BY e.seq",
+                "SELECT e.seq, e.at, e.actor_user_id, e.actor_org_id, e.purpose, e.body, ft.text AS free_text \
+                 FROM audit_events e LEFT JOIN audit_free_text ft ON ft.seq = e.seq WHERE {} ORDER BY e.seq",
                 lookups_by(1)
             );
             // Indexed and pending pseudonyms in one statement (one snapshot; see `events_asking`).
@@ -293,8 +322,10 @@ impl Store {
                     seq,
                     at: r.try_get("at")?,
                     user_id: r.try_get("actor_user_id")?,
+                    org_id: r.try_get("actor_org_id")?,
                     purpose: r.try_get("purpose")?,
                     body: r.try_get("body")?,
+                    free_text: r.try_get("free_text")?,
                     child_keys: by_seq.remove(&seq).unwrap_or_default(),
                 });
             }

@@ -166,6 +166,16 @@ const AUDIT_TABLES: [(&str, &str); 6] = [
     ("lookup_pseudonyms", "pseudonym, seq"),
 ];
 
+/// Trail tables a main file from before them lacks (`audit_free_text` came with leaf format
+/// v2): moved, copied and dropped like the others when present.
+const LATER_AUDIT_TABLES: [(&str, &str); 1] = [("audit_free_text", "seq, text, erased_at")];
+
+/// Whether `schema` (an attached database, or `main`) holds `table`.
+async fn has_table(conn: &mut sqlx::AnyConnection, schema: &str, table: &str) -> StoreResult<bool> {
+    let sql = format!("SELECT COUNT(*) FROM {schema}.sqlite_master WHERE type = 'table' AND name = $1");
+    Ok(sqlx::query_scalar::<_, i64>(&sql).bind(table).fetch_one(conn).await? > 0)
+}
+
 /// Copies one trail table's rows from the attached schema `from` into `main`, column by column
 /// (a table from before the split has its later columns in another order).
 fn copy_rows(table: &str, columns: &str, from: &str) -> String {
@@ -190,6 +200,9 @@ pub(super) async fn settle_audit_file(main: &AnyPool, audit: &AnyPool, files: &F
         let mut tx = main.begin_with("BEGIN IMMEDIATE").await?;
         for (table, _) in AUDIT_TABLES {
             sqlx::query(&format!("DROP TABLE {table}")).execute(&mut *tx).await?;
+        }
+        for (table, _) in LATER_AUDIT_TABLES {
+            sqlx::query(&format!("DROP TABLE IF EXISTS {table}")).execute(&mut *tx).await?;
         }
         sqlx::query(
             "INSERT INTO audit_link (id, identity) VALUES (1, $1) \
@@ -226,6 +239,11 @@ async fn copy_trail_from_main(audit: &AnyPool, files: &Files) -> StoreResult<()>
             sqlx::query("DELETE FROM main.audit_head").execute(&mut *tx).await?;
             for (table, columns) in AUDIT_TABLES {
                 sqlx::query(&copy_rows(table, columns, "old")).execute(&mut *tx).await?;
+            }
+            for (table, columns) in LATER_AUDIT_TABLES {
+                if has_table(&mut tx, "old", table).await? {
+                    sqlx::query(&copy_rows(table, columns, "old")).execute(&mut *tx).await?;
+                }
             }
         } else if here != there {
             return Err(StoreError::Inconsistent(format!(
@@ -294,7 +312,9 @@ pub async fn backup_into(reader: &AnyPool, files: &Files, path: &Path) -> StoreR
         .fetch_all(&mut *tx)
         .await?;
         for (kind, table, sql) in &schema {
-            let Some((_, columns)) = AUDIT_TABLES.iter().find(|(t, _)| t == table) else { continue };
+            let Some((_, columns)) = AUDIT_TABLES.iter().chain(&LATER_AUDIT_TABLES).find(|(t, _)| t == table) else {
+                continue;
+            };
             sqlx::query(sql).execute(&mut *tx).await?;
             if kind == "table" {
                 sqlx::query(&copy_rows(table, columns, "live")).execute(&mut *tx).await?;
