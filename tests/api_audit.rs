@@ -548,6 +548,9 @@ async fn roll_back_to(app: &TestApp, head: &AuditHead) {
     let note = head.checkpoint.as_deref().unwrap().replace('\'', "''");
     let sql = format!(
         "DELETE FROM audit_events WHERE seq >= {size}; DELETE FROM audit_checkpoints WHERE tree_size > {size}; \
+         DELETE FROM audit_event_orgs WHERE seq >= {size}; DELETE FROM lookup_matches WHERE seq >= {size}; \
+         DELETE FROM lookup_pseudonyms WHERE seq >= {size}; DELETE FROM lookup_pseudonyms_pending WHERE seq >= {size}; \
+         DELETE FROM audit_free_text WHERE seq >= {size}; \
          DELETE FROM audit_nodes; UPDATE audit_head SET size = {size}, frontier = {bytes}, checkpoint = '{note}', \
          nodes_size = 0",
         size = head.size
