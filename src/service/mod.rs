@@ -8,6 +8,7 @@ pub mod lookups;
 pub mod outbox;
 pub mod prefilter;
 pub mod purge;
+pub mod redaction;
 pub mod requests;
 pub mod sync;
 pub mod views;

@@ -3,6 +3,7 @@
 
 use serde_json::json;
 
+use super::redaction::{RequestView, RequestViews};
 use super::{Service, ServiceError, ServiceResult};
 use crate::audit::{EventType, NewEvent};
 use crate::clock::{Millis, rfc3339};
@@ -10,14 +11,15 @@ use crate::domain::FieldError;
 use crate::domain::request::{Action, RequestInput, Side, StepInput, transition};
 use crate::domain::user::Actor;
 use crate::store::StoreError;
-use crate::store::requests::{RequestEventRow, RequestFilter, StoredRequest};
+use crate::store::requests::RequestFilter;
 
 /// Requests escalated per round of the escalation pass.
 const ESCALATE_BATCH: i64 = 200;
 
 impl Service {
-    /// A practitioner asks for the record behind a match.
-    pub async fn create_request(&self, actor: &Actor, input: RequestInput) -> ServiceResult<StoredRequest> {
+    /// A practitioner asks for the record behind a match; answered with the request as the
+    /// requester may see it (`redaction`).
+    pub async fn create_request(&self, actor: &Actor, input: RequestInput) -> ServiceResult<RequestView> {
         let request = input.into_new()?;
         let target = self.store.match_target(&request.match_id, actor.org_id).await?;
         if target.holder_org_id == actor.org_id {
@@ -49,30 +51,24 @@ impl Service {
                 "reason_chars": stored.reason.chars().count(),
             }));
         self.audit.record(event).await?;
-        Ok(stored)
+        RequestViews::new(self, actor).with_history(stored).await
     }
 
     /// One request with its history, for either of its organisations (404 for anyone else).
-    pub async fn request_view(
-        &self,
-        actor: &Actor,
-        request_id: &str,
-    ) -> ServiceResult<(StoredRequest, Vec<RequestEventRow>)> {
+    pub async fn request_view(&self, actor: &Actor, request_id: &str) -> ServiceResult<RequestView> {
         let request = self.store.request_for_org(request_id, actor.org_id).await?;
-        let mut history = self.store.request_history(&request.request_id).await?;
-        // A shielded holder's own steps would name it: the requester sees them without who took them.
-        if request.hides_holder_from(actor.org_id) {
-            let holder = self.store.organisation_by_id(request.holder_org_id).await?;
-            for step in history.iter_mut().filter(|e| e.actor_org_code.as_deref() == Some(holder.code.as_str())) {
-                step.actor_name = None;
-                step.actor_org_code = None;
-            }
-        }
-        Ok((request, history))
+        RequestViews::new(self, actor).with_history(request).await
     }
 
-    pub async fn list_requests(&self, actor: &Actor, filter: &RequestFilter) -> ServiceResult<Vec<StoredRequest>> {
-        Ok(self.store.list_requests(actor.org_id, filter, self.clock.now_ms()).await?)
+    /// The actor's organisation's requests (inbox and its own), without their histories.
+    pub async fn list_requests(&self, actor: &Actor, filter: &RequestFilter) -> ServiceResult<Vec<RequestView>> {
+        let rows = self.store.list_requests(actor.org_id, filter, self.clock.now_ms()).await?;
+        let mut views = RequestViews::new(self, actor);
+        let mut list = Vec::with_capacity(rows.len());
+        for row in rows {
+            list.push(views.summary(row).await?);
+        }
+        Ok(list)
     }
 
     /// Takes a step on a request: visible (else 404), the right side (else 403), allowed from
@@ -83,7 +79,7 @@ impl Service {
         request_id: &str,
         action: Action,
         input: StepInput,
-    ) -> ServiceResult<StoredRequest> {
+    ) -> ServiceResult<RequestView> {
         let request = self.store.request_for_org(request_id, actor.org_id).await?;
         let side = request.side_of(actor.org_id).ok_or(StoreError::NotFound)?;
         let to = transition(request.state, action, side).map_err(|refusal| match refusal {
@@ -109,7 +105,7 @@ impl Service {
             "overdue": request.is_overdue(now),
         }));
         self.audit.record(event).await?;
-        Ok(updated)
+        RequestViews::new(self, actor).with_history(updated).await
     }
 
     /// Marks every open request past its deadline as escalated (once), queues `request.overdue`

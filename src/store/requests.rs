@@ -79,6 +79,8 @@ pub struct RequestEventRow {
     pub to_state: String,
     pub actor_name: Option<String>,
     pub actor_org_code: Option<String>,
+    /// Which organisation took the step (`None` for the system's escalation).
+    pub actor_org_id: Option<i64>,
     pub how: Option<String>,
     pub reference: Option<String>,
     pub sent_at: Option<Millis>,
@@ -278,8 +280,8 @@ impl Store {
     /// The request's history, oldest first.
     pub async fn request_history(&self, request_id: &str) -> StoreResult<Vec<RequestEventRow>> {
         let rows = sqlx::query(
-            "SELECT e.at, e.action, e.from_state, e.to_state, u.name AS actor_name, o.code AS actor_org_code, e.how, \
-                    e.reference, e.sent_at, e.note \
+            "SELECT e.at, e.action, e.from_state, e.to_state, u.name AS actor_name, o.code AS actor_org_code, e.actor_org_id, \
+                    e.how, e.reference, e.sent_at, e.note \
              FROM request_events e LEFT JOIN users u ON u.id = e.actor_user_id \
              LEFT JOIN organisations o ON o.id = e.actor_org_id \
              WHERE e.request_id = $1 ORDER BY e.id",
@@ -296,6 +298,7 @@ impl Store {
                     to_state: r.try_get("to_state")?,
                     actor_name: r.try_get("actor_name")?,
                     actor_org_code: r.try_get("actor_org_code")?,
+                    actor_org_id: r.try_get("actor_org_id")?,
                     how: r.try_get("how")?,
                     reference: r.try_get("reference")?,
                     sent_at: r.try_get("sent_at")?,
