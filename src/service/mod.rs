@@ -151,6 +151,7 @@ impl Service {
             coverage_recounting: Default::default(),
             notices,
         };
+        service.settle_unpublished_requests().await.context("cannot settle unpublished requests")?;
         Ok((service, AuditTask(task)))
     }
 }

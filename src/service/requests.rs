@@ -16,6 +16,9 @@ use crate::store::requests::RequestFilter;
 /// Requests escalated per round of the escalation pass.
 const ESCALATE_BATCH: i64 = 200;
 
+/// How long an unpublished request may be another node's creation still in flight.
+const UNPUBLISHED_GRACE_MS: Millis = 10 * 60 * 1000;
+
 impl Service {
     /// A practitioner asks for the record behind a match; answered with the request as the
     /// requester may see it (`redaction`).
@@ -50,8 +53,41 @@ impl Service {
                 // Free text is not copied into the permanent log; its size is enough to review.
                 "reason_chars": stored.reason.chars().count(),
             }));
-        self.audit.record(event).await?;
+        // The request and its event stand or fall together: the request is written unpublished,
+        // published only once its event is durable, and taken back if the event fails.
+        if let Err(e) = self.audit.record(event).await {
+            if let Err(left) = self.store.discard_unpublished_request(&stored.request_id).await {
+                tracing::warn!(error = %left, "an unpublished request was not taken back; start-up settles it");
+            }
+            return Err(e.into());
+        }
+        self.store.publish_request(&stored.request_id, self.clock.now_ms()).await?;
         RequestViews::new(self, actor).with_history(stored).await
+    }
+
+    /// Settles requests left unpublished by a node that stopped between writing a request and
+    /// publishing it: published if its `request_created` event is in the trail; deleted if
+    /// not and older than `UNPUBLISHED_GRACE_MS` (younger ones may be another node's, in flight).
+    /// Returns (published, deleted).
+    pub async fn settle_unpublished_requests(&self) -> ServiceResult<(usize, usize)> {
+        let pending = self.store.unpublished_requests().await?;
+        let Some(oldest) = pending.iter().map(|(_, at)| *at).min() else { return Ok((0, 0)) };
+        let ids: Vec<String> = pending.iter().map(|(id, _)| id.clone()).collect();
+        let audited = self.store.requests_with_created_event(&ids, oldest - UNPUBLISHED_GRACE_MS).await?;
+        let now = self.clock.now_ms();
+        let (mut published, mut deleted) = (0, 0);
+        for (id, created_at) in pending {
+            if audited.contains(&id) {
+                published += usize::from(self.store.publish_request(&id, now).await?);
+            } else if now - created_at > UNPUBLISHED_GRACE_MS {
+                self.store.discard_unpublished_request(&id).await?;
+                deleted += 1;
+            }
+        }
+        if published + deleted > 0 {
+            tracing::warn!(published, deleted, "settled requests left unpublished by a stopped node");
+        }
+        Ok((published, deleted))
     }
 
     /// One request with its history, for either of its organisations (404 for anyone else).

@@ -216,8 +216,8 @@ impl Store {
         let request_id = format!("rq_{}", uuid::Uuid::new_v4().simple());
         sqlx::query(
             "INSERT INTO requests (request_id, match_id, requester_org_id, requester_user_id, holder_org_id, holding_id, \
-             legal_basis, legal_basis_detail, reason, urgency, state, created_at, updated_at, due_at, holder_shielded) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14)",
+             legal_basis, legal_basis_detail, reason, urgency, state, created_at, updated_at, due_at, holder_shielded, \
+             audited) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, 0)",
         )
         .bind(&request_id)
         .bind(&request.match_id)
@@ -251,23 +251,96 @@ impl Store {
             &Step::default(),
         )
         .await?;
-        let payload = json!({
-            "request_id": request_id,
-            "match_id": request.match_id,
-            "urgency": request.urgency.as_str(),
-            "legal_basis": request.legal_basis.as_str(),
-            "due_at": rfc3339(due_at),
-            "requesting_organisation": org_contact(&mut tx, requester_org_id).await?,
-        });
-        enqueue(&mut tx, target.holder_org_id, "request.created", &payload, now).await?;
         tx.commit().await?;
-        self.request_for_org(&request_id, requester_org_id).await
+        let row = sqlx::query(&format!("{SELECT} WHERE r.request_id = $1"))
+            .bind(&request_id)
+            .fetch_optional(self.reader())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        from_row(&row)
     }
 
-    /// A request as either of its two organisations sees it; not found for anyone else.
+    /// Publishes a request whose `request_created` event is durable: from now on both
+    /// organisations see it, and the holder is told (`request.created`), in one transaction.
+    /// False if there was nothing to publish (already published, or deleted).
+    pub async fn publish_request(&self, request_id: &str, now: Millis) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(
+            "UPDATE requests SET audited = 1 WHERE request_id = $1 AND audited = 0 \
+             RETURNING match_id, requester_org_id, holder_org_id, urgency, legal_basis, due_at",
+        )
+        .bind(request_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else { return Ok(false) };
+        let holder_org_id: i64 = row.try_get("holder_org_id")?;
+        let payload = json!({
+            "request_id": request_id,
+            "match_id": row.try_get::<String, _>("match_id")?,
+            "urgency": row.try_get::<String, _>("urgency")?,
+            "legal_basis": row.try_get::<String, _>("legal_basis")?,
+            "due_at": rfc3339(row.try_get("due_at")?),
+            "requesting_organisation": org_contact(&mut tx, row.try_get("requester_org_id")?).await?,
+        });
+        enqueue(&mut tx, holder_org_id, "request.created", &payload, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Deletes a request that was never published (its event could not be written).
+    pub async fn discard_unpublished_request(&self, request_id: &str) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        let gone = sqlx::query("DELETE FROM requests WHERE request_id = $1 AND audited = 0")
+            .bind(request_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if gone > 0 {
+            sqlx::query("DELETE FROM request_events WHERE request_id = $1").bind(request_id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Requests written but not published, with when: what start-up settles.
+    pub async fn unpublished_requests(&self) -> StoreResult<Vec<(String, Millis)>> {
+        let rows = sqlx::query("SELECT request_id, created_at FROM requests WHERE audited = 0 ORDER BY created_at")
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter().map(|r| Ok((r.try_get("request_id")?, r.try_get("created_at")?))).collect()
+    }
+
+    /// Which of these requests have a `request_created` event in the audit trail (read from
+    /// the signed bodies), looking at events from `since` on.
+    pub async fn requests_with_created_event(
+        &self,
+        request_ids: &[String],
+        since: Millis,
+    ) -> StoreResult<std::collections::HashSet<String>> {
+        let request_id = match self.engine() {
+            super::Engine::Sqlite => "json_extract(CAST(body AS TEXT), '$.details.request_id')",
+            super::Engine::Postgres => "convert_from(body, 'UTF8')::jsonb #>> '{details,request_id}'",
+        };
+        let mut found = std::collections::HashSet::new();
+        for chunk in request_ids.chunks(500) {
+            let sql = format!(
+                "SELECT {request_id} FROM audit_events WHERE type = $1 AND at >= $2 AND {request_id} IN ({})",
+                super::placeholders(3, chunk.len())
+            );
+            let mut query = sqlx::query_scalar::<_, String>(&sql).bind("request_created").bind(since);
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            found.extend(query.fetch_all(self.reader()).await?);
+        }
+        Ok(found)
+    }
+
+    /// A request as either of its two organisations sees it; not found for anyone else, nor
+    /// before it is published.
     pub async fn request_for_org(&self, request_id: &str, org_id: i64) -> StoreResult<StoredRequest> {
         let row = sqlx::query(&format!(
-            "{SELECT} WHERE r.request_id = $1 AND (r.requester_org_id = $2 OR r.holder_org_id = $2)"
+            "{SELECT} WHERE r.request_id = $1 AND (r.requester_org_id = $2 OR r.holder_org_id = $2) AND r.audited = 1"
         ))
         .bind(request_id)
         .bind(org_id)
@@ -386,7 +459,7 @@ impl Store {
             Text(&'static str),
             Int(i64),
         }
-        let mut sql = format!("{SELECT} WHERE {side}");
+        let mut sql = format!("{SELECT} WHERE {side} AND r.audited = 1");
         let mut binds: Vec<Bind> = Vec::new();
         if let Some(state) = filter.state {
             binds.push(Bind::Text(state.as_str()));
@@ -417,7 +490,7 @@ impl Store {
         let rows = sqlx::query(
             "UPDATE requests SET escalated_at = $1 \
              WHERE id IN (SELECT id FROM requests WHERE escalated_at IS NULL AND state IN ($2, $3) AND due_at < $1 \
-                          ORDER BY due_at LIMIT $4) \
+                          AND audited = 1 ORDER BY due_at LIMIT $4) \
                AND escalated_at IS NULL \
              RETURNING request_id, match_id, requester_org_id, holder_org_id, urgency, state, due_at",
         )
@@ -497,7 +570,7 @@ impl Store {
         for chunk in seqs.chunks(500) {
             let sql = format!(
                 "SELECT DISTINCT lm.seq FROM lookup_matches lm JOIN requests r ON r.match_id = lm.match_id \
-                 WHERE lm.seq IN ({})",
+                 WHERE r.audited = 1 AND lm.seq IN ({})",
                 super::placeholders(1, chunk.len())
             );
             let mut query = sqlx::query_scalar::<_, i64>(&sql);
