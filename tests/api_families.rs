@@ -560,6 +560,7 @@ async fn every_request_answer_to_the_requester_of_a_shielded_record_names_no_hol
             answers.push((format!("get after {ending}"), after));
         }
         answers.push(("list".into(), w.app.get(&w.leeds_worker, "/api/v1/requests").await.1));
+        answers.push(("outbox".into(), w.app.get(&w.leeds_admin, "/api/v1/outbox").await.1));
         answers.push(("list of mine".into(), w.app.get(&w.leeds_worker, "/api/v1/requests?role=requester").await.1));
         for (what, answer) in answers {
             let text = answer.to_string();

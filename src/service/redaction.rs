@@ -204,6 +204,21 @@ pub(super) fn match_view(row: MatchRow, other: Option<Organisation>) -> MatchVie
     }
 }
 
+/// The other organisation's `request.state_changed` message (webhook payload) for a step. A
+/// shielded holder contacts the requester itself: its steps are not attributed.
+pub(super) fn step_notice(r: &StoredRequest, to: RequestState, actor: &Actor, now: Millis) -> serde_json::Value {
+    let mut notice = serde_json::json!({
+        "request_id": r.request_id,
+        "state": to.as_str(),
+        "previous_state": r.state.as_str(),
+        "at": rfc3339(now),
+    });
+    if !(r.holder_shielded && actor.org_id == r.holder_org_id) {
+        notice["by_organisation"] = serde_json::json!(actor.org_code);
+    }
+    notice
+}
+
 /// Builds request views for one viewer, loading each organisation once.
 pub(super) struct RequestViews<'a> {
     service: &'a Service,

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::redaction::{RequestView, RequestViews};
+use super::redaction::{self, RequestView, RequestViews};
 use super::{Service, ServiceError, ServiceResult};
 use crate::audit::{EventType, NewEvent};
 use crate::clock::{Millis, rfc3339};
@@ -124,8 +124,9 @@ impl Service {
         })?;
         let now = self.clock.now_ms();
         let step = input.into_step(action, now)?;
-        let updated =
-            self.store.apply_request_step(&request, action, to, (actor.user_id, actor.org_id), &step, now).await?;
+        let notice = redaction::step_notice(&request, to, actor, now);
+        let by = (actor.user_id, actor.org_id);
+        let updated = self.store.apply_request_step(&request, action, to, by, &step, &notice, now).await?;
         // A shielded holder's own steps stay out of the requester's audit view (they name it).
         let concerning = if request.holder_shielded && side == Side::Holder {
             vec![request.holder_org_id]

@@ -382,7 +382,8 @@ impl Store {
     }
 
     /// Moves a request from `from` to `to` if nobody changed it meanwhile (else a conflict),
-    /// records the step, and tells the other organisation.
+    /// records the step, and tells the other organisation (`notice`, as the service's
+    /// redaction built it).
     #[allow(clippy::too_many_arguments)]
     pub async fn apply_request_step(
         &self,
@@ -391,6 +392,7 @@ impl Store {
         to: RequestState,
         (actor_user_id, actor_org_id): (i64, i64),
         step: &Step,
+        notice: &serde_json::Value,
         now: Millis,
     ) -> StoreResult<StoredRequest> {
         let mut tx = self.begin_write().await?;
@@ -423,21 +425,7 @@ impl Store {
         .await?;
         let other =
             if actor_org_id == request.holder_org_id { request.requester_org_id } else { request.holder_org_id };
-        let by: String = sqlx::query_scalar("SELECT code FROM organisations WHERE id = $1")
-            .bind(actor_org_id)
-            .fetch_one(&mut *tx)
-            .await?;
-        let mut payload = json!({
-            "request_id": request.request_id,
-            "state": to.as_str(),
-            "previous_state": request.state.as_str(),
-            "at": rfc3339(now),
-        });
-        // A shielded holder contacts the requester itself; the index never names it.
-        if !(request.holder_shielded && actor_org_id == request.holder_org_id) {
-            payload["by_organisation"] = json!(by);
-        }
-        enqueue(&mut tx, other, "request.state_changed", &payload, now).await?;
+        enqueue(&mut tx, other, "request.state_changed", notice, now).await?;
         tx.commit().await?;
         self.request_for_org(&request.request_id, actor_org_id).await
     }
