@@ -23,7 +23,7 @@ use crate::domain::request::{LegalBasis, RequestState, Side, Urgency};
 use crate::domain::user::Actor;
 use crate::store::StoreError;
 use crate::store::matches::MatchRow;
-use crate::store::requests::{RequestEventRow, StoredRequest};
+use crate::store::requests::{RequestEventRow, StagedStep, StoredRequest};
 
 /// What a shielded match says instead of which details agree: the same words whatever the
 /// asker typed, so an answer never tells a right guess (e.g. a postcode district) from a wrong one.
@@ -206,15 +206,15 @@ pub(super) fn match_view(row: MatchRow, other: Option<Organisation>) -> MatchVie
 
 /// The other organisation's `request.state_changed` message (webhook payload) for a step. A
 /// shielded holder contacts the requester itself: its steps are not attributed.
-pub(super) fn step_notice(r: &StoredRequest, to: RequestState, actor: &Actor, now: Millis) -> serde_json::Value {
+pub(super) fn step_notice(step: &StagedStep) -> serde_json::Value {
     let mut notice = serde_json::json!({
-        "request_id": r.request_id,
-        "state": to.as_str(),
-        "previous_state": r.state.as_str(),
-        "at": rfc3339(now),
+        "request_id": step.request_id,
+        "state": step.to_state.as_str(),
+        "previous_state": step.from_state.as_str(),
+        "at": rfc3339(step.at),
     });
-    if !(r.holder_shielded && actor.org_id == r.holder_org_id) {
-        notice["by_organisation"] = serde_json::json!(actor.org_code);
+    if !(step.holder_shielded && step.actor_org_id == step.holder_org_id) {
+        notice["by_organisation"] = serde_json::json!(step.actor_org_code);
     }
     notice
 }

@@ -65,17 +65,21 @@ impl Service {
         RequestViews::new(self, actor).with_history(stored).await
     }
 
-    /// Settles requests left unpublished by a node that stopped between writing a request and
-    /// publishing it: published if its `request_created` event is in the trail; deleted if
-    /// not and older than `UNPUBLISHED_GRACE_MS` (younger ones may be another node's, in flight).
+    /// Settles requests (and steps) left unpublished by a node that stopped between writing one
+    /// and publishing it: published if its event is in the trail; deleted if not and older than
+    /// `UNPUBLISHED_GRACE_MS` (younger ones may be another node's, in flight).
     /// Returns (published, deleted).
     pub async fn settle_unpublished_requests(&self) -> ServiceResult<(usize, usize)> {
         let pending = self.store.unpublished_requests().await?;
-        let Some(oldest) = pending.iter().map(|(_, at)| *at).min() else { return Ok((0, 0)) };
-        let ids: Vec<String> = pending.iter().map(|(id, _)| id.clone()).collect();
-        let audited = self.store.requests_with_created_event(&ids, oldest - UNPUBLISHED_GRACE_MS).await?;
         let now = self.clock.now_ms();
         let (mut published, mut deleted) = (0, 0);
+        let oldest = pending.iter().map(|(_, at)| *at).min().unwrap_or(now);
+        let ids: Vec<String> = pending.iter().map(|(id, _)| id.clone()).collect();
+        let audited = if ids.is_empty() {
+            Default::default()
+        } else {
+            self.store.requests_with_created_event(&ids, oldest - UNPUBLISHED_GRACE_MS).await?
+        };
         for (id, created_at) in pending {
             if audited.contains(&id) {
                 published += usize::from(self.store.publish_request(&id, now).await?);
@@ -84,8 +88,30 @@ impl Service {
                 deleted += 1;
             }
         }
+        let (steps_published, steps_deleted) = self.settle_staged_request_steps(now).await?;
+        let (published, deleted) = (published + steps_published, deleted + steps_deleted);
         if published + deleted > 0 {
-            tracing::warn!(published, deleted, "settled requests left unpublished by a stopped node");
+            tracing::warn!(published, deleted, "settled requests and steps left unpublished by a stopped node");
+        }
+        Ok((published, deleted))
+    }
+
+    /// As `settle_unpublished_requests`, for staged steps: published if their
+    /// `request_state_changed` event is in the trail, deleted if not and past the grace period.
+    async fn settle_staged_request_steps(&self, now: Millis) -> ServiceResult<(usize, usize)> {
+        let staged = self.store.staged_request_steps().await?;
+        let Some(oldest) = staged.iter().map(|s| s.at).min() else { return Ok((0, 0)) };
+        let ids: Vec<String> = staged.iter().map(|s| s.request_id.clone()).collect();
+        let audited = self.store.request_steps_with_event(&ids, oldest - UNPUBLISHED_GRACE_MS).await?;
+        let (mut published, mut deleted) = (0, 0);
+        for step in staged {
+            if audited.contains(&(step.request_id.clone(), step.action.as_str().to_string())) {
+                let notice = redaction::step_notice(&step);
+                published += usize::from(self.store.publish_request_step(&step, &notice).await?.is_some());
+            } else if now - step.at > UNPUBLISHED_GRACE_MS {
+                self.store.discard_request_step(step.id).await?;
+                deleted += 1;
+            }
         }
         Ok((published, deleted))
     }
@@ -124,9 +150,10 @@ impl Service {
         })?;
         let now = self.clock.now_ms();
         let step = input.into_step(action, now)?;
-        let notice = redaction::step_notice(&request, to, actor, now);
+        // As for a new request: staged (invisible, and holding off any other step), audited,
+        // then published with its notice; taken back if the event fails.
         let by = (actor.user_id, actor.org_id);
-        let updated = self.store.apply_request_step(&request, action, to, by, &step, &notice, now).await?;
+        let staged = self.store.stage_request_step(&request, action, to, by, &step, now).await?;
         // A shielded holder's own steps stay out of the requester's audit view (they name it).
         let concerning = if request.holder_shielded && side == Side::Holder {
             vec![request.holder_org_id]
@@ -141,7 +168,22 @@ impl Service {
             "how": step.how.map(|h| h.as_str()),
             "overdue": request.is_overdue(now),
         }));
-        self.audit.record(event).await?;
+        if let Err(e) = self.audit.record(event).await {
+            if let Err(left) = self.store.discard_request_step(staged).await {
+                tracing::warn!(error = %left, "an unpublished request step was not taken back; start-up settles it");
+            }
+            return Err(e.into());
+        }
+        let published = match self.store.staged_request_step(staged).await {
+            Ok(staged) => self.store.publish_request_step(&staged, &redaction::step_notice(&staged)).await?,
+            Err(StoreError::NotFound) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let updated = match published {
+            Some(updated) => updated,
+            // Another node's settling pass published it first.
+            None => self.store.request_for_org(request_id, actor.org_id).await?,
+        };
         RequestViews::new(self, actor).with_history(updated).await
     }
 
