@@ -588,3 +588,131 @@ async fn the_askers_inclusion_proofs_never_name_the_shielded_holder_and_still_ve
         assert!(!outbox.to_string().contains("refuge worker"), "{engine:?}: the asker's free text went to the holder");
     }
 }
+
+/// A shielded refuge at Manchester and a Leeds practitioner's lookup that reaches it: the match id.
+async fn shielded_refuge_reached_from_leeds(w: &World, subject: Value) -> String {
+    let mut refuge = holding("looked-after", subject.clone(), json!([]));
+    refuge["shielded"] = json!(true);
+    w.put(&w.mcr_admin, "SAFE-1", refuge).await;
+    let (status, answer) =
+        w.app.post(&w.leeds_worker, "/api/v1/lookups", &json!({"subject": subject, "purpose": "s47-enquiry"})).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    answer["matches"][0]["match_id"].as_str().unwrap_or_else(|| panic!("no match: {answer}")).to_string()
+}
+
+#[tokio::test]
+async fn every_request_answer_to_the_requester_of_a_shielded_record_names_no_holder() {
+    for engine in engines() {
+        let w = world(engine).await;
+        let match_id = shielded_refuge_reached_from_leeds(&w, older_sibling()).await;
+        let ask = json!({"match_id": match_id, "legal_basis": "ca1989-s47",
+            "reason": "Section 47 enquiry opened today", "urgency": "urgent"});
+        let mut answers: Vec<(String, Value)> = Vec::new();
+        for ending in ["withdraw", "fulfil", "decline"] {
+            let (status, created) = w.app.post(&w.leeds_worker, "/api/v1/requests", &ask).await;
+            assert_eq!(status, StatusCode::CREATED, "{engine:?}: {created}");
+            let id = created["request_id"].as_str().unwrap().to_string();
+            answers.push(("create".into(), created));
+            let step = |name: &str| format!("/api/v1/requests/{id}/{name}");
+            let (status, _) = w.app.post(&w.mcr_admin, &step("acknowledge"), &json!({"note": "On it"})).await;
+            assert_eq!(status, StatusCode::OK);
+            let (status, refused) = w.app.post(&w.leeds_worker, &step("acknowledge"), &json!({})).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+            answers.push(("refused acknowledge".into(), refused));
+            answers.push((
+                "get after acknowledge".into(),
+                w.app.get(&w.leeds_worker, &format!("/api/v1/requests/{id}")).await.1,
+            ));
+            let (status, answer) = match ending {
+                "withdraw" => {
+                    w.app.post(&w.leeds_worker, &step("withdraw"), &json!({"reason": "No longer needed"})).await
+                }
+                "fulfil" => {
+                    let body = json!({"how": "secure-email", "reference": "REF-1"});
+                    w.app.post(&w.mcr_admin, &step("fulfil"), &body).await
+                }
+                _ => w.app.post(&w.mcr_admin, &step("decline"), &json!({"reason": "Not ours to share"})).await,
+            };
+            assert_eq!(status, StatusCode::OK, "{engine:?}: {ending}: {answer}");
+            if ending == "withdraw" {
+                answers.push(("withdraw".into(), answer));
+            }
+            let (_, after) = w.app.get(&w.leeds_worker, &format!("/api/v1/requests/{id}")).await;
+            assert!(after["history"].as_array().is_some_and(|h| h.len() >= 3), "{after}");
+            answers.push((format!("get after {ending}"), after));
+        }
+        answers.push(("list".into(), w.app.get(&w.leeds_worker, "/api/v1/requests").await.1));
+        answers.push(("outbox".into(), w.app.get(&w.leeds_admin, "/api/v1/outbox").await.1));
+        answers.push(("list of mine".into(), w.app.get(&w.leeds_worker, "/api/v1/requests?role=requester").await.1));
+        for (what, answer) in answers {
+            let text = answer.to_string();
+            assert!(names_no_holder(&text), "{engine:?}: the requester's {what} answer names the holder: {text}");
+        }
+    }
+}
+
+/// The fixed wording a shielded match carries instead of which fields agree.
+const SHIELDED_EVIDENCE: &str = "A shielded record matches; which details agree is not shown";
+
+/// `lookup_id`, `match_id` and times blanked: what is left is what the asker learns.
+fn without_ids(mut v: Value) -> Value {
+    match &mut v {
+        Value::Object(map) => {
+            for (key, value) in map.iter_mut() {
+                if ["lookup_id", "match_id", "last_update"].contains(&key.as_str()) {
+                    *value = Value::Null;
+                } else {
+                    *value = without_ids(value.take());
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|i| *i = without_ids(i.take())),
+        _ => {}
+    }
+    v
+}
+
+#[tokio::test]
+async fn a_shielded_match_says_the_same_whatever_postcode_is_guessed() {
+    for engine in engines() {
+        let w = world(engine).await;
+        let mut child = younger_sibling();
+        child["postcode"] = json!("M14 5RB");
+        let match_id = shielded_refuge_reached_from_leeds(&w, child.clone()).await;
+        assert!(match_id.starts_with("lm_"));
+        let ask = |postcode: &str| {
+            let mut subject = child.clone();
+            subject["postcode"] = json!(postcode);
+            json!({"subject": subject, "purpose": "s47-enquiry"})
+        };
+        let (_, right) = w.app.post(&w.leeds_worker, "/api/v1/lookups", &ask("M14 5RB")).await;
+        let (_, wrong) = w.app.post(&w.leeds_worker, "/api/v1/lookups", &ask("LS6 2AA")).await;
+        assert_eq!(right["matches"][0]["shielded"], true, "{engine:?}: {right}");
+        assert_eq!(right["matches"][0]["evidence"], SHIELDED_EVIDENCE, "{engine:?}: {right}");
+        assert!(!right.to_string().contains("postcode"), "{engine:?}: {right}");
+        assert_eq!(
+            without_ids(right).to_string(),
+            without_ids(wrong).to_string(),
+            "{engine:?}: the answer must not depend on the guessed district"
+        );
+
+        // A family lookup says the same, child and carer alike.
+        let (_, family) = w
+            .app
+            .post(
+                &w.leeds_worker,
+                "/api/v1/lookups",
+                &json!({"family": {"children": [child.clone()], "carers": []}, "purpose": "s47-enquiry"}),
+            )
+            .await;
+        assert_eq!(family["matches"][0]["evidence"], SHIELDED_EVIDENCE, "{engine:?}: {family}");
+
+        // Holding to holding: Leeds registers the child and sees the fixed wording too.
+        w.put(&w.leeds_admin, "LDS-1", holding("child-in-need", child.clone(), json!([]))).await;
+        let leeds = w.matches(&w.leeds_admin).await;
+        assert_eq!(leeds[0]["shielded"], true, "{engine:?}: {leeds:?}");
+        assert_eq!(leeds[0]["evidence"], SHIELDED_EVIDENCE, "{engine:?}: {leeds:?}");
+        let mcr = w.matches(&w.mcr_admin).await;
+        assert!(mcr[0]["evidence"].as_str().unwrap().contains("postcode district"), "the holder sees why: {mcr:?}");
+    }
+}

@@ -382,3 +382,54 @@ async fn lookups_received_in_one_millisecond_are_paged_without_a_gap_or_a_repeat
         assert_eq!((status, &error["error"]["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("before")));
     }
 }
+/// A family of `n` copies of one child, each at a different postcode district: the guessing
+/// pattern a per-request count would let through.
+fn family_of_copies(n: usize) -> Value {
+    let children: Vec<Value> = (1..=n).map(|d| json!({"nhs_number": NHS, "postcode": format!("M{d} 1AA")})).collect();
+    json!({"family": {"children": children, "carers": []}, "purpose": "s47-enquiry"})
+}
+
+#[tokio::test]
+async fn a_family_lookup_uses_the_daily_quota_once_per_subject_asked() {
+    for engine in engines() {
+        let app = TestApp::start_with(engine, |s| {
+            s.limits.user_daily_lookups = 10;
+            s.limits.user_lookup_burst = 100;
+            s.limits.user_lookups_per_minute = 100;
+        })
+        .await;
+        let org = app.org("E1", "local-authority").await;
+        let worker = app.token(&org, Role::Practitioner).await;
+        let (status, answer) = app.post(&worker, "/api/v1/lookups", &family_of_copies(8)).await;
+        assert_eq!(status, StatusCode::OK, "{engine:?}: {answer}");
+        let (status, error) = app.post(&worker, "/api/v1/lookups", &family_of_copies(3)).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{engine:?}: 8 + 3 > 10: {error}");
+        assert!(error["error"]["message"].as_str().unwrap().contains("today's limit"), "{error}");
+        let single = json!({"subject": {"nhs_number": NHS}, "purpose": "s47-enquiry"});
+        for _ in 0..2 {
+            assert_eq!(app.post(&worker, "/api/v1/lookups", &single).await.0, StatusCode::OK, "{engine:?}");
+        }
+        assert_eq!(app.post(&worker, "/api/v1/lookups", &single).await.0, StatusCode::TOO_MANY_REQUESTS);
+        let refused = app.audit_types().await.iter().filter(|t| *t == "rate_limited").count();
+        assert_eq!(refused, 2, "{engine:?}: each refusal audited");
+    }
+}
+
+#[tokio::test]
+async fn a_family_lookup_uses_the_rate_limit_once_per_subject_asked() {
+    let app = TestApp::start_with(Engine::Sqlite, |s| {
+        s.limits.user_lookup_burst = 5;
+        s.limits.user_lookups_per_minute = 5;
+    })
+    .await;
+    let org = app.org("E1", "local-authority").await;
+    let worker = app.token(&org, Role::Practitioner).await;
+    assert_eq!(app.post(&worker, "/api/v1/lookups", &family_of_copies(4)).await.0, StatusCode::OK);
+    let response =
+        app.http.post(app.url("/api/v1/lookups")).bearer_auth(&worker).json(&family_of_copies(2)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS, "4 + 2 > a burst of 5");
+    assert!(response.headers().get("retry-after").is_some());
+    assert!(app.audit_types().await.iter().any(|t| t == "rate_limited"));
+    let single = json!({"subject": {"nhs_number": NHS}, "purpose": "s47-enquiry"});
+    assert_eq!(app.post(&worker, "/api/v1/lookups", &single).await.0, StatusCode::OK, "the fifth fits");
+}

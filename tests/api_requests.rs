@@ -587,3 +587,141 @@ async fn requests_and_notifications_in_one_millisecond_are_paged_without_a_gap_o
         assert_eq!((status, &error["error"]["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("before")));
     }
 }
+
+/// Lifts `common::refuse_audit_writes`: the trail can be written again.
+async fn allow_audit_writes(app: &TestApp) {
+    let lift = match app.engine {
+        Engine::Sqlite => "DROP TRIGGER refuse;",
+        Engine::Postgres => "DROP TRIGGER refuse ON audit_events; DROP FUNCTION refuse();",
+    };
+    app.store().execute_raw_on_audit(lift).await.expect("fault lifted");
+}
+
+#[tokio::test]
+async fn a_request_is_not_made_when_its_audit_event_cannot_be_written() {
+    for engine in engines() {
+        let w = world(engine).await;
+        let match_id = w.lookup_match().await;
+        common::refuse_audit_writes(w.app.store(), engine).await;
+        let body = json!({"match_id": match_id, "legal_basis": "ca1989-s47",
+            "reason": "Strategy discussion: need chronology", "urgency": "urgent"});
+        let (status, reply) = w.app.post(&w.leeds_worker, "/api/v1/requests", &body).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{engine:?}: {reply}");
+        assert!(reply.get("request_id").is_none(), "{reply}");
+        allow_audit_writes(&w.app).await;
+
+        for token in [&w.leeds_worker, &w.mcr_worker] {
+            let (_, list) = w.app.get(token, "/api/v1/requests").await;
+            assert_eq!(
+                list["requests"].as_array().map(Vec::len),
+                Some(0),
+                "{engine:?}: a request without its event: {list}"
+            );
+        }
+        let (_, outbox) = w.app.get(&w.mcr_admin, "/api/v1/outbox").await;
+        assert!(!outbox.to_string().contains("request.created"), "{engine:?}: the holder was told of it: {outbox}");
+        let (status, reply) = w.app.post(&w.leeds_worker, "/api/v1/requests", &body).await;
+        assert_eq!(status, StatusCode::CREATED, "{engine:?}: no half-made request blocks the next: {reply}");
+        assert!(w.app.audit_types().await.iter().any(|t| t == "request_created"));
+    }
+}
+
+#[tokio::test]
+async fn a_request_whose_event_is_written_but_not_published_is_published_at_start_up() {
+    for engine in engines() {
+        let w = world(engine).await;
+        let match_id = w.lookup_match().await;
+        // The event commits, then the node dies before the request is made visible: simulated by
+        // a main-database fault on that last write, and a restart.
+        let fault = match engine {
+            Engine::Sqlite => {
+                "CREATE TRIGGER refuse_publish BEFORE UPDATE OF audited ON requests \
+                               BEGIN SELECT RAISE(ABORT, 'node gone'); END;"
+            }
+            Engine::Postgres => {
+                "CREATE FUNCTION refuse_publish() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'node gone'; \
+                                 END $$ LANGUAGE plpgsql; CREATE TRIGGER refuse_publish BEFORE UPDATE OF audited ON requests \
+                                 FOR EACH ROW EXECUTE FUNCTION refuse_publish();"
+            }
+        };
+        w.app.store().execute_raw(fault).await.expect("fault injected");
+        let body = json!({"match_id": match_id, "legal_basis": "ca1989-s47",
+            "reason": "Strategy discussion: need chronology", "urgency": "urgent"});
+        let (status, _) = w.app.post(&w.leeds_worker, "/api/v1/requests", &body).await;
+        assert!(status.is_server_error(), "{engine:?}: {status}");
+        let lift = match engine {
+            Engine::Sqlite => "DROP TRIGGER refuse_publish;",
+            Engine::Postgres => "DROP TRIGGER refuse_publish ON requests; DROP FUNCTION refuse_publish();",
+        };
+        w.app.store().execute_raw(lift).await.expect("fault lifted");
+        let (_, before) = w.app.get(&w.leeds_worker, "/api/v1/requests").await;
+        assert_eq!(before["requests"].as_array().map(Vec::len), Some(0), "{engine:?}: not yet published: {before}");
+
+        let app = w.app.restart().await;
+        let (_, after) = app.get(&w.leeds_worker, "/api/v1/requests").await;
+        assert_eq!(after["requests"].as_array().map(Vec::len), Some(1), "{engine:?}: its event exists: {after}");
+        let created = app.audit_types().await.iter().filter(|t| *t == "request_created").count();
+        assert_eq!(created, 1, "{engine:?}: one event, one request");
+    }
+}
+
+#[tokio::test]
+async fn a_step_is_not_taken_when_its_audit_event_cannot_be_written() {
+    for engine in engines() {
+        let w = world(engine).await;
+        let id = w.request("urgent").await;
+        common::refuse_audit_writes(w.app.store(), engine).await;
+        let (status, reply) = w.step(&w.mcr_worker, &id, "acknowledge", json!({"note": "On it"})).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{engine:?}: {reply}");
+        allow_audit_writes(&w.app).await;
+
+        let (_, view) = w.app.get(&w.leeds_worker, &format!("/api/v1/requests/{id}")).await;
+        assert_eq!(view["state"], "requested", "{engine:?}: a step without its event: {view}");
+        assert_eq!(view["history"].as_array().map(Vec::len), Some(1), "{engine:?}: {view}");
+        let (_, outbox) = w.app.get(&w.leeds_admin, "/api/v1/outbox").await;
+        assert!(!outbox.to_string().contains("request.state_changed"), "{engine:?}: told of it: {outbox}");
+        let (status, reply) = w.step(&w.mcr_worker, &id, "acknowledge", json!({"note": "On it"})).await;
+        assert_eq!(status, StatusCode::OK, "{engine:?}: nothing half-done blocks the step: {reply}");
+        let changed = w.app.audit_types().await.iter().filter(|t| *t == "request_state_changed").count();
+        assert_eq!(changed, 1, "{engine:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_step_whose_event_is_written_but_not_published_is_published_at_start_up() {
+    for engine in engines() {
+        let w = world(engine).await;
+        let id = w.request("urgent").await;
+        let fault = match engine {
+            Engine::Sqlite => {
+                "CREATE TRIGGER refuse_publish BEFORE UPDATE OF audited ON request_events \
+                               BEGIN SELECT RAISE(ABORT, 'node gone'); END;"
+            }
+            Engine::Postgres => {
+                "CREATE FUNCTION refuse_publish() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'node gone'; \
+                                 END $$ LANGUAGE plpgsql; CREATE TRIGGER refuse_publish BEFORE UPDATE OF audited \
+                                 ON request_events FOR EACH ROW EXECUTE FUNCTION refuse_publish();"
+            }
+        };
+        w.app.store().execute_raw(fault).await.expect("fault injected");
+        let (status, _) = w.step(&w.mcr_worker, &id, "acknowledge", json!({})).await;
+        assert!(status.is_server_error(), "{engine:?}: {status}");
+        let lift = match engine {
+            Engine::Sqlite => "DROP TRIGGER refuse_publish;",
+            Engine::Postgres => "DROP TRIGGER refuse_publish ON request_events; DROP FUNCTION refuse_publish();",
+        };
+        w.app.store().execute_raw(lift).await.expect("fault lifted");
+        assert_eq!(w.state_of(&id).await, "requested", "{engine:?}: not yet published");
+        let (status, _) = w.step(&w.mcr_worker, &id, "decline", body_for("decline")).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{engine:?}: one step at a time while one is being recorded");
+
+        let app = w.app.restart().await;
+        let (_, view) = app.get(&w.leeds_worker, &format!("/api/v1/requests/{id}")).await;
+        assert_eq!(view["state"], "acknowledged", "{engine:?}: its event exists: {view}");
+        assert_eq!(view["history"].as_array().map(Vec::len), Some(2), "{engine:?}: {view}");
+        let changed = app.audit_types().await.iter().filter(|t| *t == "request_state_changed").count();
+        assert_eq!(changed, 1, "{engine:?}: one event, one step");
+        let (_, outbox) = app.get(&w.leeds_admin, "/api/v1/outbox").await;
+        assert!(outbox.to_string().contains("request.state_changed"), "{engine:?}: the requester is told: {outbox}");
+    }
+}

@@ -497,3 +497,54 @@ async fn a_shielded_record_on_the_pages_names_no_holder() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_requesters_pages_of_a_shielded_record_name_no_holder_and_say_no_more_than_the_tier() {
+    for engine in engines() {
+        let w = world(engine).await;
+        let refuge = json!({"category": "looked-after", "status": "open", "shielded": true,
+            "subject": {"given_name": "Poppy", "family_name": "Thistlewhite", "date_of_birth": "2021-09-17", "postcode": "M14 5RB"},
+            "contact": {"team": "Children's Assessment Team", "phone": "0161 234 5678"}});
+        assert!(w.app.put(&w.manchester_admin, "/api/v1/holdings/SAFE-1", &refuge).await.0.is_success());
+        let worker = WebSession::sign_in(&w.app, &w.leeds_worker).await;
+        let form = vec![
+            ("purpose", "s47-enquiry"),
+            ("purpose_detail", ""),
+            ("given_name", "Poppy"),
+            ("family_name", "Thistlewhite"),
+            ("dob_day", "17"),
+            ("dob_month", "9"),
+            ("dob_year", "2021"),
+            ("postcode", "M14 5RB"),
+        ];
+        let answer = worker.post("/lookup", &form).await;
+        assert_eq!(answer.status, StatusCode::OK, "{engine:?}");
+        assert!(answer.body.contains("shielded record"), "{}", answer.body);
+        assert!(!answer.body.contains("postcode district"), "{engine:?}: the page tells which details agree");
+        let match_id = answer.body.split("match_id=").nth(1).unwrap().split('"').next().unwrap().to_string();
+        let ask = json!({"match_id": match_id, "legal_basis": "ca1989-s47", "reason": "Strategy meeting", "urgency": "urgent"});
+        let (status, request) = w.app.post(&w.leeds_worker, "/api/v1/requests", &ask).await;
+        assert_eq!(status, StatusCode::CREATED, "{request}");
+        let id = request["request_id"].as_str().unwrap();
+        let ack = json!({"note": "On it"});
+        assert_eq!(
+            w.app.post(&w.manchester_admin, &format!("/api/v1/requests/{id}/acknowledge"), &ack).await.0,
+            StatusCode::OK
+        );
+
+        let leeds_admin = WebSession::sign_in(&w.app, &w.leeds_admin).await;
+        let matches_put = json!({"category": "child-in-need", "status": "open", "subject":
+            {"given_name": "Poppy", "family_name": "Thistlewhite", "date_of_birth": "2021-09-17", "postcode": "M14 5RB"}});
+        assert!(w.app.put(&w.leeds_admin, "/api/v1/holdings/LDS-1", &matches_put).await.0.is_success());
+        for (what, page) in [
+            ("request", worker.get(&format!("/requests/{id}")).await),
+            ("requests", worker.get("/requests").await),
+            ("matches", leeds_admin.get("/matches").await),
+        ] {
+            assert_eq!(page.status, StatusCode::OK, "{engine:?}: {what}");
+            for name in ["E08000003", "0161 234 5678", "Children's Assessment Team", "postcode district"] {
+                assert!(!page.body.contains(name), "{engine:?}: the {what} page says {name}: {}", page.body);
+            }
+        }
+    }
+}

@@ -79,6 +79,17 @@ pub struct LookupInput {
     pub purpose_detail: Option<String>,
 }
 
+impl LookupInput {
+    /// How many subjects (children and carers) this lookup asks about, for the rate limits and
+    /// the quota: at least one, and at most the largest family allowed (a larger one is refused
+    /// as invalid, not counted).
+    pub fn subjects_asked(&self) -> u32 {
+        let family = self.family.as_ref().map_or(0, |f| f.children.len() + f.carers.len());
+        let asked = family + usize::from(self.subject.is_some());
+        u32::try_from(asked.clamp(1, MAX_FAMILY_CHILDREN + MAX_FAMILY_CARERS)).unwrap_or(1)
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FamilyInput {

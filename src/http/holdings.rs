@@ -20,9 +20,9 @@ use super::error::{ApiError, ApiResult};
 use super::json::ApiJson;
 use crate::clock::rfc3339;
 use crate::domain::holding::{Category, Contact, HoldingInput, Status};
-use crate::domain::organisation::Organisation;
 use crate::domain::sync::SyncFormat;
 use crate::domain::user::Actor;
+use crate::service::redaction::MatchView;
 use crate::service::sync::{SyncError, SyncOptions, SyncSummary};
 use crate::store::holdings::{Change, StoredHolding};
 
@@ -147,44 +147,10 @@ pub struct MatchList {
     matches: Vec<MatchView>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct MatchView {
-    /// The same id is seen by both organisations; request the record with it.
-    match_id: String,
-    local_ref: String,
-    /// Absent when the other record is shielded: its holder has been alerted and will contact you.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    other_organisation: Option<Organisation>,
-    shielded: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    notice: Option<&'static str>,
-    tier: String,
-    /// `child` (the child's keys agree) or `carer` (a parent or carer's keys agree).
-    basis: String,
-    evidence: String,
-    first_seen: String,
-}
-
 /// Your holdings that match another organisation's holdings.
 #[utoipa::path(get, path = "/api/v1/matches", tag = "holdings", responses((status = 200, body = MatchList)))]
 async fn list_matches(State(state): State<AppState>, actor: Actor) -> ApiResult<Json<MatchList>> {
-    let matches = state
-        .matches_of(&actor)
-        .await?
-        .into_iter()
-        .map(|m| MatchView {
-            shielded: m.other.is_none(),
-            notice: m.other.is_none().then_some(super::lookups::SHIELDED_NOTICE),
-            match_id: m.row.match_id,
-            local_ref: m.row.own_local_ref,
-            other_organisation: m.other,
-            tier: m.row.tier,
-            basis: m.row.basis,
-            evidence: m.row.evidence,
-            first_seen: rfc3339(m.row.first_seen),
-        })
-        .collect();
-    Ok(Json(MatchList { matches }))
+    Ok(Json(MatchList { matches: state.matches_of(&actor).await? }))
 }
 
 #[derive(Deserialize, IntoParams)]

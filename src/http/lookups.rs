@@ -17,6 +17,7 @@ use crate::domain::lookup::LookupInput;
 use crate::domain::organisation::Organisation;
 use crate::domain::user::Actor;
 use crate::service::lookups::{LookupOutcome, MatchedRecord, OrgMatches};
+use crate::service::redaction::{SHIELDED_NOTICE, ShieldedRecord};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(lookup)).routes(routes!(received))
@@ -120,10 +121,6 @@ pub struct CoverageAnswer {
     last_update: Option<String>,
 }
 
-/// What an asker is told about a shielded record, in place of who holds it.
-pub const SHIELDED_NOTICE: &str = "Known to a participating organisation, which has been alerted and will contact you. \
-     Request the record with this match_id.";
-
 fn answer(outcome: LookupOutcome) -> LookupAnswer {
     let known = outcome.known();
     let c = outcome.coverage;
@@ -170,31 +167,27 @@ fn answer(outcome: LookupOutcome) -> LookupAnswer {
     }
 }
 
-fn record_answer(r: &MatchedRecord, shielded: bool) -> RecordAnswer {
+fn record_answer(r: &MatchedRecord) -> RecordAnswer {
     RecordAnswer {
         match_id: r.match_id.clone(),
         tier: r.tier.as_str().to_string(),
         evidence: r.evidence.clone(),
         ambiguous: r.ambiguous,
-        contact: (!shielded).then(|| r.contact.clone()),
+        contact: Some(r.contact.clone()),
         category: r.category,
         status: r.status,
     }
 }
 
-fn match_answer(
-    best: &MatchedRecord,
-    organisation: Option<Organisation>,
-    own: bool,
-    records: Vec<RecordAnswer>,
-) -> MatchAnswer {
-    let shielded = organisation.is_none();
-    MatchAnswer {
+fn group_answer(group: OrgMatches) -> Option<MatchAnswer> {
+    let best = group.records.first()?;
+    let records = group.records.iter().map(record_answer).collect();
+    Some(MatchAnswer {
         match_id: best.match_id.clone(),
-        organisation,
+        organisation: Some(group.organisation.clone()),
         tier: best.tier.as_str().to_string(),
         evidence: best.evidence.clone(),
-        contact: (!shielded).then(|| best.contact.clone()),
+        contact: Some(best.contact.clone()),
         category: best.category,
         status: best.status,
         basis: best.basis.as_str(),
@@ -204,21 +197,49 @@ fn match_answer(
             .iter()
             .map(|a| CarerAnswer { carer: a.carer, tier: a.tier.as_str().to_string(), evidence: a.evidence.clone() })
             .collect(),
-        shielded,
-        notice: shielded.then_some(SHIELDED_NOTICE),
-        own_organisation: own,
+        shielded: false,
+        notice: None,
+        own_organisation: group.own_organisation,
         records,
+    })
+}
+
+/// A shielded record's answer: only what `ShieldedRecord` carries, which is all the asker may learn.
+fn shielded_answer(record: ShieldedRecord) -> MatchAnswer {
+    let tier = record.tier.as_str().to_string();
+    let evidence = record.evidence().to_string();
+    MatchAnswer {
+        match_id: record.match_id.clone(),
+        organisation: None,
+        tier: tier.clone(),
+        evidence: evidence.clone(),
+        contact: None,
+        category: None,
+        status: None,
+        basis: record.basis.as_str(),
+        child: record.child,
+        carers: record
+            .carers
+            .iter()
+            .map(|(carer, tier)| CarerAnswer {
+                carer: *carer,
+                tier: tier.as_str().to_string(),
+                evidence: evidence.clone(),
+            })
+            .collect(),
+        shielded: true,
+        notice: Some(SHIELDED_NOTICE),
+        own_organisation: false,
+        records: vec![RecordAnswer {
+            match_id: record.match_id,
+            tier,
+            evidence,
+            ambiguous: false,
+            contact: None,
+            category: None,
+            status: None,
+        }],
     }
-}
-
-fn group_answer(group: OrgMatches) -> Option<MatchAnswer> {
-    let best = group.records.first()?;
-    let records = group.records.iter().map(|r| record_answer(r, false)).collect();
-    Some(match_answer(best, Some(group.organisation.clone()), group.own_organisation, records))
-}
-
-fn shielded_answer(record: MatchedRecord) -> MatchAnswer {
-    match_answer(&record, None, false, vec![record_answer(&record, true)])
 }
 
 /// Is this child known to another participating organisation, and who do I call?

@@ -1,8 +1,6 @@
 //! Record requests: `POST /api/v1/requests` from a match, the inbox, one request with its
 //! history, and the steps (acknowledge, fulfil, decline, withdraw). Only the two organisations see one.
 
-use std::collections::HashMap;
-
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -14,13 +12,12 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::json::{ApiJson, OptionalJson};
-use crate::clock::rfc3339;
 use crate::domain::FieldError;
 use crate::domain::cursor::PageCursor;
-use crate::domain::organisation::Organisation;
-use crate::domain::request::{Action, LegalBasis, RequestInput, RequestState, Side, StepInput, Urgency};
+use crate::domain::request::{Action, RequestInput, RequestState, Side, StepInput};
 use crate::domain::user::Actor;
-use crate::store::requests::{RequestEventRow, RequestFilter, StoredRequest};
+use crate::service::redaction::RequestView;
+use crate::store::requests::RequestFilter;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -32,135 +29,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(withdraw))
 }
 
-/// A request as either organisation sees it.
-#[derive(Serialize, ToSchema)]
-pub struct RequestView {
-    request_id: String,
-    /// `requested`, `acknowledged`, `fulfilled`, `declined` or `withdrawn`.
-    state: RequestState,
-    match_id: String,
-    /// Your organisation's side: `requester` or `holder`.
-    your_side: Side,
-    legal_basis: LegalBasis,
-    legal_basis_detail: Option<String>,
-    /// Why the record is needed (not case details).
-    reason: String,
-    urgency: Urgency,
-    created_at: String,
-    updated_at: String,
-    /// When the holder should have answered (fulfilled or declined).
-    due_at: String,
-    /// Open and past its deadline.
-    overdue: bool,
-    /// When the overdue request was escalated to the holder (once).
-    escalated_at: Option<String>,
-    requesting_organisation: Organisation,
-    /// The practitioner who asked.
-    requested_by: String,
-    /// Absent for the requester when the record is shielded: the holder contacts you.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    holding_organisation: Option<Organisation>,
-    /// The record was shielded: the index never names its holder to the requester.
-    shielded: bool,
-    /// The holder's own record reference (shown to the holder only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    local_ref: Option<String>,
-    /// Every step, oldest first (on single-request answers).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    history: Option<Vec<HistoryEntry>>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct HistoryEntry {
-    at: String,
-    /// `created`, `acknowledged`, `fulfilled`, `declined`, `withdrawn` or `escalated`.
-    action: String,
-    from_state: Option<String>,
-    to_state: String,
-    /// Who took the step (absent for the system's escalation).
-    by: Option<String>,
-    by_organisation: Option<String>,
-    /// fulfil: how the record was sent, its reference and when.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    how: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reference: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    sent_at: Option<String>,
-    /// The note or reason given with the step.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    note: Option<String>,
-}
-
 #[derive(Serialize, ToSchema)]
 pub struct RequestList {
     requests: Vec<RequestView>,
     /// Pass as `before` for the next page (an opaque cursor); null on the last page.
     next_cursor: Option<String>,
-}
-
-/// Builds views, loading each organisation once.
-struct Views<'a> {
-    state: &'a AppState,
-    actor: &'a Actor,
-    orgs: HashMap<i64, Organisation>,
-}
-
-impl<'a> Views<'a> {
-    fn new(state: &'a AppState, actor: &'a Actor) -> Self {
-        Views { state, actor, orgs: HashMap::new() }
-    }
-
-    async fn org(&mut self, id: i64) -> ApiResult<Organisation> {
-        if let Some(org) = self.orgs.get(&id) {
-            return Ok(org.clone());
-        }
-        let org = self.state.store.organisation_by_id(id).await?;
-        self.orgs.insert(id, org.clone());
-        Ok(org)
-    }
-
-    async fn view(&mut self, r: StoredRequest, history: Option<Vec<RequestEventRow>>) -> ApiResult<RequestView> {
-        let now = self.state.clock.now_ms();
-        let your_side = r.side_of(self.actor.org_id).ok_or(ApiError::NotFound)?;
-        let hide_holder = r.hides_holder_from(self.actor.org_id);
-        Ok(RequestView {
-            overdue: r.is_overdue(now),
-            requesting_organisation: self.org(r.requester_org_id).await?,
-            holding_organisation: if hide_holder { None } else { Some(self.org(r.holder_org_id).await?) },
-            shielded: r.holder_shielded,
-            local_ref: if your_side == Side::Holder { r.local_ref } else { None },
-            request_id: r.request_id,
-            state: r.state,
-            match_id: r.match_id,
-            your_side,
-            legal_basis: r.legal_basis,
-            legal_basis_detail: r.legal_basis_detail,
-            reason: r.reason,
-            urgency: r.urgency,
-            created_at: rfc3339(r.created_at),
-            updated_at: rfc3339(r.updated_at),
-            due_at: rfc3339(r.due_at),
-            escalated_at: r.escalated_at.map(rfc3339),
-            requested_by: r.requester_name,
-            history: history.map(|h| h.into_iter().map(history_entry).collect()),
-        })
-    }
-}
-
-fn history_entry(e: RequestEventRow) -> HistoryEntry {
-    HistoryEntry {
-        at: rfc3339(e.at),
-        action: e.action,
-        from_state: e.from_state,
-        to_state: e.to_state,
-        by: e.actor_name,
-        by_organisation: e.actor_org_code,
-        how: e.how,
-        reference: e.reference,
-        sent_at: e.sent_at.map(rfc3339),
-        note: e.note,
-    }
 }
 
 /// Request the record behind a match (a lookup's `lm_…` or a holding match's `m_…`). Give a
@@ -175,10 +48,7 @@ async fn create_request(
     actor: Actor,
     ApiJson(input): ApiJson<RequestInput>,
 ) -> ApiResult<(StatusCode, Json<RequestView>)> {
-    let request = state.create_request(&actor, input).await?;
-    let history = state.store.request_history(&request.request_id).await?;
-    let view = Views::new(&state, &actor).view(request, Some(history)).await?;
-    Ok((StatusCode::CREATED, Json(view)))
+    Ok((StatusCode::CREATED, Json(state.create_request(&actor, input).await?)))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -243,14 +113,9 @@ async fn list_requests(
     }
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let filter = RequestFilter { side, state: request_state, overdue, limit, after };
-    let rows = state.list_requests(&actor, &filter).await?;
-    let next_cursor = PageCursor::after_page(&rows, limit, |r| PageCursor::new(r.created_at, r.request_id.clone()))
+    let requests = state.list_requests(&actor, &filter).await?;
+    let next_cursor = PageCursor::after_page(&requests, limit, |r| PageCursor::new(r.created_at, r.request_id.clone()))
         .map(|c| c.encode());
-    let mut views = Views::new(&state, &actor);
-    let mut requests = Vec::with_capacity(rows.len());
-    for r in rows {
-        requests.push(views.view(r, None).await?);
-    }
     Ok(Json(RequestList { requests, next_cursor }))
 }
 
@@ -264,8 +129,7 @@ async fn get_request(
     actor: Actor,
     Path(id): Path<String>,
 ) -> ApiResult<Json<RequestView>> {
-    let (request, history) = state.request_view(&actor, &id).await?;
-    Ok(Json(Views::new(&state, &actor).view(request, Some(history)).await?))
+    Ok(Json(state.request_view(&actor, &id).await?))
 }
 
 async fn step(
@@ -275,9 +139,7 @@ async fn step(
     action: Action,
     input: StepInput,
 ) -> ApiResult<Json<RequestView>> {
-    let request = state.request_step(&actor, &id, action, input).await?;
-    let history = state.store.request_history(&request.request_id).await?;
-    Ok(Json(Views::new(&state, &actor).view(request, Some(history)).await?))
+    Ok(Json(state.request_step(&actor, &id, action, input).await?))
 }
 
 /// The holder has seen the request and is working on it. Optional `note` (not case details).

@@ -5,15 +5,16 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
+use super::redaction::{self, ShieldedRecord};
 use super::{Service, ServiceError, ServiceResult};
 use crate::audit::{Attachment, EventType, NewEvent};
 use crate::clock::Millis;
 use crate::domain::FieldError;
 use crate::domain::cursor::PageCursor;
 use crate::domain::holding::{Category, Contact, Status};
-use crate::domain::identity::{Tier, Variant};
+use crate::domain::identity::{FieldsPresent, KeyKind, Tier, Variant};
 use crate::domain::lookup::{Lookup, LookupInput};
-use crate::domain::matching::{Basis, Candidate, assess_hits};
+use crate::domain::matching::{Basis, Candidate, Probe, assess_hits};
 use crate::domain::organisation::Organisation;
 use crate::domain::policy::Disclosure;
 use crate::domain::user::Actor;
@@ -72,9 +73,10 @@ pub struct Coverage {
 pub struct LookupOutcome {
     pub lookup_id: String,
     pub matches: Vec<OrgMatches>,
-    /// Records at shielded holdings: no organisation, contact or category, ever. Their holders
+    /// Records at shielded holdings, redacted (`redaction::shielded_record`): a tier and fixed
+    /// wording, no organisation, contact, category or agreeing details, ever. Their holders
     /// have been alerted and will contact the asker.
-    pub shielded: Vec<MatchedRecord>,
+    pub shielded: Vec<ShieldedRecord>,
     /// The asker sent a family; `children_asked` and `carers_asked` say how many of each.
     pub family: bool,
     pub children_asked: usize,
@@ -98,7 +100,7 @@ struct Found {
 
 impl Service {
     pub async fn lookup(&self, actor: &Actor, input: LookupInput) -> ServiceResult<LookupOutcome> {
-        self.check_lookup_limits(actor).await?;
+        self.check_lookup_limits(actor, input.subjects_asked()).await?;
         let mut lookup = input.into_lookup(&self.keys, self.clock.today())?;
         let asked = lookup.probes().count();
         for subject in &mut lookup.subjects {
@@ -169,7 +171,7 @@ impl Service {
             if holding.shielded {
                 record.contact = Contact::default();
                 alerts.push((org.id, shielded_alert(actor, &lookup, &lookup_id, &record, &holding.local_ref)));
-                shielded.push(record);
+                shielded.push(redaction::shielded_record(record));
                 continue;
             }
             groups
@@ -281,17 +283,18 @@ impl Service {
         Ok(coverage)
     }
 
-    async fn check_lookup_limits(&self, actor: &Actor) -> ServiceResult<()> {
+    /// Rate limits and the daily quota, each counting the `subjects` this lookup asks about.
+    async fn check_lookup_limits(&self, actor: &Actor, subjects: u32) -> ServiceResult<()> {
         if !self.limiter.enabled() {
             return Ok(());
         }
-        let mut refusal = self.limiter.check(actor.user_id, actor.org_id).err();
+        let mut refusal = self.limiter.check(actor.user_id, actor.org_id, subjects).err();
         if refusal.is_none() {
             let now = self.clock.now_ms();
             let midnight = now - now.rem_euclid(86_400_000);
-            let used = self.store.count_user_events(actor.user_id, EventType::Lookup.as_str(), midnight).await?;
+            let used = self.store.count_subjects_looked_up(actor.user_id, midnight).await?;
             let to_midnight = u64::try_from((midnight + 86_400_000 - now) / 1000).unwrap_or(1);
-            refusal = self.limiter.check_daily(used, to_midnight).err();
+            refusal = self.limiter.check_daily(used, subjects, to_midnight).err();
         }
         match refusal {
             None => Ok(()),
@@ -332,7 +335,7 @@ fn lookup_event(
     asked: usize,
     lookup_id: &str,
     matches: &[OrgMatches],
-    shielded: &[MatchedRecord],
+    shielded: &[ShieldedRecord],
     holder_orgs: Vec<i64>,
 ) -> NewEvent {
     let mut kinds: Vec<&str> = lookup.probes().map(|p| p.kind.name()).collect();
@@ -396,15 +399,35 @@ fn shielded_alert(
     })
 }
 
-/// Which holdings the entered subjects meet: each child's own matches (per child), then
-/// family matches, holdings whose carers match an entered carer and that no entered child
-/// already matched (a sibling, an unborn child), with every agreeing carer listed.
+/// Which holdings the entered subjects meet. Open holdings are assessed on everything entered;
+/// shielded ones as if no postcode had been entered, so neither whether a shielded record
+/// matches nor its tier can tell a right guess of its district from a wrong one.
 fn find_matches(lookup: &Lookup, hits: &[Hit]) -> Vec<Found> {
+    let (open, shielded): (Vec<&Hit>, Vec<&Hit>) = hits.iter().partition(|h| !h.shielded);
+    let mut found = find_among(lookup, &open, false);
+    found.extend(find_among(lookup, &shielded, true));
+    found
+}
+
+/// The probes and fields a subject is assessed with; `blind_to_district` drops the postcode.
+fn asked(subject: &crate::domain::lookup::AskedSubject, blind_to_district: bool) -> (Vec<Probe>, FieldsPresent) {
+    if !blind_to_district {
+        return (subject.probes.clone(), subject.fields);
+    }
+    let probes = subject.probes.iter().filter(|p| p.kind != KeyKind::DistrictDobFamily).copied().collect();
+    (probes, FieldsPresent::from_bits(subject.fields.bits() & !FieldsPresent::POSTCODE))
+}
+
+/// Each child's own matches (per child), then family matches, holdings whose carers match an
+/// entered carer and that no entered child already matched (a sibling, an unborn child), with
+/// every agreeing carer listed.
+fn find_among(lookup: &Lookup, hits: &[&Hit], blind_to_district: bool) -> Vec<Found> {
     let mut found = Vec::new();
     let mut child_holdings = std::collections::HashSet::new();
     for s in lookup.subjects.iter().filter(|s| s.basis == Basis::Child) {
-        let refs = hits.iter().filter(|h| !h.is_carer()).map(Hit::as_ref);
-        for candidate in assess_hits(&s.probes, refs, s.fields, None) {
+        let refs = hits.iter().filter(|h| !h.is_carer()).map(|h| h.as_ref());
+        let (probes, fields) = asked(s, blind_to_district);
+        for candidate in assess_hits(&probes, refs, fields, None) {
             child_holdings.insert(candidate.holding_id);
             found.push(Found {
                 basis: Basis::Child,
@@ -416,8 +439,9 @@ fn find_matches(lookup: &Lookup, hits: &[Hit]) -> Vec<Found> {
     }
     let mut family: BTreeMap<i64, Found> = BTreeMap::new();
     for s in lookup.subjects.iter().filter(|s| s.basis == Basis::Carer) {
-        let refs = hits.iter().filter(|h| h.is_carer()).map(Hit::as_ref);
-        for candidate in assess_hits(&s.probes, refs, s.fields, None) {
+        let refs = hits.iter().filter(|h| h.is_carer()).map(|h| h.as_ref());
+        let (probes, fields) = asked(s, blind_to_district);
+        for candidate in assess_hits(&probes, refs, fields, None) {
             if child_holdings.contains(&candidate.holding_id) {
                 continue;
             }

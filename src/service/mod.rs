@@ -9,6 +9,7 @@ pub mod lookups;
 pub mod outbox;
 pub mod prefilter;
 pub mod purge;
+pub mod redaction;
 pub mod refusals;
 pub mod requests;
 pub mod sync;
@@ -181,6 +182,7 @@ impl Service {
             notices,
             webhook_client: Default::default(),
         };
+        service.settle_unpublished_requests().await.context("cannot settle unpublished requests")?;
         Ok((service, AuditTask(task, recorder)))
     }
 }

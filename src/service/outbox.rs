@@ -215,7 +215,8 @@ impl Service {
         if status.is_success() { Ok(()) } else { Err(format!("HTTP {}", status.as_u16())) }
     }
 
-    /// The periodic work of a node: deliver due messages and escalate overdue requests, until
+    /// The periodic work of a node: deliver due messages, escalate overdue requests and settle
+    /// unpublished ones, until
     /// `stop` turns true. Several nodes may run it at once (rows are claimed, not shared).
     pub async fn run_background(&self, mut stop: watch::Receiver<bool>) {
         let poll = self.settings.outbox.poll;
@@ -233,6 +234,10 @@ impl Service {
                     }
                     if let Err(e) = self.escalate_overdue(now).await {
                         tracing::warn!(error = %e, "escalation pass failed; will retry");
+                    }
+                    // A request or step left unpublished by a node that stopped (start-up also does this).
+                    if let Err(e) = self.settle_unpublished_requests().await {
+                        tracing::warn!(error = %e, "settling unpublished requests failed; will retry");
                     }
                     if let Err(e) = self.deliver_due(now).await {
                         tracing::warn!(error = %e, "outbox delivery pass failed; will retry");

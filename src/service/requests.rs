@@ -3,6 +3,7 @@
 
 use serde_json::json;
 
+use super::redaction::{self, RequestView, RequestViews};
 use super::{Service, ServiceError, ServiceResult};
 use crate::audit::{EventType, NewEvent};
 use crate::clock::{Millis, rfc3339};
@@ -10,14 +11,18 @@ use crate::domain::FieldError;
 use crate::domain::request::{Action, RequestInput, Side, StepInput, transition};
 use crate::domain::user::Actor;
 use crate::store::StoreError;
-use crate::store::requests::{RequestEventRow, RequestFilter, StoredRequest};
+use crate::store::requests::RequestFilter;
 
 /// Requests escalated per round of the escalation pass.
 const ESCALATE_BATCH: i64 = 200;
 
+/// How long an unpublished request may be another node's creation still in flight.
+const UNPUBLISHED_GRACE_MS: Millis = 10 * 60 * 1000;
+
 impl Service {
-    /// A practitioner asks for the record behind a match.
-    pub async fn create_request(&self, actor: &Actor, input: RequestInput) -> ServiceResult<StoredRequest> {
+    /// A practitioner asks for the record behind a match; answered with the request as the
+    /// requester may see it (`redaction`).
+    pub async fn create_request(&self, actor: &Actor, input: RequestInput) -> ServiceResult<RequestView> {
         let request = input.into_new()?;
         let target = self.store.match_target(&request.match_id, actor.org_id).await?;
         if target.holder_org_id == actor.org_id {
@@ -48,31 +53,84 @@ impl Service {
                 // Free text is not copied into the permanent log; its size is enough to review.
                 "reason_chars": stored.reason.chars().count(),
             }));
-        self.audit.record(event).await?;
-        Ok(stored)
+        // The request and its event stand or fall together: the request is written unpublished,
+        // published only once its event is durable, and taken back if the event fails.
+        if let Err(e) = self.audit.record(event).await {
+            if let Err(left) = self.store.discard_unpublished_request(&stored.request_id).await {
+                tracing::warn!(error = %left, "an unpublished request was not taken back; start-up settles it");
+            }
+            return Err(e.into());
+        }
+        self.store.publish_request(&stored.request_id, self.clock.now_ms()).await?;
+        RequestViews::new(self, actor).with_history(stored).await
+    }
+
+    /// Settles requests (and steps) left unpublished by a node that stopped between writing one
+    /// and publishing it: published if its event is in the trail; deleted if not and older than
+    /// `UNPUBLISHED_GRACE_MS` (younger ones may be another node's, in flight).
+    /// Returns (published, deleted).
+    pub async fn settle_unpublished_requests(&self) -> ServiceResult<(usize, usize)> {
+        let pending = self.store.unpublished_requests().await?;
+        let now = self.clock.now_ms();
+        let (mut published, mut deleted) = (0, 0);
+        let oldest = pending.iter().map(|(_, at)| *at).min().unwrap_or(now);
+        let ids: Vec<String> = pending.iter().map(|(id, _)| id.clone()).collect();
+        let audited = if ids.is_empty() {
+            Default::default()
+        } else {
+            self.store.requests_with_created_event(&ids, oldest - UNPUBLISHED_GRACE_MS).await?
+        };
+        for (id, created_at) in pending {
+            if audited.contains(&id) {
+                published += usize::from(self.store.publish_request(&id, now).await?);
+            } else if now - created_at > UNPUBLISHED_GRACE_MS {
+                self.store.discard_unpublished_request(&id).await?;
+                deleted += 1;
+            }
+        }
+        let (steps_published, steps_deleted) = self.settle_staged_request_steps(now).await?;
+        let (published, deleted) = (published + steps_published, deleted + steps_deleted);
+        if published + deleted > 0 {
+            tracing::warn!(published, deleted, "settled requests and steps left unpublished by a stopped node");
+        }
+        Ok((published, deleted))
+    }
+
+    /// As `settle_unpublished_requests`, for staged steps: published if their
+    /// `request_state_changed` event is in the trail, deleted if not and past the grace period.
+    async fn settle_staged_request_steps(&self, now: Millis) -> ServiceResult<(usize, usize)> {
+        let staged = self.store.staged_request_steps().await?;
+        let Some(oldest) = staged.iter().map(|s| s.at).min() else { return Ok((0, 0)) };
+        let ids: Vec<String> = staged.iter().map(|s| s.request_id.clone()).collect();
+        let audited = self.store.request_steps_with_event(&ids, oldest - UNPUBLISHED_GRACE_MS).await?;
+        let (mut published, mut deleted) = (0, 0);
+        for step in staged {
+            if audited.contains(&(step.request_id.clone(), step.action.as_str().to_string())) {
+                let notice = redaction::step_notice(&step);
+                published += usize::from(self.store.publish_request_step(&step, &notice).await?.is_some());
+            } else if now - step.at > UNPUBLISHED_GRACE_MS {
+                self.store.discard_request_step(step.id).await?;
+                deleted += 1;
+            }
+        }
+        Ok((published, deleted))
     }
 
     /// One request with its history, for either of its organisations (404 for anyone else).
-    pub async fn request_view(
-        &self,
-        actor: &Actor,
-        request_id: &str,
-    ) -> ServiceResult<(StoredRequest, Vec<RequestEventRow>)> {
+    pub async fn request_view(&self, actor: &Actor, request_id: &str) -> ServiceResult<RequestView> {
         let request = self.store.request_for_org(request_id, actor.org_id).await?;
-        let mut history = self.store.request_history(&request.request_id).await?;
-        // A shielded holder's own steps would name it: the requester sees them without who took them.
-        if request.hides_holder_from(actor.org_id) {
-            let holder = self.store.organisation_by_id(request.holder_org_id).await?;
-            for step in history.iter_mut().filter(|e| e.actor_org_code.as_deref() == Some(holder.code.as_str())) {
-                step.actor_name = None;
-                step.actor_org_code = None;
-            }
-        }
-        Ok((request, history))
+        RequestViews::new(self, actor).with_history(request).await
     }
 
-    pub async fn list_requests(&self, actor: &Actor, filter: &RequestFilter) -> ServiceResult<Vec<StoredRequest>> {
-        Ok(self.store.list_requests(actor.org_id, filter, self.clock.now_ms()).await?)
+    /// The actor's organisation's requests (inbox and its own), without their histories.
+    pub async fn list_requests(&self, actor: &Actor, filter: &RequestFilter) -> ServiceResult<Vec<RequestView>> {
+        let rows = self.store.list_requests(actor.org_id, filter, self.clock.now_ms()).await?;
+        let mut views = RequestViews::new(self, actor);
+        let mut list = Vec::with_capacity(rows.len());
+        for row in rows {
+            list.push(views.summary(row).await?);
+        }
+        Ok(list)
     }
 
     /// Takes a step on a request: visible (else 404), the right side (else 403), allowed from
@@ -83,7 +141,7 @@ impl Service {
         request_id: &str,
         action: Action,
         input: StepInput,
-    ) -> ServiceResult<StoredRequest> {
+    ) -> ServiceResult<RequestView> {
         let request = self.store.request_for_org(request_id, actor.org_id).await?;
         let side = request.side_of(actor.org_id).ok_or(StoreError::NotFound)?;
         let to = transition(request.state, action, side).map_err(|refusal| match refusal {
@@ -92,8 +150,10 @@ impl Service {
         })?;
         let now = self.clock.now_ms();
         let step = input.into_step(action, now)?;
-        let updated =
-            self.store.apply_request_step(&request, action, to, (actor.user_id, actor.org_id), &step, now).await?;
+        // As for a new request: staged (invisible, and holding off any other step), audited,
+        // then published with its notice; taken back if the event fails.
+        let by = (actor.user_id, actor.org_id);
+        let staged = self.store.stage_request_step(&request, action, to, by, &step, now).await?;
         // A shielded holder's own steps stay out of the requester's audit view (they name it).
         let concerning = if request.holder_shielded && side == Side::Holder {
             vec![request.holder_org_id]
@@ -108,8 +168,23 @@ impl Service {
             "how": step.how.map(|h| h.as_str()),
             "overdue": request.is_overdue(now),
         }));
-        self.audit.record(event).await?;
-        Ok(updated)
+        if let Err(e) = self.audit.record(event).await {
+            if let Err(left) = self.store.discard_request_step(staged).await {
+                tracing::warn!(error = %left, "an unpublished request step was not taken back; start-up settles it");
+            }
+            return Err(e.into());
+        }
+        let published = match self.store.staged_request_step(staged).await {
+            Ok(staged) => self.store.publish_request_step(&staged, &redaction::step_notice(&staged)).await?,
+            Err(StoreError::NotFound) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let updated = match published {
+            Some(updated) => updated,
+            // Another node's settling pass published it first.
+            None => self.store.request_for_org(request_id, actor.org_id).await?,
+        };
+        RequestViews::new(self, actor).with_history(updated).await
     }
 
     /// Marks every open request past its deadline as escalated (once), queues `request.overdue`

@@ -4,24 +4,17 @@
 
 use serde_json::json;
 
+use super::redaction::{self, MatchView};
 use super::{Service, ServiceResult};
 use crate::audit::{EventType, NewEvent};
 use crate::domain::organisation::Organisation;
 use crate::domain::role::Role;
 use crate::domain::user::{Actor, User};
-use crate::store::matches::MatchRow;
-
-/// One of our holdings that matches another organisation's, with that organisation: `None`
-/// when the other record is shielded (its holder is never named; it has been alerted).
-#[derive(Debug, Clone)]
-pub struct OrgMatch {
-    pub row: MatchRow,
-    pub other: Option<Organisation>,
-}
 
 impl Service {
-    /// The actor's organisation's live matches with other organisations, newest first.
-    pub async fn matches_of(&self, actor: &Actor) -> ServiceResult<Vec<OrgMatch>> {
+    /// The actor's organisation's live matches with other organisations, newest first, as
+    /// `redaction` lets this organisation see them.
+    pub async fn matches_of(&self, actor: &Actor) -> ServiceResult<Vec<MatchView>> {
         let rows = self.store.matches_of_org(actor.org_id, false).await?;
         let mut other_ids: Vec<i64> = rows.iter().map(|m| m.other_org).collect();
         other_ids.sort_unstable();
@@ -31,8 +24,7 @@ impl Service {
             .into_iter()
             .filter_map(|row| {
                 let other = others.iter().find(|o| o.id == row.other_org)?.clone();
-                let other = (!row.other_shielded).then_some(other);
-                Some(OrgMatch { row, other })
+                Some(redaction::match_view(row, Some(other)))
             })
             .collect())
     }

@@ -451,6 +451,25 @@ impl Store {
     }
 
     /// How many events of a type a user caused since `since` (daily quotas, volume norms).
+    /// How many subjects (children and carers) a user's lookups since `since` asked about, read
+    /// from the signed event bodies (a lookup from before the count was recorded counts one).
+    pub async fn count_subjects_looked_up(&self, user_id: i64, since: Millis) -> StoreResult<i64> {
+        let subjects = match self.engine() {
+            Engine::Sqlite => "json_extract(CAST(body AS TEXT), '$.details.subjects_asked')",
+            Engine::Postgres => "(convert_from(body, 'UTF8')::jsonb #>> '{details,subjects_asked}')::bigint",
+        };
+        let sql = format!(
+            "SELECT CAST(COALESCE(SUM(COALESCE({subjects}, 1)), 0) AS BIGINT) FROM audit_events \
+             WHERE actor_user_id = $1 AND type = $2 AND at >= $3"
+        );
+        Ok(sqlx::query_scalar(&sql)
+            .bind(user_id)
+            .bind(crate::audit::EventType::Lookup.as_str())
+            .bind(since)
+            .fetch_one(self.reader())
+            .await?)
+    }
+
     pub async fn count_user_events(&self, user_id: i64, kind: &str, since: Millis) -> StoreResult<i64> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE actor_user_id = $1 AND type = $2 AND at >= $3")
             .bind(user_id)

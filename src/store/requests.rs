@@ -80,10 +80,68 @@ pub struct RequestEventRow {
     pub to_state: String,
     pub actor_name: Option<String>,
     pub actor_org_code: Option<String>,
+    /// Which organisation took the step (`None` for the system's escalation).
+    pub actor_org_id: Option<i64>,
     pub how: Option<String>,
     pub reference: Option<String>,
     pub sent_at: Option<Millis>,
     pub note: Option<String>,
+}
+
+/// A step written but not yet published, with what its publication needs.
+#[derive(Debug, Clone)]
+pub struct StagedStep {
+    pub id: i64,
+    pub request_id: String,
+    pub action: Action,
+    pub from_state: RequestState,
+    pub to_state: RequestState,
+    pub at: Millis,
+    pub actor_org_id: i64,
+    pub actor_org_code: String,
+    /// The other organisation, told of the step.
+    pub notify_org_id: i64,
+    pub holder_org_id: i64,
+    pub holder_shielded: bool,
+}
+
+fn staged_from_row(row: &AnyRow) -> StoreResult<StagedStep> {
+    let state = |column: &str| -> StoreResult<RequestState> {
+        let text: String = row.try_get(column)?;
+        RequestState::parse(&text).ok_or_else(|| StoreError::Inconsistent("unknown request state".into()))
+    };
+    let actor_org_id: i64 = row.try_get("actor_org_id")?;
+    let requester_org_id: i64 = row.try_get("requester_org_id")?;
+    let holder_org_id: i64 = row.try_get("holder_org_id")?;
+    Ok(StagedStep {
+        id: row.try_get("id")?,
+        request_id: row.try_get("request_id")?,
+        action: {
+            let name: String = row.try_get("action")?;
+            Action::ALL
+                .into_iter()
+                .find(|a| step_name(*a) == name)
+                .ok_or_else(|| StoreError::Inconsistent("unknown staged request step".into()))?
+        },
+        from_state: state("from_state")?,
+        to_state: state("to_state")?,
+        at: row.try_get("at")?,
+        actor_org_id,
+        actor_org_code: row.try_get("actor_org_code")?,
+        notify_org_id: if actor_org_id == holder_org_id { requester_org_id } else { holder_org_id },
+        holder_org_id,
+        holder_shielded: row.try_get::<i64, _>("holder_shielded")? != 0,
+    })
+}
+
+/// The history row's name for a step.
+fn step_name(action: Action) -> &'static str {
+    match action {
+        Action::Acknowledge => "acknowledged",
+        Action::Fulfil => "fulfilled",
+        Action::Decline => "declined",
+        Action::Withdraw => "withdrawn",
+    }
 }
 
 /// Filters for the inbox.
@@ -217,8 +275,8 @@ impl Store {
         let request_id = format!("rq_{}", uuid::Uuid::new_v4().simple());
         sqlx::query(
             "INSERT INTO requests (request_id, match_id, requester_org_id, requester_user_id, holder_org_id, holding_id, \
-             legal_basis, legal_basis_detail, reason, urgency, state, created_at, updated_at, due_at, holder_shielded) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14)",
+             legal_basis, legal_basis_detail, reason, urgency, state, created_at, updated_at, due_at, holder_shielded, \
+             audited) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, 0)",
         )
         .bind(&request_id)
         .bind(&request.match_id)
@@ -252,23 +310,96 @@ impl Store {
             &Step::default(),
         )
         .await?;
-        let payload = json!({
-            "request_id": request_id,
-            "match_id": request.match_id,
-            "urgency": request.urgency.as_str(),
-            "legal_basis": request.legal_basis.as_str(),
-            "due_at": rfc3339(due_at),
-            "requesting_organisation": org_contact(&mut tx, requester_org_id).await?,
-        });
-        enqueue(&mut tx, target.holder_org_id, "request.created", &payload, now).await?;
         tx.commit().await?;
-        self.request_for_org(&request_id, requester_org_id).await
+        let row = sqlx::query(&format!("{SELECT} WHERE r.request_id = $1"))
+            .bind(&request_id)
+            .fetch_optional(self.reader())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        from_row(&row)
     }
 
-    /// A request as either of its two organisations sees it; not found for anyone else.
+    /// Publishes a request whose `request_created` event is durable: from now on both
+    /// organisations see it, and the holder is told (`request.created`), in one transaction.
+    /// False if there was nothing to publish (already published, or deleted).
+    pub async fn publish_request(&self, request_id: &str, now: Millis) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(
+            "UPDATE requests SET audited = 1 WHERE request_id = $1 AND audited = 0 \
+             RETURNING match_id, requester_org_id, holder_org_id, urgency, legal_basis, due_at",
+        )
+        .bind(request_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else { return Ok(false) };
+        let holder_org_id: i64 = row.try_get("holder_org_id")?;
+        let payload = json!({
+            "request_id": request_id,
+            "match_id": row.try_get::<String, _>("match_id")?,
+            "urgency": row.try_get::<String, _>("urgency")?,
+            "legal_basis": row.try_get::<String, _>("legal_basis")?,
+            "due_at": rfc3339(row.try_get("due_at")?),
+            "requesting_organisation": org_contact(&mut tx, row.try_get("requester_org_id")?).await?,
+        });
+        enqueue(&mut tx, holder_org_id, "request.created", &payload, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Deletes a request that was never published (its event could not be written).
+    pub async fn discard_unpublished_request(&self, request_id: &str) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        let gone = sqlx::query("DELETE FROM requests WHERE request_id = $1 AND audited = 0")
+            .bind(request_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if gone > 0 {
+            sqlx::query("DELETE FROM request_events WHERE request_id = $1").bind(request_id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Requests written but not published, with when: what start-up settles.
+    pub async fn unpublished_requests(&self) -> StoreResult<Vec<(String, Millis)>> {
+        let rows = sqlx::query("SELECT request_id, created_at FROM requests WHERE audited = 0 ORDER BY created_at")
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter().map(|r| Ok((r.try_get("request_id")?, r.try_get("created_at")?))).collect()
+    }
+
+    /// Which of these requests have a `request_created` event in the audit trail (read from
+    /// the signed bodies), looking at events from `since` on.
+    pub async fn requests_with_created_event(
+        &self,
+        request_ids: &[String],
+        since: Millis,
+    ) -> StoreResult<std::collections::HashSet<String>> {
+        let request_id = match self.engine() {
+            super::Engine::Sqlite => "json_extract(CAST(body AS TEXT), '$.details.request_id')",
+            super::Engine::Postgres => "convert_from(body, 'UTF8')::jsonb #>> '{details,request_id}'",
+        };
+        let mut found = std::collections::HashSet::new();
+        for chunk in request_ids.chunks(500) {
+            let sql = format!(
+                "SELECT {request_id} FROM audit_events WHERE type = $1 AND at >= $2 AND {request_id} IN ({})",
+                super::placeholders(3, chunk.len())
+            );
+            let mut query = sqlx::query_scalar::<_, String>(&sql).bind("request_created").bind(since);
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            found.extend(query.fetch_all(self.reader()).await?);
+        }
+        Ok(found)
+    }
+
+    /// A request as either of its two organisations sees it; not found for anyone else, nor
+    /// before it is published.
     pub async fn request_for_org(&self, request_id: &str, org_id: i64) -> StoreResult<StoredRequest> {
         let row = sqlx::query(&format!(
-            "{SELECT} WHERE r.request_id = $1 AND (r.requester_org_id = $2 OR r.holder_org_id = $2)"
+            "{SELECT} WHERE r.request_id = $1 AND (r.requester_org_id = $2 OR r.holder_org_id = $2) AND r.audited = 1"
         ))
         .bind(request_id)
         .bind(org_id)
@@ -281,11 +412,11 @@ impl Store {
     /// The request's history, oldest first.
     pub async fn request_history(&self, request_id: &str) -> StoreResult<Vec<RequestEventRow>> {
         let rows = sqlx::query(
-            "SELECT e.at, e.action, e.from_state, e.to_state, u.name AS actor_name, o.code AS actor_org_code, e.how, \
-                    e.reference, e.sent_at, e.note \
+            "SELECT e.at, e.action, e.from_state, e.to_state, u.name AS actor_name, o.code AS actor_org_code, e.actor_org_id, \
+                    e.how, e.reference, e.sent_at, e.note \
              FROM request_events e LEFT JOIN users u ON u.id = e.actor_user_id \
              LEFT JOIN organisations o ON o.id = e.actor_org_id \
-             WHERE e.request_id = $1 ORDER BY e.id",
+             WHERE e.request_id = $1 AND e.audited = 1 ORDER BY e.id",
         )
         .bind(request_id)
         .fetch_all(self.reader())
@@ -299,6 +430,7 @@ impl Store {
                     to_state: r.try_get("to_state")?,
                     actor_name: r.try_get("actor_name")?,
                     actor_org_code: r.try_get("actor_org_code")?,
+                    actor_org_id: r.try_get("actor_org_id")?,
                     how: r.try_get("how")?,
                     reference: r.try_get("reference")?,
                     sent_at: r.try_get("sent_at")?,
@@ -308,10 +440,10 @@ impl Store {
             .collect()
     }
 
-    /// Moves a request from `from` to `to` if nobody changed it meanwhile (else a conflict),
-    /// records the step, and tells the other organisation.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn apply_request_step(
+    /// Stages a step: checks nobody changed the request meanwhile (else a conflict) and that no
+    /// other step is being recorded (else a conflict), and writes its history row unpublished.
+    /// Nothing is visible until `publish_request_step`. Returns the staged row's id.
+    pub async fn stage_request_step(
         &self,
         request: &StoredRequest,
         action: Action,
@@ -319,54 +451,141 @@ impl Store {
         (actor_user_id, actor_org_id): (i64, i64),
         step: &Step,
         now: Millis,
-    ) -> StoreResult<StoredRequest> {
+    ) -> StoreResult<i64> {
         let mut tx = self.begin_write().await?;
-        let done = sqlx::query("UPDATE requests SET state = $1, updated_at = $2 WHERE request_id = $3 AND state = $4")
-            .bind(to.as_str())
-            .bind(now)
-            .bind(&request.request_id)
-            .bind(request.state.as_str())
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
+        // Locks the request's row (on PostgreSQL) so two steps cannot both pass the check below.
+        let current = sqlx::query(
+            "UPDATE requests SET updated_at = updated_at WHERE request_id = $1 AND state = $2 AND audited = 1",
+        )
+        .bind(&request.request_id)
+        .bind(request.state.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if current.rows_affected() == 0 {
             return Err(StoreError::Conflict("the request changed meanwhile; reload it and try again"));
         }
-        let action_name = match action {
-            Action::Acknowledge => "acknowledged",
-            Action::Fulfil => "fulfilled",
-            Action::Decline => "declined",
-            Action::Withdraw => "withdrawn",
-        };
-        insert_event(
-            &mut tx,
-            &request.request_id,
-            now,
-            action_name,
-            Some(request.state),
-            to,
-            Some((actor_user_id, actor_org_id)),
-            step,
-        )
-        .await?;
-        let other =
-            if actor_org_id == request.holder_org_id { request.requester_org_id } else { request.holder_org_id };
-        let by: String = sqlx::query_scalar("SELECT code FROM organisations WHERE id = $1")
-            .bind(actor_org_id)
-            .fetch_one(&mut *tx)
-            .await?;
-        let mut payload = json!({
-            "request_id": request.request_id,
-            "state": to.as_str(),
-            "previous_state": request.state.as_str(),
-            "at": rfc3339(now),
-        });
-        // A shielded holder contacts the requester itself; the index never names it.
-        if !(request.holder_shielded && actor_org_id == request.holder_org_id) {
-            payload["by_organisation"] = json!(by);
+        let staged: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM request_events WHERE request_id = $1 AND audited = 0")
+                .bind(&request.request_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        if staged > 0 {
+            return Err(StoreError::Conflict(
+                "another step on this request is being recorded; reload it and try again",
+            ));
         }
-        enqueue(&mut tx, other, "request.state_changed", &payload, now).await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO request_events (request_id, at, action, from_state, to_state, actor_user_id, actor_org_id, how, \
+             reference, sent_at, note, audited) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0) RETURNING id",
+        )
+        .bind(&request.request_id)
+        .bind(now)
+        .bind(step_name(action))
+        .bind(request.state.as_str())
+        .bind(to.as_str())
+        .bind(actor_user_id)
+        .bind(actor_org_id)
+        .bind(step.how.map(|h| h.as_str()))
+        .bind(&step.reference)
+        .bind(step.sent_at)
+        .bind(&step.note)
+        .fetch_one(&mut *tx)
+        .await?;
         tx.commit().await?;
-        self.request_for_org(&request.request_id, actor_org_id).await
+        Ok(id)
+    }
+
+    /// Publishes a staged step whose `request_state_changed` event is durable, in one
+    /// transaction: the request's state changes, the history row is published and the other
+    /// organisation is told (`notice`, as the service's redaction built it). `None` if there
+    /// was nothing to publish.
+    pub async fn publish_request_step(
+        &self,
+        staged: &StagedStep,
+        notice: &serde_json::Value,
+    ) -> StoreResult<Option<StoredRequest>> {
+        let mut tx = self.begin_write().await?;
+        let published = sqlx::query("UPDATE request_events SET audited = 1 WHERE id = $1 AND audited = 0")
+            .bind(staged.id)
+            .execute(&mut *tx)
+            .await?;
+        if published.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let moved = sqlx::query("UPDATE requests SET state = $1, updated_at = $2 WHERE request_id = $3 AND state = $4")
+            .bind(staged.to_state.as_str())
+            .bind(staged.at)
+            .bind(&staged.request_id)
+            .bind(staged.from_state.as_str())
+            .execute(&mut *tx)
+            .await?;
+        if moved.rows_affected() == 0 {
+            return Err(StoreError::Inconsistent("a staged request step no longer follows the request's state".into()));
+        }
+        enqueue(&mut tx, staged.notify_org_id, "request.state_changed", notice, staged.at).await?;
+        tx.commit().await?;
+        Ok(Some(self.request_for_org(&staged.request_id, staged.actor_org_id).await?))
+    }
+
+    /// Deletes a staged step that was never published (its event could not be written).
+    pub async fn discard_request_step(&self, id: i64) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM request_events WHERE id = $1 AND audited = 0").bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Steps staged but not published, oldest first: what start-up settles.
+    pub async fn staged_request_steps(&self) -> StoreResult<Vec<StagedStep>> {
+        let rows = sqlx::query(
+            "SELECT e.id, e.request_id, e.action, e.from_state, e.to_state, e.at, e.actor_org_id, o.code AS actor_org_code, \
+                    r.requester_org_id, r.holder_org_id, r.holder_shielded \
+             FROM request_events e JOIN requests r ON r.request_id = e.request_id \
+             JOIN organisations o ON o.id = e.actor_org_id WHERE e.audited = 0 ORDER BY e.at",
+        )
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(staged_from_row).collect()
+    }
+
+    /// The staged step just written (by `stage_request_step`).
+    pub async fn staged_request_step(&self, id: i64) -> StoreResult<StagedStep> {
+        self.staged_request_steps().await?.into_iter().find(|s| s.id == id).ok_or(StoreError::NotFound)
+    }
+
+    /// Which (request id, action) pairs have a `request_state_changed` event in the audit trail
+    /// (read from the signed bodies), looking at events from `since` on.
+    pub async fn request_steps_with_event(
+        &self,
+        request_ids: &[String],
+        since: Millis,
+    ) -> StoreResult<std::collections::HashSet<(String, String)>> {
+        let (request_id, action) = match self.engine() {
+            super::Engine::Sqlite => (
+                "json_extract(CAST(body AS TEXT), '$.details.request_id')",
+                "json_extract(CAST(body AS TEXT), '$.details.action')",
+            ),
+            super::Engine::Postgres => (
+                "convert_from(body, 'UTF8')::jsonb #>> '{details,request_id}'",
+                "convert_from(body, 'UTF8')::jsonb #>> '{details,action}'",
+            ),
+        };
+        let mut found = std::collections::HashSet::new();
+        for chunk in request_ids.chunks(500) {
+            let sql = format!(
+                "SELECT {request_id} AS request_id, {action} AS action FROM audit_events \
+                 WHERE type = $1 AND at >= $2 AND {request_id} IN ({})",
+                super::placeholders(3, chunk.len())
+            );
+            let mut query = sqlx::query(&sql).bind("request_state_changed").bind(since);
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            for row in query.fetch_all(self.reader()).await? {
+                found.insert((row.try_get("request_id")?, row.try_get("action")?));
+            }
+        }
+        Ok(found)
     }
 
     /// An organisation's requests (as requester, holder or both), newest first.
@@ -387,7 +606,7 @@ impl Store {
             Owned(String),
             Int(i64),
         }
-        let mut sql = format!("{SELECT} WHERE {side}");
+        let mut sql = format!("{SELECT} WHERE {side} AND r.audited = 1");
         let mut binds: Vec<Bind> = Vec::new();
         if let Some(state) = filter.state {
             binds.push(Bind::Text(state.as_str()));
@@ -426,7 +645,7 @@ impl Store {
         let rows = sqlx::query(
             "UPDATE requests SET escalated_at = $1 \
              WHERE id IN (SELECT id FROM requests WHERE escalated_at IS NULL AND state IN ($2, $3) AND due_at < $1 \
-                          ORDER BY due_at LIMIT $4) \
+                          AND audited = 1 ORDER BY due_at LIMIT $4) \
                AND escalated_at IS NULL \
              RETURNING request_id, match_id, requester_org_id, holder_org_id, urgency, state, due_at",
         )
@@ -506,7 +725,7 @@ impl Store {
         for chunk in seqs.chunks(500) {
             let sql = format!(
                 "SELECT DISTINCT lm.seq FROM lookup_matches lm JOIN requests r ON r.match_id = lm.match_id \
-                 WHERE lm.seq IN ({})",
+                 WHERE r.audited = 1 AND lm.seq IN ({})",
                 super::placeholders(1, chunk.len())
             );
             let mut query = sqlx::query_scalar::<_, i64>(&sql);

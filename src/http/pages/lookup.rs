@@ -19,7 +19,8 @@ use crate::domain::lookup::{LookupInput, Purpose};
 use crate::domain::matching::Basis;
 use crate::http::AppState;
 use crate::http::access;
-use crate::service::lookups::{LookupOutcome, MatchedRecord, OrgMatches};
+use crate::service::lookups::{LookupOutcome, OrgMatches};
+use crate::service::redaction::ShieldedRecord;
 
 /// One person's identifiers as typed, under a prefix ("" for the single child).
 #[derive(Debug, Default, Clone)]
@@ -469,7 +470,7 @@ fn match_card(group: &OrgMatches, can_request: bool) -> Markup {
 }
 
 /// A shielded record: no organisation, contact or category, ever; the holder calls the worker.
-fn shielded_card(record: &MatchedRecord, can_request: bool) -> Markup {
+fn shielded_card(record: &ShieldedRecord, can_request: bool) -> Markup {
     html! {
         section class="card" aria-labelledby={ "shielded-" (record.match_id) } {
             h2 class="heading-m" id={ "shielded-" (record.match_id) } { "A participating organisation (shielded record)" }
@@ -478,7 +479,7 @@ fn shielded_card(record: &MatchedRecord, can_request: bool) -> Markup {
                 "It has been alerted to your lookup and will contact you."
             }
             p class="body" { (ui::tier_tag(record.tier.as_str())) " " (ui::tier_words(record.tier.as_str())) }
-            p class="body" { "Why: " (record.evidence) "." }
+            p class="body" { "Why: " (record.evidence()) "." }
             @if can_request {
                 a href={ "/requests/new?match_id=" (record.match_id) } class="button button-secondary" role="button" {
                     "Request this record" span class="visually-hidden" { " (shielded)" }

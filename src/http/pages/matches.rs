@@ -28,8 +28,8 @@ pub async fn list(State(state): State<AppState>, session: Session) -> PageResult
                 tbody {
                     @for m in &matches {
                         tr {
-                            td { (m.row.own_local_ref) }
-                            @if let Some(other) = &m.other {
+                            td { (m.local_ref) }
+                            @if let Some(other) = &m.other_organisation {
                                 td { (other.name) }
                                 td {
                                     a href=(ui::tel_href(&other.duty_phone)) class="link" { (other.duty_phone) } br;
@@ -40,11 +40,11 @@ pub async fn list(State(state): State<AppState>, session: Session) -> PageResult
                                 td { strong { "A participating organisation" } " (shielded record)" }
                                 td { "They have been alerted and will contact you." }
                             }
-                            td { (ui::tier_tag(&m.row.tier)) " " (m.row.evidence) }
-                            td { (ui::date(m.row.first_seen)) }
+                            td { (ui::tier_tag(&m.tier)) " " (m.evidence) }
+                            td { (ui::date(m.first_seen)) }
                             @if can_request {
-                                td { a href={ "/requests/new?match_id=" (m.row.match_id) } class="link" {
-                                    "Request" span class="visually-hidden" { " the record behind match " (m.row.match_id) } } }
+                                td { a href={ "/requests/new?match_id=" (m.match_id) } class="link" {
+                                    "Request" span class="visually-hidden" { " the record behind match " (m.match_id) } } }
                             }
                         }
                     }

@@ -12,13 +12,13 @@ use serde::Deserialize;
 use super::ui::{self, Select};
 use super::{FormPairs, PageError, PageResult, Session, field_errors, respond, see_other};
 use crate::domain::FieldError;
-use crate::domain::organisation::Organisation;
 use crate::domain::request::{
     Action, FulfilMethod, LegalBasis, RequestInput, RequestState, Side, StepInput, Urgency, transition,
 };
 use crate::http::AppState;
 use crate::http::access;
-use crate::store::requests::{RequestEventRow, RequestFilter, StoredRequest};
+use crate::service::redaction::{HistoryEntry, RequestView, SHIELDED_HOLDER};
+use crate::store::requests::RequestFilter;
 
 fn legal_basis_words(b: LegalBasis) -> &'static str {
     match b {
@@ -167,27 +167,12 @@ pub async fn create(State(state): State<AppState>, session: Session, form: FormP
     }
 }
 
-async fn org_names(
-    state: &AppState,
-    rows: &[StoredRequest],
-) -> Result<Vec<Organisation>, crate::service::ServiceError> {
-    let mut ids: Vec<i64> = rows.iter().flat_map(|r| [r.requester_org_id, r.holder_org_id]).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    state.organisations(&ids).await
-}
-
-/// Who holds the record, as the requester may see it: a shielded holder is never named.
-fn holder_name(orgs: &[Organisation], r: &StoredRequest, viewer_org: i64) -> String {
-    if r.hides_holder_from(viewer_org) {
-        "A participating organisation (shielded record: they will contact you)".into()
-    } else {
-        org_name(orgs, r.holder_org_id)
+/// Who holds the record, as this viewer may see it (`None` for the requester of a shielded record).
+fn holder_name(r: &RequestView) -> String {
+    match &r.holding_organisation {
+        Some(org) => org.name.clone(),
+        None => SHIELDED_HOLDER.into(),
     }
-}
-
-fn org_name(orgs: &[Organisation], id: i64) -> String {
-    orgs.iter().find(|o| o.id == id).map(|o| o.name.clone()).unwrap_or_default()
 }
 
 /// GET /requests: the inbox (requests to us) and the requests we made.
@@ -196,9 +181,6 @@ pub async fn list(State(state): State<AppState>, session: Session) -> PageResult
     let err = |e| PageError::new(e, &session);
     let inbox = state.list_requests(&session.actor, &fetch(Side::Holder)).await.map_err(err)?;
     let ours = state.list_requests(&session.actor, &fetch(Side::Requester)).await.map_err(err)?;
-    let all: Vec<StoredRequest> = inbox.iter().chain(ours.iter()).cloned().collect();
-    let orgs = org_names(&state, &all).await.map_err(err)?;
-    let now = state.clock.now_ms();
     let body = html! {
         h1 class="heading-l" { "Requests" }
         h2 class="heading-m" { "Requests to us" }
@@ -211,11 +193,11 @@ pub async fn list(State(state): State<AppState>, session: Session) -> PageResult
                 tbody {
                     @for r in &inbox {
                         tr {
-                            td { a href={ "/requests/" (r.request_id) } class="link" { (org_name(&orgs, r.requester_org_id)) } }
+                            td { a href={ "/requests/" (r.request_id) } class="link" { (r.requesting_organisation.name) } }
                             td { (r.local_ref.as_deref().unwrap_or("removed")) }
                             td { (r.urgency.as_str()) }
                             td { (ui::when(r.due_at)) }
-                            td { (state_tag(r.state, r.is_overdue(now))) }
+                            td { (state_tag(r.state, r.overdue)) }
                         }
                     }
                 }
@@ -231,11 +213,11 @@ pub async fn list(State(state): State<AppState>, session: Session) -> PageResult
                 tbody {
                     @for r in &ours {
                         tr {
-                            td { a href={ "/requests/" (r.request_id) } class="link" { (holder_name(&orgs, r, session.actor.org_id)) } }
-                            td { (r.requester_name) }
+                            td { a href={ "/requests/" (r.request_id) } class="link" { (holder_name(r)) } }
+                            td { (r.requested_by) }
                             td { (r.urgency.as_str()) }
                             td { (ui::when(r.due_at)) }
-                            td { (state_tag(r.state, r.is_overdue(now))) }
+                            td { (state_tag(r.state, r.overdue)) }
                         }
                     }
                 }
@@ -270,13 +252,11 @@ async fn render(
     failed: Option<Action>,
 ) -> PageResult {
     let err = |e| PageError::new(e, session);
-    let (request, history) = state.request_view(&session.actor, id).await.map_err(err)?;
-    let orgs = org_names(state, std::slice::from_ref(&request)).await.map_err(err)?;
-    let side = request.side_of(session.actor.org_id);
-    let now = state.clock.now_ms();
+    let request = state.request_view(&session.actor, id).await.map_err(err)?;
+    let side = request.your_side;
     let actions: Vec<Action> = Action::ALL
         .into_iter()
-        .filter(|a| side.is_some_and(|s| transition(request.state, *a, s).is_ok()))
+        .filter(|a| transition(request.state, *a, side).is_ok())
         .filter(|a| access::allows(session.actor.role, "POST", &format!("/requests/{{id}}/{}", a.as_str())))
         .collect();
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
@@ -285,10 +265,10 @@ async fn render(
         @if let Some(text) = notice { (ui::notice(text)) }
         h1 class="heading-l" { "Request for a record" }
         dl class="summary-list" {
-            div class="summary-row" { dt { "State" } dd { (state_tag(request.state, request.is_overdue(now))) } }
-            div class="summary-row" { dt { "From" } dd { (org_name(&orgs, request.requester_org_id)) " (" (request.requester_name) ")" } }
-            div class="summary-row" { dt { "To" } dd { (holder_name(&orgs, &request, session.actor.org_id)) } }
-            @if side == Some(Side::Holder) {
+            div class="summary-row" { dt { "State" } dd { (state_tag(request.state, request.overdue)) } }
+            div class="summary-row" { dt { "From" } dd { (request.requesting_organisation.name) " (" (request.requested_by) ")" } }
+            div class="summary-row" { dt { "To" } dd { (holder_name(&request)) } }
+            @if side == Side::Holder {
                 div class="summary-row" { dt { "Our record" } dd { (request.local_ref.as_deref().unwrap_or("removed")) } }
             }
             div class="summary-row" { dt { "Legal basis" } dd { (legal_basis_words(request.legal_basis))
@@ -300,7 +280,7 @@ async fn render(
         }
         @for action in &actions { (step_form(session, &request.request_id, *action)) }
         h2 class="heading-m" { "History" }
-        (history_table(&history))
+        (history_table(request.history.as_deref().unwrap_or_default()))
         p class="body" { a href="/requests" class="link" { "All requests" } }
     };
     Ok(respond(status, ui::layout("Request", Some(session), body)))
@@ -343,7 +323,7 @@ fn step_form(session: &Session, id: &str, action: Action) -> Markup {
     }
 }
 
-fn history_table(history: &[RequestEventRow]) -> Markup {
+fn history_table(history: &[HistoryEntry]) -> Markup {
     html! {
         table class="table" {
             caption class="visually-hidden" { "What has happened, oldest first" }
@@ -353,7 +333,8 @@ fn history_table(history: &[RequestEventRow]) -> Markup {
                     tr {
                         td { (ui::when(e.at)) }
                         td { (e.action) " → " (e.to_state) }
-                        td { (e.actor_name.as_deref().unwrap_or("the service")) @if let Some(o) = &e.actor_org_code { " (" (o) ")" } }
+                        td { (e.by.as_deref().unwrap_or(if e.action == "escalated" { "the service" } else { "the holding organisation" }))
+                            @if let Some(o) = &e.by_organisation { " (" (o) ")" } }
                         td {
                             @if let Some(how) = &e.how { "sent by " (how) " " }
                             @if let Some(r) = &e.reference { "ref " (r) " " }
