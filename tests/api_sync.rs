@@ -2,6 +2,7 @@
 
 mod common;
 
+use child_locator::audit::leaf::{Sealed, scope_value};
 use child_locator::domain::role::Role;
 use common::{TestApp, engines};
 use reqwest::StatusCode;
@@ -610,7 +611,10 @@ async fn a_sync_that_dies_mid_file_is_accounted_for_and_its_lease_expires() {
         assert_eq!(&interrupted[0]["details"]["run_id"], dead_run, "{engine:?}");
         assert_eq!(interrupted[0]["details"]["added"], 5_000, "{engine:?}: what it committed: {}", interrupted[0]);
         assert_eq!(finished[0]["details"]["run_id"], started[1]["details"]["run_id"]);
-        assert_eq!(interrupted[0]["scope"], serde_json::json!([org.id]));
+        // The scope is committed to (leaf format v2): the organisation's own commitment is in it.
+        let seq = interrupted[0]["seq"].as_u64().unwrap();
+        let ours = app.state.audit.leaf_key().commit(Sealed::Scope, seq, &scope_value(org.id));
+        assert_eq!(interrupted[0]["scope"], serde_json::json!([ours]), "{engine:?}");
     }
 }
 
