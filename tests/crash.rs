@@ -295,7 +295,10 @@ async fn postgres_keeps_every_acknowledged_write_through_sigkill() {
 #[test]
 fn serve_refuses_postgres_that_acknowledges_commits_before_they_are_durable() {
     let Some(url) = std::env::var(common::POSTGRES_ENV).ok().filter(|u| !u.is_empty()) else {
-        eprintln!("NOTE: PostgreSQL test SKIPPED: set {} to run it", common::POSTGRES_ENV);
+        common::skipped(
+            "serve_refuses_postgres_that_acknowledges_commits_before_they_are_durable",
+            &format!("set {} to run it", common::POSTGRES_ENV),
+        );
         return;
     };
     let dir = tempfile::tempdir().unwrap();
