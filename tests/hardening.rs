@@ -230,3 +230,101 @@ async fn a_client_that_never_finishes_its_body_gets_408() {
     let health = reqwest::get(server.url("/healthz")).await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
 }
+
+/// A `locator serve` with these `[connections]` settings.
+fn server_with_connections(connections: &str) -> (tempfile::TempDir, Server) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("locator.toml"), format!("request_timeout_secs = 30\n[connections]\n{connections}"))
+        .unwrap();
+    let config = dir.path().join("locator.toml").display().to_string();
+    let server = Server::start(dir.path(), &[("LOCATOR_CONFIG", &config)]);
+    (dir, server)
+}
+
+/// Reads until the server closes the connection (or resets it); panics if it has not within
+/// `patience`, far longer than the timeouts under test. Returns what was read.
+async fn read_until_closed(stream: &mut TcpStream, patience: Duration) -> Vec<u8> {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    let closed = tokio::time::timeout(patience, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the server kept the connection open: {}", String::from_utf8_lossy(&seen));
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_keep_alive_connection_is_closed_by_the_server() {
+    let (_dir, server) = server_with_connections("idle_timeout_secs = 1\n");
+    let mut stream = TcpStream::connect(&server.addr).await.unwrap();
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n").await.unwrap();
+    // The answer, then nothing: the client keeps the connection open and sends no more.
+    let seen = read_until_closed(&mut stream, Duration::from_secs(20)).await;
+    assert!(String::from_utf8_lossy(&seen).starts_with("HTTP/1.1 200"), "{}", String::from_utf8_lossy(&seen));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bare_http2_preface_or_a_silent_socket_is_closed_by_the_server() {
+    let (_dir, server) = server_with_connections("idle_timeout_secs = 1\n");
+    let mut preface = TcpStream::connect(&server.addr).await.unwrap();
+    preface.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await.unwrap();
+    let mut silent = TcpStream::connect(&server.addr).await.unwrap();
+    read_until_closed(&mut preface, Duration::from_secs(20)).await;
+    read_until_closed(&mut silent, Duration::from_secs(20)).await;
+    let health = reqwest::get(server.url("/healthz")).await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+}
+
+/// A connection to `addr` from the loopback address `from` (Linux routes all of 127/8 locally).
+async fn connect_from(from: [u8; 4], addr: &str) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(std::net::SocketAddr::from((from, 0))).unwrap();
+    socket.connect(addr.parse().unwrap()).await.unwrap()
+}
+
+async fn health_over(stream: &mut TcpStream) -> String {
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").await.unwrap();
+    String::from_utf8_lossy(&read_until_closed(stream, Duration::from_secs(20)).await).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_over_its_connection_cap_is_refused_at_once_and_another_client_is_served() {
+    const CAP: usize = 4;
+    let (_dir, server) = server_with_connections(&format!("idle_timeout_secs = 60\nmax_per_client = {CAP}\n"));
+    let mut held = Vec::new();
+    for _ in 0..CAP {
+        let mut stream = connect_from([127, 0, 0, 1], &server.addr).await;
+        // A request each, so every connection is surely admitted before the next one comes.
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n").await.unwrap();
+        let mut buf = [0u8; 1024];
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        held.push(stream);
+    }
+    let mut extra = connect_from([127, 0, 0, 1], &server.addr).await;
+    let refused = String::from_utf8_lossy(&read_until_closed(&mut extra, Duration::from_secs(20)).await).into_owned();
+    assert!(refused.starts_with("HTTP/1.1 503"), "refused, with a reason: {refused}");
+    assert!(refused.contains("too_many_connections"), "{refused}");
+
+    let mut other = connect_from([127, 0, 0, 2], &server.addr).await;
+    let answer = health_over(&mut other).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "another client is still served: {answer}");
+
+    drop(held.pop());
+    let mut served = None;
+    for _ in 0..50 {
+        let answer = health_over(&mut connect_from([127, 0, 0, 1], &server.addr).await).await;
+        if answer.starts_with("HTTP/1.1 200") {
+            served = Some(answer);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(served.is_some(), "a closed connection gives its place back");
+}

@@ -202,10 +202,14 @@ fn panic_response(_payload: Box<dyn std::any::Any + Send + 'static>) -> Response
 }
 
 /// Serves until SIGTERM or SIGINT, then stops accepting, drains in-flight requests and returns.
-/// Request headers must arrive within the request time budget (see `server`).
+/// Request headers must arrive within the request time budget, idle connections are closed,
+/// and connections are capped in all and per client (see `server`).
 pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-    let header_timeout = state.settings.request_timeout;
-    server::serve(router(state), listener, header_timeout, shutdown_signal()).await
+    let limits = server::Limits {
+        header_timeout: state.settings.request_timeout,
+        connections: state.settings.connections.clone(),
+    };
+    server::serve(router(state), listener, limits, shutdown_signal()).await
 }
 
 pub async fn shutdown_signal() {
