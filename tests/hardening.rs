@@ -328,3 +328,32 @@ async fn a_client_over_its_connection_cap_is_refused_at_once_and_another_client_
     }
     assert!(served.is_some(), "a closed connection gives its place back");
 }
+
+#[tokio::test]
+async fn a_bad_query_or_path_parameter_gets_the_json_error_naming_it_and_not_its_value() {
+    let app = TestApp::start(Engine::Sqlite).await;
+    let org = app.org("E1", "local-authority").await;
+    let admin = app.token(&org, Role::OrgAdmin).await;
+    let ig = app.token(&org, Role::IgOfficer).await;
+    let too_big = "99999999999999999999";
+    let cases = [
+        (&admin, format!("/api/v1/lookups/received?limit={too_big}"), "limit"),
+        (&admin, "/api/v1/requests?limit=many".to_string(), "limit"),
+        (&admin, "/api/v1/organisations?include_inactive=perhaps".to_string(), "include_inactive"),
+        (&ig, format!("/api/v1/audit/proof/inclusion?seq={too_big}"), "seq"),
+        (&ig, "/api/v1/audit/proof/inclusion?tree_size=-1".to_string(), "tree_size"),
+    ];
+    for (token, path, field) in cases {
+        let (status, body) = app.get(token, &path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert_eq!(body["error"]["field"], field, "{path}: the contract's JSON error naming the parameter: {body}");
+        assert!(body["error"]["code"].is_string(), "{path}: {body}");
+        assert!(!body.to_string().contains(too_big) && !body.to_string().contains("perhaps"), "{path}: {body}");
+    }
+    for path in [format!("/api/v1/users/{too_big}/revoke"), "/api/v1/users/Amelia/revoke".to_string()] {
+        let (status, body) = app.post(&admin, &path, &json!({})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert_eq!(body["error"]["field"], "id", "{path}: {body}");
+        assert!(!body.to_string().contains(too_big) && !body.to_string().contains("Amelia"), "{path}: {body}");
+    }
+}

@@ -5,12 +5,14 @@ pub mod access;
 pub mod audit;
 pub mod auth;
 pub mod error;
+pub mod extract;
 pub mod health;
 pub mod holdings;
 pub mod json;
 pub mod lookups;
 pub mod me;
 pub mod metrics;
+pub mod openapi;
 pub mod organisations;
 pub mod pages;
 pub mod requests;
@@ -109,7 +111,14 @@ fn api() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document, as served at /openapi.json.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().split_for_parts().1
+    api_and_spec().1
+}
+
+/// The API's router and its complete OpenAPI document (`openapi::document_errors`).
+fn api_and_spec() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (api, mut spec) = api().split_for_parts();
+    openapi::document_errors(&mut spec);
+    (api, spec)
 }
 
 /// Every (method, route) the router serves: the API's from the same source as the OpenAPI
@@ -143,7 +152,7 @@ pub fn router(state: AppState) -> Router {
 /// test proves what the layers do with a handler that misbehaves (one that panics).
 pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     let settings = &state.settings;
-    let (api, spec) = api().split_for_parts();
+    let (api, spec) = api_and_spec();
     let spec = Arc::new(spec);
     let x_request_id = HeaderName::from_static("x-request-id");
     api.route("/openapi.json", axum::routing::get(move || async move { axum::Json(spec.as_ref().clone()) }))
