@@ -267,7 +267,10 @@ impl SmallDisk {
             .output();
         let reason = match mounted {
             Ok(out) if out.status.success() => return Some(SmallDisk { mount_point }),
-            Ok(out) => format!("cannot mount a tmpfs: {}", String::from_utf8_lossy(&out.stderr).trim()),
+            Ok(out) => {
+                let why = String::from_utf8_lossy(&out.stderr);
+                format!("cannot mount a tmpfs: {}", why.lines().next().unwrap_or("mount failed").trim())
+            }
             Err(e) => format!("cannot run mount: {e}"),
         };
         common::skipped(test, &format!("{reason} (it needs root, as in CI)"));
@@ -326,9 +329,8 @@ async fn readiness_becomes(app: &TestApp, want: StatusCode) -> StatusCode {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_fails_closed_and_not_ready_and_everything_recovers_when_space_returns() {
-    let Some(disk) = SmallDisk::mount("faults::a_full_disk_fails_closed_and_not_ready_and_everything_recovers") else {
-        return;
-    };
+    const TEST: &str = "faults::a_full_disk_fails_closed_and_not_ready_and_everything_recovers_when_space_returns";
+    let Some(disk) = SmallDisk::mount(TEST) else { return };
     let db = TestDb::at(format!("sqlite://{}", disk.path().join("locator.db").display()));
     let w = world(TestApp::start_on(Engine::Sqlite, db, |s| s.limits.enabled = false).await).await;
     assert_eq!(readiness_becomes(&w.app, StatusCode::OK).await, StatusCode::OK, "ready before the fault");

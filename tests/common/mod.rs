@@ -52,6 +52,7 @@ pub fn engines() -> Vec<Engine> {
 /// still reports `ok`, so this line is what keeps the skip from passing silently.
 pub fn skipped(what: &str, reason: &str) {
     use std::io::Write;
+    let reason = reason.replace('\n', " "); // one line each, for the summary to count
     let _ = writeln!(std::io::stderr().lock(), "SKIPPED: {what}: {reason}");
 }
 
