@@ -281,6 +281,21 @@ async fn a_bare_http2_preface_or_a_silent_socket_is_closed_by_the_server() {
     assert_eq!(health.status(), StatusCode::OK);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_drains_even_with_a_bare_http2_preface_open() {
+    let (_dir, server) = server_with_connections("idle_timeout_secs = 1\n");
+    let mut preface = TcpStream::connect(&server.addr).await.unwrap();
+    preface.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // An HTTP/2 handshake that never completes must not hold the drain open.
+    let stopped = tokio::time::timeout(Duration::from_secs(20), tokio::task::spawn_blocking(move || server.stop()))
+        .await
+        .expect("serve exits while the preface connection is still open")
+        .unwrap();
+    assert!(stopped.success(), "{stopped}");
+    drop(preface);
+}
+
 /// A connection to `addr` from the loopback address `from` (Linux routes all of 127/8 locally).
 async fn connect_from(from: [u8; 4], addr: &str) -> TcpStream {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();

@@ -135,14 +135,18 @@ impl Connection {
         let io = TokioIo::new(Watched { inner: stream, activity: activity.clone() });
         let connection = builder.serve_connection_with_upgrades(io, TowerToHyperService::new(app));
         let mut connection = std::pin::pin!(connection);
-        let idle = activity.until_idle(limits.connections.idle_timeout, limits.header_timeout);
-        let finished = tokio::select! {
-            result = connection.as_mut() => Some(result),
-            () = idle => None,
-            () = stopped(stopping) => {
-                // Server shutdown: requests in flight finish, however long they take.
-                connection.as_mut().graceful_shutdown();
-                Some(connection.as_mut().await)
+        let mut draining = false;
+        let finished = loop {
+            let idle = activity.until_idle(limits.connections.idle_timeout, limits.header_timeout);
+            tokio::select! {
+                result = connection.as_mut() => break Some(result),
+                () = idle => break None,
+                // Server shutdown: requests in flight finish, however long they take; an idle
+                // connection still closes as above, so none can hold the drain open.
+                () = stopped(stopping.clone()), if !draining => {
+                    draining = true;
+                    connection.as_mut().graceful_shutdown();
+                }
             }
         };
         let result = match finished {
