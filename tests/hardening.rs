@@ -372,3 +372,29 @@ async fn a_bad_query_or_path_parameter_gets_the_json_error_naming_it_and_not_its
         assert!(!body.to_string().contains(too_big) && !body.to_string().contains("Amelia"), "{path}: {body}");
     }
 }
+
+#[tokio::test]
+async fn a_bad_header_or_body_gets_the_json_error_shape_too() {
+    let app = TestApp::start(Engine::Sqlite).await;
+    let org = app.org("E1", "local-authority").await;
+    let worker = app.token(&org, Role::Practitioner).await;
+    let url = app.url("/api/v1/lookups");
+    let cases = [
+        ("content-type", app.http.post(&url).bearer_auth(&worker).header("content-type", "text/plain").body("{}")),
+        (
+            "broken json",
+            app.http.post(&url).bearer_auth(&worker).header("content-type", "application/json").body("{\"purpose\": "),
+        ),
+        ("basic auth", app.http.post(&url).header("authorization", "Basic Zm9vOmJhcg==").json(&json!({}))),
+        ("unknown token", app.http.post(&url).bearer_auth("clk_not-a-token").json(&json!({}))),
+    ];
+    for (case, request) in cases {
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_string());
+        let (_, body) = common::split(response).await;
+        assert!(status.is_client_error(), "{case}: {status} {body}");
+        assert_eq!(content_type.as_deref(), Some("application/json"), "{case}: {body}");
+        assert!(body["error"]["code"].is_string() && body["error"]["message"].is_string(), "{case}: {body}");
+    }
+}
