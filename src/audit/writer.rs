@@ -27,8 +27,8 @@ const INDEX_CHUNK: usize = 16;
 const INDEX_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// Unindexed events past which the writer indexes between commits even while events wait.
 const INDEX_BACKLOG: usize = 50_000;
-/// How often a writer whose last append failed tries a write that changes nothing, to learn
-/// that the trail can be written again (e.g. the disk has room again) while no event comes.
+/// How often a writer whose last append failed tries a write of its own, to learn that the
+/// trail can be written again (e.g. the disk has room again) while no event comes.
 const PROBE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// Keep a checkpoint in the history table at least this often (entries or milliseconds).
 const KEEP_EVERY_ENTRIES: u64 = 1024;
@@ -205,8 +205,8 @@ impl Writer {
         }
     }
 
-    /// After a failed append: a write that changes nothing, to see whether the trail can be
-    /// written again. The store discards a connection a failed commit left inside a transaction,
+    /// After a failed append: a write beside the trail (`Store::probe_audit_write`), to see
+    /// whether the trail can be written again. The store discards a connection a failed commit left inside a transaction,
     /// so a success here means the next append starts clean.
     async fn probe(&mut self) {
         match self.store.probe_audit_write().await {

@@ -1,6 +1,6 @@
 //! Probes and metrics: `/healthz` (the process answers), `/readyz` (the database answers, is
-//! migrated, the audit trail can be written, and the lookup prefilter is loaded), `/metrics` (Prometheus text). None needs a
-//! token; none reveals data.
+//! migrated, the audit trail can be written, and the lookup prefilter is loaded), `/metrics`
+//! (Prometheus text). None needs a token; none reveals data.
 
 use axum::extract::State;
 use axum::http::header;

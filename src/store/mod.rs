@@ -571,6 +571,22 @@ mod tests {
     }
 
     #[test]
+    fn a_full_disk_or_a_busy_database_is_worth_a_retry_and_a_broken_rule_is_not() {
+        // SQLite: full, I/O error (and its extended codes, e.g. IOERR_WRITE), busy snapshot, locked.
+        for code in ["13", "10", "778", "517", "6", "14"] {
+            assert!(is_transient(Some(code)), "SQLite {code}");
+        }
+        // SQLite: a constraint (UNIQUE 2067), a generic error; PostgreSQL: a unique violation.
+        for code in ["2067", "1", "23505", "42P01"] {
+            assert!(!is_transient(Some(code)), "{code}");
+        }
+        // PostgreSQL: disk full, too many connections, admin shutdown, connection failure.
+        for code in ["53100", "53300", "57P01", "08006"] {
+            assert!(is_transient(Some(code)), "PostgreSQL {code}");
+        }
+    }
+
+    #[test]
     fn value_rows_are_numbered_on_postgres_and_anonymous_on_sqlite() {
         assert_eq!(value_rows(Engine::Postgres, 3, 2, 2), "($3, $4), ($5, $6)");
         assert_eq!(value_rows(Engine::Sqlite, 3, 2, 2), "(?, ?), (?, ?)");
