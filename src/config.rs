@@ -98,6 +98,50 @@ pub struct FileConfig {
     /// Web page sessions.
     #[serde(default)]
     pub web: Option<WebFile>,
+    /// Limits on client connections (see `ConnectionSettings`).
+    #[serde(default)]
+    pub connections: Option<ConnectionsFile>,
+}
+
+#[derive(Deserialize, Debug, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionsFile {
+    pub idle_timeout_secs: Option<u64>,
+    pub max: Option<usize>,
+    pub max_per_client: Option<usize>,
+}
+
+/// How many connections the server holds open, and for how long one may sit idle: each holds
+/// a file descriptor and a task, and with the process's file limit reached nothing else (not
+/// even `/healthz`) can be accepted. A connection over a cap is refused at once with a 503.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionSettings {
+    /// A connection with no request in flight and no byte moving for this long is closed
+    /// (HTTP/1 keep-alive, HTTP/2, and one that never sent a request) (default 60 s).
+    pub idle_timeout: Duration,
+    /// Open connections in all (default 4,096, and never within 256 of the file limit).
+    pub max: usize,
+    /// Open connections from one client address (default 256: behind a reverse proxy every
+    /// connection comes from the proxy, so this must stay above what the proxy pools).
+    pub max_per_client: usize,
+}
+
+impl Default for ConnectionSettings {
+    fn default() -> Self {
+        ConnectionSettings { idle_timeout: Duration::from_secs(60), max: 4096, max_per_client: 256 }
+    }
+}
+
+impl ConnectionSettings {
+    fn from_file(file: Option<&ConnectionsFile>) -> ConnectionSettings {
+        let default = ConnectionSettings::default();
+        let Some(file) = file else { return default };
+        ConnectionSettings {
+            idle_timeout: file.idle_timeout_secs.map_or(default.idle_timeout, |s| Duration::from_secs(s.max(1))),
+            max: file.max.unwrap_or(default.max).max(1),
+            max_per_client: file.max_per_client.unwrap_or(default.max_per_client).max(1),
+        }
+    }
 }
 
 #[derive(Deserialize, Debug, Default, Clone)]
@@ -350,6 +394,7 @@ pub struct Settings {
     pub web: WebSettings,
     /// Proxies whose `X-Forwarded-For` names the client (failed sign-in limits count per client).
     pub trusted_proxies: TrustedProxies,
+    pub connections: ConnectionSettings,
     /// Where `serve` pushes signed audit checkpoints, and how often.
     pub audit_witness: Option<crate::audit::witness::WitnessTarget>,
     pub audit_witness_interval: Duration,
@@ -504,6 +549,7 @@ impl Settings {
             outbox,
             web,
             trusted_proxies,
+            connections: ConnectionSettings::from_file(file.connections.as_ref()),
             database_url,
             key_file,
             audit_key_file,
@@ -764,6 +810,9 @@ mod tests {
         assert!(limits.user_lookup_burst.is_some() && limits.org_lookups_per_minute.is_some());
         assert!(limits.org_lookup_burst.is_some() && limits.user_daily_lookups.is_some());
         assert!(file.disclosure.is_some_and(|d| !d.is_empty()), "[disclosure] is in the example");
+        let connections = file.connections.expect("[connections] is in the example");
+        assert!(connections.idle_timeout_secs.is_some() && connections.max.is_some());
+        assert!(connections.max_per_client.is_some());
         assert!(s.database_url.starts_with("postgres://"));
     }
 

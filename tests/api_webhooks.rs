@@ -1,5 +1,7 @@
 //! The outbox and webhook delivery on every engine: signed deliveries to a local receiver,
 //! retries with backoff on the manual clock, dead messages, and each organisation's own view.
+// The test's webhook receiver is a plain axum app, not the API (clippy.toml).
+#![allow(clippy::disallowed_types)]
 
 mod common;
 

@@ -250,3 +250,125 @@ async fn postgres_unreachable_is_503_and_the_service_recovers_when_it_returns() 
     drop(w);
     admin_sql(&format!("DROP DATABASE {name} WITH (FORCE)")).await;
 }
+
+/// A filesystem of its own for the database, small enough to fill: a tmpfs the test mounts
+/// (and unmounts when dropped). `None`, with a visible SKIPPED notice, where mounting is not
+/// allowed (not root, or a container without the right to mount).
+struct SmallDisk {
+    mount_point: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(test: &str) -> Option<SmallDisk> {
+        let mount_point = tempfile::tempdir().expect("a mount point");
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=16m,mode=0700", "locator-test-disk"])
+            .arg(mount_point.path())
+            .output();
+        let reason = match mounted {
+            Ok(out) if out.status.success() => return Some(SmallDisk { mount_point }),
+            Ok(out) => {
+                let why = String::from_utf8_lossy(&out.stderr);
+                format!("cannot mount a tmpfs: {}", why.lines().next().unwrap_or("mount failed").trim())
+            }
+            Err(e) => format!("cannot run mount: {e}"),
+        };
+        common::skipped(test, &format!("{reason} (it needs root, as in CI)"));
+        None
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.mount_point.path()
+    }
+
+    fn ballast(&self) -> std::path::PathBuf {
+        self.path().join("ballast")
+    }
+
+    /// Writes a file until the disk is full.
+    fn fill(&self) {
+        use std::io::Write;
+        let mut ballast = std::fs::File::create(self.ballast()).expect("ballast file");
+        let chunk = vec![0u8; 64 * 1024];
+        loop {
+            if let Err(e) = ballast.write_all(&chunk) {
+                assert_eq!(e.kind(), std::io::ErrorKind::StorageFull, "the disk fills: {e}");
+                return;
+            }
+        }
+    }
+
+    fn free(&self) {
+        std::fs::remove_file(self.ballast()).expect("ballast removed");
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        // Lazy: the test's pools may still hold the files open for a moment.
+        let _ = std::process::Command::new("umount").arg("-l").arg(self.mount_point.path()).status();
+    }
+}
+
+async fn readiness(app: &TestApp) -> StatusCode {
+    app.http.get(app.url("/readyz")).send().await.expect("readyz answers").status()
+}
+
+/// Polls `/readyz` until it answers `want`, for up to 15 s; returns the last status seen.
+async fn readiness_becomes(app: &TestApp, want: StatusCode) -> StatusCode {
+    let mut status = readiness(app).await;
+    for _ in 0..150 {
+        if status == want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        status = readiness(app).await;
+    }
+    status
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_fails_closed_and_not_ready_and_everything_recovers_when_space_returns() {
+    const TEST: &str = "faults::a_full_disk_fails_closed_and_not_ready_and_everything_recovers_when_space_returns";
+    let Some(disk) = SmallDisk::mount(TEST) else { return };
+    let db = TestDb::at(format!("sqlite://{}", disk.path().join("locator.db").display()));
+    let w = world(TestApp::start_on(Engine::Sqlite, db, |s| s.limits.enabled = false).await).await;
+    assert_eq!(readiness_becomes(&w.app, StatusCode::OK).await, StatusCode::OK, "ready before the fault");
+
+    disk.fill();
+    // A commit may still fit in space the trail's files already have; soon one does not.
+    let mut refused = None;
+    for _ in 0..100 {
+        let (status, body) = w.app.post(&w.worker, "/api/v1/lookups", &lookup(child())).await;
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            refused = Some(body);
+            break;
+        }
+        assert_eq!(status, StatusCode::OK, "an answer or a refusal, nothing else: {body}");
+        assert_right_answer(&body);
+    }
+    let refused = refused.expect("with the disk full, a lookup is refused");
+    assert_eq!(refused["error"]["code"], "unavailable", "{refused}");
+    assert!(refused.get("matches").is_none(), "no answer without its audit record: {refused}");
+    let (status, body) = w.app.put(&w.writer, "/api/v1/holdings/S-1", &holding(child())).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "a full disk is worth a retry, not a 500: {body}");
+    assert_eq!(body["error"]["code"], "unavailable");
+    assert_eq!(readiness(&w.app).await, StatusCode::SERVICE_UNAVAILABLE, "not ready while the trail cannot be written");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(readiness(&w.app).await, StatusCode::SERVICE_UNAVAILABLE, "still not ready: the disk is still full");
+
+    disk.free();
+    assert_eq!(
+        readiness_becomes(&w.app, StatusCode::OK).await,
+        StatusCode::OK,
+        "ready again by itself, with no lookup to risk it"
+    );
+    let (status, body) = w.app.post(&w.worker, "/api/v1/lookups", &lookup(child())).await;
+    assert_eq!(status, StatusCode::OK, "lookups are answered again without a restart: {body}");
+    assert_right_answer(&body);
+    let (status, body) = w.app.put(&w.writer, "/api/v1/holdings/S-1", &holding(child())).await;
+    assert_eq!(status, StatusCode::CREATED, "writes work again without a restart: {body}");
+    assert!(!w.app.get(&w.holder, "/api/v1/matches").await.1["matches"].as_array().unwrap().is_empty());
+    audit_intact(&w.app).await;
+    w.app.store().close().await;
+}

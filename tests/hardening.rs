@@ -230,3 +230,171 @@ async fn a_client_that_never_finishes_its_body_gets_408() {
     let health = reqwest::get(server.url("/healthz")).await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
 }
+
+/// A `locator serve` with these `[connections]` settings.
+fn server_with_connections(connections: &str) -> (tempfile::TempDir, Server) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("locator.toml"), format!("request_timeout_secs = 30\n[connections]\n{connections}"))
+        .unwrap();
+    let config = dir.path().join("locator.toml").display().to_string();
+    let server = Server::start(dir.path(), &[("LOCATOR_CONFIG", &config)]);
+    (dir, server)
+}
+
+/// Reads until the server closes the connection (or resets it); panics if it has not within
+/// `patience`, far longer than the timeouts under test. Returns what was read.
+async fn read_until_closed(stream: &mut TcpStream, patience: Duration) -> Vec<u8> {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    let closed = tokio::time::timeout(patience, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the server kept the connection open: {}", String::from_utf8_lossy(&seen));
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_keep_alive_connection_is_closed_by_the_server() {
+    let (_dir, server) = server_with_connections("idle_timeout_secs = 1\n");
+    let mut stream = TcpStream::connect(&server.addr).await.unwrap();
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n").await.unwrap();
+    // The answer, then nothing: the client keeps the connection open and sends no more.
+    let seen = read_until_closed(&mut stream, Duration::from_secs(20)).await;
+    assert!(String::from_utf8_lossy(&seen).starts_with("HTTP/1.1 200"), "{}", String::from_utf8_lossy(&seen));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bare_http2_preface_or_a_silent_socket_is_closed_by_the_server() {
+    let (_dir, server) = server_with_connections("idle_timeout_secs = 1\n");
+    let mut preface = TcpStream::connect(&server.addr).await.unwrap();
+    preface.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await.unwrap();
+    let mut silent = TcpStream::connect(&server.addr).await.unwrap();
+    read_until_closed(&mut preface, Duration::from_secs(20)).await;
+    read_until_closed(&mut silent, Duration::from_secs(20)).await;
+    let health = reqwest::get(server.url("/healthz")).await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_drains_even_with_a_bare_http2_preface_open() {
+    let (_dir, server) = server_with_connections("idle_timeout_secs = 1\n");
+    let mut preface = TcpStream::connect(&server.addr).await.unwrap();
+    preface.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // An HTTP/2 handshake that never completes must not hold the drain open.
+    let stopped = tokio::time::timeout(Duration::from_secs(20), tokio::task::spawn_blocking(move || server.stop()))
+        .await
+        .expect("serve exits while the preface connection is still open")
+        .unwrap();
+    assert!(stopped.success(), "{stopped}");
+    drop(preface);
+}
+
+/// A connection to `addr` from the loopback address `from` (Linux routes all of 127/8 locally).
+async fn connect_from(from: [u8; 4], addr: &str) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(std::net::SocketAddr::from((from, 0))).unwrap();
+    socket.connect(addr.parse().unwrap()).await.unwrap()
+}
+
+async fn health_over(stream: &mut TcpStream) -> String {
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").await.unwrap();
+    String::from_utf8_lossy(&read_until_closed(stream, Duration::from_secs(20)).await).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_over_its_connection_cap_is_refused_at_once_and_another_client_is_served() {
+    const CAP: usize = 4;
+    let (_dir, server) = server_with_connections(&format!("idle_timeout_secs = 60\nmax_per_client = {CAP}\n"));
+    let mut held = Vec::new();
+    for _ in 0..CAP {
+        let mut stream = connect_from([127, 0, 0, 1], &server.addr).await;
+        // A request each, so every connection is surely admitted before the next one comes.
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n").await.unwrap();
+        let mut buf = [0u8; 1024];
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        held.push(stream);
+    }
+    let mut extra = connect_from([127, 0, 0, 1], &server.addr).await;
+    let refused = String::from_utf8_lossy(&read_until_closed(&mut extra, Duration::from_secs(20)).await).into_owned();
+    assert!(refused.starts_with("HTTP/1.1 503"), "refused, with a reason: {refused}");
+    assert!(refused.contains("too_many_connections"), "{refused}");
+
+    let mut other = connect_from([127, 0, 0, 2], &server.addr).await;
+    let answer = health_over(&mut other).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "another client is still served: {answer}");
+
+    drop(held.pop());
+    let mut served = None;
+    for _ in 0..50 {
+        let answer = health_over(&mut connect_from([127, 0, 0, 1], &server.addr).await).await;
+        if answer.starts_with("HTTP/1.1 200") {
+            served = Some(answer);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(served.is_some(), "a closed connection gives its place back");
+}
+
+#[tokio::test]
+async fn a_bad_query_or_path_parameter_gets_the_json_error_naming_it_and_not_its_value() {
+    let app = TestApp::start(Engine::Sqlite).await;
+    let org = app.org("E1", "local-authority").await;
+    let admin = app.token(&org, Role::OrgAdmin).await;
+    let ig = app.token(&org, Role::IgOfficer).await;
+    let too_big = "99999999999999999999";
+    let cases = [
+        (&admin, format!("/api/v1/lookups/received?limit={too_big}"), "limit"),
+        (&admin, "/api/v1/requests?limit=many".to_string(), "limit"),
+        (&admin, "/api/v1/organisations?include_inactive=perhaps".to_string(), "include_inactive"),
+        (&ig, format!("/api/v1/audit/proof/inclusion?seq={too_big}"), "seq"),
+        (&ig, "/api/v1/audit/proof/inclusion?tree_size=-1".to_string(), "tree_size"),
+    ];
+    for (token, path, field) in cases {
+        let (status, body) = app.get(token, &path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert_eq!(body["error"]["field"], field, "{path}: the contract's JSON error naming the parameter: {body}");
+        assert!(body["error"]["code"].is_string(), "{path}: {body}");
+        assert!(!body.to_string().contains(too_big) && !body.to_string().contains("perhaps"), "{path}: {body}");
+    }
+    for path in [format!("/api/v1/users/{too_big}/revoke"), "/api/v1/users/Amelia/revoke".to_string()] {
+        let (status, body) = app.post(&admin, &path, &json!({})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert_eq!(body["error"]["field"], "id", "{path}: {body}");
+        assert!(!body.to_string().contains(too_big) && !body.to_string().contains("Amelia"), "{path}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn a_bad_header_or_body_gets_the_json_error_shape_too() {
+    let app = TestApp::start(Engine::Sqlite).await;
+    let org = app.org("E1", "local-authority").await;
+    let worker = app.token(&org, Role::Practitioner).await;
+    let url = app.url("/api/v1/lookups");
+    let cases = [
+        ("content-type", app.http.post(&url).bearer_auth(&worker).header("content-type", "text/plain").body("{}")),
+        (
+            "broken json",
+            app.http.post(&url).bearer_auth(&worker).header("content-type", "application/json").body("{\"purpose\": "),
+        ),
+        ("basic auth", app.http.post(&url).header("authorization", "Basic Zm9vOmJhcg==").json(&json!({}))),
+        ("unknown token", app.http.post(&url).bearer_auth("clk_not-a-token").json(&json!({}))),
+    ];
+    for (case, request) in cases {
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_string());
+        let (_, body) = common::split(response).await;
+        assert!(status.is_client_error(), "{case}: {status} {body}");
+        assert_eq!(content_type.as_deref(), Some("application/json"), "{case}: {body}");
+        assert!(body["error"]["code"].is_string() && body["error"]["message"].is_string(), "{case}: {body}");
+    }
+}

@@ -33,10 +33,10 @@ fn missing(what: &str) {
     if in_ci() {
         panic!("{what}: CI must run the browser tests (.ci/run installs chromium, chromium-driver and axe-core)");
     }
-    eprintln!(
-        "NOTE: browser tests SKIPPED: {what} (install chromium and chromium-driver, and run `npm ci` in tests/ui)"
+    common::skipped(
+        "browser tests",
+        &format!("{what} (install chromium and chromium-driver, and run `npm ci` in tests/ui)"),
     );
-    common::record_skip(&format!("browser tests ({what})"));
 }
 
 fn which(program: &str) -> Option<PathBuf> {

@@ -86,6 +86,23 @@ async fn the_session_cookie_is_http_only_and_strict_and_secure_behind_tls() {
 }
 
 #[tokio::test]
+async fn in_secure_mode_only_the_host_prefixed_session_cookie_is_accepted() {
+    let w = world_with(Engine::Sqlite, |s| s.web.secure_cookies = child_locator::config::SecureCookies::Always).await;
+    let session = WebSession::sign_in(&w.app, &w.leeds_worker).await;
+    assert!(session.cookie.starts_with("__Host-locator-session="), "{}", session.cookie);
+    let home = session.get("/").await;
+    assert_eq!(home.status, StatusCode::OK, "the prefixed cookie opens the session");
+
+    // The same session id under the plain name: what a sibling subdomain or a plain-HTTP
+    // answer could plant (cookie tossing), which the `__Host-` prefix exists to rule out.
+    let id = session.cookie.split_once('=').unwrap().1;
+    let tossed = w.app.http.get(w.app.url("/")).header("cookie", format!("locator-session={id}"));
+    let tossed = no_redirects().execute(tossed.build().unwrap()).await.unwrap();
+    assert_eq!(tossed.status(), StatusCode::SEE_OTHER, "the unprefixed cookie is ignored in secure mode");
+    assert_eq!(tossed.headers()["location"], "/sign-in");
+}
+
+#[tokio::test]
 async fn a_form_without_the_csrf_token_is_refused_and_changes_nothing() {
     for engine in engines() {
         let w = world(engine).await;

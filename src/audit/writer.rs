@@ -4,6 +4,7 @@
 //! Between commits it indexes the pseudonyms searches asked, so lookups never wait for that.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -27,6 +28,9 @@ const INDEX_CHUNK: usize = 16;
 const INDEX_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// Unindexed events past which the writer indexes between commits even while events wait.
 const INDEX_BACKLOG: usize = 50_000;
+/// How often a writer whose last append failed tries a write of its own, to learn that the
+/// trail can be written again (e.g. the disk has room again) while no event comes.
+const PROBE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// Keep a checkpoint in the history table at least this often (entries or milliseconds).
 const KEEP_EVERY_ENTRIES: u64 = 1024;
 const KEEP_EVERY_MS: Millis = 60_000;
@@ -60,6 +64,8 @@ pub struct AuditLog {
     signer: Arc<AuditSigningKey>,
     /// The size and signed note of the latest head this writer committed.
     heads: watch::Receiver<Option<(u64, String)>>,
+    /// False from a failed append until an append or a probe succeeds (`is_writable`).
+    writable: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -79,9 +85,18 @@ impl AuditLog {
         let (queue, rx) = mpsc::channel(4096);
         let (published, heads) = watch::channel(None);
         let leaf_key = signer.leaf_key();
-        let writer = Writer { store, signer: signer.clone(), leaf_key, clock, origin, kept: None, published };
+        let writable = Arc::new(AtomicBool::new(true));
+        let health = Health { writable: writable.clone(), probe_due: None };
+        let writer = Writer { store, signer: signer.clone(), leaf_key, clock, origin, kept: None, published, health };
         let handle = tokio::spawn(writer.run(rx));
-        (AuditLog { queue, signer, heads }, handle)
+        (AuditLog { queue, signer, heads, writable }, handle)
+    }
+
+    /// Whether the trail can be written: false from a failed append until an append, or the
+    /// writer's own probe, succeeds. Readiness reads it, so a node that cannot record (and so
+    /// answers every lookup 503) is taken out of service until it can again.
+    pub fn is_writable(&self) -> bool {
+        self.writable.load(Ordering::Relaxed)
     }
 
     /// Appends one event and waits until it is durable.
@@ -131,6 +146,40 @@ struct Writer {
     /// Size and time of the last checkpoint kept in history (loaded lazily).
     kept: Option<(u64, Millis)>,
     published: watch::Sender<Option<(u64, String)>>,
+    health: Health,
+}
+
+/// Whether the last append succeeded, shared with `AuditLog::is_writable`, and when to probe.
+struct Health {
+    writable: Arc<AtomicBool>,
+    /// When to try a probe write next; `None` while appends succeed.
+    probe_due: Option<Instant>,
+}
+
+impl Health {
+    fn succeeded(&mut self) {
+        if !self.writable.swap(true, Ordering::Relaxed) {
+            tracing::info!("the audit trail can be written again");
+        }
+        self.probe_due = None;
+    }
+
+    fn failed(&mut self, now: Instant) {
+        self.writable.store(false, Ordering::Relaxed);
+        self.probe_due = Some(now + PROBE_EVERY);
+    }
+
+    fn should_probe(&self, now: Instant, nothing_waits: bool) -> bool {
+        nothing_waits && self.probe_due.is_some_and(|due| due <= now)
+    }
+}
+
+/// The earlier of two optional deadlines.
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 impl Writer {
@@ -141,14 +190,18 @@ impl Writer {
         // Rows may be pending from before a restart: look once at start.
         let mut indexing = Indexing { due: Some(Instant::now()), unindexed: 0 };
         loop {
+            if self.health.should_probe(Instant::now(), rx.is_empty()) {
+                self.probe().await;
+                continue;
+            }
             if indexing.should_run(Instant::now(), rx.is_empty()) {
                 self.index_pseudonyms(&mut indexing).await;
                 continue;
             }
-            let received = match indexing.due {
+            let received = match earliest(indexing.due, self.health.probe_due) {
                 Some(due) => match tokio::time::timeout_at(due, rx.recv_many(&mut batch, MAX_BATCH)).await {
                     Ok(received) => received,
-                    Err(_) => continue, // indexing is due
+                    Err(_) => continue, // indexing or a probe is due
                 },
                 None => rx.recv_many(&mut batch, MAX_BATCH).await,
             };
@@ -157,11 +210,27 @@ impl Writer {
             }
             let result = self.write(&batch).await;
             if result.is_ok() {
+                self.health.succeeded();
                 indexing.wrote(batch.iter().filter(|p| p.event.asks_pseudonyms()).count(), Instant::now());
+            } else {
+                self.health.failed(Instant::now());
             }
             for (i, pending) in batch.drain(..).enumerate() {
                 let answer = result.as_ref().map(|(first, at)| Appended { seq: first + i as u64, at: *at });
                 let _ = pending.reply.send(answer.map_err(Clone::clone));
+            }
+        }
+    }
+
+    /// After a failed append: a write beside the trail (`Store::probe_audit_write`), to see
+    /// whether the trail can be written again. The store discards a connection a failed commit left inside a transaction,
+    /// so a success here means the next append starts clean.
+    async fn probe(&mut self) {
+        match self.store.probe_audit_write().await {
+            Ok(()) => self.health.succeeded(),
+            Err(e) => {
+                tracing::debug!(error = %e, "the audit trail still cannot be written");
+                self.health.failed(Instant::now());
             }
         }
     }
@@ -350,6 +419,23 @@ mod tests {
         assert!(!indexing.should_run(t0, false));
         indexing.wrote(1, t0);
         assert!(indexing.should_run(t0, false), "readers' scan of pending rows stays bounded");
+    }
+
+    #[test]
+    fn after_a_failed_append_the_writer_probes_once_a_second_while_idle_until_one_succeeds() {
+        let t0 = Instant::now();
+        let mut health = Health { writable: Arc::new(AtomicBool::new(true)), probe_due: None };
+        assert!(!health.should_probe(t0 + PROBE_EVERY * 10, true), "appends succeed: nothing to probe");
+        health.failed(t0);
+        assert!(!health.writable.load(Ordering::Relaxed), "not writable until something succeeds");
+        assert!(!health.should_probe(t0, true), "no hot loop against a full disk");
+        assert!(!health.should_probe(t0 + PROBE_EVERY, false), "waiting events go first; they are a probe too");
+        assert!(health.should_probe(t0 + PROBE_EVERY, true));
+        health.succeeded();
+        assert!(health.writable.load(Ordering::Relaxed));
+        assert!(!health.should_probe(t0 + PROBE_EVERY * 10, true));
+        assert_eq!(earliest(Some(t0 + PROBE_EVERY), Some(t0)), Some(t0));
+        assert_eq!(earliest(None, Some(t0)), Some(t0));
     }
 
     #[test]

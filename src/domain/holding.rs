@@ -94,9 +94,11 @@ pub struct HoldingInput {
     /// Only in sync lines; the PUT route takes it from the path.
     #[serde(default)]
     pub local_ref: Option<String>,
+    #[schema(required = true, nullable = false)]
     pub category: Option<String>,
+    #[schema(required = true, nullable = false)]
     pub status: Option<String>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Object, required = true, nullable = false)]
     pub subject: Option<RawSubject>,
     pub contact: Option<Contact>,
     /// The child's parents or carers (at most four), same fields as a subject, adults allowed.

@@ -24,24 +24,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, InputError> {
                 message: format!("the body is not valid JSON (line {}, column {})", inner.line(), inner.column()),
                 field: None,
             },
-            _ => {
-                let text = inner.to_string();
-                let (code, message) = if text.starts_with("unknown field") {
-                    ("unknown_field", "this field is not accepted here")
-                } else if text.starts_with("missing field") {
-                    ("required", "a required field is missing")
-                } else if text.starts_with("unknown variant") {
-                    ("invalid_value", "this value is not one of the accepted values")
-                } else {
-                    ("invalid_type", "this field has the wrong type (identifiers and dates are strings)")
-                };
-                let field = if code == "required" || code == "unknown_field" {
-                    field_named_in(&text).map(|name| join_path(&field, name)).or(Some(field))
-                } else {
-                    Some(field)
-                };
-                InputError { code, message: message.into(), field: field.filter(|f| !f.is_empty()) }
-            }
+            _ => classified(
+                field,
+                &inner.to_string(),
+                "this field has the wrong type (identifiers and dates are strings)",
+            ),
         }
     })?;
     deserializer.end().map_err(|_| InputError {
@@ -50,6 +37,40 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, InputError> {
         field: None,
     })?;
     Ok(value)
+}
+
+/// Parses a URL query string into `T` with the same guarantees as `parse_json`: the error
+/// names the parameter and never repeats its value (serde's messages can quote it).
+pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, InputError> {
+    let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let text = e.inner().to_string();
+        // A value that fails to parse belongs to one of `T`'s own fields (serde ignores the
+        // values of others), so its name is ours to repeat; an unknown key is the client's.
+        let field =
+            if text.starts_with("unknown field") { safe_path(&e.path().to_string()) } else { e.path().to_string() };
+        classified(field, &text, "this parameter has the wrong type or is out of range")
+    })
+}
+
+/// An error from serde's message (read for its kind, never repeated) and the path to the
+/// field at fault.
+fn classified(field: String, text: &str, wrong_type: &str) -> InputError {
+    let (code, message) = if text.starts_with("unknown field") {
+        ("unknown_field", "this field is not accepted here")
+    } else if text.starts_with("missing field") {
+        ("required", "a required field is missing")
+    } else if text.starts_with("unknown variant") {
+        ("invalid_value", "this value is not one of the accepted values")
+    } else {
+        ("invalid_type", wrong_type)
+    };
+    let field = if code == "required" || code == "unknown_field" {
+        field_named_in(text).map(|name| join_path(&field, name)).or(Some(field))
+    } else {
+        Some(field)
+    };
+    InputError { code, message: message.into(), field: field.filter(|f| !f.is_empty()) }
 }
 
 /// The field name quoted by serde (`missing field `x``), if it is a plausible schema name.
@@ -124,4 +145,34 @@ fn is_schema_name(name: &str) -> bool {
         && name.len() <= 40
         && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit());
     shape && (name.contains('_') || SINGLE_WORDS.contains(&name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Page {
+        limit: Option<i64>,
+        include_inactive: Option<bool>,
+    }
+
+    #[test]
+    fn a_query_parameter_of_the_wrong_type_is_named_and_its_value_is_not_repeated() {
+        let e = parse_query::<Page>("limit=99999999999999999999").unwrap_err();
+        assert_eq!((e.code, e.field.as_deref()), ("invalid_type", Some("limit")));
+        assert!(!e.message.contains("9999"));
+        let e = parse_query::<Page>("include_inactive=Amelia").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("include_inactive"));
+        assert!(!e.message.contains("Amelia"));
+    }
+
+    #[test]
+    fn an_unknown_query_parameter_that_could_be_a_name_is_not_echoed() {
+        let e = parse_query::<Page>("amelia=1").unwrap_err();
+        assert_eq!(e.code, "unknown_field");
+        assert!(!format!("{e:?}").contains("amelia"), "{e:?}");
+    }
 }

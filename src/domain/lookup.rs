@@ -74,6 +74,7 @@ pub struct LookupInput {
     /// The whole family: children and carers, each a subject. Finds each child, and records
     /// elsewhere whose carers match (a sibling known in another area, an unborn child).
     pub family: Option<FamilyInput>,
+    #[schema(required = true, nullable = false)]
     pub purpose: Option<String>,
     /// Required when purpose is `other`; at most 200 characters and not for case details.
     pub purpose_detail: Option<String>,

@@ -137,11 +137,16 @@ pub fn parse_label(field: &str, text: &str, max_chars: usize) -> Result<String, 
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrganisationInput {
+    #[schema(required = true, nullable = false)]
     pub code: Option<String>,
+    #[schema(required = true, nullable = false)]
     pub name: Option<String>,
+    #[schema(required = true, nullable = false)]
     pub kind: Option<String>,
+    #[schema(required = true, nullable = false)]
     pub duty_phone: Option<String>,
     pub out_of_hours_phone: Option<String>,
+    #[schema(required = true, nullable = false)]
     pub secure_email: Option<String>,
     pub active: Option<bool>,
 }

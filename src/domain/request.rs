@@ -312,16 +312,20 @@ pub fn add_working_days(start: Millis, days: u32) -> Millis {
 #[serde(deny_unknown_fields)]
 pub struct RequestInput {
     /// A `match_id` from a lookup (`lm_…`) or from your matches (`m_…`).
+    #[schema(required = true, nullable = false)]
     pub match_id: Option<String>,
     /// `ca1989-s47`, `ca1989-s17`, `ca1989-s20-s31`, `ca2004-s11`, `court-order`, `consent` or `other`.
+    #[schema(required = true, nullable = false)]
     pub legal_basis: Option<String>,
     /// Required when legal_basis is `other`: the basis in a few words (at most 500 characters;
     /// not for case details).
     pub legal_basis_detail: Option<String>,
     /// Why the record is needed, in at most 500 characters. Not for case details: say what the
     /// record is needed for, not what happened to the child.
+    #[schema(required = true, nullable = false)]
     pub reason: Option<String>,
     /// `immediate` (risk now: hours), `urgent` (24 hours) or `routine` (10 working days).
+    #[schema(required = true, nullable = false)]
     pub urgency: Option<String>,
 }
 

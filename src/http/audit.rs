@@ -2,7 +2,7 @@
 //! flags, and the signed checkpoint with RFC 9162 proofs to check an event is in the log.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -12,6 +12,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
+use super::extract::ApiQuery as Query;
 use super::json::ApiJson;
 use crate::audit::checkpoint::SignedCheckpoint;
 use crate::audit::merkle::leaf_hash;
@@ -85,7 +86,7 @@ pub(crate) fn csv_download(events: &[crate::service::audit::EventView], next: Op
 #[serde(deny_unknown_fields)]
 pub struct SubjectAccessInput {
     /// The child's identifiers, as for a lookup. Pseudonymised at once; never stored or logged.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Object, required = true, nullable = false)]
     subject: Option<RawSubject>,
 }
 
@@ -194,6 +195,7 @@ async fn checkpoint(State(state): State<AppState>, _actor: Actor) -> ApiResult<J
 #[derive(Deserialize, IntoParams)]
 pub struct InclusionQuery {
     /// The event's id (its position in the log).
+    #[param(required = true, nullable = false)]
     seq: Option<i64>,
     /// The tree size to prove against; default the current head.
     tree_size: Option<u64>,
@@ -246,6 +248,7 @@ async fn inclusion(
 #[derive(Deserialize, IntoParams)]
 pub struct ConsistencyQuery {
     /// The size of the checkpoint you already hold.
+    #[param(required = true, nullable = false)]
     from: Option<u64>,
     /// The larger size to prove against; default the current head.
     to: Option<u64>,

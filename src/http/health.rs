@@ -1,6 +1,6 @@
 //! Probes and metrics: `/healthz` (the process answers), `/readyz` (the database answers, is
-//! migrated, and the lookup prefilter is loaded), `/metrics` (Prometheus text). None needs a
-//! token; none reveals data.
+//! migrated, the audit trail can be written, and the lookup prefilter is loaded), `/metrics`
+//! (Prometheus text). None needs a token; none reveals data.
 
 use axum::extract::State;
 use axum::http::header;
@@ -28,8 +28,10 @@ async fn healthz() -> axum::Json<Health> {
     axum::Json(Health { status: "ok" })
 }
 
-/// Readiness: the database is reachable, every migration is applied, and the node has tried
-/// loading its lookup prefilter (until then every lookup would cost the database ~30 times more).
+/// Readiness: the database is reachable, every migration is applied, the audit trail can be
+/// written (after a failed append, not until an append or the writer's probe succeeds: a node
+/// that cannot record answers every lookup 503), and the node has tried loading its lookup
+/// prefilter (until then every lookup would cost the database ~30 times more).
 #[utoipa::path(get, path = "/readyz", tag = "operations", security(()),
     responses((status = 200, body = Health), (status = 503, description = "not ready")))]
 async fn readyz(State(state): State<AppState>) -> ApiResult<axum::Json<Health>> {
@@ -37,6 +39,9 @@ async fn readyz(State(state): State<AppState>) -> ApiResult<axum::Json<Health>> 
         tracing::warn!(error = %e, "not ready");
         ApiError::Unavailable("not ready: the database is unreachable or not migrated")
     })?;
+    if !state.service.audit.is_writable() {
+        return Err(ApiError::Unavailable("not ready: the audit trail cannot be written"));
+    }
     if state.service.prefilter.is_warming() {
         return Err(ApiError::Unavailable("not ready: loading the lookup prefilter"));
     }

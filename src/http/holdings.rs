@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use futures::TryStreamExt;
@@ -17,6 +17,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
+use super::extract::{ApiPath as Path, ApiQuery as Query};
 use super::json::ApiJson;
 use crate::clock::rfc3339;
 use crate::domain::holding::{Category, Contact, HoldingInput, Status};

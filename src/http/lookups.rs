@@ -2,7 +2,7 @@
 //! holder's side: `GET /api/v1/lookups/received`, every lookup that reached our holdings.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -10,6 +10,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::ApiResult;
+use super::extract::ApiQuery as Query;
 use super::json::ApiJson;
 use crate::clock::rfc3339;
 use crate::domain::holding::{Category, Contact, Status};

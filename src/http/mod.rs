@@ -6,12 +6,14 @@ pub mod audit;
 pub mod auth;
 pub mod client_ip;
 pub mod error;
+pub mod extract;
 pub mod health;
 pub mod holdings;
 pub mod json;
 pub mod lookups;
 pub mod me;
 pub mod metrics;
+pub mod openapi;
 pub mod organisations;
 pub mod pages;
 pub mod requests;
@@ -110,7 +112,14 @@ fn api() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document, as served at /openapi.json.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().split_for_parts().1
+    api_and_spec().1
+}
+
+/// The API's router and its complete OpenAPI document (`openapi::document_errors`).
+fn api_and_spec() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (api, mut spec) = api().split_for_parts();
+    openapi::document_errors(&mut spec);
+    (api, spec)
 }
 
 /// Every (method, route) the router serves: the API's from the same source as the OpenAPI
@@ -144,7 +153,7 @@ pub fn router(state: AppState) -> Router {
 /// test proves what the layers do with a handler that misbehaves (one that panics).
 pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     let settings = &state.settings;
-    let (api, spec) = api().split_for_parts();
+    let (api, spec) = api_and_spec();
     let spec = Arc::new(spec);
     let x_request_id = HeaderName::from_static("x-request-id");
     api.route("/openapi.json", axum::routing::get(move || async move { axum::Json(spec.as_ref().clone()) }))
@@ -203,10 +212,14 @@ fn panic_response(_payload: Box<dyn std::any::Any + Send + 'static>) -> Response
 }
 
 /// Serves until SIGTERM or SIGINT, then stops accepting, drains in-flight requests and returns.
-/// Request headers must arrive within the request time budget (see `server`).
+/// Request headers must arrive within the request time budget, idle connections are closed,
+/// and connections are capped in all and per client (see `server`).
 pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-    let header_timeout = state.settings.request_timeout;
-    server::serve(router(state), listener, header_timeout, shutdown_signal()).await
+    let limits = server::Limits {
+        header_timeout: state.settings.request_timeout,
+        connections: state.settings.connections.clone(),
+    };
+    server::serve(router(state), listener, limits, shutdown_signal()).await
 }
 
 pub async fn shutdown_signal() {

@@ -1,7 +1,7 @@
 //! The directory: every signed-in user searches it; operators add and change entries.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -11,6 +11,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::ApiResult;
+use super::extract::{ApiPath as Path, ApiQuery as Query};
 use super::json::ApiJson;
 use crate::audit::{EventType, NewEvent};
 use crate::domain::organisation::{Organisation, OrganisationInput};

@@ -2,7 +2,7 @@
 //! history, and the steps (acknowledge, fulfil, decline, withdraw). Only the two organisations see one.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -11,6 +11,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
+use super::extract::{ApiPath as Path, ApiQuery as Query};
 use super::json::{ApiJson, OptionalJson};
 use crate::domain::FieldError;
 use crate::domain::cursor::PageCursor;

@@ -2,7 +2,7 @@
 //! an operator can only issue the first admin of an organisation that has none. A token is shown once.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -12,6 +12,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::ApiResult;
+use super::extract::ApiPath as Path;
 use super::json::ApiJson;
 use crate::audit::{EventType, NewEvent};
 use crate::domain::FieldError;

@@ -2,7 +2,7 @@
 //! (`GET /api/v1/outbox`): every notification, with attempts, last error and state.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -11,6 +11,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
+use super::extract::ApiQuery as Query;
 use super::json::ApiJson;
 use crate::clock::rfc3339;
 use crate::domain::FieldError;
@@ -26,6 +27,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct WebhookInput {
     /// Where notifications are POSTed: an `https://` URL.
+    #[schema(required = true, nullable = false)]
     url: Option<String>,
 }
 

@@ -89,19 +89,45 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
-/// Busy/locked (SQLite), or connection and shutdown classes (PostgreSQL 08xxx, 57Pxx, 53xxx),
-/// or a database that is not accepting connections or has gone (55000, 3D000: what a new
-/// connection meets while an operator has the database offline).
+/// SQLite (numeric codes, primary code in the low byte): busy, locked, an I/O error, the disk
+/// full, a file that cannot be opened. PostgreSQL (five-character SQLSTATEs): connection and
+/// shutdown classes (08xxx, 57Pxx), insufficient resources (53xxx, disk full among them), or a
+/// database that is not accepting connections or has gone (55000, 3D000: what a new connection
+/// meets while an operator has the database offline). Each clears without a change to the
+/// request, so the client is told to retry (503), not that the service is broken (500).
 fn is_transient(code: Option<&str>) -> bool {
+    const SQLITE_BUSY: u32 = 5;
+    const SQLITE_LOCKED: u32 = 6;
+    const SQLITE_IOERR: u32 = 10;
+    const SQLITE_FULL: u32 = 13;
+    const SQLITE_CANTOPEN: u32 = 14;
     match code {
-        Some(c) => {
-            matches!(c, "5" | "6" | "261" | "517" | "10" | "55000" | "3D000")
-                || c.starts_with("08")
-                || c.starts_with("57P")
-                || c.starts_with("53")
+        Some(c) if c.len() < 5 && c.bytes().all(|b| b.is_ascii_digit()) => {
+            let primary = c.parse::<u32>().map_or(0, |code| code & 0xff);
+            matches!(primary, SQLITE_BUSY | SQLITE_LOCKED | SQLITE_IOERR | SQLITE_FULL | SQLITE_CANTOPEN)
         }
+        Some(c) => matches!(c, "55000" | "3D000") || c.starts_with("08") || c.starts_with("57P") || c.starts_with("53"),
         None => false,
     }
+}
+
+/// Whether a connection coming back to its pool may be handed out again. One left inside a
+/// transaction is not: after a failed COMMIT (SQLite rolls a transaction back by itself when
+/// the disk is full, so sqlx's rollback then fails too) the driver still counts it as open,
+/// and every later `BEGIN` on it failed ("begin_with at non-zero transaction depth") long
+/// after the disk had room again. Such a connection is closed, and the pool opens a new one.
+pub(crate) async fn settled(conn: &mut sqlx::AnyConnection) -> Result<bool, sqlx::Error> {
+    use sqlx::Connection;
+    if !conn.is_in_transaction() {
+        return Ok(true); // the usual case: no round trip
+    }
+    // A dropped transaction queues its rollback; a ping runs it, then the depth is true.
+    conn.ping().await?;
+    if conn.is_in_transaction() {
+        tracing::warn!("a database connection was left inside a transaction; closing it");
+        return Ok(false);
+    }
+    Ok(true)
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -142,6 +168,7 @@ impl Store {
                 let pool = AnyPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(5))
+                    .after_release(|conn, _| Box::pin(settled(conn)))
                     .connect(url)
                     .await?;
                 Store {
@@ -243,6 +270,33 @@ impl Store {
             Engine::Sqlite => self.audit_writer.begin_with("BEGIN IMMEDIATE").await?,
             Engine::Postgres => self.audit_writer.begin().await?,
         })
+    }
+
+    /// Commits a write beside the audit trail, which it leaves as it was: how the audit writer,
+    /// after an append failed, learns that the trail can be written again (a disk that has room
+    /// again), so the node says it is ready again without waiting for a lookup to risk it. On
+    /// SQLite it writes a megabyte (then deletes it): a small write fits in the space a failed
+    /// commit left in the write-ahead log, and would say "ready" on a disk still full. On
+    /// PostgreSQL the head row is rewritten as it is (the server's disk is the server's).
+    pub async fn probe_audit_write(&self) -> StoreResult<()> {
+        const PROBE_BYTES: i64 = 1024 * 1024;
+        let mut tx = self.begin_audit_write().await?;
+        match self.engine {
+            Engine::Sqlite => {
+                sqlx::query("INSERT OR REPLACE INTO audit_write_probe (id, filler) VALUES (1, zeroblob($1))")
+                    .bind(PROBE_BYTES)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Engine::Postgres => {
+                sqlx::query("UPDATE audit_head SET size = size WHERE id = 1").execute(&mut *tx).await?;
+            }
+        }
+        tx.commit().await?;
+        if self.engine == Engine::Sqlite {
+            sqlx::query("DELETE FROM audit_write_probe").execute(&self.audit_writer).await?;
+        }
+        Ok(())
     }
 
     /// Runs raw SQL against the writer: for tests that inject faults (e.g. a failing trigger).
@@ -523,6 +577,22 @@ mod tests {
         long.commit().await.unwrap();
         waiting.await.unwrap().expect("it gets the writer once the transaction ends");
         assert!(!store.writers_waiting());
+    }
+
+    #[test]
+    fn a_full_disk_or_a_busy_database_is_worth_a_retry_and_a_broken_rule_is_not() {
+        // SQLite: full, I/O error (and its extended codes, e.g. IOERR_WRITE), busy snapshot, locked.
+        for code in ["13", "10", "778", "517", "6", "14"] {
+            assert!(is_transient(Some(code)), "SQLite {code}");
+        }
+        // SQLite: a constraint (UNIQUE 2067), a generic error; PostgreSQL: a unique violation.
+        for code in ["2067", "1", "23505", "42P01"] {
+            assert!(!is_transient(Some(code)), "{code}");
+        }
+        // PostgreSQL: disk full, too many connections, admin shutdown, connection failure.
+        for code in ["53100", "53300", "57P01", "08006"] {
+            assert!(is_transient(Some(code)), "PostgreSQL {code}");
+        }
     }
 
     #[test]

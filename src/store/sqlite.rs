@@ -105,6 +105,7 @@ pub fn pool_options(max_connections: u32, pool: Pool) -> AnyPoolOptions {
         // connection's thread on every query (sqlx also pings once more on every release):
         // without it a lookup makes 15-17 thread switches instead of 23.
         .test_before_acquire(false)
+        .after_release(|conn, _| Box::pin(super::settled(conn)))
         .after_connect(move |conn, _meta| {
             let attach_audit = attach_audit.clone();
             Box::pin(async move {

@@ -54,17 +54,26 @@ pub fn postgres_url() -> Option<String> {
         };
         found
             .inspect_err(|why| {
-                eprintln!("NOTE: PostgreSQL tests SKIPPED ({why}): install PostgreSQL or set {POSTGRES_ENV}");
-                record_skip(&format!("PostgreSQL ({why})"));
+                skipped("PostgreSQL half of the tests", &format!("{why}: install PostgreSQL or set {POSTGRES_ENV}"))
             })
             .ok()
     })
     .clone()
 }
 
-/// Notes a suite that could not run in `target/test-skips.txt`, which the test command's closing
-/// summary counts (a test binary cannot report "skipped" itself: libtest knows only ok or failed).
-pub fn record_skip(what: &str) {
+/// Announces that a test (or part of one) could not run, where it shows: one `SKIPPED:` line
+/// straight to the process's stderr, past the harness's capture (which hides a passing test's
+/// `eprintln!`), and a line in `target/test-skips.txt`, which the test command's closing summary
+/// counts. libtest can only report such a test `ok`, so these are what keep a skip from passing
+/// silently.
+pub fn skipped(what: &str, reason: &str) {
+    use std::io::Write;
+    let reason = reason.replace('\n', " ");
+    let _ = writeln!(std::io::stderr().lock(), "SKIPPED: {what}: {reason}");
+    record_skip(&format!("{what}: {reason}"));
+}
+
+fn record_skip(what: &str) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
     let _ = std::fs::create_dir_all(&dir);
     let path = dir.join("test-skips.txt");

@@ -50,7 +50,11 @@ async fn answer(response: reqwest::Response) -> Answer {
 /// the pre-session cookie, for tests about sign-in itself.
 pub async fn post_sign_in(app: &TestApp, token: &str, extra_headers: &[(&str, &str)]) -> Answer {
     let http = no_redirects();
-    let form = http.get(app.url("/sign-in")).send().await.expect("sign-in page");
+    let mut form = http.get(app.url("/sign-in"));
+    for (name, value) in extra_headers {
+        form = form.header(*name, *value); // a browser behind the same proxy on every request
+    }
+    let form = form.send().await.expect("sign-in page");
     let pre =
         form.headers().get(SET_COOKIE).and_then(|v| v.to_str().ok()).map(cookie_pair).expect("pre-session cookie");
     let csrf = csrf_of(&form.text().await.expect("page")).expect("csrf on the sign-in form");

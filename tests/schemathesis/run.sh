@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Negative and property-based API testing with schemathesis (from PyPI) against the served
-# /openapi.json: generated valid and invalid requests must never get a 5xx, and every documented
-# response must match its schema. Runs once per role with a real token.
+# /openapi.json: generated valid and invalid requests must never get a 5xx, every status answered
+# must be documented for its operation, and every documented response must match its schema.
+# Runs once per role with a real token.
 #
 #   bash tests/schemathesis/run.sh            # CI: bounded, about a minute
 #   MAX_EXAMPLES=200 bash tests/schemathesis/run.sh   # a longer search
@@ -60,7 +61,7 @@ for role in $ROLES; do
     # shellcheck disable=SC2086
     "$VENV/bin/schemathesis" run "$BASE/openapi.json" $scope \
       --header "Authorization: Bearer $TOKEN" \
-      --checks not_a_server_error,response_schema_conformance \
+      --checks not_a_server_error,response_schema_conformance,status_code_conformance \
       --max-examples "$MAX_EXAMPLES" --phases examples,coverage,fuzzing \
       --workers 1 --request-timeout 10 --suppress-health-check all \
       --seed 2026 --no-color > "$WORK/$role.log" 2>&1 || { cat "$WORK/$role.log"; status=1; }

@@ -95,14 +95,19 @@ fn random_id() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn cookie_value<'a>(headers: &'a HeaderMap, names: &[&str]) -> Option<&'a str> {
+/// The cookie of a (plain, secure) pair of names. In secure mode only the `__Host-` name: a browser keeps it only from this host, over HTTPS,
+/// for path `/`, whereas a plain-named cookie can be planted by a sibling subdomain or over
+/// plain HTTP (cookie tossing, session fixation), so one is never read there.
+fn read_cookie<'a>(state: &AppState, headers: &'a HeaderMap, (plain, prefixed): (&str, &str)) -> Option<&'a str> {
+    // Outside secure mode a `__Host-` cookie is harmless (only HTTPS could have set it).
+    let accepted: &[&str] = if secure(state, headers) { &[prefixed] } else { &[plain, prefixed] };
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| names.contains(name))
+        .find(|(name, _)| accepted.contains(name))
         .map(|(_, value)| value)
 }
 
@@ -142,7 +147,7 @@ async fn current_session(
     keys: &SessionKeys,
     headers: &HeaderMap,
 ) -> Result<Option<(String, crate::store::sessions::StoredSession)>, ApiError> {
-    let Some(id) = cookie_value(headers, &[COOKIE, SECURE_COOKIE]) else { return Ok(None) };
+    let Some(id) = read_cookie(state, headers, (COOKIE, SECURE_COOKIE)) else { return Ok(None) };
     let hash = keys.id_hash(id);
     let Some(stored) = state.store.session(&hash).await? else { return Ok(None) };
     let now = state.clock.now_ms();
@@ -164,7 +169,7 @@ pub async fn authorise_page(state: AppState, route: String, req: Request, next: 
     let (id, stored) = match current_session(&state, &keys, req.headers()).await {
         Ok(Some(found)) => found,
         Ok(None) => {
-            let had_cookie = cookie_value(req.headers(), &[COOKIE, SECURE_COOKIE]).is_some();
+            let had_cookie = read_cookie(&state, req.headers(), (COOKIE, SECURE_COOKIE)).is_some();
             return see_other(if had_cookie { "/sign-in?ended=1" } else { "/sign-in" });
         }
         Err(e) => return PageError::from(e).into_response(),
@@ -332,7 +337,7 @@ pub async fn sign_in(
     form: FormPairs,
 ) -> Response {
     let keys = SessionKeys::new(&state.secret);
-    let nonce = cookie_value(&headers, &[SIGN_IN_COOKIE, SECURE_SIGN_IN_COOKIE]).unwrap_or("");
+    let nonce = read_cookie(&state, &headers, (SIGN_IN_COOKIE, SECURE_SIGN_IN_COOKIE)).unwrap_or("");
     if nonce.is_empty() || !same_origin(&headers) || !keys.csrf_ok("sign-in", nonce, form.get("csrf")) {
         let errors = [FieldError::new("token", "expired_form", "the sign-in form had expired: paste your token again")];
         return sign_in_page(&state, &headers, StatusCode::FORBIDDEN, &errors, None);
@@ -379,7 +384,7 @@ pub async fn sign_in(
 /// POST /sign-out: the session is deleted on the server, and the cookie cleared.
 pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap, session: Session) -> PageResult {
     let keys = SessionKeys::new(&state.secret);
-    if let Some(id) = cookie_value(&headers, &[COOKIE, SECURE_COOKIE]) {
+    if let Some(id) = read_cookie(&state, &headers, (COOKIE, SECURE_COOKIE)) {
         state.store.delete_session(&keys.id_hash(id)).await.map_err(|e| PageError::new(ApiError::from(e), &session))?;
     }
     tracing::info!(user = session.actor.user_id, "signed out of the web pages");
