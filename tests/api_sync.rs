@@ -1,10 +1,13 @@
 //! Full-replace caseload sync, CSV and NDJSON, through the HTTP API on every engine.
 
 mod common;
+#[path = "../examples/shared/names.rs"]
+mod names;
 
 use child_locator::audit::leaf::{Sealed, scope_value};
 use child_locator::domain::role::Role;
 use common::{TestApp, engines};
+use names::{FAMILY, GIVEN};
 use reqwest::StatusCode;
 
 const HEADER: &str = "local_ref,category,status,nhs_number,upn,given_name,family_name,date_of_birth,postcode";
@@ -308,71 +311,10 @@ async fn a_sync_guessing_one_childs_date_of_birth_is_stopped_flagged_and_matches
     }
 }
 
-/// A caseload shaped like the tests' generator (examples/gen_caseload.rs: uniform names from
-/// short lists, about seven rows a name) is not mistaken for guessing, first load or re-sync.
+/// A caseload shaped like the tests' generator (examples/gen_caseload.rs and its names: uniform
+/// names from its lists) is not mistaken for guessing, first load or re-sync.
 #[tokio::test]
 async fn a_realistic_caseload_is_not_mistaken_for_guessing() {
-    const GIVEN: &[&str] =
-        &["Oliver", "George", "Arthur", "Noah", "Muhammad", "Leo", "Olivia", "Amelia", "Isla", "Ava", "Ivy", "Freya"];
-    const FAMILY: &[&str] = &[
-        "Smith",
-        "Jones",
-        "Taylor",
-        "Brown",
-        "Williams",
-        "Wilson",
-        "Johnson",
-        "Davies",
-        "Patel",
-        "Robinson",
-        "Wright",
-        "Thompson",
-        "Evans",
-        "Walker",
-        "White",
-        "Roberts",
-        "Green",
-        "Hall",
-        "Thomas",
-        "Clarke",
-        "Jackson",
-        "Wood",
-        "Harris",
-        "Edwards",
-        "Turner",
-        "Martin",
-        "Cooper",
-        "Hill",
-        "Ward",
-        "Hughes",
-        "Moore",
-        "Clark",
-        "King",
-        "Harrison",
-        "Lewis",
-        "Baker",
-        "Lee",
-        "Allen",
-        "Morris",
-        "Khan",
-        "Ali",
-        "Kowalski",
-        "Nowak",
-        "Wisniewski",
-        "Okafor",
-        "Mensah",
-        "Adeyemi",
-        "Murphy",
-        "Kelly",
-        "Singh",
-        "Begum",
-        "Hussain",
-        "Ahmed",
-        "Shah",
-        "Lloyd",
-        "Young",
-        "Scott",
-    ];
     let mut seed = 0x5eed_1234_abcd_9876u64;
     let mut next = move |n: usize| {
         seed ^= seed >> 12;
