@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::FieldError;
-use super::identity::{FieldsPresent, KeyUse, RawSubject, Subject, SubjectRole, newborn_keys};
+use super::holding::{Category, Contact, Status};
+use super::identity::{FieldsPresent, KeyUse, RawSubject, Subject, SubjectRole, Tier, newborn_keys};
 use super::keyring::Keyring;
 use super::matching::{Basis, Probe};
 use super::organisation::parse_label;
@@ -256,4 +257,34 @@ fn parse_family(
         }
     }
     (errors.len() == before).then_some(subjects)
+}
+
+/// One holding that matched, as this asker may see it (before redaction: the service's
+/// `redaction` module turns a shielded one into a tier and fixed words).
+#[derive(Debug, Clone)]
+pub struct MatchedRecord {
+    pub match_id: String,
+    pub tier: Tier,
+    pub evidence: String,
+    pub ambiguous: bool,
+    /// Empty for a shielded record: the holder calls the asker, not the other way round.
+    pub contact: Contact,
+    /// `None` when the disclosure policy withholds them from this asker, or the record is shielded.
+    pub category: Option<Category>,
+    pub status: Option<Status>,
+    /// `Child`: an entered child's identifiers agree; `Carer`: only an entered carer's do.
+    pub basis: Basis,
+    /// In a family lookup, which entered child (index in `family.children`) this record is about.
+    pub child: Option<usize>,
+    /// For a carer match, each entered carer that agreed with a carer on the record.
+    pub carers: Vec<CarerAgreement>,
+}
+
+/// One entered carer agreeing with a carer on a record.
+#[derive(Debug, Clone)]
+pub struct CarerAgreement {
+    /// Index in `family.carers`.
+    pub carer: usize,
+    pub tier: Tier,
+    pub evidence: String,
 }

@@ -11,7 +11,7 @@ use crate::audit::{Attachment, EventType, NewEvent};
 use crate::clock::Millis;
 use crate::domain::FieldError;
 use crate::domain::cursor::PageCursor;
-use crate::domain::holding::{Category, Contact, Status};
+use crate::domain::holding::Contact;
 use crate::domain::identity::{FieldsPresent, KeyKind, Tier, Variant};
 use crate::domain::lookup::{Lookup, LookupInput};
 use crate::domain::matching::{Basis, Candidate, Probe, assess_hits};
@@ -22,34 +22,7 @@ use crate::store::holdings::{Hit, ReceivedLookup};
 
 const COVERAGE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// One holding that matched, as this asker may see it.
-#[derive(Debug, Clone)]
-pub struct MatchedRecord {
-    pub match_id: String,
-    pub tier: Tier,
-    pub evidence: String,
-    pub ambiguous: bool,
-    /// Empty for a shielded record: the holder calls the asker, not the other way round.
-    pub contact: Contact,
-    /// `None` when the disclosure policy withholds them from this asker, or the record is shielded.
-    pub category: Option<Category>,
-    pub status: Option<Status>,
-    /// `Child`: an entered child's identifiers agree; `Carer`: only an entered carer's do.
-    pub basis: Basis,
-    /// In a family lookup, which entered child (index in `family.children`) this record is about.
-    pub child: Option<usize>,
-    /// For a carer match, each entered carer that agreed with a carer on the record.
-    pub carers: Vec<CarerAgreement>,
-}
-
-/// One entered carer agreeing with a carer on a record.
-#[derive(Debug, Clone)]
-pub struct CarerAgreement {
-    /// Index in `family.carers`.
-    pub carer: usize,
-    pub tier: Tier,
-    pub evidence: String,
-}
+pub use crate::domain::lookup::{CarerAgreement, MatchedRecord};
 
 /// All matches at one organisation on one basis (and, in a family lookup, for one child),
 /// strongest first.

@@ -13,10 +13,10 @@ use std::collections::HashMap;
 use serde::{Serialize, Serializer};
 use utoipa::ToSchema;
 
-use super::lookups::{CarerAgreement, MatchedRecord};
 use super::{Service, ServiceResult};
 use crate::clock::{Millis, rfc3339};
 use crate::domain::identity::Tier;
+use crate::domain::lookup::{CarerAgreement, MatchedRecord};
 use crate::domain::matching::Basis;
 use crate::domain::organisation::Organisation;
 use crate::domain::request::{LegalBasis, RequestState, Side, Urgency};
