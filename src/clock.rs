@@ -49,6 +49,20 @@ pub fn rfc3339(ms: Millis) -> String {
     to_datetime(ms).format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
+/// Serialises a time as RFC 3339 (`#[serde(serialize_with = "crate::clock::as_rfc3339")]`): the
+/// API's one time format, while `Millis` stays what is stored.
+pub fn as_rfc3339<S: serde::Serializer>(ms: &Millis, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&rfc3339(*ms))
+}
+
+/// As `as_rfc3339`, for a time that may be absent (`null`).
+pub fn as_rfc3339_opt<S: serde::Serializer>(ms: &Option<Millis>, s: S) -> Result<S::Ok, S::Error> {
+    match ms {
+        Some(ms) => s.serialize_str(&rfc3339(*ms)),
+        None => s.serialize_none(),
+    }
+}
+
 /// Parses RFC 3339 or a bare date (midnight UTC), for query filters.
 pub fn parse_instant(text: &str) -> Option<Millis> {
     use time::format_description::well_known::Rfc3339;

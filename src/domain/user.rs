@@ -15,10 +15,10 @@ pub struct User {
     pub organisation: String,
     /// The token's first characters, so a person can tell their tokens apart.
     pub token_hint: String,
-    #[serde(serialize_with = "crate::http::json::millis_as_rfc3339")]
+    #[serde(serialize_with = "crate::clock::as_rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Millis,
-    #[serde(serialize_with = "crate::http::json::opt_millis_as_rfc3339")]
+    #[serde(serialize_with = "crate::clock::as_rfc3339_opt")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub revoked_at: Option<Millis>,
 }

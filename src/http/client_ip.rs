@@ -8,6 +8,16 @@ use axum::http::HeaderMap;
 
 use crate::config::TrustedProxies;
 
+/// The client's address: the peer, or behind a trusted proxy the client it names (`client_ip`).
+pub(crate) fn client_address(
+    state: &crate::http::AppState,
+    peer: Option<std::net::SocketAddr>,
+    headers: &HeaderMap,
+) -> IpAddr {
+    let peer = peer.map(|addr| addr.ip()).unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    client_ip(peer, headers, &state.settings.trusted_proxies)
+}
+
 /// The client's address: the peer itself, unless the peer is a trusted proxy; then the rightmost
 /// address in `X-Forwarded-For` that is not a trusted proxy (each proxy appends the address it
 /// saw, so everything left of the first untrusted hop is the client's own word and ignored).

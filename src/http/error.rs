@@ -181,6 +181,7 @@ impl From<crate::service::ServiceError> for ApiError {
     fn from(e: crate::service::ServiceError) -> Self {
         match e {
             crate::service::ServiceError::Invalid(errors) => ApiError::Invalid(errors),
+            crate::service::ServiceError::Unauthenticated => ApiError::Unauthenticated,
             crate::service::ServiceError::Store(e) => e.into(),
             crate::service::ServiceError::Audit(e) => e.into(),
             crate::service::ServiceError::RateLimited(r) => {

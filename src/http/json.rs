@@ -3,11 +3,9 @@
 
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
-use serde::Serializer;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
-use crate::clock::{Millis, rfc3339};
 use crate::domain::input;
 
 /// Like `axum::Json`, with errors that name the field and never echo input.
@@ -105,17 +103,6 @@ fn body_rejection(rejection: axum::extract::rejection::BytesRejection) -> ApiErr
 /// Parses JSON into `T`; see `domain::input::parse_json` for why errors are rebuilt.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     input::parse_json(bytes).map_err(|e| ApiError::BadRequest { code: e.code, message: e.message, field: e.field })
-}
-
-pub fn millis_as_rfc3339<S: Serializer>(ms: &Millis, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&rfc3339(*ms))
-}
-
-pub fn opt_millis_as_rfc3339<S: Serializer>(ms: &Option<Millis>, s: S) -> Result<S::Ok, S::Error> {
-    match ms {
-        Some(ms) => s.serialize_str(&rfc3339(*ms)),
-        None => s.serialize_none(),
-    }
 }
 
 #[cfg(test)]

@@ -44,7 +44,6 @@ pub struct AppState(Arc<Shared>);
 pub struct Shared {
     pub service: Service,
     pub metrics: metrics::Metrics,
-    pub failed_auth: auth::FailedAuthLimiter,
 }
 
 impl Deref for AppState {
@@ -63,12 +62,7 @@ impl Deref for Shared {
 
 impl AppState {
     pub fn new(service: Service) -> AppState {
-        let limits = service.settings.limits.clone();
-        AppState(Arc::new(Shared {
-            service,
-            metrics: metrics::Metrics::default(),
-            failed_auth: auth::FailedAuthLimiter::new(limits.failed_auth_per_minute, limits.enabled),
-        }))
+        AppState(Arc::new(Shared { service, metrics: metrics::Metrics::default() }))
     }
 }
 

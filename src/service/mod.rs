@@ -2,6 +2,7 @@
 //! and the use cases that the HTTP layer and the CLI share (holdings, sync, matching).
 
 pub mod audit;
+pub mod auth;
 pub mod churn;
 pub mod holdings;
 pub mod limits;
@@ -41,6 +42,9 @@ use crate::store::{Store, StoreError};
 pub enum ServiceError {
     #[error("invalid input")]
     Invalid(Vec<FieldError>),
+    /// No token, or one that is not (or no longer) valid (401).
+    #[error("no valid token")]
+    Unauthenticated,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -80,6 +84,8 @@ pub struct Service {
     /// The current key's public id, stored with each holding (for rotation).
     pub key_id: String,
     pub limiter: limits::Limiter,
+    /// Failed sign-ins per client address (`auth`).
+    failed_auth: auth::FailedAuthLimiter,
     /// Bounds how many refusal events one caller can make the audit trail store.
     pub refusals: refusals::RefusalThrottle,
     /// Screens a lookup's typo-variant probes against the pseudonyms this node knows exist.
@@ -162,6 +168,7 @@ impl Service {
         let previous_tokens = previous.as_ref().map(|(_, t)| t.clone());
         let keys = Keyring::new(pseudonymiser, previous.map(|(p, _)| p));
         let limiter = limits::Limiter::new(&settings.limits);
+        let failed_auth = auth::FailedAuthLimiter::new(settings.limits.failed_auth_per_minute, settings.limits.enabled);
         let refusals =
             refusals::RefusalThrottle::new(settings.limits.refusals_recorded_per_minute, settings.limits.enabled);
         let service = Service {
@@ -175,6 +182,7 @@ impl Service {
             keys,
             key_id,
             limiter,
+            failed_auth,
             refusals,
             prefilter: Default::default(),
             coverage_cache: Default::default(),

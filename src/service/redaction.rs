@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{Service, ServiceResult};
@@ -40,17 +40,6 @@ pub const SHIELDED_HOLDER: &str = "A participating organisation (shielded record
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Sealed;
 
-fn as_rfc3339<S: Serializer>(ms: &Millis, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&rfc3339(*ms))
-}
-
-fn as_rfc3339_opt<S: Serializer>(ms: &Option<Millis>, s: S) -> Result<S::Ok, S::Error> {
-    match ms {
-        Some(ms) => s.serialize_some(&rfc3339(*ms)),
-        None => s.serialize_none(),
-    }
-}
-
 /// A request as one of its two organisations may see it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RequestView {
@@ -65,20 +54,20 @@ pub struct RequestView {
     /// Why the record is needed (not case details).
     pub reason: String,
     pub urgency: Urgency,
-    #[serde(serialize_with = "as_rfc3339")]
+    #[serde(serialize_with = "crate::clock::as_rfc3339")]
     #[schema(value_type = String)]
     pub created_at: Millis,
-    #[serde(serialize_with = "as_rfc3339")]
+    #[serde(serialize_with = "crate::clock::as_rfc3339")]
     #[schema(value_type = String)]
     pub updated_at: Millis,
     /// When the holder should have answered (fulfilled or declined).
-    #[serde(serialize_with = "as_rfc3339")]
+    #[serde(serialize_with = "crate::clock::as_rfc3339")]
     #[schema(value_type = String)]
     pub due_at: Millis,
     /// Open and past its deadline.
     pub overdue: bool,
     /// When the overdue request was escalated to the holder (once).
-    #[serde(serialize_with = "as_rfc3339_opt")]
+    #[serde(serialize_with = "crate::clock::as_rfc3339_opt")]
     #[schema(value_type = Option<String>)]
     pub escalated_at: Option<Millis>,
     pub requesting_organisation: Organisation,
@@ -102,7 +91,7 @@ pub struct RequestView {
 /// One step of a request's history, as the viewer may see it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct HistoryEntry {
-    #[serde(serialize_with = "as_rfc3339")]
+    #[serde(serialize_with = "crate::clock::as_rfc3339")]
     #[schema(value_type = String)]
     pub at: Millis,
     /// `created`, `acknowledged`, `fulfilled`, `declined`, `withdrawn` or `escalated`.
@@ -118,7 +107,7 @@ pub struct HistoryEntry {
     pub how: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "as_rfc3339_opt")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "crate::clock::as_rfc3339_opt")]
     #[schema(value_type = Option<String>)]
     pub sent_at: Option<Millis>,
     /// The note or reason given with the step.
@@ -145,7 +134,7 @@ pub struct MatchView {
     pub basis: String,
     /// Which details agree; for a shielded record, fixed wording only.
     pub evidence: String,
-    #[serde(serialize_with = "as_rfc3339")]
+    #[serde(serialize_with = "crate::clock::as_rfc3339")]
     #[schema(value_type = String)]
     pub first_seen: Millis,
     #[serde(skip)]

@@ -346,10 +346,10 @@ pub async fn sign_in(
         let errors = [FieldError::new("token", "required", "enter your token")];
         return sign_in_page(&state, &headers, StatusCode::UNPROCESSABLE_ENTITY, &errors, None);
     };
-    let ip = crate::http::auth::client_address(&state, connect.map(|c| c.0.0), &headers);
-    let actor = match crate::http::auth::authenticate(&state, ip, Some(&token), "/sign-in").await {
+    let ip = crate::http::client_ip::client_address(&state, connect.map(|c| c.0.0), &headers);
+    let actor = match state.authenticate(ip, Some(&token), "/sign-in").await {
         Ok(actor) => actor,
-        Err(ApiError::Unauthenticated) => {
+        Err(crate::service::ServiceError::Unauthenticated) => {
             let errors = [FieldError::new(
                 "token",
                 "unknown_token",
@@ -357,7 +357,7 @@ pub async fn sign_in(
             )];
             return sign_in_page(&state, &headers, StatusCode::UNAUTHORIZED, &errors, None);
         }
-        Err(e) => return PageError::from(e).into_response(),
+        Err(e) => return PageError::from(ApiError::from(e)).into_response(),
     };
     let now = state.clock.now_ms();
     let idle_ms = i64::try_from(state.settings.web.session_idle.as_millis()).unwrap_or(i64::MAX);
