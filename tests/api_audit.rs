@@ -487,7 +487,7 @@ async fn a_webhook_witness_receives_the_signed_head() {
     let url = format!("http://{}/checkpoints", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, hook).await });
 
-    let key = w.app.state.audit.signer().verifying_key();
+    let key = w.app.state.audit_signer().verifying_key();
     let pushed = push(w.app.store(), &WitnessTarget::parse(&url).unwrap(), &key).await.unwrap();
     let (size, note) = rx.recv().await.unwrap();
     let signed = SignedCheckpoint::from_note(&note).unwrap();
@@ -587,8 +587,8 @@ async fn a_trail_older_than_the_last_checkpoint_this_node_saw_is_refused_at_star
 
 /// `audit verify` with the service's keys, as the operator runs it on the node.
 async fn verify_all(app: &TestApp) -> Result<(), String> {
-    let key = app.state.audit.signer().verifying_key();
-    let leaf_key = app.state.audit.leaf_key();
+    let key = app.state.audit_signer().verifying_key();
+    let leaf_key = app.state.leaf_key_for_tests();
     verify_stored_sealed(app.store(), Some(key), Some(&leaf_key), &[]).await.map(|_| ()).map_err(|e| e.to_string())
 }
 
@@ -692,7 +692,7 @@ async fn a_trail_older_than_its_file_witness_holds_is_refused_at_start() {
         let older = app.store().audit_head().await.unwrap();
         lookup(&app, &worker, noah(), "s17-assessment").await;
         let witness = WitnessTarget::File(app.db.dir.path().join("witness.log"));
-        push(app.store(), &witness, &app.state.audit.signer().verifying_key()).await.expect("witnessed");
+        push(app.store(), &witness, &app.state.audit_signer().verifying_key()).await.expect("witnessed");
         recorded_head(&app).await;
 
         roll_back_to(&app, &older).await;

@@ -570,7 +570,7 @@ async fn the_askers_inclusion_proofs_never_name_the_shielded_holder_and_still_ve
             assert_eq!(leaf, hash(&proof["leaf_hash"]));
             let path: Vec<[u8; 32]> = proof["proof"].as_array().unwrap().iter().map(hash).collect();
             let head = SignedCheckpoint::from_note(proof["checkpoint"].as_str().unwrap()).unwrap();
-            head.verify(&w.app.state.audit.signer().verifying_key()).expect("signed");
+            head.verify(&w.app.state.audit_signer().verifying_key()).expect("signed");
             let root = head.checkpoint().root_hash;
             verify_inclusion(&leaf, seq, proof["tree_size"].as_u64().unwrap(), &path, &root).expect("included");
             // Leeds can open its own membership of the scope, and only its own.

@@ -320,7 +320,7 @@ async fn a_serving_node_is_not_ready_until_its_prefilter_load_has_been_tried() {
     let w = world(Engine::Sqlite).await;
     let ready = async || w.app.http.get(w.app.url("/readyz")).send().await.unwrap().status();
     assert_eq!(ready().await, StatusCode::OK);
-    w.app.state.prefilter.mark_warming();
+    w.app.state.mark_prefilter_warming();
     assert_eq!(ready().await, StatusCode::SERVICE_UNAVAILABLE);
     let service = w.app.state.clone();
     let upkeep = tokio::spawn(async move { service.maintain_prefilter(std::time::Duration::from_secs(3600)).await });
@@ -334,7 +334,7 @@ async fn a_serving_node_is_not_ready_until_its_prefilter_load_has_been_tried() {
     }
     upkeep.abort();
     assert_eq!(status, StatusCode::OK, "ready once the filter is loaded");
-    assert!(!w.app.state.prefilter.needs_rebuild(), "and the filter is in place");
+    assert!(!w.app.state.prefilter_for_tests().needs_rebuild(), "and the filter is in place");
 }
 
 /// Every row of a newest-first list, page by page: `next_cursor` goes back as `before`.

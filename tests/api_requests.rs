@@ -434,7 +434,7 @@ async fn every_step_is_audited_for_both_organisations_without_the_free_text() {
         assert_eq!(events[1]["details"]["to"], "acknowledged");
         assert_eq!(events[2]["details"]["from"], "acknowledged");
         assert_eq!(events[2]["details"]["to"], "declined");
-        let key = w.app.state.audit.leaf_key();
+        let key = w.app.state.leaf_key_for_tests();
         for e in &events {
             // The scope is sealed (leaf v2): each organisation's commitment is in it.
             let seq = e["seq"].as_u64().unwrap();

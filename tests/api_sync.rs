@@ -555,7 +555,7 @@ async fn a_sync_that_dies_mid_file_is_accounted_for_and_its_lease_expires() {
         assert_eq!(finished[0]["details"]["run_id"], started[1]["details"]["run_id"]);
         // The scope is committed to (leaf format v2): the organisation's own commitment is in it.
         let seq = interrupted[0]["seq"].as_u64().unwrap();
-        let ours = app.state.audit.leaf_key().commit(Sealed::Scope, seq, &scope_value(org.id));
+        let ours = app.state.leaf_key_for_tests().commit(Sealed::Scope, seq, &scope_value(org.id));
         assert_eq!(interrupted[0]["scope"], serde_json::json!([ours]), "{engine:?}");
     }
 }
@@ -654,9 +654,9 @@ async fn a_sync_that_lost_its_lease_commits_nothing_more() {
                 "category": "other", "status": "open",
                 "subject": {"given_name": "Amy", "family_name": "Fenced", "date_of_birth": "2015-06-01"}}))
             .unwrap();
-            input.into_holding(local_ref, &app.state.keys, app.clock.today()).unwrap()
+            input.into_holding(local_ref, app.state.keyring_for_tests(), app.clock.today()).unwrap()
         };
-        let key_id = app.state.key_id.clone();
+        let key_id = app.state.key_ids().0.to_string();
         for (lease, local_ref, commits) in [(&stalled, "S-1", false), (&current, "C-1", true)] {
             let mut index = store.sync_index(org.id).await.unwrap();
             let mut open = None;

@@ -57,7 +57,7 @@ fn assert_right_answer(body: &Value) {
 }
 
 async fn audit_intact(app: &TestApp) {
-    let key = app.state.audit.signer().verifying_key();
+    let key = app.state.audit_signer().verifying_key();
     verify_stored(app.store(), Some(key)).await.expect("the audit log verifies");
 }
 

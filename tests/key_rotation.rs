@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 fn rotate_on_disk(app: &TestApp) {
-    let key_file = app.state.settings.key_file.clone();
+    let key_file = app.state.settings().key_file.clone();
     let old = keys::load(&key_file).unwrap();
     keys::write_new(&keys::previous_key_path(&key_file), &old.0).unwrap();
     std::fs::remove_file(&key_file).unwrap();
@@ -44,7 +44,7 @@ async fn a_rotation_keeps_children_findable_until_re_sync_and_then_retires_clean
         assert_ne!(view["key_id"].as_str().unwrap(), old_key_id);
         assert!(app.store().organisations_on_key(&old_key_id).await.unwrap().is_empty());
 
-        std::fs::remove_file(keys::previous_key_path(&app.state.settings.key_file)).unwrap();
+        std::fs::remove_file(keys::previous_key_path(&app.state.settings().key_file)).unwrap();
         let app = app.restart().await;
         let (status, answer) = app.post(&worker, "/api/v1/lookups", &lookup).await;
         assert_eq!(status, StatusCode::OK, "the token was re-hashed under the new key on first use");

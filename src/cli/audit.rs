@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::Subcommand;
 
 use crate::audit::checkpoint::{AuditSigningKey, parse_public_key};
-use crate::audit::export::{verify_export, write_export};
+use crate::audit::export::verify_export;
 use crate::audit::rollback::{HighWater, RollbackError, check_extends};
 use crate::audit::stored::verify_stored_sealed;
 use crate::audit::verify::VerifiedLog;
@@ -158,7 +158,6 @@ pub async fn run(command: AuditCommand, settings: Settings) -> anyhow::Result<Ex
             super::with_service(settings, async |service| {
                 // The export is itself an event, so it is inside what it exports.
                 service
-                    .audit
                     .record(NewEvent::new(EventType::AuditExported).details(serde_json::json!({
                         "format": crate::audit::export::FORMAT,
                         "by": "command line",
@@ -166,7 +165,7 @@ pub async fn run(command: AuditCommand, settings: Settings) -> anyhow::Result<Ex
                     .await?;
                 let out = std::fs::File::create(&file).with_context(|| format!("cannot create {}", file.display()))?;
                 let mut out = std::io::BufWriter::new(out);
-                let summary = write_export(&service.store, &mut out, service.clock.now_ms()).await?;
+                let summary = service.export_audit(&mut out, service.clock().now_ms()).await?;
                 out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
                 println!(
                     "exported {} entries and {} signed checkpoint(s) to {}",
@@ -195,12 +194,7 @@ pub async fn run(command: AuditCommand, settings: Settings) -> anyhow::Result<Ex
             super::with_service(settings, async |service| {
                 let scope = match &org {
                     Some(code) => Some(
-                        service
-                            .store
-                            .organisation_by_code(code)
-                            .await
-                            .with_context(|| format!("no organisation {code}"))?
-                            .id,
+                        service.organisation_by_code(code).await.with_context(|| format!("no organisation {code}"))?.id,
                     ),
                     None => None,
                 };

@@ -39,8 +39,8 @@ pub async fn run(args: BackupArgs, settings: Settings) -> anyhow::Result<ExitCod
     let result = with_service(settings, async |service| {
         // Recorded first, so the copy carries the record of its own making.
         let event = NewEvent::new(EventType::BackupTaken).details(json!({"via": "cli"}));
-        service.audit.record(event).await.context("cannot write the audit trail")?;
-        service.store.sqlite_backup_into(&target).await?;
+        service.record(event).await.context("cannot write the audit trail")?;
+        service.backup_into(&target).await?;
         Ok(())
     })
     .await;

@@ -7,8 +7,8 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::domain::organisation::OrganisationInput;
 use crate::domain::role::Role;
-use crate::service::Service;
 use crate::service::sync::SyncOptions;
+use crate::service::{Service, ServiceError};
 use crate::store::StoreError;
 
 /// Fake holdings (made-up people, valid check digits) so a newcomer's first lookup finds someone.
@@ -67,22 +67,23 @@ pub async fn demo(mut settings: Settings) -> anyhow::Result<ExitCode> {
             active: None,
         };
         let new = input.into_new().map_err(|e| anyhow::anyhow!("demo organisation invalid: {e:?}"))?;
-        let org = match service.store.add_organisation(&new, service.clock.now_ms()).await {
+        let org = match service.add_organisation(None, &new).await {
             Ok(org) => org,
-            Err(StoreError::Conflict(_)) => service.store.organisation_by_code(code).await?,
+            Err(ServiceError::Store(StoreError::Conflict(_))) => service.organisation_by_code(code).await?,
             Err(e) => return Err(e.into()),
         };
         let roles: &[Role] = if *code == "DEMO-LA-NORTH" { &Role::ALL } else { &[Role::Practitioner, Role::OrgAdmin] };
         for role in roles {
             let name = format!("Demo {} at {}", role.as_str(), org.code);
-            let (_, token) = crate::http::users::issue_user(&service, None, org.id, &name, *role)
+            let (_, token) = service
+                .issue_user(None, org.id, &name, *role)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot issue demo token: {e}"))?;
             tokens.push((org.code.clone(), *role, token));
         }
     }
     for (code, csv) in DEMO_CASELOADS {
-        let org = service.store.organisation_by_code(code).await?;
+        let org = service.organisation_by_code(code).await?;
         let format = crate::domain::sync::SyncFormat::Csv;
         service
             .sync_holdings(org.id, None, format, std::io::Cursor::new(csv.as_bytes()), SyncOptions::default(), &|_| {})

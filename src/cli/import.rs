@@ -33,7 +33,7 @@ pub async fn run(args: ImportArgs, settings: Settings) -> anyhow::Result<ExitCod
     let file = std::fs::File::open(&args.file).with_context(|| format!("cannot open {}", args.file.display()))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     with_service(settings, async |service| {
-        let org = service.store.organisation_by_code(&args.org).await.context("no organisation has that code")?;
+        let org = service.organisation_by_code(&args.org).await.context("no organisation has that code")?;
         let bar = if std::io::stderr().is_terminal() {
             let bar = indicatif::ProgressBar::new(size);
             bar.set_style(

@@ -64,7 +64,7 @@ pub async fn run(command: KeyCommand, settings: Settings) -> anyhow::Result<Exit
             with_service(settings, async |service| {
                 let event = NewEvent::new(EventType::KeyOperation)
                     .details(json!({"operation": "rotate", "previous_key_id": old_id, "current_key_id": new_id}));
-                service.audit.record(event).await?;
+                service.record(event).await?;
                 Ok(())
             })
             .await?;
@@ -74,11 +74,12 @@ pub async fn run(command: KeyCommand, settings: Settings) -> anyhow::Result<Exit
         }
         KeyCommand::Status => {
             with_service(settings, async |service| {
-                println!("current key: {}", service.key_id);
-                if let Some(previous) = service.keys.previous() {
-                    println!("previous key: {} (rotation in progress)", previous.key_id());
+                let (current, previous) = service.key_ids();
+                println!("current key: {current}");
+                if let Some(previous) = previous {
+                    println!("previous key: {previous} (rotation in progress)");
                 }
-                for (key_id, n) in service.store.holdings_by_key().await? {
+                for (key_id, n) in service.holdings_by_key().await? {
                     println!("  {n} holdings under key {key_id}");
                 }
                 Ok(ExitCode::SUCCESS)
@@ -92,7 +93,7 @@ pub async fn run(command: KeyCommand, settings: Settings) -> anyhow::Result<Exit
             }
             let old_id = key_id_of(&keys::load(&previous_path)?);
             with_service(settings, async |service| {
-                let waiting = service.store.organisations_on_key(&old_id).await?;
+                let waiting = service.organisations_on_key(&old_id).await?;
                 if !waiting.is_empty() && !force {
                     eprintln!(
                         "locator: these organisations still have holdings under key {old_id}; ask them to re-sync:"
@@ -107,7 +108,7 @@ pub async fn run(command: KeyCommand, settings: Settings) -> anyhow::Result<Exit
                     "operation": "retire", "retired_key_id": old_id, "forced": force,
                     "holdings_left_under_it": waiting.iter().map(|(_, n)| n).sum::<i64>(),
                 }));
-                service.audit.record(event).await?;
+                service.record(event).await?;
                 println!("key {old_id} retired; tokens not used since the rotation must be re-issued");
                 Ok(ExitCode::SUCCESS)
             })

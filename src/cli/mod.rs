@@ -133,7 +133,7 @@ async fn with_service<T>(
     f: impl AsyncFnOnce(&crate::service::Service) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
     let (service, task) = crate::service::Service::open(settings, crate::clock::Clock::System).await?;
-    for notice in &service.notices {
+    for notice in service.notices() {
         eprintln!("{notice}");
     }
     let result = f(&service).await;

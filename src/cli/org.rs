@@ -3,10 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use serde_json::json;
 
 use super::with_service;
-use crate::audit::{EventType, NewEvent};
 use crate::config::Settings;
 use crate::domain::organisation::{Organisation, OrganisationInput};
 
@@ -73,16 +71,12 @@ pub async fn run(command: OrgCommand, settings: Settings) -> anyhow::Result<Exit
                 Ok(new) => new,
                 Err(errors) => return Ok(invalid(&errors)),
             };
-            let org = service.store.add_organisation(&new, service.clock.now_ms()).await?;
-            let event = NewEvent::new(EventType::OrganisationAdded)
-                .concerning([org.id])
-                .details(json!({"code": org.code, "via": "cli"}));
-            service.audit.record(event).await?;
+            let org = service.add_organisation(None, &new).await?;
             println!("added {}", line(&org));
             Ok(ExitCode::SUCCESS)
         }
         OrgCommand::List { text, all } => {
-            for org in service.store.search_organisations(text.as_deref().unwrap_or(""), all, 10_000).await? {
+            for org in service.directory_listing(text.as_deref().unwrap_or(""), all).await? {
                 println!("{}", line(&org));
             }
             Ok(ExitCode::SUCCESS)
@@ -94,12 +88,7 @@ pub async fn run(command: OrgCommand, settings: Settings) -> anyhow::Result<Exit
                 Ok(c) => c,
                 Err(errors) => return Ok(invalid(&errors)),
             };
-            let org =
-                service.store.update_organisation(&code.to_ascii_uppercase(), &changes, service.clock.now_ms()).await?;
-            let event = NewEvent::new(EventType::OrganisationUpdated)
-                .concerning([org.id])
-                .details(json!({"code": org.code, "via": "cli"}));
-            service.audit.record(event).await?;
+            let org = service.update_organisation(None, &code, &changes).await?;
             println!("updated {}", line(&org));
             Ok(ExitCode::SUCCESS)
         }

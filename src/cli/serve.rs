@@ -22,47 +22,46 @@ pub async fn run_service(
     task: crate::service::AuditTask,
     announce: impl FnOnce(&std::net::SocketAddr),
 ) -> anyhow::Result<ExitCode> {
-    for notice in &service.notices {
+    for notice in service.notices() {
         tracing::warn!("{notice}");
     }
-    if !service.settings.limits.enabled {
+    if !service.settings().limits.enabled {
         tracing::warn!("RATE LIMITS ARE OFF (LOCATOR_RATE_LIMITS=off): for load tests only, never in production");
     }
-    let listener = tokio::net::TcpListener::bind(service.settings.bind)
-        .await
-        .with_context(|| format!("cannot listen on {}", service.settings.bind))?;
+    let bind = service.settings().bind;
+    let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("cannot listen on {bind}"))?;
     let addr = listener.local_addr()?;
     let event = NewEvent::new(EventType::ServiceStarted).details(json!({
         "version": env!("CARGO_PKG_VERSION"),
-        "engine": service.store.engine().as_str(),
-        "rate_limits": service.settings.limits.enabled,
+        "engine": service.engine().as_str(),
+        "rate_limits": service.settings().limits.enabled,
     }));
-    service.audit.record(event).await.context("cannot write the audit trail at start-up")?;
-    tracing::info!(%addr, engine = service.store.engine().as_str(), "child-locator listening");
+    service.record(event).await.context("cannot write the audit trail at start-up")?;
+    tracing::info!(%addr, engine = service.engine().as_str(), "child-locator listening");
     announce(&addr);
-    let witness = service.settings.audit_witness.clone().map(|target| {
-        let (store, key, every) =
-            (service.store.clone(), service.audit.signer().verifying_key(), service.settings.audit_witness_interval);
-        tokio::spawn(witness_on_schedule(store, key, target, every))
-    });
     let state = AppState::new(service);
+    let witness = state.settings().audit_witness.clone().map(|target| {
+        let state = state.clone();
+        let every = state.settings().audit_witness_interval;
+        tokio::spawn(async move { state.witness_on_schedule(target, every).await })
+    });
     // Outbox delivery and request escalation, stopped after the HTTP server has drained;
     // the hourly retention purge and the audit witness beside them.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let worker = {
         let state = state.clone();
-        tokio::spawn(async move { state.service.run_background(stopped).await })
+        tokio::spawn(async move { state.run_background(stopped).await })
     };
     let maintenance = tokio::spawn(maintenance(state.clone()));
     let reconciler = tokio::spawn(reconcile_syncs(state.clone()));
     let prefilter = {
         let state = state.clone();
-        state.service.prefilter.mark_warming();
-        tokio::spawn(async move { state.service.maintain_prefilter(std::time::Duration::from_secs(30)).await })
+        state.mark_prefilter_warming();
+        tokio::spawn(async move { state.maintain_prefilter(std::time::Duration::from_secs(30)).await })
     };
     let coverage = {
         let state = state.clone();
-        tokio::spawn(async move { state.service.maintain_coverage(std::time::Duration::from_secs(10)).await })
+        tokio::spawn(async move { state.maintain_coverage(std::time::Duration::from_secs(10)).await })
     };
     let served = http::serve(state, listener).await;
     coverage.abort();
@@ -99,37 +98,13 @@ async fn maintenance(state: AppState) {
 /// Accounts for syncs whose process died (their lease expired without an end) at start-up and
 /// then once a lease length, on every node: each is recorded as `sync_interrupted`.
 async fn reconcile_syncs(state: AppState) {
-    let mut tick = tokio::time::interval(state.settings.sync_lease);
+    let mut tick = tokio::time::interval(state.settings().sync_lease);
     loop {
         tick.tick().await;
         match state.reconcile_interrupted_syncs(None).await {
             Ok(0) => {}
             Ok(n) => tracing::warn!(syncs = n, "recorded interrupted syncs in the audit trail (sync_interrupted)"),
             Err(e) => tracing::warn!(error = %e, "could not reconcile interrupted syncs; will retry"),
-        }
-    }
-}
-
-/// Pushes the signed checkpoint to the witness now and every `every`; a log inconsistent with
-/// what was already witnessed is logged as an error on every attempt (it will not go away).
-async fn witness_on_schedule(
-    store: crate::store::Store,
-    key: ed25519_dalek::VerifyingKey,
-    target: crate::audit::witness::WitnessTarget,
-    every: std::time::Duration,
-) {
-    use crate::audit::witness::{Pushed, push};
-    let mut ticks = tokio::time::interval(every);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticks.tick().await;
-        match push(&store, &target, &key).await {
-            Ok(Pushed::Appended(size)) => {
-                tracing::info!(size, witness = %target.describe(), "audit checkpoint witnessed")
-            }
-            Ok(Pushed::Unchanged(_)) => {}
-            Err(e) if e.is_alarm() => tracing::error!(error = %e, witness = %target.describe(), "AUDIT LOG ALARM"),
-            Err(e) => tracing::warn!(error = %e, witness = %target.describe(), "audit witness push failed; will retry"),
         }
     }
 }

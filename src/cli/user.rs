@@ -5,10 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Subcommand;
-use serde_json::json;
 
 use super::with_service;
-use crate::audit::{EventType, NewEvent};
 use crate::config::Settings;
 use crate::domain::organisation::parse_label;
 use crate::domain::role::Role;
@@ -51,8 +49,9 @@ pub async fn run(command: UserCommand, settings: Settings) -> anyhow::Result<Exi
                 Ok(n) => n,
                 Err(e) => return Ok(super::org::invalid(&[e])),
             };
-            let org = service.store.organisation_by_code(&org).await.context("no organisation has that code")?;
-            let (user, token) = crate::http::users::issue_user(service, None, org.id, &name, role)
+            let org = service.organisation_by_code(&org).await.context("no organisation has that code")?;
+            let (user, token) = service
+                .issue_user(None, org.id, &name, role)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot add the user: {e}"))?;
             println!(
@@ -63,24 +62,16 @@ pub async fn run(command: UserCommand, settings: Settings) -> anyhow::Result<Exi
             Ok(ExitCode::SUCCESS)
         }
         UserCommand::List { org } => {
-            let org = service.store.organisation_by_code(&org).await.context("no organisation has that code")?;
-            for u in service.store.users_of_org(org.id).await? {
+            let org = service.organisation_by_code(&org).await.context("no organisation has that code")?;
+            for u in service.users_of_org(org.id).await? {
                 let state = if u.revoked_at.is_some() { "revoked" } else { "active" };
                 println!("{}\t{}\t{}\t{}…\t{}", u.id, u.name, u.role, u.token_hint, state);
             }
             Ok(ExitCode::SUCCESS)
         }
         UserCommand::Revoke { org, id } => {
-            let org = service.store.organisation_by_code(&org).await.context("no organisation has that code")?;
-            let user = service
-                .store
-                .revoke_user(org.id, id, service.clock.now_ms())
-                .await
-                .context("no such user in that organisation")?;
-            let event = NewEvent::new(EventType::TokenRevoked)
-                .concerning([org.id])
-                .details(json!({"user_id": user.id, "via": "cli"}));
-            service.audit.record(event).await?;
+            let org = service.organisation_by_code(&org).await.context("no organisation has that code")?;
+            let user = service.revoke_token_of(org.id, id).await.context("no such user in that organisation")?;
             println!("revoked user {} ({})", user.id, user.name);
             Ok(ExitCode::SUCCESS)
         }

@@ -20,7 +20,6 @@ use crate::clock::{parse_instant, rfc3339};
 use crate::domain::identity::RawSubject;
 use crate::domain::user::Actor;
 use crate::service::audit::{AnomalyView, EventFilterInput, EventView, HolderView, ScopeOpening, events_csv};
-use crate::store::audit_views::EventQuery;
 
 /// The most rows one CSV export carries; past it, `x-next-cursor` says where to continue.
 pub(crate) const CSV_CAP: usize = 100_000;
@@ -145,7 +144,7 @@ async fn anomalies(
     actor: Actor,
     Query(q): Query<WindowQuery>,
 ) -> ApiResult<Json<AnomalyList>> {
-    let now = state.clock.now_ms();
+    let now = state.clock().now_ms();
     let parse = |field: &'static str, text: &Option<String>, default: i64| match text.as_deref() {
         None | Some("") => Ok(default),
         Some(t) => {
@@ -158,7 +157,7 @@ async fn anomalies(
     if from > to {
         return Err(ApiError::invalid("from", "invalid_window", "from must not be after to"));
     }
-    let anomalies = state.anomalies(actor.org_id, from, to, &state.settings.anomaly_rules).await?;
+    let anomalies = state.anomalies(actor.org_id, from, to, &state.settings().anomaly_rules).await?;
     Ok(Json(AnomalyList { from: rfc3339(from), to: rfc3339(to), anomalies }))
 }
 
@@ -178,8 +177,7 @@ pub struct CheckpointAnswer {
 /// The latest signed checkpoint of the audit log, and the key that signs it.
 #[utoipa::path(get, path = "/api/v1/audit/checkpoint", tag = "audit", responses((status = 200, body = CheckpointAnswer)))]
 async fn checkpoint(State(state): State<AppState>, _actor: Actor) -> ApiResult<Json<CheckpointAnswer>> {
-    let head = state.store.audit_head().await?;
-    let note = head.checkpoint.ok_or(ApiError::NotFound)?;
+    let note = state.latest_checkpoint().await?.ok_or(ApiError::NotFound)?;
     let signed = SignedCheckpoint::from_note(&note).map_err(|_| ApiError::Internal)?;
     let c = signed.checkpoint();
     Ok(Json(CheckpointAnswer {
@@ -187,7 +185,7 @@ async fn checkpoint(State(state): State<AppState>, _actor: Actor) -> ApiResult<J
         tree_size: c.tree_size,
         root_hash: hex::encode(c.root_hash),
         timestamp: rfc3339(c.timestamp_ms),
-        public_key_pem: state.audit.signer().public_key_pem(),
+        public_key_pem: state.audit_signer().public_key_pem(),
         note,
     }))
 }
@@ -228,9 +226,8 @@ async fn inclusion(
 ) -> ApiResult<Json<InclusionAnswer>> {
     let seq = q.seq.ok_or_else(|| ApiError::invalid("seq", "required", "seq (the event id) is required"))?;
     // Only an event within your scope: another organisation's is simply not found.
-    let query = EventQuery { scope_org: Some(actor.org_id), seqs: Some(vec![seq]), limit: 1, ..EventQuery::default() };
-    let event = state.store.audit_events_page(&query).await?.into_iter().next().ok_or(ApiError::NotFound)?;
-    let (tree_size, note) = tree_at(&state, q.tree_size).await?;
+    let event = state.audit_event_in_scope(actor.org_id, seq).await?.ok_or(ApiError::NotFound)?;
+    let (tree_size, note) = state.audit_tree_at(q.tree_size).await?;
     let index = u64::try_from(seq).map_err(|_| ApiError::NotFound)?;
     let proof = state.audit_inclusion_proof(index, tree_size).await?;
     Ok(Json(InclusionAnswer {
@@ -273,22 +270,7 @@ async fn consistency(
     Query(q): Query<ConsistencyQuery>,
 ) -> ApiResult<Json<ConsistencyAnswer>> {
     let from = q.from.ok_or_else(|| ApiError::invalid("from", "required", "from (the older tree size) is required"))?;
-    let (to, note) = tree_at(&state, q.to).await?;
+    let (to, note) = state.audit_tree_at(q.to).await?;
     let proof = state.audit_consistency_proof(from, to).await?;
     Ok(Json(ConsistencyAnswer { from, to, proof: proof.iter().map(hex::encode).collect(), checkpoint: note }))
-}
-
-/// The tree size asked (default: the head) and its signed checkpoint if kept.
-async fn tree_at(state: &AppState, size: Option<u64>) -> ApiResult<(u64, Option<String>)> {
-    let head = state.store.audit_head().await?;
-    let size = size.unwrap_or(head.size);
-    if size > head.size {
-        return Err(ApiError::invalid("tree_size", "too_large", "the log is not that large yet"));
-    }
-    let note = if size == head.size {
-        head.checkpoint
-    } else {
-        state.store.audit_checkpoint_at(i64::try_from(size).map_err(|_| ApiError::NotFound)?).await?
-    };
-    Ok((size, note))
 }

@@ -15,7 +15,7 @@ pub(crate) fn client_address(
     headers: &HeaderMap,
 ) -> IpAddr {
     let peer = peer.map(|addr| addr.ip()).unwrap_or(IpAddr::from([127, 0, 0, 1]));
-    client_ip(peer, headers, &state.settings.trusted_proxies)
+    client_ip(peer, headers, &state.settings().trusted_proxies)
 }
 
 /// The client's address: the peer itself, unless the peer is a trusted proxy; then the rightmost

@@ -6,8 +6,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::audit::AuditError;
 use crate::domain::FieldError;
+use crate::service::ServiceError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -141,30 +141,6 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NotFound => ApiError::NotFound,
-            StoreError::Conflict(m) => ApiError::Conflict(m.to_string()),
-            StoreError::Unavailable(cause) => {
-                tracing::warn!(error = %cause, "database unavailable");
-                ApiError::Unavailable("the index database is unavailable; try again shortly")
-            }
-            other => {
-                tracing::error!(error = %other, "store failure");
-                ApiError::Internal
-            }
-        }
-    }
-}
-
-impl From<AuditError> for ApiError {
-    fn from(_: AuditError) -> Self {
-        // Fail closed: whatever was asked, nothing is disclosed without its audit record.
-        ApiError::Unavailable("the audit trail could not be written, so nothing was disclosed; try again shortly")
-    }
-}
-
 impl From<Vec<FieldError>> for ApiError {
     fn from(errors: Vec<FieldError>) -> Self {
         ApiError::Invalid(errors)
@@ -177,18 +153,38 @@ impl From<FieldError> for ApiError {
     }
 }
 
-impl From<crate::service::ServiceError> for ApiError {
-    fn from(e: crate::service::ServiceError) -> Self {
+/// The one mapping from a use case's failure to a status. Store and audit failures reach the
+/// HTTP layer only inside a `ServiceError`, so this is the only place they become statuses.
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
         match e {
-            crate::service::ServiceError::Invalid(errors) => ApiError::Invalid(errors),
-            crate::service::ServiceError::Unauthenticated => ApiError::Unauthenticated,
-            crate::service::ServiceError::Store(e) => e.into(),
-            crate::service::ServiceError::Audit(e) => e.into(),
-            crate::service::ServiceError::RateLimited(r) => {
+            ServiceError::Invalid(errors) => ApiError::Invalid(errors),
+            ServiceError::Unauthenticated => ApiError::Unauthenticated,
+            ServiceError::Store(e) => store_failure(e),
+            // Fail closed: whatever was asked, nothing is disclosed without its audit record.
+            ServiceError::Audit(_) => ApiError::Unavailable(
+                "the audit trail could not be written, so nothing was disclosed; try again shortly",
+            ),
+            ServiceError::RateLimited(r) => {
                 ApiError::RateLimited { retry_after: r.retry_after_secs, message: r.message }
             }
-            crate::service::ServiceError::Refused(m) => ApiError::Refused(m),
-            crate::service::ServiceError::Conflict(m) => ApiError::Conflict(m),
+            ServiceError::Refused(m) => ApiError::Refused(m),
+            ServiceError::Conflict(m) => ApiError::Conflict(m),
+        }
+    }
+}
+
+fn store_failure(e: StoreError) -> ApiError {
+    match e {
+        StoreError::NotFound => ApiError::NotFound,
+        StoreError::Conflict(m) => ApiError::Conflict(m.to_string()),
+        StoreError::Unavailable(cause) => {
+            tracing::warn!(error = %cause, "database unavailable");
+            ApiError::Unavailable("the index database is unavailable; try again shortly")
+        }
+        other => {
+            tracing::error!(error = %other, "store failure");
+            ApiError::Internal
         }
     }
 }

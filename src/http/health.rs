@@ -35,15 +35,8 @@ async fn healthz() -> axum::Json<Health> {
 #[utoipa::path(get, path = "/readyz", tag = "operations", security(()),
     responses((status = 200, body = Health), (status = 503, description = "not ready")))]
 async fn readyz(State(state): State<AppState>) -> ApiResult<axum::Json<Health>> {
-    state.store.ready().await.map_err(|e| {
-        tracing::warn!(error = %e, "not ready");
-        ApiError::Unavailable("not ready: the database is unreachable or not migrated")
-    })?;
-    if !state.service.audit.is_writable() {
-        return Err(ApiError::Unavailable("not ready: the audit trail cannot be written"));
-    }
-    if state.service.prefilter.is_warming() {
-        return Err(ApiError::Unavailable("not ready: loading the lookup prefilter"));
+    if let Some(reason) = state.not_ready().await {
+        return Err(ApiError::Unavailable(reason));
     }
     Ok(axum::Json(Health { status: "ready" }))
 }
@@ -56,7 +49,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let mut text = state.metrics.render();
     // Read at scrape time (a count of a table the audit writer keeps small): a number that only
     // grows means the writer cannot index, and subject access scans ever more rows beside the index.
-    match state.store.pending_pseudonym_events().await {
+    match state.searches_unindexed().await {
         Ok(n) => super::metrics::gauge(
             &mut text,
             "audit_searches_unindexed",

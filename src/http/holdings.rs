@@ -105,7 +105,7 @@ async fn get_holding(
     actor: Actor,
     Path(local_ref): Path<String>,
 ) -> ApiResult<Json<HoldingView>> {
-    Ok(Json(view(state.store.holding(actor.org_id, &local_ref).await?, None)))
+    Ok(Json(view(state.holding_of(&actor, &local_ref).await?, None)))
 }
 
 /// Remove a holding; its matches are withdrawn for both organisations.
@@ -186,7 +186,7 @@ async fn sync_holdings(
         message: "send the caseload as `Content-Type: text/csv` or `application/x-ndjson`".into(),
         field: None,
     })?;
-    let limit = state.settings.max_sync_bytes as u64;
+    let limit = state.settings().max_sync_bytes as u64;
     let stream = body.into_data_stream().map_err(std::io::Error::other);
     let exceeded = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let reader =

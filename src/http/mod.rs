@@ -37,23 +37,15 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::service::Service;
 
-/// Everything a handler can reach. Cheap to clone.
+/// Everything a handler can reach: the service (its one door, reached through `Deref`, so a
+/// handler writes `state.lookup(..)`) and the HTTP layer's own metrics. Cheap to clone.
 #[derive(Clone)]
-pub struct AppState(Arc<Shared>);
-
-pub struct Shared {
-    pub service: Service,
-    pub metrics: metrics::Metrics,
+pub struct AppState {
+    service: Arc<Service>,
+    metrics: Arc<metrics::Metrics>,
 }
 
 impl Deref for AppState {
-    type Target = Shared;
-    fn deref(&self) -> &Shared {
-        &self.0
-    }
-}
-
-impl Deref for Shared {
     type Target = Service;
     fn deref(&self) -> &Service {
         &self.service
@@ -62,7 +54,7 @@ impl Deref for Shared {
 
 impl AppState {
     pub fn new(service: Service) -> AppState {
-        AppState(Arc::new(Shared { service, metrics: metrics::Metrics::default() }))
+        AppState { service: Arc::new(service), metrics: Arc::new(metrics::Metrics::default()) }
     }
 }
 
@@ -146,7 +138,7 @@ pub fn router(state: AppState) -> Router {
 /// `router` with `extra` routes inside the same middleware (but outside authentication): how a
 /// test proves what the layers do with a handler that misbehaves (one that panics).
 pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
-    let settings = &state.settings;
+    let settings = state.settings();
     let (api, spec) = api_and_spec();
     let spec = Arc::new(spec);
     let x_request_id = HeaderName::from_static("x-request-id");
@@ -175,7 +167,7 @@ async fn deadline(
     let is_sync = req.extensions().get::<MatchedPath>().is_some_and(|m| {
         m.as_str() == "/api/v1/holdings/sync" || (m.as_str() == "/caseload" && req.method() == "POST")
     });
-    let budget = if is_sync { std::time::Duration::from_secs(3600) } else { state.settings.request_timeout };
+    let budget = if is_sync { std::time::Duration::from_secs(3600) } else { state.settings().request_timeout };
     match tokio::time::timeout(budget, next.run(req)).await {
         Ok(response) => response,
         Err(_) => {
@@ -210,8 +202,8 @@ fn panic_response(_payload: Box<dyn std::any::Any + Send + 'static>) -> Response
 /// and connections are capped in all and per client (see `server`).
 pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> std::io::Result<()> {
     let limits = server::Limits {
-        header_timeout: state.settings.request_timeout,
-        connections: state.settings.connections.clone(),
+        header_timeout: state.settings().request_timeout,
+        connections: state.settings().connections.clone(),
     };
     server::serve(router(state), listener, limits, shutdown_signal()).await
 }

@@ -4,7 +4,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -13,7 +12,6 @@ use super::AppState;
 use super::error::ApiResult;
 use super::extract::{ApiPath as Path, ApiQuery as Query};
 use super::json::ApiJson;
-use crate::audit::{EventType, NewEvent};
 use crate::domain::organisation::{Organisation, OrganisationInput};
 use crate::domain::user::Actor;
 
@@ -55,7 +53,7 @@ async fn search_organisations(
     params(("code" = String, Path, description = "ONS, ODS, URN or free code")),
     responses((status = 200, body = Organisation), (status = 404)))]
 async fn get_organisation(State(state): State<AppState>, Path(code): Path<String>) -> ApiResult<Json<Organisation>> {
-    Ok(Json(state.store.organisation_by_code(&code).await?))
+    Ok(Json(state.organisation_by_code(&code).await?))
 }
 
 /// Add an organisation to the directory (operators).
@@ -67,10 +65,7 @@ async fn add_organisation(
     ApiJson(input): ApiJson<OrganisationInput>,
 ) -> ApiResult<(StatusCode, Json<Organisation>)> {
     let new = input.into_new()?;
-    let org = state.store.add_organisation(&new, state.clock.now_ms()).await?;
-    let event =
-        NewEvent::new(EventType::OrganisationAdded).by(&actor).concerning([org.id]).details(json!({"code": org.code}));
-    state.audit.record(event).await?;
+    let org = state.add_organisation(Some(&actor), &new).await?;
     Ok((StatusCode::CREATED, Json(org)))
 }
 
@@ -85,11 +80,6 @@ async fn update_organisation(
     ApiJson(input): ApiJson<OrganisationInput>,
 ) -> ApiResult<Json<Organisation>> {
     let changes = input.into_changes()?;
-    let org = state.store.update_organisation(&code.to_ascii_uppercase(), &changes, state.clock.now_ms()).await?;
-    let event = NewEvent::new(EventType::OrganisationUpdated)
-        .by(&actor)
-        .concerning([org.id])
-        .details(json!({"code": org.code}));
-    state.audit.record(event).await?;
+    let org = state.update_organisation(Some(&actor), &code, &changes).await?;
     Ok(Json(org))
 }

@@ -5,7 +5,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -14,12 +13,10 @@ use super::AppState;
 use super::error::ApiResult;
 use super::extract::ApiPath as Path;
 use super::json::ApiJson;
-use crate::audit::{EventType, NewEvent};
 use crate::domain::FieldError;
 use crate::domain::organisation::parse_label;
 use crate::domain::role::Role;
 use crate::domain::user::{Actor, User};
-use crate::service::Service;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_users, add_user)).routes(routes!(revoke_user)).routes(routes!(report_lost))
@@ -72,18 +69,6 @@ async fn add_user(
     Ok((StatusCode::CREATED, Json(IssuedUser { user, token })))
 }
 
-/// Creates a user with a fresh token and audits it, with no policy check: for the machine owner
-/// (the CLI, the demo, test set-up) and an org-admin's own organisation.
-pub async fn issue_user(
-    service: &Service,
-    by: Option<&Actor>,
-    org_id: i64,
-    name: &str,
-    role: Role,
-) -> ApiResult<(User, String)> {
-    Ok(service.issue_user(by, org_id, name, role).await?)
-}
-
 /// Revoke a user's token; it stops working on the next request.
 #[utoipa::path(post, path = "/api/v1/users/{id}/revoke", tag = "users",
     params(("id" = i64, Path, description = "user id")),
@@ -97,8 +82,5 @@ async fn revoke_user(State(state): State<AppState>, actor: Actor, Path(id): Path
     params(("id" = i64, Path, description = "user id")),
     responses((status = 200, body = User), (status = 404)))]
 async fn report_lost(State(state): State<AppState>, actor: Actor, Path(id): Path<i64>) -> ApiResult<Json<User>> {
-    let user = state.store.report_token_lost(actor.org_id, id, state.clock.now_ms()).await?;
-    let event = NewEvent::new(EventType::TokenReportedLost).by(&actor).details(json!({"user_id": user.id}));
-    state.audit.record(event).await?;
-    Ok(Json(user))
+    Ok(Json(state.report_token_lost(&actor, id).await?))
 }

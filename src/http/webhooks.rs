@@ -64,7 +64,7 @@ async fn put_webhook(
 /// Your organisation's webhook (without its secret); 404 when none is set.
 #[utoipa::path(get, path = "/api/v1/webhook", tag = "webhooks", responses((status = 200, body = WebhookView), (status = 404)))]
 async fn get_webhook(State(state): State<AppState>, actor: Actor) -> ApiResult<Json<WebhookView>> {
-    let hook = state.store.webhook(actor.org_id).await?.ok_or(ApiError::NotFound)?;
+    let hook = state.webhook_of(&actor).await?.ok_or(ApiError::NotFound)?;
     Ok(Json(WebhookView {
         url: hook.url,
         secret_version: hook.secret_version,

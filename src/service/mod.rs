@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod auth;
 pub mod churn;
+pub mod doors;
 pub mod holdings;
 pub mod limits;
 pub mod lookups;
@@ -69,35 +70,35 @@ impl From<Vec<FieldError>> for ServiceError {
 pub type ServiceResult<T> = Result<T, ServiceError>;
 
 pub struct Service {
-    pub settings: Settings,
-    pub store: Store,
-    pub audit: AuditLog,
-    pub tokens: TokenHasher,
+    settings: Settings,
+    store: Store,
+    audit: AuditLog,
+    tokens: TokenHasher,
     /// During a key rotation, the previous key's token hasher: a token found under it is
     /// re-hashed under the current key on its first use.
-    pub previous_tokens: Option<TokenHasher>,
-    pub clock: Clock,
-    pub secret: SecretBytes,
+    previous_tokens: Option<TokenHasher>,
+    clock: Clock,
+    secret: SecretBytes,
     /// The index keys in force: pseudonyms are written under the current one, and during a
     /// rotation looked up under both.
-    pub keys: Keyring,
+    keys: Keyring,
     /// The current key's public id, stored with each holding (for rotation).
-    pub key_id: String,
-    pub limiter: limits::Limiter,
+    key_id: String,
+    limiter: limits::Limiter,
     /// Failed sign-ins per client address (`auth`).
     failed_auth: auth::FailedAuthLimiter,
     /// Bounds how many refusal events one caller can make the audit trail store.
-    pub refusals: refusals::RefusalThrottle,
+    refusals: refusals::RefusalThrottle,
     /// Screens a lookup's typo-variant probes against the pseudonyms this node knows exist.
-    pub prefilter: prefilter::Prefilter,
+    prefilter: prefilter::Prefilter,
     /// The last coverage figures and when they were computed (see `Service::coverage`).
-    pub coverage_cache: std::sync::Mutex<Option<(std::time::Instant, lookups::Coverage)>>,
+    coverage_cache: std::sync::Mutex<Option<(std::time::Instant, lookups::Coverage)>>,
     /// Set while one caller recounts coverage (see `Service::coverage`).
     coverage_recounting: std::sync::atomic::AtomicBool,
     /// Lines for a person: e.g. that a key file was created.
-    pub notices: Vec<String>,
+    notices: Vec<String>,
     /// The webhook delivery client, built on first use (see `outbox`).
-    pub webhook_client: std::sync::OnceLock<reqwest::Client>,
+    webhook_client: std::sync::OnceLock<reqwest::Client>,
 }
 
 /// The audit writer task; await it after the last `AuditLog` clone is dropped.

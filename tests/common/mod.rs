@@ -248,7 +248,7 @@ impl TestApp {
     }
 
     pub fn store(&self) -> &Store {
-        &self.state.store
+        self.state.store_for_tests()
     }
 
     /// Adds an organisation straight through the store (set-up, not the behaviour under test).
@@ -271,8 +271,7 @@ impl TestApp {
     /// Issues a token for a new user of `org` with `role`.
     pub async fn token(&self, org: &Organisation, role: Role) -> String {
         let name = format!("{} {}", role.as_str(), org.code);
-        let (_, token) =
-            child_locator::http::users::issue_user(&self.state, None, org.id, &name, role).await.expect("token");
+        let (_, token) = self.state.issue_user(None, org.id, &name, role).await.expect("token");
         token
     }
 

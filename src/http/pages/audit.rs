@@ -164,7 +164,7 @@ struct Chart {
 
 /// Lookups in the filter's window (default the last 14 days), counted per day and per purpose.
 async fn chart_data(state: &AppState, session: &Session, filter: &EventFilterInput) -> Result<Chart, PageError> {
-    let now = state.clock.now_ms();
+    let now = state.clock().now_ms();
     let to_day = filter
         .to
         .as_deref()
@@ -336,10 +336,10 @@ pub async fn anomalies(
     q: Result<Query<WindowQuery>, QueryRejection>,
 ) -> PageResult {
     let days = query(q, &session)?.days.unwrap_or(7).clamp(1, 366);
-    let to = state.clock.now_ms() + 1;
+    let to = state.clock().now_ms() + 1;
     let from = to - days * DAY_MS;
     let list = state
-        .anomalies(session.actor.org_id, from, to, &state.settings.anomaly_rules)
+        .anomalies(session.actor.org_id, from, to, &state.settings().anomaly_rules)
         .await
         .map_err(|e| PageError::new(e, &session))?;
     let body = html! {

@@ -163,7 +163,7 @@ pub async fn upload(State(state): State<AppState>, session: Session, headers: He
                 let stream = field.map_err(std::io::Error::other);
                 let reader = LimitedReader {
                     inner: SyncIoBridge::new(StreamReader::new(stream)),
-                    left: state.settings.max_sync_bytes as u64,
+                    left: state.settings().max_sync_bytes as u64,
                     exceeded: Default::default(),
                 };
                 let result = state

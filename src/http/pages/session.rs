@@ -28,7 +28,7 @@ use crate::domain::user::Actor;
 use crate::http::AppState;
 use crate::http::access;
 use crate::http::error::ApiError;
-use crate::keys::SecretBytes;
+use crate::store::sessions::StoredSession;
 
 const COOKIE: &str = "locator-session";
 /// With `Secure`, the `__Host-` prefix also pins the cookie to this host and path `/`.
@@ -36,8 +36,6 @@ const SECURE_COOKIE: &str = "__Host-locator-session";
 /// Before sign-in: a random value the sign-in form's CSRF token is bound to.
 const SIGN_IN_COOKIE: &str = "locator-sign-in";
 const SECURE_SIGN_IN_COOKIE: &str = "__Host-locator-sign-in";
-/// `last_seen_at` is written at most this often, so reading pages does not write every time.
-const TOUCH_EVERY_MS: i64 = 60_000;
 /// The most of a multipart body read to find its CSRF field (the first part).
 const MULTIPART_CSRF_PREFIX: usize = 16 * 1024;
 
@@ -64,11 +62,16 @@ struct SessionKeys {
 }
 
 impl SessionKeys {
-    fn new(secret: &SecretBytes) -> Self {
+    /// From a key derivation (the node secret's, via `Service::derive_key`).
+    fn new(derive: impl Fn(&str) -> [u8; 32]) -> Self {
         SessionKeys {
-            id: blake3::derive_key("child-locator 2026-11 web session id v1", &secret.0),
-            csrf: blake3::derive_key("child-locator 2026-11 web csrf v1", &secret.0),
+            id: derive("child-locator 2026-11 web session id v1"),
+            csrf: derive("child-locator 2026-11 web csrf v1"),
         }
+    }
+
+    fn of(state: &AppState) -> Self {
+        SessionKeys::new(|context| state.derive_key(context))
     }
 
     fn id_hash(&self, id: &str) -> Vec<u8> {
@@ -113,11 +116,11 @@ fn read_cookie<'a>(state: &AppState, headers: &'a HeaderMap, (plain, prefixed): 
 
 /// Whether cookies get `Secure` (see `config::SecureCookies`).
 fn secure(state: &AppState, headers: &HeaderMap) -> bool {
-    match state.settings.web.secure_cookies {
+    match state.settings().web.secure_cookies {
         SecureCookies::Always => true,
         SecureCookies::Never => false,
         SecureCookies::Auto => {
-            !state.settings.bind.ip().is_loopback()
+            !state.settings().bind.ip().is_loopback()
                 || headers
                     .get("x-forwarded-proto")
                     .and_then(|v| v.to_str().ok())
@@ -146,26 +149,17 @@ async fn current_session(
     state: &AppState,
     keys: &SessionKeys,
     headers: &HeaderMap,
-) -> Result<Option<(String, crate::store::sessions::StoredSession)>, ApiError> {
+) -> Result<Option<(String, StoredSession)>, ApiError> {
     let Some(id) = read_cookie(state, headers, (COOKIE, SECURE_COOKIE)) else { return Ok(None) };
     let hash = keys.id_hash(id);
-    let Some(stored) = state.store.session(&hash).await? else { return Ok(None) };
-    let now = state.clock.now_ms();
-    let idle_ms = i64::try_from(state.settings.web.session_idle.as_millis()).unwrap_or(i64::MAX);
-    if stored.expires_at <= now || stored.last_seen_at.saturating_add(idle_ms) <= now {
-        state.store.delete_session(&hash).await?;
-        return Ok(None);
-    }
-    if now - stored.last_seen_at >= TOUCH_EVERY_MS {
-        state.store.touch_session(&hash, now).await?;
-    }
+    let Some(stored) = state.live_session(&hash).await? else { return Ok(None) };
     Ok(Some((id.to_string(), stored)))
 }
 
 /// The page middleware: a live session (else to sign-in), a role the access table allows on
 /// this route (else a 403 page, audited like the API's), and on POST a valid CSRF token.
 pub async fn authorise_page(state: AppState, route: String, req: Request, next: Next) -> Response {
-    let keys = SessionKeys::new(&state.secret);
+    let keys = SessionKeys::of(&state);
     let (id, stored) = match current_session(&state, &keys, req.headers()).await {
         Ok(Some(found)) => found,
         Ok(None) => {
@@ -189,7 +183,7 @@ pub async fn authorise_page(state: AppState, route: String, req: Request, next: 
     }
     let mut req = req;
     if req.method() == Method::POST {
-        let (checked, rebuilt) = csrf_from_body(req, state.settings.max_body_bytes).await;
+        let (checked, rebuilt) = csrf_from_body(req, state.settings().max_body_bytes).await;
         req = rebuilt;
         let origin_ok = same_origin(req.headers());
         if !origin_ok || !keys.csrf_ok("session", &id, checked.as_deref()) {
@@ -301,7 +295,7 @@ fn sign_in_page(
     errors: &[FieldError],
     notice: Option<&str>,
 ) -> Response {
-    let keys = SessionKeys::new(&state.secret);
+    let keys = SessionKeys::of(state);
     let nonce = random_id();
     let csrf = keys.csrf("sign-in", &nonce).to_hex().to_string();
     let id = |_: &str| "token".to_string();
@@ -336,7 +330,7 @@ pub async fn sign_in(
     headers: HeaderMap,
     form: FormPairs,
 ) -> Response {
-    let keys = SessionKeys::new(&state.secret);
+    let keys = SessionKeys::of(&state);
     let nonce = read_cookie(&state, &headers, (SIGN_IN_COOKIE, SECURE_SIGN_IN_COOKIE)).unwrap_or("");
     if nonce.is_empty() || !same_origin(&headers) || !keys.csrf_ok("sign-in", nonce, form.get("csrf")) {
         let errors = [FieldError::new("token", "expired_form", "the sign-in form had expired: paste your token again")];
@@ -359,15 +353,8 @@ pub async fn sign_in(
         }
         Err(e) => return PageError::from(ApiError::from(e)).into_response(),
     };
-    let now = state.clock.now_ms();
-    let idle_ms = i64::try_from(state.settings.web.session_idle.as_millis()).unwrap_or(i64::MAX);
-    let max_ms = i64::try_from(state.settings.web.session_max.as_millis()).unwrap_or(i64::MAX);
-    if let Err(e) = state.store.delete_expired_sessions(now, idle_ms).await {
-        return PageError::from(ApiError::from(e)).into_response();
-    }
     let id = random_id();
-    if let Err(e) = state.store.create_session(&keys.id_hash(&id), actor.user_id, now, now.saturating_add(max_ms)).await
-    {
+    if let Err(e) = state.start_session(&keys.id_hash(&id), actor.user_id).await {
         return PageError::from(ApiError::from(e)).into_response();
     }
     tracing::info!(user = actor.user_id, org = %actor.org_code, "signed in to the web pages");
@@ -383,9 +370,9 @@ pub async fn sign_in(
 
 /// POST /sign-out: the session is deleted on the server, and the cookie cleared.
 pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap, session: Session) -> PageResult {
-    let keys = SessionKeys::new(&state.secret);
+    let keys = SessionKeys::of(&state);
     if let Some(id) = read_cookie(&state, &headers, (COOKIE, SECURE_COOKIE)) {
-        state.store.delete_session(&keys.id_hash(id)).await.map_err(|e| PageError::new(ApiError::from(e), &session))?;
+        state.end_session(&keys.id_hash(id)).await.map_err(|e| PageError::new(ApiError::from(e), &session))?;
     }
     tracing::info!(user = session.actor.user_id, "signed out of the web pages");
     let mut response = see_other("/sign-in");
@@ -427,7 +414,7 @@ mod tests {
 
     #[test]
     fn a_forged_or_missing_csrf_token_is_refused() {
-        let keys = SessionKeys::new(&SecretBytes([7; 32]));
+        let keys = SessionKeys::new(|context| blake3::derive_key(context, &[7; 32]));
         let good = keys.csrf("session", "id-1").to_hex().to_string();
         assert!(keys.csrf_ok("session", "id-1", Some(&good)));
         assert!(!keys.csrf_ok("session", "id-2", Some(&good)), "bound to the session");

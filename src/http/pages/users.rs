@@ -11,7 +11,6 @@ use crate::domain::FieldError;
 use crate::domain::organisation::parse_label;
 use crate::domain::role::Role;
 use crate::http::AppState;
-use crate::http::users::issue_user;
 
 /// The roles an org-admin may issue (operators are issued by operators only).
 const ISSUABLE: [Role; 3] = [Role::Practitioner, Role::IgOfficer, Role::OrgAdmin];
@@ -76,7 +75,8 @@ pub async fn issue(State(state): State<AppState>, session: Session, form: FormPa
         errors.push(FieldError::new("role", "invalid_role", "choose practitioner, ig-officer or org-admin"));
     }
     let (Some(name), Some(role)) = (name, role) else { return page(&state, &session, &errors, None).await };
-    let (user, token) = issue_user(&state, Some(&session.actor), session.actor.org_id, &name, role)
+    let (user, token) = state
+        .issue_user(Some(&session.actor), session.actor.org_id, &name, role)
         .await
         .map_err(|e| PageError::new(e, &session))?;
     let notice = html! {
