@@ -148,3 +148,52 @@ fn the_scan_sees_an_import_and_a_cycle() {
     assert_eq!(cycle_from(&graph, "a"), Some(vec!["a".into(), "b".into(), "a".into()]));
     assert_eq!(cycle_from(&graph, "c"), None);
 }
+
+/// The code of a file without its comment lines (a comment may say "store" freely).
+fn without_comments(code: &str) -> String {
+    code.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n")
+}
+
+/// Whether `code` names `word` as a whole identifier (`Store`, not `StoreError`).
+fn names_identifier(code: &str, word: &str) -> bool {
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
+    code.match_indices(word).any(|(at, _)| {
+        let before = code[..at].chars().next_back();
+        let after = code[at + word.len()..].chars().next();
+        !before.is_some_and(is_ident) && !after.is_some_and(is_ident)
+    })
+}
+
+#[test]
+fn http_and_the_command_line_reach_the_store_only_through_service_methods() {
+    let modules = modules();
+    let mut broken = Vec::new();
+    for (module, code) in &modules {
+        let layer = module.split("::").next().unwrap_or_default();
+        if layer != "http" && layer != "cli" {
+            continue;
+        }
+        // `ServiceError::Store` is the error variant, not the handle.
+        let code = without_comments(code).replace("ServiceError::Store(", "ServiceError::(");
+        if names_identifier(&code, "Store") {
+            broken.push(format!("{module} holds the store handle (`Store`)"));
+        }
+        // `Service`'s parts are private; the only ways to them are for tests, and the layers
+        // above must not use those.
+        for reach in ["_for_tests(", ".store.", ".audit.", ".service."] {
+            if code.contains(reach) {
+                broken.push(format!("{module} uses `{reach}`"));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "http/ and cli/ go through `Service` methods only:\n{}", broken.join("\n"));
+}
+
+#[test]
+fn the_store_check_tells_the_handle_from_its_types() {
+    assert!(names_identifier("let s: &Store = x;", "Store"));
+    assert!(names_identifier("Store::connect(url)", "Store"));
+    assert!(!names_identifier("use crate::store::StoreError;", "Store"));
+    assert!(!names_identifier("StoredSession", "Store"));
+    assert!(!without_comments("/// Store it safely\nfn f() {}").contains("Store"));
+}

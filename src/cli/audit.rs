@@ -10,14 +10,12 @@ use clap::Subcommand;
 
 use crate::audit::checkpoint::{AuditSigningKey, parse_public_key};
 use crate::audit::export::verify_export;
-use crate::audit::rollback::{HighWater, RollbackError, check_extends};
-use crate::audit::stored::verify_stored_sealed;
 use crate::audit::verify::VerifiedLog;
-use crate::audit::witness::{Pushed, WitnessTarget, parse_witness_file, push};
+use crate::audit::witness::{Pushed, WitnessTarget, parse_witness_file};
 use crate::audit::{EventType, NewEvent};
 use crate::config::Settings;
 use crate::service::audit::{EventFilterInput, events_csv};
-use crate::store::Store;
+use crate::service::offline;
 
 #[derive(Subcommand, Debug)]
 pub enum AuditCommand {
@@ -117,25 +115,7 @@ pub async fn run(command: AuditCommand, settings: Settings) -> anyhow::Result<Ex
                     let file = std::fs::File::open(&path).with_context(|| format!("cannot read {}", path.display()))?;
                     verify_export(std::io::BufReader::new(file), &key, &witnessed).map_err(|e| e.to_string())
                 }
-                (_, key) => {
-                    // The service's key re-derives every commitment in v2 leaves; without the
-                    // key file they are checked by count and presence only.
-                    let leaf_key = if settings.audit_key_file.exists() {
-                        Some(AuditSigningKey::load_or_create(&settings.audit_key_file)?.0.leaf_key())
-                    } else {
-                        None
-                    };
-                    let store = Store::connect(&settings.database_url).await?;
-                    let high_water = HighWater::for_node(&store, &settings.audit_key_file);
-                    let result = match not_rolled_back(&store, &high_water).await {
-                        Err(e) => Err(e.to_string()),
-                        Ok(()) => verify_stored_sealed(&store, key, leaf_key.as_ref(), &witnessed)
-                            .await
-                            .map_err(|e| e.to_string()),
-                    };
-                    store.close().await;
-                    result
-                }
+                (_, key) => offline::verify_stored_trail(&settings, key, &witnessed).await?,
             };
             match result {
                 Ok(log) => {
@@ -235,9 +215,7 @@ pub async fn run(command: AuditCommand, settings: Settings) -> anyhow::Result<Ex
         AuditCommand::Witness { to } => {
             let target = WitnessTarget::parse(&to).map_err(|e| anyhow::anyhow!(e))?;
             let (key, _) = AuditSigningKey::load_or_create(&settings.audit_key_file)?;
-            let store = Store::connect(&settings.database_url).await?;
-            let result = push(&store, &target, &key.verifying_key()).await;
-            store.close().await;
+            let result = offline::push_to_witness(&settings.database_url, &target, &key.verifying_key()).await?;
             match result {
                 Ok(Pushed::Appended(size)) => {
                     println!("witnessed the checkpoint at size {size} to {}", target.describe());
@@ -273,19 +251,5 @@ fn describe(e: crate::service::ServiceError) -> anyhow::Error {
             )
         }
         other => other.into(),
-    }
-}
-
-/// The trail must extend the latest checkpoint this node recorded (rollback protection). A
-/// database from before the record existed has none to check: said, not failed.
-async fn not_rolled_back(store: &Store, high_water: &HighWater) -> Result<(), RollbackError> {
-    match high_water.load().await {
-        Ok(Some(seen)) => check_extends(store, &seen).await,
-        Ok(None) => Ok(()),
-        Err(RollbackError::Store(e)) => {
-            eprintln!("note: no recorded latest checkpoint to check the trail against ({e})");
-            Ok(())
-        }
-        Err(e) => Err(e),
     }
 }

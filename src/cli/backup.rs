@@ -48,7 +48,7 @@ pub async fn run(args: BackupArgs, settings: Settings) -> anyhow::Result<ExitCod
         let _ = std::fs::remove_file(&args.file);
         return Err(e);
     }
-    let checked = crate::store::sqlite::check_copy(&args.file).await?;
+    let checked = crate::service::offline::check_backup(&args.file).await?;
     println!(
         "backup written to {} ({} bytes, {} audit entries, integrity ok); the key files are NOT in it: \
          back them up separately",

@@ -104,8 +104,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
         Command::Serve => serve::serve(settings).await,
         Command::Demo => demo::demo(settings).await,
         Command::Migrate => {
-            let store = crate::store::Store::open(&settings.database_url).await?;
-            store.close().await;
+            crate::service::offline::migrate(&settings.database_url).await?;
             println!("migrations applied to {}", crate::config::redact_url(&settings.database_url));
             Ok(ExitCode::SUCCESS)
         }

@@ -8,6 +8,7 @@ pub mod doors;
 pub mod holdings;
 pub mod limits;
 pub mod lookups;
+pub mod offline;
 pub mod outbox;
 pub mod prefilter;
 pub mod purge;
