@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{Service, ServiceError, ServiceResult};
+use crate::audit::checkpoint::AuditSigningKey;
+use crate::audit::export::ExportError;
+use crate::audit::export::ExportSummary;
 use crate::audit::leaf::{Sealed, scope_value};
 use crate::audit::merkle::Hash;
 use crate::audit::nodes;
@@ -566,6 +569,77 @@ pub fn events_csv(events: &[EventView]) -> String {
 /// Spreadsheets run cells starting with these as formulas: prefix a quote so they stay text.
 fn csv_safe(text: &str) -> String {
     if text.starts_with(['=', '+', '-', '@']) { format!("'{text}") } else { text.to_string() }
+}
+
+impl Service {
+    /// Records an event of the machine owner's own operations (start-up, key rotation, backups).
+    pub async fn record(&self, event: NewEvent) -> ServiceResult<()> {
+        self.audit.record(event).await?;
+        Ok(())
+    }
+
+    /// One event of the actor's organisation's scope, by its position in the log.
+    pub async fn audit_event_in_scope(&self, org_id: i64, seq: i64) -> ServiceResult<Option<EventRow>> {
+        let query = crate::store::audit_views::EventQuery {
+            scope_org: Some(org_id),
+            seqs: Some(vec![seq]),
+            limit: 1,
+            ..Default::default()
+        };
+        Ok(self.store.audit_events_page(&query).await?.into_iter().next())
+    }
+
+    /// The tree size asked (default: the head) and its signed checkpoint if kept.
+    pub async fn audit_tree_at(&self, size: Option<u64>) -> ServiceResult<(u64, Option<String>)> {
+        let head = self.store.audit_head().await?;
+        let size = size.unwrap_or(head.size);
+        if size > head.size {
+            return Err(vec![crate::domain::FieldError::new(
+                "tree_size",
+                "too_large",
+                "the log is not that large yet",
+            )]
+            .into());
+        }
+        let note = if size == head.size {
+            head.checkpoint
+        } else {
+            self.store.audit_checkpoint_at(i64::try_from(size).map_err(|_| StoreError::NotFound)?).await?
+        };
+        Ok((size, note))
+    }
+
+    /// The key that signs the audit log's checkpoints.
+    pub fn audit_signer(&self) -> &AuditSigningKey {
+        self.audit.signer()
+    }
+
+    /// Writes the whole audit log and its checkpoints to `out`.
+    pub async fn export_audit(&self, out: &mut impl std::io::Write, now: Millis) -> Result<ExportSummary, ExportError> {
+        crate::audit::export::write_export(&self.store, out, now).await
+    }
+
+    /// Pushes the signed checkpoint to the witness now and every `every`; a log inconsistent with
+    /// what was already witnessed is logged as an error on every attempt (it will not go away).
+    pub async fn witness_on_schedule(&self, target: crate::audit::witness::WitnessTarget, every: std::time::Duration) {
+        use crate::audit::witness::{Pushed, push};
+        let key = self.audit.signer().verifying_key();
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            match push(&self.store, &target, &key).await {
+                Ok(Pushed::Appended(size)) => {
+                    tracing::info!(size, witness = %target.describe(), "audit checkpoint witnessed")
+                }
+                Ok(Pushed::Unchanged(_)) => {}
+                Err(e) if e.is_alarm() => tracing::error!(error = %e, witness = %target.describe(), "AUDIT LOG ALARM"),
+                Err(e) => {
+                    tracing::warn!(error = %e, witness = %target.describe(), "audit witness push failed; will retry")
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -252,3 +252,10 @@ fn decide_matches(org_id: i64, holding: &NewHolding, hits: &[&Hit]) -> Vec<(Basi
     }
     best.into_values().collect()
 }
+
+impl Service {
+    /// What the index holds for one of the actor's organisation's records.
+    pub async fn holding_of(&self, actor: &Actor, local_ref: &str) -> ServiceResult<StoredHolding> {
+        Ok(self.store.holding(actor.org_id, local_ref).await?)
+    }
+}

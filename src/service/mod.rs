@@ -4,10 +4,12 @@
 pub mod audit;
 pub mod auth;
 pub mod churn;
-pub mod doors;
+pub mod directory;
+pub mod health;
 pub mod holdings;
 pub mod limits;
 pub mod lookups;
+pub mod node;
 pub mod offline;
 pub mod outbox;
 pub mod prefilter;
@@ -15,6 +17,7 @@ pub mod purge;
 pub mod redaction;
 pub mod refusals;
 pub mod requests;
+pub mod sessions;
 pub mod sync;
 pub mod sync_lease;
 pub mod sync_records;
@@ -211,3 +214,30 @@ fn spawn_node_backfill(store: Store) {
 
 /// The checkpoint origin line: names this log in every signed checkpoint.
 pub const AUDIT_ORIGIN: &str = "child-locator/audit";
+
+impl Service {
+    /// The store, for tests' set-up and inspection only: `http/` and `cli/` go through the
+    /// use cases (tests/architecture.rs checks they never call this).
+    #[doc(hidden)]
+    pub fn store_for_tests(&self) -> &Store {
+        &self.store
+    }
+
+    /// The audit log's leaf key, for tests that open scope commitments themselves.
+    #[doc(hidden)]
+    pub fn leaf_key_for_tests(&self) -> crate::audit::leaf::LeafKey {
+        self.audit.leaf_key()
+    }
+
+    /// The lookup prefilter, for tests that watch it load.
+    #[doc(hidden)]
+    pub fn prefilter_for_tests(&self) -> &prefilter::Prefilter {
+        &self.prefilter
+    }
+
+    /// The index keys, for tests that build holdings by hand.
+    #[doc(hidden)]
+    pub fn keyring_for_tests(&self) -> &crate::domain::keyring::Keyring {
+        &self.keys
+    }
+}

@@ -275,3 +275,10 @@ fn error_chain_says(error: &(dyn std::error::Error + 'static), text: &str) -> bo
     }
     false
 }
+
+impl Service {
+    /// The actor's organisation's webhook, if set.
+    pub async fn webhook_of(&self, actor: &Actor) -> ServiceResult<Option<Webhook>> {
+        Ok(self.store.webhook(actor.org_id).await?)
+    }
+}

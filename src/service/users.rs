@@ -96,3 +96,28 @@ impl Service {
         Ok((user, token.expose().to_string()))
     }
 }
+
+impl Service {
+    /// The users of one organisation (the command line).
+    pub async fn users_of_org(&self, org_id: i64) -> ServiceResult<Vec<User>> {
+        Ok(self.store.users_of_org(org_id).await?)
+    }
+
+    /// The machine owner revokes a user's token (the command line).
+    pub async fn revoke_token_of(&self, org_id: i64, user_id: i64) -> ServiceResult<User> {
+        let user = self.store.revoke_user(org_id, user_id, self.clock.now_ms()).await?;
+        let event = NewEvent::new(EventType::TokenRevoked)
+            .concerning([org_id])
+            .details(json!({"user_id": user.id, "via": "cli"}));
+        self.audit.record(event).await?;
+        Ok(user)
+    }
+
+    /// Reports a token of the actor's organisation as lost: every further use is flagged.
+    pub async fn report_token_lost(&self, actor: &Actor, user_id: i64) -> ServiceResult<User> {
+        let user = self.store.report_token_lost(actor.org_id, user_id, self.clock.now_ms()).await?;
+        let event = NewEvent::new(EventType::TokenReportedLost).by(actor).details(json!({"user_id": user.id}));
+        self.audit.record(event).await?;
+        Ok(user)
+    }
+}
