@@ -337,24 +337,6 @@ async fn a_serving_node_is_not_ready_until_its_prefilter_load_has_been_tried() {
     assert!(!w.app.state.prefilter_for_tests().needs_rebuild(), "and the filter is in place");
 }
 
-/// Every row of a newest-first list, page by page: `next_cursor` goes back as `before`.
-async fn every_page(app: &TestApp, token: &str, path: &str, rows: &str, limit: usize) -> Vec<Value> {
-    let mut all = Vec::new();
-    let mut before = String::new();
-    loop {
-        let (status, page) = app.get(token, &format!("{path}?limit={limit}{before}")).await;
-        assert_eq!(status, StatusCode::OK, "{page}");
-        let got = page[rows].as_array().unwrap();
-        assert!(got.len() <= limit);
-        all.extend(got.iter().cloned());
-        match page["next_cursor"].as_str() {
-            Some(cursor) => before = format!("&before={cursor}"),
-            None => return all,
-        }
-        assert!(all.len() < 10_000, "the cursor does not advance");
-    }
-}
-
 #[tokio::test]
 async fn lookups_received_in_one_millisecond_are_paged_without_a_gap_or_a_repeat() {
     for engine in engines() {
@@ -369,7 +351,7 @@ async fn lookups_received_in_one_millisecond_are_paged_without_a_gap_or_a_repeat
             let body = json!({"subject": {"nhs_number": NHS}, "purpose": "s47-enquiry"});
             assert_eq!(app.post(&worker, "/api/v1/lookups", &body).await.0, StatusCode::OK);
         }
-        let rows = every_page(&app, &holder_admin, "/api/v1/lookups/received", "lookups", 7).await;
+        let rows = app.every_page(&holder_admin, "/api/v1/lookups/received", "lookups", 7).await;
         let ids: std::collections::BTreeSet<&str> = rows.iter().map(|r| r["match_id"].as_str().unwrap()).collect();
         assert_eq!((rows.len(), ids.len()), (300, 300), "{engine:?}: every row once");
 

@@ -545,22 +545,6 @@ async fn a_step_without_a_body_is_accepted_where_every_field_is_optional() {
     assert_eq!(w.state_of(&id).await, "acknowledged");
 }
 
-/// Every row of a newest-first list, page by page: `next_cursor` goes back as `before`.
-async fn every_page(app: &TestApp, token: &str, path: &str, rows: &str, limit: usize) -> Vec<Value> {
-    let mut all = Vec::new();
-    let mut before = String::new();
-    loop {
-        let (status, page) = app.get(token, &format!("{path}?limit={limit}{before}")).await;
-        assert_eq!(status, StatusCode::OK, "{page}");
-        all.extend(page[rows].as_array().unwrap().iter().cloned());
-        match page["next_cursor"].as_str() {
-            Some(cursor) => before = format!("&before={cursor}"),
-            None => return all,
-        }
-        assert!(all.len() < 10_000, "the cursor does not advance");
-    }
-}
-
 #[tokio::test]
 async fn requests_and_notifications_in_one_millisecond_are_paged_without_a_gap_or_a_repeat() {
     for engine in engines() {
@@ -571,7 +555,7 @@ async fn requests_and_notifications_in_one_millisecond_are_paged_without_a_gap_o
             made.insert(w.request("routine").await);
         }
         for token in [&w.leeds_worker, &w.mcr_worker] {
-            let rows = every_page(&w.app, token, "/api/v1/requests", "requests", 4).await;
+            let rows = w.app.every_page(token, "/api/v1/requests", "requests", 4).await;
             let ids: std::collections::BTreeSet<String> =
                 rows.iter().map(|r| r["request_id"].as_str().unwrap().to_string()).collect();
             assert_eq!((rows.len(), &ids), (23, &made), "{engine:?}: every request once");
@@ -579,7 +563,7 @@ async fn requests_and_notifications_in_one_millisecond_are_paged_without_a_gap_o
         let (_, all) = w.app.get(&w.mcr_admin, "/api/v1/outbox?limit=1000").await;
         let all = all["messages"].as_array().unwrap().len();
         assert!(all >= 23, "a message a request at least");
-        let rows = every_page(&w.app, &w.mcr_admin, "/api/v1/outbox", "messages", 4).await;
+        let rows = w.app.every_page(&w.mcr_admin, "/api/v1/outbox", "messages", 4).await;
         let ids: std::collections::BTreeSet<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
         assert_eq!((rows.len(), ids.len()), (all, all), "{engine:?}: every message once");
 

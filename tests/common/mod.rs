@@ -310,6 +310,25 @@ impl TestApp {
         response.text().await.expect("body")
     }
 
+    /// Every row of a newest-first list at `path` (its rows under `rows`), `limit` a page,
+    /// following `next_cursor` back as `before` until the last page.
+    pub async fn every_page(&self, token: &str, path: &str, rows: &str, limit: usize) -> Vec<Value> {
+        let mut all = Vec::new();
+        let mut before = String::new();
+        loop {
+            let (status, page) = self.get(token, &format!("{path}?limit={limit}{before}")).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            let got = page[rows].as_array().expect("a list of rows");
+            assert!(got.len() <= limit, "a page holds at most its limit");
+            all.extend(got.iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(cursor) => before = format!("&before={cursor}"),
+                None => return all,
+            }
+            assert!(all.len() < 10_000, "the cursor does not advance");
+        }
+    }
+
     /// Posts a whole caseload to `/api/v1/holdings/sync{query}`.
     pub async fn sync(&self, token: &str, content_type: &str, body: String, query: &str) -> (StatusCode, Value) {
         let response = self
