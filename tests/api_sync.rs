@@ -442,7 +442,7 @@ fn feed() -> (std::sync::mpsc::Sender<Vec<u8>>, Feed) {
     (send, Feed { pieces, current: Vec::new(), at: 0 })
 }
 
-/// Waits (up to 10 s) until the audit trail holds `count` events of `kind`.
+/// Waits (up to 10 s) until the audit trail holds `count` events of `kind`; fails if it never does.
 async fn wait_for_events(app: &TestApp, kind: &str, count: usize) {
     for _ in 0..100 {
         if app.audit_types().await.iter().filter(|t| *t == kind).count() >= count {
@@ -450,6 +450,7 @@ async fn wait_for_events(app: &TestApp, kind: &str, count: usize) {
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    panic!("the trail never held {count} `{kind}` events");
 }
 
 async fn holdings_of(app: &TestApp, token: &str, refs: &[String]) -> usize {
@@ -484,7 +485,8 @@ async fn a_second_sync_of_one_organisation_while_one_runs_is_refused_and_the_fir
             state.sync_holdings(org_id, None, SyncFormat::Csv, file, Default::default(), &|_| {}).await
         });
         send.send(format!("{HEADER}\n{}\n", first[..20].join("\n")).into_bytes()).unwrap();
-        wait_for_events(&app, "sync_started", 1).await;
+        // The first sync (of `before`) started one; this one holds the lease once it has its own.
+        wait_for_events(&app, "sync_started", 2).await;
 
         let other = caseload(&second.iter().map(String::as_str).collect::<Vec<_>>());
         let (status, body) = app.sync(&admin, "text/csv", other, "").await;
