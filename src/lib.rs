@@ -1,6 +1,6 @@
 //! child-locator: a privacy-preserving national index of which organisation knows a child.
 //! Layers: `http` / `cli` (edges) → `service` (the use cases, the only door) → `domain` (pure
-//! decisions) + `store` (persistence) + `audit` (the signed trail). `tests/architecture.rs` checks it.
+//! decisions) + `store` (persistence) + `audit` (the signed trail). `tests/suite/architecture.rs` checks it.
 
 pub mod audit;
 pub mod cli;

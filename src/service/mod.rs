@@ -217,7 +217,7 @@ pub const AUDIT_ORIGIN: &str = "child-locator/audit";
 
 impl Service {
     /// The store, for tests' set-up and inspection only: `http/` and `cli/` go through the
-    /// use cases (tests/architecture.rs checks they never call this).
+    /// use cases (tests/suite/architecture.rs checks they never call this).
     #[doc(hidden)]
     pub fn store_for_tests(&self) -> &Store {
         &self.store

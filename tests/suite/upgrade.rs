@@ -1,7 +1,7 @@
 //! Upgrades: every migration in migrations/ is applied one version at a time on top of data written
 //! in that version's shape, then today's code serves, authenticates, finds and audits on the result.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 
@@ -9,7 +9,7 @@ use child_locator::domain::holding::HoldingInput;
 use child_locator::domain::identity::{IndexSecret, Pseudonymiser, RawSubject};
 use child_locator::domain::token::Token;
 use child_locator::keys::{self, TokenHasher};
-use common::{Engine, START_MS, TestApp, TestDb, engines};
+use common::{Engine, START_MS, TestApp, TestDb};
 use reqwest::StatusCode;
 use serde_json::json;
 use sqlx::migrate::Migrator;
@@ -183,87 +183,85 @@ async fn advance_sequences(engine: Engine, pool: &AnyPool) {
     }
 }
 
-#[tokio::test]
-async fn every_migration_applies_in_turn_over_existing_data_and_todays_code_reads_the_result() {
-    for engine in engines() {
-        let db = TestDb::new(engine).await;
-        let settings = db.settings();
-        let secret = keys::generate(&settings.key_file).expect("index key");
-        sqlx::any::install_default_drivers();
-        let url = match engine {
-            Engine::Sqlite => format!("{}?mode=rwc", db.url),
-            Engine::Postgres => db.url.clone(),
-        };
-        let pool = sqlx::any::AnyPoolOptions::new().max_connections(1).connect(&url).await.expect("connect");
-        let files = migration_files(engine);
-        assert!(files.len() >= 3, "{engine:?}: expected the migrations in {:?}", migrations_dir(engine));
-        let mut seeded = Seeded { asker_token: String::new(), holder_token: String::new() };
-        for (version, _) in &files {
-            migrate_to(engine, &pool, *version).await;
-            seed(*version, &pool, &secret, &mut seeded).await;
-        }
-        advance_sequences(engine, &pool).await;
-        pool.close().await;
-
-        // Today's code on the upgraded database: it opens (nothing left to migrate) and is ready.
-        let (db_url, key_file, audit_key_file) =
-            (db.url.clone(), settings.key_file.clone(), settings.audit_key_file.clone());
-        let app = TestApp::start_with(engine, move |s| {
-            s.database_url = db_url;
-            s.key_file = key_file;
-            s.audit_key_file = audit_key_file;
-        })
-        .await;
-        app.store().ready().await.unwrap_or_else(|e| panic!("{engine:?}: not ready after the upgrade: {e}"));
-
-        // Tokens issued before the upgrade still authenticate; the directory and holding read back.
-        let (status, me) = app.get(&seeded.asker_token, "/api/v1/me").await;
-        assert_eq!(status, StatusCode::OK, "{engine:?}: {me}");
-        let (status, org) = app.get(&seeded.asker_token, &format!("/api/v1/organisations/{HOLDER}")).await;
-        assert_eq!((status, org["name"].as_str()), (StatusCode::OK, Some("Manchester")), "{engine:?}: {org}");
-        let (status, holding) = app.get(&seeded.holder_token, "/api/v1/holdings/MCR-1").await;
-        assert_eq!(status, StatusCode::OK, "{engine:?}: {holding}");
-        assert_eq!(holding["category"], "child-protection-plan", "{engine:?}: {holding}");
-
-        // A lookup today finds the child through pseudonyms stored before the upgrade.
-        let (status, found) = app
-            .post(
-                &seeded.asker_token,
-                "/api/v1/lookups",
-                &json!({"subject": {"nhs_number": NHS, "date_of_birth": "2015-06-01"}, "purpose": "s47-enquiry"}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{engine:?}: {found}");
-        let matches = found["matches"].as_array().expect("matches");
-        assert!(
-            matches.iter().any(|m| m["organisation"]["code"] == HOLDER),
-            "{engine:?}: the seeded holding is found: {found}"
-        );
-
-        // The holder sees the lookup recorded before the upgrade and the one made after it.
-        let (status, received) = app.get(&seeded.holder_token, "/api/v1/lookups/received").await;
-        assert_eq!(status, StatusCode::OK, "{engine:?}: {received}");
-        let lookups = received["lookups"].as_array().expect("lookups");
-        assert!(lookups.iter().any(|l| l["purpose"] == "s17-assessment"), "{engine:?}: {received}");
-        assert!(lookups.iter().any(|l| l["purpose"] == "s47-enquiry"), "{engine:?}: {received}");
-
-        // Writes work on the upgraded schema, and the audit trail written since verifies.
-        let (status, body) = app
-            .put(
-                &seeded.holder_token,
-                "/api/v1/holdings/MCR-2",
-                &json!({"category": "early-help", "status": "open", "subject": {"given_name": "Ben",
-                    "family_name": "Kowalski", "date_of_birth": "2019-11-23", "postcode": "M2 3BB"}}),
-            )
-            .await;
-        assert!(status.is_success(), "{engine:?}: {status} {body}");
-        // The seeded match was written straight into its table, with no event to sign it (set-up
-        // cannot sign): verify names it, as it would any row written around the trail.
-        let log = child_locator::audit::stored::verify_stored(app.store(), None).await;
-        let said = log.as_ref().map_or_else(ToString::to_string, |_| String::new());
-        assert!(said.contains("lookup_matches"), "{engine:?}: the unsigned match is named: {said}");
-        app.store().execute_raw_on_audit("DELETE FROM lookup_matches WHERE match_id = 'seeded-match'").await.unwrap();
-        let log = child_locator::audit::stored::verify_stored(app.store(), None).await;
-        assert!(log.is_ok(), "{engine:?}: audit trail after the upgrade: {log:?}");
+#[suite::test(each_engine)]
+async fn every_migration_applies_in_turn_over_existing_data_and_todays_code_reads_the_result(engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let settings = db.settings();
+    let secret = keys::generate(&settings.key_file).expect("index key");
+    sqlx::any::install_default_drivers();
+    let url = match engine {
+        Engine::Sqlite => format!("{}?mode=rwc", db.url),
+        Engine::Postgres => db.url.clone(),
+    };
+    let pool = sqlx::any::AnyPoolOptions::new().max_connections(1).connect(&url).await.expect("connect");
+    let files = migration_files(engine);
+    assert!(files.len() >= 3, "{engine:?}: expected the migrations in {:?}", migrations_dir(engine));
+    let mut seeded = Seeded { asker_token: String::new(), holder_token: String::new() };
+    for (version, _) in &files {
+        migrate_to(engine, &pool, *version).await;
+        seed(*version, &pool, &secret, &mut seeded).await;
     }
+    advance_sequences(engine, &pool).await;
+    pool.close().await;
+
+    // Today's code on the upgraded database: it opens (nothing left to migrate) and is ready.
+    let (db_url, key_file, audit_key_file) =
+        (db.url.clone(), settings.key_file.clone(), settings.audit_key_file.clone());
+    let app = TestApp::start_with(engine, move |s| {
+        s.database_url = db_url;
+        s.key_file = key_file;
+        s.audit_key_file = audit_key_file;
+    })
+    .await;
+    app.store().ready().await.unwrap_or_else(|e| panic!("{engine:?}: not ready after the upgrade: {e}"));
+
+    // Tokens issued before the upgrade still authenticate; the directory and holding read back.
+    let (status, me) = app.get(&seeded.asker_token, "/api/v1/me").await;
+    assert_eq!(status, StatusCode::OK, "{engine:?}: {me}");
+    let (status, org) = app.get(&seeded.asker_token, &format!("/api/v1/organisations/{HOLDER}")).await;
+    assert_eq!((status, org["name"].as_str()), (StatusCode::OK, Some("Manchester")), "{engine:?}: {org}");
+    let (status, holding) = app.get(&seeded.holder_token, "/api/v1/holdings/MCR-1").await;
+    assert_eq!(status, StatusCode::OK, "{engine:?}: {holding}");
+    assert_eq!(holding["category"], "child-protection-plan", "{engine:?}: {holding}");
+
+    // A lookup today finds the child through pseudonyms stored before the upgrade.
+    let (status, found) = app
+        .post(
+            &seeded.asker_token,
+            "/api/v1/lookups",
+            &json!({"subject": {"nhs_number": NHS, "date_of_birth": "2015-06-01"}, "purpose": "s47-enquiry"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{engine:?}: {found}");
+    let matches = found["matches"].as_array().expect("matches");
+    assert!(
+        matches.iter().any(|m| m["organisation"]["code"] == HOLDER),
+        "{engine:?}: the seeded holding is found: {found}"
+    );
+
+    // The holder sees the lookup recorded before the upgrade and the one made after it.
+    let (status, received) = app.get(&seeded.holder_token, "/api/v1/lookups/received").await;
+    assert_eq!(status, StatusCode::OK, "{engine:?}: {received}");
+    let lookups = received["lookups"].as_array().expect("lookups");
+    assert!(lookups.iter().any(|l| l["purpose"] == "s17-assessment"), "{engine:?}: {received}");
+    assert!(lookups.iter().any(|l| l["purpose"] == "s47-enquiry"), "{engine:?}: {received}");
+
+    // Writes work on the upgraded schema, and the audit trail written since verifies.
+    let (status, body) = app
+        .put(
+            &seeded.holder_token,
+            "/api/v1/holdings/MCR-2",
+            &json!({"category": "early-help", "status": "open", "subject": {"given_name": "Ben",
+                "family_name": "Kowalski", "date_of_birth": "2019-11-23", "postcode": "M2 3BB"}}),
+        )
+        .await;
+    assert!(status.is_success(), "{engine:?}: {status} {body}");
+    // The seeded match was written straight into its table, with no event to sign it (set-up
+    // cannot sign): verify names it, as it would any row written around the trail.
+    let log = child_locator::audit::stored::verify_stored(app.store(), None).await;
+    let said = log.as_ref().map_or_else(ToString::to_string, |_| String::new());
+    assert!(said.contains("lookup_matches"), "{engine:?}: the unsigned match is named: {said}");
+    app.store().execute_raw_on_audit("DELETE FROM lookup_matches WHERE match_id = 'seeded-match'").await.unwrap();
+    let log = child_locator::audit::stored::verify_stored(app.store(), None).await;
+    assert!(log.is_ok(), "{engine:?}: audit trail after the upgrade: {log:?}");
 }

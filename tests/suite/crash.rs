@@ -6,7 +6,7 @@
 //!
 //! Rounds per engine: `LOCATOR_CRASH_ROUNDS` (3 by default, as in CI; the full run uses 20+).
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,7 +16,7 @@ use std::time::Duration;
 use child_locator::store::Store;
 use common::cli::stdout;
 use common::server::Server;
-use common::{Engine, TestDb, engines};
+use common::{Engine, TestDb};
 use rand::Rng;
 use serde_json::{Value, json};
 
@@ -279,22 +279,14 @@ async fn kill_under_load_and_recover(engine: Engine) {
     assert!(server.stop().success(), "a clean stop after the last round");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_keeps_every_acknowledged_write_through_sigkill() {
-    kill_under_load_and_recover(Engine::Sqlite).await;
+#[suite::test(each_engine, multi_thread)]
+async fn every_acknowledged_write_survives_sigkill(engine: Engine) {
+    kill_under_load_and_recover(engine).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_keeps_every_acknowledged_write_through_sigkill() {
-    if !engines().contains(&Engine::Postgres) {
-        return;
-    }
-    kill_under_load_and_recover(Engine::Postgres).await;
-}
-
-#[test]
+#[suite::test(requires = common::postgres_available)]
 fn serve_refuses_postgres_that_acknowledges_commits_before_they_are_durable() {
-    let Some(url) = common::postgres_url() else { return };
+    let url = common::postgres_url().expect("a PostgreSQL server");
     let dir = tempfile::tempdir().unwrap();
     let separator = if url.contains('?') { '&' } else { '?' };
     let unsafe_url = format!("{url}{separator}options=-c%20synchronous_commit%3Doff");
@@ -384,21 +376,14 @@ async fn a_killed_sync_is_accounted_for(engine: Engine) {
     assert!(server.stop().success());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_accounts_for_a_sync_killed_mid_file() {
-    a_killed_sync_is_accounted_for(Engine::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_accounts_for_a_sync_killed_mid_file() {
-    if !engines().contains(&Engine::Postgres) {
-        return;
-    }
-    a_killed_sync_is_accounted_for(Engine::Postgres).await;
+#[suite::test(each_engine, multi_thread)]
+async fn a_sync_killed_mid_file_is_accounted_for(engine: Engine) {
+    a_killed_sync_is_accounted_for(engine).await;
 }
 
 /// `locator import` while a sync of the same organisation runs in the server is refused with a
 /// clear error and changes nothing.
+#[suite::test(each_engine, multi_thread)]
 async fn import_is_refused_while_a_sync_runs(engine: Engine) {
     let d = Deployment::new(engine).await;
     let server = d.start();
@@ -429,17 +414,4 @@ async fn import_is_refused_while_a_sync_runs(engine: Engine) {
     drop(socket);
     store.close().await;
     assert!(server.stop().success());
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_import_is_refused_while_a_sync_runs() {
-    import_is_refused_while_a_sync_runs(Engine::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_import_is_refused_while_a_sync_runs() {
-    if !engines().contains(&Engine::Postgres) {
-        return;
-    }
-    import_is_refused_while_a_sync_runs(Engine::Postgres).await;
 }

@@ -1,6 +1,6 @@
 //! The `locator` command line, run as a newcomer or an operator would.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 
 use common::cli::{add_org, locator, stdout};
 
-#[test]
+#[suite::test]
 fn a_flag_beats_the_environment_which_beats_the_file() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("locator.toml"), "bind = \"127.0.0.1:7000\"\nlog_format = \"json\"\n").unwrap();
@@ -30,7 +30,7 @@ fn a_flag_beats_the_environment_which_beats_the_file() {
     assert!(stdout(&out).contains("bind = 127.0.0.1:7002"));
 }
 
-#[test]
+#[suite::test]
 fn invalid_configuration_fails_at_start_with_one_clear_line() {
     let dir = tempfile::tempdir().unwrap();
     let out = locator(dir.path()).arg("serve").env("LOCATOR_BIND", "not-an-address").output().unwrap();
@@ -40,7 +40,7 @@ fn invalid_configuration_fails_at_start_with_one_clear_line() {
     assert!(err.contains("LOCATOR_BIND"), "{err}");
 }
 
-#[test]
+#[suite::test]
 fn org_add_then_user_add_prints_the_token_alone_on_the_last_line() {
     let dir = tempfile::tempdir().unwrap();
     let out = locator(dir.path())
@@ -68,7 +68,7 @@ fn org_add_then_user_add_prints_the_token_alone_on_the_last_line() {
     assert!(!stdout(&out).contains(last), "the token is shown once only");
 }
 
-#[test]
+#[suite::test]
 fn org_add_names_the_bad_option() {
     let dir = tempfile::tempdir().unwrap();
     let out = locator(dir.path())
@@ -80,7 +80,7 @@ fn org_add_names_the_bad_option() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--kind"));
 }
 
-#[test]
+#[suite::test]
 fn key_generate_creates_a_private_file_and_never_overwrites() {
     let dir = tempfile::tempdir().unwrap();
     let out = locator(dir.path()).args(["key", "generate"]).env("LOCATOR_KEY_FILE", "index.key").output().unwrap();
@@ -92,7 +92,7 @@ fn key_generate_creates_a_private_file_and_never_overwrites() {
     assert!(!again.status.success());
 }
 
-#[test]
+#[suite::test]
 fn serve_answers_and_exits_zero_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = locator(dir.path())
@@ -121,7 +121,7 @@ fn serve_answers_and_exits_zero_on_sigterm() {
     assert!(dir.path().join("locator.db").exists() && dir.path().join("locator.key").exists());
 }
 
-#[test]
+#[suite::test]
 fn audit_verify_passes_on_an_intact_trail() {
     let dir = tempfile::tempdir().unwrap();
     add_org(dir.path(), "E1", "other");
@@ -131,7 +131,7 @@ fn audit_verify_passes_on_an_intact_trail() {
     assert!(stdout(&out).contains("signatures valid"));
 }
 
-#[test]
+#[suite::test]
 fn import_prints_a_summary_and_fails_only_when_nothing_can_be_read() {
     let dir = tempfile::tempdir().unwrap();
     add_org(dir.path(), "E2", "local-authority");
@@ -155,7 +155,7 @@ fn import_prints_a_summary_and_fails_only_when_nothing_can_be_read() {
     assert!(!out.status.success(), "nothing readable is a failure");
 }
 
-#[test]
+#[suite::test]
 fn key_rotate_then_retire_refuses_until_holders_re_sync() {
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| locator(dir.path()).args(args).output().unwrap();
@@ -178,7 +178,7 @@ fn key_rotate_then_retire_refuses_until_holders_re_sync() {
     assert!(!dir.path().join("locator.key.previous").exists());
 }
 
-#[test]
+#[suite::test]
 fn purge_reports_what_it_would_remove() {
     let dir = tempfile::tempdir().unwrap();
     let out = locator(dir.path()).args(["purge", "--dry-run"]).output().unwrap();
@@ -186,7 +186,7 @@ fn purge_reports_what_it_would_remove() {
     assert!(stdout(&out).contains("would purge 0 closed holdings (closed more than 730 days ago)"), "{}", stdout(&out));
 }
 
-#[test]
+#[suite::test]
 fn serve_refuses_plain_http_on_a_public_address_unless_explicitly_allowed() {
     let dir = tempfile::tempdir().unwrap();
     let out = locator(dir.path()).arg("serve").env("LOCATOR_BIND", "0.0.0.0:0").output().unwrap();
@@ -213,7 +213,7 @@ fn serve_refuses_plain_http_on_a_public_address_unless_explicitly_allowed() {
     assert!(listening, "serve started when explicitly allowed");
 }
 
-#[test]
+#[suite::test]
 fn backup_writes_a_private_consistent_copy_and_refuses_to_overwrite() {
     let dir = tempfile::tempdir().unwrap();
     add_org(dir.path(), "E1", "other");
@@ -239,7 +239,7 @@ fn backup_writes_a_private_consistent_copy_and_refuses_to_overwrite() {
 
 /// Runs `serve` with debug logging, sends valid and invalid canary identifiers through every
 /// write and read path, and proves none of them reaches a log line or the metrics.
-#[test]
+#[suite::test]
 fn canary_identifiers_never_reach_logs_or_metrics() {
     let dir = tempfile::tempdir().unwrap();
     add_org(dir.path(), "E4", "local-authority");

@@ -3,10 +3,10 @@
 //! keeps or hands out: the database and its WAL, a PostgreSQL dump, the audit export, the IG
 //! views and CSV, a backup. (Logs and metrics of a running server: tests/cli.rs.)
 
-mod common;
+use crate::common;
 
 use child_locator::domain::role::Role;
-use common::{Engine, TestApp, engines};
+use common::{Engine, TestApp};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -99,7 +99,7 @@ async fn feed_canaries(app: &TestApp) -> String {
     handed_out
 }
 
-#[tokio::test]
+#[suite::test]
 async fn canaries_reach_no_file_export_or_view_on_sqlite() {
     let app = TestApp::start(Engine::Sqlite).await;
     let handed_out = feed_canaries(&app).await;
@@ -149,11 +149,8 @@ async fn canaries_reach_no_file_export_or_view_on_sqlite() {
     }
 }
 
-#[tokio::test]
+#[suite::test(requires = common::postgres_available)]
 async fn canaries_reach_no_table_of_a_postgresql_dump() {
-    if !engines().contains(&Engine::Postgres) {
-        return;
-    }
     let app = TestApp::start(Engine::Postgres).await;
     let handed_out = feed_canaries(&app).await;
     assert!(leaks(&handed_out).is_empty(), "IG views: {:?}", leaks(&handed_out));

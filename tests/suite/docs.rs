@@ -77,7 +77,7 @@ fn documented_routes() -> Vec<(String, Option<&'static str>, String)> {
     found
 }
 
-#[test]
+#[suite::test]
 fn every_route_the_docs_name_exists() {
     let routes = documented_routes();
     assert!(routes.len() > 50, "the scan finds the documented routes ({} found)", routes.len());
@@ -94,7 +94,7 @@ fn every_route_the_docs_name_exists() {
 }
 
 /// `locator WORD [WORD]` in backticks: the command (and its subcommand, when it has them) exists.
-#[test]
+#[suite::test]
 fn every_command_the_docs_name_exists() {
     let cli = Cli::command();
     let mut checked = 0;
@@ -127,7 +127,7 @@ fn every_command_the_docs_name_exists() {
     assert!(missing.is_empty(), "commands named in the docs that `locator` does not have:\n{}", missing.join("\n"));
 }
 
-#[test]
+#[suite::test]
 fn no_built_feature_is_called_planned() {
     let mut stale = Vec::new();
     for (file, text) in documents() {
@@ -142,7 +142,45 @@ fn no_built_feature_is_called_planned() {
     assert!(stale.is_empty(), "docs that call a built feature planned:\n{}", stale.join("\n"));
 }
 
-#[test]
+/// Paths the docs name that an operator or a run creates (secrets, a fuzzer's findings).
+const MADE_WHEN_RUN: [&str; 2] = ["deploy/secrets", "fuzz/artifacts"];
+
+/// Every file or folder of the project that the docs name by path (`tests/suite/crash.rs`,
+/// `bench/run.sh`, `src/http/access.rs`) exists: moving code moves its docs.
+#[suite::test]
+fn every_project_file_the_docs_name_exists() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut missing = Vec::new();
+    let mut checked = 0;
+    for (file, text) in documents() {
+        for (n, line) in text.lines().enumerate() {
+            for top in ["tests/", "src/", "bench/", "benches/", "deploy/", "migrations/", "fuzz/"] {
+                for (at, _) in line.match_indices(top) {
+                    let preceded_by_path =
+                        line[..at].chars().next_back().is_some_and(|c| c.is_alphanumeric() || "_./-".contains(c));
+                    if preceded_by_path {
+                        continue;
+                    }
+                    let named: String =
+                        line[at..].chars().take_while(|c| c.is_alphanumeric() || "_./-*".contains(*c)).collect();
+                    let named = named.trim_end_matches(['.', '/']);
+                    let made_when_run = MADE_WHEN_RUN.iter().any(|p| named.starts_with(p));
+                    if named.contains('*') || named == top.trim_end_matches('/') || made_when_run {
+                        continue;
+                    }
+                    checked += 1;
+                    if !root.join(named).exists() {
+                        missing.push(format!("{}: {named}", place(&file, n)));
+                    }
+                }
+            }
+        }
+    }
+    assert!(checked > 50, "the scan finds the paths the docs name ({checked} found)");
+    assert!(missing.is_empty(), "paths named in the docs that do not exist:\n{}", missing.join("\n"));
+}
+
+#[suite::test]
 fn the_route_scan_understands_templates_and_concrete_ids() {
     assert!(same_route("/api/v1/requests/rq_1/withdraw", "/api/v1/requests/{id}/withdraw"));
     assert!(same_route("/api/v1/holdings/{ref}", "/api/v1/holdings/{local_ref}"));

@@ -93,7 +93,7 @@ fn cycle_from(graph: &BTreeMap<String, BTreeSet<String>>, start: &str) -> Option
     None
 }
 
-#[test]
+#[suite::test]
 fn no_two_files_import_each_other_even_indirectly() {
     let graph = imports(&modules());
     assert!(graph.len() > 80, "the scan reads the source ({} files)", graph.len());
@@ -107,7 +107,7 @@ fn no_two_files_import_each_other_even_indirectly() {
     assert!(cycles.is_empty(), "import cycles between files:\n{}", cycles.join("\n"));
 }
 
-#[test]
+#[suite::test]
 fn the_domain_is_pure_and_the_store_decides_nothing() {
     let modules = modules();
     let graph = imports(&modules);
@@ -135,7 +135,7 @@ fn the_domain_is_pure_and_the_store_decides_nothing() {
     );
 }
 
-#[test]
+#[suite::test]
 fn the_scan_sees_an_import_and_a_cycle() {
     let modules: BTreeMap<String, String> = [
         ("a".to_string(), "use crate::b::Thing;".to_string()),
@@ -164,7 +164,7 @@ fn names_identifier(code: &str, word: &str) -> bool {
     })
 }
 
-#[test]
+#[suite::test]
 fn http_and_the_command_line_reach_the_store_only_through_service_methods() {
     let modules = modules();
     let mut broken = Vec::new();
@@ -189,7 +189,7 @@ fn http_and_the_command_line_reach_the_store_only_through_service_methods() {
     assert!(broken.is_empty(), "http/ and cli/ go through `Service` methods only:\n{}", broken.join("\n"));
 }
 
-#[test]
+#[suite::test]
 fn the_store_check_tells_the_handle_from_its_types() {
     assert!(names_identifier("let s: &Store = x;", "Store"));
     assert!(names_identifier("Store::connect(url)", "Store"));

@@ -3,7 +3,7 @@
 //! database is unavailable), never a wrong answer; nothing is half-written; and the service
 //! recovers by itself once the database is back, without a restart.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use child_locator::audit::stored::verify_stored;
 use child_locator::domain::role::Role;
-use common::{Engine, TestApp, TestDb, engines};
+use common::{Engine, TestApp, TestDb};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::Connection;
@@ -61,38 +61,36 @@ async fn audit_intact(app: &TestApp) {
     verify_stored(app.store(), Some(key)).await.expect("the audit log verifies");
 }
 
-#[tokio::test]
-async fn a_write_refused_part_way_leaves_nothing_behind_and_the_next_one_works() {
-    for engine in engines() {
-        let w = world(TestApp::start(engine).await).await;
-        let fault = match engine {
-            Engine::Sqlite => {
-                "CREATE TRIGGER refuse BEFORE INSERT ON pseudonyms BEGIN SELECT RAISE(ABORT, 'disk full'); END;"
-            }
-            Engine::Postgres => {
-                "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$ LANGUAGE plpgsql; \
-                 CREATE TRIGGER refuse BEFORE INSERT ON pseudonyms FOR EACH ROW EXECUTE FUNCTION refuse();"
-            }
-        };
-        w.app.store().execute_raw(fault).await.unwrap();
-        let (status, body) = w.app.put(&w.writer, "/api/v1/holdings/S-1", &holding(child())).await;
-        assert!(status.is_server_error(), "{engine:?}: {status} {body}");
-        assert_eq!(body["error"]["code"].as_str().map(|c| c == "internal" || c == "unavailable"), Some(true));
-        assert!(!body.to_string().contains(NHS) && !body.to_string().contains("Amelia"), "{body}");
-        // The holding row went in before the pseudonyms were refused: it must have gone again.
-        assert_eq!(w.app.get(&w.writer, "/api/v1/holdings/S-1").await.0, StatusCode::NOT_FOUND, "{engine:?}");
-        assert!(w.app.get(&w.holder, "/api/v1/matches").await.1["matches"].as_array().unwrap().is_empty());
+#[suite::test(each_engine)]
+async fn a_write_refused_part_way_leaves_nothing_behind_and_the_next_one_works(engine: Engine) {
+    let w = world(TestApp::start(engine).await).await;
+    let fault = match engine {
+        Engine::Sqlite => {
+            "CREATE TRIGGER refuse BEFORE INSERT ON pseudonyms BEGIN SELECT RAISE(ABORT, 'disk full'); END;"
+        }
+        Engine::Postgres => {
+            "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER refuse BEFORE INSERT ON pseudonyms FOR EACH ROW EXECUTE FUNCTION refuse();"
+        }
+    };
+    w.app.store().execute_raw(fault).await.unwrap();
+    let (status, body) = w.app.put(&w.writer, "/api/v1/holdings/S-1", &holding(child())).await;
+    assert!(status.is_server_error(), "{engine:?}: {status} {body}");
+    assert_eq!(body["error"]["code"].as_str().map(|c| c == "internal" || c == "unavailable"), Some(true));
+    assert!(!body.to_string().contains(NHS) && !body.to_string().contains("Amelia"), "{body}");
+    // The holding row went in before the pseudonyms were refused: it must have gone again.
+    assert_eq!(w.app.get(&w.writer, "/api/v1/holdings/S-1").await.0, StatusCode::NOT_FOUND, "{engine:?}");
+    assert!(w.app.get(&w.holder, "/api/v1/matches").await.1["matches"].as_array().unwrap().is_empty());
 
-        let repair = if engine == Engine::Sqlite { "DROP TRIGGER refuse" } else { "DROP TRIGGER refuse ON pseudonyms" };
-        w.app.store().execute_raw(repair).await.unwrap();
-        let (status, _) = w.app.put(&w.writer, "/api/v1/holdings/S-1", &holding(child())).await;
-        assert_eq!(status, StatusCode::CREATED, "{engine:?}: recovered without a restart");
-        assert_eq!(w.app.get(&w.holder, "/api/v1/matches").await.1["matches"].as_array().unwrap().len(), 1);
-        audit_intact(&w.app).await;
-    }
+    let repair = if engine == Engine::Sqlite { "DROP TRIGGER refuse" } else { "DROP TRIGGER refuse ON pseudonyms" };
+    w.app.store().execute_raw(repair).await.unwrap();
+    let (status, _) = w.app.put(&w.writer, "/api/v1/holdings/S-1", &holding(child())).await;
+    assert_eq!(status, StatusCode::CREATED, "{engine:?}: recovered without a restart");
+    assert_eq!(w.app.get(&w.holder, "/api/v1/matches").await.1["matches"].as_array().unwrap().len(), 1);
+    audit_intact(&w.app).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[suite::test(multi_thread)]
 async fn sqlite_locked_by_another_process_refuses_writes_with_503_and_recovers() {
     let w = world(TestApp::start(Engine::Sqlite).await).await;
     // Another process (a stuck backup, a runaway script) holds the database's write lock.
@@ -145,15 +143,8 @@ async fn admin_sql(sql: &str) {
     conn.close().await.ok();
 }
 
-fn postgres() -> bool {
-    engines().contains(&Engine::Postgres)
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[suite::test(multi_thread, requires = common::postgres_available)]
 async fn postgres_connections_killed_mid_load_give_errors_never_wrong_answers() {
-    if !postgres() {
-        return;
-    }
     let mut db = TestDb::new(Engine::Postgres).await;
     let tag = format!("fault_{}", uuid::Uuid::new_v4().simple());
     db.url = format!("{}&application_name={tag}", db.url);
@@ -209,11 +200,8 @@ async fn postgres_connections_killed_mid_load_give_errors_never_wrong_answers() 
     audit_intact(&w.app).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[suite::test(multi_thread, requires = common::postgres_available)]
 async fn postgres_unreachable_is_503_and_the_service_recovers_when_it_returns() {
-    if !postgres() {
-        return;
-    }
     // A database of its own, so refusing connections to it touches nothing else on the server.
     let base = common::postgres_url().expect("a PostgreSQL server");
     let name = format!("fault_{}", uuid::Uuid::new_v4().simple());
@@ -254,27 +242,31 @@ async fn postgres_unreachable_is_503_and_the_service_recovers_when_it_returns() 
 /// A filesystem of its own for the database, small enough to fill: a tmpfs the test mounts
 /// (and unmounts when dropped). `None`, with a visible SKIPPED notice, where mounting is not
 /// allowed (not root, or a container without the right to mount).
+/// The full-disk test needs a tmpfs of its own (root, as in CI).
+fn tmpfs_mountable() -> Result<(), String> {
+    SmallDisk::mount().map(drop)
+}
+
 struct SmallDisk {
     mount_point: tempfile::TempDir,
 }
 
 impl SmallDisk {
-    fn mount(test: &str) -> Option<SmallDisk> {
+    fn mount() -> Result<SmallDisk, String> {
         let mount_point = tempfile::tempdir().expect("a mount point");
         let mounted = std::process::Command::new("mount")
             .args(["-t", "tmpfs", "-o", "size=16m,mode=0700", "locator-test-disk"])
             .arg(mount_point.path())
             .output();
         let reason = match mounted {
-            Ok(out) if out.status.success() => return Some(SmallDisk { mount_point }),
+            Ok(out) if out.status.success() => return Ok(SmallDisk { mount_point }),
             Ok(out) => {
                 let why = String::from_utf8_lossy(&out.stderr);
                 format!("cannot mount a tmpfs: {}", why.lines().next().unwrap_or("mount failed").trim())
             }
             Err(e) => format!("cannot run mount: {e}"),
         };
-        common::skipped(test, &format!("{reason} (it needs root, as in CI)"));
-        None
+        Err(format!("{reason} (it needs root, as in CI)"))
     }
 
     fn path(&self) -> &std::path::Path {
@@ -327,10 +319,9 @@ async fn readiness_becomes(app: &TestApp, want: StatusCode) -> StatusCode {
     status
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[suite::test(multi_thread, requires = tmpfs_mountable)]
 async fn a_full_disk_fails_closed_and_not_ready_and_everything_recovers_when_space_returns() {
-    const TEST: &str = "faults::a_full_disk_fails_closed_and_not_ready_and_everything_recovers_when_space_returns";
-    let Some(disk) = SmallDisk::mount(TEST) else { return };
+    let disk = SmallDisk::mount().expect("a small disk");
     let db = TestDb::at(format!("sqlite://{}", disk.path().join("locator.db").display()));
     let w = world(TestApp::start_on(Engine::Sqlite, db, |s| s.limits.enabled = false).await).await;
     assert_eq!(readiness_becomes(&w.app, StatusCode::OK).await, StatusCode::OK, "ready before the fault");

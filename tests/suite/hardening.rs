@@ -2,7 +2,7 @@
 //! bodies over the limit, malformed caseload files. Each is refused cleanly, leaks nothing, and
 //! leaves the server answering everyone else.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -16,7 +16,7 @@ use child_locator::domain::role::Role;
 use child_locator::http::{AppState, router_with};
 use child_locator::service::Service;
 use common::server::Server;
-use common::{Engine, TestApp, TestDb, engines};
+use common::{Engine, TestApp, TestDb};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -45,7 +45,7 @@ impl Captured {
     }
 }
 
-#[tokio::test]
+#[suite::test]
 async fn a_handler_that_panics_gets_a_generic_500_the_panic_is_logged_and_its_message_is_not() {
     let log = Captured::default();
     let sink = log.clone();
@@ -80,43 +80,41 @@ async fn a_handler_that_panics_gets_a_generic_500_the_panic_is_logged_and_its_me
     assert_eq!(after.status(), StatusCode::OK, "the service goes on answering");
 }
 
-#[tokio::test]
-async fn a_body_over_the_limit_is_refused_with_413() {
-    for engine in engines() {
-        let app = TestApp::start_with(engine, |s| {
-            s.max_body_bytes = 4 * 1024;
-            s.max_sync_bytes = 4 * 1024;
-        })
-        .await;
-        let org = app.org("E1", "local-authority").await;
-        let worker = app.token(&org, Role::Practitioner).await;
-        let admin = app.token(&org, Role::OrgAdmin).await;
-        let padding = "x".repeat(8 * 1024);
-        let body = json!({"subject": {"given_name": "Amy"}, "purpose": "other", "purpose_detail": padding});
-        let (status, error) = app.post(&worker, "/api/v1/lookups", &body).await;
-        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{engine:?}: {error}");
-        assert_eq!(error["error"]["code"], "too_large");
+#[suite::test(each_engine)]
+async fn a_body_over_the_limit_is_refused_with_413(engine: Engine) {
+    let app = TestApp::start_with(engine, |s| {
+        s.max_body_bytes = 4 * 1024;
+        s.max_sync_bytes = 4 * 1024;
+    })
+    .await;
+    let org = app.org("E1", "local-authority").await;
+    let worker = app.token(&org, Role::Practitioner).await;
+    let admin = app.token(&org, Role::OrgAdmin).await;
+    let padding = "x".repeat(8 * 1024);
+    let body = json!({"subject": {"given_name": "Amy"}, "purpose": "other", "purpose_detail": padding});
+    let (status, error) = app.post(&worker, "/api/v1/lookups", &body).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{engine:?}: {error}");
+    assert_eq!(error["error"]["code"], "too_large");
 
-        let mut csv = String::from("local_ref,category,status,given_name,family_name,date_of_birth\n");
-        for i in 0..200 {
-            csv.push_str(&format!("R-{i},other,open,Amy,Okafor{i},2015-06-01\n"));
-        }
-        let response = app
-            .http
-            .post(app.url("/api/v1/holdings/sync"))
-            .bearer_auth(&admin)
-            .header("content-type", "text/csv")
-            .body(csv)
-            .send()
-            .await
-            .unwrap();
-        let (status, error) = common::split(response).await;
-        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{engine:?}: an oversized caseload: {error}");
-        assert_eq!(error["error"]["code"], "too_large");
+    let mut csv = String::from("local_ref,category,status,given_name,family_name,date_of_birth\n");
+    for i in 0..200 {
+        csv.push_str(&format!("R-{i},other,open,Amy,Okafor{i},2015-06-01\n"));
     }
+    let response = app
+        .http
+        .post(app.url("/api/v1/holdings/sync"))
+        .bearer_auth(&admin)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    let (status, error) = common::split(response).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{engine:?}: an oversized caseload: {error}");
+    assert_eq!(error["error"]["code"], "too_large");
 }
 
-#[tokio::test]
+#[suite::test]
 async fn malformed_ndjson_and_csv_lines_are_rejected_by_line_and_the_rest_is_kept() {
     let app = TestApp::start(Engine::Sqlite).await;
     let org = app.org("E1", "local-authority").await;
@@ -193,7 +191,7 @@ async fn dribble(addr: &str, head: &[u8], dribble: &[u8]) -> Option<String> {
     None
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[suite::test(multi_thread)]
 async fn a_client_that_sends_its_headers_slowly_is_cut_off_and_others_are_still_served() {
     let (_dir, server, _token) = short_budget_server();
     // Endless header lines, one byte at a time: without a header deadline this never ends.
@@ -216,7 +214,7 @@ async fn a_client_that_sends_its_headers_slowly_is_cut_off_and_others_are_still_
     assert_eq!(health.status(), StatusCode::OK);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[suite::test(multi_thread)]
 async fn a_client_that_never_finishes_its_body_gets_408() {
     let (_dir, server, token) = short_budget_server();
     let head = format!(
@@ -259,7 +257,7 @@ async fn read_until_closed(stream: &mut TcpStream, patience: Duration) -> Vec<u8
     seen
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[suite::test(multi_thread)]
 async fn an_idle_keep_alive_connection_is_closed_by_the_server() {
     let (_dir, server) = server_with_connections("idle_timeout_secs = 1\n");
     let mut stream = TcpStream::connect(&server.addr).await.unwrap();
@@ -269,7 +267,7 @@ async fn an_idle_keep_alive_connection_is_closed_by_the_server() {
     assert!(String::from_utf8_lossy(&seen).starts_with("HTTP/1.1 200"), "{}", String::from_utf8_lossy(&seen));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[suite::test(multi_thread)]
 async fn a_bare_http2_preface_or_a_silent_socket_is_closed_by_the_server() {
     let (_dir, server) = server_with_connections("idle_timeout_secs = 1\n");
     let mut preface = TcpStream::connect(&server.addr).await.unwrap();
@@ -281,7 +279,7 @@ async fn a_bare_http2_preface_or_a_silent_socket_is_closed_by_the_server() {
     assert_eq!(health.status(), StatusCode::OK);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[suite::test(multi_thread)]
 async fn shutdown_drains_even_with_a_bare_http2_preface_open() {
     let (_dir, server) = server_with_connections("idle_timeout_secs = 1\n");
     let mut preface = TcpStream::connect(&server.addr).await.unwrap();
@@ -308,7 +306,7 @@ async fn health_over(stream: &mut TcpStream) -> String {
     String::from_utf8_lossy(&read_until_closed(stream, Duration::from_secs(20)).await).into_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[suite::test(multi_thread)]
 async fn a_client_over_its_connection_cap_is_refused_at_once_and_another_client_is_served() {
     const CAP: usize = 4;
     let (_dir, server) = server_with_connections(&format!("idle_timeout_secs = 60\nmax_per_client = {CAP}\n"));
@@ -344,7 +342,7 @@ async fn a_client_over_its_connection_cap_is_refused_at_once_and_another_client_
     assert!(served.is_some(), "a closed connection gives its place back");
 }
 
-#[tokio::test]
+#[suite::test]
 async fn a_bad_query_or_path_parameter_gets_the_json_error_naming_it_and_not_its_value() {
     let app = TestApp::start(Engine::Sqlite).await;
     let org = app.org("E1", "local-authority").await;
@@ -373,7 +371,7 @@ async fn a_bad_query_or_path_parameter_gets_the_json_error_naming_it_and_not_its
     }
 }
 
-#[tokio::test]
+#[suite::test]
 async fn a_bad_header_or_body_gets_the_json_error_shape_too() {
     let app = TestApp::start(Engine::Sqlite).await;
     let org = app.org("E1", "local-authority").await;

@@ -7,7 +7,7 @@
 //! Without chromium, chromedriver or axe-core (tests/ui: `npm ci`) the test fails in CI
 //! (`CI=true`) and is skipped with a notice elsewhere.
 
-mod common;
+use crate::common;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -24,19 +24,17 @@ use std::panic::AssertUnwindSafe;
 const CHROMEDRIVER: &str = "chromedriver";
 const CHROMIUM: &[&str] = &["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"];
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
-
-/// Says why the browser test cannot run: a failure in CI, a notice elsewhere.
-fn missing(what: &str) {
-    if in_ci() {
-        panic!("{what}: CI must run the browser tests (.ci/run installs chromium, chromium-driver and axe-core)");
+/// The browser test needs chromium, chromedriver and axe-core; the harness reports it skipped
+/// (or, in CI, failed) when one is missing.
+fn browser_available() -> Result<(), String> {
+    let install = "(install chromium and chromium-driver, and run `npm ci` in tests/ui)";
+    if which(CHROMEDRIVER).is_none() {
+        return Err(format!("chromedriver is not installed {install}"));
     }
-    common::skipped(
-        "browser tests",
-        &format!("{what} (install chromium and chromium-driver, and run `npm ci` in tests/ui)"),
-    );
+    if !CHROMIUM.iter().any(|p| Path::new(p).is_file()) {
+        return Err(format!("chromium is not installed {install}"));
+    }
+    axe_source().map(drop).ok_or_else(|| format!("axe-core is not installed in tests/ui {install}"))
 }
 
 fn which(program: &str) -> Option<PathBuf> {
@@ -218,13 +216,11 @@ impl Journey {
     }
 }
 
-#[tokio::test]
+#[suite::test(requires = browser_available)]
 async fn the_main_journeys_work_in_a_browser_and_pass_the_accessibility_check() {
-    let Some(driver_path) = which(CHROMEDRIVER) else { return missing("chromedriver is not installed") };
-    let Some(chromium) = CHROMIUM.iter().map(PathBuf::from).find(|p| p.is_file()) else {
-        return missing("chromium is not installed");
-    };
-    let Some(axe) = axe_source() else { return missing("axe-core is not installed in tests/ui") };
+    let driver_path = which(CHROMEDRIVER).expect("chromedriver");
+    let chromium = CHROMIUM.iter().map(PathBuf::from).find(|p| p.is_file()).expect("chromium");
+    let axe = axe_source().expect("axe-core");
 
     let app = TestApp::start(Engine::Sqlite).await;
     let north = app.org("E06000001", "local-authority").await;

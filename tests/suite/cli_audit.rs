@@ -1,7 +1,7 @@
 //! `locator audit export|verify --export|witness|events`, run as an IG officer or an auditor
 //! outside the operator would: an export verifies with only the public key and no database.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 
@@ -21,7 +21,7 @@ fn trail(dir: &Path) {
     std::fs::write(dir.join("audit.pub"), &out.stdout).unwrap();
 }
 
-#[test]
+#[suite::test]
 fn an_export_verifies_offline_with_only_the_public_key() {
     let dir = tempfile::tempdir().unwrap();
     trail(dir.path());
@@ -41,7 +41,7 @@ fn an_export_verifies_offline_with_only_the_public_key() {
     assert!(text.contains("audit_exported"), "the export is inside what it exports");
 }
 
-#[test]
+#[suite::test]
 fn a_tampered_export_fails_naming_the_first_bad_entry() {
     let dir = tempfile::tempdir().unwrap();
     trail(dir.path());
@@ -74,7 +74,7 @@ fn a_tampered_export_fails_naming_the_first_bad_entry() {
     assert!(!out.status.success(), "{}", stdout(&out));
 }
 
-#[test]
+#[suite::test]
 fn the_witness_file_grows_with_the_log_and_catches_a_rewritten_history() {
     let dir = tempfile::tempdir().unwrap();
     trail(dir.path());
@@ -105,7 +105,7 @@ fn the_witness_file_grows_with_the_log_and_catches_a_rewritten_history() {
     assert!(stdout(&out).contains("HISTORY REWRITTEN"), "{}", stdout(&out));
 }
 
-#[test]
+#[suite::test]
 fn audit_events_lists_an_organisations_scope_as_json_lines_or_csv() {
     let dir = tempfile::tempdir().unwrap();
     trail(dir.path());
@@ -134,7 +134,7 @@ fn copy_audit_file(from: &Path, to: &Path) {
     }
 }
 
-#[test]
+#[suite::test]
 fn restoring_an_older_copy_of_the_audit_file_alone_is_refused_at_start_and_by_verify() {
     let dir = tempfile::tempdir().unwrap();
     let kept = tempfile::tempdir().unwrap();

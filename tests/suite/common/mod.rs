@@ -29,57 +29,46 @@ pub enum Engine {
     Postgres,
 }
 
-/// The engines to run on: SQLite always, PostgreSQL whenever a server can be had.
-pub fn engines() -> Vec<Engine> {
-    match postgres_url() {
-        Some(_) => vec![Engine::Sqlite, Engine::Postgres],
-        None => vec![Engine::Sqlite],
-    }
-}
-
-/// The PostgreSQL server the tests use, found once per test binary:
+/// The PostgreSQL server the tests use, found once per run:
 /// `LOCATOR_TEST_POSTGRES_URL` when set (`off` skips PostgreSQL, `throwaway` asks for the
 /// throw-away cluster); else the machine's own server on
 /// 127.0.0.1:5432 (database `test`) when it answers; else a throw-away cluster started from the
-/// installed `initdb`/`pg_ctl` under the temp dir (kept for the next test binary). `None` only when
-/// no server can be had, and then the skip is said out loud.
-pub fn postgres_url() -> Option<String> {
-    static URL: OnceLock<Option<String>> = OnceLock::new();
-    URL.get_or_init(|| {
+/// installed `initdb`/`pg_ctl` under the temp dir (kept for the next run). The error says why
+/// none can be had; the harness then reports every PostgreSQL test as skipped with that reason.
+fn postgres_server() -> &'static Result<String, String> {
+    static SERVER: OnceLock<Result<String, String>> = OnceLock::new();
+    SERVER.get_or_init(|| {
         let found = match std::env::var(POSTGRES_ENV) {
-            Ok(url) if url == "off" => Err("turned off".to_string()),
+            Ok(url) if url == "off" => Err(format!("turned off by {POSTGRES_ENV}=off")),
             Ok(url) if url == "throwaway" => throwaway_postgres(),
             Ok(url) if !url.is_empty() => Ok(url),
             _ => local_postgres().or_else(|_| throwaway_postgres()),
         };
-        found
-            .inspect_err(|why| {
-                skipped("PostgreSQL half of the tests", &format!("{why}: install PostgreSQL or set {POSTGRES_ENV}"))
-            })
-            .ok()
+        found.map_err(|why| format!("no PostgreSQL server: {why} (install PostgreSQL or set {POSTGRES_ENV})"))
     })
-    .clone()
 }
 
-/// Announces that a test (or part of one) could not run, where it shows: one `SKIPPED:` line
-/// straight to the process's stderr, past the harness's capture (which hides a passing test's
-/// `eprintln!`), and a line in `target/test-skips.txt`, which the test command's closing summary
-/// counts. libtest can only report such a test `ok`, so these are what keep a skip from passing
-/// silently.
-pub fn skipped(what: &str, reason: &str) {
-    use std::io::Write;
-    let reason = reason.replace('\n', " ");
-    let _ = writeln!(std::io::stderr().lock(), "SKIPPED: {what}: {reason}");
-    record_skip(&format!("{what}: {reason}"));
+/// A precondition for `#[suite::test(requires = ...)]`: a PostgreSQL server can be had.
+pub fn postgres_available() -> Result<(), String> {
+    postgres_server().as_ref().map(drop).map_err(Clone::clone)
 }
 
-fn record_skip(what: &str) {
+pub fn postgres_url() -> Option<String> {
+    postgres_server().as_ref().ok().cloned()
+}
+
+/// True under CI, where a test that cannot run fails instead of being skipped.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Notes a test that could not run, with the reason, in `target/test-skips.txt`, which the test
+/// command's closing summary lists (the harness also reports the test as ignored).
+pub fn skipped(test: &str, reason: &str) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
     let _ = std::fs::create_dir_all(&dir);
-    let path = dir.join("test-skips.txt");
-    let exe = std::env::current_exe().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
-    let line = format!("{}: {what}\n", exe.unwrap_or_default());
-    if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+    let line = format!("{}\t{test}\n", reason.replace(['\n', '\t'], " "));
+    if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("test-skips.txt")) {
         let _ = std::io::Write::write_all(&mut file, line.as_bytes());
     }
 }
