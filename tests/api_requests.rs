@@ -31,6 +31,24 @@ struct World {
     bristol_worker: String,
     bristol_ig: String,
     bristol_admin: String,
+    /// Requests made through `request`: each after the first is for a child of its own (one open
+    /// request per organisation and record).
+    requests_made: std::sync::atomic::AtomicU32,
+}
+
+/// A valid NHS number for the `n`th extra child (Modulus 11, skipping impossible check digits).
+fn extra_nhs_number(n: u32) -> String {
+    (0..)
+        .map(|k| format!("{:09}", 600_000_000 + 11 * (n + 1000 * k)))
+        .find_map(|base| {
+            let sum: u32 = base.bytes().enumerate().map(|(i, b)| u32::from(b - b'0') * (10 - i as u32)).sum();
+            match 11 - sum % 11 {
+                10 => None,
+                11 => Some(format!("{base}0")),
+                check => Some(format!("{base}{check}")),
+            }
+        })
+        .unwrap()
 }
 
 async fn world(engine: Engine) -> World {
@@ -54,6 +72,7 @@ async fn world_with(app: TestApp) -> World {
         bristol_worker: app.token(&bristol, Role::Practitioner).await,
         bristol_ig: app.token(&bristol, Role::IgOfficer).await,
         bristol_admin: app.token(&bristol, Role::OrgAdmin).await,
+        requests_made: Default::default(),
         app,
     };
     let body = json!({"category": "child-protection-plan", "status": "open", "subject": amelia()});
@@ -73,9 +92,24 @@ impl World {
         answer["matches"][0]["match_id"].as_str().expect("a match").to_string()
     }
 
-    /// A new request from Leeds to Manchester; returns its id.
+    /// A new request from Leeds to Manchester; returns its id. The first is for Amelia's record,
+    /// each later one for a further child of Manchester's (one open request per organisation
+    /// and record).
     async fn request(&self, urgency: &str) -> String {
-        let match_id = self.lookup_match().await;
+        let n = self.requests_made.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let match_id = if n == 0 {
+            self.lookup_match().await
+        } else {
+            let child = json!({"nhs_number": extra_nhs_number(n)});
+            let holding = json!({"category": "child-in-need", "status": "open", "subject": child});
+            let (put, answer) = self.app.put(&self.mcr_admin, &format!("/api/v1/holdings/MCR-X{n}"), &holding).await;
+            assert!(put.is_success(), "{answer}");
+            let (_, answer) = self
+                .app
+                .post(&self.leeds_worker, "/api/v1/lookups", &json!({"subject": child, "purpose": "s47-enquiry"}))
+                .await;
+            answer["matches"][0]["match_id"].as_str().unwrap_or_else(|| panic!("a match: {answer}")).to_string()
+        };
         let body = json!({"match_id": match_id, "legal_basis": "ca1989-s47",
             "reason": "Strategy discussion: need chronology", "urgency": urgency});
         let (status, reply) = self.app.post(&self.leeds_worker, "/api/v1/requests", &body).await;

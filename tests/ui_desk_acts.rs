@@ -22,7 +22,8 @@ struct World {
     manchester_admin: String,
 }
 
-const AMELIA: &str = r#"{"nhs_number": "9074833780", "given_name": "Amelia", "family_name": "Hughes", "date_of_birth": "2014-05-09"}"#;
+const AMELIA: &str =
+    r#"{"nhs_number": "9074833780", "given_name": "Amelia", "family_name": "Hughes", "date_of_birth": "2014-05-09"}"#;
 
 async fn world(engine: Engine) -> World {
     let app = TestApp::start(engine).await;
@@ -69,7 +70,8 @@ async fn api_request(app: &TestApp, token: &str, urgency: &str) -> (StatusCode, 
     let subject: Value = serde_json::from_str(AMELIA).unwrap();
     let (_, answer) = app.post(token, "/api/v1/lookups", &json!({"subject": subject, "purpose": "s47-enquiry"})).await;
     let match_id = answer["matches"][0]["match_id"].as_str().expect("a match").to_string();
-    let body = json!({"match_id": match_id, "legal_basis": "ca1989-s47", "reason": "Strategy meeting", "urgency": urgency});
+    let body =
+        json!({"match_id": match_id, "legal_basis": "ca1989-s47", "reason": "Strategy meeting", "urgency": urgency});
     let (status, reply) = app.post(token, "/api/v1/requests", &body).await;
     (status, reply, match_id)
 }
@@ -85,7 +87,11 @@ async fn a_lookup_answer_lives_at_its_own_address_and_a_reload_is_not_a_new_look
         assert!(at.starts_with("/lookups/"), "{at}");
         let first = worker.get(&at).await;
         assert_eq!(first.status, StatusCode::OK, "{engine:?}: {}", first.body);
-        assert!(first.body.contains("Known to 1 organisation") && first.body.contains("0161 234 5678"), "{}", first.body);
+        assert!(
+            first.body.contains("Known to 1 organisation") && first.body.contains("0161 234 5678"),
+            "{}",
+            first.body
+        );
         assert!(!first.body.contains("9074833780") && !first.body.contains("907 483 3780"), "no identifier echoed");
         let reload = worker.get(&at).await;
         assert_eq!(reload.status, StatusCode::OK);
@@ -96,7 +102,11 @@ async fn a_lookup_answer_lives_at_its_own_address_and_a_reload_is_not_a_new_look
         assert!(events.iter().any(|e| e["type"] == "lookup" && e.to_string().contains(lookup_id)), "its reference");
 
         // Nobody else opens it: another practitioner of the same organisation, another organisation.
-        let colleague = WebSession::sign_in(&w.app, &w.app.token(&w.app.org("E08000036", "local-authority").await, Role::Practitioner).await).await;
+        let colleague = WebSession::sign_in(
+            &w.app,
+            &w.app.token(&w.app.org("E08000036", "local-authority").await, Role::Practitioner).await,
+        )
+        .await;
         assert_eq!(colleague.get(&at).await.status, StatusCode::NOT_FOUND, "{engine:?}: another organisation");
         let same_org = WebSession::sign_in(&w.app, &w.app.token(&w.leeds, Role::Practitioner).await).await;
         assert_eq!(same_org.get(&at).await.status, StatusCode::NOT_FOUND, "{engine:?}: only its asker");
@@ -159,8 +169,12 @@ async fn a_second_request_for_the_same_record_leads_to_the_open_one() {
         let worker = WebSession::sign_in(&w.app, &w.leeds_worker).await;
         let answer = worker.post_and_follow("/lookup", &lookup_form("")).await;
         let match_id = match_id_on(&answer.body);
-        let fields =
-            [("match_id", match_id.as_str()), ("legal_basis", "ca1989-s47"), ("reason", "Again"), ("urgency", "urgent")];
+        let fields = [
+            ("match_id", match_id.as_str()),
+            ("legal_basis", "ca1989-s47"),
+            ("reason", "Again"),
+            ("urgency", "urgent"),
+        ];
         let made = worker.post("/requests", &fields).await;
         assert_eq!(made.status, StatusCode::SEE_OTHER, "{engine:?}: {}", made.body);
         assert_eq!(made.location.as_deref(), Some(format!("/requests/{open}?done=already").as_str()));
@@ -168,7 +182,11 @@ async fn a_second_request_for_the_same_record_leads_to_the_open_one() {
         assert!(led.body.contains("already has an open request"), "{}", led.body);
 
         let (_, inbox) = w.app.get(&w.manchester_admin, "/api/v1/requests").await;
-        assert_eq!(inbox["requests"].as_array().map(Vec::len), Some(1), "{engine:?}: one request in the inbox: {inbox}");
+        assert_eq!(
+            inbox["requests"].as_array().map(Vec::len),
+            Some(1),
+            "{engine:?}: one request in the inbox: {inbox}"
+        );
 
         // Once it is closed, the record can be requested again.
         let (status, _) = w.app.post(&w.leeds_worker, &format!("/api/v1/requests/{open}/withdraw"), &json!({})).await;
@@ -265,7 +283,10 @@ async fn a_caseload_is_replaced_only_when_confirmed_and_its_summary_follows_the_
                    MCR-2,child-in-need,open,9434765919,,Ruby,Fletcher,2016-04-12,\n";
         let (status, _, body) = upload(&w.app, &admin, csv, false).await;
         assert_eq!(status, StatusCode::OK, "{engine:?}: {body}");
-        assert!(body.contains("File checked: nothing was changed") && body.contains("1 records would be removed"), "{body}");
+        assert!(
+            body.contains("File checked: nothing was changed") && body.contains("1 records would be removed"),
+            "{body}"
+        );
         let (status, _) = w.app.get(&w.manchester_admin, "/api/v1/holdings/MCR-1").await;
         assert_eq!(status, StatusCode::OK, "{engine:?}: not confirmed, nothing removed");
 
@@ -326,8 +347,10 @@ async fn the_askers_case_reference_is_theirs_alone_and_the_holder_sees_its_own_r
 
         // The API checks it the same way, naming the field.
         let subject: Value = serde_json::from_str(AMELIA).unwrap();
-        let (_, answer) =
-            w.app.post(&w.leeds_worker, "/api/v1/lookups", &json!({"subject": subject, "purpose": "s47-enquiry"})).await;
+        let (_, answer) = w
+            .app
+            .post(&w.leeds_worker, "/api/v1/lookups", &json!({"subject": subject, "purpose": "s47-enquiry"}))
+            .await;
         let body = json!({"match_id": answer["matches"][0]["match_id"], "legal_basis": "ca1989-s47", "reason": "R",
             "urgency": "urgent", "case_ref": "9074833780"});
         let (status, refused) = w.app.post(&w.leeds_worker, "/api/v1/requests", &body).await;
@@ -362,7 +385,8 @@ async fn the_inbox_lists_open_requests_by_deadline_and_answered_ones_after() {
         let (_, closed, _) = api_request(&w.app, &york_worker, "immediate").await;
         let closed = closed["request_id"].as_str().unwrap().to_string();
         let decline = json!({"reason": "Not ours to share"});
-        let (status, _) = w.app.post(&w.manchester_admin, &format!("/api/v1/requests/{closed}/decline"), &decline).await;
+        let (status, _) =
+            w.app.post(&w.manchester_admin, &format!("/api/v1/requests/{closed}/decline"), &decline).await;
         assert_eq!(status, StatusCode::OK);
         let (_, immediate, _) = api_request(&w.app, &w.leeds_worker, "immediate").await;
         let (_, urgent, _) = api_request(&w.app, &bristol_worker, "urgent").await;

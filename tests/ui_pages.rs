@@ -121,7 +121,7 @@ async fn a_form_without_the_csrf_token_is_refused_and_changes_nothing() {
         let (_, users) = w.app.get(&w.leeds_admin, "/api/v1/users").await;
         assert!(!users.to_string().contains("Mallory"), "{users}");
 
-        let real = admin.post("/users", &[("name", "Sam Worker"), ("role", "practitioner")]).await;
+        let real = admin.post_and_follow("/users", &[("name", "Sam Worker"), ("role", "practitioner")]).await;
         assert_eq!(real.status, StatusCode::OK, "{}", real.body);
         assert!(real.body.contains("clk_"), "the new token is shown once");
     }
@@ -187,7 +187,7 @@ async fn revoking_a_token_ends_its_sessions() {
     for engine in engines() {
         let w = world(engine).await;
         let admin = WebSession::sign_in(&w.app, &w.leeds_admin).await;
-        let issued = admin.post("/users", &[("name", "Temp Worker"), ("role", "practitioner")]).await;
+        let issued = admin.post_and_follow("/users", &[("name", "Temp Worker"), ("role", "practitioner")]).await;
         let token = issued.body.split("value=\"clk_").nth(1).unwrap().split('"').next().unwrap();
         let token = format!("clk_{token}");
         let worker = WebSession::sign_in(&w.app, &token).await;
@@ -247,7 +247,7 @@ async fn the_lookup_page_answers_with_who_to_call_and_audits_first() {
     for engine in engines() {
         let w = world(engine).await;
         let worker = WebSession::sign_in(&w.app, &w.leeds_worker).await;
-        let answer = worker.post("/lookup", &lookup_form()).await;
+        let answer = worker.post_and_follow("/lookup", &lookup_form()).await;
         assert_eq!(answer.status, StatusCode::OK, "{engine:?}: {}", answer.body);
         assert!(answer.body.contains("Known to 1 organisation"), "{}", answer.body);
         assert!(answer.body.contains("0161 234 5678") && answer.body.contains("cat@manchester.test.invalid"));
@@ -279,7 +279,7 @@ async fn a_request_made_on_the_pages_reaches_the_holders_inbox_and_is_acknowledg
     for engine in engines() {
         let w = world(engine).await;
         let worker = WebSession::sign_in(&w.app, &w.leeds_worker).await;
-        let answer = worker.post("/lookup", &lookup_form()).await;
+        let answer = worker.post_and_follow("/lookup", &lookup_form()).await;
         let match_id = answer.body.split("match_id=").nth(1).unwrap().split('"').next().unwrap().to_string();
         let form = worker.get(&format!("/requests/new?match_id={match_id}")).await;
         assert_eq!(form.status, StatusCode::OK);
@@ -321,7 +321,7 @@ async fn a_page_never_shows_another_organisations_data() {
         let bristol = w.app.org("E06000023", "local-authority").await;
         let outsider = WebSession::sign_in(&w.app, &w.app.token(&bristol, Role::OrgAdmin).await).await;
         let worker = WebSession::sign_in(&w.app, &w.leeds_worker).await;
-        let answer = worker.post("/lookup", &lookup_form()).await;
+        let answer = worker.post_and_follow("/lookup", &lookup_form()).await;
         let match_id = answer.body.split("match_id=").nth(1).unwrap().split('"').next().unwrap().to_string();
         let made = worker
             .post(
@@ -350,7 +350,7 @@ async fn a_page_never_shows_another_organisations_data() {
 async fn pages_with_personal_data_are_never_stored_but_the_stylesheet_is_cached() {
     let w = world(Engine::Sqlite).await;
     let worker = WebSession::sign_in(&w.app, &w.leeds_worker).await;
-    let answer = worker.post("/lookup", &lookup_form()).await;
+    let answer = worker.post_and_follow("/lookup", &lookup_form()).await;
     let admin = WebSession::sign_in(&w.app, &w.leeds_admin).await;
     let ig = WebSession::sign_in(&w.app, &w.leeds_ig).await;
     let mut pages =
@@ -407,10 +407,14 @@ async fn an_admin_uploads_a_caseload_file_and_sees_the_summary() {
         let csv = "local_ref,category,status,nhs_number,upn,given_name,family_name,date_of_birth,postcode\n\
                    LDS-1,child-in-need,open,9074833780,,Amelia,Hughes,2014-05-09,\n\
                    LDS-2,child-in-need,open,123,,,,,\n";
-        let form = reqwest::multipart::Form::new().text("csrf", admin.csrf.clone()).text("dry_run", "false").part(
-            "caseload",
-            reqwest::multipart::Part::text(csv).file_name("caseload.csv").mime_str("text/csv").unwrap(),
-        );
+        let form = reqwest::multipart::Form::new()
+            .text("csrf", admin.csrf.clone())
+            .text("dry_run", "false")
+            .text("replace", "yes")
+            .part(
+                "caseload",
+                reqwest::multipart::Part::text(csv).file_name("caseload.csv").mime_str("text/csv").unwrap(),
+            );
         let response = admin
             .http
             .post(w.app.url("/caseload"))
@@ -419,8 +423,10 @@ async fn an_admin_uploads_a_caseload_file_and_sees_the_summary() {
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), StatusCode::OK, "{engine:?}");
-        let body = response.text().await.unwrap();
+        // Replacing the caseload redirects to its summary (POST -> redirect -> GET).
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{engine:?}");
+        let summary = response.headers()["location"].to_str().unwrap().to_string();
+        let body = admin.get(&summary).await.body;
         assert!(body.contains("Caseload updated"), "{body}");
         assert!(
             body.contains("<dt>Added</dt><dd>1</dd>") && body.contains("<dt>Rejected rows</dt><dd>1</dd>"),
@@ -481,7 +487,7 @@ async fn the_lookup_form_grows_a_carer_block_without_script_and_finds_a_sibling_
             ("carer0-dob_month", "1"),
             ("carer0-dob_year", "1988"),
         ]);
-        let answer = worker.post("/lookup", &typed).await;
+        let answer = worker.post_and_follow("/lookup", &typed).await;
         assert_eq!(answer.status, StatusCode::OK, "{engine:?}: {}", answer.body);
         assert!(answer.body.contains("carer 1 as you entered them"), "{}", answer.body);
         assert!(answer.body.contains("Known through a parent or carer") && answer.body.contains("Child 1"));
@@ -505,7 +511,7 @@ async fn a_shielded_record_on_the_pages_names_no_holder() {
             "contact": {"team": "Children's Assessment Team", "phone": "0161 234 5678", "email": "cat@manchester.test.invalid"}});
         assert!(w.app.put(&w.manchester_admin, "/api/v1/holdings/MCR-1", &refuge).await.0.is_success());
         let worker = WebSession::sign_in(&w.app, &w.leeds_worker).await;
-        let answer = worker.post("/lookup", &lookup_form()).await;
+        let answer = worker.post_and_follow("/lookup", &lookup_form()).await;
         assert_eq!(answer.status, StatusCode::OK, "{engine:?}");
         assert!(answer.body.contains("shielded record"), "{}", answer.body);
         assert!(answer.body.contains("/requests/new?match_id=lm_"), "the record can still be requested");
@@ -534,7 +540,7 @@ async fn the_requesters_pages_of_a_shielded_record_name_no_holder_and_say_no_mor
             ("dob_year", "2021"),
             ("postcode", "M14 5RB"),
         ];
-        let answer = worker.post("/lookup", &form).await;
+        let answer = worker.post_and_follow("/lookup", &form).await;
         assert_eq!(answer.status, StatusCode::OK, "{engine:?}");
         assert!(answer.body.contains("shielded record"), "{}", answer.body);
         assert!(!answer.body.contains("postcode district"), "{engine:?}: the page tells which details agree");

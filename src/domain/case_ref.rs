@@ -16,7 +16,9 @@ pub fn parse_case_ref(field: &str, raw: Option<&str>) -> Result<Option<String>, 
         return Err(FieldError::new(
             field,
             "invalid_case_ref",
-            format!("case reference must be at most {MAX_CASE_REF} letters, digits, spaces, hyphens, slashes, dots or underscores"),
+            format!(
+                "case reference must be at most {MAX_CASE_REF} letters, digits, spaces, hyphens, slashes, dots or underscores"
+            ),
         ));
     }
     if !text.chars().any(|c| c.is_ascii_digit()) {

@@ -46,7 +46,12 @@ impl Service {
     }
 
     /// The kept answer: 404 for anyone but its asker's session, and once it has expired.
-    pub async fn kept_lookup_answer(&self, actor: &Actor, keys: &PageKeys, lookup_id: &str) -> ServiceResult<KeptAnswer> {
+    pub async fn kept_lookup_answer(
+        &self,
+        actor: &Actor,
+        keys: &PageKeys,
+        lookup_id: &str,
+    ) -> ServiceResult<KeptAnswer> {
         let owner = Owner { user_id: actor.user_id, org_id: actor.org_id, bound: &keys.bound };
         self.store
             .kept_lookup_answer(lookup_id, owner, self.clock.now_ms())

@@ -82,7 +82,14 @@ impl Store {
     }
 
     /// Sets the session's one-time message (replacing any unread one).
-    pub async fn put_flash(&self, bound: &[u8], nonce: &[u8], payload: &[u8], now: Millis, expires_at: Millis) -> StoreResult<()> {
+    pub async fn put_flash(
+        &self,
+        bound: &[u8],
+        nonce: &[u8],
+        payload: &[u8],
+        now: Millis,
+        expires_at: Millis,
+    ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM web_flash WHERE bound = $1 OR expires_at <= $2")
             .bind(bound)

@@ -155,8 +155,7 @@ pub async fn form(
                 return Ok(respond(StatusCode::OK, page(&session, None, Some((&summary, false)))));
             }
             Some(Flash::Shielded { local_ref, shielded }) => {
-                let text =
-                    format!("{local_ref} is {}.", if shielded { "now shielded" } else { "no longer shielded" });
+                let text = format!("{local_ref} is {}.", if shielded { "now shielded" } else { "no longer shielded" });
                 return Ok(respond(StatusCode::OK, shield_page(&session, None, None, Some(&text))));
             }
             _ => {}

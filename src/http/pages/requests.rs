@@ -11,13 +11,13 @@ use serde::Deserialize;
 
 use super::ui::{self, Select};
 use super::{FormPairs, PageError, PageResult, Session, field_errors, respond, see_other};
-use crate::service::ServiceError;
 use crate::domain::FieldError;
 use crate::domain::request::{
     Action, FulfilMethod, LegalBasis, RequestInput, RequestState, Side, StepInput, Urgency, transition,
 };
 use crate::http::AppState;
 use crate::http::access;
+use crate::service::ServiceError;
 use crate::service::redaction::{HistoryEntry, RequestView, SHIELDED_HOLDER};
 use crate::store::requests::RequestFilter;
 
@@ -151,7 +151,8 @@ pub async fn new_form(session: Session, Query(q): Query<NewQuery>) -> PageResult
     };
     // A case reference that is not valid is simply not carried over (the form asks again).
     let case_ref = crate::domain::case_ref::parse_case_ref("case_ref", q.case_ref.as_deref()).ok().flatten();
-    let f = RequestForm { match_id, case_ref, legal_basis: None, legal_basis_detail: None, reason: None, urgency: None };
+    let f =
+        RequestForm { match_id, case_ref, legal_basis: None, legal_basis_detail: None, reason: None, urgency: None };
     Ok(respond(StatusCode::OK, request_form_page(&session, &f, &[])))
 }
 
@@ -258,7 +259,9 @@ pub struct ShowQuery {
 fn done_words(done: &str) -> Option<&'static str> {
     Some(match done {
         "created" => "Request sent. They have been told, and the deadline is below.",
-        "already" => "Your organisation already has an open request for this record: this one. No second request was sent.",
+        "already" => {
+            "Your organisation already has an open request for this record: this one. No second request was sent."
+        }
         "acknowledge" => "Acknowledged. The requester has been told you are working on it.",
         "fulfil" => "Recorded as sent. The requester has been told.",
         "decline" => "Declined. The requester has been told, with your reason.",

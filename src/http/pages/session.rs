@@ -20,7 +20,6 @@ use serde_json::json;
 
 use super::ui::{self, Input};
 use super::{FormPairs, PageError, PageResult, respond, see_other};
-use crate::service::page_state::PageKeys;
 use crate::audit::{EventType, NewEvent};
 use crate::config::SecureCookies;
 use crate::domain::FieldError;
@@ -29,6 +28,7 @@ use crate::domain::user::Actor;
 use crate::http::AppState;
 use crate::http::access;
 use crate::http::error::ApiError;
+use crate::service::page_state::PageKeys;
 use crate::store::sessions::StoredSession;
 
 const COOKIE: &str = "locator-session";
