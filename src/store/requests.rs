@@ -284,7 +284,7 @@ impl Store {
         now: Millis,
     ) -> StoreResult<StoredRequest> {
         let mut tx = self.begin_write().await?;
-        if open_request(&mut *tx, &request.match_id, target.holding_id, requester_org_id).await?.is_some() {
+        if open_request(&mut tx, &request.match_id, target.holding_id, requester_org_id).await?.is_some() {
             return Err(StoreError::Conflict(ALREADY_OPEN));
         }
         let request_id = format!("rq_{}", uuid::Uuid::new_v4().simple());
@@ -343,7 +343,7 @@ impl Store {
         requester_org_id: i64,
     ) -> StoreResult<Option<String>> {
         let mut conn = self.reader().acquire().await?;
-        open_request(&mut *conn, match_id, target.holding_id, requester_org_id).await
+        open_request(&mut conn, match_id, target.holding_id, requester_org_id).await
     }
 
     /// Publishes a request whose `request_created` event is durable: from now on both
