@@ -431,3 +431,28 @@ async fn each_history_step_shows_where_it_came_from_and_went() {
         assert!(!page.contains("acknowledged → acknowledged"), "{page}");
     }
 }
+
+#[tokio::test]
+async fn two_racing_requests_for_one_record_cannot_both_be_made() {
+    for engine in engines() {
+        let w = world(engine).await;
+        let subject: Value = serde_json::from_str(AMELIA).unwrap();
+        let mut bodies = Vec::new();
+        for _ in 0..2 {
+            let lookup = json!({"subject": subject, "purpose": "s47-enquiry"});
+            let (_, answer) = w.app.post(&w.leeds_worker, "/api/v1/lookups", &lookup).await;
+            bodies.push(json!({"match_id": answer["matches"][0]["match_id"], "legal_basis": "ca1989-s47",
+                "reason": "Strategy meeting", "urgency": "urgent"}));
+        }
+        assert_ne!(bodies[0]["match_id"], bodies[1]["match_id"], "two lookups, two match ids");
+        let (a, b) = tokio::join!(
+            w.app.post(&w.leeds_worker, "/api/v1/requests", &bodies[0]),
+            w.app.post(&w.leeds_worker, "/api/v1/requests", &bodies[1]),
+        );
+        let mut statuses = [a.0, b.0];
+        statuses.sort();
+        assert_eq!(statuses, [StatusCode::CREATED, StatusCode::CONFLICT], "{engine:?}: {} {}", a.1, b.1);
+        let (_, inbox) = w.app.get(&w.manchester_admin, "/api/v1/requests").await;
+        assert_eq!(inbox["requests"].as_array().map(Vec::len), Some(1), "{engine:?}: {inbox}");
+    }
+}
