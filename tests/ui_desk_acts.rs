@@ -396,6 +396,14 @@ async fn the_inbox_lists_open_requests_by_deadline_and_answered_ones_after() {
         let closed_at = inbox.find(&format!("/requests/{closed}")).unwrap();
         assert!(at(&immediate["request_id"]) < at(&urgent["request_id"]), "{engine:?}: the 4-hour one first");
         assert!(at(&urgent["request_id"]) < closed_at, "{engine:?}: answered ones after the open ones");
+        // Five hours on, the immediate one is overdue: still first, and marked.
+        w.app.clock.advance_ms(5 * 3_600_000);
+        let holder = WebSession::sign_in(&w.app, &w.manchester_admin).await; // the old session idled out
+        let inbox = holder.get("/requests").await.body;
+        let first = inbox.find("/requests/rq_").map(|i| &inbox[i..]).unwrap();
+        assert!(first.starts_with(&format!("/requests/{}", immediate["request_id"].as_str().unwrap())), "{engine:?}");
+        let row_end = first.find("</tr>").unwrap();
+        assert!(first[..row_end].contains("overdue"), "{engine:?}: {}", &first[..row_end]);
     }
 }
 

@@ -198,6 +198,13 @@ pub async fn list(State(state): State<AppState>, session: Session) -> PageResult
     let fetch = |side| RequestFilter { side: Some(side), state: None, overdue: None, limit: 200, after: None };
     let err = |e| PageError::new(e, &session);
     let mut inbox = state.list_requests(&session.actor, &fetch(Side::Holder)).await.map_err(err)?;
+    // Overdue requests are listed however old they are (the newest 200 might not reach them).
+    let overdue = RequestFilter { overdue: Some(true), ..fetch(Side::Holder) };
+    for r in state.list_requests(&session.actor, &overdue).await.map_err(err)? {
+        if !inbox.iter().any(|listed| listed.request_id == r.request_id) {
+            inbox.push(r);
+        }
+    }
     // The inbox by deadline: open requests first, soonest (so overdue) first; answered ones
     // after them, newest first.
     inbox.sort_by_key(|r| if r.state.is_terminal() { (1, -r.created_at) } else { (0, r.due_at) });
