@@ -243,8 +243,8 @@ impl OrganisationInput {
     }
 }
 
-/// An organisation as the directory shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+/// An organisation as the directory shows it (read back from a kept lookup answer too).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Organisation {
     #[serde(skip)]
     pub id: i64,

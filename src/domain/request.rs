@@ -327,6 +327,9 @@ pub struct RequestInput {
     /// `immediate` (risk now: hours), `urgent` (24 hours) or `routine` (10 working days).
     #[schema(required = true, nullable = false)]
     pub urgency: Option<String>,
+    /// Optional: your own case reference (at most 24 letters, digits, spaces, `-/_.`, with a
+    /// digit; never a name or NHS number), shown to your organisation only.
+    pub case_ref: Option<String>,
 }
 
 /// A validated request, ready to resolve its match and store.
@@ -337,6 +340,7 @@ pub struct NewRequest {
     pub legal_basis_detail: Option<String>,
     pub reason: String,
     pub urgency: Urgency,
+    pub case_ref: Option<String>,
 }
 
 /// Free text bounded to the request limit; `None` when absent or blank.
@@ -419,9 +423,13 @@ impl RequestInput {
                 })
                 .ok(),
         };
+        let case_ref = crate::domain::case_ref::parse_case_ref("case_ref", self.case_ref.as_deref())
+            .map_err(|e| errors.push(e))
+            .ok()
+            .flatten();
         match (match_id, legal_basis, reason, urgency) {
             (Some(match_id), Some(legal_basis), Some(reason), Some(urgency)) if errors.is_empty() => {
-                Ok(NewRequest { match_id, legal_basis, legal_basis_detail, reason, urgency })
+                Ok(NewRequest { match_id, legal_basis, legal_basis_detail, reason, urgency, case_ref })
             }
             _ => Err(errors),
         }
@@ -681,6 +689,7 @@ mod tests {
             legal_basis_detail: None,
             reason: Some("Strategy discussion tomorrow".into()),
             urgency: Some("urgent".into()),
+            case_ref: None,
         }
     }
 

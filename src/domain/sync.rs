@@ -33,7 +33,7 @@ impl SyncFormat {
 }
 
 /// A row that could not become a holding: its line in the file, the field and why.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Rejected {
     pub line: u64,
     pub field: String,

@@ -34,6 +34,10 @@ pub enum ApiError {
     /// Conflicts with the current state, e.g. a duplicate code or an illegal transition (409).
     #[error("{0}")]
     Conflict(String),
+    /// The organisation already has an open request for this record (409, code
+    /// `request_already_open`, naming it in `request_id`): lead the worker to it.
+    #[error("already requested")]
+    AlreadyRequested { request_id: String },
     /// The route exists but not with this method (405, with `Allow`): not a refusal, not audited.
     #[error("method not allowed")]
     MethodNotAllowed { allow: String },
@@ -64,6 +68,9 @@ struct ErrorDetail<'a> {
     message: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
+    /// `request_already_open`: the open request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
 }
 
 impl ApiError {
@@ -78,7 +85,7 @@ impl ApiError {
             ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden | ApiError::Refused(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::AlreadyRequested { .. } => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -106,6 +113,11 @@ impl IntoResponse for ApiError {
             ApiError::Refused(m) => ("forbidden", m.clone(), None),
             ApiError::NotFound => ("not_found", "no such resource".into(), None),
             ApiError::Conflict(m) => ("conflict", m.clone(), None),
+            ApiError::AlreadyRequested { request_id } => (
+                "request_already_open",
+                format!("your organisation already has an open request for this record: {request_id}"),
+                None,
+            ),
             ApiError::MethodNotAllowed { allow } => {
                 ("method_not_allowed", format!("this route answers only {allow}"), None)
             }
@@ -118,7 +130,11 @@ impl IntoResponse for ApiError {
             ApiError::Invalid(errors) if errors.len() > 1 => Some(errors.as_slice()),
             _ => None,
         };
-        let body = ErrorBody { error: ErrorDetail { code, message: &message, field }, errors };
+        let request_id = match &self {
+            ApiError::AlreadyRequested { request_id } => Some(request_id.as_str()),
+            _ => None,
+        };
+        let body = ErrorBody { error: ErrorDetail { code, message: &message, field, request_id }, errors };
         let mut response = (status, Json(body)).into_response();
         match &self {
             ApiError::RateLimited { retry_after, .. } => {
@@ -170,6 +186,7 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::Refused(m) => ApiError::Refused(m),
             ServiceError::Conflict(m) => ApiError::Conflict(m),
+            ServiceError::AlreadyRequested(request_id) => ApiError::AlreadyRequested { request_id },
         }
     }
 }

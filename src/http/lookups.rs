@@ -24,105 +24,109 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(lookup)).routes(routes!(received))
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct LookupAnswer {
-    lookup_id: String,
+    pub(crate) lookup_id: String,
     /// True when at least one participating organisation holds a matching record.
-    known: bool,
+    pub(crate) known: bool,
     /// One sentence for the worker.
-    summary: String,
+    pub(crate) summary: String,
     /// Every match: one entry per organisation (and basis, and child), strongest first;
     /// several records there are grouped. Shielded records come last, one entry each.
-    matches: Vec<MatchAnswer>,
+    pub(crate) matches: Vec<MatchAnswer>,
     /// Family lookups only: each entered child, in the order given, with its own matches.
     #[serde(skip_serializing_if = "Option::is_none")]
-    children: Option<Vec<ChildAnswer>>,
+    pub(crate) children: Option<Vec<ChildAnswer>>,
     /// Family lookups only: records whose carers match an entered carer and that no entered
     /// child matched: a sibling known elsewhere, an unborn child.
     #[serde(skip_serializing_if = "Option::is_none")]
-    family_matches: Option<Vec<MatchAnswer>>,
-    coverage: CoverageAnswer,
+    pub(crate) family_matches: Option<Vec<MatchAnswer>>,
+    /// Family lookups only: how many carers were entered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) carers_asked: Option<usize>,
+    pub(crate) coverage: CoverageAnswer,
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct ChildAnswer {
     /// Index in `family.children`.
-    child: usize,
-    known: bool,
-    matches: Vec<MatchAnswer>,
+    pub(crate) child: usize,
+    pub(crate) known: bool,
+    pub(crate) matches: Vec<MatchAnswer>,
 }
 
-#[derive(Clone, Serialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 pub struct MatchAnswer {
     /// The strongest record's match id: request the record with it.
-    match_id: String,
+    pub(crate) match_id: String,
     /// Absent for a shielded record: its holder is never named to an asker.
     #[serde(skip_serializing_if = "Option::is_none")]
-    organisation: Option<Organisation>,
-    tier: String,
+    pub(crate) organisation: Option<Organisation>,
+    pub(crate) tier: String,
     /// In plain words, e.g. "NHS number and date of birth agree".
-    evidence: String,
+    pub(crate) evidence: String,
     /// Who to call about this child (the team's line, or the organisation's duty line);
     /// absent for a shielded record.
     #[serde(skip_serializing_if = "Option::is_none")]
-    contact: Option<Contact>,
+    pub(crate) contact: Option<Contact>,
     /// Omitted when your organisation's kind may not see it (see docs/policy.md).
     #[serde(skip_serializing_if = "Option::is_none")]
-    category: Option<Category>,
+    pub(crate) category: Option<Category>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    status: Option<Status>,
+    pub(crate) status: Option<Status>,
     /// `child`: the child's own identifiers agree; `carer`: an entered carer's agree with a
     /// carer on the record (a family match).
-    basis: &'static str,
+    pub(crate) basis: String,
     /// Family lookups: which entered child (index in `family.children`) a child match is about.
     #[serde(skip_serializing_if = "Option::is_none")]
-    child: Option<usize>,
+    pub(crate) child: Option<usize>,
     /// Carer matches: each entered carer that agreed, how strongly, in plain words.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    carers: Vec<CarerAnswer>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) carers: Vec<CarerAnswer>,
     /// The record is shielded: its holder has been alerted and will contact you. Request the
     /// record with `match_id` as usual.
-    shielded: bool,
+    pub(crate) shielded: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    notice: Option<&'static str>,
+    pub(crate) notice: Option<String>,
     /// The record is held by your own organisation.
-    own_organisation: bool,
+    pub(crate) own_organisation: bool,
     /// Every matching record at this organisation (the first is the one above).
-    records: Vec<RecordAnswer>,
+    pub(crate) records: Vec<RecordAnswer>,
 }
 
-#[derive(Clone, Serialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 pub struct CarerAnswer {
     /// Index in `family.carers`.
-    carer: usize,
-    tier: String,
-    evidence: String,
+    pub(crate) carer: usize,
+    pub(crate) tier: String,
+    pub(crate) evidence: String,
 }
 
-#[derive(Clone, Serialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 pub struct RecordAnswer {
-    match_id: String,
-    tier: String,
-    evidence: String,
+    pub(crate) match_id: String,
+    pub(crate) tier: String,
+    pub(crate) evidence: String,
     /// A key that decided this match is shared by more records than one child would have.
-    ambiguous: bool,
+    pub(crate) ambiguous: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    contact: Option<Contact>,
+    pub(crate) contact: Option<Contact>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    category: Option<Category>,
+    pub(crate) category: Option<Category>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    status: Option<Status>,
+    pub(crate) status: Option<Status>,
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct CoverageAnswer {
-    organisations_participating: i64,
-    organisations_with_holdings: i64,
-    holdings: i64,
-    last_update: Option<String>,
+    pub(crate) organisations_participating: i64,
+    pub(crate) organisations_with_holdings: i64,
+    pub(crate) holdings: i64,
+    pub(crate) last_update: Option<String>,
 }
 
-fn answer(outcome: LookupOutcome) -> LookupAnswer {
+/// The asking side's answer: what the API returns, and what the lookup page keeps and shows.
+pub(crate) fn answer(outcome: LookupOutcome) -> LookupAnswer {
     let known = outcome.known();
     let c = outcome.coverage;
     let summary = if known {
@@ -159,6 +163,7 @@ fn answer(outcome: LookupOutcome) -> LookupAnswer {
         matches,
         children,
         family_matches,
+        carers_asked: outcome.family.then_some(outcome.carers_asked),
         coverage: CoverageAnswer {
             organisations_participating: c.organisations_participating,
             organisations_with_holdings: c.organisations_with_holdings,
@@ -191,7 +196,7 @@ fn group_answer(group: OrgMatches) -> Option<MatchAnswer> {
         contact: Some(best.contact.clone()),
         category: best.category,
         status: best.status,
-        basis: best.basis.as_str(),
+        basis: best.basis.as_str().into(),
         child: best.child,
         carers: best
             .carers
@@ -217,7 +222,7 @@ fn shielded_answer(record: ShieldedRecord) -> MatchAnswer {
         contact: None,
         category: None,
         status: None,
-        basis: record.basis.as_str(),
+        basis: record.basis.as_str().into(),
         child: record.child,
         carers: record
             .carers
@@ -229,7 +234,7 @@ fn shielded_answer(record: ShieldedRecord) -> MatchAnswer {
             })
             .collect(),
         shielded: true,
-        notice: Some(SHIELDED_NOTICE),
+        notice: Some(SHIELDED_NOTICE.into()),
         own_organisation: false,
         records: vec![RecordAnswer {
             match_id: record.match_id,

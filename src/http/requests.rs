@@ -43,7 +43,7 @@ pub struct RequestList {
 /// organisation is notified; the deadline is in `due_at`.
 #[utoipa::path(post, path = "/api/v1/requests", tag = "requests", request_body = RequestInput,
     responses((status = 201, body = RequestView), (status = 404, description = "no such match for your organisation"),
-        (status = 409, description = "an open request already exists, or the match was withdrawn"), (status = 422)))]
+        (status = 409, description = "`request_already_open`: your organisation has an open request for this record (named in `error.request_id`); or the match was withdrawn"), (status = 422)))]
 async fn create_request(
     State(state): State<AppState>,
     actor: Actor,

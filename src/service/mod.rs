@@ -12,6 +12,7 @@ pub mod lookups;
 pub mod node;
 pub mod offline;
 pub mod outbox;
+pub mod page_state;
 pub mod prefilter;
 pub mod purge;
 pub mod redaction;
@@ -63,6 +64,9 @@ pub enum ServiceError {
     /// Not allowed in the object's current state, e.g. fulfilling a withdrawn request (409).
     #[error("{0}")]
     Conflict(String),
+    /// The organisation already has an open request for this record: this one (409).
+    #[error("your organisation already has an open request for this record")]
+    AlreadyRequested(String),
 }
 
 impl From<Vec<FieldError>> for ServiceError {

@@ -81,6 +81,9 @@ pub struct RequestView {
     /// The holder's own record reference (shown to the holder only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub local_ref: Option<String>,
+    /// The requester's own case reference (shown to the requesting organisation only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub case_ref: Option<String>,
     /// Every step, oldest first (on single-request answers).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub history: Option<Vec<HistoryEntry>>,
@@ -251,6 +254,7 @@ impl<'a> RequestViews<'a> {
             holding_organisation: if hide_holder { None } else { Some(self.org(r.holder_org_id).await?) },
             shielded: r.holder_shielded,
             local_ref: if your_side == Side::Holder { r.local_ref } else { None },
+            case_ref: if your_side == Side::Requester { r.case_ref } else { None },
             history: history
                 .map(|h| h.into_iter().map(|step| history_entry(step, hide_holder.then_some(viewer_org))).collect()),
             request_id: r.request_id,

@@ -38,9 +38,25 @@ impl Service {
                     .into(),
             ));
         }
+        // One open request per requesting organisation and record, whichever match it came
+        // through: a second attempt is led to the open one (the store's unique index decides
+        // a race). It names only the organisation's own request, never a shielded holder.
+        if let Some(open) = self.store.open_request_for(&request.match_id, &target, actor.org_id).await? {
+            return Err(ServiceError::AlreadyRequested(open));
+        }
         let now = self.clock.now_ms();
         let due_at = self.settings.deadlines.due_at(request.urgency, now);
-        let stored = self.store.create_request(&request, &target, (actor.org_id, actor.user_id), due_at, now).await?;
+        let stored =
+            match self.store.create_request(&request, &target, (actor.org_id, actor.user_id), due_at, now).await {
+                Ok(stored) => stored,
+                Err(StoreError::Conflict(message)) => {
+                    return Err(match self.store.open_request_for(&request.match_id, &target, actor.org_id).await? {
+                        Some(open) => ServiceError::AlreadyRequested(open),
+                        None => ServiceError::Conflict(message.into()),
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            };
         let event = NewEvent::new(EventType::RequestCreated)
             .by(actor)
             .concerning([stored.requester_org_id, stored.holder_org_id])

@@ -65,7 +65,7 @@ pub const MAX_REJECTED_LISTED: usize = 1000;
 /// stalled upload must not hold the write lock, nor leave read rows uncommitted.
 const IDLE_COMMIT: Duration = Duration::from_secs(1);
 
-#[derive(Debug, Default, Clone, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct SyncSummary {
     pub added: u64,
     pub updated: u64,

@@ -9,6 +9,7 @@ pub mod holdings;
 pub mod matches;
 pub mod organisations;
 pub mod outbox;
+pub mod page_state;
 pub mod postgres;
 pub mod requests;
 pub mod sessions;

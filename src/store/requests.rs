@@ -45,6 +45,8 @@ pub struct StoredRequest {
     pub updated_at: Millis,
     pub due_at: Millis,
     pub escalated_at: Option<Millis>,
+    /// The requester's own case reference (shown to the requesting organisation only).
+    pub case_ref: Option<String>,
 }
 
 impl StoredRequest {
@@ -167,10 +169,31 @@ pub struct Escalated {
 
 const SELECT: &str = "SELECT r.request_id, r.match_id, r.requester_org_id, r.requester_user_id, u.name AS requester_name, \
      r.holder_org_id, r.holding_id, h.local_ref, r.holder_shielded, r.legal_basis, r.legal_basis_detail, r.reason, r.urgency, r.state, \
-     r.created_at, r.updated_at, r.due_at, r.escalated_at \
+     r.created_at, r.updated_at, r.due_at, r.escalated_at, r.case_ref \
      FROM requests r JOIN users u ON u.id = r.requester_user_id LEFT JOIN holdings h ON h.id = r.holding_id";
 
-const ALREADY_OPEN: &str = "your organisation already has an open request through this match; see GET /api/v1/requests";
+const ALREADY_OPEN: &str = "your organisation already has an open request for this record; see GET /api/v1/requests";
+
+/// The requesting organisation's open request for this match or this holding, if any
+/// (published or still being written).
+async fn open_request(
+    conn: &mut sqlx::AnyConnection,
+    match_id: &str,
+    holding_id: Option<i64>,
+    requester_org_id: i64,
+) -> StoreResult<Option<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT request_id FROM requests WHERE requester_org_id = $1 AND state IN ($2, $3) \
+         AND (match_id = $4 OR holding_id = $5) ORDER BY created_at LIMIT 1",
+    )
+    .bind(requester_org_id)
+    .bind(RequestState::Requested.as_str())
+    .bind(RequestState::Acknowledged.as_str())
+    .bind(match_id)
+    .bind(holding_id)
+    .fetch_optional(conn)
+    .await?)
+}
 
 fn from_row(row: &AnyRow) -> StoreResult<StoredRequest> {
     let bad = |what: &str| StoreError::Inconsistent(format!("unknown request {what}"));
@@ -196,6 +219,7 @@ fn from_row(row: &AnyRow) -> StoreResult<StoredRequest> {
         updated_at: row.try_get("updated_at")?,
         due_at: row.try_get("due_at")?,
         escalated_at: row.try_get("escalated_at")?,
+        case_ref: row.try_get("case_ref")?,
     })
 }
 
@@ -260,23 +284,14 @@ impl Store {
         now: Millis,
     ) -> StoreResult<StoredRequest> {
         let mut tx = self.begin_write().await?;
-        let open: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM requests WHERE match_id = $1 AND requester_org_id = $2 AND state IN ($3, $4)",
-        )
-        .bind(&request.match_id)
-        .bind(requester_org_id)
-        .bind(RequestState::Requested.as_str())
-        .bind(RequestState::Acknowledged.as_str())
-        .fetch_one(&mut *tx)
-        .await?;
-        if open > 0 {
+        if open_request(&mut tx, &request.match_id, target.holding_id, requester_org_id).await?.is_some() {
             return Err(StoreError::Conflict(ALREADY_OPEN));
         }
         let request_id = format!("rq_{}", uuid::Uuid::new_v4().simple());
         sqlx::query(
             "INSERT INTO requests (request_id, match_id, requester_org_id, requester_user_id, holder_org_id, holding_id, \
              legal_basis, legal_basis_detail, reason, urgency, state, created_at, updated_at, due_at, holder_shielded, \
-             audited) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, 0)",
+             audited, holding_key, case_ref) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, 0, $6, $15)",
         )
         .bind(&request_id)
         .bind(&request.match_id)
@@ -292,10 +307,11 @@ impl Store {
         .bind(now)
         .bind(due_at)
         .bind(i64::from(target.shielded))
+        .bind(&request.case_ref)
         .execute(&mut *tx)
         .await
         .map_err(|e| match StoreError::from(e) {
-            // Two nodes raced past the check above: the partial unique index decides.
+            // Two nodes raced past the check above: the partial unique indexes decide.
             StoreError::Conflict(_) => StoreError::Conflict(ALREADY_OPEN),
             other => other,
         })?;
@@ -317,6 +333,17 @@ impl Store {
             .await?
             .ok_or(StoreError::NotFound)?;
         from_row(&row)
+    }
+
+    /// The requesting organisation's open request for the record behind a match, if any.
+    pub async fn open_request_for(
+        &self,
+        match_id: &str,
+        target: &MatchTarget,
+        requester_org_id: i64,
+    ) -> StoreResult<Option<String>> {
+        let mut conn = self.reader().acquire().await?;
+        open_request(&mut conn, match_id, target.holding_id, requester_org_id).await
     }
 
     /// Publishes a request whose `request_created` event is durable: from now on both

@@ -31,6 +31,24 @@ struct World {
     bristol_worker: String,
     bristol_ig: String,
     bristol_admin: String,
+    /// Requests made through `request`: each after the first is for a child of its own (one open
+    /// request per organisation and record).
+    requests_made: std::sync::atomic::AtomicU32,
+}
+
+/// A valid NHS number for the `n`th extra child (Modulus 11, skipping impossible check digits).
+fn extra_nhs_number(n: u32) -> String {
+    (0..)
+        .map(|k| format!("{:09}", 600_000_000 + 11 * (n + 1000 * k)))
+        .find_map(|base| {
+            let sum: u32 = base.bytes().enumerate().map(|(i, b)| u32::from(b - b'0') * (10 - i as u32)).sum();
+            match 11 - sum % 11 {
+                10 => None,
+                11 => Some(format!("{base}0")),
+                check => Some(format!("{base}{check}")),
+            }
+        })
+        .unwrap()
 }
 
 async fn world(engine: Engine) -> World {
@@ -54,6 +72,7 @@ async fn world_with(app: TestApp) -> World {
         bristol_worker: app.token(&bristol, Role::Practitioner).await,
         bristol_ig: app.token(&bristol, Role::IgOfficer).await,
         bristol_admin: app.token(&bristol, Role::OrgAdmin).await,
+        requests_made: Default::default(),
         app,
     };
     let body = json!({"category": "child-protection-plan", "status": "open", "subject": amelia()});
@@ -73,9 +92,24 @@ impl World {
         answer["matches"][0]["match_id"].as_str().expect("a match").to_string()
     }
 
-    /// A new request from Leeds to Manchester; returns its id.
+    /// A new request from Leeds to Manchester; returns its id. The first is for Amelia's record,
+    /// each later one for a further child of Manchester's (one open request per organisation
+    /// and record).
     async fn request(&self, urgency: &str) -> String {
-        let match_id = self.lookup_match().await;
+        let n = self.requests_made.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let match_id = if n == 0 {
+            self.lookup_match().await
+        } else {
+            let child = json!({"nhs_number": extra_nhs_number(n)});
+            let holding = json!({"category": "child-in-need", "status": "open", "subject": child});
+            let (put, answer) = self.app.put(&self.mcr_admin, &format!("/api/v1/holdings/MCR-X{n}"), &holding).await;
+            assert!(put.is_success(), "{answer}");
+            let (_, answer) = self
+                .app
+                .post(&self.leeds_worker, "/api/v1/lookups", &json!({"subject": child, "purpose": "s47-enquiry"}))
+                .await;
+            answer["matches"][0]["match_id"].as_str().unwrap_or_else(|| panic!("a match: {answer}")).to_string()
+        };
         let body = json!({"match_id": match_id, "legal_basis": "ca1989-s47",
             "reason": "Strategy discussion: need chronology", "urgency": urgency});
         let (status, reply) = self.app.post(&self.leeds_worker, "/api/v1/requests", &body).await;
@@ -280,8 +314,7 @@ async fn a_match_id_that_is_not_yours_or_not_real_is_not_found(engine: Engine) {
         (&w.leeds_worker, "m_00000000000000000000000000000000"),
         (&w.leeds_worker, "lk_00000000000000000000000000000000"),
     ] {
-        let body =
-            json!({"match_id": match_id, "legal_basis": "consent", "reason": "Family support", "urgency": "routine"});
+        let body = json!({"match_id": match_id, "legal_basis": "consent", "reason": "Family support", "urgency": "routine"});
         let (status, reply) = w.app.post(token, "/api/v1/requests", &body).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{engine:?} {match_id}: {reply}");
     }
@@ -344,9 +377,11 @@ async fn a_record_held_by_your_own_organisation_cannot_be_requested() {
 async fn deadlines_follow_the_urgency_and_the_configured_hours(engine: Engine) {
     let app = TestApp::start_with(engine, |s| s.deadlines.immediate_hours = 2).await;
     let w = world_with(app).await;
-    for (urgency, due) in
-        [("immediate", "2026-11-24T11:00:00Z"), ("urgent", "2026-11-25T09:00:00Z"), ("routine", "2026-12-08T09:00:00Z")]
-    {
+    for (urgency, due) in [
+        ("immediate", "2026-11-24T11:00:00Z"),
+        ("urgent", "2026-11-25T09:00:00Z"),
+        ("routine", "2026-12-08T09:00:00Z"),
+    ] {
         let id = w.request(urgency).await;
         let (_, view) = w.app.get(&w.mcr_worker, &format!("/api/v1/requests/{id}")).await;
         assert_eq!(view["due_at"], due, "{engine:?} {urgency}");
@@ -463,7 +498,8 @@ async fn validation_errors_name_every_field(engine: Engine) {
     let w = world(engine).await;
     let (status, body) = w.app.post(&w.leeds_worker, "/api/v1/requests", &json!({})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{engine:?}");
-    let fields: Vec<&str> = body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    let fields: Vec<&str> =
+        body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
     assert_eq!(fields, ["match_id", "legal_basis", "reason", "urgency"]);
 
     let match_id = w.lookup_match().await;
@@ -474,8 +510,7 @@ async fn validation_errors_name_every_field(engine: Engine) {
         (json!({"reason": "x".repeat(501)}), "reason", "invalid_text"),
     ];
     for (change, field, code) in cases {
-        let mut body =
-            json!({"match_id": match_id, "legal_basis": "consent", "reason": "Family support", "urgency": "routine"});
+        let mut body = json!({"match_id": match_id, "legal_basis": "consent", "reason": "Family support", "urgency": "routine"});
         for (k, v) in change.as_object().unwrap() {
             body[k] = v.clone();
         }
@@ -490,7 +525,8 @@ async fn validation_errors_name_every_field(engine: Engine) {
     assert_eq!(reply["error"]["field"], "match_id");
     let (status, reply) = w.app.get(&w.leeds_worker, "/api/v1/requests?role=boss&state=lost").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let fields: Vec<&str> = reply["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    let fields: Vec<&str> =
+        reply["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
     assert_eq!(fields, ["role", "state"]);
     let id = w.request("routine").await;
     let (status, reply) = w.step(&w.mcr_worker, &id, "decline", json!({})).await;

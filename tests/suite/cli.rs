@@ -357,7 +357,9 @@ fn canary_identifiers_never_reach_logs_or_metrics() {
     page(&["-d", &format!("csrf={}&token={worker}", csrf(&sign_in)), &format!("http://{addr}/sign-in")]);
     let form = page(&[&format!("http://{addr}/lookup")]);
     let token = csrf(&form);
-    let answered = |fields: &str| page(&["-d", &format!("csrf={token}&{fields}"), &format!("http://{addr}/lookup")]);
+    // `-L`: the lookup answers 303 to the answer's own address (POST -> redirect -> GET).
+    let answered =
+        |fields: &str| page(&["-L", "-d", &format!("csrf={token}&{fields}"), &format!("http://{addr}/lookup")]);
     let known = answered(
         "purpose=s47-enquiry&given_name=Zephyrine&family_name=Quillbottom&dob_day=21&dob_month=7&dob_year=2013&postcode=SW1A+2AA",
     );

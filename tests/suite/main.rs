@@ -25,6 +25,7 @@ mod hardening;
 mod key_rotation;
 mod store;
 mod ui_browser;
+mod ui_desk_acts;
 mod ui_pages;
 mod upgrade;
 

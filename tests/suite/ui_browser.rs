@@ -349,6 +349,8 @@ async fn journeys(j: &mut Journey, worker: &str, north_admin: &str, north_ig: &s
     )
     .unwrap();
     j.client.find(Locator::Id("caseload")).await.unwrap().send_keys(file.to_str().unwrap()).await.expect("choose file");
+    // Replacing the whole caseload is confirmed with its box (else the file is only checked).
+    j.click("#replace").await;
     j.follow("form[action='/caseload'] button").await;
     let summary = j.text().await;
     assert!(summary.contains("Caseload updated") && summary.contains("Rejected rows"), "{summary}");
@@ -359,6 +361,10 @@ async fn journeys(j: &mut Journey, worker: &str, north_admin: &str, north_ig: &s
     j.follow("form[action='/users'] button").await;
     assert!(j.text().await.contains("Token issued for Casey Temp"));
     j.check("users-token-issued").await;
+    // Revoking asks first, on a page of its own.
+    j.follow("a[href$='/revoke']").await;
+    assert!(j.text().await.contains("cannot be undone"), "{}", j.text().await);
+    j.check("users-revoke-confirm").await;
     j.follow("form[action$='/revoke'] button").await;
     assert!(j.text().await.contains("REVOKED") || j.text().await.to_lowercase().contains("revoked"));
     j.check("users-revoked").await;

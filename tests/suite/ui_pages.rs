@@ -111,13 +111,14 @@ async fn a_form_without_the_csrf_token_is_refused_and_changes_nothing(engine: En
         admin.post_raw("/users", &[("csrf", &"0".repeat(64)), ("name", "Mallory"), ("role", "org-admin")]).await;
     assert_eq!(wrong.status, StatusCode::FORBIDDEN);
     let other_session = WebSession::sign_in(&w.app, &w.leeds_admin).await;
-    let borrowed =
-        admin.post_raw("/users", &[("csrf", &other_session.csrf), ("name", "Mallory"), ("role", "org-admin")]).await;
+    let borrowed = admin
+        .post_raw("/users", &[("csrf", &other_session.csrf), ("name", "Mallory"), ("role", "org-admin")])
+        .await;
     assert_eq!(borrowed.status, StatusCode::FORBIDDEN, "a token is bound to its own session");
     let (_, users) = w.app.get(&w.leeds_admin, "/api/v1/users").await;
     assert!(!users.to_string().contains("Mallory"), "{users}");
 
-    let real = admin.post("/users", &[("name", "Sam Worker"), ("role", "practitioner")]).await;
+    let real = admin.post_and_follow("/users", &[("name", "Sam Worker"), ("role", "practitioner")]).await;
     assert_eq!(real.status, StatusCode::OK, "{}", real.body);
     assert!(real.body.contains("clk_"), "the new token is shown once");
 }
@@ -177,7 +178,7 @@ async fn signing_out_ends_the_session_on_the_server(engine: Engine) {
 async fn revoking_a_token_ends_its_sessions(engine: Engine) {
     let w = world(engine).await;
     let admin = WebSession::sign_in(&w.app, &w.leeds_admin).await;
-    let issued = admin.post("/users", &[("name", "Temp Worker"), ("role", "practitioner")]).await;
+    let issued = admin.post_and_follow("/users", &[("name", "Temp Worker"), ("role", "practitioner")]).await;
     let token = issued.body.split("value=\"clk_").nth(1).unwrap().split('"').next().unwrap();
     let token = format!("clk_{token}");
     let worker = WebSession::sign_in(&w.app, &token).await;
@@ -222,14 +223,18 @@ async fn a_role_without_access_gets_a_403_page_and_it_is_audited(engine: Engine)
     assert!(refused.body.contains("Your role does not allow this page"));
     assert!(w.app.audit_types().await.contains(&"access_denied".to_string()));
     let ig = WebSession::sign_in(&w.app, &w.leeds_ig).await;
-    assert_eq!(ig.post("/lookup", &lookup_form()).await.status, StatusCode::FORBIDDEN, "only practitioners look up");
+    assert_eq!(
+        ig.post("/lookup", &lookup_form()).await.status,
+        StatusCode::FORBIDDEN,
+        "only practitioners look up"
+    );
 }
 
 #[suite::test(each_engine)]
 async fn the_lookup_page_answers_with_who_to_call_and_audits_first(engine: Engine) {
     let w = world(engine).await;
     let worker = WebSession::sign_in(&w.app, &w.leeds_worker).await;
-    let answer = worker.post("/lookup", &lookup_form()).await;
+    let answer = worker.post_and_follow("/lookup", &lookup_form()).await;
     assert_eq!(answer.status, StatusCode::OK, "{engine:?}: {}", answer.body);
     assert!(answer.body.contains("Known to 1 organisation"), "{}", answer.body);
     assert!(answer.body.contains("0161 234 5678") && answer.body.contains("cat@manchester.test.invalid"));
@@ -259,7 +264,7 @@ async fn a_lookup_form_with_mistakes_comes_back_with_an_error_summary() {
 async fn a_request_made_on_the_pages_reaches_the_holders_inbox_and_is_acknowledged(engine: Engine) {
     let w = world(engine).await;
     let worker = WebSession::sign_in(&w.app, &w.leeds_worker).await;
-    let answer = worker.post("/lookup", &lookup_form()).await;
+    let answer = worker.post_and_follow("/lookup", &lookup_form()).await;
     let match_id = answer.body.split("match_id=").nth(1).unwrap().split('"').next().unwrap().to_string();
     let form = worker.get(&format!("/requests/new?match_id={match_id}")).await;
     assert_eq!(form.status, StatusCode::OK);
@@ -299,7 +304,7 @@ async fn a_page_never_shows_another_organisations_data(engine: Engine) {
     let bristol = w.app.org("E06000023", "local-authority").await;
     let outsider = WebSession::sign_in(&w.app, &w.app.token(&bristol, Role::OrgAdmin).await).await;
     let worker = WebSession::sign_in(&w.app, &w.leeds_worker).await;
-    let answer = worker.post("/lookup", &lookup_form()).await;
+    let answer = worker.post_and_follow("/lookup", &lookup_form()).await;
     let match_id = answer.body.split("match_id=").nth(1).unwrap().split('"').next().unwrap().to_string();
     let made = worker
         .post(
@@ -327,7 +332,7 @@ async fn a_page_never_shows_another_organisations_data(engine: Engine) {
 async fn pages_with_personal_data_are_never_stored_but_the_stylesheet_is_cached() {
     let w = world(Engine::Sqlite).await;
     let worker = WebSession::sign_in(&w.app, &w.leeds_worker).await;
-    let answer = worker.post("/lookup", &lookup_form()).await;
+    let answer = worker.post_and_follow("/lookup", &lookup_form()).await;
     let admin = WebSession::sign_in(&w.app, &w.leeds_admin).await;
     let ig = WebSession::sign_in(&w.app, &w.leeds_ig).await;
     let mut pages =
@@ -366,7 +371,11 @@ async fn the_ig_officer_searches_charts_and_exports_the_audit_trail(engine: Engi
     assert!(checkpoint.body.starts_with("child-locator/audit"), "{}", checkpoint.body);
     let sar = ig.post("/audit/subject-access", &[("nhs_number", "9074833780")]).await;
     assert_eq!(sar.status, StatusCode::OK, "{}", sar.body);
-    assert!(sar.body.contains("E08000003 Test Organisation") && sar.body.contains("searched 1 time"), "{}", sar.body);
+    assert!(
+        sar.body.contains("E08000003 Test Organisation") && sar.body.contains("searched 1 time"),
+        "{}",
+        sar.body
+    );
     assert!(!sar.body.contains("9074833780"), "the identifiers are not shown back with the answer");
 }
 
@@ -380,20 +389,41 @@ async fn an_admin_uploads_a_caseload_file_and_sees_the_summary(engine: Engine) {
     let form = reqwest::multipart::Form::new()
         .text("csrf", admin.csrf.clone())
         .text("dry_run", "false")
-        .part("caseload", reqwest::multipart::Part::text(csv).file_name("caseload.csv").mime_str("text/csv").unwrap());
-    let response =
-        admin.http.post(w.app.url("/caseload")).header("cookie", &admin.cookie).multipart(form).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK, "{engine:?}");
-    let body = response.text().await.unwrap();
+        .text("replace", "yes")
+        .part(
+            "caseload",
+            reqwest::multipart::Part::text(csv).file_name("caseload.csv").mime_str("text/csv").unwrap(),
+        );
+    let response = admin
+        .http
+        .post(w.app.url("/caseload"))
+        .header("cookie", &admin.cookie)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    // Replacing the caseload redirects to its summary (POST -> redirect -> GET).
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "{engine:?}");
+    let summary = response.headers()["location"].to_str().unwrap().to_string();
+    let body = admin.get(&summary).await.body;
     assert!(body.contains("Caseload updated"), "{body}");
-    assert!(body.contains("<dt>Added</dt><dd>1</dd>") && body.contains("<dt>Rejected rows</dt><dd>1</dd>"), "{body}");
+    assert!(
+        body.contains("<dt>Added</dt><dd>1</dd>") && body.contains("<dt>Rejected rows</dt><dd>1</dd>"),
+        "{body}"
+    );
     assert!(body.contains("<dt>New matches</dt><dd>1</dd>"), "{body}");
 
     let forged = reqwest::multipart::Form::new()
         .text("csrf", "0".repeat(64))
         .part("caseload", reqwest::multipart::Part::text("local_ref\n").file_name("c.csv"));
-    let refused =
-        admin.http.post(w.app.url("/caseload")).header("cookie", &admin.cookie).multipart(forged).send().await.unwrap();
+    let refused = admin
+        .http
+        .post(w.app.url("/caseload"))
+        .header("cookie", &admin.cookie)
+        .multipart(forged)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(refused.status(), StatusCode::FORBIDDEN, "the upload checks the CSRF token too");
 }
 
@@ -434,7 +464,7 @@ async fn the_lookup_form_grows_a_carer_block_without_script_and_finds_a_sibling_
         ("carer0-dob_month", "1"),
         ("carer0-dob_year", "1988"),
     ]);
-    let answer = worker.post("/lookup", &typed).await;
+    let answer = worker.post_and_follow("/lookup", &typed).await;
     assert_eq!(answer.status, StatusCode::OK, "{engine:?}: {}", answer.body);
     assert!(answer.body.contains("carer 1 as you entered them"), "{}", answer.body);
     assert!(answer.body.contains("Known through a parent or carer") && answer.body.contains("Child 1"));
@@ -456,7 +486,7 @@ async fn a_shielded_record_on_the_pages_names_no_holder(engine: Engine) {
         "contact": {"team": "Children's Assessment Team", "phone": "0161 234 5678", "email": "cat@manchester.test.invalid"}});
     assert!(w.app.put(&w.manchester_admin, "/api/v1/holdings/MCR-1", &refuge).await.0.is_success());
     let worker = WebSession::sign_in(&w.app, &w.leeds_worker).await;
-    let answer = worker.post("/lookup", &lookup_form()).await;
+    let answer = worker.post_and_follow("/lookup", &lookup_form()).await;
     assert_eq!(answer.status, StatusCode::OK, "{engine:?}");
     assert!(answer.body.contains("shielded record"), "{}", answer.body);
     assert!(answer.body.contains("/requests/new?match_id=lm_"), "the record can still be requested");
@@ -483,13 +513,12 @@ async fn the_requesters_pages_of_a_shielded_record_name_no_holder_and_say_no_mor
         ("dob_year", "2021"),
         ("postcode", "M14 5RB"),
     ];
-    let answer = worker.post("/lookup", &form).await;
+    let answer = worker.post_and_follow("/lookup", &form).await;
     assert_eq!(answer.status, StatusCode::OK, "{engine:?}");
     assert!(answer.body.contains("shielded record"), "{}", answer.body);
     assert!(!answer.body.contains("postcode district"), "{engine:?}: the page tells which details agree");
     let match_id = answer.body.split("match_id=").nth(1).unwrap().split('"').next().unwrap().to_string();
-    let ask =
-        json!({"match_id": match_id, "legal_basis": "ca1989-s47", "reason": "Strategy meeting", "urgency": "urgent"});
+    let ask = json!({"match_id": match_id, "legal_basis": "ca1989-s47", "reason": "Strategy meeting", "urgency": "urgent"});
     let (status, request) = w.app.post(&w.leeds_worker, "/api/v1/requests", &ask).await;
     assert_eq!(status, StatusCode::CREATED, "{request}");
     let id = request["request_id"].as_str().unwrap();

@@ -1,5 +1,7 @@
 //! The org-admin's caseload upload: a CSV or NDJSON file, streamed into the same full-replace
 //! sync as `POST /api/v1/holdings/sync`, and the summary (added, updated, removed, rejected rows).
+//! Replacing the caseload needs its box ticked (without it the file is only checked, and the
+//! summary says what it would do); a replacement redirects to the summary, shown once.
 
 use axum::body::Body;
 use axum::extract::State;
@@ -8,21 +10,21 @@ use futures::TryStreamExt;
 use maud::{Markup, html};
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
-use super::{PageError, PageResult, Session, respond, ui};
+use super::{Flash, PageError, PageResult, Session, put_flash, respond, see_other, take_flash, ui};
 use crate::domain::sync::SyncFormat;
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::holdings::LimitedReader;
 use crate::service::sync::{SyncError, SyncOptions, SyncSummary};
 
-fn page(session: &Session, error: Option<&str>, summary: Option<&SyncSummary>) -> Markup {
+fn page(session: &Session, error: Option<&str>, summary: Option<(&SyncSummary, bool)>) -> Markup {
     shield_page(session, error, summary, None)
 }
 
 fn shield_page(
     session: &Session,
     error: Option<&str>,
-    summary: Option<&SyncSummary>,
+    summary: Option<(&SyncSummary, bool)>,
     shielded: Option<&str>,
 ) -> Markup {
     let body = html! {
@@ -33,7 +35,7 @@ fn shield_page(
                 ul class="error-summary-list" { li { a href="#caseload" { (ui::sentence(message)) } } }
             }
         }
-        @if let Some(s) = summary { (summary_panel(s)) }
+        @if let Some((s, unconfirmed)) = summary { (summary_panel(s, unconfirmed)) }
         h1 class="heading-l" { "Upload your caseload" }
         p class="body" {
             "The file replaces your organisation's whole caseload in the index: records missing from it are removed. "
@@ -45,6 +47,14 @@ fn shield_page(
                 div class="checkbox" {
                     input class="checkbox-input" type="checkbox" id="dry_run" name="dry_run" value="true";
                     label class="label checkbox-label" for="dry_run" { "Check the file only: change nothing" }
+                }
+                div class="checkbox" {
+                    input class="checkbox-input" type="checkbox" id="replace" name="replace" value="yes" aria-describedby="replace-hint";
+                    label class="label checkbox-label" for="replace" { "Replace our whole caseload with this file" }
+                }
+                div class="hint" id="replace-hint" {
+                    "Records missing from the file are removed from the index, and their matches withdrawn. "
+                    "Without this box ticked the file is only checked, and you see what it would change."
                 }
             }
             div class={ "form-group" @if error.is_some() { " form-group-error" } } {
@@ -82,9 +92,8 @@ pub async fn shield(State(state): State<AppState>, session: Session, form: super
     let shielded = form.get("shielded") == Some("yes");
     match state.set_shielded(&session.actor, &local_ref, shielded).await {
         Ok(h) => {
-            let text =
-                format!("{} is {}.", h.local_ref, if h.shielded { "now shielded" } else { "no longer shielded" });
-            Ok(respond(StatusCode::OK, shield_page(&session, None, None, Some(&text))))
+            put_flash(&state, &session, &Flash::Shielded { local_ref: h.local_ref, shielded: h.shielded }).await?;
+            Ok(see_other("/caseload?done=1"))
         }
         Err(crate::service::ServiceError::Store(crate::store::StoreError::NotFound)) => Ok(respond(
             StatusCode::NOT_FOUND,
@@ -94,11 +103,17 @@ pub async fn shield(State(state): State<AppState>, session: Session, form: super
     }
 }
 
-fn summary_panel(s: &SyncSummary) -> Markup {
+fn summary_panel(s: &SyncSummary, unconfirmed: bool) -> Markup {
     html! {
         div class="panel panel-blue" role="status" {
             h2 class="heading-m" { @if s.dry_run { "File checked: nothing was changed" } @else { "Caseload updated" } }
             p class="body" { (s.lines) " rows read." }
+            @if unconfirmed {
+                p class="body" { strong {
+                    "To replace your caseload with this file (" (s.removed) " records would be removed), tick "
+                    "\"Replace our whole caseload with this file\" and upload it again."
+                } }
+            }
         }
         dl class="summary-list" {
             div class="summary-row" { dt { "Added" } dd { (s.added) } }
@@ -122,8 +137,30 @@ fn summary_panel(s: &SyncSummary) -> Markup {
     }
 }
 
-/// GET /caseload
-pub async fn form(session: Session) -> PageResult {
+#[derive(serde::Deserialize)]
+pub struct FormQuery {
+    /// A replacement just ran: its summary is waiting, once.
+    done: Option<String>,
+}
+
+/// GET /caseload (after a replacement: its summary, once)
+pub async fn form(
+    State(state): State<AppState>,
+    session: Session,
+    axum::extract::Query(q): axum::extract::Query<FormQuery>,
+) -> PageResult {
+    if q.done.is_some() {
+        match take_flash(&state, &session).await? {
+            Some(Flash::Caseload { summary }) => {
+                return Ok(respond(StatusCode::OK, page(&session, None, Some((&summary, false)))));
+            }
+            Some(Flash::Shielded { local_ref, shielded }) => {
+                let text = format!("{local_ref} is {}.", if shielded { "now shielded" } else { "no longer shielded" });
+                return Ok(respond(StatusCode::OK, shield_page(&session, None, None, Some(&text))));
+            }
+            _ => {}
+        }
+    }
     Ok(respond(StatusCode::OK, page(&session, None, None)))
 }
 
@@ -140,6 +177,7 @@ pub async fn upload(State(state): State<AppState>, session: Session, headers: He
     })?;
     let mut multipart = multer::Multipart::new(body.into_data_stream(), boundary);
     let mut dry_run = false;
+    let mut replace = false;
     let unreadable = || ApiError::BadRequest {
         code: "unreadable_form",
         message: "the upload could not be read".into(),
@@ -148,6 +186,7 @@ pub async fn upload(State(state): State<AppState>, session: Session, headers: He
     while let Some(field) = multipart.next_field().await.map_err(|_| err(unreadable()))? {
         match field.name() {
             Some("dry_run") => dry_run = field.text().await.map_err(|_| err(unreadable()))? == "true",
+            Some("replace") => replace = field.text().await.map_err(|_| err(unreadable()))? == "yes",
             Some("caseload") => {
                 let file_name = field.file_name().unwrap_or("").to_string();
                 let format = SyncFormat::from_extension(std::path::Path::new(&file_name))
@@ -160,6 +199,9 @@ pub async fn upload(State(state): State<AppState>, session: Session, headers: He
                     };
                     return Ok(respond(StatusCode::UNPROCESSABLE_ENTITY, page(&session, Some(message), None)));
                 };
+                // Not confirmed: only checked, and the summary says what it would change.
+                let unconfirmed = !dry_run && !replace;
+                let dry_run = dry_run || unconfirmed;
                 let stream = field.map_err(std::io::Error::other);
                 let reader = LimitedReader {
                     inner: SyncIoBridge::new(StreamReader::new(stream)),
@@ -177,7 +219,13 @@ pub async fn upload(State(state): State<AppState>, session: Session, headers: He
                     )
                     .await;
                 return match result {
-                    Ok(summary) => Ok(respond(StatusCode::OK, page(&session, None, Some(&summary)))),
+                    Ok(summary) if summary.dry_run => {
+                        Ok(respond(StatusCode::OK, page(&session, None, Some((&summary, unconfirmed)))))
+                    }
+                    Ok(summary) => {
+                        put_flash(&state, &session, &Flash::Caseload { summary }).await?;
+                        Ok(see_other("/caseload?done=1"))
+                    }
                     Err(SyncError::Unreadable { message, .. }) => {
                         Ok(respond(StatusCode::UNPROCESSABLE_ENTITY, page(&session, Some(&message), None)))
                     }

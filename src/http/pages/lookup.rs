@@ -6,21 +6,22 @@
 //! is one short form; "Add another child" and "Add a parent or carer" (plain submit buttons, no
 //! script) bring the form back with another block, and the lookup becomes a family lookup.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
 
 use super::ui::{self, Input, Select};
-use super::{FormPairs, PageResult, Session, field_errors, respond};
+use super::{FormPairs, PageError, PageResult, Session, field_errors, respond, see_other};
 use crate::domain::FieldError;
+use crate::domain::case_ref::parse_case_ref;
 use crate::domain::identity::RawSubject;
 use crate::domain::lookup::{LookupInput, Purpose};
-use crate::domain::matching::Basis;
 use crate::http::AppState;
 use crate::http::access;
-use crate::service::lookups::{LookupOutcome, OrgMatches};
-use crate::service::redaction::ShieldedRecord;
+use crate::http::error::ApiError;
+use crate::http::lookups::{LookupAnswer, MatchAnswer};
+use crate::store::page_state::KeptAnswer;
 
 /// One person's identifiers as typed, under a prefix ("" for the single child).
 #[derive(Debug, Default, Clone)]
@@ -180,6 +181,8 @@ fn date_part(id: &str, label: &str, value: Option<&str>, width: &str, error: boo
 struct LookupForm {
     purpose: Option<String>,
     purpose_detail: Option<String>,
+    /// The asker's own case reference (never a name or NHS number).
+    case_ref: Option<String>,
     children: Vec<SubjectForm>,
     carers: Vec<SubjectForm>,
     /// The block just added, to put the cursor in it.
@@ -212,6 +215,7 @@ impl LookupForm {
         LookupForm {
             purpose: form.text("purpose"),
             purpose_detail: form.text("purpose_detail"),
+            case_ref: form.text("case_ref"),
             children,
             carers,
             focus,
@@ -314,6 +318,14 @@ fn page(session: &Session, form: &LookupForm, errors: &[FieldError]) -> Markup {
             @for (i, carer) in form.carers.iter().enumerate() {
                 (subject_fields(&format!("Parent or carer {}", i + 1), carer, errors))
             }
+            // After the child, so the keyboard path from purpose to NHS number is unchanged.
+            (ui::text_input(&Input {
+                hint: Some("Optional: your own system's reference, to tell your lookups and requests apart. Never the child's name or NHS number. Only your organisation sees it."),
+                value: form.case_ref.as_deref(),
+                error: ui::error_for(errors, field_id, "case_ref"),
+                autocomplete: "off",
+                ..Input::new("case_ref", "Your case reference")
+            }))
             // The first submit button is the one Enter presses: the lookup, never "add".
             button type="submit" class="button" { "Look up" }
             div class="button-group" {
@@ -334,6 +346,7 @@ pub async fn form(session: Session) -> Response {
     let empty = LookupForm {
         purpose: None,
         purpose_detail: None,
+        case_ref: None,
         children: vec![SubjectForm::default()],
         carers: vec![],
         focus: None,
@@ -343,13 +356,19 @@ pub async fn form(session: Session) -> Response {
 
 /// POST /lookup: the same service call as `POST /api/v1/lookups` (rate limits, audit before
 /// the answer, disclosure policy). On a validation error the form comes back with what was
-/// typed (never logged); the answer is a page of its own.
+/// typed (never logged). The answer is kept (the API's redacted view, for this session) and
+/// the browser is sent to its own address, so Back and Refresh show it again without a second
+/// lookup.
 pub async fn submit(State(state): State<AppState>, session: Session, form: FormPairs) -> PageResult {
     let typed = LookupForm::read(&form);
     if typed.focus.is_some() {
         // "Add another child" or "Add a parent or carer": the same form with one more block.
         return Ok(respond(StatusCode::OK, page(&session, &typed, &[])));
     }
+    let case_ref = match parse_case_ref("case_ref", typed.case_ref.as_deref()) {
+        Ok(case_ref) => case_ref,
+        Err(error) => return Ok(respond(StatusCode::UNPROCESSABLE_ENTITY, page(&session, &typed, &[error]))),
+    };
     let (input, child_prefixes, carer_prefixes) = match to_input(&typed) {
         Ok(input) => input,
         Err(error) => return Ok(respond(StatusCode::UNPROCESSABLE_ENTITY, page(&session, &typed, &[error]))),
@@ -357,7 +376,18 @@ pub async fn submit(State(state): State<AppState>, session: Session, form: FormP
     match state.lookup(&session.actor, input).await {
         Ok(outcome) => {
             state.metrics.increment("lookups", 1);
-            Ok(respond(StatusCode::OK, answer(&session, &outcome)))
+            let answer = crate::http::lookups::answer(outcome);
+            let kept = serde_json::to_string(&answer)
+                .map(|json| KeptAnswer { answer: json, case_ref: case_ref.clone() })
+                .map_err(|e| tracing::error!(error = %e, "a lookup answer could not be kept"));
+            if let Ok(kept) = kept {
+                match state.keep_lookup_answer(&session.actor, &session.page, &answer.lookup_id, &kept).await {
+                    Ok(()) => return Ok(see_other(&format!("/lookups/{}", answer.lookup_id))),
+                    // The lookup is audited and answered: show it here rather than lose it.
+                    Err(e) => tracing::warn!(error = %e, "a lookup answer could not be kept; shown once"),
+                }
+            }
+            Ok(respond(StatusCode::OK, answer_page(&session, &answer, case_ref.as_deref())))
         }
         Err(e) => {
             let errors = field_errors(e, &session)?
@@ -372,11 +402,53 @@ pub async fn submit(State(state): State<AppState>, session: Session, form: FormP
     }
 }
 
-fn answer(session: &Session, outcome: &LookupOutcome) -> Markup {
-    let c = &outcome.coverage;
+/// GET /lookups/{lookup_id}: a lookup's answer again, for the user and session that asked
+/// (404 for anyone else, and after a few hours). Not a new lookup: nothing is audited.
+pub async fn show(State(state): State<AppState>, session: Session, Path(lookup_id): Path<String>) -> PageResult {
+    let err = |e| PageError::new(e, &session);
+    let kept = state.kept_lookup_answer(&session.actor, &session.page, &lookup_id).await.map_err(err)?;
+    let answer: LookupAnswer = serde_json::from_str(&kept.answer).map_err(|e| {
+        tracing::error!(error = %e, "a kept lookup answer could not be read");
+        PageError::new(ApiError::Internal, &session)
+    })?;
+    Ok(respond(StatusCode::OK, answer_page(&session, &answer, kept.case_ref.as_deref())))
+}
+
+/// Your own organisation's records last (and marked), so the organisations to call come first.
+fn others_first(matches: &[MatchAnswer]) -> Vec<&MatchAnswer> {
+    let mut ordered: Vec<&MatchAnswer> = matches.iter().collect();
+    ordered.sort_by_key(|m| m.own_organisation);
+    ordered
+}
+
+fn card(m: &MatchAnswer, can_request: bool, case_ref: Option<&str>) -> Markup {
+    if m.shielded { shielded_card(m, can_request, case_ref) } else { match_card(m, can_request, case_ref) }
+}
+
+/// The "Request this record" link, carrying the asker's case reference to the request form.
+fn request_href(match_id: &str, case_ref: Option<&str>) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query.append_pair("match_id", match_id);
+    if let Some(c) = case_ref {
+        query.append_pair("case_ref", c);
+    }
+    format!("/requests/new?{}", query.finish())
+}
+
+fn last_update(text: &str) -> Option<String> {
+    let at = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    Some(ui::when(i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()?))
+}
+
+fn answer_page(session: &Session, a: &LookupAnswer, case_ref: Option<&str>) -> Markup {
+    let c = &a.coverage;
     let can_request = access::allows(session.actor.role, "GET", "/requests/new");
+    let named = a.matches.iter().filter(|m| !m.shielded).count();
     let body = html! {
-        @if !outcome.known() {
+        @if let Some(r) = case_ref {
+            p class="body" { "Your case reference: " strong { (r) } }
+        }
+        @if !a.known {
             div class="panel panel-grey" {
                 h1 class="heading-l" { "Not known to participating organisations" }
             }
@@ -384,84 +456,82 @@ fn answer(session: &Session, outcome: &LookupOutcome) -> Markup {
             p class="body" {
                 (c.organisations_with_holdings) " of " (c.organisations_participating)
                 " participating organisations have registered records (" (c.holdings) " records"
-                @if let Some(at) = c.last_update { ", last updated " (ui::when(at)) } ")."
+                @if let Some(at) = c.last_update.as_deref().and_then(last_update) { ", last updated " (at) } ")."
             }
         } @else {
             div class="panel panel-blue" {
                 h1 class="heading-l" {
-                    @if outcome.matches.is_empty() { "Known to a participating organisation" }
-                    @else { "Known to " (outcome.matches.len()) " organisation" @if outcome.matches.len() != 1 { "s" } }
+                    @if named == 0 { "Known to a participating organisation" }
+                    @else { "Known to " (named) " organisation" @if named != 1 { "s" } }
                 }
                 p class="body" {
-                    @if outcome.matches.is_empty() { "They have been alerted and will contact you." }
+                    @if named == 0 { "They have been alerted and will contact you." }
                     @else { "Call the contact below." }
                 }
             }
-            @if outcome.family {
+            @if let Some(children) = &a.children {
                 // A family: each entered child in turn, then what was found through the carers.
-                @for i in 0..outcome.children_asked {
-                    h2 class="heading-m" { "Child " (i + 1) }
-                    @let mine: Vec<&OrgMatches> = outcome.matches.iter()
-                        .filter(|g| g.records.first().is_some_and(|r| r.child == Some(i))).collect();
-                    @if mine.is_empty() && !outcome.shielded.iter().any(|r| r.child == Some(i)) {
-                        p class="body" { "Not known through this child's own details." }
-                    }
-                    @for group in mine { (match_card(group, can_request)) }
+                @for child in children {
+                    h2 class="heading-m" { "Child " (child.child + 1) }
+                    @if child.matches.is_empty() { p class="body" { "Not known through this child's own details." } }
+                    @for m in others_first(&child.matches) { (card(m, can_request, case_ref)) }
                 }
-                @let family: Vec<&OrgMatches> = outcome.matches.iter()
-                    .filter(|g| g.records.first().is_some_and(|r| r.basis == Basis::Carer)).collect();
-                @if outcome.carers_asked > 0 {
+                @if let Some(family) = a.family_matches.as_ref().filter(|f| !f.is_empty() || a.carers_asked.unwrap_or(0) > 0) {
                     h2 class="heading-m" { "Known through a parent or carer" }
                     @if family.is_empty() { p class="body" { "No other records through the parents or carers you entered." } }
-                    @for group in family { (match_card(group, can_request)) }
+                    @for m in others_first(family) { (card(m, can_request, case_ref)) }
                 }
             } @else {
-                @for group in &outcome.matches { (match_card(group, can_request)) }
+                @for m in others_first(&a.matches) { (card(m, can_request, case_ref)) }
             }
-            @for record in &outcome.shielded { (shielded_card(record, can_request)) }
             p class="body-s" {
                 "Coverage: " (c.organisations_with_holdings) " of " (c.organisations_participating)
                 " participating organisations have registered records."
             }
         }
-        p class="body-s" { "Lookup reference: " code { (outcome.lookup_id) } " (recorded in the audit trail)." }
+        p class="body-s" { "Lookup reference: " code { (a.lookup_id) } " (recorded in the audit trail)." }
         p class="body" { a href="/lookup" class="link" { "Look up another child" } }
     };
     ui::layout("Lookup answer", Some(session), body)
 }
 
-fn match_card(group: &OrgMatches, can_request: bool) -> Markup {
-    let Some(best) = group.records.first() else { return html! {} };
-    let org = &group.organisation;
-    let phone = best.contact.phone.clone().unwrap_or_else(|| org.duty_phone.clone());
-    let email = best.contact.email.clone().unwrap_or_else(|| org.secure_email.clone());
+fn match_card(m: &MatchAnswer, can_request: bool, case_ref: Option<&str>) -> Markup {
+    let Some(org) = &m.organisation else { return html! {} };
+    let contact = m.contact.clone().unwrap_or_default();
+    let best = m.records.first();
+    let phone = contact.phone.clone().unwrap_or_else(|| org.duty_phone.clone());
+    let email = contact.email.clone().unwrap_or_else(|| org.secure_email.clone());
+    let id = format!("org-{}{}", org.code, if m.own_organisation { "-own" } else { "" });
     html! {
-        section class="card" aria-labelledby={ "org-" (org.code) } {
-            h2 class="heading-m" id={ "org-" (org.code) } {
-                (org.name) @if group.own_organisation { " (your organisation)" }
+        section class={ "card" @if m.own_organisation { " card-own" } } aria-labelledby=(id) {
+            h2 class="heading-m" id=(id) {
+                (org.name) @if m.own_organisation { " " (ui::tag("your organisation", "grey")) }
+            }
+            @if m.own_organisation {
+                p class="body" { "Your own organisation holds this record: ask your own team." }
             }
             dl class="contact" {
                 dt { "Phone" } dd class="contact-main" { a href=(ui::tel_href(&phone)) class="link" { (phone) } }
                 dt { "Secure email" } dd class="contact-main" { a href={ "mailto:" (email) } class="link" { (email) } }
-                @if let Some(team) = &best.contact.team { dt { "Team" } dd { (team) } }
+                @if let Some(team) = &contact.team { dt { "Team" } dd { (team) } }
                 @if let Some(ooh) = &org.out_of_hours_phone {
                     dt { "Out of hours" } dd { a href=(ui::tel_href(ooh)) class="link" { (ooh) } }
                 }
             }
-            p class="body" { (ui::tier_tag(best.tier.as_str())) " " (ui::tier_words(best.tier.as_str())) }
-            p class="body" { "Why: " (best.evidence) "." }
-            @if let Some(category) = best.category {
+            p class="body" { (ui::tier_tag(&m.tier)) " " (ui::tier_words(&m.tier)) }
+            p class="body" { "Why: " (m.evidence) "." }
+            @if let Some(category) = m.category {
                 p class="body" { "Record: " (category.as_str().replace('-', " "))
-                    @if let Some(status) = best.status { ", " (status.as_str()) } }
+                    @if let Some(status) = m.status { ", " (status.as_str()) } }
             }
-            @if best.ambiguous {
+            @if best.is_some_and(|b| b.ambiguous) {
                 p class="body warning-text" { "A detail that decided this match is shared by more records than one child would have: check with them." }
             }
-            @if group.records.len() > 1 {
-                p class="body-s" { (group.records.len()) " matching records at this organisation." }
+            @if m.records.len() > 1 {
+                p class="body-s" { (m.records.len()) " matching records at this organisation." }
             }
-            @if can_request && !group.own_organisation {
-                a href={ "/requests/new?match_id=" (best.match_id) } class="button button-secondary" role="button" {
+            @if can_request && !m.own_organisation {
+                a href=(request_href(&m.match_id, case_ref)) class="button button-secondary" role="button" {
                     "Request this record" span class="visually-hidden" { " from " (org.name) }
                 }
             }
@@ -470,18 +540,18 @@ fn match_card(group: &OrgMatches, can_request: bool) -> Markup {
 }
 
 /// A shielded record: no organisation, contact or category, ever; the holder calls the worker.
-fn shielded_card(record: &ShieldedRecord, can_request: bool) -> Markup {
+fn shielded_card(m: &MatchAnswer, can_request: bool, case_ref: Option<&str>) -> Markup {
     html! {
-        section class="card" aria-labelledby={ "shielded-" (record.match_id) } {
-            h2 class="heading-m" id={ "shielded-" (record.match_id) } { "A participating organisation (shielded record)" }
+        section class="card" aria-labelledby={ "shielded-" (m.match_id) } {
+            h2 class="heading-m" id={ "shielded-" (m.match_id) } { "A participating organisation (shielded record)" }
             p class="body" {
                 "This child is known to a participating organisation that does not show where the child is known. "
                 "It has been alerted to your lookup and will contact you."
             }
-            p class="body" { (ui::tier_tag(record.tier.as_str())) " " (ui::tier_words(record.tier.as_str())) }
-            p class="body" { "Why: " (record.evidence()) "." }
+            p class="body" { (ui::tier_tag(&m.tier)) " " (ui::tier_words(&m.tier)) }
+            p class="body" { "Why: " (m.evidence) "." }
             @if can_request {
-                a href={ "/requests/new?match_id=" (record.match_id) } class="button button-secondary" role="button" {
+                a href=(request_href(&m.match_id, case_ref)) class="button button-secondary" role="button" {
                     "Request this record" span class="visually-hidden" { " (shielded)" }
                 }
             }

@@ -38,6 +38,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/directory"),
     ("GET", "/lookup"),
     ("POST", "/lookup"),
+    ("GET", "/lookups/{lookup_id}"),
     ("GET", "/requests"),
     ("POST", "/requests"),
     ("GET", "/requests/new"),
@@ -45,6 +46,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/requests/{id}/acknowledge"),
     ("POST", "/requests/{id}/fulfil"),
     ("POST", "/requests/{id}/decline"),
+    ("GET", "/requests/{id}/withdraw"),
     ("POST", "/requests/{id}/withdraw"),
     ("GET", "/matches"),
     ("GET", "/caseload"),
@@ -52,6 +54,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/caseload/shield"),
     ("GET", "/users"),
     ("POST", "/users"),
+    ("GET", "/users/{id}/revoke"),
     ("POST", "/users/{id}/revoke"),
     ("GET", "/audit"),
     ("GET", "/audit/export.csv"),
@@ -69,18 +72,19 @@ pub fn routes() -> Router<AppState> {
         .route("/sign-out", post(session::sign_out))
         .route("/directory", get(directory::search))
         .route("/lookup", get(lookup::form).post(lookup::submit))
+        .route("/lookups/{lookup_id}", get(lookup::show))
         .route("/requests", get(requests::list).post(requests::create))
         .route("/requests/new", get(requests::new_form))
         .route("/requests/{id}", get(requests::show))
         .route("/requests/{id}/acknowledge", post(requests::acknowledge))
         .route("/requests/{id}/fulfil", post(requests::fulfil))
         .route("/requests/{id}/decline", post(requests::decline))
-        .route("/requests/{id}/withdraw", post(requests::withdraw))
+        .route("/requests/{id}/withdraw", get(requests::confirm_withdraw).post(requests::withdraw))
         .route("/matches", get(matches::list))
         .route("/caseload", get(caseload::form).post(caseload::upload))
         .route("/caseload/shield", post(caseload::shield))
         .route("/users", get(users::list).post(users::issue))
-        .route("/users/{id}/revoke", post(users::revoke))
+        .route("/users/{id}/revoke", get(users::confirm_revoke).post(users::revoke))
         .route("/audit", get(audit::search))
         .route("/audit/export.csv", get(audit::export))
         .route("/audit/anomalies", get(audit::anomalies))
@@ -179,6 +183,10 @@ impl IntoResponse for PageError {
                 ("Page not found", "There is nothing here, or it belongs to another organisation.".into())
             }
             ApiError::Conflict(m) => ("This cannot be done now", m.clone()),
+            ApiError::AlreadyRequested { request_id } => (
+                "Already requested",
+                format!("Your organisation already has an open request for this record ({request_id})."),
+            ),
             ApiError::MethodNotAllowed { allow } => ("There is a problem", format!("This page answers only {allow}.")),
             ApiError::TooLarge => ("The file is too large", "The upload is larger than this page accepts.".into()),
             ApiError::RateLimited { message, .. } => ("Please wait", message.clone()),
@@ -243,4 +251,32 @@ pub fn field_errors(error: ServiceError, session: &Session) -> Result<Vec<FieldE
         ServiceError::Invalid(errors) => Ok(errors),
         other => Err(PageError::new(other, session)),
     }
+}
+
+/// A one-time message for the page a POST redirects to: shown by the first GET, then gone
+/// (`Service::put_flash` keeps it encrypted under the session's key until then).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Flash {
+    /// A token just issued: shown this once.
+    Token { name: String, token: String },
+    /// A caseload upload's summary.
+    Caseload { summary: crate::service::sync::SyncSummary },
+    /// One record shielded or no longer shielded.
+    Shielded { local_ref: String, shielded: bool },
+}
+
+/// Leaves `flash` for this session's next page.
+pub async fn put_flash(state: &AppState, session: &Session, flash: &Flash) -> PageResult<()> {
+    let text = serde_json::to_string(flash).map_err(|e| {
+        tracing::error!(error = %e, "a one-time message could not be written");
+        PageError::new(ApiError::Internal, session)
+    })?;
+    state.put_flash(&session.page, &text).await.map_err(|e| PageError::new(e, session))
+}
+
+/// Takes this session's one-time message, if it has one.
+pub async fn take_flash(state: &AppState, session: &Session) -> PageResult<Option<Flash>> {
+    let text = state.take_flash(&session.page).await.map_err(|e| PageError::new(e, session))?;
+    Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
 }

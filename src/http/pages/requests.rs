@@ -17,6 +17,7 @@ use crate::domain::request::{
 };
 use crate::http::AppState;
 use crate::http::access;
+use crate::service::ServiceError;
 use crate::service::redaction::{HistoryEntry, RequestView, SHIELDED_HOLDER};
 use crate::store::requests::RequestFilter;
 
@@ -54,10 +55,13 @@ fn state_tag(state: RequestState, overdue: bool) -> Markup {
 #[derive(Deserialize)]
 pub struct NewQuery {
     match_id: Option<String>,
+    /// The asker's case reference, carried from the lookup answer.
+    case_ref: Option<String>,
 }
 
 struct RequestForm {
     match_id: String,
+    case_ref: Option<String>,
     legal_basis: Option<String>,
     legal_basis_detail: Option<String>,
     reason: Option<String>,
@@ -99,6 +103,13 @@ fn request_form_page(session: &Session, f: &RequestForm, errors: &[FieldError]) 
                 width: "input-width-full",
                 ..ui::Input::new("legal_basis_detail", "Other legal basis")
             }))
+            (ui::text_input(&ui::Input {
+                hint: Some("Optional: your own system's reference for this child, so you can tell your requests apart. Never the child's name or NHS number. Only your organisation sees it."),
+                value: f.case_ref.as_deref(),
+                error: ui::error_for(errors, field_id, "case_ref"),
+                autocomplete: "off",
+                ..ui::Input::new("case_ref", "Your case reference")
+            }))
             (ui::textarea("reason", "Why you need the record",
                 "What you need it for, in up to 500 characters. Not case details: they see this.",
                 f.reason.as_deref(), ui::error_for(errors, field_id, "reason")))
@@ -138,7 +149,10 @@ pub async fn new_form(session: Session, Query(q): Query<NewQuery>) -> PageResult
     let Some(match_id) = q.match_id.filter(|m| !m.trim().is_empty()) else {
         return Err(PageError::new(crate::http::error::ApiError::NotFound, &session));
     };
-    let f = RequestForm { match_id, legal_basis: None, legal_basis_detail: None, reason: None, urgency: None };
+    // A case reference that is not valid is simply not carried over (the form asks again).
+    let case_ref = crate::domain::case_ref::parse_case_ref("case_ref", q.case_ref.as_deref()).ok().flatten();
+    let f =
+        RequestForm { match_id, case_ref, legal_basis: None, legal_basis_detail: None, reason: None, urgency: None };
     Ok(respond(StatusCode::OK, request_form_page(&session, &f, &[])))
 }
 
@@ -146,6 +160,7 @@ pub async fn new_form(session: Session, Query(q): Query<NewQuery>) -> PageResult
 pub async fn create(State(state): State<AppState>, session: Session, form: FormPairs) -> PageResult {
     let f = RequestForm {
         match_id: form.text("match_id").unwrap_or_default(),
+        case_ref: form.text("case_ref"),
         legal_basis: form.text("legal_basis"),
         legal_basis_detail: form.text("legal_basis_detail"),
         reason: form.text("reason"),
@@ -157,9 +172,12 @@ pub async fn create(State(state): State<AppState>, session: Session, form: FormP
         legal_basis_detail: f.legal_basis_detail.clone(),
         reason: f.reason.clone(),
         urgency: f.urgency.clone(),
+        case_ref: f.case_ref.clone(),
     };
     match state.create_request(&session.actor, input).await {
-        Ok(request) => Ok(see_other(&format!("/requests/{}?created=1", request.request_id))),
+        Ok(request) => Ok(see_other(&format!("/requests/{}?done=created", request.request_id))),
+        // One open request per record: lead the worker to the one already open.
+        Err(ServiceError::AlreadyRequested(open)) => Ok(see_other(&format!("/requests/{open}?done=already"))),
         Err(e) => {
             let errors = field_errors(e, &session)?;
             Ok(respond(StatusCode::UNPROCESSABLE_ENTITY, request_form_page(&session, &f, &errors)))
@@ -179,7 +197,17 @@ fn holder_name(r: &RequestView) -> String {
 pub async fn list(State(state): State<AppState>, session: Session) -> PageResult {
     let fetch = |side| RequestFilter { side: Some(side), state: None, overdue: None, limit: 200, after: None };
     let err = |e| PageError::new(e, &session);
-    let inbox = state.list_requests(&session.actor, &fetch(Side::Holder)).await.map_err(err)?;
+    let mut inbox = state.list_requests(&session.actor, &fetch(Side::Holder)).await.map_err(err)?;
+    // Overdue requests are listed however old they are (the newest 200 might not reach them).
+    let overdue = RequestFilter { overdue: Some(true), ..fetch(Side::Holder) };
+    for r in state.list_requests(&session.actor, &overdue).await.map_err(err)? {
+        if !inbox.iter().any(|listed| listed.request_id == r.request_id) {
+            inbox.push(r);
+        }
+    }
+    // The inbox by deadline: open requests first, soonest (so overdue) first; answered ones
+    // after them, newest first.
+    inbox.sort_by_key(|r| if r.state.is_terminal() { (1, -r.created_at) } else { (0, r.due_at) });
     let ours = state.list_requests(&session.actor, &fetch(Side::Requester)).await.map_err(err)?;
     let body = html! {
         h1 class="heading-l" { "Requests" }
@@ -187,7 +215,7 @@ pub async fn list(State(state): State<AppState>, session: Session) -> PageResult
         @if inbox.is_empty() { p class="body" { "No requests for your organisation's records." } }
         @else {
             table class="table" {
-                caption class="visually-hidden" { "Requests to us, newest first" }
+                caption class="visually-hidden" { "Requests to us: open ones by deadline, overdue first, then answered ones" }
                 thead { tr { th scope="col" { "From" } th scope="col" { "Our record" } th scope="col" { "Urgency" }
                     th scope="col" { "Answer by" } th scope="col" { "State" } } }
                 tbody {
@@ -208,12 +236,13 @@ pub async fn list(State(state): State<AppState>, session: Session) -> PageResult
         @else {
             table class="table" {
                 caption class="visually-hidden" { "Requests we made, newest first" }
-                thead { tr { th scope="col" { "To" } th scope="col" { "Asked by" } th scope="col" { "Urgency" }
+                thead { tr { th scope="col" { "To" } th scope="col" { "Our case reference" } th scope="col" { "Asked by" } th scope="col" { "Urgency" }
                     th scope="col" { "Due" } th scope="col" { "State" } } }
                 tbody {
                     @for r in &ours {
                         tr {
                             td { a href={ "/requests/" (r.request_id) } class="link" { (holder_name(r)) } }
+                            td { (r.case_ref.as_deref().unwrap_or("none given")) }
                             td { (r.requested_by) }
                             td { (r.urgency.as_str()) }
                             td { (ui::when(r.due_at)) }
@@ -229,7 +258,23 @@ pub async fn list(State(state): State<AppState>, session: Session) -> PageResult
 
 #[derive(Deserialize)]
 pub struct ShowQuery {
-    created: Option<String>,
+    /// What was just done, for the banner after the redirect.
+    done: Option<String>,
+}
+
+/// The banner after a redirect: what just happened.
+fn done_words(done: &str) -> Option<&'static str> {
+    Some(match done {
+        "created" => "Request sent. They have been told, and the deadline is below.",
+        "already" => {
+            "Your organisation already has an open request for this record: this one. No second request was sent."
+        }
+        "acknowledge" => "Acknowledged. The requester has been told you are working on it.",
+        "fulfil" => "Recorded as sent. The requester has been told.",
+        "decline" => "Declined. The requester has been told, with your reason.",
+        "withdraw" => "Request withdrawn. The holding organisation has been told; it cannot be reopened.",
+        _ => return None,
+    })
 }
 
 /// GET /requests/{id}: one request, its history, and the steps this user may take now.
@@ -239,7 +284,7 @@ pub async fn show(
     Path(id): Path<String>,
     Query(q): Query<ShowQuery>,
 ) -> PageResult {
-    let notice = q.created.is_some().then_some("Request sent. They have been told, and the deadline is below.");
+    let notice = q.done.as_deref().and_then(done_words);
     render(&state, &session, &id, notice, &[], None).await
 }
 
@@ -266,11 +311,19 @@ async fn render(
         h1 class="heading-l" { "Request for a record" }
         dl class="summary-list" {
             div class="summary-row" { dt { "State" } dd { (state_tag(request.state, request.overdue)) } }
-            div class="summary-row" { dt { "From" } dd { (request.requesting_organisation.name) " (" (request.requested_by) ")" } }
-            div class="summary-row" { dt { "To" } dd { (holder_name(&request)) } }
             @if side == Side::Holder {
-                div class="summary-row" { dt { "Our record" } dd { (request.local_ref.as_deref().unwrap_or("removed")) } }
+                div class="summary-row" { dt { "Our record" } dd { strong { (request.local_ref.as_deref().unwrap_or("removed")) } } }
             }
+            @if side == Side::Requester {
+                div class="summary-row" { dt { "Your case reference" } dd { strong { (request.case_ref.as_deref().unwrap_or("none given")) } } }
+            }
+            div class="summary-row" { dt { "From" } dd { (request.requesting_organisation.name) " (" (request.requested_by) ")" } }
+            @if side == Side::Holder {
+                @let from = &request.requesting_organisation;
+                div class="summary-row" { dt { "Their phone" } dd { a href=(ui::tel_href(&from.duty_phone)) class="link" { (from.duty_phone) } } }
+                div class="summary-row" { dt { "Their secure email" } dd { a href={ "mailto:" (from.secure_email) } class="link" { (from.secure_email) } } }
+            }
+            div class="summary-row" { dt { "To" } dd { (holder_name(&request)) } }
             div class="summary-row" { dt { "Legal basis" } dd { (legal_basis_words(request.legal_basis))
                 @if let Some(d) = &request.legal_basis_detail { ": " (d) } } }
             div class="summary-row" { dt { "Reason" } dd { (request.reason) } }
@@ -278,7 +331,15 @@ async fn render(
             div class="summary-row" { dt { "Answer by" } dd { (ui::when(request.due_at)) } }
             div class="summary-row" { dt { "Sent" } dd { (ui::when(request.created_at)) } }
         }
-        @for action in &actions { (step_form(session, &request.request_id, *action)) }
+        @for action in &actions {
+            @if *action == Action::Withdraw {
+                // Irreversible: a confirmation page first (no script needed).
+                h2 class="heading-s" { "Withdraw" }
+                p class="body" { a href={ "/requests/" (request.request_id) "/withdraw" } class="button button-warning" role="button" { "Withdraw our request" } }
+            } @else {
+                (step_form(session, &request.request_id, *action))
+            }
+        }
         h2 class="heading-m" { "History" }
         (history_table(request.history.as_deref().unwrap_or_default()))
         p class="body" { a href="/requests" class="link" { "All requests" } }
@@ -332,7 +393,11 @@ fn history_table(history: &[HistoryEntry]) -> Markup {
                 @for e in history {
                     tr {
                         td { (ui::when(e.at)) }
-                        td { (e.action) " → " (e.to_state) }
+                        td {
+                            (e.action) ": "
+                            @if let Some(from) = &e.from_state { (from) " → " }
+                            (e.to_state)
+                        }
                         td { (e.by.as_deref().unwrap_or(if e.action == "escalated" { "the service" } else { "the holding organisation" }))
                             @if let Some(o) = &e.by_organisation { " (" (o) ")" } }
                         td {
@@ -356,7 +421,7 @@ async fn step(state: AppState, session: Session, id: String, action: Action, for
         note: form.text("note"),
     };
     match state.request_step(&session.actor, &id, action, input).await {
-        Ok(_) => Ok(see_other(&format!("/requests/{id}"))),
+        Ok(_) => Ok(see_other(&format!("/requests/{id}?done={}", action.as_str()))),
         Err(e) => {
             let errors = field_errors(e, &session)?;
             render(&state, &session, &id, None, &errors, Some(action)).await
@@ -389,6 +454,36 @@ pub async fn decline(
     form: FormPairs,
 ) -> PageResult {
     step(state, session, id, Action::Decline, form).await
+}
+
+/// GET /requests/{id}/withdraw: are you sure? Withdrawing cannot be undone.
+pub async fn confirm_withdraw(State(state): State<AppState>, session: Session, Path(id): Path<String>) -> PageResult {
+    let request = state.request_view(&session.actor, &id).await.map_err(|e| PageError::new(e, &session))?;
+    if transition(request.state, Action::Withdraw, request.your_side).is_err() {
+        return Err(PageError::new(
+            crate::http::error::ApiError::Conflict("this request can no longer be withdrawn".into()),
+            &session,
+        ));
+    }
+    let body = html! {
+        h1 class="heading-l" { "Withdraw this request?" }
+        dl class="summary-list" {
+            div class="summary-row" { dt { "To" } dd { (holder_name(&request)) } }
+            div class="summary-row" { dt { "Your case reference" } dd { (request.case_ref.as_deref().unwrap_or("none given")) } }
+            div class="summary-row" { dt { "Sent" } dd { (ui::when(request.created_at)) } }
+        }
+        div class="warning-text body" { strong { "The holding organisation is told at once, and a withdrawn request cannot be reopened: you would have to request the record again." } }
+        form method="post" action={ "/requests/" (request.request_id) "/withdraw" } novalidate {
+            (ui::csrf_field(&session))
+            (ui::text_input(&ui::Input { hint: Some("Optional: why, for the holding organisation. Not case details."), width: "input-width-full",
+                ..ui::Input::new("withdraw-reason", "Reason") }.named("reason")))
+            div class="button-group" {
+                button type="submit" class="button button-warning" { "Yes, withdraw the request" }
+                a href={ "/requests/" (request.request_id) } class="link" { "No, keep it" }
+            }
+        }
+    };
+    Ok(respond(StatusCode::OK, ui::layout("Withdraw this request?", Some(&session), body)))
 }
 
 pub async fn withdraw(

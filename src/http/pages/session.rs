@@ -28,6 +28,7 @@ use crate::domain::user::Actor;
 use crate::http::AppState;
 use crate::http::access;
 use crate::http::error::ApiError;
+use crate::service::page_state::PageKeys;
 use crate::store::sessions::StoredSession;
 
 const COOKIE: &str = "locator-session";
@@ -45,6 +46,9 @@ pub struct Session {
     pub actor: Actor,
     /// The CSRF token for this session's forms.
     pub csrf: String,
+    /// Keys for what a page keeps between a POST and its redirect (a lookup's answer, a token
+    /// shown once), derived from the session id: the database alone opens neither.
+    pub page: PageKeys,
 }
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Session {
@@ -170,7 +174,8 @@ pub async fn authorise_page(state: AppState, route: String, req: Request, next: 
     };
     let actor = stored.actor;
     tracing::Span::current().record("user", actor.user_id).record("org", actor.org_code.as_str());
-    let session = Session { csrf: keys.csrf("session", &id).to_hex().to_string(), actor };
+    let page = PageKeys { bound: *keys.csrf("page-state", &id).as_bytes(), key: *keys.csrf("flash", &id).as_bytes() };
+    let session = Session { csrf: keys.csrf("session", &id).to_hex().to_string(), actor, page };
     let method = req.method().as_str().to_owned();
     if !access::allows(session.actor.role, &method, &route) {
         let event = NewEvent::new(EventType::AccessDenied)
@@ -374,6 +379,8 @@ pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap, session
     if let Some(id) = read_cookie(&state, &headers, (COOKIE, SECURE_COOKIE)) {
         state.end_session(&keys.id_hash(id)).await.map_err(|e| PageError::new(ApiError::from(e), &session))?;
     }
+    // Back after signing out must not show a kept lookup answer again.
+    state.forget_lookup_answers(&session.actor).await.map_err(|e| PageError::new(ApiError::from(e), &session))?;
     tracing::info!(user = session.actor.user_id, "signed out of the web pages");
     let mut response = see_other("/sign-in");
     set_cookie(&mut response, secure(&state, &headers), (COOKIE, SECURE_COOKIE), "", Some(0));

@@ -119,4 +119,14 @@ impl WebSession {
             .expect("post");
         answer(response).await
     }
+
+    /// Posts a form (with this session's CSRF token) and, when it answers a redirect, opens the
+    /// page it points to, as a browser would (POST → redirect → GET).
+    pub async fn post_and_follow(&self, path: &str, fields: &[(&str, &str)]) -> Answer {
+        let posted = self.post(path, fields).await;
+        match (&posted.status, &posted.location) {
+            (&StatusCode::SEE_OTHER, Some(to)) => self.get(to).await,
+            _ => posted,
+        }
+    }
 }
