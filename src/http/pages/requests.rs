@@ -342,8 +342,8 @@ fn history_table(history: &[HistoryEntry]) -> Markup {
                         td { (e.by.as_deref().unwrap_or(if e.action == "escalated" { "the service" } else { "the holding organisation" }))
                             @if let Some(o) = &e.by_organisation { " (" (o) ")" } }
                         td {
-                            @if let Some(how) = &e.how { "sent by " (how) " " }
-                            @if let Some(r) = &e.reference { "ref " (r) " " }
+                            @if let Some(how) = &e.how { "Sent by " (ui::words(how).to_lowercase()) ". " }
+                            @if let Some(r) = &e.reference { "Reference " (r) ". " }
                             @if let Some(n) = &e.note { (n) }
                         }
                     }
