@@ -355,7 +355,7 @@ async fn journeys(j: &mut Journey, worker: &str, north_admin: &str, north_ig: &s
     j.client.find(Locator::Id("caseload")).await.unwrap().send_keys(file.to_str().unwrap()).await.expect("choose file");
     j.follow("form[action='/caseload'] button").await;
     let summary = j.text().await;
-    assert!(summary.contains("Caseload updated") && summary.contains("Rejected rows"), "{summary}");
+    assert!(summary.contains("Caseload updated") && summary.contains("Rows that need fixing"), "{summary}");
     j.check("caseload-summary").await;
     j.go("/users").await;
     j.fill("name", "Casey Temp").await;
