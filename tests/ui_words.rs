@@ -40,8 +40,21 @@ fn has_raw_timestamp(text: &str) -> bool {
     let b = text.as_bytes();
     b.windows(16).any(|w| {
         let d = |i: usize| w[i].is_ascii_digit();
-        d(0) && d(1) && d(2) && d(3) && w[4] == b'-' && d(5) && d(6) && w[7] == b'-' && d(8) && d(9) && w[10] == b'T'
-            && d(11) && d(12) && w[13] == b':' && d(14) && d(15)
+        d(0) && d(1)
+            && d(2)
+            && d(3)
+            && w[4] == b'-'
+            && d(5)
+            && d(6)
+            && w[7] == b'-'
+            && d(8)
+            && d(9)
+            && w[10] == b'T'
+            && d(11)
+            && d(12)
+            && w[13] == b':'
+            && d(14)
+            && d(15)
     })
 }
 
@@ -122,7 +135,11 @@ async fn no_page_any_role_reaches_shows_an_internal_term_and_every_error_page_sa
         assert!(app.put(&mcr_admin, "/api/v1/holdings/MCR-1", &body).await.0.is_success());
         // A lookup, a request, its acknowledgement and its fulfilment: every kind of history.
         let (_, found) = app
-            .post(&worker, "/api/v1/lookups", &json!({"subject": {"nhs_number": "9074833780"}, "purpose": "s47-enquiry"}))
+            .post(
+                &worker,
+                "/api/v1/lookups",
+                &json!({"subject": {"nhs_number": "9074833780"}, "purpose": "s47-enquiry"}),
+            )
             .await;
         let match_id = found["matches"][0]["match_id"].as_str().expect("a match").to_string();
         let (_, request) = app
@@ -137,7 +154,11 @@ async fn no_page_any_role_reaches_shows_an_internal_term_and_every_error_page_sa
         let body = json!({"category": "child-in-need", "status": "open", "subject": {"nhs_number": "9434765919"}});
         assert!(app.put(&mcr_admin, "/api/v1/holdings/MCR-2", &body).await.0.is_success());
         let (_, found) = app
-            .post(&worker, "/api/v1/lookups", &json!({"subject": {"nhs_number": "9434765919"}, "purpose": "s17-assessment"}))
+            .post(
+                &worker,
+                "/api/v1/lookups",
+                &json!({"subject": {"nhs_number": "9434765919"}, "purpose": "s17-assessment"}),
+            )
             .await;
         let second_match = found["matches"][0]["match_id"].as_str().expect("a second match").to_string();
         let (_, second) = app
@@ -251,7 +272,8 @@ async fn an_unknown_address_is_a_page_for_a_browser_and_json_for_an_api_client()
         assert!(title_of(&page.body).starts_with("Error: Page not found"), "{engine:?}: {}", page.body);
         assert_eq!(page.headers["cache-control"], "no-store");
 
-        let api = no_redirects().get(app.url("/no/such/page")).header("accept", "application/json").send().await.unwrap();
+        let api =
+            no_redirects().get(app.url("/no/such/page")).header("accept", "application/json").send().await.unwrap();
         assert_eq!(api.status(), StatusCode::NOT_FOUND);
         let body: serde_json::Value = api.json().await.unwrap();
         assert_eq!(body["error"]["code"], "not_found", "{engine:?}: {body}");
@@ -327,7 +349,9 @@ async fn the_directory_finds_words_in_any_order_codes_and_phone_numbers() {
         org_named(&app, "HIL-02", "Hillside Borough Council", "local-authority", "01632 960777").await;
         let leeds = app.org("E08000035", "local-authority").await;
         let worker = WebSession::sign_in(&app, &app.token(&leeds, Role::Practitioner).await).await;
-        for query in ["riverside trust", "trust+riverside", "RIV-01", "01614960123", "0161+4960+123", "%2B44+161+496+0123"] {
+        for query in
+            ["riverside trust", "trust+riverside", "RIV-01", "01614960123", "0161+4960+123", "%2B44+161+496+0123"]
+        {
             let page = worker.get(&format!("/directory?q={query}")).await;
             let text = visible_text(&page.body);
             assert!(text.contains("Riverside Community NHS Trust"), "{engine:?} {query:?}: {text}");
@@ -335,7 +359,8 @@ async fn the_directory_finds_words_in_any_order_codes_and_phone_numbers() {
         }
         let none = worker.get("/directory?q=riverside+council").await;
         assert!(visible_text(&none.body).contains("No organisation matches"), "{engine:?}: every word must match");
-        let (_, api) = app.get(&app.token(&leeds, Role::Practitioner).await, "/api/v1/organisations?q=trust%20riverside").await;
+        let (_, api) =
+            app.get(&app.token(&leeds, Role::Practitioner).await, "/api/v1/organisations?q=trust%20riverside").await;
         assert!(api.to_string().contains("RIV-01"), "{engine:?}: the API searches the same way: {api}");
     }
 }

@@ -193,7 +193,12 @@ struct RowReader {
 
 impl RowReader {
     fn reject(&mut self, line: u64, field: &str, message: impl Into<String>) {
-        self.rows.push(Row::Rejected(vec![Rejected { line, field: field.into(), message: message.into(), local_ref: None }]));
+        self.rows.push(Row::Rejected(vec![Rejected {
+            line,
+            field: field.into(),
+            message: message.into(),
+            local_ref: None,
+        }]));
     }
 
     fn push(&mut self, line: u64, mut input: HoldingInput) {

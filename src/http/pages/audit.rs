@@ -80,10 +80,8 @@ pub async fn search(
     types.extend(type_words.iter().map(|(v, t)| (*v, t.as_str())));
     // The user filter is a choice of this organisation's people by name (the API takes their id).
     let users = state.users_of(&session.actor).await.map_err(|e| PageError::new(e, &session))?;
-    let user_options: Vec<(String, String)> = users
-        .iter()
-        .map(|u| (u.id.to_string(), format!("{} ({})", u.name, ui::words(u.role.as_str()))))
-        .collect();
+    let user_options: Vec<(String, String)> =
+        users.iter().map(|u| (u.id.to_string(), format!("{} ({})", u.name, ui::words(u.role.as_str())))).collect();
     let mut user_choices = vec![("", "Anyone")];
     user_choices.extend(user_options.iter().map(|(v, t)| (v.as_str(), t.as_str())));
     let mut purposes = vec![("", "Any purpose")];

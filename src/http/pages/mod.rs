@@ -125,10 +125,8 @@ async fn page_headers(mut response: Response) -> Response {
 /// An unknown path: a browser (asking for `text/html`, outside `/api/`) gets a page; an API
 /// client keeps the JSON error. No session is read: the page names no one and shows nothing.
 pub async fn not_found(uri: axum::http::Uri, headers: axum::http::HeaderMap) -> Response {
-    let wants_html = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| accept.contains("text/html"));
+    let wants_html =
+        headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|accept| accept.contains("text/html"));
     if wants_html && !uri.path().starts_with("/api/") {
         let body = html! {
             h1 class="heading-l" { "Page not found" }

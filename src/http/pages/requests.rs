@@ -299,7 +299,8 @@ fn step_form(session: &Session, id: &str, action: Action, errors: &[FieldError])
         Action::Withdraw => ("Withdraw", "Withdraw our request"),
     };
     let mut methods = vec![("", "Choose how it was sent")];
-    let method_words: Vec<(&str, String)> = FulfilMethod::ALL.iter().map(|m| (m.as_str(), ui::words(m.as_str()))).collect();
+    let method_words: Vec<(&str, String)> =
+        FulfilMethod::ALL.iter().map(|m| (m.as_str(), ui::words(m.as_str()))).collect();
     methods.extend(method_words.iter().map(|(v, t)| (*v, t.as_str())));
     html! {
         form method="post" action={ "/requests/" (id) "/" (a) } class="step-form" novalidate {
