@@ -84,6 +84,9 @@ fn assert_plain(engine: Engine, what: &str, page: &Answer) {
     }
 }
 
+/// A form posted with mistakes: who posts it, where, and the fields.
+type ErrorForm<'a> = (&'a WebSession, String, Vec<(&'a str, &'a str)>);
+
 async fn org_named(app: &TestApp, code: &str, name: &str, kind: &str, phone: &str) {
     let input = OrganisationInput {
         code: Some(code.into()),
@@ -206,7 +209,7 @@ async fn no_page_any_role_reaches_shows_an_internal_term_and_every_error_page_sa
         let holder_s = WebSession::sign_in(&app, &mcr_worker).await;
         let admin_s = WebSession::sign_in(&app, &admin).await;
         let ig_s = WebSession::sign_in(&app, &ig).await;
-        let forms: Vec<(&WebSession, String, Vec<(&str, &str)>)> = vec![
+        let forms: Vec<ErrorForm> = vec![
             (&worker_s, "/lookup".into(), vec![]),
             (&worker_s, "/lookup".into(), vec![("purpose", "other"), ("nhs_number", "123")]),
             (&worker_s, "/lookup".into(), vec![("purpose", "s47-enquiry"), ("upn", "B80120000500"), ("dob_day", "3")]),
