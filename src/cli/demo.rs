@@ -47,12 +47,41 @@ const DEMO_ORGS: &[(&str, &str, &str, &str, &str)] = &[
     ("DEMO-SCHOOL", "Hillside Primary School (DEMO)", "school", "01632 960004", "dsl@hillside.demo.invalid"),
 ];
 
+/// The demo's own database files (the index and its audit trail, with SQLite's journals).
+const DEMO_FILES: &[&str] = &[
+    "locator-demo.db",
+    "locator-demo.db-wal",
+    "locator-demo.db-shm",
+    "locator-demo-audit.db",
+    "locator-demo-audit.db-wal",
+    "locator-demo-audit.db-shm",
+];
+
+/// Each run of the demo starts from nothing, so it never keeps an earlier run's data or issues
+/// a second set of same-named users. Only the demo's own default files are removed; a database
+/// named with `--database-url` is never touched (and then the demo adds to it).
+fn start_clean() -> anyhow::Result<()> {
+    let mut removed = false;
+    for file in DEMO_FILES {
+        match std::fs::remove_file(file) {
+            Ok(()) => removed = true,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(anyhow::anyhow!("cannot remove the previous demo's {file}: {e}")),
+        }
+    }
+    if removed {
+        eprintln!("locator demo: starting clean (removed the previous demo's locator-demo*.db files)");
+    }
+    Ok(())
+}
+
 pub async fn demo(mut settings: Settings) -> anyhow::Result<ExitCode> {
     // Keep demo data out of a real database unless one was named explicitly.
     if settings.database_url == crate::config::DEFAULT_DATABASE_URL {
         settings.database_url = "sqlite://locator-demo.db".into();
         settings.key_file = "locator-demo.key".into();
         settings.audit_key_file = "locator-demo-audit.key".into();
+        start_clean()?;
     }
     let (service, task) = Service::open(settings, Clock::System).await?;
     let mut tokens = Vec::new();
@@ -96,6 +125,10 @@ pub async fn demo(mut settings: Settings) -> anyhow::Result<ExitCode> {
         for (org, role, token) in &tokens {
             println!("  {org:<14} {:<13} {token}", role.as_str());
         }
+        println!(
+            "\nTo see the holder's side (its matches and the requests made to it), sign in as DEMO-LA-SOUTH \
+             (it holds Ruby, the child in the lookup below); DEMO-LA-NORTH is the asking side."
+        );
         if let Some((_, _, token)) = tokens.first() {
             println!("\nTry a lookup (the DEMO-LA-NORTH practitioner asks about a fake child):");
             println!(

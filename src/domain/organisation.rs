@@ -257,9 +257,56 @@ pub struct Organisation {
     pub active: bool,
 }
 
+/// A directory query that is a phone number (digits with spaces, `+`, `-` or brackets, at
+/// least four digits): its digits, with a leading +44 read as 0, so spacing never matters.
+pub fn phone_query(text: &str) -> Option<String> {
+    let text = text.trim();
+    if text.is_empty() || !text.chars().all(|c| c.is_ascii_digit() || " +-()".contains(c)) {
+        return None;
+    }
+    let digits = national_digits(text);
+    (digits.len() >= 4).then_some(digits)
+}
+
+fn national_digits(phone: &str) -> String {
+    let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+    match digits.strip_prefix("44") {
+        Some(rest) if phone.trim_start().starts_with('+') => format!("0{rest}"),
+        _ => digits,
+    }
+}
+
+impl Organisation {
+    /// Whether its duty or out-of-hours line contains these digits (from `phone_query`).
+    pub fn has_phone(&self, digits: &str) -> bool {
+        std::iter::once(&self.duty_phone)
+            .chain(self.out_of_hours_phone.as_ref())
+            .any(|phone| national_digits(phone).contains(digits))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_phone_number_matches_whatever_its_spacing() {
+        let org = Organisation {
+            id: 1,
+            code: "X".into(),
+            name: "X".into(),
+            kind: OrgKind::Other,
+            duty_phone: "020 7641 4000".into(),
+            out_of_hours_phone: None,
+            secure_email: "a@b.gov.uk".into(),
+            active: true,
+        };
+        assert!(org.has_phone(&phone_query("02076414000").unwrap()));
+        assert!(org.has_phone(&phone_query("+44 20 7641 4000").unwrap()));
+        assert!(org.has_phone(&phone_query("7641 4000").unwrap()));
+        assert_eq!(phone_query("riverside"), None);
+        assert_eq!(phone_query("e09"), None);
+    }
 
     fn valid() -> OrganisationInput {
         OrganisationInput {

@@ -38,11 +38,17 @@ pub struct Rejected {
     pub line: u64,
     pub field: String,
     pub message: String,
+    /// The row's own reference, when it had one: people fix rows by reference, not line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_ref: Option<String>,
 }
 
 impl Rejected {
-    pub fn from_errors(line: u64, errors: Vec<FieldError>) -> Vec<Rejected> {
-        errors.into_iter().map(|e| Rejected { line, field: e.field, message: e.message }).collect()
+    pub fn from_errors(line: u64, local_ref: Option<&str>, errors: Vec<FieldError>) -> Vec<Rejected> {
+        errors
+            .into_iter()
+            .map(|e| Rejected { line, field: e.field, message: e.message, local_ref: local_ref.map(str::to_string) })
+            .collect()
     }
 }
 

@@ -144,7 +144,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
     api.route("/openapi.json", axum::routing::get(move || async move { axum::Json(spec.as_ref().clone()) }))
         .merge(pages::routes())
-        .fallback(|| async { error::ApiError::NotFound })
+        .fallback(pages::not_found)
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::authorise))
         .merge(extra)
         .layer(middleware::from_fn_with_state(state.clone(), metrics::record))

@@ -75,6 +75,8 @@ pub struct SyncSummary {
     pub rejected: Vec<Rejected>,
     /// Every problem found, listed or not.
     pub rejected_count: u64,
+    /// Rows with at least one problem (a row may have several).
+    pub rejected_rows: u64,
     /// Rows read (data rows, not the header).
     pub lines: u64,
     pub matches_new: u64,
@@ -91,6 +93,7 @@ impl SyncSummary {
     /// Counts every problem, lists the first few.
     fn reject(&mut self, rejected: Vec<Rejected>) {
         self.rejected_count += rejected.len() as u64;
+        self.rejected_rows += u64::from(!rejected.is_empty());
         let room = MAX_REJECTED_LISTED.saturating_sub(self.rejected.len());
         self.rejected.extend(rejected.into_iter().take(room));
     }
@@ -190,7 +193,12 @@ struct RowReader {
 
 impl RowReader {
     fn reject(&mut self, line: u64, field: &str, message: impl Into<String>) {
-        self.rows.push(Row::Rejected(vec![Rejected { line, field: field.into(), message: message.into() }]));
+        self.rows.push(Row::Rejected(vec![Rejected {
+            line,
+            field: field.into(),
+            message: message.into(),
+            local_ref: None,
+        }]));
     }
 
     fn push(&mut self, line: u64, mut input: HoldingInput) {
@@ -208,16 +216,18 @@ impl RowReader {
                 line,
                 field: "local_ref".into(),
                 message: "local_ref is required".into(),
+                local_ref: None,
             }]),
             Some(local_ref) => match self.seen.insert(ref_hash(local_ref.trim()), line) {
                 Some(first) => Row::Rejected(vec![Rejected {
                     line,
                     field: "local_ref".into(),
                     message: format!("this local_ref already appeared on line {first}"),
+                    local_ref: Some(local_ref.trim().to_string()),
                 }]),
                 None => match input.into_holding(&local_ref, &self.keys, self.today) {
                     Ok(h) => Row::Holding(Box::new(h)),
-                    Err(errors) => Row::Rejected(Rejected::from_errors(line, errors)),
+                    Err(errors) => Row::Rejected(Rejected::from_errors(line, Some(local_ref.trim()), errors)),
                 },
             },
         };
@@ -309,6 +319,7 @@ impl RowReader {
                                 line,
                                 field: e.field,
                                 message: e.message,
+                                local_ref: None,
                             }])),
                         },
                     }

@@ -50,6 +50,19 @@ impl Service {
         include_inactive: bool,
     ) -> ServiceResult<Vec<Organisation>> {
         let include_inactive = actor.role == Role::Operator && include_inactive;
+        if let Some(digits) = crate::domain::organisation::phone_query(text) {
+            // A phone number is matched by its digits, so spacing never matters; the directory
+            // is small enough (organisations, not children) to read whole for it.
+            // A code of digits alone still finds its organisation.
+            let mut found = self.store.search_organisations(text, include_inactive, 100).await?;
+            let all = self.store.search_organisations("", include_inactive, 100_000).await?;
+            for org in all.into_iter().filter(|o| o.has_phone(&digits)) {
+                if found.len() < 100 && !found.iter().any(|f| f.id == org.id) {
+                    found.push(org);
+                }
+            }
+            return Ok(found);
+        }
         Ok(self.store.search_organisations(text, include_inactive, 100).await?)
     }
 

@@ -137,24 +137,33 @@ impl Store {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM organisations WHERE active = 1").fetch_one(self.reader()).await?)
     }
 
-    /// Directory search by name or code, case-insensitive, substring. Inactive organisations
-    /// are listed only when asked for (operators), so workers are not sent to a closed line.
+    /// Directory search by name or code, case-insensitive: every word of the query must appear
+    /// in the code or name, in any order ("riverside trust" finds "Riverside Community NHS
+    /// Trust"). Inactive organisations are listed only when asked for (operators), so workers
+    /// are not sent to a closed line.
     pub async fn search_organisations(
         &self,
         query: &str,
         include_inactive: bool,
         limit: i64,
     ) -> StoreResult<Vec<Organisation>> {
-        let pattern = format!("%{}%", escape_like(&query.trim().to_lowercase()));
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM organisations WHERE search_text LIKE $1 ESCAPE '\\' \
-             AND (active = 1 OR $2 = 1) ORDER BY name, code LIMIT $3"
-        ))
-        .bind(pattern)
-        .bind(flag(include_inactive))
-        .bind(limit)
-        .fetch_all(self.reader())
-        .await?;
+        let lowered = query.to_lowercase();
+        // At most 8 words: a longer query is no more precise, only a longer statement.
+        let words: Vec<&str> = lowered.split_whitespace().take(8).collect();
+        let mut conditions: Vec<String> =
+            (1..=words.len()).map(|i| format!("search_text LIKE ${i} ESCAPE '\\'")).collect();
+        let active = words.len() + 1;
+        conditions.push(format!("(active = 1 OR ${active} = 1)"));
+        let sql = format!(
+            "SELECT {COLUMNS} FROM organisations WHERE {} ORDER BY name, code LIMIT ${}",
+            conditions.join(" AND "),
+            active + 1
+        );
+        let mut q = sqlx::query(&sql);
+        for word in &words {
+            q = q.bind(format!("%{}%", escape_like(word)));
+        }
+        let rows = q.bind(flag(include_inactive)).bind(limit).fetch_all(self.reader()).await?;
         rows.iter().map(from_row).collect()
     }
 }

@@ -10,8 +10,20 @@ use clap::CommandFactory;
 const METHODS: [&str; 6] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"];
 
 /// Features that exist: a line that calls one of them planned or not built is stale.
-const BUILT: [&str; 8] =
-    ["rotat", "witness", "webhook", "purge", "subject access", "subject-access", "audit/events", "outbox"];
+const BUILT: [&str; 12] = [
+    "rotat",
+    "witness",
+    "webhook",
+    "purge",
+    "subject access",
+    "subject-access",
+    "audit/events",
+    "outbox",
+    "upn",
+    "uk time",
+    "british summer time",
+    "directory search",
+];
 
 fn documents() -> Vec<(PathBuf, String)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -186,4 +198,26 @@ fn the_route_scan_understands_templates_and_concrete_ids() {
     assert!(same_route("/api/v1/holdings/{ref}", "/api/v1/holdings/{local_ref}"));
     assert!(!same_route("/api/v1/requests/rq_1/undo", "/api/v1/requests/{id}/withdraw"));
     assert_eq!(path_at("/api/v1/matches?since=1` and"), "/api/v1/matches");
+}
+
+/// A lookup's matches carry `lm_` ids (a holding-to-holding match is `m_`): an example that
+/// shows a lookup answer with another prefix would send an integrator's parser the wrong way.
+#[suite::test]
+fn the_docs_show_lookup_match_ids_with_their_lm_prefix() {
+    let mut wrong = Vec::new();
+    for (file, text) in documents() {
+        // Each JSON example that carries a lookup_id is a lookup answer.
+        for (n, line) in text.lines().enumerate() {
+            if line.contains("\"lookup_id\": \"lk_") || line.contains("\"lookup_id\":\"lk_") {
+                let answer: String = text.lines().skip(n).take(4).collect::<Vec<_>>().join("\n");
+                if answer.contains("\"match_id\"") && !answer.contains("\"match_id\": \"lm_") {
+                    wrong.push(format!("{}: {}", place(&file, n), line.trim()));
+                }
+            }
+        }
+    }
+    let integrators = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/integrators.md"))
+        .expect("docs/integrators.md");
+    assert!(integrators.contains("\"match_id\": \"lm_"), "docs/integrators.md shows a lookup's lm_ match id");
+    assert!(wrong.is_empty(), "lookup answers whose match_id is not lm_:\n{}", wrong.join("\n"));
 }

@@ -27,6 +27,7 @@ mod store;
 mod ui_browser;
 mod ui_desk_acts;
 mod ui_pages;
+mod ui_words;
 mod upgrade;
 
 fn main() {

@@ -353,7 +353,7 @@ async fn journeys(j: &mut Journey, worker: &str, north_admin: &str, north_ig: &s
     j.click("#replace").await;
     j.follow("form[action='/caseload'] button").await;
     let summary = j.text().await;
-    assert!(summary.contains("Caseload updated") && summary.contains("Rejected rows"), "{summary}");
+    assert!(summary.contains("Caseload updated") && summary.contains("Rows that need fixing"), "{summary}");
     j.check("caseload-summary").await;
     j.go("/users").await;
     j.fill("name", "Casey Temp").await;

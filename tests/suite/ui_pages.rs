@@ -291,7 +291,7 @@ async fn a_request_made_on_the_pages_reaches_the_holders_inbox_and_is_acknowledg
     let (_, view) = w.app.get(&w.manchester_admin, &format!("/api/v1/requests/{id}")).await;
     assert_eq!(view["state"], "acknowledged", "{engine:?}");
     let mine = worker.get("/requests").await;
-    assert!(mine.body.contains("acknowledged"));
+    assert!(mine.body.contains("Acknowledged"));
 
     let missing_reason = holder.post(&format!("/requests/{id}/decline"), &[]).await;
     assert_eq!(missing_reason.status, StatusCode::UNPROCESSABLE_ENTITY, "decline needs a reason");
@@ -408,7 +408,7 @@ async fn an_admin_uploads_a_caseload_file_and_sees_the_summary(engine: Engine) {
     let body = admin.get(&summary).await.body;
     assert!(body.contains("Caseload updated"), "{body}");
     assert!(
-        body.contains("<dt>Added</dt><dd>1</dd>") && body.contains("<dt>Rejected rows</dt><dd>1</dd>"),
+        body.contains("<dt>Added</dt><dd>1</dd>") && body.contains("<dt>Rows that need fixing</dt><dd>1</dd>"),
         "{body}"
     );
     assert!(body.contains("<dt>New matches</dt><dd>1</dd>"), "{body}");

@@ -525,7 +525,8 @@ fn describe(agreed: &[String], differing: &[&str], qualifiers: &[&str]) -> Strin
     let mut text = String::new();
     if !agreed.is_empty() {
         text.push_str(&join(agreed.iter().map(String::as_str)));
-        text.push_str(" agree");
+        // "NHS number agrees", "NHS number and date of birth agree".
+        text.push_str(if agreed.len() == 1 { " agrees" } else { " agree" });
         if !qualifiers.is_empty() {
             text.push_str(" (");
             text.push_str(&qualifiers.join("; "));

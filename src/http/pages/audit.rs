@@ -74,8 +74,16 @@ pub async fn search(
         Err(e) => (None, field_errors(e, &session)?),
     };
     let chart = if errors.is_empty() { Some(chart_data(&state, &session, &filter).await?) } else { None };
+    let type_words: Vec<(&str, String)> =
+        crate::audit::EventType::ALL.iter().map(|t| (t.as_str(), ui::event_words(t.as_str()))).collect();
     let mut types = vec![("", "Any type")];
-    types.extend(crate::audit::EventType::ALL.iter().map(|t| (t.as_str(), t.as_str())));
+    types.extend(type_words.iter().map(|(v, t)| (*v, t.as_str())));
+    // The user filter is a choice of this organisation's people by name (the API takes their id).
+    let users = state.users_of(&session.actor).await.map_err(|e| PageError::new(e, &session))?;
+    let user_options: Vec<(String, String)> =
+        users.iter().map(|u| (u.id.to_string(), format!("{} ({})", u.name, ui::words(u.role.as_str())))).collect();
+    let mut user_choices = vec![("", "Anyone")];
+    user_choices.extend(user_options.iter().map(|(v, t)| (v.as_str(), t.as_str())));
     let mut purposes = vec![("", "Any purpose")];
     purposes.extend(Purpose::ALL.iter().map(|p| (p.as_str(), p.describe())));
     let qs = query_string(&filter);
@@ -90,14 +98,14 @@ pub async fn search(
                     selected: filter.kind.as_deref(), error: ui::error_for(&errors, field, "kind"), autofocus: false }))
                 (ui::select(&Select { id: "purpose", name: None, label: "Purpose", hint: None, options: purposes,
                     selected: filter.purpose.as_deref(), error: ui::error_for(&errors, field, "purpose"), autofocus: false }))
-                (ui::text_input(&Input { value: filter.user.as_deref(), error: ui::error_for(&errors, field, "user"),
-                    inputmode: Some("numeric"), width: "input-width-10", hint: Some("Their number"), ..Input::new("user", "User") }))
+                (ui::select(&Select { id: "user", name: None, label: "User", hint: None, options: user_choices,
+                    selected: filter.user.as_deref(), error: ui::error_for(&errors, field, "user"), autofocus: false }))
                 (ui::text_input(&Input { value: filter.organisation.as_deref(), width: "input-width-10",
                     hint: Some("Acting organisation's code"), ..Input::new("organisation", "Organisation") }))
                 (ui::text_input(&Input { value: filter.from.as_deref(), error: ui::error_for(&errors, field, "from"),
-                    width: "input-width-10", hint: Some("YYYY-MM-DD"), ..Input::new("from", "From") }))
+                    width: "input-width-10", hint: Some("For example, 2026-11-24"), ..Input::new("from", "From") }))
                 (ui::text_input(&Input { value: filter.to.as_deref(), error: ui::error_for(&errors, field, "to"),
-                    width: "input-width-10", hint: Some("YYYY-MM-DD, included"), ..Input::new("to", "To") }))
+                    width: "input-width-10", hint: Some("For example, 2026-11-30 (that day included)"), ..Input::new("to", "To") }))
                 (ui::text_input(&Input { value: filter.lookup_id.as_deref(), width: "input-width-20",
                     ..Input::new("lookup_id", "Lookup reference") }))
             }
@@ -118,12 +126,24 @@ pub async fn search(
         @if let Some(page) = &page {
             h2 class="heading-m" { "Events" }
             (events_table(&page.events))
-            @if let Some(cursor) = page.next_cursor {
-                p class="body" { a class="link" href={ "/audit?" (qs) "&before=" (cursor) } { "Older events" } }
+            nav class="pagination" aria-label="Pages of events" {
+                ul class="pagination-list" {
+                    @if filter.before.is_some() {
+                        li { a class="link" href={ "/audit?" (qs) } { "Newest events" } }
+                    }
+                    @if let Some(cursor) = page.next_cursor {
+                        li { a class="link" href={ "/audit?" (qs) "&before=" (cursor) } rel="next" { "Older events" } }
+                    }
+                }
             }
         }
     };
-    Ok(respond(status, ui::layout("Audit trail", Some(&session), body)))
+    Ok(respond(status, ui::layout(&ui::title("Audit trail", &errors), Some(&session), body)))
+}
+
+/// A purpose code (`s47-enquiry`) in the words the lookup form uses.
+fn purpose_words(code: &str) -> String {
+    Purpose::parse(code).map(|p| p.describe().to_string()).unwrap_or_else(|| ui::words(code))
 }
 
 fn events_table(events: &[EventView]) -> Markup {
@@ -138,13 +158,13 @@ fn events_table(events: &[EventView]) -> Markup {
                     @for e in events {
                         tr {
                             td { (e.id) }
-                            td { (e.at) }
-                            td { (e.kind) }
-                            td { @if let Some(a) = &e.actor { (a.name.as_deref().unwrap_or("")) " (" (a.organisation) ", " (a.role) ")" } @else { "the service" } }
-                            td { (e.purpose.as_deref().unwrap_or("")) }
+                            td { (ui::when_text(&e.at)) }
+                            td { (ui::event_words(&e.kind)) }
+                            td { @if let Some(a) = &e.actor { (a.name.as_deref().unwrap_or("")) " (" (a.organisation) ", " (ui::words(&a.role)) ")" } @else { "The service" } }
+                            td { (e.purpose.as_deref().map(purpose_words).unwrap_or_default()) }
                             td {
                                 (e.organisations_touched.join(", "))
-                                @for r in &e.our_records { br; "our " (r.local_ref.as_deref().unwrap_or("removed")) " (" (r.tier) ")" }
+                                @for r in &e.our_records { br; "Our " (r.local_ref.as_deref().unwrap_or("removed")) " (" (r.tier) ")" }
                             }
                         }
                     }
@@ -238,7 +258,7 @@ fn day_chart(c: &Chart) -> String {
         let h = plot * (*n as f64) / max;
         let x = left + slot * i as f64 + slot * 0.15;
         let y = height - bottom - h;
-        let label = ui::date(*day);
+        let label = ui::day_month(*day);
         svg.push_str(&format!(
             "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{h:.1}\" class=\"chart-bar\"/>\
              <text x=\"{:.1}\" y=\"{:.1}\" class=\"chart-value\" text-anchor=\"middle\">{n}</text>\
@@ -248,7 +268,7 @@ fn day_chart(c: &Chart) -> String {
             y - 4.0,
             x + slot * 0.35,
             height - bottom + 16.0,
-            esc(&label[5..])
+            esc(&label)
         ));
     }
     svg.push_str("</svg>");
@@ -273,7 +293,7 @@ fn purpose_chart(c: &Chart) -> String {
              <text x=\"{:.1}\" y=\"{:.1}\" class=\"chart-value\">{n}</text>",
             left - 8.0,
             y + row * 0.6,
-            esc(purpose),
+            esc(&purpose_words(purpose)),
             y + 4.0,
             row - 8.0,
             left + w + 6.0,
@@ -303,7 +323,7 @@ fn chart_section(c: &Chart) -> Markup {
             table class="table table-s" {
                 caption class="visually-hidden" { "Lookups per purpose" }
                 thead { tr { th scope="col" { "Purpose" } th scope="col" { "Lookups" } } }
-                tbody { @for (p, n) in &c.purposes { tr { td { (p) } td { (n) } } } }
+                tbody { @for (p, n) in &c.purposes { tr { td { (purpose_words(p)) } td { (n) } } } }
             }
         }
     }
@@ -344,7 +364,7 @@ pub async fn anomalies(
         .map_err(|e| PageError::new(e, &session))?;
     let body = html! {
         h1 class="heading-l" { "Lookups flagged for review" }
-        p class="body" { "The last " (days) " days. Each flag says which rule the lookup broke (docs/audit.md)." }
+        p class="body" { "The last " (days) " days. Each flag says which rule the lookup broke and why." }
         @if list.is_empty() { p class="body" { "Nothing flagged." } }
         @else {
             table class="table" {
@@ -353,9 +373,9 @@ pub async fn anomalies(
                 tbody {
                     @for a in &list {
                         tr {
-                            td { (a.at) }
+                            td { (ui::when_text(&a.at)) }
                             td { (a.user_name.as_deref().unwrap_or("")) " (" (a.organisation.as_deref().unwrap_or("")) ")" }
-                            td { (a.rule.as_str()) }
+                            td { (ui::words(a.rule.as_str())) }
                             td { (a.reason) }
                             td { @if let Some(l) = &a.lookup_id {
                                 a class="link" href={ "/audit?lookup_id=" (l) } { "#" (a.event_id) } } @else { "#" (a.event_id) } }
@@ -388,7 +408,7 @@ fn subject_access_page(
             button type="submit" class="button" { "Search" }
         }
     };
-    ui::layout("Subject access", Some(session), body)
+    ui::layout(&ui::title("Subject access", errors), Some(session), body)
 }
 
 /// GET /audit/subject-access

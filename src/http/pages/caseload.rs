@@ -30,9 +30,9 @@ fn shield_page(
     let body = html! {
         @if let Some(text) = shielded { (ui::notice(text)) }
         @if let Some(message) = error {
-            div class="error-summary" role="alert" aria-labelledby="error-summary-title" tabindex="-1" {
+            div class="error-summary" role="alert" aria-labelledby="error-summary-title" tabindex="-1" autofocus {
                 h2 class="error-summary-title" id="error-summary-title" { "There is a problem" }
-                ul class="error-summary-list" { li { a href="#caseload" { (ui::sentence(message)) } } }
+                ul class="error-summary-list" { li { a href="#caseload" { (ui::plain(message)) } } }
             }
         }
         @if let Some((s, unconfirmed)) = summary { (summary_panel(s, unconfirmed)) }
@@ -59,6 +59,9 @@ fn shield_page(
             }
             div class={ "form-group" @if error.is_some() { " form-group-error" } } {
                 label class="label" for="caseload" { "Caseload file" }
+                @if let Some(message) = error {
+                    p class="error-message" id="caseload-error" { span class="visually-hidden" { "Error: " } (ui::plain(message)) }
+                }
                 div class="hint" id="caseload-hint" {
                     "CSV with a header row (local_ref, category, status, nhs_number, upn, given_name, family_name, "
                     "date_of_birth, postcode) or NDJSON, one record a line."
@@ -83,7 +86,7 @@ fn shield_page(
             }
         }
     };
-    ui::layout("Caseload", Some(session), body)
+    ui::layout(if error.is_some() { "Error: Caseload" } else { "Caseload" }, Some(session), body)
 }
 
 /// POST /caseload/shield: the same service call as `PUT /api/v1/holdings/{local_ref}/shielded`.
@@ -103,11 +106,45 @@ pub async fn shield(State(state): State<AppState>, session: Session, form: super
     }
 }
 
+/// "7 rows read, 2 added, 5 need fixing": the sentence the summary starts with.
+fn summary_sentence(s: &SyncSummary) -> String {
+    let rows = |n: u64| if n == 1 { "1 row".to_string() } else { format!("{n} rows") };
+    let mut parts = vec![format!("{} read", rows(s.lines))];
+    let verb = if s.dry_run { "would be " } else { "" };
+    for (n, what) in [(s.added, "added"), (s.updated, "updated"), (s.removed, "removed")] {
+        if n > 0 {
+            parts.push(format!("{n} {verb}{what}"));
+        }
+    }
+    if s.rejected_rows > 0 {
+        parts.push(format!("{} need{} fixing", s.rejected_rows, if s.rejected_rows == 1 { "s" } else { "" }));
+    }
+    parts.join(", ")
+}
+
+/// A rejected row's field as people name it: `subject.nhs_number` → "NHS number".
+fn row_field(field: &str) -> String {
+    let leaf = field.rsplit('.').next().unwrap_or(field);
+    match leaf {
+        "line" => "The whole row".into(),
+        "local_ref" => "Record reference".into(),
+        "subject" => "Identifiers".into(),
+        other => ui::message(&crate::domain::FieldError::new(other, "", other)),
+    }
+}
+
 fn summary_panel(s: &SyncSummary, unconfirmed: bool) -> Markup {
+    // Blue only when every row went in; rows to fix make it a warning, not a success.
+    let colour = if s.rejected_rows > 0 { "panel-yellow" } else { "panel-blue" };
     html! {
-        div class="panel panel-blue" role="status" {
-            h2 class="heading-m" { @if s.dry_run { "File checked: nothing was changed" } @else { "Caseload updated" } }
-            p class="body" { (s.lines) " rows read." }
+        div class={ "panel " (colour) } role="status" {
+            h2 class="heading-m" {
+                @if s.rejected_rows > 0 && s.dry_run { "File checked: some rows need fixing" }
+                @else if s.rejected_rows > 0 { "Caseload updated, but some rows need fixing" }
+                @else if s.dry_run { "File checked: nothing was changed" }
+                @else { "Caseload updated" }
+            }
+            p class="body" { (summary_sentence(s)) "." }
             @if unconfirmed {
                 p class="body" { strong {
                     "To replace your caseload with this file (" (s.removed) " records would be removed), tick "
@@ -120,18 +157,23 @@ fn summary_panel(s: &SyncSummary, unconfirmed: bool) -> Markup {
             div class="summary-row" { dt { "Updated" } dd { (s.updated) } }
             div class="summary-row" { dt { "Unchanged" } dd { (s.unchanged) } }
             div class="summary-row" { dt { "Removed" } dd { (s.removed) } }
-            div class="summary-row" { dt { "Rejected rows" } dd { (s.rejected_count) } }
+            div class="summary-row" { dt { "Rows that need fixing" } dd { (s.rejected_rows) } }
             div class="summary-row" { dt { "New matches" } dd { (s.matches_new) } }
             div class="summary-row" { dt { "Matches withdrawn" } dd { (s.matches_withdrawn) } }
         }
         @if !s.rejected.is_empty() {
             table class="table" {
                 caption class="table-caption" {
-                    "Rejected rows (fix them and upload again)"
-                    @if s.rejected_count > s.rejected.len() as u64 { ": the first " (s.rejected.len()) " of " (s.rejected_count) }
+                    "Rows that need fixing (fix them in your system and upload again)"
+                    @if s.rejected_count > s.rejected.len() as u64 { ": the first " (s.rejected.len()) " of " (s.rejected_count) " problems" }
                 }
-                thead { tr { th scope="col" { "Line" } th scope="col" { "Field" } th scope="col" { "Problem" } } }
-                tbody { @for r in s.rejected.iter().take(500) { tr { td { (r.line) } td { (r.field) } td { (ui::sentence(&r.message)) } } } }
+                thead { tr { th scope="col" { "Record reference" } th scope="col" { "Line" } th scope="col" { "What" } th scope="col" { "Problem" } } }
+                tbody { @for r in s.rejected.iter().take(500) { tr {
+                    td { (r.local_ref.as_deref().unwrap_or("No reference")) }
+                    td { (r.line) }
+                    td { (row_field(&r.field)) }
+                    td { (ui::plain(&r.message)) }
+                } } }
             }
         }
     }

@@ -26,7 +26,7 @@ pub async fn search(
         h1 class="heading-l" { "Directory" }
         form method="get" action="/directory" class="search-form" role="search" {
             (ui::text_input(&ui::Input {
-                hint: Some("Part of a name or code. Leave empty to list all."),
+                hint: Some("Words from a name in any order, a code, or a phone number. Leave empty to list all."),
                 value: Some(text.as_str()).filter(|t| !t.is_empty()),
                 kind: "search",
                 autofocus: true,
@@ -44,7 +44,7 @@ pub async fn search(
                     @for o in &organisations {
                         tr {
                             td { (o.name) br; span class="body-s" { (o.code) } }
-                            td { (o.kind.as_str().replace('-', " ")) }
+                            td { (ui::words(o.kind.as_str())) }
                             td { a href=(ui::tel_href(&o.duty_phone)) class="link" { (o.duty_phone) } }
                             td { @if let Some(p) = &o.out_of_hours_phone { a href=(ui::tel_href(p)) class="link" { (p) } } @else { "–" } }
                             td { a href={ "mailto:" (o.secure_email) } class="link" { (o.secure_email) } }

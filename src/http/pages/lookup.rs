@@ -28,6 +28,8 @@ use crate::store::page_state::KeptAnswer;
 pub struct SubjectForm {
     pub prefix: String,
     pub nhs_number: Option<String>,
+    /// A school's pupil number (the API's `upn`).
+    pub upn: Option<String>,
     pub given_name: Option<String>,
     pub family_name: Option<String>,
     pub dob_day: Option<String>,
@@ -44,6 +46,7 @@ impl SubjectForm {
         SubjectForm {
             prefix: prefix.to_string(),
             nhs_number: f("nhs_number"),
+            upn: f("upn"),
             given_name: f("given_name"),
             family_name: f("family_name"),
             dob_day: f("dob_day"),
@@ -77,6 +80,7 @@ impl SubjectForm {
         };
         Ok(RawSubject {
             nhs_number: self.nhs_number.clone(),
+            upn: self.upn.clone(),
             given_name: self.given_name.clone(),
             family_name: self.family_name.clone(),
             date_of_birth,
@@ -132,6 +136,13 @@ pub fn subject_fields(legend: &str, s: &SubjectForm, errors: &[FieldError]) -> M
                 autofocus: s.focus,
                 ..Input::new(&s.id("nhs_number"), "NHS number")
             }))
+            (ui::text_input(&Input {
+                hint: Some("A school's unique pupil number: 13 characters, a letter first. Enough on its own."),
+                value: s.upn.as_deref(),
+                error: e(&s.id("upn")),
+                width: "input-width-20",
+                ..Input::new(&s.id("upn"), "UPN (unique pupil number)")
+            }))
             p class="body" { "Or give first name, last name and date of birth:" }
             (ui::text_input(&Input {
                 value: s.given_name.as_deref(),
@@ -148,7 +159,7 @@ pub fn subject_fields(legend: &str, s: &SubjectForm, errors: &[FieldError]) -> M
                     legend class="fieldset-legend-s" { "Date of birth" }
                     div class="hint" id={ (s.id("dob")) "-hint" } { "For example, 27 3 2016" }
                     @if let Some(err) = dob_error {
-                        p class="error-message" { span class="visually-hidden" { "Error: " } (ui::sentence(&err.message)) }
+                        p class="error-message" { span class="visually-hidden" { "Error: " } (ui::message(err)) }
                     }
                     div class="date-input" {
                         (date_part(&s.id("dob_day"), "Day", s.dob_day.as_deref(), "input-width-2", dob_error.is_some()))
@@ -231,6 +242,7 @@ impl SubjectForm {
     fn is_empty(&self) -> bool {
         [
             &self.nhs_number,
+            &self.upn,
             &self.given_name,
             &self.family_name,
             &self.dob_day,
@@ -521,7 +533,7 @@ fn match_card(m: &MatchAnswer, can_request: bool, case_ref: Option<&str>) -> Mar
             p class="body" { (ui::tier_tag(&m.tier)) " " (ui::tier_words(&m.tier)) }
             p class="body" { "Why: " (m.evidence) "." }
             @if let Some(category) = m.category {
-                p class="body" { "Record: " (category.as_str().replace('-', " "))
+                p class="body" { "Record: " (ui::words(category.as_str()))
                     @if let Some(status) = m.status { ", " (status.as_str()) } }
             }
             @if best.is_some_and(|b| b.ambiguous) {

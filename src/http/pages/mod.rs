@@ -126,6 +126,22 @@ async fn page_headers(mut response: Response) -> Response {
     response
 }
 
+/// An unknown path: a browser (asking for `text/html`, outside `/api/`) gets a page; an API
+/// client keeps the JSON error. No session is read: the page names no one and shows nothing.
+pub async fn not_found(uri: axum::http::Uri, headers: axum::http::HeaderMap) -> Response {
+    let wants_html =
+        headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|accept| accept.contains("text/html"));
+    if wants_html && !uri.path().starts_with("/api/") {
+        let body = html! {
+            h1 class="heading-l" { "Page not found" }
+            p class="body" { "If you typed the web address, check it is correct. If you pasted it, check you copied all of it." }
+            p class="body" { a href="/" class="link" { "Go to the start page" } }
+        };
+        return page_headers(respond(StatusCode::NOT_FOUND, ui::layout("Error: Page not found", None, body))).await;
+    }
+    ApiError::NotFound.into_response()
+}
+
 /// An HTML answer.
 pub fn respond(status: StatusCode, markup: Markup) -> Response {
     let mut response = (status, markup.into_string()).into_response();
@@ -173,9 +189,9 @@ impl IntoResponse for PageError {
         let status = self.error.status();
         let (title, message): (&str, String) = match &self.error {
             ApiError::Invalid(errors) => {
-                ("There is a problem", errors.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("; "))
+                ("There is a problem", errors.iter().map(ui::message).collect::<Vec<_>>().join("; "))
             }
-            ApiError::BadRequest { message, .. } => ("There is a problem", message.clone()),
+            ApiError::BadRequest { message, .. } => ("There is a problem", ui::plain(message)),
             ApiError::Unauthenticated => ("Sign in", "Sign in to continue.".into()),
             ApiError::Forbidden => ("You cannot open this page", "Your role does not allow this page.".into()),
             ApiError::Refused(m) => ("You cannot do this", m.clone()),
@@ -200,7 +216,8 @@ impl IntoResponse for PageError {
             p class="body" { (message) }
             p class="body" { a href="/" class="link" { "Go to the start page" } }
         };
-        let mut response = respond(status, ui::layout(title, self.session.as_deref(), body));
+        // Every error page's title starts "Error:", as GOV.UK's do.
+        let mut response = respond(status, ui::layout(&format!("Error: {title}"), self.session.as_deref(), body));
         if let ApiError::RateLimited { retry_after, .. } = &self.error {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
         }

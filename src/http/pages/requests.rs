@@ -49,7 +49,7 @@ fn state_tag(state: RequestState, overdue: bool) -> Markup {
         RequestState::Declined => "red",
         RequestState::Withdrawn => "grey",
     };
-    html! { (ui::tag(state.as_str(), colour)) @if overdue { " " (ui::tag("overdue", "red")) } }
+    html! { (ui::tag(&ui::words(state.as_str()), colour)) @if overdue { " " (ui::tag("Overdue", "red")) } }
 }
 
 #[derive(Deserialize)]
@@ -117,7 +117,7 @@ fn request_form_page(session: &Session, f: &RequestForm, errors: &[FieldError]) 
                 fieldset class="fieldset" {
                     legend class="fieldset-legend-s" { "How urgent is it?" }
                     @if let Some(e) = urgency_error {
-                        p class="error-message" id="urgency-error" { span class="visually-hidden" { "Error: " } (ui::sentence(&e.message)) }
+                        p class="error-message" id="urgency-error" { span class="visually-hidden" { "Error: " } (ui::message(e)) }
                     }
                     div class="radios" {
                         @for (i, u) in Urgency::ALL.iter().enumerate() {
@@ -223,7 +223,7 @@ pub async fn list(State(state): State<AppState>, session: Session) -> PageResult
                         tr {
                             td { a href={ "/requests/" (r.request_id) } class="link" { (r.requesting_organisation.name) } }
                             td { (r.local_ref.as_deref().unwrap_or("removed")) }
-                            td { (r.urgency.as_str()) }
+                            td { (ui::words(r.urgency.as_str())) }
                             td { (ui::when(r.due_at)) }
                             td { (state_tag(r.state, r.overdue)) }
                         }
@@ -244,7 +244,7 @@ pub async fn list(State(state): State<AppState>, session: Session) -> PageResult
                             td { a href={ "/requests/" (r.request_id) } class="link" { (holder_name(r)) } }
                             td { (r.case_ref.as_deref().unwrap_or("none given")) }
                             td { (r.requested_by) }
-                            td { (r.urgency.as_str()) }
+                            td { (ui::words(r.urgency.as_str())) }
                             td { (ui::when(r.due_at)) }
                             td { (state_tag(r.state, r.overdue)) }
                         }
@@ -337,18 +337,20 @@ async fn render(
                 h2 class="heading-s" { "Withdraw" }
                 p class="body" { a href={ "/requests/" (request.request_id) "/withdraw" } class="button button-warning" role="button" { "Withdraw our request" } }
             } @else {
-                (step_form(session, &request.request_id, *action))
+                (step_form(session, &request.request_id, *action, if failed == Some(*action) { errors } else { &[] }))
             }
         }
         h2 class="heading-m" { "History" }
         (history_table(request.history.as_deref().unwrap_or_default()))
         p class="body" { a href="/requests" class="link" { "All requests" } }
     };
-    Ok(respond(status, ui::layout("Request", Some(session), body)))
+    Ok(respond(status, ui::layout(&ui::title("Request", errors), Some(session), body)))
 }
 
-fn step_form(session: &Session, id: &str, action: Action) -> Markup {
+fn step_form(session: &Session, id: &str, action: Action, errors: &[FieldError]) -> Markup {
     let a = action.as_str();
+    // Each field's inline error, as the error summary above links to it (`fulfil-how`).
+    let e = |field: &str| errors.iter().find(|e| e.field.rsplit('.').next() == Some(field));
     let (heading, button) = match action {
         Action::Acknowledge => ("Acknowledge", "Acknowledge: we are working on it"),
         Action::Fulfil => ("Record sent", "We have sent the record"),
@@ -356,7 +358,9 @@ fn step_form(session: &Session, id: &str, action: Action) -> Markup {
         Action::Withdraw => ("Withdraw", "Withdraw our request"),
     };
     let mut methods = vec![("", "Choose how it was sent")];
-    methods.extend(FulfilMethod::ALL.iter().map(|m| (m.as_str(), m.as_str())));
+    let method_words: Vec<(&str, String)> =
+        FulfilMethod::ALL.iter().map(|m| (m.as_str(), ui::words(m.as_str()))).collect();
+    methods.extend(method_words.iter().map(|(v, t)| (*v, t.as_str())));
     html! {
         form method="post" action={ "/requests/" (id) "/" (a) } class="step-form" novalidate {
             (ui::csrf_field(session))
@@ -364,18 +368,19 @@ fn step_form(session: &Session, id: &str, action: Action) -> Markup {
             @match action {
                 Action::Acknowledge => {
                     (ui::text_input(&ui::Input { hint: Some("Optional, for the requester. Not case details."), width: "input-width-full",
-                        ..ui::Input::new(&format!("{a}-note"), "Note") }.named("note")))
+                        error: e("note"), ..ui::Input::new(&format!("{a}-note"), "Note") }.named("note")))
                 }
                 Action::Fulfil => {
                     (ui::select(&Select { id: &format!("{a}-how"), name: None, label: "How it was sent", hint: None, options: methods,
-                        selected: None, error: None, autofocus: false }.named("how")))
+                        selected: None, error: e("how"), autofocus: false }.named("how")))
                     (ui::text_input(&ui::Input { hint: Some("Optional, for example the secure transfer reference."),
-                        ..ui::Input::new(&format!("{a}-reference"), "Reference") }.named("reference")))
+                        error: e("reference"), ..ui::Input::new(&format!("{a}-reference"), "Reference") }.named("reference")))
                 }
                 Action::Decline | Action::Withdraw => {
                     (ui::text_input(&ui::Input {
                         hint: Some(if action == Action::Decline { "Required: the requester sees it. Not case details." } else { "Optional." }),
                         width: "input-width-full",
+                        error: e("reason"),
                         ..ui::Input::new(&format!("{a}-reason"), "Reason") }.named("reason")))
                 }
             }
@@ -394,15 +399,15 @@ fn history_table(history: &[HistoryEntry]) -> Markup {
                     tr {
                         td { (ui::when(e.at)) }
                         td {
-                            (e.action) ": "
-                            @if let Some(from) = &e.from_state { (from) " → " }
-                            (e.to_state)
+                            (ui::request_step_words(&e.action, &e.to_state)) ": "
+                            @if let Some(from) = &e.from_state { (ui::words(from)) " → " }
+                            (ui::words(&e.to_state))
                         }
                         td { (e.by.as_deref().unwrap_or(if e.action == "escalated" { "the service" } else { "the holding organisation" }))
                             @if let Some(o) = &e.by_organisation { " (" (o) ")" } }
                         td {
-                            @if let Some(how) = &e.how { "sent by " (how) " " }
-                            @if let Some(r) = &e.reference { "ref " (r) " " }
+                            @if let Some(how) = &e.how { "Sent by " (ui::words(how).to_lowercase()) ". " }
+                            @if let Some(r) = &e.reference { "Reference " (r) ". " }
                             @if let Some(n) = &e.note { (n) }
                         }
                     }

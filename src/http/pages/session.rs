@@ -322,7 +322,7 @@ fn sign_in_page(
             button type="submit" class="button" { "Sign in" }
         }
     };
-    let mut response = respond(status, ui::layout("Sign in", None, body));
+    let mut response = respond(status, ui::layout(&ui::title("Sign in", errors), None, body));
     set_cookie(&mut response, secure(state, headers), (SIGN_IN_COOKIE, SECURE_SIGN_IN_COOKIE), &nonce, Some(3600));
     response
 }
@@ -394,7 +394,7 @@ pub async fn home(session: Session) -> Response {
         h1 class="heading-l" { "child-locator" }
         p class="body-l" { "Is this child known to children's services somewhere else, and who do I call?" }
         p class="body" {
-            "You are signed in as " strong { (session.actor.user_name) } " (" (session.actor.role.as_str()) ") at "
+            "You are signed in as " strong { (session.actor.user_name) } " (" (ui::words(session.actor.role.as_str())) ") at "
             (session.actor.org_name) "."
         }
         ul class="list" {

@@ -5,7 +5,7 @@
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::Session;
-use crate::clock::{Millis, to_datetime};
+use crate::clock::{Millis, parse_instant};
 use crate::domain::FieldError;
 use crate::http::access;
 
@@ -44,7 +44,7 @@ pub fn layout(title: &str, session: Option<&Session>, main: Markup) -> Markup {
                         a href="/" class="header-service" { "child-locator" }
                         @if let Some(s) = session {
                             span class="header-user" {
-                                (s.actor.user_name) " · " (s.actor.role.as_str()) " · " (s.actor.org_name)
+                                (s.actor.user_name) " · " (words(s.actor.role.as_str())) " · " (s.actor.org_name)
                             }
                             form method="post" action="/sign-out" class="header-sign-out" {
                                 (csrf_field(s))
@@ -78,6 +78,12 @@ pub fn layout(title: &str, session: Option<&Session>, main: Markup) -> Markup {
     }
 }
 
+/// A page's title, starting "Error: " when the page shows errors (GOV.UK's pattern, so a screen
+/// reader hears it first).
+pub fn title(title: &str, errors: &[FieldError]) -> String {
+    if errors.is_empty() { title.to_string() } else { format!("Error: {title}") }
+}
+
 /// The hidden CSRF token every POST form carries (the middleware checks it).
 pub fn csrf_field(session: &Session) -> Markup {
     html! { input type="hidden" name="csrf" value=(session.csrf); }
@@ -88,11 +94,12 @@ pub fn csrf_field(session: &Session) -> Markup {
 pub fn error_summary(errors: &[FieldError], field_id: impl Fn(&str) -> String) -> Markup {
     html! {
         @if !errors.is_empty() {
-            div class="error-summary" role="alert" aria-labelledby="error-summary-title" tabindex="-1" {
+            // `autofocus` moves the focus to the summary (no script needed), as GOV.UK's does.
+            div class="error-summary" role="alert" aria-labelledby="error-summary-title" tabindex="-1" autofocus {
                 h2 class="error-summary-title" id="error-summary-title" { "There is a problem" }
                 ul class="error-summary-list" {
                     @for e in errors {
-                        li { a href={ "#" (field_id(&e.field)) } { (sentence(&e.message)) } }
+                        li { a href={ "#" (field_id(&e.field)) } { (message(e)) } }
                     }
                 }
             }
@@ -169,7 +176,7 @@ pub fn text_input(i: &Input) -> Markup {
             label class="label" for=(i.id) { (i.label) }
             @if let Some(hint) = i.hint { div class="hint" id=(hint_id) { (hint) } }
             @if let Some(e) = i.error {
-                p class="error-message" id=(error_id) { span class="visually-hidden" { "Error: " } (sentence(&e.message)) }
+                p class="error-message" id=(error_id) { span class="visually-hidden" { "Error: " } (message(e)) }
             }
             input class={ "input " (i.width) @if i.error.is_some() { " input-error" } }
                 id=(i.id) name=(i.name) type=(i.kind) value=[i.value]
@@ -205,7 +212,7 @@ pub fn select(s: &Select) -> Markup {
             label class="label" for=(s.id) { (s.label) }
             @if let Some(hint) = s.hint { div class="hint" id=(hint_id) { (hint) } }
             @if let Some(e) = s.error {
-                p class="error-message" id={ (s.id) "-error" } { span class="visually-hidden" { "Error: " } (sentence(&e.message)) }
+                p class="error-message" id={ (s.id) "-error" } { span class="visually-hidden" { "Error: " } (message(e)) }
             }
             select class="select" id=(s.id) name=(s.name.unwrap_or(s.id)) autofocus[s.autofocus]
                 aria-describedby=[s.hint.map(|_| hint_id.as_str())] {
@@ -223,25 +230,172 @@ pub fn textarea(id: &str, label: &str, hint: &str, value: Option<&str>, error: O
             label class="label" for=(id) { (label) }
             div class="hint" id={ (id) "-hint" } { (hint) }
             @if let Some(e) = error {
-                p class="error-message" { span class="visually-hidden" { "Error: " } (sentence(&e.message)) }
+                p class="error-message" { span class="visually-hidden" { "Error: " } (message(e)) }
             }
             textarea class="textarea" id=(id) name=(id) rows="3" aria-describedby={ (id) "-hint" } { (value.unwrap_or("")) }
         }
     }
 }
 
-/// A date and time for people: "Tue 24 Nov 2026, 09:00 UTC".
-pub fn when(ms: Millis) -> String {
-    let t = to_datetime(ms);
-    let format = time::macros::format_description!(
-        "[weekday repr:short] [day padding:none] [month repr:short] [year], [hour]:[minute] UTC"
-    );
-    t.format(&format).unwrap_or_default()
+/// A time on the UK's clock (Europe/London from jiff's bundled tz database, so BST and GMT
+/// change on the right days); the API keeps UTC.
+fn uk(ms: Millis) -> jiff::Zoned {
+    let at = jiff::Timestamp::from_millisecond(ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let zone = jiff::tz::TimeZone::get("Europe/London").unwrap_or(jiff::tz::TimeZone::UTC);
+    at.to_zoned(zone)
 }
 
+/// A date and time for people, on the UK's clock: "Tue 24 Nov 2026, 09:00 GMT" (BST in summer).
+pub fn when(ms: Millis) -> String {
+    uk(ms).strftime("%a %-d %b %Y, %H:%M %Z").to_string()
+}
+
+/// An API time (RFC 3339 text, as audit events carry) for people; unreadable text is shown as is.
+pub fn when_text(at: &str) -> String {
+    parse_instant(at).map(when).unwrap_or_else(|| at.to_string())
+}
+
+/// A UK date: "24 Nov 2026".
 pub fn date(ms: Millis) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    to_datetime(ms).format(&format).unwrap_or_default()
+    uk(ms).strftime("%-d %b %Y").to_string()
+}
+
+/// A short UK date for a chart's axis: "24 Nov".
+pub fn day_month(ms: Millis) -> String {
+    uk(ms).strftime("%-d %b").to_string()
+}
+
+/// A word from the API (`request_state_changed`, `child-in-need`) as words: "Request state changed".
+pub fn words(code: &str) -> String {
+    sentence(&code.replace(['_', '-'], " "))
+}
+
+/// An audit event type in plain words, for the audit pages.
+pub fn event_words(kind: &str) -> String {
+    let text = match kind {
+        "lookup" => "Lookup",
+        "subject_access" => "Subject access search",
+        "shielded_hit" => "Lookup reached a shielded record",
+        "holding_put" => "Record added or changed",
+        "holding_deleted" => "Record removed",
+        "sync_run" => "Caseload uploaded",
+        "sync_started" => "Caseload upload started",
+        "sync_interrupted" => "Caseload upload interrupted",
+        "sync_flagged" => "Caseload upload flagged",
+        "match_made" => "Match found",
+        "match_withdrawn" => "Match withdrawn",
+        "request_created" => "Record requested",
+        "request_state_changed" => "Request answered or moved on",
+        "request_escalated" => "Request overdue: escalated",
+        "token_issued" => "Token issued",
+        "token_revoked" => "Token revoked",
+        "token_reported_lost" => "Token reported lost",
+        "auth_failed" => "Failed sign-in",
+        "access_denied" => "Page or action refused",
+        "rate_limited" => "Too many requests: slowed down",
+        "key_operation" => "Key change",
+        "purge" => "Old data removed",
+        "organisation_added" => "Organisation added",
+        "organisation_updated" => "Organisation changed",
+        "service_started" => "Service started",
+        "audit_exported" => "Audit trail exported",
+        "backup_taken" => "Backup taken",
+        "admin_bootstrapped" => "First administrator created",
+        other => return words(other),
+    };
+    text.to_string()
+}
+
+/// The name people use for a field the service names (`subject.nhs_number`, `family.carers[0].upn`).
+fn field_words(field: &str) -> Option<&'static str> {
+    let leaf = field.rsplit(['.', ':']).next().unwrap_or(field);
+    Some(match leaf {
+        "nhs_number" => "NHS number",
+        "upn" => "UPN",
+        "given_name" => "first name",
+        "family_name" => "last name",
+        "date_of_birth" => "date of birth",
+        "postcode" => "postcode",
+        "purpose" => "why you are asking",
+        "purpose_detail" => "the other purpose",
+        "legal_basis" => "the legal basis",
+        "legal_basis_detail" => "the other legal basis",
+        "reason" => "the reason",
+        "urgency" => "how urgent it is",
+        "how" => "how the record was sent",
+        "reference" => "the reference",
+        "note" => "the note",
+        "name" => "their name",
+        "role" => "a role",
+        "from" => "the first day",
+        "to" => "the last day",
+        "user" => "a user",
+        "local_ref" => "the record reference",
+        "match_id" => "the match",
+        _ => return None,
+    })
+}
+
+/// Fields answered by a choice (a list or radios): their message says "Select", not "Enter".
+const CHOSEN: &[&str] = &["purpose", "legal_basis", "urgency", "how", "role", "user", "type", "kind"];
+
+/// A field error in GOV.UK wording for the page: "Enter …" when something is missing, "Select …"
+/// for a choice, and the rule in plain words otherwise, with no field path or format name.
+pub fn message(e: &FieldError) -> String {
+    let leaf = e.field.rsplit(['.', ':']).next().unwrap_or(&e.field);
+    let chosen = CHOSEN.contains(&leaf);
+    match (e.code, field_words(&e.field)) {
+        ("insufficient_identifiers", _) | ("required", None) if leaf == "subject" => {
+            return "Enter an NHS number, a UPN, or a first name, last name and date of birth".into();
+        }
+        ("required", Some(words)) if chosen => return format!("Select {words}"),
+        ("required", Some(words)) => return format!("Enter {words}"),
+        (_, Some(words)) if chosen => return format!("Select {words} from the list"),
+        ("invalid_time", Some(words)) => {
+            return format!("Enter {words} as a date, for example 24 11 2026 or 2026-11-24");
+        }
+        _ => {}
+    }
+    plain(&e.message)
+}
+
+/// A service message with its internal names replaced by the words people use.
+pub fn plain(message: &str) -> String {
+    const NAMES: &[(&str, &str)] = &[
+        ("subject.", ""),
+        ("family.", ""),
+        ("nhs_number", "NHS number"),
+        ("given_name", "first name"),
+        ("family_name", "last name"),
+        ("date_of_birth", "date of birth"),
+        ("expected_date", "expected date"),
+        ("purpose_detail", "the other purpose"),
+        ("legal_basis_detail", "the other legal basis"),
+        ("legal_basis", "the legal basis"),
+        ("local_ref", "record reference"),
+        ("match_id", "match"),
+        ("an ISO 8601 date (YYYY-MM-DD)", "a real date"),
+        ("RFC 3339 or YYYY-MM-DD", "a date such as 2026-11-24"),
+        ("RFC 3339", "a date and time"),
+        ("secure_email", "secure email"),
+        ("secure-email", "secure email"),
+        ("duty_phone", "duty phone"),
+    ];
+    let mut text = message.to_string();
+    for (from, to) in NAMES {
+        text = text.replace(from, to);
+    }
+    sentence(&text)
+}
+
+/// Words for a request's step in its history: "Requested", "Acknowledged", "Record sent".
+pub fn request_step_words(action: &str, to_state: &str) -> String {
+    match (action, to_state) {
+        ("created", _) => "Requested".into(),
+        ("escalated", _) => "Overdue: escalated".into(),
+        ("fulfilled" | "fulfil", _) | (_, "fulfilled") => "Record sent".into(),
+        (_, state) => words(state),
+    }
 }
 
 /// How strong a match is, in plain words.
@@ -263,7 +417,7 @@ pub fn tier_tag(tier: &str) -> Markup {
         "probable" => "blue",
         _ => "grey",
     };
-    tag(tier, colour)
+    tag(&words(tier), colour)
 }
 
 /// A `tel:` link keeps the digits only (and a leading +).

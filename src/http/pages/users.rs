@@ -20,8 +20,9 @@ const ISSUABLE: [Role; 3] = [Role::Practitioner, Role::IgOfficer, Role::OrgAdmin
 
 async fn page(state: &AppState, session: &Session, errors: &[FieldError], notice: Option<Markup>) -> PageResult {
     let users = state.users_of(&session.actor).await.map_err(|e| PageError::new(e, session))?;
+    let role_words: Vec<(&str, String)> = ISSUABLE.iter().map(|r| (r.as_str(), ui::words(r.as_str()))).collect();
     let roles: Vec<(&str, &str)> =
-        std::iter::once(("", "Choose a role")).chain(ISSUABLE.iter().map(|r| (r.as_str(), r.as_str()))).collect();
+        std::iter::once(("", "Choose a role")).chain(role_words.iter().map(|(v, t)| (*v, t.as_str()))).collect();
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     let body = html! {
         (ui::error_summary(errors, |f| f.to_string()))
@@ -34,9 +35,9 @@ async fn page(state: &AppState, session: &Session, errors: &[FieldError], notice
             tbody {
                 @for u in &users {
                     tr {
-                        td { (u.name) } td { (u.role.as_str()) } td { code { (u.token_hint) "…" } }
+                        td { (u.name) } td { (ui::words(u.role.as_str())) } td { code { (u.token_hint) "…" } }
                         td { (ui::date(u.created_at)) }
-                        td { @if let Some(at) = u.revoked_at { (ui::tag("revoked", "grey")) " " (ui::date(at)) } @else { (ui::tag("active", "green")) } }
+                        td { @if let Some(at) = u.revoked_at { (ui::tag("Revoked", "grey")) " " (ui::date(at)) } @else { (ui::tag("Active", "green")) } }
                         td {
                             @if u.revoked_at.is_none() && u.id != session.actor.user_id {
                                 // Irreversible: a confirmation page first (no script needed).
@@ -59,7 +60,7 @@ async fn page(state: &AppState, session: &Session, errors: &[FieldError], notice
             button type="submit" class="button" { "Issue token" }
         }
     };
-    Ok(respond(status, ui::layout("Users and tokens", Some(session), body)))
+    Ok(respond(status, ui::layout(&ui::title("Users and tokens", errors), Some(session), body)))
 }
 
 #[derive(Deserialize)]
@@ -107,7 +108,7 @@ pub async fn issue(State(state): State<AppState>, session: Session, form: FormPa
     let name = parse_label("name", form.get("name").unwrap_or(""), 200).map_err(|e| errors.push(e)).ok();
     let role = form.text("role").and_then(|r| Role::parse(&r)).filter(|r| ISSUABLE.contains(r));
     if role.is_none() {
-        errors.push(FieldError::new("role", "invalid_role", "choose practitioner, ig-officer or org-admin"));
+        errors.push(FieldError::new("role", "invalid_role", "select practitioner, IG officer or org admin"));
     }
     let (Some(name), Some(role)) = (name, role) else { return page(&state, &session, &errors, None).await };
     let (user, token) = state
