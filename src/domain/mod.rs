@@ -2,6 +2,7 @@
 //! Input is parsed into these types at the edge, so nothing deeper re-checks it.
 
 pub mod anomaly;
+pub mod client;
 pub mod cursor;
 pub mod enumeration;
 pub mod error;
