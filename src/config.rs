@@ -52,6 +52,11 @@ pub struct ConfigArgs {
     /// comma-separated, e.g. `10.0.0.0/8,192.0.2.1`. Anyone else's header is ignored [default: none]
     #[arg(long, global = true, env = "LOCATOR_TRUSTED_PROXIES", value_name = "ADDRS")]
     pub trusted_proxies: Option<String>,
+    /// The address clients reach this service at, e.g. `https://locator.example.nhs.uk`; the
+    /// OAuth token endpoint (the `aud` of client assertions) is this plus `/oauth/token`
+    /// [default: http://BIND]
+    #[arg(long, global = true, env = "LOCATOR_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
 }
 
 /// The optional TOML file. Same names as the flags, in snake_case.
@@ -71,6 +76,7 @@ pub struct FileConfig {
     pub allow_public_http: Option<String>,
     pub secure_cookies: Option<String>,
     pub trusted_proxies: Option<String>,
+    pub public_url: Option<String>,
     pub request_timeout_secs: Option<u64>,
     pub max_body_bytes: Option<usize>,
     pub max_sync_bytes: Option<usize>,
@@ -101,6 +107,60 @@ pub struct FileConfig {
     /// Limits on client connections (see `ConnectionSettings`).
     #[serde(default)]
     pub connections: Option<ConnectionsFile>,
+    /// Client credentials (see `OAuthSettings`).
+    #[serde(default)]
+    pub oauth: Option<OAuthFile>,
+}
+
+#[derive(Deserialize, Debug, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthFile {
+    pub token_endpoint: Option<String>,
+    pub access_token_minutes: Option<u32>,
+    pub max_assertion_lifetime_secs: Option<u32>,
+    pub clock_skew_secs: Option<u32>,
+}
+
+/// Systems authenticating with OAuth 2.0 client credentials and a signed JWT assertion
+/// (docs/integrators.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthSettings {
+    /// This service's token endpoint URL, which every client assertion's `aud` must be
+    /// (default: the public URL, or `http://BIND`, plus `/oauth/token`).
+    pub token_endpoint: String,
+    /// How long an access token works (default 10 minutes).
+    pub access_token_lifetime: Duration,
+    /// How far ahead an assertion's `exp` may be (default 5 minutes, the most allowed).
+    pub max_assertion_lifetime: Duration,
+    /// Clock difference tolerated between a client and this service (default 30 seconds).
+    pub clock_skew: Duration,
+}
+
+impl OAuthSettings {
+    fn resolve(public_url: Option<&str>, bind: SocketAddr, file: Option<&OAuthFile>) -> Result<Self, ConfigError> {
+        let default = OAuthFile::default();
+        let file = file.unwrap_or(&default);
+        let base = public_url.map(|u| u.trim().trim_end_matches('/').to_string());
+        if let Some(base) = &base
+            && !(base.starts_with("https://") || base.starts_with("http://"))
+        {
+            return Err(ConfigError("LOCATOR_PUBLIC_URL must start with https:// or http://".into()));
+        }
+        let token_endpoint = match &file.token_endpoint {
+            Some(url) => url.trim().to_string(),
+            None => format!("{}/oauth/token", base.unwrap_or_else(|| format!("http://{bind}"))),
+        };
+        Ok(OAuthSettings {
+            token_endpoint,
+            access_token_lifetime: Duration::from_secs(
+                u64::from(file.access_token_minutes.unwrap_or(10).clamp(1, 60)) * 60,
+            ),
+            max_assertion_lifetime: Duration::from_secs(u64::from(
+                file.max_assertion_lifetime_secs.unwrap_or(300).clamp(10, 300),
+            )),
+            clock_skew: Duration::from_secs(u64::from(file.clock_skew_secs.unwrap_or(30).min(120))),
+        })
+    }
 }
 
 #[derive(Deserialize, Debug, Default, Clone)]
@@ -395,6 +455,7 @@ pub struct Settings {
     /// Proxies whose `X-Forwarded-For` names the client (failed sign-in limits count per client).
     pub trusted_proxies: TrustedProxies,
     pub connections: ConnectionSettings,
+    pub oauth: OAuthSettings,
     /// Where `serve` pushes signed audit checkpoints, and how often.
     pub audit_witness: Option<crate::audit::witness::WitnessTarget>,
     pub audit_witness_interval: Duration,
@@ -504,6 +565,8 @@ impl Settings {
             None => None,
         };
         let anomaly_rules = anomaly_rules(file.anomalies.as_ref().cloned().unwrap_or_default())?;
+        let public_url = pick("public_url", args.public_url.clone(), file.public_url.clone());
+        let oauth = OAuthSettings::resolve(public_url.as_deref(), bind, file.oauth.as_ref())?;
 
         let mut limits = Limits { enabled, ..Limits::default() };
         if let Some(l) = &file.limits {
@@ -550,6 +613,7 @@ impl Settings {
             web,
             trusted_proxies,
             connections: ConnectionSettings::from_file(file.connections.as_ref()),
+            oauth,
             database_url,
             key_file,
             audit_key_file,
@@ -614,6 +678,7 @@ impl Settings {
             ("allow_public_http", if self.allow_public_http { "yes" } else { "no" }.to_string()),
             ("secure_cookies", format!("{:?}", self.web.secure_cookies).to_lowercase()),
             ("trusted_proxies", self.trusted_proxies.describe()),
+            ("public_url", self.oauth.token_endpoint.trim_end_matches("/oauth/token").to_string()),
             ("audit_witness", self.audit_witness.as_ref().map_or("none".to_string(), |w| w.describe())),
         ];
         lines.iter().map(|(name, value)| format!("{name} = {value}  ({})\n", source_of(name))).collect()

@@ -114,6 +114,11 @@ impl TokenHasher {
     pub fn hash(&self, token: &Token) -> Vec<u8> {
         blake3::keyed_hash(&self.key, token.expose().as_bytes()).as_bytes().to_vec()
     }
+
+    /// A client's short-lived access token, hashed the same way (its prefix keeps the two apart).
+    pub fn hash_access(&self, token: &crate::domain::client::AccessToken) -> Vec<u8> {
+        blake3::keyed_hash(&self.key, token.expose().as_bytes()).as_bytes().to_vec()
+    }
 }
 
 impl std::fmt::Debug for TokenHasher {

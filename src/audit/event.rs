@@ -42,10 +42,18 @@ pub enum EventType {
     AdminBootstrapped,
     /// A caseload change looked like guessing (enumeration) or went past the daily churn allowance.
     SyncFlagged,
+    /// An org-admin registered a system as an OAuth client (its public key).
+    ClientRegistered,
+    /// A client was revoked: its access tokens stop working.
+    ClientRevoked,
+    /// A client proved itself with a signed assertion and was issued an access token.
+    ClientTokenIssued,
+    /// An organisation's long-lived API tokens were turned off or on.
+    TokenPolicyChanged,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 28] = [
+    pub const ALL: [EventType; 32] = [
         EventType::Lookup,
         EventType::SubjectAccess,
         EventType::ShieldedHit,
@@ -74,6 +82,10 @@ impl EventType {
         EventType::BackupTaken,
         EventType::AdminBootstrapped,
         EventType::SyncFlagged,
+        EventType::ClientRegistered,
+        EventType::ClientRevoked,
+        EventType::ClientTokenIssued,
+        EventType::TokenPolicyChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -106,6 +118,10 @@ impl EventType {
             EventType::BackupTaken => "backup_taken",
             EventType::AdminBootstrapped => "admin_bootstrapped",
             EventType::SyncFlagged => "sync_flagged",
+            EventType::ClientRegistered => "client_registered",
+            EventType::ClientRevoked => "client_revoked",
+            EventType::ClientTokenIssued => "client_token_issued",
+            EventType::TokenPolicyChanged => "token_policy_changed",
         }
     }
 
@@ -127,6 +143,18 @@ impl From<&Actor> for ActorRef {
     fn from(a: &Actor) -> Self {
         ActorRef { user_id: a.user_id, org_id: a.org_id, org_code: a.org_code.clone(), role: a.role.as_str().into() }
     }
+}
+
+/// The actor as the leaf names it: `ActorRef`, plus the `client_id` when a system acted (absent
+/// for a person, so the bytes of every other event are as before clients existed).
+#[derive(Serialize)]
+struct CanonicalActor<'a> {
+    user_id: i64,
+    org_id: i64,
+    org_code: &'a str,
+    role: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_id: Option<&'a str>,
 }
 
 /// Rows written in the same transaction as the event, so they exist if and only if the event
@@ -156,6 +184,8 @@ pub struct NewEvent {
     /// Organisations (by id) the event concerns beyond the actor's: their IG officers see it.
     pub concerns: Vec<i64>,
     pub details: Value,
+    /// The acting system's `client_id`, named beside the actor in the leaf (see `by`).
+    pub client_id: Option<String>,
     /// Not part of the hashed body: derived rows stored beside it.
     pub attachments: Vec<Attachment>,
     /// What a person typed (a purpose's detail): stored beside the leaf, which holds only a
@@ -173,6 +203,7 @@ impl NewEvent {
             lookup_id: None,
             concerns: Vec::new(),
             details: Value::Null,
+            client_id: None,
             attachments: Vec::new(),
             free_text: None,
         }
@@ -185,6 +216,7 @@ impl NewEvent {
 
     pub fn by(mut self, actor: &Actor) -> Self {
         self.actor = Some(ActorRef::from(actor));
+        self.client_id = actor.client_id.clone();
         self
     }
 
@@ -219,7 +251,7 @@ struct CanonicalEvent<'a> {
     at: Millis,
     #[serde(rename = "type")]
     kind: &'static str,
-    actor: &'a Option<ActorRef>,
+    actor: Option<CanonicalActor<'a>>,
     purpose: &'a Option<String>,
     lookup_id: &'a Option<String>,
     /// One commitment per organisation in scope, sorted (so the order says nothing).
@@ -268,7 +300,13 @@ pub fn canonical_body(event: &NewEvent, seq: u64, at: Millis, key: &LeafKey) -> 
         seq,
         at,
         kind: event.kind.as_str(),
-        actor: &event.actor,
+        actor: event.actor.as_ref().map(|a| CanonicalActor {
+            user_id: a.user_id,
+            org_id: a.org_id,
+            org_code: &a.org_code,
+            role: &a.role,
+            client_id: event.client_id.as_deref(),
+        }),
         purpose: &event.purpose,
         lookup_id: &event.lookup_id,
         scope,

@@ -3,6 +3,7 @@
 
 mod audit;
 mod backup;
+mod client;
 mod demo;
 mod import;
 mod key;
@@ -50,6 +51,10 @@ pub enum Command {
     /// Users and their bearer tokens.
     #[command(subcommand)]
     User(user::UserCommand),
+    /// Systems as OAuth clients (client credentials with a signed JWT), and turning an
+    /// organisation's long-lived API tokens off.
+    #[command(subcommand)]
+    Client(client::ClientCommand),
     /// Replace an organisation's caseload from a CSV or NDJSON file (full sync).
     Import(import::ImportArgs),
     /// Remove closed holdings past the retention period (serve also does this hourly).
@@ -114,6 +119,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
         }
         Command::Org(cmd) => org::run(cmd, settings).await,
         Command::User(cmd) => user::run(cmd, settings).await,
+        Command::Client(cmd) => client::run(cmd, settings).await,
         Command::Key(cmd) => key::run(cmd, settings).await,
         Command::Import(args) => import::run(args, settings).await,
         Command::Purge(args) => purge::run(args, settings).await,

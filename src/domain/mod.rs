@@ -3,6 +3,7 @@
 
 pub mod anomaly;
 pub mod case_ref;
+pub mod client;
 pub mod cursor;
 pub mod enumeration;
 pub mod error;

@@ -35,4 +35,7 @@ pub struct Actor {
     pub org_kind: OrgKind,
     /// Set when the user's token was reported lost: later use is an anomaly for IG review.
     pub reported_lost_at: Option<Millis>,
+    /// Set when a system acts with an access token from the token endpoint: the client's
+    /// `client_id`, named in the audit trail beside its user id.
+    pub client_id: Option<String>,
 }

@@ -16,9 +16,10 @@ use Role::{IgOfficer as Ig, Operator as Op, OrgAdmin as Admin, Practitioner as P
 
 const EVERYONE: &[Role] = &[Pr, Ig, Admin, Op];
 
-/// Routes that need no token: probes, metrics, the API description, and the web sign-in page
-/// with its stylesheet.
-pub const PUBLIC: &[&str] = &["/healthz", "/readyz", "/metrics", "/openapi.json", "/sign-in", "/assets/app.css"];
+/// Routes that need no token: probes, metrics, the API description, the web sign-in page
+/// with its stylesheet, and the OAuth token endpoint (a signed client assertion authenticates).
+pub const PUBLIC: &[&str] =
+    &["/healthz", "/readyz", "/metrics", "/openapi.json", "/sign-in", "/assets/app.css", "/oauth/token"];
 
 pub const RULES: &[Rule] = &[
     Rule { method: "GET", path: "/api/v1/me", roles: EVERYONE, why: "who am I" },
@@ -35,6 +36,31 @@ pub const RULES: &[Rule] = &[
     },
     Rule { method: "POST", path: "/api/v1/users/{id}/revoke", roles: &[Admin], why: "revoke a token" },
     Rule { method: "POST", path: "/api/v1/users/{id}/report-lost", roles: &[Admin], why: "flag a lost token" },
+    Rule { method: "GET", path: "/api/v1/clients", roles: &[Admin], why: "the organisation's OAuth clients (systems)" },
+    Rule {
+        method: "POST",
+        path: "/api/v1/clients",
+        roles: &[Admin],
+        why: "register a system by its public key (client credentials)",
+    },
+    Rule {
+        method: "DELETE",
+        path: "/api/v1/clients/{client_id}",
+        roles: &[Admin],
+        why: "revoke a client: its access tokens stop working",
+    },
+    Rule {
+        method: "GET",
+        path: "/api/v1/organisations/{code}/token-policy",
+        roles: &[Admin, Op],
+        why: "whether long-lived API tokens are accepted (org-admin: own organisation)",
+    },
+    Rule {
+        method: "PUT",
+        path: "/api/v1/organisations/{code}/token-policy",
+        roles: &[Admin, Op],
+        why: "turn long-lived API tokens off or on (org-admin: own organisation)",
+    },
     Rule { method: "POST", path: "/api/v1/lookups", roles: &[Pr], why: "is this child known elsewhere?" },
     Rule {
         method: "GET",

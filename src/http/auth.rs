@@ -44,7 +44,7 @@ pub async fn authorise(State(state): State<AppState>, mut req: Request, next: Ne
     }
     let ip = source_ip(&state, &req);
     let presented = bearer(&req).map(str::to_owned);
-    match state.authenticate(ip, presented.as_deref(), &route).await {
+    match state.authenticate_api(ip, presented.as_deref(), &route).await {
         Ok(actor) => {
             let method = req.method().as_str().to_owned();
             let allowed = access::roles_for(&method, &route).is_some_and(|roles| roles.contains(&actor.role));

@@ -21,6 +21,10 @@ pub enum ApiError {
     /// No token, or a token that is unknown, revoked or malformed (401).
     #[error("authentication required")]
     Unauthenticated,
+    /// A valid long-lived token that its organisation has turned off for the API (401, said
+    /// plainly so the integrator knows to move to client credentials).
+    #[error("long-lived tokens are turned off")]
+    LongLivedTokensOff,
     /// A valid token whose role may not do this (403).
     #[error("forbidden")]
     Forbidden,
@@ -82,7 +86,7 @@ impl ApiError {
         match self {
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthenticated | ApiError::LongLivedTokensOff => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden | ApiError::Refused(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) | ApiError::AlreadyRequested { .. } => StatusCode::CONFLICT,
@@ -107,6 +111,13 @@ impl IntoResponse for ApiError {
             ApiError::Unauthenticated => (
                 "unauthenticated",
                 "a valid bearer token is required: send `Authorization: Bearer <token>`".into(),
+                None,
+            ),
+            ApiError::LongLivedTokensOff => (
+                "long_lived_tokens_disabled",
+                "this organisation has turned off long-lived API tokens: systems get a short-lived token from \
+                 POST /oauth/token with client credentials (docs/integrators.md); web sign-in is unaffected"
+                    .into(),
                 None,
             ),
             ApiError::Forbidden => ("forbidden", "your role does not allow this action".into(), None),
@@ -140,7 +151,7 @@ impl IntoResponse for ApiError {
             ApiError::RateLimited { retry_after, .. } => {
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
             }
-            ApiError::Unauthenticated => {
+            ApiError::Unauthenticated | ApiError::LongLivedTokensOff => {
                 response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             ApiError::Unavailable(_) => {
@@ -176,6 +187,7 @@ impl From<ServiceError> for ApiError {
         match e {
             ServiceError::Invalid(errors) => ApiError::Invalid(errors),
             ServiceError::Unauthenticated => ApiError::Unauthenticated,
+            ServiceError::LongLivedTokensOff => ApiError::LongLivedTokensOff,
             ServiceError::Store(e) => store_failure(e),
             // Fail closed: whatever was asked, nothing is disclosed without its audit record.
             ServiceError::Audit(_) => ApiError::Unavailable(

@@ -5,6 +5,7 @@ pub mod access;
 pub mod audit;
 pub mod auth;
 pub mod client_ip;
+pub mod clients;
 pub mod error;
 pub mod extract;
 pub mod health;
@@ -13,6 +14,7 @@ pub mod json;
 pub mod lookups;
 pub mod me;
 pub mod metrics;
+pub mod oauth;
 pub mod openapi;
 pub mod organisations;
 pub mod pages;
@@ -86,10 +88,12 @@ impl utoipa::Modify for BearerAuth {
 fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(audit::routes())
+        .merge(clients::routes())
         .merge(health::routes())
         .merge(holdings::routes())
         .merge(lookups::routes())
         .merge(me::routes())
+        .merge(oauth::routes())
         .merge(organisations::routes())
         .merge(users::routes())
         .merge(requests::routes())

@@ -71,6 +71,9 @@ pub struct ActorView {
     pub name: Option<String>,
     pub organisation: String,
     pub role: String,
+    /// When a system acted (client credentials): its `client_id`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }
 
 /// One event as an IG officer sees it.
@@ -256,6 +259,7 @@ fn view(row: EventRow, our_records: Vec<OurRecord>, reached: Vec<(i64, String)>,
             .or_else(|| body["actor"]["org_code"].as_str().map(str::to_string))
             .unwrap_or_default(),
         role: body["actor"]["role"].as_str().unwrap_or_default().to_string(),
+        client_id: body["actor"]["client_id"].as_str().map(str::to_string),
     });
     let organisations_touched = touched(reached, &row, viewer);
     EventView {

@@ -84,17 +84,25 @@ impl Service {
         if let Some(actor) = actor {
             return Ok(actor);
         }
+        Err(self.failed_authentication(ip, route).await)
+    }
+
+    /// A token that did not resolve: counted against the address and audited, unless the
+    /// address is already blocked (then 429).
+    pub(crate) async fn failed_authentication(&self, ip: IpAddr, route: &str) -> ServiceError {
         if let Some(retry_after_secs) = self.failed_auth.blocked_for(ip) {
-            return Err(ServiceError::RateLimited(Refusal {
+            return ServiceError::RateLimited(Refusal {
                 limit: "failed_auth",
                 retry_after_secs,
                 message: "too many failed sign-in attempts from this address; wait a minute and try again".into(),
-            }));
+            });
         }
         self.failed_auth.record_failure(ip);
         let event = NewEvent::new(EventType::AuthFailed).details(json!({"source": ip.to_string(), "route": route}));
-        self.audit.record(event).await?;
-        Err(ServiceError::Unauthenticated)
+        match self.audit.record(event).await {
+            Ok(_) => ServiceError::Unauthenticated,
+            Err(e) => e.into(),
+        }
     }
 
     /// The token's user. During a key rotation a token stored under the previous key is found

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod auth;
 pub mod churn;
+pub mod clients;
 pub mod directory;
 pub mod health;
 pub mod holdings;
@@ -51,6 +52,9 @@ pub enum ServiceError {
     /// No token, or one that is not (or no longer) valid (401).
     #[error("no valid token")]
     Unauthenticated,
+    /// A valid long-lived token of an organisation that has turned those off for the API (401).
+    #[error("long-lived tokens are turned off for this organisation")]
+    LongLivedTokensOff,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod audit_views;
 pub mod churn;
+pub mod clients;
 pub mod holdings;
 pub mod matches;
 pub mod organisations;

@@ -65,6 +65,7 @@ impl Store {
                 org_kind: OrgKind::parse(&kind)
                     .ok_or_else(|| StoreError::Inconsistent("unknown organisation kind".into()))?,
                 reported_lost_at: row.try_get("reported_lost_at")?,
+                client_id: None,
             },
             created_at: row.try_get("created_at")?,
             last_seen_at: row.try_get("last_seen_at")?,

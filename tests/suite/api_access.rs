@@ -243,6 +243,13 @@ async fn every_object_route_hides_other_organisations_objects_from_every_allowed
         .await;
     assert_eq!(status, StatusCode::CREATED, "{reply}");
     let request_id = reply["request_id"].as_str().expect("request id").to_string();
+    let jwk: serde_json::Value =
+        serde_json::from_str(include_str!("../fixtures/client-keys/ec-a.public.jwk.json")).unwrap();
+    let (status, client) = app
+        .post(&north_admin, "/api/v1/clients", &json!({"name": "Case system", "role": "practitioner", "jwk": jwk}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{client}");
+    let client_id = client["client"]["client_id"].as_str().expect("client id").to_string();
 
     let mut checked = 0;
     // PUTs last: East's PUT makes East's own OWN-1, which must not touch North's.
@@ -259,6 +266,8 @@ async fn every_object_route_hides_other_organisations_objects_from_every_allowed
             rule.path.replace("{id}", &user_id)
         } else if rule.path.starts_with("/api/v1/requests/") {
             rule.path.replace("{id}", &request_id)
+        } else if rule.path.starts_with("/api/v1/clients/") {
+            rule.path.replace("{client_id}", &client_id)
         } else {
             panic!("{} {} names an object this test cannot make yet", rule.method, rule.path);
         };

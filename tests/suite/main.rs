@@ -6,6 +6,7 @@ mod harness;
 
 mod api_access;
 mod api_audit;
+mod api_client_credentials;
 mod api_directory;
 mod api_families;
 mod api_holdings;

@@ -192,7 +192,7 @@ impl IntoResponse for PageError {
                 ("There is a problem", errors.iter().map(ui::message).collect::<Vec<_>>().join("; "))
             }
             ApiError::BadRequest { message, .. } => ("There is a problem", ui::plain(message)),
-            ApiError::Unauthenticated => ("Sign in", "Sign in to continue.".into()),
+            ApiError::Unauthenticated | ApiError::LongLivedTokensOff => ("Sign in", "Sign in to continue.".into()),
             ApiError::Forbidden => ("You cannot open this page", "Your role does not allow this page.".into()),
             ApiError::Refused(m) => ("You cannot do this", m.clone()),
             ApiError::NotFound => {
