@@ -170,8 +170,7 @@ async fn ec_and_pss_keys_work_and_the_client_list_shows_no_key_material(engine: 
     assert_eq!(status, StatusCode::CREATED, "{engine:?}: {body}");
     assert_eq!(body["client"]["alg"], "ES256");
     assert_eq!(body["token_endpoint"], audience(&app).as_str());
-    let ec =
-        Client { id: body["client"]["client_id"].as_str().unwrap().into(), alg: Algorithm::ES256, key: ec_key() };
+    let ec = Client { id: body["client"]["client_id"].as_str().unwrap().into(), alg: Algorithm::ES256, key: ec_key() };
     let token = access_token(&app, &ec).await;
     assert_eq!(app.get(&token, "/api/v1/clients").await.0, StatusCode::OK, "an org-admin client lists clients");
 
@@ -291,8 +290,7 @@ async fn alg_none_hmac_symmetric_and_private_keys_are_refused(engine: Engine) {
     assert_eq!(body["error"]["code"], "private_key");
     assert!(!body.to_string().contains(secret_part));
     app.assert_db_files_free_of(&[secret_part]);
-    let (status, body) =
-        register(&app, &admin, "practitioner", json!({"kty": "oct", "k": secret_part}), None).await;
+    let (status, body) = register(&app, &admin, "practitioner", json!({"kty": "oct", "k": secret_part}), None).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     let (status, body) = register(&app, &admin, "practitioner", public_jwk("rsa-a"), Some("HS256")).await;
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_alg")));

@@ -314,7 +314,8 @@ async fn a_match_id_that_is_not_yours_or_not_real_is_not_found(engine: Engine) {
         (&w.leeds_worker, "m_00000000000000000000000000000000"),
         (&w.leeds_worker, "lk_00000000000000000000000000000000"),
     ] {
-        let body = json!({"match_id": match_id, "legal_basis": "consent", "reason": "Family support", "urgency": "routine"});
+        let body =
+            json!({"match_id": match_id, "legal_basis": "consent", "reason": "Family support", "urgency": "routine"});
         let (status, reply) = w.app.post(token, "/api/v1/requests", &body).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{engine:?} {match_id}: {reply}");
     }
@@ -377,11 +378,9 @@ async fn a_record_held_by_your_own_organisation_cannot_be_requested() {
 async fn deadlines_follow_the_urgency_and_the_configured_hours(engine: Engine) {
     let app = TestApp::start_with(engine, |s| s.deadlines.immediate_hours = 2).await;
     let w = world_with(app).await;
-    for (urgency, due) in [
-        ("immediate", "2026-11-24T11:00:00Z"),
-        ("urgent", "2026-11-25T09:00:00Z"),
-        ("routine", "2026-12-08T09:00:00Z"),
-    ] {
+    for (urgency, due) in
+        [("immediate", "2026-11-24T11:00:00Z"), ("urgent", "2026-11-25T09:00:00Z"), ("routine", "2026-12-08T09:00:00Z")]
+    {
         let id = w.request(urgency).await;
         let (_, view) = w.app.get(&w.mcr_worker, &format!("/api/v1/requests/{id}")).await;
         assert_eq!(view["due_at"], due, "{engine:?} {urgency}");
@@ -498,8 +497,7 @@ async fn validation_errors_name_every_field(engine: Engine) {
     let w = world(engine).await;
     let (status, body) = w.app.post(&w.leeds_worker, "/api/v1/requests", &json!({})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{engine:?}");
-    let fields: Vec<&str> =
-        body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    let fields: Vec<&str> = body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
     assert_eq!(fields, ["match_id", "legal_basis", "reason", "urgency"]);
 
     let match_id = w.lookup_match().await;
@@ -510,7 +508,8 @@ async fn validation_errors_name_every_field(engine: Engine) {
         (json!({"reason": "x".repeat(501)}), "reason", "invalid_text"),
     ];
     for (change, field, code) in cases {
-        let mut body = json!({"match_id": match_id, "legal_basis": "consent", "reason": "Family support", "urgency": "routine"});
+        let mut body =
+            json!({"match_id": match_id, "legal_basis": "consent", "reason": "Family support", "urgency": "routine"});
         for (k, v) in change.as_object().unwrap() {
             body[k] = v.clone();
         }
@@ -525,8 +524,7 @@ async fn validation_errors_name_every_field(engine: Engine) {
     assert_eq!(reply["error"]["field"], "match_id");
     let (status, reply) = w.app.get(&w.leeds_worker, "/api/v1/requests?role=boss&state=lost").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let fields: Vec<&str> =
-        reply["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    let fields: Vec<&str> = reply["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
     assert_eq!(fields, ["role", "state"]);
     let id = w.request("routine").await;
     let (status, reply) = w.step(&w.mcr_worker, &id, "decline", json!({})).await;

@@ -86,11 +86,7 @@ async fn a_lookup_answer_lives_at_its_own_address_and_a_reload_is_not_a_new_look
     assert!(at.starts_with("/lookups/"), "{at}");
     let first = worker.get(&at).await;
     assert_eq!(first.status, StatusCode::OK, "{engine:?}: {}", first.body);
-    assert!(
-        first.body.contains("Known to 1 organisation") && first.body.contains("0161 234 5678"),
-        "{}",
-        first.body
-    );
+    assert!(first.body.contains("Known to 1 organisation") && first.body.contains("0161 234 5678"), "{}", first.body);
     assert!(!first.body.contains("9074833780") && !first.body.contains("907 483 3780"), "no identifier echoed");
     let reload = worker.get(&at).await;
     assert_eq!(reload.status, StatusCode::OK);
@@ -164,12 +160,8 @@ async fn a_second_request_for_the_same_record_leads_to_the_open_one(engine: Engi
     let worker = WebSession::sign_in(&w.app, &w.leeds_worker).await;
     let answer = worker.post_and_follow("/lookup", &lookup_form("")).await;
     let match_id = match_id_on(&answer.body);
-    let fields = [
-        ("match_id", match_id.as_str()),
-        ("legal_basis", "ca1989-s47"),
-        ("reason", "Again"),
-        ("urgency", "urgent"),
-    ];
+    let fields =
+        [("match_id", match_id.as_str()), ("legal_basis", "ca1989-s47"), ("reason", "Again"), ("urgency", "urgent")];
     let made = worker.post("/requests", &fields).await;
     assert_eq!(made.status, StatusCode::SEE_OTHER, "{engine:?}: {}", made.body);
     assert_eq!(made.location.as_deref(), Some(format!("/requests/{open}?done=already").as_str()));
@@ -177,11 +169,7 @@ async fn a_second_request_for_the_same_record_leads_to_the_open_one(engine: Engi
     assert!(led.body.contains("already has an open request"), "{}", led.body);
 
     let (_, inbox) = w.app.get(&w.manchester_admin, "/api/v1/requests").await;
-    assert_eq!(
-        inbox["requests"].as_array().map(Vec::len),
-        Some(1),
-        "{engine:?}: one request in the inbox: {inbox}"
-    );
+    assert_eq!(inbox["requests"].as_array().map(Vec::len), Some(1), "{engine:?}: one request in the inbox: {inbox}");
 
     // Once it is closed, the record can be requested again.
     let (status, _) = w.app.post(&w.leeds_worker, &format!("/api/v1/requests/{open}/withdraw"), &json!({})).await;
@@ -334,10 +322,8 @@ async fn the_askers_case_reference_is_theirs_alone_and_the_holder_sees_its_own_r
 
     // The API checks it the same way, naming the field.
     let subject: Value = serde_json::from_str(AMELIA).unwrap();
-    let (_, answer) = w
-        .app
-        .post(&w.leeds_worker, "/api/v1/lookups", &json!({"subject": subject, "purpose": "s47-enquiry"}))
-        .await;
+    let (_, answer) =
+        w.app.post(&w.leeds_worker, "/api/v1/lookups", &json!({"subject": subject, "purpose": "s47-enquiry"})).await;
     let body = json!({"match_id": answer["matches"][0]["match_id"], "legal_basis": "ca1989-s47", "reason": "R",
         "urgency": "urgent", "case_ref": "9074833780"});
     let (status, refused) = w.app.post(&w.leeds_worker, "/api/v1/requests", &body).await;
@@ -368,8 +354,7 @@ async fn the_inbox_lists_open_requests_by_deadline_and_answered_ones_after(engin
     let (_, closed, _) = api_request(&w.app, &york_worker, "immediate").await;
     let closed = closed["request_id"].as_str().unwrap().to_string();
     let decline = json!({"reason": "Not ours to share"});
-    let (status, _) =
-        w.app.post(&w.manchester_admin, &format!("/api/v1/requests/{closed}/decline"), &decline).await;
+    let (status, _) = w.app.post(&w.manchester_admin, &format!("/api/v1/requests/{closed}/decline"), &decline).await;
     assert_eq!(status, StatusCode::OK);
     let (_, immediate, _) = api_request(&w.app, &w.leeds_worker, "immediate").await;
     let (_, urgent, _) = api_request(&w.app, &bristol_worker, "urgent").await;

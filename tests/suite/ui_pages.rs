@@ -111,9 +111,8 @@ async fn a_form_without_the_csrf_token_is_refused_and_changes_nothing(engine: En
         admin.post_raw("/users", &[("csrf", &"0".repeat(64)), ("name", "Mallory"), ("role", "org-admin")]).await;
     assert_eq!(wrong.status, StatusCode::FORBIDDEN);
     let other_session = WebSession::sign_in(&w.app, &w.leeds_admin).await;
-    let borrowed = admin
-        .post_raw("/users", &[("csrf", &other_session.csrf), ("name", "Mallory"), ("role", "org-admin")])
-        .await;
+    let borrowed =
+        admin.post_raw("/users", &[("csrf", &other_session.csrf), ("name", "Mallory"), ("role", "org-admin")]).await;
     assert_eq!(borrowed.status, StatusCode::FORBIDDEN, "a token is bound to its own session");
     let (_, users) = w.app.get(&w.leeds_admin, "/api/v1/users").await;
     assert!(!users.to_string().contains("Mallory"), "{users}");
@@ -223,11 +222,7 @@ async fn a_role_without_access_gets_a_403_page_and_it_is_audited(engine: Engine)
     assert!(refused.body.contains("Your role does not allow this page"));
     assert!(w.app.audit_types().await.contains(&"access_denied".to_string()));
     let ig = WebSession::sign_in(&w.app, &w.leeds_ig).await;
-    assert_eq!(
-        ig.post("/lookup", &lookup_form()).await.status,
-        StatusCode::FORBIDDEN,
-        "only practitioners look up"
-    );
+    assert_eq!(ig.post("/lookup", &lookup_form()).await.status, StatusCode::FORBIDDEN, "only practitioners look up");
 }
 
 #[suite::test(each_engine)]
@@ -371,11 +366,7 @@ async fn the_ig_officer_searches_charts_and_exports_the_audit_trail(engine: Engi
     assert!(checkpoint.body.starts_with("child-locator/audit"), "{}", checkpoint.body);
     let sar = ig.post("/audit/subject-access", &[("nhs_number", "9074833780")]).await;
     assert_eq!(sar.status, StatusCode::OK, "{}", sar.body);
-    assert!(
-        sar.body.contains("E08000003 Test Organisation") && sar.body.contains("searched 1 time"),
-        "{}",
-        sar.body
-    );
+    assert!(sar.body.contains("E08000003 Test Organisation") && sar.body.contains("searched 1 time"), "{}", sar.body);
     assert!(!sar.body.contains("9074833780"), "the identifiers are not shown back with the answer");
 }
 
@@ -390,18 +381,9 @@ async fn an_admin_uploads_a_caseload_file_and_sees_the_summary(engine: Engine) {
         .text("csrf", admin.csrf.clone())
         .text("dry_run", "false")
         .text("replace", "yes")
-        .part(
-            "caseload",
-            reqwest::multipart::Part::text(csv).file_name("caseload.csv").mime_str("text/csv").unwrap(),
-        );
-    let response = admin
-        .http
-        .post(w.app.url("/caseload"))
-        .header("cookie", &admin.cookie)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+        .part("caseload", reqwest::multipart::Part::text(csv).file_name("caseload.csv").mime_str("text/csv").unwrap());
+    let response =
+        admin.http.post(w.app.url("/caseload")).header("cookie", &admin.cookie).multipart(form).send().await.unwrap();
     // Replacing the caseload redirects to its summary (POST -> redirect -> GET).
     assert_eq!(response.status(), StatusCode::SEE_OTHER, "{engine:?}");
     let summary = response.headers()["location"].to_str().unwrap().to_string();
@@ -416,14 +398,8 @@ async fn an_admin_uploads_a_caseload_file_and_sees_the_summary(engine: Engine) {
     let forged = reqwest::multipart::Form::new()
         .text("csrf", "0".repeat(64))
         .part("caseload", reqwest::multipart::Part::text("local_ref\n").file_name("c.csv"));
-    let refused = admin
-        .http
-        .post(w.app.url("/caseload"))
-        .header("cookie", &admin.cookie)
-        .multipart(forged)
-        .send()
-        .await
-        .unwrap();
+    let refused =
+        admin.http.post(w.app.url("/caseload")).header("cookie", &admin.cookie).multipart(forged).send().await.unwrap();
     assert_eq!(refused.status(), StatusCode::FORBIDDEN, "the upload checks the CSRF token too");
 }
 
@@ -518,7 +494,8 @@ async fn the_requesters_pages_of_a_shielded_record_name_no_holder_and_say_no_mor
     assert!(answer.body.contains("shielded record"), "{}", answer.body);
     assert!(!answer.body.contains("postcode district"), "{engine:?}: the page tells which details agree");
     let match_id = answer.body.split("match_id=").nth(1).unwrap().split('"').next().unwrap().to_string();
-    let ask = json!({"match_id": match_id, "legal_basis": "ca1989-s47", "reason": "Strategy meeting", "urgency": "urgent"});
+    let ask =
+        json!({"match_id": match_id, "legal_basis": "ca1989-s47", "reason": "Strategy meeting", "urgency": "urgent"});
     let (status, request) = w.app.post(&w.leeds_worker, "/api/v1/requests", &ask).await;
     assert_eq!(status, StatusCode::CREATED, "{request}");
     let id = request["request_id"].as_str().unwrap();

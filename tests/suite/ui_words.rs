@@ -137,11 +137,7 @@ async fn no_page_any_role_reaches_shows_an_internal_term_and_every_error_page_sa
     assert!(app.put(&mcr_admin, "/api/v1/holdings/MCR-1", &body).await.0.is_success());
     // A lookup, a request, its acknowledgement and its fulfilment: every kind of history.
     let (_, found) = app
-        .post(
-            &worker,
-            "/api/v1/lookups",
-            &json!({"subject": {"nhs_number": "9074833780"}, "purpose": "s47-enquiry"}),
-        )
+        .post(&worker, "/api/v1/lookups", &json!({"subject": {"nhs_number": "9074833780"}, "purpose": "s47-enquiry"}))
         .await;
     let match_id = found["matches"][0]["match_id"].as_str().expect("a match").to_string();
     let (_, request) = app
@@ -270,8 +266,7 @@ async fn an_unknown_address_is_a_page_for_a_browser_and_json_for_an_api_client(e
     assert!(title_of(&page.body).starts_with("Error: Page not found"), "{engine:?}: {}", page.body);
     assert_eq!(page.headers["cache-control"], "no-store");
 
-    let api =
-        no_redirects().get(app.url("/no/such/page")).header("accept", "application/json").send().await.unwrap();
+    let api = no_redirects().get(app.url("/no/such/page")).header("accept", "application/json").send().await.unwrap();
     assert_eq!(api.status(), StatusCode::NOT_FOUND);
     let body: serde_json::Value = api.json().await.unwrap();
     assert_eq!(body["error"]["code"], "not_found", "{engine:?}: {body}");
@@ -292,8 +287,7 @@ async fn a_school_looks_a_child_up_by_upn_in_the_browser(engine: Engine) {
     let teacher = WebSession::sign_in(&app, &app.token(&school, Role::Practitioner).await).await;
     let form = teacher.get("/lookup").await;
     assert!(form.body.contains("id=\"upn\""), "{engine:?}: the lookup form has a UPN field");
-    let answer =
-        teacher.post("/lookup", &[("purpose", "education-safeguarding"), ("upn", "B801 2000 05001")]).await;
+    let answer = teacher.post("/lookup", &[("purpose", "education-safeguarding"), ("upn", "B801 2000 05001")]).await;
     assert_eq!(answer.status, StatusCode::OK, "{engine:?}: {}", visible_text(&answer.body));
     assert!(answer.body.contains("E08000003 Test Organisation"), "{engine:?}: {}", visible_text(&answer.body));
     assert!(visible_text(&answer.body).contains("UPN agrees"), "{engine:?}: one detail agrees, in grammar");
@@ -341,8 +335,7 @@ async fn the_directory_finds_words_in_any_order_codes_and_phone_numbers(engine: 
     org_named(&app, "HIL-02", "Hillside Borough Council", "local-authority", "01632 960777").await;
     let leeds = app.org("E08000035", "local-authority").await;
     let worker = WebSession::sign_in(&app, &app.token(&leeds, Role::Practitioner).await).await;
-    for query in
-        ["riverside trust", "trust+riverside", "RIV-01", "01614960123", "0161+4960+123", "%2B44+161+496+0123"]
+    for query in ["riverside trust", "trust+riverside", "RIV-01", "01614960123", "0161+4960+123", "%2B44+161+496+0123"]
     {
         let page = worker.get(&format!("/directory?q={query}")).await;
         let text = visible_text(&page.body);
