@@ -330,7 +330,7 @@ async fn journeys(j: &mut Journey, worker: &str, north_admin: &str, north_ig: &s
     j.follow("a[href^='/requests/rq_'], table a[href^='/requests/']").await;
     j.check("request-holder").await;
     j.follow("form[action$='/acknowledge'] button").await;
-    assert!(j.text().await.contains("acknowledged"));
+    assert!(j.text().await.contains("Acknowledged"));
     j.check("request-acknowledged").await;
     j.go("/matches").await;
     j.check("matches").await;

@@ -399,9 +399,8 @@ fn history_table(history: &[HistoryEntry]) -> Markup {
                     tr {
                         td { (ui::when(e.at)) }
                         td {
-                            (ui::request_step_words(&e.action, &e.to_state)) ": "
-                            @if let Some(from) = &e.from_state { (ui::words(from)) " → " }
-                            (ui::words(&e.to_state))
+                            (ui::request_step_words(&e.action, &e.to_state))
+                            @if let Some(from) = &e.from_state { ": " (ui::words(from)) " → " (ui::words(&e.to_state)) }
                         }
                         td { (e.by.as_deref().unwrap_or(if e.action == "escalated" { "the service" } else { "the holding organisation" }))
                             @if let Some(o) = &e.by_organisation { " (" (o) ")" } }
