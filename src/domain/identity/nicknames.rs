@@ -8,6 +8,10 @@ use super::names::normalise_name;
 
 /// `canonical,variant` rows; see the file's header for its source and licence.
 const NICKNAMES_CSV: &str = include_str!("nicknames.csv");
+/// More `canonical,variant` rows, imported from a public list by
+/// `bench/matching/import_nicknames.py` (source, licence and filter rule in its header). Read
+/// after our own table, so our own rows come first in every variant's canonical forms.
+const IMPORTED_CSV: &str = include_str!("nicknames_imported.csv");
 /// One common given name a line; see the file's header for its source and licence.
 const GIVEN_NAMES_TXT: &str = include_str!("given_names.txt");
 
@@ -23,7 +27,7 @@ struct Tables {
     known: HashSet<String>,
 }
 
-static TABLES: LazyLock<Tables> = LazyLock::new(load);
+static TABLES: LazyLock<Tables> = LazyLock::new(|| load(&[NICKNAMES_CSV, IMPORTED_CSV]));
 
 /// Normalises a table entry exactly as input names are, so "Zoë" in the file would still work.
 fn normalised(entry: &str) -> Option<String> {
@@ -34,11 +38,11 @@ fn data_lines(text: &str) -> impl Iterator<Item = &str> {
     text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'))
 }
 
-fn load() -> Tables {
+fn load(tables: &[&str]) -> Tables {
     let mut canonicals: HashMap<String, Vec<String>> = HashMap::new();
     let mut has_variants = HashSet::new();
     let mut known = HashSet::new();
-    for line in data_lines(NICKNAMES_CSV).skip(1) {
+    for line in tables.iter().flat_map(|table| data_lines(table).skip(1)) {
         let Some((canonical, variant)) = line.split_once(',') else {
             continue;
         };
@@ -63,7 +67,7 @@ fn load() -> Tables {
 /// The canonical forms a short form or spelling stands for ("ALFIE" → `["ALFRED"]`,
 /// "CHARLIE" → `["CHARLES", "CHARLOTTE"]`), at most `MAX_CANONICALS`; empty for other names.
 pub fn canonical_forms(name: &str) -> &'static [String] {
-    TABLES.canonicals.get(name).map(|v| &v[..v.len().min(MAX_CANONICALS)]).unwrap_or(&[])
+    TABLES.canonical_forms(name)
 }
 
 /// Whether some short form or spelling points at this name ("ALFRED", "KATHERINE").
@@ -79,11 +83,21 @@ pub fn is_known_given_name(name: &str) -> bool {
 /// Whether two normalised given names are the same name by the table: equal, one a form of the
 /// other, or both forms of one name ("LIZ" and "BETH").
 pub fn equivalent(a: &str, b: &str) -> bool {
-    if a == b {
-        return true;
+    TABLES.equivalent(a, b)
+}
+
+impl Tables {
+    fn canonical_forms(&self, name: &str) -> &[String] {
+        self.canonicals.get(name).map(|v| &v[..v.len().min(MAX_CANONICALS)]).unwrap_or(&[])
     }
-    let (ca, cb) = (canonical_forms(a), canonical_forms(b));
-    ca.iter().any(|c| c == b) || cb.iter().any(|c| c == a) || ca.iter().any(|c| cb.contains(c))
+
+    fn equivalent(&self, a: &str, b: &str) -> bool {
+        if a == b {
+            return true;
+        }
+        let (ca, cb) = (self.canonical_forms(a), self.canonical_forms(b));
+        ca.iter().any(|c| c == b) || cb.iter().any(|c| c == a) || ca.iter().any(|c| cb.contains(c))
+    }
 }
 
 #[cfg(test)]
@@ -139,6 +153,44 @@ mod tests {
     #[test]
     fn distinct_names_often_given_to_twins_are_not_equivalent() {
         for (a, b) in [("JACK", "JAKE"), ("ELLA", "ELLIE"), ("MOLLY", "MAISIE"), ("ALFIE", "FREDDIE")] {
+            assert!(!equivalent(a, b), "{a} / {b}");
+        }
+    }
+
+    #[test]
+    fn short_forms_in_us_and_other_english_usage_come_from_the_imported_list() {
+        for (short, full) in
+            [("CAIT", "CAITLIN"), ("JENN", "JENNIFER"), ("ZAKK", "ZACHARY"), ("STEFFI", "STEPHANIE"), ("JEM", "JAMES")]
+        {
+            assert!(equivalent(short, full), "{short} -> {full}");
+            assert!(is_known_given_name(short), "{short} is a name, not a typo");
+        }
+    }
+
+    /// The twin rule, over the whole import: no two common children's names (twins' names among
+    /// them) are linked by an imported row; every such link is one of our own, made by hand.
+    #[test]
+    fn the_imported_list_links_no_two_common_childrens_names() {
+        let own = load(&[NICKNAMES_CSV]);
+        let common: Vec<String> = data_lines(GIVEN_NAMES_TXT).filter_map(normalised).collect();
+        let mut linked_by_import = Vec::new();
+        for (i, a) in common.iter().enumerate() {
+            for b in &common[i + 1..] {
+                if TABLES.equivalent(a, b) && !own.equivalent(a, b) {
+                    linked_by_import.push(format!("{a}/{b}"));
+                }
+            }
+        }
+        assert!(linked_by_import.is_empty(), "{linked_by_import:?}");
+    }
+
+    /// Names that are names in their own right stay apart, even where the source calls one a
+    /// short form of the other.
+    #[test]
+    fn names_in_their_own_right_are_not_imported_as_short_forms() {
+        for (a, b) in
+            [("CARL", "CHARLES"), ("MARK", "MARCUS"), ("MICAH", "MICHAEL"), ("ERIN", "AARON"), ("JILL", "JULIA")]
+        {
             assert!(!equivalent(a, b), "{a} / {b}");
         }
     }
