@@ -11,6 +11,7 @@ use super::identifiers::{DateOfBirth, ExpectedDate, compact_date, date_from_part
 use super::names::{MAX_TYPO_NAME_LEN, family_barrels, for_each_one_edit, phonetic};
 use super::nicknames::{canonical_forms, equivalent, has_variants, is_known_given_name};
 use super::subject::{FieldsPresent, Subject, SubjectRole};
+use super::surnames::{MAX_SHORT_FAMILY_NAME_LEN, is_known_short_family_name};
 
 /// Version byte inside every key's material; a new scheme gets a new byte and new pseudonyms.
 const MATERIAL_VERSION: u8 = 1;
@@ -20,7 +21,8 @@ const MATERIAL_VERSION: u8 = 1;
 const MAX_OTHER_GIVEN_KEYS: usize = 2;
 const MAX_ALT_FAMILY_KEYS: usize = 3;
 
-/// Family names shorter than this get one-edit variants only as weak `SimilarFamilyName`.
+/// Family names shorter than this get one-edit variants as weak `SimilarFamilyName` when both
+/// names are real surnames (`family_edit_variant`).
 const MIN_FAMILY_TYPO_LEN: usize = 5;
 
 /// The kinds of match key. The numeric ids and names are stable: they are stored and they
@@ -546,12 +548,8 @@ pub fn lookup_keys_with(subject: &Subject, options: LookupOptions) -> Vec<MatchK
                 set.name_dob(KeyKind::NameDob, variant, v, f, d);
             });
         }
-        // Short family names sit among many real neighbours (Hall, Hill, Ball, Bell): one
-        // edit there may well be another family, and is tagged so.
         if f.len() <= MAX_TYPO_NAME_LEN {
-            let variant =
-                if f.len() >= MIN_FAMILY_TYPO_LEN { Variant::FamilyNameTypo } else { Variant::SimilarFamilyName };
-            for_each_one_edit(f, |v| set.name_dob(KeyKind::NameDob, variant, g, v, d));
+            for_each_one_edit(f, |v| set.name_dob(KeyKind::NameDob, family_edit_variant(f, v), g, v, d));
         }
     }
 
@@ -570,6 +568,19 @@ pub fn lookup_keys_with(subject: &Subject, options: LookupOptions) -> Vec<MatchK
         }
     }
     set.keys
+}
+
+/// How sure one edit between two family names is. Short family names sit among many real
+/// neighbours (Hall, Hill, Ball, Bell): when both are real surnames the edit may well be another
+/// family, and is tagged so; when either is no surname at all ("Hlal"), it is a typo, as for a
+/// long name (the numbers: docs/matching.md, "Short family names").
+fn family_edit_variant(asked: &str, other: &str) -> Variant {
+    let real = |name: &str| name.len() > MAX_SHORT_FAMILY_NAME_LEN || is_known_short_family_name(name);
+    if asked.len() >= MIN_FAMILY_TYPO_LEN || !(real(asked) && real(other)) {
+        Variant::FamilyNameTypo
+    } else {
+        Variant::SimilarFamilyName
+    }
 }
 
 /// The keys a holding stores. For a lookup (`holding = false`) the holder-only middle-name keys

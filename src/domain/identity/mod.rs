@@ -13,6 +13,7 @@ mod names;
 mod nicknames;
 mod pseudonym;
 mod subject;
+mod surnames;
 
 #[cfg(test)]
 mod tests;

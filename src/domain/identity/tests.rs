@@ -505,6 +505,23 @@ fn a_short_family_name_one_letter_different_is_only_possible() {
 }
 
 #[test]
+fn a_typo_in_a_short_family_name_that_is_no_surname_is_probable_either_way_round() {
+    // "Hlal" is no one's surname: a typo of Hall, whichever record has it.
+    for (h, l) in [("Hall", "Hlal"), ("Hlal", "Hall"), ("Khan", "Khna"), ("Wood", "Wodo"), ("Shah", "Sahh")] {
+        let found = assess_pair(&raw("Amelia", h, "2015-03-04"), &raw("Amelia", l, "2015-03-04"));
+        assert_eq!(found.map(|a| a.tier), Some(Tier::Probable), "{h} / {l}");
+    }
+}
+
+#[test]
+fn two_real_short_surnames_one_letter_apart_stay_possible() {
+    for (h, l) in [("Hall", "Hill"), ("Ball", "Bell"), ("Reed", "Reid"), ("Cox", "Fox")] {
+        let found = assess_pair(&raw("Amelia", h, "2015-03-04"), &raw("Amelia", l, "2015-03-04"));
+        assert_eq!(found.map(|a| a.tier), Some(Tier::Possible), "{h} / {l}");
+    }
+}
+
+#[test]
 fn a_one_digit_date_typo_is_possible() {
     let found = assess_pair(&raw("Amelia", "Khan", "2015-03-04"), &raw("Amelia", "Khan", "2015-03-07")).expect("found");
     assert_eq!(found.tier, Tier::Possible);
