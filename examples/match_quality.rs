@@ -14,15 +14,18 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use child_locator::domain::identity::{
-    Agreement, Assessment, Evidence, ExpectedDate, FieldsPresent, IndexSecret, KeyUse, LookupOptions, Pseudonym,
-    Pseudonymiser, RawSubject, Subject, SubjectRole, Tier, assess, expected_birth_keys, holding_keys, lookup_keys_with,
-    newborn_keys,
+    ExpectedDate, IndexSecret, KeyUse, LookupOptions, Pseudonym, Pseudonymiser, RawSubject, Subject, SubjectRole, Tier,
+    expected_birth_keys, newborn_keys,
 };
 use rand::distributions::WeightedIndex;
 use rand::prelude::*;
 use rand::rngs::StdRng;
 use time::macros::date;
 use time::{Date, Duration};
+
+#[path = "shared/index.rs"]
+mod index;
+use index::{Index, Outcome};
 
 const TODAY: Date = date!(2026 - 11 - 01);
 
@@ -921,87 +924,6 @@ const REALISTIC: &[(Error, f64)] = &[
 
 /// What one lookup found: the best tier for the right child, the best for anyone else, and
 /// the wrong children found (for the `SHOW_FALSE` diagnostics).
-struct Outcome {
-    best_true: Option<Tier>,
-    best_false: Option<Tier>,
-    false_matches: Vec<(usize, Assessment)>,
-}
-
-struct Holding {
-    person: usize,
-    fields: FieldsPresent,
-}
-
-struct Index {
-    pseudonymiser: Pseudonymiser,
-    map: HashMap<Pseudonym, Vec<u32>>,
-    holdings: Vec<Holding>,
-    stored_keys: Vec<usize>,
-}
-
-impl Index {
-    fn new(secret: &IndexSecret) -> Self {
-        Self {
-            pseudonymiser: Pseudonymiser::new(secret),
-            map: HashMap::new(),
-            holdings: Vec::new(),
-            stored_keys: Vec::new(),
-        }
-    }
-
-    fn add(&mut self, person: usize, subject: &Subject) {
-        let id = self.holdings.len() as u32;
-        let keys = holding_keys(subject);
-        self.stored_keys.push(keys.len());
-        for key in &keys {
-            self.map.entry(self.pseudonymiser.pseudonym(key)).or_default().push(id);
-        }
-        self.holdings.push(Holding { person, fields: subject.fields_present() });
-    }
-
-    /// Asks the index about one subject, as the product will.
-    fn ask(
-        &self,
-        lookup: &Subject,
-        truth: Option<usize>,
-        options: LookupOptions,
-        key_counts: &mut Vec<usize>,
-    ) -> Outcome {
-        let keys = lookup_keys_with(lookup, options);
-        key_counts.push(keys.len());
-        let mut agreed: HashMap<u32, Vec<Agreement>> = HashMap::new();
-        for key in &keys {
-            if let Some(holders) = self.map.get(&self.pseudonymiser.pseudonym(key)) {
-                for &h in holders {
-                    agreed.entry(h).or_default().push(Agreement {
-                        kind: key.kind(),
-                        variant: key.variant(),
-                        holders_with_key: holders.len() as u32,
-                    });
-                }
-            }
-        }
-        let mut outcome = Outcome { best_true: None, best_false: None, false_matches: Vec::new() };
-        for (h, agreements) in agreed {
-            let holding = &self.holdings[h as usize];
-            let verdict = assess(&Evidence {
-                agreed: agreements,
-                asker_fields: lookup.fields_present(),
-                holder_fields: holding.fields,
-            });
-            if let Some(a) = verdict {
-                if Some(holding.person) == truth {
-                    outcome.best_true = outcome.best_true.max(Some(a.tier));
-                } else {
-                    outcome.best_false = outcome.best_false.max(Some(a.tier));
-                    outcome.false_matches.push((holding.person, a));
-                }
-            }
-        }
-        outcome
-    }
-}
-
 #[derive(Default, Clone)]
 struct Tally {
     queries: u32,
