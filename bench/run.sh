@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end benchmark: generate N synthetic holdings, import them (timed), serve with rate
-# limits off, and drive /healthz, lookups, then mixed traffic (lookups, record requests, small
+# limits off, and drive /healthz, GET /api/v1/me (the yardstick: token check + point read), lookups,
+# then mixed traffic (lookups, record requests, small
 # syncs) from a separate process, then lookups from one client at a time, then lookups sent at a
 # fixed rate (RATE a second, default 1000) whatever the answers do.
 # Usage: bench/run.sh [N] [sqlite|postgres]
