@@ -22,7 +22,9 @@
 use std::collections::HashMap;
 use std::process::ExitCode;
 
-use child_locator::domain::identity::{IndexSecret, KeyUse, LookupOptions, RawSubject, Subject, SubjectRole, Tier};
+use child_locator::domain::identity::{
+    DateOfBirth, IndexSecret, KeyUse, LookupOptions, RawSubject, Subject, SubjectRole, Tier, normalise_name,
+};
 use time::Date;
 use time::macros::date;
 
@@ -128,6 +130,7 @@ fn main() -> ExitCode {
     );
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     let prototype = std::env::args().any(|a| a == "--deletion-keys");
+    let mut weak_rows = Vec::new();
     for file in &files {
         let records = match read(file) {
             Ok(r) => r,
@@ -189,6 +192,96 @@ fn main() -> ExitCode {
             println!("{}", signalling.row(&format!("{name}, {}", hows[1].0)));
             eprintln!("{name}: {held} holdings indexed; {held_refused} originals refused at sync");
         }
+        if prototype {
+            weak_rows.extend(weak_keys_for_records_missing_a_field(name, &records));
+        }
+    }
+    if !weak_rows.is_empty() {
+        println!(
+            "\n| data set, copy refused today for one missing field, asked by the other two | copies | its child has the same pair | other children with the pair, here | the same at national density |"
+        );
+        println!("| --- | ---: | ---: | ---: | ---: |");
+        weak_rows.iter().for_each(|row| println!("{row}"));
     }
     ExitCode::SUCCESS
+}
+
+/// Children in England aged 0–17 (ONS mid-year estimates, rounded), for national density.
+const CHILDREN_IN_ENGLAND: f64 = 12_500_000.0;
+/// Days of birth those children span.
+const CHILDHOOD_DAYS: f64 = 6_575.0;
+/// Days of birth the converted records and distractors span (2008–2023).
+const FILE_DAYS: f64 = 5_844.0;
+
+/// #21 item 6, measured: a copy the product refuses because one of given name, family name and
+/// date of birth is missing could still be asked by the other two (a weak key). How often would
+/// it find its child, and how many other children share that pair, here and scaled to national
+/// density (the pair's chance to collide grows with the children sharing a birth date, or with
+/// all children when the date is the field missing)?
+fn weak_keys_for_records_missing_a_field(name: &str, records: &[Record]) -> Vec<String> {
+    #[derive(Clone, Copy, PartialEq, Eq, Hash)]
+    enum Pair {
+        FamilyDob,
+        GivenDob,
+        GivenFamily,
+    }
+    let fields = |raw: &RawSubject| {
+        let n = |v: &Option<String>| v.as_deref().and_then(|s| normalise_name(s).ok()).map(|n| n.whole().to_owned());
+        let d =
+            raw.date_of_birth.as_deref().and_then(|s| DateOfBirth::parse(s, TODAY).ok()).map(|d| d.date().to_string());
+        (n(&raw.given_name), n(&raw.family_name), d)
+    };
+    let pairs = |(g, f, d): &(Option<String>, Option<String>, Option<String>)| {
+        let mut out = Vec::new();
+        if let (Some(f), Some(d)) = (f, d) {
+            out.push((Pair::FamilyDob, format!("{f}|{d}")));
+        }
+        if let (Some(g), Some(d)) = (g, d) {
+            out.push((Pair::GivenDob, format!("{g}|{d}")));
+        }
+        if let (Some(g), Some(f)) = (g, f) {
+            out.push((Pair::GivenFamily, format!("{g}|{f}")));
+        }
+        out
+    };
+    let mut index: HashMap<(Pair, String), Vec<usize>> = HashMap::new();
+    let held: Vec<&Record> = records.iter().filter(|r| r.copy != Copy::Corrupted).collect();
+    for r in &held {
+        for key in pairs(&fields(&r.raw)) {
+            index.entry(key).or_default().push(r.entity);
+        }
+    }
+    let mut rows = Vec::new();
+    let per_date_scale = (CHILDREN_IN_ENGLAND / CHILDHOOD_DAYS) / (held.len() as f64 / FILE_DAYS);
+    let all_scale = CHILDREN_IN_ENGLAND / held.len() as f64;
+    for (pair, label, scale) in [
+        (Pair::FamilyDob, "given name missing: family name + date of birth", per_date_scale),
+        (Pair::GivenDob, "family name missing: given name + date of birth", per_date_scale),
+        (Pair::GivenFamily, "date of birth missing: given + family name", all_scale),
+    ] {
+        let (mut asked, mut found, mut false_here) = (0u32, 0u32, 0usize);
+        for r in records.iter().filter(|r| r.copy == Copy::Corrupted) {
+            let f = fields(&r.raw);
+            let present = [f.0.is_some(), f.1.is_some(), f.2.is_some()].iter().filter(|p| **p).count();
+            let Some((_, key)) = pairs(&f).into_iter().find(|(p, _)| *p == pair) else { continue };
+            if present != 2 {
+                continue;
+            }
+            asked += 1;
+            let holders = index.get(&(pair, key)).map(Vec::as_slice).unwrap_or(&[]);
+            found += u32::from(holders.contains(&r.entity));
+            false_here += holders.iter().filter(|&&e| e != r.entity).count();
+        }
+        if asked == 0 {
+            continue;
+        }
+        let per_copy = false_here as f64 / f64::from(asked);
+        rows.push(format!(
+            "| {name}, {label} | {asked} | {:.1} % | {:.3} | {:.1} |",
+            100.0 * f64::from(found) / f64::from(asked),
+            per_copy,
+            per_copy * scale
+        ));
+    }
+    rows
 }
