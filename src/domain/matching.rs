@@ -30,6 +30,14 @@ pub struct Probe {
     pub variant: Variant,
 }
 
+/// The probes and fields a subject is assessed with against a shielded record: as if no
+/// postcode had been given, so neither whether it matches nor its tier can tell a right guess
+/// of the shielded child's district from a wrong one (lookups and holding matches alike).
+pub fn blind_to_district(probes: &[Probe], fields: FieldsPresent) -> (Vec<Probe>, FieldsPresent) {
+    let probes = probes.iter().filter(|p| p.kind != KeyKind::DistrictDobFamily).copied().collect();
+    (probes, FieldsPresent::from_bits(fields.bits() & !FieldsPresent::POSTCODE))
+}
+
 /// A stored pseudonym found for a probe.
 #[derive(Debug, Clone)]
 pub struct HitRef<'a> {

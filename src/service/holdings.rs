@@ -9,7 +9,7 @@ use serde_json::json;
 use super::{Service, ServiceResult};
 use crate::audit::{EventType, NewEvent};
 use crate::domain::holding::{HoldingInput, NewHolding};
-use crate::domain::matching::{Basis, Candidate, assess_hits};
+use crate::domain::matching::{Basis, Candidate, assess_hits, blind_to_district};
 use crate::domain::user::Actor;
 use crate::store::holdings::{Change, Hit, StoredHolding};
 use crate::store::matches::{MatchDecision, Recorded};
@@ -157,7 +157,7 @@ impl Service {
             mine.sort_unstable_by_key(|h| std::ptr::from_ref::<Hit>(h) as usize);
             mine.dedup_by_key(|h| std::ptr::from_ref::<Hit>(h) as usize);
             let mut keep = Vec::new();
-            for (basis, c) in decide_matches(org_id, holding, &mine) {
+            for (basis, c) in decide_matches(org_id, holding, is_shielded(*holding_id, holding, &hits), &mine) {
                 keep.push((c.holding_id, basis.as_str()));
                 decisions.push(match_decision(org_id, *holding_id, basis, &c));
             }
@@ -232,15 +232,28 @@ fn match_decision(org_id: i64, holding_id: i64, basis: Basis, c: &Candidate) -> 
     }
 }
 
+/// Whether a freshly written holding is shielded as stored: its own stored keys come back among
+/// the hits with the flag the write left (an update that does not mention shielding keeps it).
+fn is_shielded(holding_id: i64, holding: &NewHolding, hits: &[Hit]) -> bool {
+    hits.iter().find(|h| h.holding_id == holding_id).map_or(holding.shielded.unwrap_or(false), |own| own.shielded)
+}
+
 /// Which other holdings a newly written holding matches, and on what basis: the best
 /// assessment per other holding, a child match taking the place of a carer match between the
-/// same two holdings (the same child is more than a shared parent).
-fn decide_matches(org_id: i64, holding: &NewHolding, hits: &[&Hit]) -> Vec<(Basis, Candidate)> {
+/// same two holdings (the same child is more than a shared parent). A pair with a shielded
+/// holding on either side is assessed blind to the postcode district, as a lookup is.
+fn decide_matches(org_id: i64, holding: &NewHolding, shielded: bool, hits: &[&Hit]) -> Vec<(Basis, Candidate)> {
     let mut best: std::collections::BTreeMap<i64, (Basis, Candidate)> = std::collections::BTreeMap::new();
     for asked in &holding.probes {
         let basis = if asked.subject == 0 { Basis::Child } else { Basis::Carer };
-        let refs = hits.iter().filter(|h| h.is_carer() == (basis == Basis::Carer)).map(|h| h.as_ref());
-        for c in assess_hits(&asked.probes, refs, asked.fields, Some(org_id)) {
+        let of_basis = |h: &&&Hit| h.is_carer() == (basis == Basis::Carer);
+        let (blind, open): (Vec<&Hit>, Vec<&Hit>) =
+            hits.iter().filter(of_basis).copied().partition(|h| shielded || h.shielded);
+        let (blind_probes, blind_fields) = blind_to_district(&asked.probes, asked.fields);
+        let candidates = assess_hits(&asked.probes, open.iter().map(|h| h.as_ref()), asked.fields, Some(org_id))
+            .into_iter()
+            .chain(assess_hits(&blind_probes, blind.iter().map(|h| h.as_ref()), blind_fields, Some(org_id)));
+        for c in candidates {
             let better = match best.get(&c.holding_id) {
                 None => true,
                 Some((b, existing)) => (basis, c.assessment.tier) > (*b, existing.assessment.tier),

@@ -12,7 +12,7 @@ use crate::clock::Millis;
 use crate::domain::FieldError;
 use crate::domain::cursor::PageCursor;
 use crate::domain::holding::Contact;
-use crate::domain::identity::{FieldsPresent, KeyKind, Tier, Variant};
+use crate::domain::identity::{FieldsPresent, Tier, Variant};
 use crate::domain::lookup::{Lookup, LookupInput};
 use crate::domain::matching::{Basis, Candidate, Probe, assess_hits};
 use crate::domain::organisation::Organisation;
@@ -387,8 +387,7 @@ fn asked(subject: &crate::domain::lookup::AskedSubject, blind_to_district: bool)
     if !blind_to_district {
         return (subject.probes.clone(), subject.fields);
     }
-    let probes = subject.probes.iter().filter(|p| p.kind != KeyKind::DistrictDobFamily).copied().collect();
-    (probes, FieldsPresent::from_bits(subject.fields.bits() & !FieldsPresent::POSTCODE))
+    crate::domain::matching::blind_to_district(&subject.probes, subject.fields)
 }
 
 /// Each child's own matches (per child), then family matches, holdings whose carers match an

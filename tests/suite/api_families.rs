@@ -676,5 +676,64 @@ async fn a_shielded_match_says_the_same_whatever_postcode_is_guessed(engine: Eng
     assert_eq!(leeds[0]["shielded"], true, "{engine:?}: {leeds:?}");
     assert_eq!(leeds[0]["evidence"], SHIELDED_EVIDENCE, "{engine:?}: {leeds:?}");
     let mcr = w.matches(&w.mcr_admin).await;
-    assert!(mcr[0]["evidence"].as_str().unwrap().contains("postcode district"), "the holder sees why: {mcr:?}");
+    // The shielded record's holder sees why, in words: the evidence the pair's one tier rests
+    // on, which leaves the district out as the other side's does.
+    let why = mcr[0]["evidence"].as_str().unwrap_or_default();
+    assert!(why.contains("Names and date of birth agree"), "the holder sees why: {mcr:?}");
+    assert!(!why.contains("postcode district"), "{engine:?}: the pair's tier ignores the district: {mcr:?}");
+}
+
+/// Holding to holding, as for lookups: a match with a shielded record must not tell the other
+/// holder whether its district was guessed right. A child who agrees with the shielded record
+/// only as far as sounding alike (Kathryn Smyth, Catherine Smith: possible with the district,
+/// nothing without) must meet it the same whether the district agrees or not, whichever
+/// registers first.
+#[suite::test(each_engine)]
+async fn a_match_with_a_shielded_holding_does_not_depend_on_the_district_either_way_round(engine: Engine) {
+    let w = world(engine).await;
+    let in_refuge = json!({"given_name": "Catherine", "family_name": "Smith",
+                           "date_of_birth": "2021-09-17", "postcode": "M14 5RB"});
+    let mut refuge = holding("looked-after", in_refuge, json!([]));
+    refuge["shielded"] = json!(true);
+    let leeds_child = |postcode: &str| {
+        holding(
+            "child-in-need",
+            json!({"given_name": "Kathryn", "family_name": "Smyth", "date_of_birth": "2021-09-17",
+                   "postcode": postcode}),
+            json!([]),
+        )
+    };
+
+    // The shielded record first, then Leeds registers a child in the right and a wrong district.
+    w.put(&w.mcr_admin, "SAFE-1", refuge.clone()).await;
+    w.put(&w.leeds_admin, "LDS-RIGHT", leeds_child("M14 5RB")).await;
+    w.put(&w.leeds_admin, "LDS-WRONG", leeds_child("LS6 2AA")).await;
+    let tiers = |matches: Vec<Value>| {
+        let mut seen: Vec<String> = matches.iter().map(|m| format!("{} {}", m["local_ref"], m["tier"])).collect();
+        seen.sort();
+        seen
+    };
+    let leeds = tiers(w.matches(&w.leeds_admin).await);
+    let right =
+        leeds.iter().filter(|m| m.contains("LDS-RIGHT")).map(|m| m.replace("LDS-RIGHT", "")).collect::<Vec<_>>();
+    let wrong =
+        leeds.iter().filter(|m| m.contains("LDS-WRONG")).map(|m| m.replace("LDS-WRONG", "")).collect::<Vec<_>>();
+    assert_eq!(right, wrong, "{engine:?}: the district guess shows in Leeds's matches: {leeds:?}");
+
+    // The other way round: Leeds's record first, then the shielded one arrives.
+    w.put(
+        &w.mcr_admin,
+        "SAFE-1",
+        json!({"category": "looked-after", "status": "closed", "subject":
+        {"given_name": "Someone", "family_name": "Else", "date_of_birth": "2019-01-01"}, "carers": [],
+        "contact": {"team": "Family Support North", "phone": "0161 555 0101"}, "shielded": true}),
+    )
+    .await;
+    w.put(&w.mcr_admin, "SAFE-2", refuge).await;
+    let leeds = tiers(w.matches(&w.leeds_admin).await);
+    let right =
+        leeds.iter().filter(|m| m.contains("LDS-RIGHT")).map(|m| m.replace("LDS-RIGHT", "")).collect::<Vec<_>>();
+    let wrong =
+        leeds.iter().filter(|m| m.contains("LDS-WRONG")).map(|m| m.replace("LDS-WRONG", "")).collect::<Vec<_>>();
+    assert_eq!(right, wrong, "{engine:?}: the district shows when the shielded record registers last: {leeds:?}");
 }
