@@ -6,14 +6,14 @@
 use std::collections::BTreeMap;
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 
 use super::lookup::{SubjectForm, field_id as subject_field_id, subject_fields};
 use super::ui::{self, Input, Select};
-use super::{FormPairs, PageError, PageResult, Session, field_errors, respond};
+use super::{FormPairs, PageError, PageResult, Session, field_errors, respond, see_other};
 use crate::clock::{Millis, parse_instant};
 use crate::domain::lookup::Purpose;
 use crate::http::AppState;
@@ -450,6 +450,29 @@ pub async fn subject_access(State(state): State<AppState>, session: Session, for
         h2 class="heading-m" { "Searches" }
         (events_table(&outcome.searches))
     };
+    // Kept for this session and shown at its own address, so a reload or Back shows it again
+    // without a second (audited) search.
+    match state.keep_subject_access_answer(&session.actor, &session.page, &answer.0).await {
+        Ok(id) => Ok(see_other(&format!("/audit/subject-access/{id}"))),
+        Err(e) => {
+            tracing::warn!(error = %e, "a subject access answer could not be kept; shown once");
+            Ok(respond(StatusCode::OK, subject_access_page(&session, &SubjectForm::default(), &[], Some(answer))))
+        }
+    }
+}
+
+/// GET /audit/subject-access/{answer_id}: a subject access answer again, for the session that
+/// searched (404 for anyone else, and after a few hours). Not a new search: nothing is audited.
+pub async fn subject_access_answer(
+    State(state): State<AppState>,
+    session: Session,
+    Path(answer_id): Path<String>,
+) -> PageResult {
+    let shown = state
+        .kept_subject_access_answer(&session.actor, &session.page, &answer_id)
+        .await
+        .map_err(|e| PageError::new(e, &session))?;
+    let answer = maud::PreEscaped(shown);
     Ok(respond(StatusCode::OK, subject_access_page(&session, &SubjectForm::default(), &[], Some(answer))))
 }
 
