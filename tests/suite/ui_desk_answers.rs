@@ -1,7 +1,8 @@
-//! What a lookup answer says beyond its matches (issue 23, items 8 and 18): how to widen a lookup
-//! that could have missed a near match, and who takes part in the child's area. Both are decided
-//! from what was typed and the directory, never from what was found, so a shielded record changes
-//! neither. Both engines.
+//! What the duty desk's pages say beyond the acts (issue 23, items 8, 18, 17 and the subject
+//! access answer): how to widen a lookup that could have missed a near match, and who takes part
+//! in the child's area (both decided from what was typed and the directory, never from what was
+//! found, so a shielded record changes neither); a subject access answer at its own address; and
+//! start pages that say what needs attention. Both engines.
 
 use crate::common;
 
@@ -180,4 +181,63 @@ async fn a_subject_access_answer_lives_at_its_own_address_and_a_reload_is_not_a_
     if engine == Engine::Sqlite {
         app.assert_db_files_free_of(&["9434765919", "Ruby", "Fletcher"]);
     }
+}
+
+#[suite::test(each_engine)]
+async fn start_pages_say_what_needs_attention_for_each_role(engine: Engine) {
+    let app = TestApp::start(engine).await;
+    let holder = app.org("E06000045", "local-authority").await;
+    let asker = app.org("E08000035", "local-authority").await;
+    let holder_admin = app.token(&holder, Role::OrgAdmin).await;
+    let asker_admin = app.token(&asker, Role::OrgAdmin).await;
+    let worker = app.token(&asker, Role::Practitioner).await;
+    let ruby = json!({"nhs_number": "9434765919", "given_name": "Ruby", "family_name": "Fletcher", "date_of_birth": "2016-04-12"});
+    holding(&app, &holder_admin, "SB-1", ruby.clone(), false).await;
+
+    let admin = WebSession::sign_in(&app, &holder_admin).await;
+    let start = admin.get("/").await.body;
+    assert!(start.contains("Needs attention"), "{engine:?}: {start}");
+    assert!(start.contains("0 requests to us waiting for an answer"), "{engine:?}: {start}");
+    assert!(start.contains("Your caseload has not been uploaded yet"), "{engine:?}: {start}");
+    assert!(start.contains("0 new matches"), "{engine:?}: {start}");
+    assert!(!start.contains(">Pages<"), "{engine:?}: no copy of the navigation");
+
+    // The asker's admin registers the same child (a match), its practitioner requests the record.
+    holding(&app, &asker_admin, "LS-9", ruby.clone(), false).await;
+    let (_, answer) = app.post(&worker, "/api/v1/lookups", &json!({"subject": ruby, "purpose": "s47-enquiry"})).await;
+    let match_id = answer["matches"][0]["match_id"].as_str().expect("a match").to_string();
+    let ask = json!({"match_id": match_id, "legal_basis": "ca1989-s47", "reason": "Strategy meeting", "urgency": "immediate"});
+    assert_eq!(app.post(&worker, "/api/v1/requests", &ask).await.0, StatusCode::CREATED);
+    let csv = "local_ref,category,status,nhs_number,upn,given_name,family_name,date_of_birth,postcode\n\
+               SB-1,child-protection-plan,open,9434765919,,Ruby,Fletcher,2016-04-12,\n";
+    assert!(app.sync(&holder_admin, "text/csv", csv.into(), "").await.0.is_success());
+    let start = admin.get("/").await.body;
+    assert!(start.contains("1 request to us waiting for an answer"), "{engine:?}: {start}");
+    assert!(!start.contains("past their deadline"), "{engine:?}: {start}");
+    assert!(start.contains("Caseload last uploaded Tue 24 Nov 2026"), "{engine:?}: UK time: {start}");
+    assert!(start.contains("1 new match with other organisations"), "{engine:?}: {start}");
+
+    // Five hours on, the immediate request is overdue.
+    app.clock.advance_ms(5 * 60 * 60 * 1000);
+    let admin = WebSession::sign_in(&app, &holder_admin).await; // the idle session has ended
+    let start = admin.get("/").await.body;
+    assert!(start.contains("1 request to us past their deadline"), "{engine:?}: {start}");
+
+    let ig = WebSession::sign_in(&app, &app.token(&holder, Role::IgOfficer).await).await;
+    let start = ig.get("/").await.body;
+    assert!(
+        start.contains("flagged for review in the last 7 days") && start.contains("past their deadline"),
+        "{start}"
+    );
+
+    let operator = WebSession::sign_in(&app, &app.token(&holder, Role::Operator).await).await;
+    let start = operator.get("/").await.body;
+    assert!(start.contains("2 organisations taking part; 0 have sent no records"), "{engine:?}: {start}");
+    assert!(start.contains("1 has not sent their caseload in the last 7 days"), "{engine:?}: {start}");
+
+    let practitioner = WebSession::sign_in(&app, &worker).await;
+    let start = practitioner.get("/").await.body;
+    assert!(start.contains("Look up a child") && !start.contains("Needs attention"), "{engine:?}: {start}");
+    // The header names the person and their organisation once.
+    assert_eq!(start.matches("E08000035 Test Organisation").count(), 1, "{engine:?}: {start}");
 }

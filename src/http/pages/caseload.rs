@@ -63,8 +63,10 @@ fn shield_page(
                     p class="error-message" id="caseload-error" { span class="visually-hidden" { "Error: " } (ui::plain(message)) }
                 }
                 div class="hint" id="caseload-hint" {
-                    "CSV with a header row (local_ref, category, status, nhs_number, upn, given_name, family_name, "
-                    "date_of_birth, postcode) or NDJSON, one record a line."
+                    // The file's own column names, as the file must spell them: shown as code.
+                    "CSV with a header row ("
+                    code { "local_ref, category, status, nhs_number, upn, given_name, family_name, date_of_birth, postcode" }
+                    ") or NDJSON, one record a line."
                 }
                 input class="file-upload" type="file" id="caseload" name="caseload" accept=".csv,.ndjson,.jsonl"
                     aria-describedby="caseload-hint";
