@@ -286,6 +286,15 @@ impl Journey {
         self.client.issue_cmd(Cdp { cmd, params }).await.unwrap_or_else(|e| panic!("{cmd}: {e}"))
     }
 
+    /// A screenshot of the whole page, not only the window (DevTools, beyond the viewport).
+    async fn full_page_png(&self) -> Vec<u8> {
+        use base64::Engine as _;
+        let size = self.cdp("Page.getLayoutMetrics", json!({})).await["cssContentSize"].clone();
+        let clip = json!({"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1});
+        let shot = self.cdp("Page.captureScreenshot", json!({"captureBeyondViewport": true, "clip": clip})).await;
+        base64::engine::general_purpose::STANDARD.decode(shot["data"].as_str().expect("png data")).expect("base64")
+    }
+
     async fn count_events(&self, kind: &str) -> usize {
         self.app.audit_bodies().await.iter().filter(|e| e["type"] == kind).count()
     }
@@ -306,7 +315,7 @@ impl Journey {
         }
         let terms = internal_terms(&text);
         assert!(terms.is_empty(), "{shot}: internal terms on the page: {terms:?}\n{text}");
-        let png = self.client.screenshot().await.expect("screenshot");
+        let png = self.full_page_png().await;
         std::fs::write(self.shots.join(format!("{shot}.png")), png).expect("save screenshot");
 
         // The phone: DevTools' device metrics, then the layout's own width of the content.
@@ -314,7 +323,7 @@ impl Journey {
         self.cdp("Emulation.setDeviceMetricsOverride", phone).await;
         let metrics = self.cdp("Page.getLayoutMetrics", json!({})).await;
         let width = metrics["cssContentSize"]["width"].as_f64().expect("content width");
-        let png = self.client.screenshot().await.expect("screenshot at phone width");
+        let png = self.full_page_png().await;
         std::fs::write(self.shots.join(format!("{shot}-{PHONE_WIDTH}.png")), png).expect("save screenshot");
         if self.pass == Pass::Script {
             // The same measure as the page sees it, where a script may run.
@@ -538,6 +547,13 @@ async fn journeys(j: &mut Journey, t: &Tokens) {
     assert!(j.text().await.contains("Could a record have been missed?"), "{pass:?}: the advice to widen");
     j.check("lookup-answer-by-name").await;
 
+    // A family without a script: "Add a parent or carer" brings the form back a block longer.
+    j.go("/lookup").await;
+    j.follow("button[value='carer']").await;
+    assert!(j.client.find(Locator::Id("carer0-nhs_number")).await.is_ok(), "{pass:?}: the carer's block");
+    assert_eq!(j.count_events("lookup").await, 2, "{pass:?}: adding a block looks nothing up");
+    j.check("lookup-form-with-carer").await;
+
     // A lookup with a mistake, then the right one: NHS number with spaces, date as three fields.
     j.go("/lookup").await;
     j.choose("purpose", "front-door-triage").await;
@@ -606,15 +622,21 @@ async fn journeys(j: &mut Journey, t: &Tokens) {
     assert!(!requests.contains(" UTC"), "{pass:?}: {requests}");
     j.check("requests-mine").await;
     j.go("/directory").await;
-    j.fill("q", "E06000002").await;
+    j.fill("q", "organisation e06000002").await;
     j.follow("form[action='/directory'] button").await;
-    assert!(j.text().await.contains("E06000002 Test Organisation"));
+    assert!(j.text().await.contains("E06000002 Test Organisation"), "{pass:?}: words in any order");
     j.check("directory").await;
+    j.fill("q", "+44 1632 960999").await;
+    j.follow("form[action='/directory'] button").await;
+    assert!(j.text().await.contains("E06000001 Test Organisation"), "{pass:?}: a phone number, any spacing");
     j.sign_out().await;
     // Back after signing out: the sign-in page, and no lookup repeated.
     j.back().await;
     assert_eq!(j.path().await, "/sign-in", "{pass:?}: signed out means signed out");
     assert_eq!(j.count_events("lookup").await, 3, "{pass:?}: three lookups made, none repeated");
+    j.go("/no/such/page").await;
+    assert!(j.text().await.contains("Page not found"), "{pass:?}: {}", j.text().await);
+    j.check("not-found").await;
 
     // The holder: its start page, then acknowledges.
     j.sign_in(&t.south_admin).await;
@@ -629,6 +651,10 @@ async fn journeys(j: &mut Journey, t: &Tokens) {
     j.follow("form[action$='/acknowledge'] button").await;
     assert!(j.text().await.contains("Acknowledged"));
     j.check("request-acknowledged").await;
+    // "Record sent" without saying how: the error at the field, nothing changed.
+    j.follow("form[action$='/fulfil'] button").await;
+    assert!(j.text().await.contains("There is a problem"), "{pass:?}: {}", j.text().await);
+    j.check("request-fulfil-error").await;
     j.go("/matches").await;
     j.check("matches").await;
     j.sign_out().await;

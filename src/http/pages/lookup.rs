@@ -530,7 +530,7 @@ fn area_section(area: &AreaCoverage) -> Markup {
         .kinds
         .iter()
         .filter(|k| k.participating == 0 && k.kind != OrgKind::Other)
-        .map(|k| kind_words(k.kind))
+        .map(|k| kind_in_a_sentence(k.kind))
         .collect();
     html! {
         h2 class="heading-m" id="area" {
@@ -547,9 +547,9 @@ fn area_section(area: &AreaCoverage) -> Markup {
                     @for k in area.kinds.iter().filter(|k| k.participating > 0) {
                         tr {
                             th scope="row" { (kind_words(k.kind)) }
-                            td { (k.participating) }
-                            td { (k.with_records) }
-                            td { (k.last_sync.as_deref().and_then(last_update).unwrap_or_else(|| "Not yet".into())) }
+                            td data-label="Taking part" { (k.participating) }
+                            td data-label="Have sent records" { (k.with_records) }
+                            td data-label="Last sent records" { (k.last_sync.as_deref().and_then(last_update).unwrap_or_else(|| "Not yet".into())) }
                         }
                     }
                 }
@@ -570,6 +570,18 @@ fn widen_section(widen: &[Widen]) -> Markup {
                 @for w in widen { li { (w.advice()) } }
             }
         }
+    }
+}
+
+/// The same, inside a sentence.
+fn kind_in_a_sentence(kind: OrgKind) -> &'static str {
+    match kind {
+        OrgKind::LocalAuthority => "local authorities",
+        OrgKind::NhsTrust => "NHS trusts",
+        OrgKind::GpPractice => "GP practices",
+        OrgKind::School => "schools",
+        OrgKind::Police => "police forces",
+        OrgKind::Other => "other organisations",
     }
 }
 
