@@ -554,6 +554,22 @@ async fn journeys(j: &mut Journey, t: &Tokens) {
     assert_eq!(j.count_events("lookup").await, 2, "{pass:?}: adding a block looks nothing up");
     j.check("lookup-form-with-carer").await;
 
+    // A child not known: who takes part in the child's area, what to do next.
+    j.go("/lookup").await;
+    j.choose("purpose", "s47-enquiry").await;
+    j.fill("given_name", "Oliver").await;
+    j.fill("family_name", "Nowak").await;
+    j.fill("dob_day", "4").await;
+    j.fill("dob_month", "4").await;
+    j.fill("dob_year", "2015").await;
+    j.fill("postcode", "SO14 3AA").await;
+    j.follow("form[action='/lookup'] button").await;
+    let unknown = j.text().await;
+    assert!(unknown.contains("Not known to participating organisations"), "{pass:?}: {unknown}");
+    assert!(unknown.contains("Who takes part in the child's area") && unknown.contains("What to do next"));
+    assert!(!unknown.contains("SO14") && !unknown.contains("Oliver"), "{pass:?}: nothing typed is shown back");
+    j.check("lookup-not-known").await;
+
     // A lookup with a mistake, then the right one: NHS number with spaces, date as three fields.
     j.go("/lookup").await;
     j.choose("purpose", "front-door-triage").await;
@@ -633,7 +649,7 @@ async fn journeys(j: &mut Journey, t: &Tokens) {
     // Back after signing out: the sign-in page, and no lookup repeated.
     j.back().await;
     assert_eq!(j.path().await, "/sign-in", "{pass:?}: signed out means signed out");
-    assert_eq!(j.count_events("lookup").await, 3, "{pass:?}: three lookups made, none repeated");
+    assert_eq!(j.count_events("lookup").await, 4, "{pass:?}: four lookups made, none repeated");
     j.go("/no/such/page").await;
     assert!(j.text().await.contains("Page not found"), "{pass:?}: {}", j.text().await);
     j.check("not-found").await;
@@ -646,10 +662,15 @@ async fn journeys(j: &mut Journey, t: &Tokens) {
     j.go("/requests").await;
     j.check("requests-inbox").await;
     j.follow("table a[href^='/requests/']").await;
-    assert!(j.text().await.contains("SB-1001"), "the holder sees its own record reference");
+    let holder_view = j.text().await;
+    assert!(holder_view.contains("SB-1001"), "{pass:?}: the holder sees its own record reference");
+    assert!(
+        holder_view.contains("01632 960999") && holder_view.contains("duty@e06000001.test.invalid"),
+        "{pass:?}: the requester's phone and secure email: {holder_view}"
+    );
     j.check("request-holder").await;
     j.follow("form[action$='/acknowledge'] button").await;
-    assert!(j.text().await.contains("Acknowledged"));
+    assert!(j.text().await.contains("Requested → Acknowledged"), "{pass:?}: history from → to: {}", j.text().await);
     j.check("request-acknowledged").await;
     // "Record sent" without saying how: the error at the field, nothing changed.
     j.follow("form[action$='/fulfil'] button").await;
@@ -715,8 +736,15 @@ async fn journeys(j: &mut Journey, t: &Tokens) {
     assert!(j.client.find(Locator::Css("svg.chart")).await.is_ok(), "the chart is drawn");
     j.check("audit").await;
     j.choose("kind", "lookup").await;
+    let practitioner = j
+        .client
+        .find(Locator::XPath("//select[@id='user']/option[contains(., 'practitioner E06000001')]"))
+        .await
+        .expect("the user filter is a choice of names");
+    practitioner.click().await.expect("choose the practitioner");
     j.follow("form.filters button").await;
     assert!(j.path().await.contains("type=lookup"));
+    assert!(j.text().await.contains("practitioner E06000001"), "{pass:?}: {}", j.text().await);
     j.check("audit-filtered").await;
     let href =
         j.client.find(Locator::Css("a[href^='/audit/export.csv']")).await.unwrap().attr("href").await.unwrap().unwrap();
@@ -746,8 +774,17 @@ async fn journeys(j: &mut Journey, t: &Tokens) {
     assert_eq!(j.count_events("subject_access").await, 1, "{pass:?}: a reload is not a second search");
     j.sign_out().await;
 
-    // The requester withdraws: a confirmation first, then a banner.
+    // The requester, again: its own organisation now holds Ruby too (the upload above), so its
+    // own card comes last, marked; then it withdraws the request, after a confirmation.
     j.sign_in(&t.worker).await;
+    j.go("/lookup").await;
+    j.choose("purpose", "s47-enquiry").await;
+    j.fill("nhs_number", "9434765919").await;
+    j.follow("form[action='/lookup'] button").await;
+    let both = j.text().await;
+    let (other, own) = (both.find("E06000002 Test Organisation"), both.find("Your own organisation holds this record"));
+    assert!(other.is_some() && own.is_some() && other < own, "{pass:?}: others first, ours last: {both}");
+    j.check("lookup-answer-own-last").await;
     j.go(&request_at).await;
     assert!(j.text().await.contains("Withdraw our request"), "{pass:?} {request_at}: {}", j.text().await);
     j.follow("a[href$='/withdraw']").await;
