@@ -490,6 +490,13 @@ async fn the_duty_desks_journeys_work_with_and_without_javascript_at_any_width()
 
 async fn journeys(j: &mut Journey, t: &Tokens) {
     let pass = j.pass;
+    // The pass is what it says: a page's own script runs only with JavaScript on.
+    j.client
+        .goto("data:text/html,<p id=p>off</p><script>document.getElementById('p').textContent='on'</script>")
+        .await
+        .expect("a page with a script");
+    let ran = j.client.find(Locator::Id("p")).await.unwrap().text().await.unwrap();
+    assert_eq!(ran, if pass == Pass::Script { "on" } else { "off" }, "{pass:?}: page scripts");
     // Sign in, with a wrong token first.
     j.go("/sign-in").await;
     j.check("sign-in").await;
