@@ -157,12 +157,12 @@ fn events_table(events: &[EventView]) -> Markup {
                 tbody {
                     @for e in events {
                         tr {
-                            td { (e.id) }
-                            td { (ui::when_text(&e.at)) }
-                            td { (ui::event_words(&e.kind)) }
-                            td { @if let Some(a) = &e.actor { (a.name.as_deref().unwrap_or("")) " (" (a.organisation) ", " (ui::words(&a.role)) ")" } @else { "The service" } }
-                            td { (e.purpose.as_deref().map(purpose_words).unwrap_or_default()) }
-                            td {
+                            td data-label="Event number" { (e.id) }
+                            td data-label="When" { (ui::when_text(&e.at)) }
+                            td data-label="Type" { (ui::event_words(&e.kind)) }
+                            td data-label="Who" { @if let Some(a) = &e.actor { (a.name.as_deref().unwrap_or("")) " (" (a.organisation) ", " (ui::words(&a.role)) ")" } @else { "The service" } }
+                            td data-label="Purpose" { (e.purpose.as_deref().map(purpose_words).unwrap_or_default()) }
+                            td data-label="Touched" {
                                 (e.organisations_touched.join(", "))
                                 @for r in &e.our_records { br; "Our " (r.local_ref.as_deref().unwrap_or("removed")) " (" (r.tier) ")" }
                             }
@@ -313,7 +313,7 @@ fn chart_section(c: &Chart) -> Markup {
             summary class="details-summary" { "Lookups per day as a table" }
             table class="table table-s" {
                 thead { tr { th scope="col" { "Day" } th scope="col" { "Lookups" } } }
-                tbody { @for (day, n) in &c.days { tr { td { (ui::date(*day)) } td { (n) } } } }
+                tbody { @for (day, n) in &c.days { tr { td data-label="Day" { (ui::date(*day)) } td data-label="Lookups" { (n) } } } }
             }
         }
         h2 class="heading-m" { "Lookups per purpose" }
@@ -323,7 +323,7 @@ fn chart_section(c: &Chart) -> Markup {
             table class="table table-s" {
                 caption class="visually-hidden" { "Lookups per purpose" }
                 thead { tr { th scope="col" { "Purpose" } th scope="col" { "Lookups" } } }
-                tbody { @for (p, n) in &c.purposes { tr { td { (purpose_words(p)) } td { (n) } } } }
+                tbody { @for (p, n) in &c.purposes { tr { td data-label="Purpose" { (purpose_words(p)) } td data-label="Lookups" { (n) } } } }
             }
         }
     }
@@ -373,11 +373,11 @@ pub async fn anomalies(
                 tbody {
                     @for a in &list {
                         tr {
-                            td { (ui::when_text(&a.at)) }
-                            td { (a.user_name.as_deref().unwrap_or("")) " (" (a.organisation.as_deref().unwrap_or("")) ")" }
-                            td { (ui::words(a.rule.as_str())) }
-                            td { (a.reason) }
-                            td { @if let Some(l) = &a.lookup_id {
+                            td data-label="When" { (ui::when_text(&a.at)) }
+                            td data-label="Who" { (a.user_name.as_deref().unwrap_or("")) " (" (a.organisation.as_deref().unwrap_or("")) ")" }
+                            td data-label="Rule" { (ui::words(a.rule.as_str())) }
+                            td data-label="Why" { (a.reason) }
+                            td data-label="Event" { @if let Some(l) = &a.lookup_id {
                                 a class="link" href={ "/audit?lookup_id=" (l) } { "#" (a.event_id) } } @else { "#" (a.event_id) } }
                         }
                     }
@@ -443,8 +443,8 @@ pub async fn subject_access(State(state): State<AppState>, session: Session, for
                 caption class="table-caption" { "Who holds the child" }
                 thead { tr { th scope="col" { "Organisation" } th scope="col" { "How sure" } th scope="col" { "Records" } } }
                 tbody { @for h in &outcome.holders { tr {
-                    td { (h.organisation_name) @if h.own_organisation { " (yours)" } }
-                    td { (ui::tier_tag(&h.tier)) } td { (h.records) } } } }
+                    td data-label="Organisation" { (h.organisation_name) @if h.own_organisation { " (yours)" } }
+                    td data-label="How sure" { (ui::tier_tag(&h.tier)) } td data-label="Records" { (h.records) } } } }
             }
         }
         h2 class="heading-m" { "Searches" }

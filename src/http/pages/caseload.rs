@@ -171,10 +171,10 @@ fn summary_panel(s: &SyncSummary, unconfirmed: bool) -> Markup {
                 }
                 thead { tr { th scope="col" { "Record reference" } th scope="col" { "Line" } th scope="col" { "What" } th scope="col" { "Problem" } } }
                 tbody { @for r in s.rejected.iter().take(500) { tr {
-                    td { (r.local_ref.as_deref().unwrap_or("No reference")) }
-                    td { (r.line) }
-                    td { (row_field(&r.field)) }
-                    td { (ui::plain(&r.message)) }
+                    td data-label="Record reference" { (r.local_ref.as_deref().unwrap_or("No reference")) }
+                    td data-label="Line" { (r.line) }
+                    td data-label="What" { (row_field(&r.field)) }
+                    td data-label="Problem" { (ui::plain(&r.message)) }
                 } } }
             }
         }
