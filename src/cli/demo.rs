@@ -57,6 +57,10 @@ const DEMO_FILES: &[&str] = &[
     "locator-demo-audit.db-shm",
 ];
 
+/// The demo organisations' areas, for the area summary of a "not known" answer (the NHS trust
+/// lists none: it covers everywhere).
+const DEMO_AREAS: &[(&str, &str)] = &[("DEMO-LA-NORTH", "NE"), ("DEMO-LA-SOUTH", "SO14 SO15"), ("DEMO-SCHOOL", "SO14")];
+
 /// Each run of the demo starts from nothing, so it never keeps an earlier run's data or issues
 /// a second set of same-named users. Only the demo's own default files are removed; a database
 /// named with `--database-url` is never touched (and then the demo adds to it).
@@ -103,13 +107,23 @@ pub async fn demo(mut settings: Settings) -> anyhow::Result<ExitCode> {
         };
         let roles: &[Role] = if *code == "DEMO-LA-NORTH" { &Role::ALL } else { &[Role::Practitioner, Role::OrgAdmin] };
         for role in roles {
-            let name = format!("Demo {} at {}", role.as_str(), org.code);
+            // A person's name, as a real user has: the header names the organisation already.
+            let name = match role {
+                Role::Practitioner => "Sam Demo",
+                Role::IgOfficer => "Priya Demo",
+                Role::OrgAdmin => "Alex Demo",
+                Role::Operator => "Jo Demo",
+            };
             let (_, token) = service
-                .issue_user(None, org.id, &name, *role)
+                .issue_user(None, org.id, name, *role)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot issue demo token: {e}"))?;
             tokens.push((org.code.clone(), *role, token));
         }
+    }
+    for (code, areas) in DEMO_AREAS {
+        let areas = crate::domain::area::parse_areas(areas).map_err(|e| anyhow::anyhow!("demo areas: {e:?}"))?;
+        service.set_organisation_areas(None, code, &areas).await?;
     }
     for (code, csv) in DEMO_CASELOADS {
         let org = service.organisation_by_code(code).await?;

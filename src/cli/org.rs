@@ -1,4 +1,4 @@
-//! `locator org add|list|update`: the operator's directory commands.
+//! `locator org add|list|update|areas`: the operator's directory commands.
 
 use std::process::ExitCode;
 
@@ -34,6 +34,13 @@ pub enum OrgCommand {
         /// Include inactive organisations.
         #[arg(long)]
         all: bool,
+    },
+    /// Set the postcode areas ("SO") or districts ("SO14") an organisation covers, for the
+    /// area summary of a "not known" answer. No areas: it covers everywhere.
+    Areas {
+        code: String,
+        /// Areas or districts, separated by spaces or commas; replaces the list.
+        areas: Vec<String>,
     },
     /// Change an organisation's details; only the options given change.
     Update {
@@ -79,6 +86,19 @@ pub async fn run(command: OrgCommand, settings: Settings) -> anyhow::Result<Exit
             for org in service.directory_listing(text.as_deref().unwrap_or(""), all).await? {
                 println!("{}", line(&org));
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        OrgCommand::Areas { code, areas } => {
+            let areas = match crate::domain::area::parse_areas(&areas.join(" ")) {
+                Ok(areas) => areas,
+                Err(error) => return Ok(invalid(&[error])),
+            };
+            service.set_organisation_areas(None, &code, &areas).await?;
+            println!(
+                "{} covers {}",
+                code.to_ascii_uppercase(),
+                if areas.is_empty() { "everywhere".to_string() } else { areas.join(" ") }
+            );
             Ok(ExitCode::SUCCESS)
         }
         OrgCommand::Update { code, name, kind, duty_phone, out_of_hours_phone, secure_email, active } => {

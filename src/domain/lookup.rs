@@ -5,10 +5,11 @@ use serde::{Deserialize, Serialize};
 
 use super::FieldError;
 use super::holding::{Category, Contact, Status};
-use super::identity::{FieldsPresent, KeyUse, RawSubject, Subject, SubjectRole, Tier, newborn_keys};
+use super::identity::{FieldsPresent, KeyUse, Postcode, RawSubject, Subject, SubjectRole, Tier, newborn_keys};
 use super::keyring::Keyring;
 use super::matching::{Basis, Probe};
 use super::organisation::parse_label;
+use super::widen::{Widen, widening_all};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -127,6 +128,11 @@ pub struct Lookup {
     /// Whether the asker sent a `family` (the answer then groups per child).
     pub family: bool,
     pub subjects: Vec<AskedSubject>,
+    /// How the asker could widen this lookup, from the fields given (`widen::widening`).
+    pub widen: Vec<Widen>,
+    /// The postcode of the first entered person who has one (children first), for the area
+    /// summary only: its district is compared in memory and never stored (redacted `Debug`).
+    pub postcode: Option<Postcode>,
 }
 
 impl Lookup {
@@ -192,7 +198,8 @@ impl LookupInput {
             (None, Some(f)) => parse_family(&f, today, &mut errors),
         };
         match (purpose, subjects) {
-            (Some(purpose), Some(subjects)) if errors.is_empty() => {
+            (Some(purpose), Some(subjects_in)) if errors.is_empty() => {
+                let subjects = &subjects_in;
                 let carers: Vec<&Subject> =
                     subjects.iter().filter(|(b, _, _)| *b == Basis::Carer).map(|(_, _, s)| s).collect();
                 let carers: Vec<Subject> = carers.into_iter().cloned().collect();
@@ -207,7 +214,13 @@ impl LookupInput {
                         AskedSubject { basis: *basis, index: *index, fields: subject.fields_present(), probes }
                     })
                     .collect();
-                Ok(Lookup { purpose, purpose_detail, family, subjects })
+                let widen = widening_all(subjects_in.iter().map(|(_, _, s)| s));
+                let postcode = subjects_in
+                    .iter()
+                    .filter(|(b, _, _)| *b == Basis::Child)
+                    .chain(subjects_in.iter().filter(|(b, _, _)| *b == Basis::Carer))
+                    .find_map(|(_, _, s)| s.postcode().cloned());
+                Ok(Lookup { purpose, purpose_detail, family, subjects, widen, postcode })
             }
             _ => Err(errors),
         }

@@ -2,6 +2,7 @@
 //! Input is parsed into these types at the edge, so nothing deeper re-checks it.
 
 pub mod anomaly;
+pub mod area;
 pub mod case_ref;
 pub mod client;
 pub mod cursor;
@@ -21,5 +22,6 @@ pub mod sync;
 pub mod token;
 pub mod user;
 pub mod webhook;
+pub mod widen;
 
 pub use error::FieldError;

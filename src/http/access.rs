@@ -142,6 +142,12 @@ pub const RULES: &[Rule] = &[
     Rule { method: "GET", path: "/audit/anomalies", roles: &[Ig], why: "page: anomaly list" },
     Rule { method: "GET", path: "/audit/subject-access", roles: &[Ig], why: "page: subject access form" },
     Rule { method: "POST", path: "/audit/subject-access", roles: &[Ig], why: "page: subject access (audited)" },
+    Rule {
+        method: "GET",
+        path: "/audit/subject-access/{answer_id}",
+        roles: &[Ig],
+        why: "page: our subject access answer again",
+    },
     Rule { method: "GET", path: "/audit/checkpoint", roles: &[Ig, Op], why: "page: download the checkpoint" },
 ];
 
@@ -180,6 +186,7 @@ pub const PAGE_BACKING: &[(&str, &str, Option<ApiRoute>)] = &[
     ("GET", "/audit/anomalies", Some(("GET", "/api/v1/audit/anomalies"))),
     ("GET", "/audit/subject-access", Some(("POST", "/api/v1/audit/subject-access"))),
     ("POST", "/audit/subject-access", Some(("POST", "/api/v1/audit/subject-access"))),
+    ("GET", "/audit/subject-access/{answer_id}", Some(("POST", "/api/v1/audit/subject-access"))),
     ("GET", "/audit/checkpoint", Some(("GET", "/api/v1/audit/checkpoint"))),
 ];
 

@@ -13,10 +13,12 @@ use super::error::ApiResult;
 use super::extract::ApiQuery as Query;
 use super::json::ApiJson;
 use crate::clock::rfc3339;
+use crate::domain::area::AreaCoverage;
 use crate::domain::holding::{Category, Contact, Status};
 use crate::domain::lookup::LookupInput;
 use crate::domain::organisation::Organisation;
 use crate::domain::user::Actor;
+use crate::domain::widen::Widen;
 use crate::service::lookups::{LookupOutcome, MatchedRecord, OrgMatches};
 use crate::service::redaction::{SHIELDED_NOTICE, ShieldedRecord};
 
@@ -45,6 +47,10 @@ pub struct LookupAnswer {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) carers_asked: Option<usize>,
     pub(crate) coverage: CoverageAnswer,
+    /// Where this lookup could have missed a near match, how to widen it (decided from the
+    /// fields given, never from what was found; see docs/matching.md).
+    #[serde(default)]
+    pub(crate) widen: Vec<Widen>,
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -123,6 +129,10 @@ pub struct CoverageAnswer {
     pub(crate) organisations_with_holdings: i64,
     pub(crate) holdings: i64,
     pub(crate) last_update: Option<String>,
+    /// Which kinds of organisation take part in the child's area (the district of the postcode
+    /// given, never repeated) or nationally, and when they last sent their records.
+    #[serde(default)]
+    pub(crate) area: Option<AreaCoverage>,
 }
 
 /// The asking side's answer: what the API returns, and what the lookup page keeps and shows.
@@ -169,7 +179,9 @@ pub(crate) fn answer(outcome: LookupOutcome) -> LookupAnswer {
             organisations_with_holdings: c.organisations_with_holdings,
             holdings: c.holdings,
             last_update: c.last_update.map(rfc3339),
+            area: Some(outcome.area),
         },
+        widen: outcome.widen,
     }
 }
 

@@ -45,4 +45,16 @@ impl Service {
         self.audit.record(directory_event(EventType::OrganisationUpdated, by, &org)).await?;
         Ok(org)
     }
+
+    /// Sets the postcode areas an organisation covers (the operator's `locator org areas`).
+    pub async fn set_organisation_areas(&self, by: Option<&Actor>, code: &str, areas: &[String]) -> ServiceResult<()> {
+        let code = code.to_ascii_uppercase();
+        self.store.set_organisation_areas(&code, areas, self.clock.now_ms()).await?;
+        // The next lookup counts the directory afresh rather than keep the old areas for a while.
+        *self.coverage_cache.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *self.participants_cache.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        let org = self.store.organisation_by_code(&code).await?;
+        self.audit.record(directory_event(EventType::OrganisationUpdated, by, &org)).await?;
+        Ok(())
+    }
 }

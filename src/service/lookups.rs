@@ -8,8 +8,9 @@ use serde_json::json;
 use super::redaction::{self, ShieldedRecord};
 use super::{Service, ServiceError, ServiceResult};
 use crate::audit::{Attachment, EventType, NewEvent};
-use crate::clock::Millis;
+use crate::clock::{Millis, rfc3339};
 use crate::domain::FieldError;
+use crate::domain::area::{AreaCoverage, Participant, area_coverage};
 use crate::domain::cursor::PageCursor;
 use crate::domain::holding::Contact;
 use crate::domain::identity::{FieldsPresent, Tier, Variant};
@@ -18,6 +19,7 @@ use crate::domain::matching::{Basis, Candidate, Probe, assess_hits};
 use crate::domain::organisation::Organisation;
 use crate::domain::policy::Disclosure;
 use crate::domain::user::Actor;
+use crate::domain::widen::Widen;
 use crate::store::holdings::{Hit, ReceivedLookup};
 
 const COVERAGE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
@@ -55,6 +57,11 @@ pub struct LookupOutcome {
     pub children_asked: usize,
     pub carers_asked: usize,
     pub coverage: Coverage,
+    /// How the asker could widen the lookup: from the fields given, never from what was found.
+    pub widen: Vec<Widen>,
+    /// Who takes part in the child's area (the postcode district given) or nationally: from
+    /// the directory alone, so the same whether the child is unknown or shielded.
+    pub area: AreaCoverage,
 }
 
 impl LookupOutcome {
@@ -188,6 +195,8 @@ impl Service {
         }
 
         let coverage = self.coverage().await?;
+        let participants = self.participants().await?;
+        let area = area_coverage(lookup.postcode.as_ref().map(|p| p.outward()), &participants, rfc3339);
         let children_asked = lookup.children_asked();
         Ok(LookupOutcome {
             lookup_id,
@@ -197,6 +206,8 @@ impl Service {
             children_asked,
             carers_asked: lookup.subjects.len() - children_asked,
             coverage,
+            widen: lookup.widen,
+            area,
         })
     }
 
@@ -244,7 +255,22 @@ impl Service {
         self.count_coverage().await.map(Some)
     }
 
+    /// The directory as the area summary counts it, as of the last coverage count.
+    async fn participants(&self) -> ServiceResult<std::sync::Arc<Vec<Participant>>> {
+        let cached = self.participants_cache.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        match cached {
+            Some(participants) => Ok(participants),
+            None => {
+                self.count_coverage().await?;
+                let cached = self.participants_cache.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                Ok(cached.unwrap_or_default())
+            }
+        }
+    }
+
     async fn count_coverage(&self) -> ServiceResult<Coverage> {
+        let participants = std::sync::Arc::new(self.store.participants().await?);
+        *self.participants_cache.lock().unwrap_or_else(|p| p.into_inner()) = Some(participants);
         let (holdings_total, orgs_with_holdings, last_update) = self.store.coverage().await?;
         let coverage = Coverage {
             organisations_participating: self.store.count_active_organisations().await?,

@@ -1,6 +1,7 @@
 //! The running service's parts, assembled once from settings: store, keys, audit writer,
 //! and the use cases that the HTTP layer and the CLI share (holdings, sync, matching).
 
+pub mod attention;
 pub mod audit;
 pub mod auth;
 pub mod churn;
@@ -107,6 +108,8 @@ pub struct Service {
     coverage_cache: std::sync::Mutex<Option<(std::time::Instant, lookups::Coverage)>>,
     /// Set while one caller recounts coverage (see `Service::coverage`).
     coverage_recounting: std::sync::atomic::AtomicBool,
+    /// The directory as the area summary counts it, recounted with coverage.
+    participants_cache: std::sync::Mutex<Option<std::sync::Arc<Vec<crate::domain::area::Participant>>>>,
     /// Lines for a person: e.g. that a key file was created.
     notices: Vec<String>,
     /// The webhook delivery client, built on first use (see `outbox`).
@@ -200,6 +203,7 @@ impl Service {
             prefilter: Default::default(),
             coverage_cache: Default::default(),
             coverage_recounting: Default::default(),
+            participants_cache: Default::default(),
             notices,
             webhook_client: Default::default(),
         };

@@ -12,6 +12,10 @@ use crate::store::page_state::{KeptAnswer, Owner};
 /// record: the audit trail is the record).
 pub const KEEP_ANSWER_MS: Millis = 4 * 60 * 60 * 1000;
 
+/// Kept subject access answers share the lookup answers' table under ids with this prefix
+/// (a lookup's id starts `lk_`), so neither page ever reads the other's.
+pub const SUBJECT_ACCESS_PREFIX: &str = "sa_";
+
 /// How long a one-time message waits for the page it was meant for.
 const FLASH_MS: Millis = 10 * 60 * 1000;
 
@@ -105,6 +109,30 @@ impl Service {
             .kept_lookup_answer(lookup_id, owner, self.clock.now_ms())
             .await?
             .ok_or(ServiceError::Store(crate::store::StoreError::NotFound))
+    }
+
+    /// Keeps a subject access answer (as its page shows it: names of organisations and users
+    /// and times, never the child's identifiers) for the asking session; returns its address id.
+    pub async fn keep_subject_access_answer(
+        &self,
+        actor: &Actor,
+        keys: &PageKeys,
+        shown: &str,
+    ) -> ServiceResult<String> {
+        let mut random = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut random);
+        let id = format!("{SUBJECT_ACCESS_PREFIX}{}", hex::encode(random));
+        let kept = KeptAnswer { answer: shown.to_string(), case_ref: None };
+        self.keep_lookup_answer(actor, keys, &id, &kept).await?;
+        Ok(id)
+    }
+
+    /// A kept subject access answer: 404 for anyone but its asker's session, and after expiry.
+    pub async fn kept_subject_access_answer(&self, actor: &Actor, keys: &PageKeys, id: &str) -> ServiceResult<String> {
+        if !id.starts_with(SUBJECT_ACCESS_PREFIX) {
+            return Err(ServiceError::Store(crate::store::StoreError::NotFound));
+        }
+        Ok(self.kept_lookup_answer(actor, keys, id).await?.answer)
     }
 
     /// At sign-out: the user's kept answers go.

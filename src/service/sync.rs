@@ -358,6 +358,12 @@ impl Service {
         // any other failure is recorded as `sync_interrupted`, with what it committed.
         let accounted = matches!(result, Ok(_) | Err(SyncError::Interrupted { .. } | SyncError::LooksLikeEnumeration));
         self.end_sync_run(run, accounted).await;
+        if result.is_ok() {
+            // For the area summary's "last sent their records" and the org-admin's start page.
+            if let Err(e) = self.store.mark_synced(org_id, self.clock.now_ms()).await {
+                tracing::warn!(error = %e, "the time of a finished sync was not recorded");
+            }
+        }
         result
     }
 

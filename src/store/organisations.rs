@@ -5,6 +5,7 @@ use sqlx::any::AnyRow;
 
 use super::{Store, StoreError, StoreResult, flag};
 use crate::clock::Millis;
+use crate::domain::area::Participant;
 use crate::domain::organisation::{NewOrganisation, OrgKind, Organisation, OrganisationChanges};
 
 pub(super) const COLUMNS: &str = "id, code, name, kind, duty_phone, out_of_hours_phone, secure_email, active";
@@ -131,6 +132,63 @@ impl Store {
             query = query.bind(*id);
         }
         query.fetch_all(self.reader()).await?.iter().map(from_row).collect()
+    }
+
+    /// Sets the areas an organisation covers (`domain::area::parse_areas`; empty: everywhere).
+    pub async fn set_organisation_areas(&self, code: &str, areas: &[String], now: Millis) -> StoreResult<()> {
+        let done = sqlx::query("UPDATE organisations SET areas = $1, updated_at = $2 WHERE code = $3")
+            .bind(areas.join(" "))
+            .bind(now)
+            .bind(code)
+            .execute(&mut *self.write_conn().await?)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Records that an organisation has just sent its whole caseload.
+    pub async fn mark_synced(&self, org_id: i64, now: Millis) -> StoreResult<()> {
+        sqlx::query("UPDATE organisations SET last_sync_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(org_id)
+            .execute(&mut *self.write_conn().await?)
+            .await?;
+        Ok(())
+    }
+
+    /// When an organisation last sent its whole caseload.
+    pub async fn last_sync_of(&self, org_id: i64) -> StoreResult<Option<Millis>> {
+        Ok(sqlx::query_scalar("SELECT last_sync_at FROM organisations WHERE id = $1")
+            .bind(org_id)
+            .fetch_optional(self.reader())
+            .await?
+            .flatten())
+    }
+
+    /// Every active organisation's kind, areas, record count and last sync: what the area
+    /// summary of a lookup answer counts.
+    pub async fn participants(&self) -> StoreResult<Vec<Participant>> {
+        let rows = sqlx::query(
+            "SELECT o.kind, o.areas, o.last_sync_at, COALESCE(c.holdings, 0) AS holdings \
+             FROM organisations o LEFT JOIN holding_counts c ON c.org_id = o.id WHERE o.active = 1",
+        )
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let kind: String = row.try_get("kind")?;
+                let areas: String = row.try_get("areas")?;
+                Ok(Participant {
+                    kind: OrgKind::parse(&kind)
+                        .ok_or_else(|| StoreError::Inconsistent("unknown organisation kind".into()))?,
+                    areas: areas.split_whitespace().map(str::to_owned).collect(),
+                    holdings: row.try_get("holdings")?,
+                    last_sync: row.try_get("last_sync_at")?,
+                })
+            })
+            .collect()
     }
 
     pub async fn count_active_organisations(&self) -> StoreResult<i64> {

@@ -81,6 +81,29 @@ fn org_add_names_the_bad_option() {
 }
 
 #[suite::test]
+fn org_areas_sets_where_an_organisation_works_and_refuses_a_full_postcode() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = locator(dir.path())
+        .args(["org", "add", "--code", "E06000045", "--name", "Southampton", "--kind", "local-authority"])
+        .args(["--duty-phone", "023 8083 3336", "--secure-email", "mash@southampton.gov.uk"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = locator(dir.path()).args(["org", "areas", "e06000045", "so14,", "SO15", "so"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout(&out).trim(), "E06000045 covers SO SO14 SO15");
+    // A full postcode is one household, not an area: refused, without echoing it.
+    let out = locator(dir.path()).args(["org", "areas", "E06000045", "SO14 3AA"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--areas") && !err.contains("3AA"), "{err}");
+    let out = locator(dir.path()).args(["org", "areas", "E06000045"]).output().unwrap();
+    assert_eq!(stdout(&out).trim(), "E06000045 covers everywhere");
+    let out = locator(dir.path()).args(["org", "areas", "NOPE", "SO14"]).output().unwrap();
+    assert!(!out.status.success(), "an unknown organisation");
+}
+
+#[suite::test]
 fn key_generate_creates_a_private_file_and_never_overwrites() {
     let dir = tempfile::tempdir().unwrap();
     let out = locator(dir.path()).args(["key", "generate"]).env("LOCATOR_KEY_FILE", "index.key").output().unwrap();

@@ -27,6 +27,7 @@ mod key_rotation;
 mod store;
 mod ui_browser;
 mod ui_desk_acts;
+mod ui_desk_answers;
 mod ui_pages;
 mod ui_words;
 mod upgrade;

@@ -364,7 +364,9 @@ async fn the_ig_officer_searches_charts_and_exports_the_audit_trail(engine: Engi
     assert!(w.app.audit_types().await.contains(&"audit_exported".to_string()), "the export is audited");
     let checkpoint = ig.get("/audit/checkpoint").await;
     assert!(checkpoint.body.starts_with("child-locator/audit"), "{}", checkpoint.body);
-    let sar = ig.post("/audit/subject-access", &[("nhs_number", "9074833780")]).await;
+    let posted = ig.post("/audit/subject-access", &[("nhs_number", "9074833780")]).await;
+    assert_eq!(posted.status, StatusCode::SEE_OTHER, "{}", posted.body);
+    let sar = ig.get(posted.location.as_deref().expect("the answer's address")).await;
     assert_eq!(sar.status, StatusCode::OK, "{}", sar.body);
     assert!(sar.body.contains("E08000003 Test Organisation") && sar.body.contains("searched 1 time"), "{}", sar.body);
     assert!(!sar.body.contains("9074833780"), "the identifiers are not shown back with the answer");

@@ -6,14 +6,14 @@
 use std::collections::BTreeMap;
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 
 use super::lookup::{SubjectForm, field_id as subject_field_id, subject_fields};
 use super::ui::{self, Input, Select};
-use super::{FormPairs, PageError, PageResult, Session, field_errors, respond};
+use super::{FormPairs, PageError, PageResult, Session, field_errors, respond, see_other};
 use crate::clock::{Millis, parse_instant};
 use crate::domain::lookup::Purpose;
 use crate::http::AppState;
@@ -157,12 +157,12 @@ fn events_table(events: &[EventView]) -> Markup {
                 tbody {
                     @for e in events {
                         tr {
-                            td { (e.id) }
-                            td { (ui::when_text(&e.at)) }
-                            td { (ui::event_words(&e.kind)) }
-                            td { @if let Some(a) = &e.actor { (a.name.as_deref().unwrap_or("")) " (" (a.organisation) ", " (ui::words(&a.role)) ")" } @else { "The service" } }
-                            td { (e.purpose.as_deref().map(purpose_words).unwrap_or_default()) }
-                            td {
+                            td data-label="Event number" { (e.id) }
+                            td data-label="When" { (ui::when_text(&e.at)) }
+                            td data-label="Type" { (ui::event_words(&e.kind)) }
+                            td data-label="Who" { @if let Some(a) = &e.actor { (a.name.as_deref().unwrap_or("")) " (" (a.organisation) ", " (ui::words(&a.role)) ")" } @else { "The service" } }
+                            td data-label="Purpose" { (e.purpose.as_deref().map(purpose_words).unwrap_or_default()) }
+                            td data-label="Touched" {
                                 (e.organisations_touched.join(", "))
                                 @for r in &e.our_records { br; "Our " (r.local_ref.as_deref().unwrap_or("removed")) " (" (r.tier) ")" }
                             }
@@ -313,7 +313,7 @@ fn chart_section(c: &Chart) -> Markup {
             summary class="details-summary" { "Lookups per day as a table" }
             table class="table table-s" {
                 thead { tr { th scope="col" { "Day" } th scope="col" { "Lookups" } } }
-                tbody { @for (day, n) in &c.days { tr { td { (ui::date(*day)) } td { (n) } } } }
+                tbody { @for (day, n) in &c.days { tr { td data-label="Day" { (ui::date(*day)) } td data-label="Lookups" { (n) } } } }
             }
         }
         h2 class="heading-m" { "Lookups per purpose" }
@@ -323,7 +323,7 @@ fn chart_section(c: &Chart) -> Markup {
             table class="table table-s" {
                 caption class="visually-hidden" { "Lookups per purpose" }
                 thead { tr { th scope="col" { "Purpose" } th scope="col" { "Lookups" } } }
-                tbody { @for (p, n) in &c.purposes { tr { td { (purpose_words(p)) } td { (n) } } } }
+                tbody { @for (p, n) in &c.purposes { tr { td data-label="Purpose" { (purpose_words(p)) } td data-label="Lookups" { (n) } } } }
             }
         }
     }
@@ -373,11 +373,11 @@ pub async fn anomalies(
                 tbody {
                     @for a in &list {
                         tr {
-                            td { (ui::when_text(&a.at)) }
-                            td { (a.user_name.as_deref().unwrap_or("")) " (" (a.organisation.as_deref().unwrap_or("")) ")" }
-                            td { (ui::words(a.rule.as_str())) }
-                            td { (a.reason) }
-                            td { @if let Some(l) = &a.lookup_id {
+                            td data-label="When" { (ui::when_text(&a.at)) }
+                            td data-label="Who" { (a.user_name.as_deref().unwrap_or("")) " (" (a.organisation.as_deref().unwrap_or("")) ")" }
+                            td data-label="Rule" { (ui::words(a.rule.as_str())) }
+                            td data-label="Why" { (a.reason) }
+                            td data-label="Event" { @if let Some(l) = &a.lookup_id {
                                 a class="link" href={ "/audit?lookup_id=" (l) } { "#" (a.event_id) } } @else { "#" (a.event_id) } }
                         }
                     }
@@ -443,13 +443,36 @@ pub async fn subject_access(State(state): State<AppState>, session: Session, for
                 caption class="table-caption" { "Who holds the child" }
                 thead { tr { th scope="col" { "Organisation" } th scope="col" { "How sure" } th scope="col" { "Records" } } }
                 tbody { @for h in &outcome.holders { tr {
-                    td { (h.organisation_name) @if h.own_organisation { " (yours)" } }
-                    td { (ui::tier_tag(&h.tier)) } td { (h.records) } } } }
+                    td data-label="Organisation" { (h.organisation_name) @if h.own_organisation { " (yours)" } }
+                    td data-label="How sure" { (ui::tier_tag(&h.tier)) } td data-label="Records" { (h.records) } } } }
             }
         }
         h2 class="heading-m" { "Searches" }
         (events_table(&outcome.searches))
     };
+    // Kept for this session and shown at its own address, so a reload or Back shows it again
+    // without a second (audited) search.
+    match state.keep_subject_access_answer(&session.actor, &session.page, &answer.0).await {
+        Ok(id) => Ok(see_other(&format!("/audit/subject-access/{id}"))),
+        Err(e) => {
+            tracing::warn!(error = %e, "a subject access answer could not be kept; shown once");
+            Ok(respond(StatusCode::OK, subject_access_page(&session, &SubjectForm::default(), &[], Some(answer))))
+        }
+    }
+}
+
+/// GET /audit/subject-access/{answer_id}: a subject access answer again, for the session that
+/// searched (404 for anyone else, and after a few hours). Not a new search: nothing is audited.
+pub async fn subject_access_answer(
+    State(state): State<AppState>,
+    session: Session,
+    Path(answer_id): Path<String>,
+) -> PageResult {
+    let shown = state
+        .kept_subject_access_answer(&session.actor, &session.page, &answer_id)
+        .await
+        .map_err(|e| PageError::new(e, &session))?;
+    let answer = maud::PreEscaped(shown);
     Ok(respond(StatusCode::OK, subject_access_page(&session, &SubjectForm::default(), &[], Some(answer))))
 }
 

@@ -63,8 +63,10 @@ fn shield_page(
                     p class="error-message" id="caseload-error" { span class="visually-hidden" { "Error: " } (ui::plain(message)) }
                 }
                 div class="hint" id="caseload-hint" {
-                    "CSV with a header row (local_ref, category, status, nhs_number, upn, given_name, family_name, "
-                    "date_of_birth, postcode) or NDJSON, one record a line."
+                    // The file's own column names, as the file must spell them: shown as code.
+                    "CSV with a header row ("
+                    code { "local_ref, category, status, nhs_number, upn, given_name, family_name, date_of_birth, postcode" }
+                    ") or NDJSON, one record a line."
                 }
                 input class="file-upload" type="file" id="caseload" name="caseload" accept=".csv,.ndjson,.jsonl"
                     aria-describedby="caseload-hint";
@@ -169,10 +171,10 @@ fn summary_panel(s: &SyncSummary, unconfirmed: bool) -> Markup {
                 }
                 thead { tr { th scope="col" { "Record reference" } th scope="col" { "Line" } th scope="col" { "What" } th scope="col" { "Problem" } } }
                 tbody { @for r in s.rejected.iter().take(500) { tr {
-                    td { (r.local_ref.as_deref().unwrap_or("No reference")) }
-                    td { (r.line) }
-                    td { (row_field(&r.field)) }
-                    td { (ui::plain(&r.message)) }
+                    td data-label="Record reference" { (r.local_ref.as_deref().unwrap_or("No reference")) }
+                    td data-label="Line" { (r.line) }
+                    td data-label="What" { (row_field(&r.field)) }
+                    td data-label="Problem" { (ui::plain(&r.message)) }
                 } } }
             }
         }

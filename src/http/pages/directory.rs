@@ -43,11 +43,11 @@ pub async fn search(
                 tbody {
                     @for o in &organisations {
                         tr {
-                            td { (o.name) br; span class="body-s" { (o.code) } }
-                            td { (ui::words(o.kind.as_str())) }
-                            td { a href=(ui::tel_href(&o.duty_phone)) class="link" { (o.duty_phone) } }
-                            td { @if let Some(p) = &o.out_of_hours_phone { a href=(ui::tel_href(p)) class="link" { (p) } } @else { "–" } }
-                            td { a href={ "mailto:" (o.secure_email) } class="link" { (o.secure_email) } }
+                            td data-label="Organisation" { (o.name) br; span class="body-s" { (o.code) } }
+                            td data-label="Kind" { (ui::words(o.kind.as_str())) }
+                            td data-label="Duty line" { a href=(ui::tel_href(&o.duty_phone)) class="link" { (o.duty_phone) } }
+                            td data-label="Out of hours" { @if let Some(p) = &o.out_of_hours_phone { a href=(ui::tel_href(p)) class="link" { (p) } } @else { "–" } }
+                            td data-label="Secure email" { a href={ "mailto:" (o.secure_email) } class="link" { (o.secure_email) } }
                         }
                     }
                 }

@@ -14,9 +14,12 @@ use maud::{Markup, html};
 use super::ui::{self, Input, Select};
 use super::{FormPairs, PageError, PageResult, Session, field_errors, respond, see_other};
 use crate::domain::FieldError;
+use crate::domain::area::AreaCoverage;
 use crate::domain::case_ref::parse_case_ref;
 use crate::domain::identity::RawSubject;
 use crate::domain::lookup::{LookupInput, Purpose};
+use crate::domain::organisation::OrgKind;
+use crate::domain::widen::Widen;
 use crate::http::AppState;
 use crate::http::access;
 use crate::http::error::ApiError;
@@ -418,6 +421,9 @@ pub async fn submit(State(state): State<AppState>, session: Session, form: FormP
 /// (404 for anyone else, and after a few hours). Not a new lookup: nothing is audited.
 pub async fn show(State(state): State<AppState>, session: Session, Path(lookup_id): Path<String>) -> PageResult {
     let err = |e| PageError::new(e, &session);
+    if lookup_id.starts_with(crate::service::page_state::SUBJECT_ACCESS_PREFIX) {
+        return Err(PageError::new(ApiError::NotFound, &session));
+    }
     let kept = state.kept_lookup_answer(&session.actor, &session.page, &lookup_id).await.map_err(err)?;
     let answer: LookupAnswer = serde_json::from_str(&kept.answer).map_err(|e| {
         tracing::error!(error = %e, "a kept lookup answer could not be read");
@@ -501,10 +507,94 @@ fn answer_page(session: &Session, a: &LookupAnswer, case_ref: Option<&str>) -> M
                 " participating organisations have registered records."
             }
         }
+        @if !a.known {
+            h2 class="heading-m" { "What to do next" }
+            ul class="list list-bullet" {
+                li { "Ask the organisations that do not take part directly, such as the child's school or GP practice if they are not listed below." }
+                li { "Note the lookup reference below on your case record: it shows you looked." }
+                @if !a.widen.is_empty() { li { "Widen the lookup (see below) and look up again." } }
+            }
+        }
+        @if let Some(area) = &c.area { (area_section(area)) }
+        (widen_section(&a.widen))
         p class="body-s" { "Lookup reference: " code { (a.lookup_id) } " (recorded in the audit trail)." }
         p class="body" { a href="/lookup" class="link" { "Look up another child" } }
     };
     ui::layout("Lookup answer", Some(session), body)
+}
+
+/// Who takes part in the child's area (or nationally): from the postcode district typed and the
+/// directory alone, so the same words for a child not known and a child held behind a shield.
+fn area_section(area: &AreaCoverage) -> Markup {
+    let missing: Vec<&str> = area
+        .kinds
+        .iter()
+        .filter(|k| k.participating == 0 && k.kind != OrgKind::Other)
+        .map(|k| kind_in_a_sentence(k.kind))
+        .collect();
+    html! {
+        h2 class="heading-m" id="area" {
+            @if area.local { "Who takes part in the child's area" } @else { "Who takes part across the country" }
+        }
+        p class="body" {
+            @if area.local { "Organisations that cover the area of the postcode you gave, or everywhere, by kind." }
+            @else { "You gave no postcode: adding one shows who takes part in the child's area." }
+        }
+        div class="table-wrap" {
+            table class="table" aria-labelledby="area" {
+                thead { tr { th scope="col" { "Kind" } th scope="col" { "Taking part" } th scope="col" { "Have sent records" } th scope="col" { "Last sent records" } } }
+                tbody {
+                    @for k in area.kinds.iter().filter(|k| k.participating > 0) {
+                        tr {
+                            th scope="row" { (kind_words(k.kind)) }
+                            td data-label="Taking part" { (k.participating) }
+                            td data-label="Have sent records" { (k.with_records) }
+                            td data-label="Last sent records" { (k.last_sync.as_deref().and_then(last_update).unwrap_or_else(|| "Not yet".into())) }
+                        }
+                    }
+                }
+            }
+        }
+        @if !missing.is_empty() {
+            p class="body" { "None taking part here: " (missing.join(", ")) ". Ask them directly." }
+        }
+    }
+}
+
+/// How to widen the lookup, decided from the fields given (never from what was found).
+fn widen_section(widen: &[Widen]) -> Markup {
+    html! {
+        @if !widen.is_empty() {
+            h2 class="heading-m" id="widen" { "Could a record have been missed?" }
+            ul class="list list-bullet" aria-labelledby="widen" {
+                @for w in widen { li { (w.advice()) } }
+            }
+        }
+    }
+}
+
+/// The same, inside a sentence.
+fn kind_in_a_sentence(kind: OrgKind) -> &'static str {
+    match kind {
+        OrgKind::LocalAuthority => "local authorities",
+        OrgKind::NhsTrust => "NHS trusts",
+        OrgKind::GpPractice => "GP practices",
+        OrgKind::School => "schools",
+        OrgKind::Police => "police forces",
+        OrgKind::Other => "other organisations",
+    }
+}
+
+/// A kind of organisation in plural words.
+fn kind_words(kind: OrgKind) -> &'static str {
+    match kind {
+        OrgKind::LocalAuthority => "Local authorities",
+        OrgKind::NhsTrust => "NHS trusts",
+        OrgKind::GpPractice => "GP practices",
+        OrgKind::School => "Schools",
+        OrgKind::Police => "Police forces",
+        OrgKind::Other => "Other organisations",
+    }
 }
 
 fn match_card(m: &MatchAnswer, can_request: bool, case_ref: Option<&str>) -> Markup {

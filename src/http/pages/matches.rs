@@ -28,20 +28,20 @@ pub async fn list(State(state): State<AppState>, session: Session) -> PageResult
                 tbody {
                     @for m in &matches {
                         tr {
-                            td { (m.local_ref) }
+                            td data-label="Our record" { (m.local_ref) }
                             @if let Some(other) = &m.other_organisation {
-                                td { (other.name) }
-                                td {
+                                td data-label="Also known to" { (other.name) }
+                                td data-label="Contact" {
                                     a href=(ui::tel_href(&other.duty_phone)) class="link" { (other.duty_phone) } br;
                                     a href={ "mailto:" (other.secure_email) } class="link" { (other.secure_email) }
                                 }
                             } @else {
                                 // A shielded record: its holder is never named; it has been alerted.
-                                td { strong { "A participating organisation" } " (shielded record)" }
-                                td { "They have been alerted and will contact you." }
+                                td data-label="Also known to" { strong { "A participating organisation" } " (shielded record)" }
+                                td data-label="Contact" { "They have been alerted and will contact you." }
                             }
-                            td { (ui::tier_tag(&m.tier)) " " (m.evidence) }
-                            td { (ui::date(m.first_seen)) }
+                            td data-label="How sure" { (ui::tier_tag(&m.tier)) " " (m.evidence) }
+                            td data-label="Since" { (ui::date(m.first_seen)) }
                             @if can_request {
                                 td { a href={ "/requests/new?match_id=" (m.match_id) } class="link" {
                                     "Request" span class="visually-hidden" { " the record behind match " (m.match_id) } } }

@@ -13,6 +13,7 @@ pub mod lookup;
 pub mod matches;
 pub mod requests;
 pub mod session;
+pub mod start;
 pub mod ui;
 pub mod users;
 
@@ -61,6 +62,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/audit/anomalies"),
     ("GET", "/audit/subject-access"),
     ("POST", "/audit/subject-access"),
+    ("GET", "/audit/subject-access/{answer_id}"),
     ("GET", "/audit/checkpoint"),
 ];
 
@@ -68,7 +70,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/sign-in", get(session::sign_in_form).post(session::sign_in))
         .route("/assets/app.css", get(stylesheet))
-        .route("/", get(session::home))
+        .route("/", get(start::home))
         .route("/sign-out", post(session::sign_out))
         .route("/directory", get(directory::search))
         .route("/lookup", get(lookup::form).post(lookup::submit))
@@ -89,6 +91,7 @@ pub fn routes() -> Router<AppState> {
         .route("/audit/export.csv", get(audit::export))
         .route("/audit/anomalies", get(audit::anomalies))
         .route("/audit/subject-access", get(audit::subject_access_form).post(audit::subject_access))
+        .route("/audit/subject-access/{answer_id}", get(audit::subject_access_answer))
         .route("/audit/checkpoint", get(audit::checkpoint))
         .layer(axum::middleware::map_response(page_headers))
 }

@@ -221,11 +221,11 @@ pub async fn list(State(state): State<AppState>, session: Session) -> PageResult
                 tbody {
                     @for r in &inbox {
                         tr {
-                            td { a href={ "/requests/" (r.request_id) } class="link" { (r.requesting_organisation.name) } }
-                            td { (r.local_ref.as_deref().unwrap_or("removed")) }
-                            td { (ui::words(r.urgency.as_str())) }
-                            td { (ui::when(r.due_at)) }
-                            td { (state_tag(r.state, r.overdue)) }
+                            td data-label="From" { a href={ "/requests/" (r.request_id) } class="link" { (r.requesting_organisation.name) } }
+                            td data-label="Our record" { (r.local_ref.as_deref().unwrap_or("removed")) }
+                            td data-label="Urgency" { (ui::words(r.urgency.as_str())) }
+                            td data-label="Answer by" { (ui::when(r.due_at)) }
+                            td data-label="State" { (state_tag(r.state, r.overdue)) }
                         }
                     }
                 }
@@ -241,12 +241,12 @@ pub async fn list(State(state): State<AppState>, session: Session) -> PageResult
                 tbody {
                     @for r in &ours {
                         tr {
-                            td { a href={ "/requests/" (r.request_id) } class="link" { (holder_name(r)) } }
-                            td { (r.case_ref.as_deref().unwrap_or("none given")) }
-                            td { (r.requested_by) }
-                            td { (ui::words(r.urgency.as_str())) }
-                            td { (ui::when(r.due_at)) }
-                            td { (state_tag(r.state, r.overdue)) }
+                            td data-label="To" { a href={ "/requests/" (r.request_id) } class="link" { (holder_name(r)) } }
+                            td data-label="Our case reference" { (r.case_ref.as_deref().unwrap_or("none given")) }
+                            td data-label="Asked by" { (r.requested_by) }
+                            td data-label="Urgency" { (ui::words(r.urgency.as_str())) }
+                            td data-label="Due" { (ui::when(r.due_at)) }
+                            td data-label="State" { (state_tag(r.state, r.overdue)) }
                         }
                     }
                 }
@@ -397,14 +397,14 @@ fn history_table(history: &[HistoryEntry]) -> Markup {
             tbody {
                 @for e in history {
                     tr {
-                        td { (ui::when(e.at)) }
-                        td {
+                        td data-label="When" { (ui::when(e.at)) }
+                        td data-label="What" {
                             (ui::request_step_words(&e.action, &e.to_state))
                             @if let Some(from) = &e.from_state { ": " (ui::words(from)) " → " (ui::words(&e.to_state)) }
                         }
-                        td { (e.by.as_deref().unwrap_or(if e.action == "escalated" { "the service" } else { "the holding organisation" }))
+                        td data-label="Who" { (e.by.as_deref().unwrap_or(if e.action == "escalated" { "the service" } else { "the holding organisation" }))
                             @if let Some(o) = &e.by_organisation { " (" (o) ")" } }
-                        td {
+                        td data-label="Note" {
                             @if let Some(how) = &e.how { "Sent by " (ui::words(how).to_lowercase()) ". " }
                             @if let Some(r) = &e.reference { "Reference " (r) ". " }
                             @if let Some(n) = &e.note { (n) }

@@ -387,25 +387,6 @@ pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap, session
     Ok(response)
 }
 
-/// GET /: who you are, and the pages your role may open.
-pub async fn home(session: Session) -> Response {
-    let links = ui::nav_links(&session);
-    let body = html! {
-        h1 class="heading-l" { "child-locator" }
-        p class="body-l" { "Is this child known to children's services somewhere else, and who do I call?" }
-        p class="body" {
-            "You are signed in as " strong { (session.actor.user_name) } " (" (ui::words(session.actor.role.as_str())) ") at "
-            (session.actor.org_name) "."
-        }
-        ul class="list" {
-            @for (path, label) in links {
-                li { a href=(path) class="link" { (label) } }
-            }
-        }
-    };
-    respond(StatusCode::OK, ui::layout("Start", Some(&session), body))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

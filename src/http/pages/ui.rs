@@ -44,7 +44,7 @@ pub fn layout(title: &str, session: Option<&Session>, main: Markup) -> Markup {
                         a href="/" class="header-service" { "child-locator" }
                         @if let Some(s) = session {
                             span class="header-user" {
-                                (s.actor.user_name) " · " (words(s.actor.role.as_str())) " · " (s.actor.org_name)
+                                (s.actor.user_name) ", " (s.actor.org_name)
                             }
                             form method="post" action="/sign-out" class="header-sign-out" {
                                 (csrf_field(s))

@@ -35,9 +35,9 @@ async fn page(state: &AppState, session: &Session, errors: &[FieldError], notice
             tbody {
                 @for u in &users {
                     tr {
-                        td { (u.name) } td { (ui::words(u.role.as_str())) } td { code { (u.token_hint) "…" } }
-                        td { (ui::date(u.created_at)) }
-                        td { @if let Some(at) = u.revoked_at { (ui::tag("Revoked", "grey")) " " (ui::date(at)) } @else { (ui::tag("Active", "green")) } }
+                        td data-label="Name" { (u.name) } td data-label="Role" { (ui::words(u.role.as_str())) } td data-label="Token starts" { code { (u.token_hint) "…" } }
+                        td data-label="Issued" { (ui::date(u.created_at)) }
+                        td data-label="State" { @if let Some(at) = u.revoked_at { (ui::tag("Revoked", "grey")) " " (ui::date(at)) } @else { (ui::tag("Active", "green")) } }
                         td {
                             @if u.revoked_at.is_none() && u.id != session.actor.user_id {
                                 // Irreversible: a confirmation page first (no script needed).
