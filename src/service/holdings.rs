@@ -47,6 +47,8 @@ impl Service {
             self.check_churn(actor.org_id, Some(actor)).await?;
         }
         let (change, id) = self.store.put_holding(actor.org_id, &holding, &self.key_id, self.clock.now_ms()).await?;
+        // One record sent is records sent: the area summary's "last sent records" counts it.
+        self.store.mark_synced(actor.org_id, self.clock.now_ms()).await?;
         if change == Change::Added {
             self.count_churn(actor.org_id, Some(actor), 1, 0, false).await?;
         }

@@ -152,6 +152,25 @@ async fn not_known_names_the_kinds_taking_part_in_the_childs_area_and_when_they_
     assert!(area.contains(&cells("Local authorities", "2</td><td data-label=\"Have sent records\">1<")), "{area}");
 }
 
+/// One record sent by PUT is records sent: the area summary must not say "Not yet" beside an
+/// organisation it counts among those that have sent records.
+#[suite::test(each_engine)]
+async fn one_record_sent_on_its_own_counts_as_records_sent_in_the_area_summary(engine: Engine) {
+    let app = TestApp::start(engine).await;
+    let council = app.org("E06000045", "local-authority").await;
+    let asker = app.org("E08000035", "local-authority").await;
+    app.state.set_organisation_areas(None, "E06000045", &parse_areas("SO14").unwrap()).await.unwrap();
+    app.state.set_organisation_areas(None, "E08000035", &parse_areas("LS").unwrap()).await.unwrap();
+    let subject = json!({"given_name": "Alfie", "family_name": "Demoson", "date_of_birth": "2019-09-30"});
+    holding(&app, &app.token(&council, Role::OrgAdmin).await, "SB-1", subject, false).await;
+    let web = WebSession::sign_in(&app, &app.token(&asker, Role::Practitioner).await).await;
+    let page = answer_page(&web, &by_name("Oliver", "Nowak", "SO14 3AA")).await;
+    let area = after_matches(&page);
+    assert!(area.contains("Have sent records\">1<"), "{engine:?}: {area}");
+    assert!(!area.contains("Not yet"), "{engine:?}: the council sent a record: {area}");
+    assert!(page.contains("(1 record, "), "{engine:?}: one record, not \"1 records\": {page}");
+}
+
 #[suite::test(each_engine)]
 async fn a_subject_access_answer_lives_at_its_own_address_and_a_reload_is_not_a_new_search(engine: Engine) {
     let app = TestApp::start(engine).await;
@@ -200,7 +219,7 @@ async fn start_pages_say_what_needs_attention_for_each_role(engine: Engine) {
     let start = admin.get("/").await.body;
     assert!(start.contains("Needs attention"), "{engine:?}: {start}");
     assert!(start.contains("0 requests to us waiting for an answer"), "{engine:?}: {start}");
-    assert!(start.contains("Your caseload has not been uploaded yet"), "{engine:?}: {start}");
+    assert!(start.contains("Records last sent "), "{engine:?}: the record just sent counts: {start}");
     assert!(start.contains("0 new matches"), "{engine:?}: {start}");
     assert!(!start.contains(">Pages<"), "{engine:?}: no copy of the navigation");
 
@@ -216,7 +235,7 @@ async fn start_pages_say_what_needs_attention_for_each_role(engine: Engine) {
     let start = admin.get("/").await.body;
     assert!(start.contains("1 request to us waiting for an answer"), "{engine:?}: {start}");
     assert!(!start.contains("past their deadline"), "{engine:?}: {start}");
-    assert!(start.contains("Caseload last uploaded Tue 24 Nov 2026"), "{engine:?}: UK time: {start}");
+    assert!(start.contains("Records last sent Tue 24 Nov 2026"), "{engine:?}: UK time: {start}");
     assert!(start.contains("1 new match with other organisations"), "{engine:?}: {start}");
 
     // Five hours on, the immediate request is overdue.
@@ -232,10 +251,12 @@ async fn start_pages_say_what_needs_attention_for_each_role(engine: Engine) {
         "{start}"
     );
 
+    // A third organisation has sent nothing: the operator sees it; a record sent by PUT counts.
+    app.org("RHM", "nhs-trust").await;
     let operator = WebSession::sign_in(&app, &app.token(&holder, Role::Operator).await).await;
     let start = operator.get("/").await.body;
-    assert!(start.contains("2 organisations taking part; 0 have sent no records"), "{engine:?}: {start}");
-    assert!(start.contains("1 has not sent their caseload in the last 7 days"), "{engine:?}: {start}");
+    assert!(start.contains("3 organisations taking part; 1 has sent no records"), "{engine:?}: {start}");
+    assert!(start.contains("1 has sent nothing in the last 7 days"), "{engine:?}: {start}");
 
     let practitioner = WebSession::sign_in(&app, &worker).await;
     let start = practitioner.get("/").await.body;

@@ -473,7 +473,8 @@ fn answer_page(session: &Session, a: &LookupAnswer, case_ref: Option<&str>) -> M
             p class="body-l" { strong { "This is not a statement that the child is safe." } }
             p class="body" {
                 (c.organisations_with_holdings) " of " (c.organisations_participating)
-                " participating organisations have registered records (" (c.holdings) " records"
+                " participating organisations have registered records (" (c.holdings)
+                @if c.holdings == 1 { " record" } @else { " records" }
                 @if let Some(at) = c.last_update.as_deref().and_then(last_update) { ", last updated " (at) } ")."
             }
         } @else {

@@ -113,8 +113,8 @@ async fn attention(state: &AppState, session: &Session) -> Result<Vec<Item>, cra
     if role == Role::OrgAdmin {
         let last = state.last_sync(actor).await?;
         let text = match last {
-            Some(at) => format!("Caseload last uploaded {}.", ui::when(at)),
-            None => "Your caseload has not been uploaded yet.".to_string(),
+            Some(at) => format!("Records last sent {}.", ui::when(at)),
+            None => "No records sent yet.".to_string(),
         };
         let stale = last.is_none_or(|at| now - at > STALE_SYNC_MS);
         items.push(Item { text, href: "/caseload", link: "Upload the caseload", urgent: stale });
@@ -141,7 +141,7 @@ async fn attention(state: &AppState, session: &Session) -> Result<Vec<Item>, cra
         let d = state.directory_health().await?;
         items.push(Item {
             text: format!(
-                "{} taking part; {} sent no records; {} not sent their caseload in the last 7 days.",
+                "{} taking part; {} sent no records; {} sent nothing in the last 7 days.",
                 plural(d.participating, "organisation", "organisations"),
                 plural(d.without_records, "has", "have"),
                 plural(d.not_sent_lately, "has", "have"),
