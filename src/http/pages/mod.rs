@@ -11,6 +11,7 @@ pub mod caseload;
 pub mod directory;
 pub mod lookup;
 pub mod matches;
+pub mod oidc;
 pub mod requests;
 pub mod session;
 pub mod ui;
@@ -32,6 +33,10 @@ pub use session::Session;
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/sign-in"),
     ("POST", "/sign-in"),
+    ("GET", "/sign-in/provider"),
+    ("GET", "/sign-in/provider/start"),
+    ("GET", "/sign-in/provider/callback"),
+    ("GET", "/signed-out"),
     ("GET", "/assets/app.css"),
     ("GET", "/"),
     ("POST", "/sign-out"),
@@ -68,6 +73,10 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/sign-in", get(session::sign_in_form).post(session::sign_in))
         .route("/assets/app.css", get(stylesheet))
+        .route("/sign-in/provider", get(oidc::choose))
+        .route("/sign-in/provider/start", get(oidc::start))
+        .route(oidc::CALLBACK, get(oidc::callback))
+        .route("/signed-out", get(oidc::signed_out))
         .route("/", get(session::home))
         .route("/sign-out", post(session::sign_out))
         .route("/directory", get(directory::search))
