@@ -767,9 +767,14 @@ impl Service {
     pub async fn provider_sign_out_url(&self, org_code: &str, back_to: &str) -> Option<(String, String)> {
         let org = self.store.organisation_by_code(org_code).await.ok()?;
         let provider = self.store.provider_of(org.id).await.ok()??;
-        let doc = self.provider_document(&provider.issuer, false).await.ok()?;
-        let raw = serde_json::to_value(&doc).ok()?;
+        // The crate's metadata type does not keep `end_session_endpoint` (RP-Initiated Logout):
+        // read it from the discovery document itself.
+        let discovery = format!("{}/.well-known/openid-configuration", provider.issuer.trim_end_matches('/'));
+        let response = self.oidc.http().get(discovery).send().await.ok()?.error_for_status().ok()?;
+        let raw: Value = response.json().await.ok()?;
         let endpoint = raw.get("end_session_endpoint")?.as_str()?;
+        // Only where the issuer itself may be (https, or http on loopback).
+        identity_provider::parse_issuer(endpoint).ok()?;
         let mut url = url::Url::parse(endpoint).ok()?;
         url.query_pairs_mut()
             .append_pair("client_id", &provider.client_id)

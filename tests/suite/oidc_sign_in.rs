@@ -290,8 +290,31 @@ async fn a_session_lasts_no_longer_than_the_id_token_or_the_configured_limit(eng
     let cookie = session_cookie(&browser, &app);
     app.clock.advance_ms(240_000);
     assert_eq!(get_with(&app, &cookie, "/lookup").await.0, StatusCode::OK, "within the ID token's five minutes");
-    app.clock.advance_ms(61_000);
+    // The provider stamped the token a moment after the app's (manual) clock was set: two
+    // minutes more is past its expiry whatever that moment was.
+    app.clock.advance_ms(120_000);
     assert_eq!(get_with(&app, &cookie, "/lookup").await.1.as_deref(), Some("/sign-in?ended=1"), "ended with it");
+
+    // An hour's ID token, but the organisation allows sessions of 5 minutes.
+    idp.configure(json!({"idTokenTtl": 3600})).await;
+    let input = child_locator::domain::identity_provider::ProviderInput {
+        issuer: Some(idp.issuer.clone()),
+        client_id: Some("client-a".into()),
+        client_secret: Some("secret-a".into()),
+        scopes: Some("profile email groups".into()),
+        roles: child_locator::domain::identity_provider::RoleMapping { practitioner: vec!["sw".into()], ..Default::default() },
+        session_max_minutes: Some(5),
+        ..Default::default()
+    };
+    app.state.set_identity_provider(None, A, input).await.expect("provider set");
+    person(&idp, "ivy", json!(["sw"])).await;
+    let mut browser = Browser::default();
+    assert_eq!(browser.sign_in(&app, A).await.status, StatusCode::OK);
+    let cookie = session_cookie(&browser, &app);
+    app.clock.advance_ms(4 * 60_000);
+    assert_eq!(get_with(&app, &cookie, "/lookup").await.0, StatusCode::OK, "within the organisation's five minutes");
+    app.clock.advance_ms(61_000);
+    assert_eq!(get_with(&app, &cookie, "/lookup").await.1.as_deref(), Some("/sign-in?ended=1"), "ended at its limit");
 }
 
 #[suite::test(each_engine, requires = provider_available)]

@@ -59,7 +59,10 @@ impl IdP {
             .spawn()
             .expect("node starts the provider");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("the provider's first line");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        stdout.read_line(&mut line).expect("the provider's first line");
+        // Keep reading what it prints: a closed pipe would kill it at its next line.
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
         let first: Value = serde_json::from_str(&line).expect("the provider says its issuer");
         let issuer = first["issuer"].as_str().expect("issuer").to_string();
         IdP { child, issuer, http: reqwest::Client::new() }
