@@ -14,6 +14,7 @@ use crate::domain::identity_provider::{ProviderInput, RoleMapping};
 use crate::service::oidc::ProviderView;
 
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once per process by clap
 pub enum ProviderCommand {
     /// Set (or replace) CODE's identity provider and which claim values give which role.
     Set {
@@ -114,7 +115,12 @@ pub async fn run(command: ProviderCommand, settings: Settings) -> anyhow::Result
                     println!("set {}", describe(&view));
                     Ok(ExitCode::SUCCESS)
                 }
-                Err(crate::service::ServiceError::Invalid(errors)) => Ok(super::org::invalid(&errors)),
+                Err(crate::service::ServiceError::Invalid(errors)) => {
+                    for e in &errors {
+                        eprintln!("locator: {}: {}", e.field, e.message);
+                    }
+                    Ok(ExitCode::from(2))
+                }
                 Err(e) => Err(e.into()),
             }
         }

@@ -202,11 +202,11 @@ async fn no_provider_code_state_token_or_secret_reaches_a_log_line_or_the_databa
     idp.account("lee", json!({"name": "Lee", "groups": ["sw"]})).await;
     idp.login_as("lee").await;
     let mut browser = Browser::default();
-    let callback = browser.to_callback(&app, "E06000001").await;
+    let callback = browser.until_callback(&app, "E06000001").await;
     assert_eq!(browser.get(&callback).await.status, StatusCode::OK);
     assert_eq!(browser.get(&callback).await.status, StatusCode::FORBIDDEN, "a replay, refused and audited");
     idp.configure(json!({"idTokenTtl": 1})).await;
-    let late = browser.to_callback(&app, "E06000001").await;
+    let late = browser.until_callback(&app, "E06000001").await;
     app.clock.advance_ms(120_000);
     assert_eq!(browser.get(&late).await.status, StatusCode::FORBIDDEN, "expired, refused and audited");
 

@@ -160,8 +160,8 @@ async fn one_organisations_provider_can_never_sign_anyone_in_to_another(engine: 
 
     // A code the provider issued for A's sign-in, brought back with B's sign-in's state.
     let mut browser = Browser::default();
-    let for_a = browser.to_callback(&app, A).await;
-    let for_b = browser.to_callback(&app, B).await;
+    let for_a = browser.until_callback(&app, A).await;
+    let for_b = browser.until_callback(&app, B).await;
     let code_a = query_param(&for_a, "code").unwrap();
     let state_b = query_param(&for_b, "state").unwrap();
     let mixed = app.url(&format!(
@@ -195,7 +195,7 @@ async fn a_replayed_state_or_a_callback_in_another_browser_is_refused(engine: En
     let (app, idp) = app_with_provider(engine).await;
     person(&idp, "dan", json!(["sw"])).await;
     let mut browser = Browser::default();
-    let callback = browser.to_callback(&app, A).await;
+    let callback = browser.until_callback(&app, A).await;
     assert_eq!(browser.get(&callback).await.status, StatusCode::OK);
     // The same callback again (state, code and nonce used once already).
     let replay = browser.get(&callback).await;
@@ -203,14 +203,14 @@ async fn a_replayed_state_or_a_callback_in_another_browser_is_refused(engine: En
 
     // A callback opened in another browser (a planted sign-in): refused, and its state is spent.
     let mut victim_side = Browser::default();
-    let planted = victim_side.to_callback(&app, A).await;
+    let planted = victim_side.until_callback(&app, A).await;
     let mut other = Browser::default();
     assert_eq!(other.get(&planted).await.status, StatusCode::FORBIDDEN);
     assert_eq!(victim_side.get(&planted).await.status, StatusCode::FORBIDDEN, "the state cannot be used again");
 
     // The code of a finished sign-in brought back under a new sign-in's state: its nonce is not
     // that sign-in's, and the provider will not redeem a code twice.
-    let fresh = browser.to_callback(&app, A).await;
+    let fresh = browser.until_callback(&app, A).await;
     let replayed_code = app.url(&format!(
         "/sign-in/provider/callback?{}",
         form_urlencoded::Serializer::new(String::new())
@@ -236,7 +236,7 @@ async fn an_expired_id_token_is_refused(engine: Engine) {
     idp.configure(json!({"idTokenTtl": 5})).await;
     person(&idp, "fay", json!(["sw"])).await;
     let mut browser = Browser::default();
-    let callback = browser.to_callback(&app, A).await;
+    let callback = browser.until_callback(&app, A).await;
     // 90 seconds on the app's clock: well inside the sign-in's 10 minutes, past the ID token's
     // 5 seconds and the 60 seconds of skew.
     app.clock.advance_ms(90_000);
@@ -302,7 +302,10 @@ async fn a_session_lasts_no_longer_than_the_id_token_or_the_configured_limit(eng
         client_id: Some("client-a".into()),
         client_secret: Some("secret-a".into()),
         scopes: Some("profile email groups".into()),
-        roles: child_locator::domain::identity_provider::RoleMapping { practitioner: vec!["sw".into()], ..Default::default() },
+        roles: child_locator::domain::identity_provider::RoleMapping {
+            practitioner: vec!["sw".into()],
+            ..Default::default()
+        },
         session_max_minutes: Some(5),
         ..Default::default()
     };
@@ -443,5 +446,98 @@ async fn the_whole_provider_sign_in_and_sign_out_work_in_chromium() {
     let _ = driver.wait();
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
+    }
+}
+
+/// A PEM file of a test-only private key (tests/fixtures/client-keys) in `dir`.
+fn pem_file(dir: &std::path::Path, der: &[u8], label: &str) -> String {
+    use base64::Engine;
+    let body = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = body.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
+    let path = dir.join(format!("{}.pem", label.replace(' ', "-").to_lowercase()));
+    std::fs::write(&path, format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))).unwrap();
+    format!("file:{}", path.display())
+}
+
+#[suite::test(each_engine, requires = provider_available)]
+async fn an_organisation_can_authenticate_to_its_provider_with_a_private_key(engine: Engine) {
+    // As NHS CIS2 requires: private_key_jwt at the provider's token endpoint, RSA and P-256.
+    let app = TestApp::start(engine).await;
+    clock_to_now(&app);
+    app.org(A, "local-authority").await;
+    app.org(B, "local-authority").await;
+    let rsa: Value = serde_json::from_str(include_str!("../fixtures/client-keys/rsa-a.public.jwk.json")).unwrap();
+    let ec: Value = serde_json::from_str(include_str!("../fixtures/client-keys/ec-a.public.jwk.json")).unwrap();
+    let with_key = |id: &str, jwk: &Value| {
+        let mut c = client(id, "unused", &app);
+        c.as_object_mut().unwrap().remove("client_secret");
+        c["token_endpoint_auth_method"] = json!("private_key_jwt");
+        c["jwks"] = json!({"keys": [jwk]});
+        c
+    };
+    let idp = IdP::start(&[with_key("client-rsa", &rsa), with_key("client-ec", &ec)]);
+    let keys = tempfile::tempdir().unwrap();
+    let rsa_ref = pem_file(keys.path(), include_bytes!("../fixtures/client-keys/rsa-a.der"), "RSA PRIVATE KEY");
+    let ec_ref = pem_file(keys.path(), include_bytes!("../fixtures/client-keys/ec-a.pkcs8.der"), "PRIVATE KEY");
+    for (org, client_id, key_ref) in [(A, "client-rsa", rsa_ref), (B, "client-ec", ec_ref)] {
+        let input = child_locator::domain::identity_provider::ProviderInput {
+            issuer: Some(idp.issuer.clone()),
+            client_id: Some(client_id.into()),
+            private_key_ref: Some(key_ref),
+            scopes: Some("profile groups".into()),
+            roles: child_locator::domain::identity_provider::RoleMapping {
+                practitioner: vec!["sw".into()],
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let view = app.state.set_identity_provider(None, org, input).await.expect("provider set");
+        assert_eq!(view.client_authentication, "private_key");
+    }
+    person(&idp, "lou", json!(["sw"])).await;
+    let page = Browser::default().sign_in(&app, A).await;
+    assert_eq!(page.status, StatusCode::OK, "RSA: {}", page.body);
+    person(&idp, "mo", json!(["sw"])).await;
+    let page = Browser::default().sign_in(&app, B).await;
+    assert_eq!(page.status, StatusCode::OK, "P-256: {}", page.body);
+}
+
+#[suite::test]
+fn the_operator_sets_shows_and_removes_a_provider_on_the_command_line_with_the_secret_from_stdin() {
+    use common::cli::{add_org, locator, stdout};
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    add_org(dir.path(), "E06000001", "local-authority");
+    let mut child = locator(dir.path())
+        .args(["org", "provider", "set", "E06000001", "--issuer", "https://login.example.test/tenant/v2.0"])
+        .args(["--client-id", "app-1", "--client-secret-stdin", "--label", "Microsoft Entra ID"])
+        .args(["--role-claim", "roles", "--practitioner", "Locator.Practitioner", "--org-admin", "Locator.Admin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"canary-cli-secret-77aa\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let shown = stdout(&locator(dir.path()).args(["org", "provider", "show", "E06000001"]).output().unwrap());
+    assert!(shown.contains("client_id=app-1") && shown.contains("secret=sealed"), "{shown}");
+    assert!(shown.contains("practitioner=Locator.Practitioner") && !shown.contains("canary-cli-secret"), "{shown}");
+    // A bad issuer names the option; the secret is never echoed.
+    let bad = locator(dir.path())
+        .args(["org", "provider", "set", "E06000001", "--issuer", "http://evil.example", "--client-id", "x"])
+        .args(["--client-secret-ref", "env:IDP_SECRET", "--practitioner", "sw"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("issuer"));
+    let removed = locator(dir.path()).args(["org", "provider", "remove", "E06000001"]).output().unwrap();
+    assert!(removed.status.success());
+    let gone = locator(dir.path()).args(["org", "provider", "show", "E06000001"]).output().unwrap();
+    assert!(!gone.status.success());
+    for file in ["locator.db", "locator.db-wal"] {
+        if let Ok(bytes) = std::fs::read(dir.path().join(file)) {
+            assert!(!bytes.windows(22).any(|w| w == b"canary-cli-secret-77aa"), "{file} holds the secret");
+        }
     }
 }

@@ -28,7 +28,7 @@ fn state_cookie(secure: bool, value: &str, max_age: i64) -> Option<HeaderValue> 
     HeaderValue::from_str(&format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{flags}")).ok()
 }
 
-fn read_state_cookie<'a>(headers: &'a HeaderMap, secure: bool) -> Option<&'a str> {
+fn read_state_cookie(headers: &HeaderMap, secure: bool) -> Option<&str> {
     let accepted: &[&str] = if secure { &[STATE_COOKIE.1] } else { &[STATE_COOKIE.0, STATE_COOKIE.1] };
     headers
         .get_all(header::COOKIE)

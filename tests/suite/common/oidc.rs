@@ -209,7 +209,7 @@ impl Browser {
 
     /// Starts a sign-in for `org_code` and follows the provider's redirects until it sends the
     /// browser back: the callback URL (with `code` and `state`), not yet opened.
-    pub async fn to_callback(&mut self, app: &TestApp, org_code: &str) -> String {
+    pub async fn until_callback(&mut self, app: &TestApp, org_code: &str) -> String {
         let mut url = app.url(&format!("/sign-in/provider/start?org={org_code}"));
         for _ in 0..10 {
             let page = self.get(&url).await;
@@ -224,7 +224,7 @@ impl Browser {
 
     /// The whole sign-in: the callback's page.
     pub async fn sign_in(&mut self, app: &TestApp, org_code: &str) -> Page {
-        let callback = self.to_callback(app, org_code).await;
+        let callback = self.until_callback(app, org_code).await;
         self.get(&callback).await
     }
 }
