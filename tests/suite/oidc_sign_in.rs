@@ -419,9 +419,32 @@ async fn the_whole_provider_sign_in_and_sign_out_work_in_chromium() {
         .connect(&format!("http://127.0.0.1:{port}"))
         .await
         .expect("chromedriver session");
+    // axe-core (tests/ui, `npm ci`) on the new pages: no serious or critical violation.
+    let axe = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ui/node_modules/axe-core/axe.min.js"),
+    );
+    if axe.is_err() {
+        assert!(!common::in_ci(), "axe-core is not installed in tests/ui");
+        eprintln!("axe-core is not installed in tests/ui: the accessibility check of these pages is skipped");
+    }
+    let accessible = |name: &'static str| {
+        let (client, axe) = (client.clone(), axe.as_ref().ok().cloned());
+        async move {
+            let Some(axe) = axe else { return };
+            client.execute(&format!("{axe};return true;"), vec![]).await.expect("inject axe-core");
+            let script = "const done = arguments[arguments.length - 1];\
+                axe.run(document, {resultTypes: ['violations']})\
+                  .then(r => done(r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')\
+                     .map(v => v.id)))\
+                  .catch(e => done(['axe-error: ' + String(e)]));";
+            let serious = client.execute_async(script, vec![]).await.expect("axe runs");
+            assert_eq!(serious, json!([]), "{name}: accessibility violations");
+        }
+    };
     let journey = async {
         client.goto(&app.url("/sign-in")).await.expect("sign-in page");
         client.find(Locator::Id("provider-sign-in")).await.expect("the provider link").click().await.expect("click");
+        accessible("choose your organisation").await;
         client
             .find(Locator::LinkText("Sign in with Test Identity Provider (E06000001 Test Organisation)"))
             .await
@@ -436,6 +459,7 @@ async fn the_whole_provider_sign_in_and_sign_out_work_in_chromium() {
         assert!(body.contains("Person kim"), "{body}");
         client.find(Locator::Css(".header-sign-out button")).await.expect("sign out").click().await.expect("click");
         client.wait().for_element(Locator::Id("provider-sign-out")).await.expect("the provider's sign-out offered");
+        accessible("signed out").await;
         client.goto(&app.url("/lookup")).await.unwrap();
         let url = client.current_url().await.unwrap();
         assert_eq!(url.path(), "/sign-in", "signed out");
