@@ -565,3 +565,23 @@ fn the_operator_sets_shows_and_removes_a_provider_on_the_command_line_with_the_s
         }
     }
 }
+
+#[suite::test(each_engine, requires = provider_available)]
+async fn a_user_an_org_admin_revokes_is_signed_out_at_once_and_stays_out_whatever_the_provider_says(engine: Engine) {
+    let (app, idp) = app_with_provider(engine).await;
+    person(&idp, "nia", json!(["sw"])).await;
+    let mut browser = Browser::default();
+    assert_eq!(browser.sign_in(&app, A).await.status, StatusCode::OK);
+    let cookie = session_cookie(&browser, &app);
+    let org = app.state.organisation_by_code(A).await.unwrap();
+    let admin = app.token(&org, Role::OrgAdmin).await;
+    let (_, users) = app.get(&admin, "/api/v1/users").await;
+    let id =
+        users["users"].as_array().unwrap().iter().find(|u| u["name"] == "Person nia").unwrap()["id"].as_i64().unwrap();
+    let (status, body) = app.post(&admin, &format!("/api/v1/users/{id}/revoke"), &json!({})).await;
+    assert!(status.is_success(), "{body}");
+    assert_eq!(get_with(&app, &cookie, "/lookup").await.1.as_deref(), Some("/sign-in?ended=1"), "signed out at once");
+    let again = Browser::default().sign_in(&app, A).await;
+    assert_eq!(again.status, StatusCode::FORBIDDEN, "the provider still says sw: {}", again.body);
+    assert_eq!(refusal_reasons(&app).await, vec!["revoked_here"]);
+}
