@@ -134,6 +134,9 @@ pub struct OAuthSettings {
     pub max_assertion_lifetime: Duration,
     /// Clock difference tolerated between a client and this service (default 30 seconds).
     pub clock_skew: Duration,
+    /// `LOCATOR_PUBLIC_URL` without a trailing `/`, when set: identity providers send people back
+    /// to it (else to the host the browser asked for).
+    pub public_base: Option<String>,
 }
 
 impl OAuthSettings {
@@ -148,7 +151,7 @@ impl OAuthSettings {
         }
         let token_endpoint = match &file.token_endpoint {
             Some(url) => url.trim().to_string(),
-            None => format!("{}/oauth/token", base.unwrap_or_else(|| format!("http://{bind}"))),
+            None => format!("{}/oauth/token", base.clone().unwrap_or_else(|| format!("http://{bind}"))),
         };
         Ok(OAuthSettings {
             token_endpoint,
@@ -159,6 +162,7 @@ impl OAuthSettings {
                 file.max_assertion_lifetime_secs.unwrap_or(300).clamp(10, 300),
             )),
             clock_skew: Duration::from_secs(u64::from(file.clock_skew_secs.unwrap_or(30).min(120))),
+            public_base: base,
         })
     }
 }

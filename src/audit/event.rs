@@ -50,10 +50,20 @@ pub enum EventType {
     ClientTokenIssued,
     /// An organisation's long-lived API tokens were turned off or on.
     TokenPolicyChanged,
+    /// An organisation's OpenID Connect provider was set or removed (never its secret).
+    IdentityProviderChanged,
+    /// A person signed in through their organisation's identity provider.
+    SignedIn,
+    /// A sign-in through an identity provider was refused, and why.
+    SignInRefused,
+    /// A person's first sign-in through their provider created their user (just in time).
+    UserProvisioned,
+    /// A provider user's role changed, or they were disabled or enabled, by their claims.
+    RoleChanged,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 32] = [
+    pub const ALL: [EventType; 37] = [
         EventType::Lookup,
         EventType::SubjectAccess,
         EventType::ShieldedHit,
@@ -86,6 +96,11 @@ impl EventType {
         EventType::ClientRevoked,
         EventType::ClientTokenIssued,
         EventType::TokenPolicyChanged,
+        EventType::IdentityProviderChanged,
+        EventType::SignedIn,
+        EventType::SignInRefused,
+        EventType::UserProvisioned,
+        EventType::RoleChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -122,6 +137,11 @@ impl EventType {
             EventType::ClientRevoked => "client_revoked",
             EventType::ClientTokenIssued => "client_token_issued",
             EventType::TokenPolicyChanged => "token_policy_changed",
+            EventType::IdentityProviderChanged => "identity_provider_changed",
+            EventType::SignedIn => "signed_in",
+            EventType::SignInRefused => "sign_in_refused",
+            EventType::UserProvisioned => "user_provisioned",
+            EventType::RoleChanged => "role_changed",
         }
     }
 

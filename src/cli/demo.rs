@@ -125,6 +125,7 @@ pub async fn demo(mut settings: Settings) -> anyhow::Result<ExitCode> {
         let areas = crate::domain::area::parse_areas(areas).map_err(|e| anyhow::anyhow!("demo areas: {e:?}"))?;
         service.set_organisation_areas(None, code, &areas).await?;
     }
+    let demo_idp = demo_identity_provider(&service).await?;
     for (code, csv) in DEMO_CASELOADS {
         let org = service.organisation_by_code(code).await?;
         let format = crate::domain::sync::SyncFormat::Csv;
@@ -143,6 +144,12 @@ pub async fn demo(mut settings: Settings) -> anyhow::Result<ExitCode> {
             "\nTo see the holder's side (its matches and the requests made to it), sign in as DEMO-LA-SOUTH \
              (it holds Ruby, the child in the lookup below); DEMO-LA-NORTH is the asking side."
         );
+        if let Some(issuer) = &demo_idp {
+            println!(
+                "\nOr sign in with the demo identity provider ({issuer}, made-up people only): open \
+                 http://{addr}/sign-in/provider and choose Northshire County Council (DEMO)."
+            );
+        }
         if let Some((_, _, token)) = tokens.first() {
             println!("\nTry a lookup (the DEMO-LA-NORTH practitioner asks about a fake child):");
             println!(
@@ -152,4 +159,30 @@ pub async fn demo(mut settings: Settings) -> anyhow::Result<ExitCode> {
         }
     })
     .await
+}
+
+/// The demo's identity provider, when `LOCATOR_DEMO_IDP` names one (the test provider started
+/// with `OIDC_DEMO=1 PORT=9400 node tests/oidc/provider.mjs`, README): DEMO-LA-NORTH's people sign
+/// in through it, with the groups `sw`, `ig` and `admins` giving the three roles.
+async fn demo_identity_provider(service: &Service) -> anyhow::Result<Option<String>> {
+    let Ok(issuer) = std::env::var("LOCATOR_DEMO_IDP") else { return Ok(None) };
+    let input = crate::domain::identity_provider::ProviderInput {
+        label: Some("the demo identity provider".into()),
+        issuer: Some(issuer.trim().trim_end_matches('/').to_string()),
+        client_id: Some("child-locator-demo".into()),
+        // The demo provider's published demo-only secret; nothing real is behind it.
+        client_secret: Some("demo-only-secret".into()),
+        scopes: Some("profile email groups".into()),
+        roles: crate::domain::identity_provider::RoleMapping {
+            practitioner: vec!["sw".into()],
+            ig_officer: vec!["ig".into()],
+            org_admin: vec!["admins".into()],
+        },
+        ..Default::default()
+    };
+    let view = service
+        .set_identity_provider(None, "DEMO-LA-NORTH", input)
+        .await
+        .map_err(|e| anyhow::anyhow!("LOCATOR_DEMO_IDP: the demo identity provider cannot be set: {e}"))?;
+    Ok(Some(view.issuer))
 }

@@ -8,6 +8,7 @@ mod demo;
 mod import;
 mod key;
 mod org;
+mod provider;
 mod purge;
 mod serve;
 mod user;

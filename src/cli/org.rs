@@ -60,9 +60,15 @@ pub enum OrgCommand {
         #[arg(long)]
         active: Option<bool>,
     },
+    /// The organisation's OpenID Connect provider: its people sign in through it.
+    #[command(subcommand)]
+    Provider(super::provider::ProviderCommand),
 }
 
 pub async fn run(command: OrgCommand, settings: Settings) -> anyhow::Result<ExitCode> {
+    if let OrgCommand::Provider(command) = command {
+        return super::provider::run(command, settings).await;
+    }
     with_service(settings, async |service| match command {
         OrgCommand::Add { code, name, kind, duty_phone, out_of_hours_phone, secure_email } => {
             let input = OrganisationInput {
@@ -112,6 +118,7 @@ pub async fn run(command: OrgCommand, settings: Settings) -> anyhow::Result<Exit
             println!("updated {}", line(&org));
             Ok(ExitCode::SUCCESS)
         }
+        OrgCommand::Provider(_) => unreachable!("handled above"),
     })
     .await
 }

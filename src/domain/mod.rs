@@ -10,6 +10,7 @@ pub mod enumeration;
 pub mod error;
 pub mod holding;
 pub mod identity;
+pub mod identity_provider;
 pub mod input;
 pub mod keyring;
 pub mod lookup;

@@ -17,9 +17,21 @@ use Role::{IgOfficer as Ig, Operator as Op, OrgAdmin as Admin, Practitioner as P
 const EVERYONE: &[Role] = &[Pr, Ig, Admin, Op];
 
 /// Routes that need no token: probes, metrics, the API description, the web sign-in page
-/// with its stylesheet, and the OAuth token endpoint (a signed client assertion authenticates).
-pub const PUBLIC: &[&str] =
-    &["/healthz", "/readyz", "/metrics", "/openapi.json", "/sign-in", "/assets/app.css", "/oauth/token"];
+/// with its stylesheet, the OAuth token endpoint (a signed client assertion authenticates), and
+/// sign-in through an identity provider (the provider authenticates; `pages/oidc.rs`).
+pub const PUBLIC: &[&str] = &[
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/openapi.json",
+    "/sign-in",
+    "/assets/app.css",
+    "/oauth/token",
+    "/sign-in/provider",
+    "/sign-in/provider/start",
+    "/sign-in/provider/callback",
+    "/signed-out",
+];
 
 pub const RULES: &[Rule] = &[
     Rule { method: "GET", path: "/api/v1/me", roles: EVERYONE, why: "who am I" },
@@ -60,6 +72,24 @@ pub const RULES: &[Rule] = &[
         path: "/api/v1/organisations/{code}/token-policy",
         roles: &[Admin, Op],
         why: "turn long-lived API tokens off or on (org-admin: own organisation)",
+    },
+    Rule {
+        method: "GET",
+        path: "/api/v1/organisations/{code}/identity-provider",
+        roles: &[Admin, Op],
+        why: "the organisation's OpenID Connect provider, never its secret (org-admin: own organisation)",
+    },
+    Rule {
+        method: "PUT",
+        path: "/api/v1/organisations/{code}/identity-provider",
+        roles: &[Op],
+        why: "set an organisation's OpenID Connect provider and claim → role mapping",
+    },
+    Rule {
+        method: "DELETE",
+        path: "/api/v1/organisations/{code}/identity-provider",
+        roles: &[Op],
+        why: "remove an organisation's provider: its people sign in no more through it",
     },
     Rule { method: "POST", path: "/api/v1/lookups", roles: &[Pr], why: "is this child known elsewhere?" },
     Rule {

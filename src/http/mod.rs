@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod holdings;
+pub mod identity_providers;
 pub mod json;
 pub mod lookups;
 pub mod me;
@@ -91,6 +92,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(clients::routes())
         .merge(health::routes())
         .merge(holdings::routes())
+        .merge(identity_providers::routes())
         .merge(lookups::routes())
         .merge(me::routes())
         .merge(oauth::routes())

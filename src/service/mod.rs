@@ -13,6 +13,7 @@ pub mod limits;
 pub mod lookups;
 pub mod node;
 pub mod offline;
+pub mod oidc;
 pub mod outbox;
 pub mod page_state;
 pub mod prefilter;
@@ -114,6 +115,8 @@ pub struct Service {
     notices: Vec<String>,
     /// The webhook delivery client, built on first use (see `outbox`).
     webhook_client: std::sync::OnceLock<reqwest::Client>,
+    /// OpenID Connect providers' discovery documents and keys, and the client that fetches them.
+    oidc: oidc::ProviderCache,
 }
 
 /// The audit writer task; await it after the last `AuditLog` clone is dropped.
@@ -206,6 +209,7 @@ impl Service {
             participants_cache: Default::default(),
             notices,
             webhook_client: Default::default(),
+            oidc: Default::default(),
         };
         service.settle_unpublished_requests().await.context("cannot settle unpublished requests")?;
         Ok((service, AuditTask(task, recorder)))

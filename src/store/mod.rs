@@ -7,6 +7,7 @@ pub mod audit_views;
 pub mod churn;
 pub mod clients;
 pub mod holdings;
+pub mod identity_providers;
 pub mod matches;
 pub mod organisations;
 pub mod outbox;

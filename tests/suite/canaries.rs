@@ -165,3 +165,69 @@ async fn canaries_reach_no_table_of_a_postgresql_dump() {
     assert!(text.contains("COPY"), "the dump has the tables' data");
     assert!(leaks(&text).is_empty(), "{:?} in the PostgreSQL data", leaks(&text));
 }
+
+/// Captures every log line (all levels) written on this thread while it is set.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A sign-in through an identity provider (and a replay, and an expired one): no code, state,
+/// ID token, access token or client secret reaches a log line, the audit trail or the database.
+#[suite::test(each_engine, requires = common::oidc::provider_available)]
+async fn no_provider_code_state_token_or_secret_reaches_a_log_line_or_the_database(engine: Engine) {
+    use common::oidc::{Browser, IdP, client, clock_to_now, configure_org, query_param};
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let app = TestApp::start(engine).await;
+    clock_to_now(&app);
+    app.org("E06000001", "local-authority").await;
+    let secret = "canary-idp-secret-5b7e0c";
+    let idp = IdP::start(&[client("client-a", secret, &app)]);
+    configure_org(&app, &idp, "E06000001", "client-a", secret).await;
+    idp.account("lee", json!({"name": "Lee", "groups": ["sw"]})).await;
+    idp.login_as("lee").await;
+    let mut browser = Browser::default();
+    let callback = browser.until_callback(&app, "E06000001").await;
+    assert_eq!(browser.get(&callback).await.status, StatusCode::OK);
+    assert_eq!(browser.get(&callback).await.status, StatusCode::FORBIDDEN, "a replay, refused and audited");
+    idp.configure(json!({"idTokenTtl": 1})).await;
+    let late = browser.until_callback(&app, "E06000001").await;
+    app.clock.advance_ms(120_000);
+    assert_eq!(browser.get(&late).await.status, StatusCode::FORBIDDEN, "expired, refused and audited");
+
+    let session = browser.cookie(&app, "locator-session").expect("session");
+    let mut canaries = vec![secret.to_string(), session];
+    for url in [&callback, &late] {
+        canaries.push(query_param(url, "code").unwrap());
+        canaries.push(query_param(url, "state").unwrap());
+    }
+    let logs = String::from_utf8_lossy(&captured.0.lock().unwrap()).to_string();
+    assert!(logs.contains("identity provider"), "the capture sees the sign-in's log lines");
+    for canary in &canaries {
+        assert!(!logs.contains(canary.as_str()), "{engine:?}: a log line carries a code, state or secret");
+    }
+    // Any JWT (an ID token, an access token, a client assertion) starts `eyJ`.
+    assert!(!logs.contains("eyJ"), "{engine:?}: a log line carries a token");
+    let audit = serde_json::to_string(&app.audit_bodies().await).unwrap();
+    for canary in &canaries {
+        assert!(!audit.contains(canary.as_str()), "{engine:?}: the audit trail carries a secret");
+    }
+    assert!(!audit.contains("eyJ"));
+    let refs: Vec<&str> = canaries.iter().map(String::as_str).collect();
+    app.assert_db_files_free_of(&refs);
+}

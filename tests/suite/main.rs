@@ -24,6 +24,7 @@ mod docs;
 mod faults;
 mod hardening;
 mod key_rotation;
+mod oidc_sign_in;
 mod store;
 mod ui_browser;
 mod ui_desk_acts;

@@ -11,6 +11,7 @@ pub mod caseload;
 pub mod directory;
 pub mod lookup;
 pub mod matches;
+pub mod oidc;
 pub mod requests;
 pub mod session;
 pub mod start;
@@ -33,6 +34,10 @@ pub use session::Session;
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/sign-in"),
     ("POST", "/sign-in"),
+    ("GET", "/sign-in/provider"),
+    ("GET", "/sign-in/provider/start"),
+    ("GET", "/sign-in/provider/callback"),
+    ("GET", "/signed-out"),
     ("GET", "/assets/app.css"),
     ("GET", "/"),
     ("POST", "/sign-out"),
@@ -71,6 +76,10 @@ pub fn routes() -> Router<AppState> {
         .route("/sign-in", get(session::sign_in_form).post(session::sign_in))
         .route("/assets/app.css", get(stylesheet))
         .route("/", get(start::home))
+        .route("/sign-in/provider", get(oidc::choose))
+        .route("/sign-in/provider/start", get(oidc::start))
+        .route(oidc::CALLBACK, get(oidc::callback))
+        .route("/signed-out", get(oidc::signed_out))
         .route("/sign-out", post(session::sign_out))
         .route("/directory", get(directory::search))
         .route("/lookup", get(lookup::form).post(lookup::submit))

@@ -119,7 +119,7 @@ fn read_cookie<'a>(state: &AppState, headers: &'a HeaderMap, (plain, prefixed): 
 }
 
 /// Whether cookies get `Secure` (see `config::SecureCookies`).
-fn secure(state: &AppState, headers: &HeaderMap) -> bool {
+pub(super) fn secure(state: &AppState, headers: &HeaderMap) -> bool {
     match state.settings().web.secure_cookies {
         SecureCookies::Always => true,
         SecureCookies::Never => false,
@@ -321,6 +321,7 @@ fn sign_in_page(
             }))
             button type="submit" class="button" { "Sign in" }
         }
+        p class="body" { a href="/sign-in/provider" class="link" id="provider-sign-in" { "Sign in with your organisation's account instead" } }
     };
     let mut response = respond(status, ui::layout(&ui::title("Sign in", errors), None, body));
     set_cookie(&mut response, secure(state, headers), (SIGN_IN_COOKIE, SECURE_SIGN_IN_COOKIE), &nonce, Some(3600));
@@ -376,15 +377,43 @@ pub async fn sign_in(
 /// POST /sign-out: the session is deleted on the server, and the cookie cleared.
 pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap, session: Session) -> PageResult {
     let keys = SessionKeys::of(&state);
+    let mut via_provider = false;
     if let Some(id) = read_cookie(&state, &headers, (COOKIE, SECURE_COOKIE)) {
+        via_provider = state.session_via_provider(&keys.id_hash(id)).await.unwrap_or(false);
         state.end_session(&keys.id_hash(id)).await.map_err(|e| PageError::new(ApiError::from(e), &session))?;
     }
     // Back after signing out must not show a kept lookup answer again.
     state.forget_lookup_answers(&session.actor).await.map_err(|e| PageError::new(ApiError::from(e), &session))?;
     tracing::info!(user = session.actor.user_id, "signed out of the web pages");
-    let mut response = see_other("/sign-in");
+    // Signed in through a provider: a page that offers the provider's own sign-out (oidc.rs).
+    let to = if via_provider {
+        format!(
+            "/signed-out?{}",
+            form_urlencoded::Serializer::new(String::new()).append_pair("org", &session.actor.org_code).finish()
+        )
+    } else {
+        "/sign-in".to_string()
+    };
+    let mut response = see_other(&to);
     set_cookie(&mut response, secure(&state, &headers), (COOKIE, SECURE_COOKIE), "", Some(0));
     Ok(response)
+}
+
+/// Starts the session of a person who signed in through their provider (`oidc.rs`), ending at
+/// `ends_at` at the latest, and sets its cookie on `response`.
+pub(super) async fn start_provider_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    response: &mut Response,
+    user_id: i64,
+    ends_at: crate::clock::Millis,
+) -> Result<(), ApiError> {
+    let keys = SessionKeys::of(state);
+    let id = random_id();
+    state.start_provider_session(&keys.id_hash(&id), user_id, ends_at).await?;
+    set_cookie(response, secure(state, headers), (COOKIE, SECURE_COOKIE), &id, None);
+    set_cookie(response, secure(state, headers), (SIGN_IN_COOKIE, SECURE_SIGN_IN_COOKIE), "", Some(0));
+    Ok(())
 }
 
 #[cfg(test)]
