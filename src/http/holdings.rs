@@ -16,6 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
+use super::deadline;
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiPath as Path, ApiQuery as Query};
 use super::json::ApiJson;
@@ -31,7 +32,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_holding, put_holding, delete_holding))
         .routes(routes!(put_shielded))
-        .routes(routes!(sync_holdings))
+        .routes(deadline::long_running_api(routes!(sync_holdings)))
         .routes(routes!(list_matches))
 }
 
