@@ -472,6 +472,11 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://locator.db";
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 
 impl Settings {
+    /// Whether `database_url` names PostgreSQL (otherwise SQLite), as the store reads it.
+    pub fn uses_postgres(&self) -> bool {
+        crate::store::Engine::of_url(&self.database_url) == crate::store::Engine::Postgres
+    }
+
     /// Resolves flags/environment, then the file named by `--config`, then defaults.
     pub fn resolve(args: &ConfigArgs) -> Result<Settings, ConfigError> {
         let file = match &args.config {

@@ -22,11 +22,11 @@ use super::extract::{ApiPath as Path, ApiQuery as Query};
 use super::json::ApiJson;
 use crate::clock::rfc3339;
 use crate::domain::holding::{Category, Contact, HoldingInput, Status};
+use crate::domain::holding::{Change, StoredHolding};
 use crate::domain::sync::SyncFormat;
 use crate::domain::user::Actor;
 use crate::service::redaction::MatchView;
 use crate::service::sync::{SyncError, SyncOptions, SyncSummary};
-use crate::store::holdings::{Change, StoredHolding};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -8,10 +8,11 @@ use serde_json::json;
 
 use super::{Service, ServiceResult};
 use crate::audit::{EventType, NewEvent};
+use crate::domain::holding::{Change, StoredHolding};
 use crate::domain::holding::{HoldingInput, NewHolding};
 use crate::domain::matching::{Basis, Candidate, assess_hits};
 use crate::domain::user::Actor;
-use crate::store::holdings::{Change, Hit, StoredHolding};
+use crate::store::holdings::Hit;
 use crate::store::matches::{MatchDecision, Recorded};
 use crate::store::sync_leases::LeaseRef;
 

@@ -5,8 +5,9 @@ use rand::RngCore;
 
 use super::{Service, ServiceError, ServiceResult};
 use crate::clock::Millis;
+use crate::domain::lookup::KeptAnswer;
 use crate::domain::user::Actor;
-use crate::store::page_state::{KeptAnswer, Owner};
+use crate::store::page_state::Owner;
 
 /// How long a lookup's answer can be opened again at its address (a shift's reloads, not a
 /// record: the audit trail is the record).
@@ -53,10 +54,7 @@ impl Service {
         lookup_id: &str,
     ) -> ServiceResult<KeptAnswer> {
         let owner = Owner { user_id: actor.user_id, org_id: actor.org_id, bound: &keys.bound };
-        self.store
-            .kept_lookup_answer(lookup_id, owner, self.clock.now_ms())
-            .await?
-            .ok_or(ServiceError::Store(crate::store::StoreError::NotFound))
+        self.store.kept_lookup_answer(lookup_id, owner, self.clock.now_ms()).await?.ok_or(ServiceError::NotFound)
     }
 
     /// At sign-out: the user's kept answers go.

@@ -22,12 +22,13 @@ use super::sync_records::{self, CsvRecords};
 use super::{Service, ServiceError};
 use crate::audit::{EventType, NewEvent};
 use crate::domain::enumeration::{NameGroups, Suspicion};
+use crate::domain::holding::Change;
 use crate::domain::holding::{HoldingInput, NewHolding};
 use crate::domain::keyring::Keyring;
 use crate::domain::sync::{CsvLayout, Rejected, SyncFormat, ndjson_row};
 use crate::domain::user::Actor;
 use crate::store::StoreError;
-use crate::store::holdings::{Change, SyncTransaction, fingerprint_prefix, ref_hash};
+use crate::store::holdings::{SyncTransaction, fingerprint_prefix, ref_hash};
 use crate::store::sync_leases::LeaseRef;
 
 /// Rows the reader hands the writer at a time.
@@ -135,7 +136,7 @@ async fn pass_on(
 ) -> Result<(), SyncError> {
     if !batches.is_empty() && committed.send(std::mem::take(batches)).await.is_err() {
         let stopped = StoreError::Inconsistent("match signalling stopped".into());
-        return Err(SyncError::Service(ServiceError::Store(stopped)));
+        return Err(SyncError::Service(ServiceError::from(stopped)));
     }
     Ok(())
 }

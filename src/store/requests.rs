@@ -8,8 +8,7 @@ use sqlx::any::AnyRow;
 use super::outbox::{enqueue, org_contact};
 use super::{Store, StoreError, StoreResult, older_than_cursor};
 use crate::clock::{Millis, rfc3339};
-use crate::domain::cursor::PageCursor;
-use crate::domain::request::{Action, LegalBasis, NewRequest, RequestState, Side, Step, Urgency};
+use crate::domain::request::{Action, LegalBasis, NewRequest, RequestFilter, RequestState, Side, Step, Urgency};
 
 /// Which organisation holds the record behind a match id, as seen by the organisation asking.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,17 +143,6 @@ fn step_name(action: Action) -> &'static str {
         Action::Decline => "declined",
         Action::Withdraw => "withdrawn",
     }
-}
-
-/// Filters for the inbox.
-#[derive(Debug, Clone, Default)]
-pub struct RequestFilter {
-    pub side: Option<Side>,
-    pub state: Option<RequestState>,
-    pub overdue: Option<bool>,
-    pub limit: i64,
-    /// The previous page's last row (created at, id): this page starts after it.
-    pub after: Option<PageCursor>,
 }
 
 /// A request that the escalation pass has just marked, for its audit event.

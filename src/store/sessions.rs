@@ -8,16 +8,7 @@ use super::{Store, StoreError, StoreResult};
 use crate::clock::Millis;
 use crate::domain::organisation::OrgKind;
 use crate::domain::role::Role;
-use crate::domain::user::Actor;
-
-/// A live session: who, and when it was last used.
-#[derive(Debug, Clone)]
-pub struct StoredSession {
-    pub actor: Actor,
-    pub created_at: Millis,
-    pub last_seen_at: Millis,
-    pub expires_at: Millis,
-}
+use crate::domain::user::{Actor, StoredSession};
 
 impl Store {
     pub async fn create_session(
