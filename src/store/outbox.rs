@@ -8,6 +8,7 @@ use sqlx::{Any, Row, Transaction};
 use super::{Store, StoreError, StoreResult};
 use crate::clock::Millis;
 use crate::domain::cursor::PageCursor;
+use crate::domain::policy::match_notice;
 use crate::domain::webhook::{OutboxRow, OutboxState};
 
 /// An organisation's webhook as stored (the secret is derived from `secret_version`).
@@ -118,13 +119,7 @@ pub(crate) async fn enqueue_match_notices(
     let (shielded_a, shielded_b) =
         (holding_shielded(tx, notice.holdings.0).await?, holding_shielded(tx, notice.holdings.1).await?);
     for (to, other, other_shielded) in [(org_a, b, shielded_b), (org_b, a, shielded_a)] {
-        let mut payload = json!({"match_id": notice.match_id, "tier": notice.tier, "basis": notice.basis});
-        // A shielded holder is never named to the other side: it is alerted, and contacts them.
-        if other_shielded {
-            payload["shielded"] = json!(true);
-        } else {
-            payload["other_organisation"] = other;
-        }
+        let payload = match_notice(notice.match_id, notice.tier, notice.basis, other, other_shielded);
         enqueue(tx, to, notice.kind, &payload, now).await?;
     }
     Ok(())
