@@ -169,11 +169,6 @@ impl Store {
         Ok(())
     }
 
-    /// How many live tokens are still stored under a retired key (never re-hashed by use).
-    pub async fn count_tokens(&self) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE revoked_at IS NULL").fetch_one(self.reader()).await?)
-    }
-
     /// The actor for a token hash, if the token is live and its organisation active.
     pub async fn actor_for_token(&self, token_hash: &[u8]) -> StoreResult<Option<Actor>> {
         let row = sqlx::query(
