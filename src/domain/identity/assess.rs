@@ -437,23 +437,20 @@ impl Weighed {
         let mut differing: Vec<&str> = Vec::new();
         let mut contradiction = false;
 
-        if both(FieldsPresent::NHS_NUMBER) {
-            if nhs {
-                strong_bits += NHS_AGREE.bits();
-                agreed_fields.push("NHS number".into());
+        let mut identifier = |agrees: bool, (agree, disagree): (Mu, Mu), name: &'static str| {
+            if agrees {
+                agreed_fields.push(name.into());
+                agree.bits()
             } else {
-                strong_bits += NHS_DISAGREE.bits();
-                differing.push("NHS number");
+                differing.push(name);
+                disagree.bits()
             }
+        };
+        if both(FieldsPresent::NHS_NUMBER) {
+            strong_bits += identifier(nhs, (NHS_AGREE, NHS_DISAGREE), "NHS number");
         }
         if both(FieldsPresent::UPN) {
-            if upn {
-                strong_bits += UPN_AGREE.bits();
-                agreed_fields.push("UPN".into());
-            } else {
-                strong_bits += UPN_DISAGREE.bits();
-                differing.push("UPN");
-            }
+            strong_bits += identifier(upn, (UPN_AGREE, UPN_DISAGREE), "UPN");
         }
         let strong = nhs || upn;
         // An NHS number agreeing while the UPN differs (or the reverse) is a conflict between
@@ -476,20 +473,7 @@ impl Weighed {
         let family =
             (names_compared && both(FieldsPresent::FAMILY_NAME)).then(|| names.family.unwrap_or(Family::Disagree));
 
-        match (given, family) {
-            (Some(Given::Exact), Some(Family::Exact)) => agreed_fields.push("names".into()),
-            _ => {
-                for phrase in [
-                    given.filter(|g| *g != Given::Disagree).map(Given::phrase),
-                    family.filter(|f| *f != Family::Disagree).map(Family::phrase),
-                ]
-                .into_iter()
-                .flatten()
-                {
-                    agreed_fields.push(phrase.into());
-                }
-            }
-        }
+        agreed_fields.extend(name_phrases(given, family));
         if let Some(g) = given {
             demographic_bits += g.mu().bits();
             if g == Given::Disagree {
@@ -611,6 +595,22 @@ impl Weighed {
 
         let ambiguous = if strong { strong_ambiguous } else { demographic_ambiguous };
         Some(Assessment { tier, score, ambiguous, evidence: describe(&agreed_fields, &differing, &qualifiers) })
+    }
+}
+
+/// How the names agreed, in words: "names" when both agree exactly, else each name that agreed
+/// in some form.
+fn name_phrases(given: Option<Given>, family: Option<Family>) -> Vec<String> {
+    match (given, family) {
+        (Some(Given::Exact), Some(Family::Exact)) => vec!["names".into()],
+        _ => [
+            given.filter(|g| *g != Given::Disagree).map(Given::phrase),
+            family.filter(|f| *f != Family::Disagree).map(Family::phrase),
+        ]
+        .into_iter()
+        .flatten()
+        .map(str::to_string)
+        .collect(),
     }
 }
 
