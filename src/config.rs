@@ -476,6 +476,11 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://locator.db";
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 
 impl Settings {
+    /// Whether `database_url` names PostgreSQL (otherwise SQLite), as the store reads it.
+    pub fn uses_postgres(&self) -> bool {
+        crate::store::Engine::of_url(&self.database_url) == crate::store::Engine::Postgres
+    }
+
     /// Resolves flags/environment, then the file named by `--config`, then defaults.
     pub fn resolve(args: &ConfigArgs) -> Result<Settings, ConfigError> {
         let file = match &args.config {
@@ -552,15 +557,7 @@ impl Settings {
             Some(text) => TrustedProxies::parse(&text)?,
             None => TrustedProxies::default(),
         };
-        let mut web = WebSettings { secure_cookies, ..WebSettings::default() };
-        if let Some(w) = &file.web {
-            if let Some(m) = w.session_idle_minutes {
-                web.session_idle = Duration::from_secs(u64::from(m.max(1)) * 60);
-            }
-            if let Some(h) = w.session_max_hours {
-                web.session_max = Duration::from_secs(u64::from(h.max(1)) * 3600);
-            }
-        }
+        let web = WebSettings::from_file(file, secure_cookies);
         let audit_witness = match pick("audit_witness", args.audit_witness.clone(), file.audit_witness.clone()) {
             Some(text) => Some(
                 crate::audit::witness::WitnessTarget::parse(&text)
@@ -572,48 +569,15 @@ impl Settings {
         let public_url = pick("public_url", args.public_url.clone(), file.public_url.clone());
         let oauth = OAuthSettings::resolve(public_url.as_deref(), bind, file.oauth.as_ref())?;
 
-        let mut limits = Limits { enabled, ..Limits::default() };
-        if let Some(l) = &file.limits {
-            let set = |target: &mut u32, v: Option<u32>| {
-                if let Some(v) = v {
-                    *target = v.max(1);
-                }
-            };
-            set(&mut limits.user_lookups_per_minute, l.user_lookups_per_minute);
-            set(&mut limits.user_lookup_burst, l.user_lookup_burst);
-            set(&mut limits.org_lookups_per_minute, l.org_lookups_per_minute);
-            set(&mut limits.org_lookup_burst, l.org_lookup_burst);
-            set(&mut limits.user_daily_lookups, l.user_daily_lookups);
-            set(&mut limits.failed_auth_per_minute, l.failed_auth_per_minute);
-            set(&mut limits.refusals_recorded_per_minute, l.refusals_recorded_per_minute);
-            set(&mut limits.holdings_churn_floor, l.holdings_churn_floor);
-            set(&mut limits.holdings_churn_percent, l.holdings_churn_percent);
-            set(&mut limits.enumeration.name_variants_floor, l.sync_name_variants_floor);
-            set(&mut limits.enumeration.name_variants_per_mille, l.sync_name_variants_per_mille);
-        }
-
+        let limits = Limits::from_file(file, enabled);
         let policy = match &file.disclosure {
             Some(overrides) => crate::domain::policy::Policy::with_overrides(overrides).map_err(ConfigError)?,
             None => crate::domain::policy::Policy::default(),
         };
-        let mut deadlines = crate::domain::request::Deadlines::default();
-        if let Some(r) = &file.requests {
-            deadlines.immediate_hours = r.immediate_hours.unwrap_or(deadlines.immediate_hours).max(1);
-            deadlines.urgent_hours = r.urgent_hours.unwrap_or(deadlines.urgent_hours).max(1);
-            deadlines.routine_working_days = r.routine_working_days.unwrap_or(deadlines.routine_working_days).max(1);
-        }
-        let mut outbox = OutboxSettings::default();
-        if let Some(o) = &file.outbox {
-            outbox.max_attempts = o.max_attempts.unwrap_or(outbox.max_attempts).max(1);
-            outbox.poll = o.poll_secs.map(|s| Duration::from_secs(s.max(1))).unwrap_or(outbox.poll);
-            outbox.timeout = o.timeout_secs.map(|s| Duration::from_secs(s.max(1))).unwrap_or(outbox.timeout);
-            outbox.allow_http = o.allow_http.unwrap_or(outbox.allow_http);
-            outbox.allowed_hosts = o.allowed_hosts.clone().unwrap_or_default();
-        }
         Ok(Settings {
             policy,
-            deadlines,
-            outbox,
+            deadlines: request_deadlines(file),
+            outbox: OutboxSettings::from_file(file),
             web,
             trusted_proxies,
             connections: ConnectionSettings::from_file(file.connections.as_ref()),
@@ -754,6 +718,74 @@ pub fn redact_url(url: &str) -> String {
         return format!("{scheme}://{user}:***@{host}");
     }
     url.to_string()
+}
+
+impl WebSettings {
+    /// The `[web]` table over the defaults.
+    fn from_file(file: &FileConfig, secure_cookies: SecureCookies) -> WebSettings {
+        let mut web = WebSettings { secure_cookies, ..WebSettings::default() };
+        if let Some(w) = &file.web {
+            if let Some(m) = w.session_idle_minutes {
+                web.session_idle = Duration::from_secs(u64::from(m.max(1)) * 60);
+            }
+            if let Some(h) = w.session_max_hours {
+                web.session_max = Duration::from_secs(u64::from(h.max(1)) * 3600);
+            }
+        }
+        web
+    }
+}
+
+impl Limits {
+    /// The `[limits]` table over the defaults; every limit is at least 1.
+    fn from_file(file: &FileConfig, enabled: bool) -> Limits {
+        let mut limits = Limits { enabled, ..Limits::default() };
+        if let Some(l) = &file.limits {
+            let set = |target: &mut u32, v: Option<u32>| {
+                if let Some(v) = v {
+                    *target = v.max(1);
+                }
+            };
+            set(&mut limits.user_lookups_per_minute, l.user_lookups_per_minute);
+            set(&mut limits.user_lookup_burst, l.user_lookup_burst);
+            set(&mut limits.org_lookups_per_minute, l.org_lookups_per_minute);
+            set(&mut limits.org_lookup_burst, l.org_lookup_burst);
+            set(&mut limits.user_daily_lookups, l.user_daily_lookups);
+            set(&mut limits.failed_auth_per_minute, l.failed_auth_per_minute);
+            set(&mut limits.refusals_recorded_per_minute, l.refusals_recorded_per_minute);
+            set(&mut limits.holdings_churn_floor, l.holdings_churn_floor);
+            set(&mut limits.holdings_churn_percent, l.holdings_churn_percent);
+            set(&mut limits.enumeration.name_variants_floor, l.sync_name_variants_floor);
+            set(&mut limits.enumeration.name_variants_per_mille, l.sync_name_variants_per_mille);
+        }
+        limits
+    }
+}
+
+/// The `[requests]` table's deadlines over the defaults; each at least 1.
+fn request_deadlines(file: &FileConfig) -> crate::domain::request::Deadlines {
+    let mut deadlines = crate::domain::request::Deadlines::default();
+    if let Some(r) = &file.requests {
+        deadlines.immediate_hours = r.immediate_hours.unwrap_or(deadlines.immediate_hours).max(1);
+        deadlines.urgent_hours = r.urgent_hours.unwrap_or(deadlines.urgent_hours).max(1);
+        deadlines.routine_working_days = r.routine_working_days.unwrap_or(deadlines.routine_working_days).max(1);
+    }
+    deadlines
+}
+
+impl OutboxSettings {
+    /// The `[outbox]` table over the defaults.
+    fn from_file(file: &FileConfig) -> OutboxSettings {
+        let mut outbox = OutboxSettings::default();
+        if let Some(o) = &file.outbox {
+            outbox.max_attempts = o.max_attempts.unwrap_or(outbox.max_attempts).max(1);
+            outbox.poll = o.poll_secs.map(|s| Duration::from_secs(s.max(1))).unwrap_or(outbox.poll);
+            outbox.timeout = o.timeout_secs.map(|s| Duration::from_secs(s.max(1))).unwrap_or(outbox.timeout);
+            outbox.allow_http = o.allow_http.unwrap_or(outbox.allow_http);
+            outbox.allowed_hosts = o.allowed_hosts.clone().unwrap_or_default();
+        }
+        outbox
+    }
 }
 
 #[cfg(test)]

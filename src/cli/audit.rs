@@ -88,76 +88,8 @@ pub async fn run(command: AuditCommand, settings: Settings) -> anyhow::Result<Ex
             print!("{}", key.public_key_pem());
             Ok(ExitCode::SUCCESS)
         }
-        AuditCommand::Verify { public_key, export, witness } => {
-            let key = match public_key {
-                Some(path) => Some(read_public_key(&path)?),
-                None if export.is_some() => {
-                    anyhow::bail!("verifying an export needs the log's public key: give --public-key FILE")
-                }
-                None if settings.audit_key_file.exists() => {
-                    Some(AuditSigningKey::load_or_create(&settings.audit_key_file)?.0.verifying_key())
-                }
-                None => {
-                    eprintln!("note: no audit key found; checkpoint signatures are not checked (use --public-key)");
-                    None
-                }
-            };
-            let witnessed = match &witness {
-                Some(path) => {
-                    let text =
-                        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-                    parse_witness_file(&text)?
-                }
-                None => Vec::new(),
-            };
-            let result: Result<VerifiedLog, String> = match (export, key) {
-                (Some(path), Some(key)) => {
-                    let file = std::fs::File::open(&path).with_context(|| format!("cannot read {}", path.display()))?;
-                    verify_export(std::io::BufReader::new(file), &key, &witnessed).map_err(|e| e.to_string())
-                }
-                (_, key) => offline::verify_stored_trail(&settings, key, &witnessed).await?,
-            };
-            match result {
-                Ok(log) => {
-                    println!(
-                        "audit trail intact: {} entries, root {}, {} checkpoint(s) checked{}",
-                        log.size,
-                        hex::encode(log.root),
-                        log.checkpoints_checked,
-                        if log.signatures_checked { ", signatures valid" } else { " (signatures not checked)" }
-                    );
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(e) => {
-                    println!("audit trail BROKEN: {e}");
-                    Ok(ExitCode::FAILURE)
-                }
-            }
-        }
-        AuditCommand::Export { file } => {
-            super::with_service(settings, async |service| {
-                // The export is itself an event, so it is inside what it exports.
-                service
-                    .record(NewEvent::new(EventType::AuditExported).details(serde_json::json!({
-                        "format": crate::audit::export::FORMAT,
-                        "by": "command line",
-                    })))
-                    .await?;
-                let out = std::fs::File::create(&file).with_context(|| format!("cannot create {}", file.display()))?;
-                let mut out = std::io::BufWriter::new(out);
-                let summary = service.export_audit(&mut out, service.clock().now_ms()).await?;
-                out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-                println!(
-                    "exported {} entries and {} signed checkpoint(s) to {}",
-                    summary.entries,
-                    summary.checkpoints,
-                    file.display()
-                );
-                println!("verify offline with: locator audit verify --export {} --public-key KEY", file.display());
-                Ok(ExitCode::SUCCESS)
-            })
-            .await
-        }
+        AuditCommand::Verify { public_key, export, witness } => verify(settings, public_key, export, witness).await,
+        AuditCommand::Export { file } => export(settings, file).await,
         AuditCommand::Events {
             org,
             user,
@@ -171,65 +103,158 @@ pub async fn run(command: AuditCommand, settings: Settings) -> anyhow::Result<Ex
             limit,
             csv,
         } => {
-            super::with_service(settings, async |service| {
-                let scope = match &org {
-                    Some(code) => Some(
-                        service.organisation_by_code(code).await.with_context(|| format!("no organisation {code}"))?.id,
-                    ),
-                    None => None,
-                };
-                let mut filter = EventFilterInput {
-                    user,
-                    organisation,
-                    kind,
-                    purpose,
-                    from,
-                    to,
-                    lookup_id,
-                    touching_our_holdings: Some(touching_our_holdings),
-                    before: None,
-                    limit: Some(crate::service::audit::MAX_PAGE),
-                };
-                let cap = limit.unwrap_or(usize::MAX);
-                let mut events = Vec::new();
-                loop {
-                    let page = service.audit_events(scope, &filter).await.map_err(describe)?;
-                    events.extend(page.events);
-                    match page.next_cursor {
-                        Some(cursor) if events.len() < cap => filter.before = Some(cursor),
-                        _ => break,
-                    }
-                }
-                events.truncate(cap);
-                if csv {
-                    print!("{}", events_csv(&events));
-                } else {
-                    for e in &events {
-                        println!("{}", serde_json::to_string(e)?);
-                    }
-                }
-                Ok(ExitCode::SUCCESS)
-            })
-            .await
+            let filter = EventFilterInput {
+                user,
+                organisation,
+                kind,
+                purpose,
+                from,
+                to,
+                lookup_id,
+                touching_our_holdings: Some(touching_our_holdings),
+                before: None,
+                limit: Some(crate::service::audit::MAX_PAGE),
+            };
+            events(settings, org, filter, limit, csv).await
         }
-        AuditCommand::Witness { to } => {
-            let target = WitnessTarget::parse(&to).map_err(|e| anyhow::anyhow!(e))?;
-            let (key, _) = AuditSigningKey::load_or_create(&settings.audit_key_file)?;
-            let result = offline::push_to_witness(&settings.database_url, &target, &key.verifying_key()).await?;
-            match result {
-                Ok(Pushed::Appended(size)) => {
-                    println!("witnessed the checkpoint at size {size} to {}", target.describe());
-                    Ok(ExitCode::SUCCESS)
-                }
-                Ok(Pushed::Unchanged(size)) => {
-                    println!("the witness already holds the checkpoint at size {size}");
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(e) => {
-                    println!("witness FAILED: {e}");
-                    Ok(ExitCode::FAILURE)
-                }
+        AuditCommand::Witness { to } => witness(settings, &to).await,
+    }
+}
+
+/// `audit verify`: the stored trail, or an export, against the log's key and any witness file.
+async fn verify(
+    settings: Settings,
+    public_key: Option<PathBuf>,
+    export: Option<PathBuf>,
+    witness: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let key = match public_key {
+        Some(path) => Some(read_public_key(&path)?),
+        None if export.is_some() => {
+            anyhow::bail!("verifying an export needs the log's public key: give --public-key FILE")
+        }
+        None if settings.audit_key_file.exists() => {
+            Some(AuditSigningKey::load_or_create(&settings.audit_key_file)?.0.verifying_key())
+        }
+        None => {
+            eprintln!("note: no audit key found; checkpoint signatures are not checked (use --public-key)");
+            None
+        }
+    };
+    let witnessed = match &witness {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            parse_witness_file(&text)?
+        }
+        None => Vec::new(),
+    };
+    let result: Result<VerifiedLog, String> = match (export, key) {
+        (Some(path), Some(key)) => {
+            let file = std::fs::File::open(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            verify_export(std::io::BufReader::new(file), &key, &witnessed).map_err(|e| e.to_string())
+        }
+        (_, key) => offline::verify_stored_trail(&settings, key, &witnessed).await?,
+    };
+    match result {
+        Ok(log) => {
+            println!(
+                "audit trail intact: {} entries, root {}, {} checkpoint(s) checked{}",
+                log.size,
+                hex::encode(log.root),
+                log.checkpoints_checked,
+                if log.signatures_checked { ", signatures valid" } else { " (signatures not checked)" }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            println!("audit trail BROKEN: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// `audit export FILE`: the whole trail with its checkpoints, itself recorded first.
+async fn export(settings: Settings, file: PathBuf) -> anyhow::Result<ExitCode> {
+    super::with_service(settings, async |service| {
+        // The export is itself an event, so it is inside what it exports.
+        service
+            .record(NewEvent::new(EventType::AuditExported).details(serde_json::json!({
+                "format": crate::audit::export::FORMAT,
+                "by": "command line",
+            })))
+            .await?;
+        let out = std::fs::File::create(&file).with_context(|| format!("cannot create {}", file.display()))?;
+        let mut out = std::io::BufWriter::new(out);
+        let summary = service.export_audit(&mut out, service.clock().now_ms()).await?;
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        println!(
+            "exported {} entries and {} signed checkpoint(s) to {}",
+            summary.entries,
+            summary.checkpoints,
+            file.display()
+        );
+        println!("verify offline with: locator audit verify --export {} --public-key KEY", file.display());
+        Ok(ExitCode::SUCCESS)
+    })
+    .await
+}
+
+/// `audit events`: the events matching `filter` (in `org`'s scope when given), as JSON lines or CSV.
+async fn events(
+    settings: Settings,
+    org: Option<String>,
+    filter: EventFilterInput,
+    limit: Option<usize>,
+    csv: bool,
+) -> anyhow::Result<ExitCode> {
+    super::with_service(settings, async |service| {
+        let scope = match &org {
+            Some(code) => {
+                Some(service.organisation_by_code(code).await.with_context(|| format!("no organisation {code}"))?.id)
             }
+            None => None,
+        };
+        let mut filter = filter;
+        let cap = limit.unwrap_or(usize::MAX);
+        let mut events = Vec::new();
+        loop {
+            let page = service.audit_events(scope, &filter).await.map_err(describe)?;
+            events.extend(page.events);
+            match page.next_cursor {
+                Some(cursor) if events.len() < cap => filter.before = Some(cursor),
+                _ => break,
+            }
+        }
+        events.truncate(cap);
+        if csv {
+            print!("{}", events_csv(&events));
+        } else {
+            for e in &events {
+                println!("{}", serde_json::to_string(e)?);
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+    .await
+}
+
+/// `audit witness TO`: pushes the latest checkpoint to a witness.
+async fn witness(settings: Settings, to: &str) -> anyhow::Result<ExitCode> {
+    let target = WitnessTarget::parse(to).map_err(|e| anyhow::anyhow!(e))?;
+    let (key, _) = AuditSigningKey::load_or_create(&settings.audit_key_file)?;
+    let result = offline::push_to_witness(&settings.database_url, &target, &key.verifying_key()).await?;
+    match result {
+        Ok(Pushed::Appended(size)) => {
+            println!("witnessed the checkpoint at size {size} to {}", target.describe());
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(Pushed::Unchanged(size)) => {
+            println!("the witness already holds the checkpoint at size {size}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            println!("witness FAILED: {e}");
+            Ok(ExitCode::FAILURE)
         }
     }
 }

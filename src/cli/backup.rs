@@ -11,7 +11,6 @@ use serde_json::json;
 use super::with_service;
 use crate::audit::{EventType, NewEvent};
 use crate::config::Settings;
-use crate::store::Engine;
 
 #[derive(clap::Args, Debug)]
 pub struct BackupArgs {
@@ -20,7 +19,7 @@ pub struct BackupArgs {
 }
 
 pub async fn run(args: BackupArgs, settings: Settings) -> anyhow::Result<ExitCode> {
-    if Engine::of_url(&settings.database_url) == Engine::Postgres {
+    if settings.uses_postgres() {
         eprintln!(
             "locator: backup copies SQLite databases; for PostgreSQL use `pg_dump --format=custom` \
              (see docs/operator-guide.md, Backups)"

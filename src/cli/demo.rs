@@ -9,7 +9,6 @@ use crate::domain::organisation::OrganisationInput;
 use crate::domain::role::Role;
 use crate::service::sync::SyncOptions;
 use crate::service::{Service, ServiceError};
-use crate::store::StoreError;
 
 /// Fake holdings (made-up people, valid check digits) so a newcomer's first lookup finds someone.
 const DEMO_CASELOADS: &[(&str, &str)] = &[
@@ -102,7 +101,7 @@ pub async fn demo(mut settings: Settings) -> anyhow::Result<ExitCode> {
         let new = input.into_new().map_err(|e| anyhow::anyhow!("demo organisation invalid: {e:?}"))?;
         let org = match service.add_organisation(None, &new).await {
             Ok(org) => org,
-            Err(ServiceError::Store(StoreError::Conflict(_))) => service.organisation_by_code(code).await?,
+            Err(ServiceError::Conflict(_)) => service.organisation_by_code(code).await?,
             Err(e) => return Err(e.into()),
         };
         let roles: &[Role] = if *code == "DEMO-LA-NORTH" { &Role::ALL } else { &[Role::Practitioner, Role::OrgAdmin] };

@@ -11,6 +11,7 @@ use super::identity::{
 use super::keyring::Keyring;
 use super::matching::Probe;
 use super::organisation::{parse_email, parse_label, parse_phone};
+use crate::clock::Millis;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -432,4 +433,31 @@ fn fingerprint(pseudonymiser: &Pseudonymiser, holding: &NewHolding) -> [u8; 32] 
         h.update(key.pseudonym.as_bytes());
     }
     *h.finalize().as_bytes()
+}
+
+/// What happened to one holding in a put or a sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Added,
+    Updated,
+    Unchanged,
+}
+
+/// A holding as the index shows it to its own organisation: never identifiers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredHolding {
+    pub id: i64,
+    pub org_id: i64,
+    pub local_ref: String,
+    pub category: Category,
+    pub status: Status,
+    pub closed_at: Option<Millis>,
+    pub contact: Contact,
+    pub fields_present: FieldsPresent,
+    pub carers: i64,
+    pub shielded: bool,
+    pub pseudonym_count: i64,
+    pub key_id: String,
+    pub created_at: Millis,
+    pub updated_at: Millis,
 }

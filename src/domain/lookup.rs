@@ -301,3 +301,10 @@ pub struct CarerAgreement {
     pub tier: Tier,
     pub evidence: String,
 }
+
+/// A kept lookup answer: the JSON the API returned, and the asker's case reference.
+#[derive(Debug, Clone)]
+pub struct KeptAnswer {
+    pub answer: String,
+    pub case_ref: Option<String>,
+}

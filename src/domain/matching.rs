@@ -59,6 +59,43 @@ pub struct Candidate {
     pub assessment: Assessment,
 }
 
+/// What matching decided for one pair of holdings (ids ordered a < b): the match the store
+/// records and both organisations are told of.
+#[derive(Debug, Clone)]
+pub struct MatchDecision {
+    pub holding_a: i64,
+    pub holding_b: i64,
+    pub org_a: i64,
+    pub org_b: i64,
+    pub basis: &'static str,
+    pub tier: &'static str,
+    pub evidence: String,
+}
+
+impl MatchDecision {
+    /// The decision for a written holding (of `org_id`) and one candidate, on `basis`.
+    pub fn new(org_id: i64, holding_id: i64, basis: Basis, c: &Candidate) -> MatchDecision {
+        let ((holding_a, org_a), (holding_b, org_b)) = if holding_id < c.holding_id {
+            ((holding_id, org_id), (c.holding_id, c.org_id))
+        } else {
+            ((c.holding_id, c.org_id), (holding_id, org_id))
+        };
+        let evidence = match basis {
+            Basis::Child => c.assessment.evidence.clone(),
+            Basis::Carer => format!("a carer on both records: {}", c.assessment.evidence),
+        };
+        MatchDecision {
+            holding_a,
+            holding_b,
+            org_a,
+            org_b,
+            basis: basis.as_str(),
+            tier: c.assessment.tier.as_str(),
+            evidence,
+        }
+    }
+}
+
 /// Assesses every holding among the hits. Holdings of `exclude_org` (the asker's own, for
 /// match signalling) are skipped. The result is sorted strongest first.
 pub fn assess_hits<'a>(

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use serde::Deserialize;
+use serde_json::{Value, json};
 
 use super::organisation::OrgKind;
 use super::role::Role;
@@ -61,9 +62,33 @@ impl Policy {
     }
 }
 
+/// A match notice (`match.new`, `match.withdrawn`) for one side: the match, and who holds the
+/// other record (`other`, its directory entry), unless that holding is shielded. A shielded
+/// holder is never named to the other side: it is alerted, and contacts them.
+pub fn match_notice(match_id: &str, tier: &str, basis: &str, other: Value, other_shielded: bool) -> Value {
+    let mut payload = json!({"match_id": match_id, "tier": tier, "basis": basis});
+    if other_shielded {
+        payload["shielded"] = json!(true);
+    } else {
+        payload["other_organisation"] = other;
+    }
+    payload
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_match_notice_names_the_other_holder_unless_its_holding_is_shielded() {
+        let other = json!({"code": "E1", "name": "Northshire"});
+        let open = match_notice("m1", "confirmed", "child", other.clone(), false);
+        assert_eq!(open["other_organisation"], other);
+        let shielded = match_notice("m1", "confirmed", "child", other, true);
+        assert_eq!(shielded["shielded"], true);
+        assert!(shielded.get("other_organisation").is_none(), "{shielded}");
+        assert!(!shielded.to_string().contains("Northshire"), "{shielded}");
+    }
 
     #[test]
     fn a_school_sees_the_contact_but_not_the_category() {

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use time::{Date, Duration, Month, Weekday};
 
 use super::FieldError;
+use super::cursor::PageCursor;
 use super::organisation::parse_label;
 use crate::clock::{Millis, to_datetime};
 
@@ -570,6 +571,17 @@ impl StepInput {
         }
         if errors.is_empty() { Ok(step) } else { Err(errors) }
     }
+}
+
+/// Filters for the inbox.
+#[derive(Debug, Clone, Default)]
+pub struct RequestFilter {
+    pub side: Option<Side>,
+    pub state: Option<RequestState>,
+    pub overdue: Option<bool>,
+    pub limit: i64,
+    /// The previous page's last row (created at, id): this page starts after it.
+    pub after: Option<PageCursor>,
 }
 
 #[cfg(test)]

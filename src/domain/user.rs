@@ -39,3 +39,12 @@ pub struct Actor {
     /// `client_id`, named in the audit trail beside its user id.
     pub client_id: Option<String>,
 }
+
+/// A live session: who, and when it was last used.
+#[derive(Debug, Clone)]
+pub struct StoredSession {
+    pub actor: Actor,
+    pub created_at: Millis,
+    pub last_seen_at: Millis,
+    pub expires_at: Millis,
+}

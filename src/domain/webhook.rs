@@ -4,6 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use hmac::{Hmac, Mac};
+use serde_json::Value;
 use sha2::Sha256;
 
 use super::FieldError;
@@ -169,6 +170,40 @@ pub fn retry_delay(attempts: i64, jitter: f64) -> Millis {
     let index = usize::try_from(attempts.saturating_sub(1)).unwrap_or(0).min(SCHEDULE_MS.len() - 1);
     let base = SCHEDULE_MS[index];
     base + (base as f64 * 0.2 * jitter.clamp(0.0, 1.0)) as Millis
+}
+
+/// A message as its organisation's admin sees it.
+#[derive(Debug, Clone)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub org_id: i64,
+    pub kind: String,
+    pub payload: Value,
+    pub created_at: Millis,
+    pub attempts: i64,
+    pub next_attempt_at: Millis,
+    pub delivered_at: Option<Millis>,
+    pub last_error: Option<String>,
+    pub dead_at: Option<Millis>,
+}
+
+/// Which messages to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxState {
+    Pending,
+    Delivered,
+    Dead,
+}
+
+impl OutboxState {
+    pub fn parse(text: &str) -> Option<OutboxState> {
+        match text.trim() {
+            "pending" => Some(OutboxState::Pending),
+            "delivered" => Some(OutboxState::Delivered),
+            "dead" => Some(OutboxState::Dead),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]

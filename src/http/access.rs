@@ -1,15 +1,45 @@
-//! Who may call what: the one table of route × role. The auth middleware enforces it, the
-//! security tests walk it, and docs/api.md prints it (`locator routes` writes that table).
+//! Who may call what: the one table of route × role, in two parts, the JSON API's `RULES` and the
+//! web `PAGES`. The auth middleware enforces it, the pages router is built from it, the security
+//! tests walk it, and docs/api.md prints it (`locator routes` writes that table).
 //! A route missing from this table is refused to everyone (fail closed).
 
 use crate::domain::role::Role;
 
+/// One row: a route and the roles that may call it.
+#[derive(Debug, Clone, Copy)]
 pub struct Rule {
     pub method: &'static str,
     pub path: &'static str,
     pub roles: &'static [Role],
     /// What the rule allows, in a few words, for the printed table.
     pub why: &'static str,
+}
+
+/// A web page's row: a rule, and the API route the page is built on.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub roles: &'static [Role],
+    /// The API route whose use case the page serves; `None` for the session's own pages.
+    pub on: Option<ApiRoute>,
+    pub why: &'static str,
+}
+
+/// A page's row, built on no API route until `.on(..)` names one.
+const fn page(method: &'static str, path: &'static str, roles: &'static [Role], why: &'static str) -> Page {
+    Page { method, path, roles, on: None, why }
+}
+
+impl Page {
+    /// The API route this page is built on.
+    const fn on(self, method: &'static str, path: &'static str) -> Page {
+        Page { on: Some((method, path)), ..self }
+    }
+
+    pub const fn rule(&self) -> Rule {
+        Rule { method: self.method, path: self.path, roles: self.roles, why: self.why }
+    }
 }
 
 use Role::{IgOfficer as Ig, Operator as Op, OrgAdmin as Admin, Practitioner as Pr};
@@ -142,93 +172,68 @@ pub const RULES: &[Rule] = &[
     Rule { method: "GET", path: "/api/v1/audit/checkpoint", roles: &[Ig, Op], why: "the signed log head and key" },
     Rule { method: "GET", path: "/api/v1/audit/proof/inclusion", roles: &[Ig], why: "prove our event is in the log" },
     Rule { method: "GET", path: "/api/v1/audit/proof/consistency", roles: &[Ig, Op], why: "prove the log only grew" },
-    // Web pages (docs/ui.md): a signed-in session instead of a bearer token. Each page's roles are
-    // among those of the API route it is built on (`PAGE_BACKING`; a test checks).
-    Rule { method: "GET", path: "/", roles: EVERYONE, why: "page: start, links for your role" },
-    Rule { method: "POST", path: "/sign-out", roles: EVERYONE, why: "page: end the session" },
-    Rule { method: "GET", path: "/directory", roles: EVERYONE, why: "page: organisations and duty lines" },
-    Rule { method: "GET", path: "/lookup", roles: &[Pr], why: "page: the lookup form" },
-    Rule { method: "POST", path: "/lookup", roles: &[Pr], why: "page: look up, then to the answer" },
-    Rule { method: "GET", path: "/lookups/{lookup_id}", roles: &[Pr], why: "page: our lookup's answer again" },
-    Rule { method: "GET", path: "/requests", roles: &[Pr, Ig, Admin], why: "page: inbox and our requests" },
-    Rule { method: "GET", path: "/requests/new", roles: &[Pr], why: "page: request form for a match" },
-    Rule { method: "POST", path: "/requests", roles: &[Pr], why: "page: request the record" },
-    Rule { method: "GET", path: "/requests/{id}", roles: &[Pr, Ig, Admin], why: "page: one request, its actions" },
-    Rule { method: "POST", path: "/requests/{id}/acknowledge", roles: &[Pr, Admin], why: "page: acknowledge" },
-    Rule { method: "POST", path: "/requests/{id}/fulfil", roles: &[Pr, Admin], why: "page: record sent" },
-    Rule { method: "POST", path: "/requests/{id}/decline", roles: &[Pr, Admin], why: "page: decline" },
-    Rule { method: "GET", path: "/requests/{id}/withdraw", roles: &[Pr], why: "page: confirm a withdrawal" },
-    Rule { method: "POST", path: "/requests/{id}/withdraw", roles: &[Pr], why: "page: withdraw" },
-    Rule { method: "GET", path: "/matches", roles: &[Pr, Ig, Admin], why: "page: our matches with others" },
-    Rule { method: "GET", path: "/caseload", roles: &[Admin], why: "page: caseload upload form" },
-    Rule { method: "POST", path: "/caseload", roles: &[Admin], why: "page: upload, see the sync summary" },
-    Rule { method: "POST", path: "/caseload/shield", roles: &[Admin], why: "page: shield or unshield one record" },
-    Rule { method: "GET", path: "/users", roles: &[Admin], why: "page: users and tokens" },
-    Rule { method: "POST", path: "/users", roles: &[Admin], why: "page: issue a token (shown once)" },
-    Rule { method: "GET", path: "/users/{id}/revoke", roles: &[Admin], why: "page: confirm a revocation" },
-    Rule { method: "POST", path: "/users/{id}/revoke", roles: &[Admin], why: "page: revoke a token" },
-    Rule { method: "GET", path: "/audit", roles: &[Ig], why: "page: audit search and chart" },
-    Rule { method: "GET", path: "/audit/export.csv", roles: &[Ig], why: "page: CSV export (audited)" },
-    Rule { method: "GET", path: "/audit/anomalies", roles: &[Ig], why: "page: anomaly list" },
-    Rule { method: "GET", path: "/audit/subject-access", roles: &[Ig], why: "page: subject access form" },
-    Rule { method: "POST", path: "/audit/subject-access", roles: &[Ig], why: "page: subject access (audited)" },
-    Rule {
-        method: "GET",
-        path: "/audit/subject-access/{answer_id}",
-        roles: &[Ig],
-        why: "page: our subject access answer again",
-    },
-    Rule { method: "GET", path: "/audit/checkpoint", roles: &[Ig, Op], why: "page: download the checkpoint" },
 ];
 
 /// An API route: method and path.
 pub type ApiRoute = (&'static str, &'static str);
 
-/// Which API route each web page is built on: the page's roles must be among the API route's (a
-/// test checks), so a page never lets a role do what the API would refuse it. `None` for the pages
-/// that only concern the session itself.
-pub const PAGE_BACKING: &[(&str, &str, Option<ApiRoute>)] = &[
-    ("GET", "/", Some(("GET", "/api/v1/me"))),
-    ("POST", "/sign-out", None),
-    ("GET", "/directory", Some(("GET", "/api/v1/organisations"))),
-    ("GET", "/lookup", Some(("POST", "/api/v1/lookups"))),
-    ("POST", "/lookup", Some(("POST", "/api/v1/lookups"))),
-    ("GET", "/lookups/{lookup_id}", Some(("POST", "/api/v1/lookups"))),
-    ("GET", "/requests", Some(("GET", "/api/v1/requests"))),
-    ("GET", "/requests/new", Some(("POST", "/api/v1/requests"))),
-    ("POST", "/requests", Some(("POST", "/api/v1/requests"))),
-    ("GET", "/requests/{id}", Some(("GET", "/api/v1/requests/{id}"))),
-    ("POST", "/requests/{id}/acknowledge", Some(("POST", "/api/v1/requests/{id}/acknowledge"))),
-    ("POST", "/requests/{id}/fulfil", Some(("POST", "/api/v1/requests/{id}/fulfil"))),
-    ("POST", "/requests/{id}/decline", Some(("POST", "/api/v1/requests/{id}/decline"))),
-    ("GET", "/requests/{id}/withdraw", Some(("POST", "/api/v1/requests/{id}/withdraw"))),
-    ("POST", "/requests/{id}/withdraw", Some(("POST", "/api/v1/requests/{id}/withdraw"))),
-    ("GET", "/matches", Some(("GET", "/api/v1/matches"))),
-    ("GET", "/caseload", Some(("POST", "/api/v1/holdings/sync"))),
-    ("POST", "/caseload", Some(("POST", "/api/v1/holdings/sync"))),
-    ("POST", "/caseload/shield", Some(("PUT", "/api/v1/holdings/{local_ref}/shielded"))),
-    ("GET", "/users", Some(("GET", "/api/v1/users"))),
-    ("POST", "/users", Some(("POST", "/api/v1/users"))),
-    ("GET", "/users/{id}/revoke", Some(("POST", "/api/v1/users/{id}/revoke"))),
-    ("POST", "/users/{id}/revoke", Some(("POST", "/api/v1/users/{id}/revoke"))),
-    ("GET", "/audit", Some(("GET", "/api/v1/audit/events"))),
-    ("GET", "/audit/export.csv", Some(("GET", "/api/v1/audit/events.csv"))),
-    ("GET", "/audit/anomalies", Some(("GET", "/api/v1/audit/anomalies"))),
-    ("GET", "/audit/subject-access", Some(("POST", "/api/v1/audit/subject-access"))),
-    ("POST", "/audit/subject-access", Some(("POST", "/api/v1/audit/subject-access"))),
-    ("GET", "/audit/subject-access/{answer_id}", Some(("POST", "/api/v1/audit/subject-access"))),
-    ("GET", "/audit/checkpoint", Some(("GET", "/api/v1/audit/checkpoint"))),
+/// The web pages (docs/ui.md): a signed-in session instead of a bearer token. Each names the API
+/// route it is built on (`.on`), and its roles must be among that route's (a test checks), so a
+/// page never lets a role do what the API would refuse it; only the session's own pages name none.
+/// The pages router is built from these rows (`pages::handler` has one line for each).
+pub const PAGES: &[Page] = &[
+    page("GET", "/", EVERYONE, "page: start, links for your role").on("GET", "/api/v1/me"),
+    page("POST", "/sign-out", EVERYONE, "page: end the session"),
+    page("GET", "/directory", EVERYONE, "page: organisations and duty lines").on("GET", "/api/v1/organisations"),
+    page("GET", "/lookup", &[Pr], "page: the lookup form").on("POST", "/api/v1/lookups"),
+    page("POST", "/lookup", &[Pr], "page: look up, then to the answer").on("POST", "/api/v1/lookups"),
+    page("GET", "/lookups/{lookup_id}", &[Pr], "page: our lookup's answer again").on("POST", "/api/v1/lookups"),
+    page("GET", "/requests", &[Pr, Ig, Admin], "page: inbox and our requests").on("GET", "/api/v1/requests"),
+    page("GET", "/requests/new", &[Pr], "page: request form for a match").on("POST", "/api/v1/requests"),
+    page("POST", "/requests", &[Pr], "page: request the record").on("POST", "/api/v1/requests"),
+    page("GET", "/requests/{id}", &[Pr, Ig, Admin], "page: one request, its actions")
+        .on("GET", "/api/v1/requests/{id}"),
+    page("POST", "/requests/{id}/acknowledge", &[Pr, Admin], "page: acknowledge")
+        .on("POST", "/api/v1/requests/{id}/acknowledge"),
+    page("POST", "/requests/{id}/fulfil", &[Pr, Admin], "page: record sent").on("POST", "/api/v1/requests/{id}/fulfil"),
+    page("POST", "/requests/{id}/decline", &[Pr, Admin], "page: decline").on("POST", "/api/v1/requests/{id}/decline"),
+    page("GET", "/requests/{id}/withdraw", &[Pr], "page: confirm a withdrawal")
+        .on("POST", "/api/v1/requests/{id}/withdraw"),
+    page("POST", "/requests/{id}/withdraw", &[Pr], "page: withdraw").on("POST", "/api/v1/requests/{id}/withdraw"),
+    page("GET", "/matches", &[Pr, Ig, Admin], "page: our matches with others").on("GET", "/api/v1/matches"),
+    page("GET", "/caseload", &[Admin], "page: caseload upload form").on("POST", "/api/v1/holdings/sync"),
+    page("POST", "/caseload", &[Admin], "page: upload, see the sync summary").on("POST", "/api/v1/holdings/sync"),
+    page("POST", "/caseload/shield", &[Admin], "page: shield or unshield one record")
+        .on("PUT", "/api/v1/holdings/{local_ref}/shielded"),
+    page("GET", "/users", &[Admin], "page: users and tokens").on("GET", "/api/v1/users"),
+    page("POST", "/users", &[Admin], "page: issue a token (shown once)").on("POST", "/api/v1/users"),
+    page("GET", "/users/{id}/revoke", &[Admin], "page: confirm a revocation").on("POST", "/api/v1/users/{id}/revoke"),
+    page("POST", "/users/{id}/revoke", &[Admin], "page: revoke a token").on("POST", "/api/v1/users/{id}/revoke"),
+    page("GET", "/audit", &[Ig], "page: audit search and chart").on("GET", "/api/v1/audit/events"),
+    page("GET", "/audit/export.csv", &[Ig], "page: CSV export (audited)").on("GET", "/api/v1/audit/events.csv"),
+    page("GET", "/audit/anomalies", &[Ig], "page: anomaly list").on("GET", "/api/v1/audit/anomalies"),
+    page("GET", "/audit/subject-access", &[Ig], "page: subject access form").on("POST", "/api/v1/audit/subject-access"),
+    page("POST", "/audit/subject-access", &[Ig], "page: subject access (audited)")
+        .on("POST", "/api/v1/audit/subject-access"),
+    page("GET", "/audit/subject-access/{answer_id}", &[Ig], "page: our subject access answer again")
+        .on("POST", "/api/v1/audit/subject-access"),
+    page("GET", "/audit/checkpoint", &[Ig, Op], "page: download the checkpoint").on("GET", "/api/v1/audit/checkpoint"),
 ];
+
+/// Every row of the table: the API's, then the pages'.
+pub fn rules() -> impl Iterator<Item = Rule> {
+    RULES.iter().copied().chain(PAGES.iter().map(Page::rule))
+}
 
 /// The roles allowed on a route, or `None` if the route is not in the table.
 pub fn roles_for(method: &str, path: &str) -> Option<&'static [Role]> {
-    RULES.iter().find(|r| r.method == method && r.path == path).map(|r| r.roles)
+    rules().find(|r| r.method == method && r.path == path).map(|r| r.roles)
 }
 
 /// When the table has `path` but not with `method`: the methods it does have, for a 405's
 /// `Allow` header. `None` when the method is in the table, or the path is not (fail closed: 403).
 pub fn methods_if_not(method: &str, path: &str) -> Option<String> {
-    let methods: Vec<&str> = RULES.iter().filter(|r| r.path == path).map(|r| r.method).collect();
+    let methods: Vec<&str> = rules().filter(|r| r.path == path).map(|r| r.method).collect();
     (!methods.is_empty() && !methods.contains(&method)).then(|| methods.join(", "))
 }
 
@@ -251,7 +256,7 @@ pub fn allows(role: Role, method: &str, path: &str) -> bool {
 pub fn markdown_table() -> String {
     let mut out = String::from("| method | route | practitioner | ig-officer | org-admin | operator | allows |\n");
     out.push_str("| --- | --- | :-: | :-: | :-: | :-: | --- |\n");
-    for rule in RULES {
+    for rule in rules() {
         let cells: Vec<&str> = Role::ALL.iter().map(|role| if rule.roles.contains(role) { "✔" } else { "" }).collect();
         out.push_str(&format!(
             "| {} | `{}` | {} | {} | {} | {} | {} |\n",
@@ -267,9 +272,10 @@ mod tests {
 
     #[test]
     fn every_rule_is_unique_and_names_at_least_one_role() {
-        for (i, a) in RULES.iter().enumerate() {
+        let all: Vec<Rule> = rules().collect();
+        for (i, a) in all.iter().enumerate() {
             assert!(!a.roles.is_empty(), "{} {}", a.method, a.path);
-            for b in &RULES[i + 1..] {
+            for b in &all[i + 1..] {
                 assert!(!(a.method == b.method && a.path == b.path), "duplicate rule {} {}", a.method, a.path);
             }
         }
@@ -277,19 +283,23 @@ mod tests {
 
     #[test]
     fn no_page_allows_a_role_that_the_api_route_behind_it_refuses() {
-        for rule in RULES.iter().filter(|r| is_page(r.path)) {
-            let backing = PAGE_BACKING.iter().find(|(m, p, _)| *m == rule.method && *p == rule.path);
-            let Some((_, _, backing)) = backing else {
-                panic!("{} {} has no PAGE_BACKING entry", rule.method, rule.path)
-            };
-            if let Some((method, path)) = backing {
+        for page in PAGES {
+            assert!(is_page(page.path), "{} {} is listed with the pages but is not one", page.method, page.path);
+            if let Some((method, path)) = page.on {
                 let api = roles_for(method, path).unwrap_or_else(|| panic!("{method} {path} is not in the table"));
-                for role in rule.roles {
-                    assert!(api.contains(role), "{role} on {} {} but not on {method} {path}", rule.method, rule.path);
+                for role in page.roles {
+                    assert!(api.contains(role), "{role} on {} {} but not on {method} {path}", page.method, page.path);
                 }
             }
         }
-        assert_eq!(PAGE_BACKING.len(), RULES.iter().filter(|r| is_page(r.path)).count());
+        for rule in RULES {
+            assert!(
+                !is_page(rule.path),
+                "{} {} is a page: it belongs in PAGES, with its API route",
+                rule.method,
+                rule.path
+            );
+        }
     }
 
     #[test]

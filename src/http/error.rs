@@ -8,7 +8,6 @@ use serde::Serialize;
 
 use crate::domain::FieldError;
 use crate::service::ServiceError;
-use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -188,7 +187,15 @@ impl From<ServiceError> for ApiError {
             ServiceError::Invalid(errors) => ApiError::Invalid(errors),
             ServiceError::Unauthenticated => ApiError::Unauthenticated,
             ServiceError::LongLivedTokensOff => ApiError::LongLivedTokensOff,
-            ServiceError::Store(e) => store_failure(e),
+            ServiceError::NotFound => ApiError::NotFound,
+            ServiceError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "database unavailable");
+                ApiError::Unavailable("the index database is unavailable; try again shortly")
+            }
+            ServiceError::Store(cause) => {
+                tracing::error!(error = %cause, "store failure");
+                ApiError::Internal
+            }
             // Fail closed: whatever was asked, nothing is disclosed without its audit record.
             ServiceError::Audit(_) => ApiError::Unavailable(
                 "the audit trail could not be written, so nothing was disclosed; try again shortly",
@@ -199,21 +206,6 @@ impl From<ServiceError> for ApiError {
             ServiceError::Refused(m) => ApiError::Refused(m),
             ServiceError::Conflict(m) => ApiError::Conflict(m),
             ServiceError::AlreadyRequested(request_id) => ApiError::AlreadyRequested { request_id },
-        }
-    }
-}
-
-fn store_failure(e: StoreError) -> ApiError {
-    match e {
-        StoreError::NotFound => ApiError::NotFound,
-        StoreError::Conflict(m) => ApiError::Conflict(m.to_string()),
-        StoreError::Unavailable(cause) => {
-            tracing::warn!(error = %cause, "database unavailable");
-            ApiError::Unavailable("the index database is unavailable; try again shortly")
-        }
-        other => {
-            tracing::error!(error = %other, "store failure");
-            ApiError::Internal
         }
     }
 }

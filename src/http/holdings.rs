@@ -16,22 +16,23 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
+use super::deadline;
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiPath as Path, ApiQuery as Query};
 use super::json::ApiJson;
 use crate::clock::rfc3339;
 use crate::domain::holding::{Category, Contact, HoldingInput, Status};
+use crate::domain::holding::{Change, StoredHolding};
 use crate::domain::sync::SyncFormat;
 use crate::domain::user::Actor;
 use crate::service::redaction::MatchView;
 use crate::service::sync::{SyncError, SyncOptions, SyncSummary};
-use crate::store::holdings::{Change, StoredHolding};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_holding, put_holding, delete_holding))
         .routes(routes!(put_shielded))
-        .routes(routes!(sync_holdings))
+        .routes(deadline::long_running_api(routes!(sync_holdings)))
         .routes(routes!(list_matches))
 }
 

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod client_ip;
 pub mod clients;
+pub mod deadline;
 pub mod error;
 pub mod extract;
 pub mod health;
@@ -133,7 +134,7 @@ pub fn served_routes() -> Vec<(String, String)> {
             }
         }
     }
-    routes.extend(pages::ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())));
+    routes.extend(pages::served().map(|(m, p)| (m.to_string(), p.to_string())));
     routes
 }
 
@@ -155,35 +156,12 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .merge(extra)
         .layer(middleware::from_fn_with_state(state.clone(), metrics::record))
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
-        .layer(middleware::from_fn_with_state(state.clone(), deadline))
+        .layer(middleware::from_fn_with_state(state.clone(), deadline::deadline))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
         .with_state(state)
-}
-
-/// Every request gets the configured time budget, except a caseload sync, which streams a
-/// large file and is bounded by its size limit instead (an hour at most).
-async fn deadline(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    req: Request,
-    next: middleware::Next,
-) -> Response {
-    let is_sync = req.extensions().get::<MatchedPath>().is_some_and(|m| {
-        m.as_str() == "/api/v1/holdings/sync" || (m.as_str() == "/caseload" && req.method() == "POST")
-    });
-    let budget = if is_sync { std::time::Duration::from_secs(3600) } else { state.settings().request_timeout };
-    match tokio::time::timeout(budget, next.run(req)).await {
-        Ok(response) => response,
-        Err(_) => {
-            tracing::warn!("request timed out");
-            let mut response =
-                error::ApiError::Unavailable("the request took too long and was stopped; try again").into_response();
-            *response.status_mut() = StatusCode::REQUEST_TIMEOUT;
-            response
-        }
-    }
 }
 
 /// One span per request: request id and route template; auth adds user and organisation.

@@ -15,10 +15,10 @@ use super::extract::{ApiPath as Path, ApiQuery as Query};
 use super::json::{ApiJson, OptionalJson};
 use crate::domain::FieldError;
 use crate::domain::cursor::PageCursor;
+use crate::domain::request::RequestFilter;
 use crate::domain::request::{Action, RequestInput, RequestState, Side, StepInput};
 use crate::domain::user::Actor;
 use crate::service::redaction::RequestView;
-use crate::store::requests::RequestFilter;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -17,7 +17,7 @@ use crate::clock::rfc3339;
 use crate::domain::FieldError;
 use crate::domain::cursor::PageCursor;
 use crate::domain::user::Actor;
-use crate::store::outbox::{OutboxRow, OutboxState};
+use crate::domain::webhook::{OutboxRow, OutboxState};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_webhook, put_webhook, delete_webhook)).routes(routes!(list_outbox))

@@ -27,7 +27,7 @@ use crate::store::audit_views::{EventQuery, EventRow, OurRecord};
 fn proof_error(e: nodes::ProofSourceError, invalid: FieldError) -> ServiceError {
     match e {
         nodes::ProofSourceError::Proof(_) => ServiceError::Invalid(vec![invalid]),
-        nodes::ProofSourceError::Store(e) => ServiceError::Store(e),
+        nodes::ProofSourceError::Store(e) => ServiceError::from(e),
     }
 }
 

@@ -8,11 +8,13 @@ use serde_json::json;
 
 use super::{Service, ServiceResult};
 use crate::audit::{EventType, NewEvent};
+use crate::domain::holding::{Change, StoredHolding};
 use crate::domain::holding::{HoldingInput, NewHolding};
+use crate::domain::matching::MatchDecision;
 use crate::domain::matching::{Basis, Candidate, assess_hits, blind_to_district};
 use crate::domain::user::Actor;
-use crate::store::holdings::{Change, Hit, StoredHolding};
-use crate::store::matches::{MatchDecision, Recorded};
+use crate::store::holdings::Hit;
+use crate::store::matches::Recorded;
 use crate::store::sync_leases::LeaseRef;
 
 /// What a match-signalling pass did, for sync summaries and audit.
@@ -161,7 +163,7 @@ impl Service {
             let mut keep = Vec::new();
             for (basis, c) in decide_matches(org_id, holding, is_shielded(*holding_id, holding, &hits), &mine) {
                 keep.push((c.holding_id, basis.as_str()));
-                decisions.push(match_decision(org_id, *holding_id, basis, &c));
+                decisions.push(MatchDecision::new(org_id, *holding_id, basis, &c));
             }
             // A holding written for the first time has no matches to withdraw.
             if *change == Change::Updated {
@@ -209,28 +211,6 @@ impl Service {
         });
         self.audit.record_all(events.collect()).await?;
         Ok(())
-    }
-}
-
-/// The decision for a written holding and one candidate, its pair ordered by holding id.
-fn match_decision(org_id: i64, holding_id: i64, basis: Basis, c: &Candidate) -> MatchDecision {
-    let ((holding_a, org_a), (holding_b, org_b)) = if holding_id < c.holding_id {
-        ((holding_id, org_id), (c.holding_id, c.org_id))
-    } else {
-        ((c.holding_id, c.org_id), (holding_id, org_id))
-    };
-    let evidence = match basis {
-        Basis::Child => c.assessment.evidence.clone(),
-        Basis::Carer => format!("a carer on both records: {}", c.assessment.evidence),
-    };
-    MatchDecision {
-        holding_a,
-        holding_b,
-        org_a,
-        org_b,
-        basis: basis.as_str(),
-        tier: c.assessment.tier.as_str(),
-        evidence,
     }
 }
 

@@ -40,10 +40,6 @@ impl Limiter {
         self.settings.enabled
     }
 
-    pub fn daily_quota(&self) -> u32 {
-        self.settings.user_daily_lookups
-    }
-
     /// The in-memory limits (burst and sustained) for a lookup of `subjects` subjects, user
     /// first. A lookup larger than a whole burst costs the whole burst (it needs a full bucket).
     pub fn check(&self, user_id: i64, org_id: i64, subjects: u32) -> Result<(), Refusal> {

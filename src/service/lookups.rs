@@ -78,11 +78,59 @@ struct Found {
     carers: Vec<CarerAgreement>,
 }
 
+/// What the asker is told and what is recorded, decided match by match (`Service::disclose`).
+struct Disclosed {
+    /// The audit event's attachments: every match id handed out, shielded ones included.
+    attachments: Vec<Attachment>,
+    matches: Vec<OrgMatches>,
+    shielded: Vec<ShieldedRecord>,
+    /// Each shielded holder's alert: its organisation and the payload.
+    alerts: Vec<(i64, serde_json::Value)>,
+}
+
 impl Service {
+    /// A lookup in stages: limits, pseudonymise, search, disclose as policy allows, audit (fail
+    /// closed: nothing leaves unless the event is durable), alert shielded holders, answer.
     pub async fn lookup(&self, actor: &Actor, input: LookupInput) -> ServiceResult<LookupOutcome> {
         self.check_lookup_limits(actor, input.subjects_asked()).await?;
         let mut lookup = input.into_lookup(&self.keys, self.clock.today())?;
         let asked = lookup.probes().count();
+        let (found, org_ids) = self.search(&mut lookup).await?;
+        let now = self.clock.now_ms();
+        let lookup_id = time_ordered_id("lk", now);
+        let Disclosed { mut attachments, matches, shielded, alerts } =
+            self.disclose(actor, &lookup, &lookup_id, found, now).await?;
+
+        // Exact-form pseudonyms asked, kept beside the event so subject access can find this lookup.
+        attachments.extend(
+            lookup.probes().filter(|p| p.variant == Variant::Exact).map(|p| Attachment::LookupPseudonym(p.pseudonym)),
+        );
+        let mut event = lookup_event(actor, &lookup, asked, &lookup_id, &matches, &shielded, org_ids);
+        event.attachments = attachments;
+        // Fail closed: nothing below runs unless the event and its match ids are durable.
+        self.audit.record(event).await?;
+        self.alert_shielded_holders(actor, &lookup_id, alerts).await?;
+
+        let coverage = self.coverage().await?;
+        let participants = self.participants().await?;
+        let area = area_coverage(lookup.postcode.as_ref().map(|p| p.outward()), &participants, rfc3339);
+        let children_asked = lookup.children_asked();
+        Ok(LookupOutcome {
+            lookup_id,
+            matches,
+            shielded,
+            family: lookup.family,
+            children_asked,
+            carers_asked: lookup.subjects.len() - children_asked,
+            coverage,
+            widen: lookup.widen,
+            area,
+        })
+    }
+
+    /// Screens the probes, finds their pseudonyms in the index and assesses the holdings hit:
+    /// the candidates, and the organisations they belong to.
+    async fn search(&self, lookup: &mut Lookup) -> ServiceResult<(Vec<Found>, Vec<i64>)> {
         for subject in &mut lookup.subjects {
             subject.probes = self.prefilter.screen(std::mem::take(&mut subject.probes));
         }
@@ -90,19 +138,29 @@ impl Service {
         pseudonyms.sort_unstable();
         pseudonyms.dedup();
         let hits = self.store.find_hits(&pseudonyms).await?;
-        let found = find_matches(&lookup, &hits);
-
-        let mut holding_ids: Vec<i64> = found.iter().map(|f| f.candidate.holding_id).collect();
-        holding_ids.sort_unstable();
-        holding_ids.dedup();
+        let found = find_matches(lookup, &hits);
         let mut org_ids: Vec<i64> = found.iter().map(|f| f.candidate.org_id).collect();
         org_ids.sort_unstable();
         org_ids.dedup();
+        Ok((found, org_ids))
+    }
+
+    /// Each candidate as the asker may see it: the policy's disclosure for their organisation
+    /// and role, and a shielded holding reduced to a tier (its holder alerted instead), grouped
+    /// by organisation, child matches first.
+    async fn disclose(
+        &self,
+        actor: &Actor,
+        lookup: &Lookup,
+        lookup_id: &str,
+        found: Vec<Found>,
+        now: Millis,
+    ) -> ServiceResult<Disclosed> {
+        let mut holding_ids: Vec<i64> = found.iter().map(|f| f.candidate.holding_id).collect();
+        holding_ids.sort_unstable();
+        holding_ids.dedup();
         let holdings = self.store.matched_holdings(&holding_ids).await?;
         let disclosure = self.settings.policy.for_asker(actor.org_kind, actor.role);
-
-        let now = self.clock.now_ms();
-        let lookup_id = time_ordered_id("lk", now);
         let mut attachments = Vec::new();
         let mut groups: BTreeMap<(i64, Basis, Option<usize>), OrgMatches> = BTreeMap::new();
         let mut shielded = Vec::new();
@@ -150,7 +208,7 @@ impl Service {
             };
             if holding.shielded {
                 record.contact = Contact::default();
-                alerts.push((org.id, shielded_alert(actor, &lookup, &lookup_id, &record, &holding.local_ref)));
+                alerts.push((org.id, shielded_alert(actor, lookup, lookup_id, &record, &holding.local_ref)));
                 shielded.push(redaction::shielded_record(record));
                 continue;
             }
@@ -169,46 +227,32 @@ impl Service {
         matches.sort_by_key(|g| {
             g.records.first().map(|r| (r.basis != Basis::Child, r.child, tier_rank(r.tier))).unwrap_or_default()
         });
+        Ok(Disclosed { attachments, matches, shielded, alerts })
+    }
 
-        // Exact-form pseudonyms asked, kept beside the event so subject access can find this lookup.
-        attachments.extend(
-            lookup.probes().filter(|p| p.variant == Variant::Exact).map(|p| Attachment::LookupPseudonym(p.pseudonym)),
-        );
-        let mut event = lookup_event(actor, &lookup, asked, &lookup_id, &matches, &shielded, org_ids);
-        event.attachments = attachments;
-        // Fail closed: nothing below runs unless the event and its match ids are durable.
-        self.audit.record(event).await?;
-        // A shielded holder hears at once: its outbox (webhook) and its IG officer's audit view.
-        if !alerts.is_empty() {
-            let queued: Vec<(i64, &str, serde_json::Value)> =
-                alerts.iter().map(|(org, payload)| (*org, "lookup.shielded", payload.clone())).collect();
-            self.store.enqueue_alerts(&queued, self.clock.now_ms()).await?;
-            for (org, payload) in alerts {
-                let event = NewEvent::new(EventType::ShieldedHit).by(actor).concerning([org]).details(json!({
-                    "lookup_id": lookup_id,
-                    "match_id": payload["match_id"],
-                    "tier": payload["tier"],
-                    "basis": payload["basis"],
-                }));
-                self.audit.record(event).await?;
-            }
+    /// A shielded holder hears at once: its outbox (webhook) and its IG officer's audit view.
+    async fn alert_shielded_holders(
+        &self,
+        actor: &Actor,
+        lookup_id: &str,
+        alerts: Vec<(i64, serde_json::Value)>,
+    ) -> ServiceResult<()> {
+        if alerts.is_empty() {
+            return Ok(());
         }
-
-        let coverage = self.coverage().await?;
-        let participants = self.participants().await?;
-        let area = area_coverage(lookup.postcode.as_ref().map(|p| p.outward()), &participants, rfc3339);
-        let children_asked = lookup.children_asked();
-        Ok(LookupOutcome {
-            lookup_id,
-            matches,
-            shielded,
-            family: lookup.family,
-            children_asked,
-            carers_asked: lookup.subjects.len() - children_asked,
-            coverage,
-            widen: lookup.widen,
-            area,
-        })
+        let queued: Vec<(i64, &str, serde_json::Value)> =
+            alerts.iter().map(|(org, payload)| (*org, "lookup.shielded", payload.clone())).collect();
+        self.store.enqueue_alerts(&queued, self.clock.now_ms()).await?;
+        for (org, payload) in alerts {
+            let event = NewEvent::new(EventType::ShieldedHit).by(actor).concerning([org]).details(json!({
+                "lookup_id": lookup_id,
+                "match_id": payload["match_id"],
+                "tier": payload["tier"],
+                "basis": payload["basis"],
+            }));
+            self.audit.record(event).await?;
+        }
+        Ok(())
     }
 
     /// Coverage as of at most `COVERAGE_TTL` ago. Counting is cheap (kept counts and an index

@@ -21,6 +21,7 @@ pub mod purge;
 pub mod redaction;
 pub mod refusals;
 pub mod requests;
+pub mod sealing;
 pub mod sessions;
 pub mod sync;
 pub mod sync_lease;
@@ -57,8 +58,15 @@ pub enum ServiceError {
     /// A valid long-lived token of an organisation that has turned those off for the API (401).
     #[error("long-lived tokens are turned off for this organisation")]
     LongLivedTokensOff,
+    /// Does not exist, or belongs to another organisation: the two look the same (404).
+    #[error("not found")]
+    NotFound,
+    /// The database cannot be reached or is overloaded: the caller may retry later (503).
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Unavailable(StoreError),
+    /// Any other store failure: a bug or corrupt data, logged, never shown (500).
+    #[error(transparent)]
+    Store(StoreError),
     #[error(transparent)]
     Audit(#[from] AuditError),
     /// A rate limit or quota refused the request (already audited).
@@ -73,6 +81,19 @@ pub enum ServiceError {
     /// The organisation already has an open request for this record: this one (409).
     #[error("your organisation already has an open request for this record")]
     AlreadyRequested(String),
+}
+
+/// Store failures as the layers above see them: not found, a broken uniqueness rule (a
+/// conflict), unavailable, or internal. Only the last two keep the cause, for the log.
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ServiceError::NotFound,
+            StoreError::Conflict(m) => ServiceError::Conflict(m.to_string()),
+            StoreError::Unavailable(_) => ServiceError::Unavailable(e),
+            other => ServiceError::Store(other),
+        }
+    }
 }
 
 impl From<Vec<FieldError>> for ServiceError {

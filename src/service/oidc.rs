@@ -26,7 +26,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::{Service, ServiceError, ServiceResult};
+use super::{Service, ServiceError, ServiceResult, sealing};
 use crate::audit::{EventType, NewEvent};
 use crate::clock::Millis;
 use crate::domain::identity_provider::{
@@ -178,49 +178,15 @@ impl From<crate::audit::AuditError> for SignInError {
     }
 }
 
+/// What a sealed client secret and a sealed sign-in in flight are bound to (`sealing`).
+const SECRET_CONTEXT: &[u8] = b"identity provider client secret";
+const SIGN_IN_CONTEXT: &[u8] = b"sign-in in flight";
+
 /// The sealed part of a sign-in in flight.
 #[derive(Serialize, Deserialize)]
 struct Pending {
     nonce: String,
     verifier: String,
-}
-
-/// Encrypt-then-MAC under `key`: blake3's keyed output as the keystream under a fresh nonce,
-/// and a keyed blake3 tag over nonce and ciphertext.
-fn seal(key: &[u8; 32], plain: &[u8]) -> Vec<u8> {
-    let mut nonce = [0u8; 24];
-    rand::rngs::OsRng.fill_bytes(&mut nonce);
-    let mut data = plain.to_vec();
-    keystream(key, &nonce, &mut data);
-    let tag = tag_of(key, &nonce, &data);
-    [nonce.as_slice(), &data, tag.as_bytes()].concat()
-}
-
-fn open(key: &[u8; 32], sealed: &[u8]) -> Option<Vec<u8>> {
-    if sealed.len() < 24 + 32 {
-        return None;
-    }
-    let (nonce, rest) = sealed.split_at(24);
-    let (data, tag) = rest.split_at(rest.len() - 32);
-    let given = blake3::Hash::from_bytes(tag.try_into().ok()?);
-    if given != tag_of(key, nonce, data) {
-        return None;
-    }
-    let mut plain = data.to_vec();
-    keystream(key, nonce, &mut plain);
-    Some(plain)
-}
-
-fn keystream(key: &[u8; 32], nonce: &[u8], data: &mut [u8]) {
-    let enc = blake3::derive_key("child-locator 2026-12 seal encryption v1", key);
-    let mut stream = vec![0u8; data.len()];
-    blake3::Hasher::new_keyed(&enc).update(nonce).finalize_xof().fill(&mut stream);
-    data.iter_mut().zip(stream).for_each(|(d, s)| *d ^= s);
-}
-
-fn tag_of(key: &[u8; 32], nonce: &[u8], data: &[u8]) -> blake3::Hash {
-    let mac = blake3::derive_key("child-locator 2026-12 seal mac v1", key);
-    blake3::Hasher::new_keyed(&mac).update(nonce).update(data).finalize()
 }
 
 /// Signature algorithms accepted on ID tokens: public-key ones only (no `none`, no HMAC).
@@ -354,7 +320,9 @@ impl Service {
         let org = self.store.organisation_by_code(org_code).await?;
         let settings = input.into_settings()?;
         let (sealed, secret_ref, key_ref) = match &settings.auth {
-            ClientAuth::Secret(secret) => (Some(seal(&self.secret_seal_key(), secret.as_bytes())), None, None),
+            ClientAuth::Secret(secret) => {
+                (Some(sealing::seal(&self.secret_seal_key(), SECRET_CONTEXT, secret.as_bytes()).to_bytes()), None, None)
+            }
             ClientAuth::SecretRef(r) => (None, Some(r.as_text()), None),
             ClientAuth::PrivateKey(r) => (None, None, Some(r.as_text())),
         };
@@ -464,7 +432,7 @@ impl Service {
     /// The secret this service authenticates to the provider with, when it uses one.
     fn client_secret(&self, provider: &StoredProvider) -> Result<Option<ClientSecret>, SignInError> {
         if let Some(sealed) = &provider.client_secret_sealed {
-            let plain = open(&self.secret_seal_key(), sealed).and_then(|p| String::from_utf8(p).ok()).ok_or_else(|| {
+            let plain = sealing::open_bytes(&self.secret_seal_key(), SECRET_CONTEXT, sealed).and_then(|p| String::from_utf8(p).ok()).ok_or_else(|| {
                 tracing::error!(org = %provider.org_code, "the identity provider's sealed client secret cannot be opened (was the index key rotated? set it again)");
                 SignInError::ProviderUnavailable
             })?;
@@ -525,7 +493,12 @@ impl Service {
         let state = state.secret().clone();
         let pending = Pending { nonce: nonce.secret().clone(), verifier: verifier.secret().clone() };
         let plain = serde_json::to_vec(&pending).map_err(|_| SignInError::ProviderUnavailable)?;
-        let sealed = seal(&blake3::derive_key("child-locator 2026-12 oidc sign-in v1", state.as_bytes()), &plain);
+        let sealed = sealing::seal(
+            &blake3::derive_key("child-locator 2026-12 oidc sign-in v1", state.as_bytes()),
+            SIGN_IN_CONTEXT,
+            &plain,
+        )
+        .to_bytes();
         let now = self.clock.now_ms();
         self.store
             .add_sign_in(&self.state_hash(&state), org.id, &sealed, redirect_uri, now, now + SIGN_IN_WINDOW_MS)
@@ -586,9 +559,12 @@ impl Service {
         let Some(code) = callback.code.filter(|c| !c.is_empty() && c.len() <= 4096) else {
             return Err(self.refuse(Some(org_id), None, "missing_code").await);
         };
-        let opened =
-            open(&blake3::derive_key("child-locator 2026-12 oidc sign-in v1", state.as_bytes()), &pending.sealed)
-                .and_then(|p| serde_json::from_slice::<Pending>(&p).ok());
+        let opened = sealing::open_bytes(
+            &blake3::derive_key("child-locator 2026-12 oidc sign-in v1", state.as_bytes()),
+            SIGN_IN_CONTEXT,
+            &pending.sealed,
+        )
+        .and_then(|p| serde_json::from_slice::<Pending>(&p).ok());
         let Some(opened) = opened else { return Err(self.refuse(Some(org_id), None, "sign_in_unreadable").await) };
         // The organisation's provider, as it is now: the one the sign-in began with.
         let Some(provider) = self.store.provider_of(org_id).await? else {
@@ -908,16 +884,5 @@ mod tests {
         let unsigned: CoreIdToken =
             serde_json::from_value(Value::String(format!("{header}.{payload}."))).expect("parses");
         assert!(check(&unsigned, &jwks(&[&k]), "client-a", "n1").is_err());
-    }
-
-    #[test]
-    fn sealed_text_opens_only_with_its_key_and_untouched() {
-        let sealed = seal(&[1; 32], b"secret");
-        assert_eq!(open(&[1; 32], &sealed).as_deref(), Some(&b"secret"[..]));
-        assert_eq!(open(&[2; 32], &sealed), None);
-        let mut tampered = sealed.clone();
-        tampered[30] ^= 1;
-        assert_eq!(open(&[1; 32], &tampered), None);
-        assert!(!sealed.windows(6).any(|w| w == b"secret"));
     }
 }

@@ -17,7 +17,8 @@ use crate::domain::FieldError;
 use crate::domain::cursor::PageCursor;
 use crate::domain::user::Actor;
 use crate::domain::webhook::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookHost};
-use crate::store::outbox::{OutboxRow, OutboxState, Retry, Webhook};
+use crate::domain::webhook::{OutboxRow, OutboxState};
+use crate::store::outbox::{Retry, Webhook};
 
 /// Messages claimed per round of a pass.
 const CLAIM_BATCH: i64 = 50;

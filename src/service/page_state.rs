@@ -3,10 +3,11 @@
 
 use rand::RngCore;
 
-use super::{Service, ServiceError, ServiceResult};
+use super::{Service, ServiceError, ServiceResult, sealing};
 use crate::clock::Millis;
+use crate::domain::lookup::KeptAnswer;
 use crate::domain::user::Actor;
-use crate::store::page_state::{KeptAnswer, Owner};
+use crate::store::page_state::Owner;
 
 /// How long a lookup's answer can be opened again at its address (a shift's reloads, not a
 /// record: the audit trail is the record).
@@ -26,61 +27,6 @@ const FLASH_MS: Millis = 10 * 60 * 1000;
 pub struct PageKeys {
     pub bound: [u8; 32],
     pub key: [u8; 32],
-}
-
-/// A one-time message sealed for one session: a keystream (blake3's keyed extendable output
-/// under a fresh nonce) then a keyed-BLAKE3 tag over the session's row name, the nonce and the
-/// ciphertext (encrypt-then-MAC). Whoever can write the table can neither read a message nor
-/// change one unnoticed: a message that fails its tag is never shown.
-struct Sealer {
-    stream_key: [u8; 32],
-    tag_key: [u8; 32],
-}
-
-const TAG_LEN: usize = 32;
-
-impl Sealer {
-    /// Separate keys for the keystream and the tag, both derived from the session's page key.
-    fn new(keys: &PageKeys) -> Sealer {
-        Sealer {
-            stream_key: blake3::derive_key("child-locator page flash keystream v2", &keys.key),
-            tag_key: blake3::derive_key("child-locator page flash tag v2", &keys.key),
-        }
-    }
-
-    fn xor_stream(&self, nonce: &[u8], data: &mut [u8]) {
-        let mut stream = vec![0u8; data.len()];
-        blake3::Hasher::new_keyed(&self.stream_key).update(nonce).finalize_xof().fill(&mut stream);
-        data.iter_mut().zip(stream).for_each(|(d, s)| *d ^= s);
-    }
-
-    fn tag(&self, bound: &[u8; 32], nonce: &[u8], ciphertext: &[u8]) -> blake3::Hash {
-        let mut mac = blake3::Hasher::new_keyed(&self.tag_key);
-        mac.update(bound).update(&(nonce.len() as u64).to_le_bytes()).update(nonce).update(ciphertext);
-        mac.finalize()
-    }
-
-    /// The ciphertext with its tag appended.
-    fn seal(&self, bound: &[u8; 32], nonce: &[u8], text: &str) -> Vec<u8> {
-        let mut payload = text.as_bytes().to_vec();
-        self.xor_stream(nonce, &mut payload);
-        let tag = self.tag(bound, nonce, &payload);
-        payload.extend_from_slice(tag.as_bytes());
-        payload
-    }
-
-    /// The text, or `None` when the tag does not hold (a changed, truncated or foreign row).
-    fn open(&self, bound: &[u8; 32], nonce: &[u8], mut payload: Vec<u8>) -> Option<String> {
-        let split = payload.len().checked_sub(TAG_LEN)?;
-        let tag = blake3::Hash::from_bytes(payload[split..].try_into().ok()?);
-        payload.truncate(split);
-        // `blake3::Hash` compares in constant time.
-        if self.tag(bound, nonce, &payload) != tag {
-            return None;
-        }
-        self.xor_stream(nonce, &mut payload);
-        String::from_utf8(payload).ok()
-    }
 }
 
 impl Service {
@@ -105,10 +51,7 @@ impl Service {
         lookup_id: &str,
     ) -> ServiceResult<KeptAnswer> {
         let owner = Owner { user_id: actor.user_id, org_id: actor.org_id, bound: &keys.bound };
-        self.store
-            .kept_lookup_answer(lookup_id, owner, self.clock.now_ms())
-            .await?
-            .ok_or(ServiceError::Store(crate::store::StoreError::NotFound))
+        self.store.kept_lookup_answer(lookup_id, owner, self.clock.now_ms()).await?.ok_or(ServiceError::NotFound)
     }
 
     /// Keeps a subject access answer (as its page shows it: names of organisations and users
@@ -142,11 +85,9 @@ impl Service {
 
     /// Leaves `text` for this session's next page, encrypted.
     pub async fn put_flash(&self, keys: &PageKeys, text: &str) -> ServiceResult<()> {
-        let mut nonce = [0u8; 24];
-        rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let payload = Sealer::new(keys).seal(&keys.bound, &nonce, text);
+        let sealed = sealing::seal(&keys.key, &keys.bound, text.as_bytes());
         let now = self.clock.now_ms();
-        Ok(self.store.put_flash(&keys.bound, &nonce, &payload, now, now + FLASH_MS).await?)
+        Ok(self.store.put_flash(&keys.bound, &sealed.nonce, &sealed.body, now, now + FLASH_MS).await?)
     }
 
     /// Takes this session's one-time message, if any: it is gone once read.
@@ -154,40 +95,7 @@ impl Service {
         let Some((nonce, payload)) = self.store.take_flash(&keys.bound, self.clock.now_ms()).await? else {
             return Ok(None);
         };
-        Ok(Sealer::new(keys).open(&keys.bound, &nonce, payload))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn keys(seed: u8) -> PageKeys {
-        PageKeys { bound: [seed; 32], key: [seed.wrapping_add(1); 32] }
-    }
-
-    #[test]
-    fn a_message_opens_only_under_its_own_session_keys() {
-        let (mine, theirs) = (keys(7), keys(9));
-        let sealed = Sealer::new(&mine).seal(&mine.bound, b"nonce", "tok_secret");
-        assert!(!sealed.windows(10).any(|w| w == b"tok_secret"), "the text is not stored in clear");
-        assert_eq!(Sealer::new(&mine).open(&mine.bound, b"nonce", sealed.clone()).as_deref(), Some("tok_secret"));
-        assert_eq!(Sealer::new(&theirs).open(&theirs.bound, b"nonce", sealed.clone()), None);
-        assert_eq!(Sealer::new(&mine).open(&theirs.bound, b"nonce", sealed), None, "bound to its session's row");
-    }
-
-    #[test]
-    fn a_changed_or_truncated_message_is_never_shown() {
-        let k = keys(7);
-        let sealer = Sealer::new(&k);
-        let sealed = sealer.seal(&k.bound, b"nonce", "tok_secret");
-        for i in 0..sealed.len() {
-            let mut flipped = sealed.clone();
-            flipped[i] ^= 1;
-            assert_eq!(sealer.open(&k.bound, b"nonce", flipped), None, "bit flipped at byte {i}");
-        }
-        assert_eq!(sealer.open(&k.bound, b"nonce", sealed[..sealed.len() - 1].to_vec()), None);
-        assert_eq!(sealer.open(&k.bound, b"nonce", sealed[..TAG_LEN - 1].to_vec()), None);
-        assert_eq!(sealer.open(&k.bound, b"other", sealed), None, "the nonce is covered too");
+        // Sealed under the session's key and bound to its row: a changed or moved row is not shown.
+        Ok(sealing::open(&keys.key, &keys.bound, &nonce, &payload).and_then(|text| String::from_utf8(text).ok()))
     }
 }

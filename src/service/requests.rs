@@ -8,10 +8,10 @@ use super::{Service, ServiceError, ServiceResult};
 use crate::audit::{EventType, NewEvent};
 use crate::clock::{Millis, rfc3339};
 use crate::domain::FieldError;
+use crate::domain::request::RequestFilter;
 use crate::domain::request::{Action, RequestInput, Side, StepInput, transition};
 use crate::domain::user::Actor;
 use crate::store::StoreError;
-use crate::store::requests::RequestFilter;
 
 /// Requests escalated per round of the escalation pass.
 const ESCALATE_BATCH: i64 = 200;

@@ -1,7 +1,7 @@
 //! Web sessions: the pages' signed-in users, stored as keyed hashes of their ids.
 
 use super::{Service, ServiceResult};
-use crate::store::sessions::StoredSession;
+use crate::domain::user::StoredSession;
 
 /// A live session's last-seen time is written at most this often (a write per page is waste).
 const TOUCH_EVERY_MS: i64 = 60_000;

@@ -22,12 +22,13 @@ use super::sync_records::{self, CsvRecords};
 use super::{Service, ServiceError};
 use crate::audit::{EventType, NewEvent};
 use crate::domain::enumeration::{NameGroups, Suspicion};
+use crate::domain::holding::Change;
 use crate::domain::holding::{HoldingInput, NewHolding};
 use crate::domain::keyring::Keyring;
 use crate::domain::sync::{CsvLayout, Rejected, SyncFormat, ndjson_row};
 use crate::domain::user::Actor;
 use crate::store::StoreError;
-use crate::store::holdings::{Change, SyncTransaction, fingerprint_prefix, ref_hash};
+use crate::store::holdings::{SyncIndex, SyncTransaction, fingerprint_prefix, ref_hash};
 use crate::store::sync_leases::LeaseRef;
 
 /// Rows the reader hands the writer at a time.
@@ -135,7 +136,7 @@ async fn pass_on(
 ) -> Result<(), SyncError> {
     if !batches.is_empty() && committed.send(std::mem::take(batches)).await.is_err() {
         let stopped = StoreError::Inconsistent("match signalling stopped".into());
-        return Err(SyncError::Service(ServiceError::Store(stopped)));
+        return Err(SyncError::Service(ServiceError::from(stopped)));
     }
     Ok(())
 }
@@ -367,8 +368,10 @@ impl Service {
         result
     }
 
-    /// The sync itself; `lease` is `None` for a dry run, which writes nothing. `first_load`: the
-    /// organisation had no holdings, so what it adds is not churn.
+    /// The sync itself, in stages: read and parse on a blocking thread, write the batches while
+    /// the committed ones are signalled (their matches found), then remove what the file no
+    /// longer lists, audit and count churn. `lease` is `None` for a dry run, which writes
+    /// nothing. `first_load`: the organisation had no holdings, so what it adds is not churn.
     #[allow(clippy::too_many_arguments)]
     async fn run_sync<R: Read + Send + 'static>(
         &self,
@@ -380,9 +383,35 @@ impl Service {
         first_load: bool,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<SyncSummary, SyncError> {
-        let dry_run = lease.is_none();
+        let (parser, mut rx) = self.start_reading(format, reader);
+        let mut index = self.store.sync_index(org_id).await.map_err(ServiceError::from)?;
+        let mut summary = SyncSummary { dry_run: lease.is_none(), ..SyncSummary::default() };
+        // Committed batches go to the signaller, which finds their matches while the writer
+        // goes on with the next transaction. It holds at most one set waiting.
+        let (committed, to_signal) = mpsc::channel::<Vec<WrittenBatch>>(1);
+        let write = self.write_batches(org_id, &mut rx, committed, lease, &mut summary, &mut index, progress);
+        let signal = self.signal_batches(org_id, to_signal);
+        let (written, signalled) = tokio::join!(write, signal);
+        // The reader stops at its next batch once the writer has gone.
+        drop(rx);
+        let _ = parser.await;
+        // A signalling failure stops the writer (its channel closes), so it is the one to report.
+        summary.count(signalled?);
+        let run_id = lease.map(|l| l.run_id.as_str());
+        if let Some(stopped) = written? {
+            return self.stopped_sync(org_id, actor, &summary, run_id, first_load, stopped).await;
+        }
+        self.finish_sync(org_id, actor, index, lease, first_load, summary).await
+    }
+
+    /// Starts parsing `reader` on a blocking thread; its batches arrive on the receiver.
+    fn start_reading<R: Read + Send + 'static>(
+        &self,
+        format: SyncFormat,
+        reader: R,
+    ) -> (tokio::task::JoinHandle<()>, mpsc::Receiver<Parsed>) {
         // Parsed batches waiting for the writer.
-        let (tx, mut rx) = mpsc::channel::<Parsed>(4);
+        let (tx, rx) = mpsc::channel::<Parsed>(4);
         let mut rows = RowReader {
             keys: self.keys.clone(),
             today: self.clock.today(),
@@ -396,130 +425,158 @@ impl Service {
             SyncFormat::Csv => rows.read_csv(reader),
             SyncFormat::Ndjson => rows.read_ndjson(reader),
         });
+        (parser, rx)
+    }
 
-        let mut index = self.store.sync_index(org_id).await.map_err(ServiceError::from)?;
-        let mut summary = SyncSummary { dry_run, ..SyncSummary::default() };
-        // Committed batches go to the signaller, which finds their matches while the writer
-        // goes on with the next transaction. It holds at most one set waiting.
-        let (committed, mut to_signal) = mpsc::channel::<Vec<WrittenBatch>>(1);
-        let write = async {
-            // Owned here, so the signaller's channel closes when writing ends, however it ends.
-            let committed = committed;
-            // Planner statistics are refreshed as a large sync grows the tables (10k, 40k, 160k … changes).
-            let mut analyze_at = FIRST_ANALYZE;
-            let mut open = None;
-            let mut uncommitted = Vec::new();
-            loop {
-                let parsed = match tokio::time::timeout(IDLE_COMMIT, rx.recv()).await {
-                    Ok(parsed) => parsed,
-                    Err(_) => {
-                        // The input has stalled (a slow upload): commit what was read rather
-                        // than hold the write lock idle, and wait on.
-                        self.commit_sync(&mut open, lease).await?;
-                        pass_on(&committed, &mut uncommitted).await?;
-                        rx.recv().await
-                    }
-                };
-                let Some(parsed) = parsed else { break };
-                let (rows, line) = match parsed {
-                    Parsed::Rows(rows, line) => (rows, line),
-                    Parsed::Unreadable(field, message) => return Err(SyncError::Unreadable { field, message }),
-                    Parsed::Interrupted(line) => {
-                        self.commit_sync(&mut open, lease).await?;
-                        pass_on(&committed, &mut uncommitted).await?;
-                        return Ok(Some(Stopped::Interrupted(line)));
-                    }
-                    Parsed::LooksLikeEnumeration(suspicion) => {
-                        self.commit_sync(&mut open, lease).await?;
-                        pass_on(&committed, &mut uncommitted).await?;
-                        return Ok(Some(Stopped::LooksLikeEnumeration(suspicion)));
-                    }
-                };
-                let mut holdings = Vec::with_capacity(rows.len());
-                for row in rows {
-                    summary.lines += 1;
-                    match row {
-                        Row::Holding(h) => holdings.push(*h),
-                        Row::Rejected(r) => summary.reject(r),
-                    }
+    /// Writes the parsed batches in transactions of about `TRANSACTION_ROWS` rows (a dry run
+    /// only counts them against `index`), handing each committed set to the signaller through
+    /// `committed`. `index` is left with the holdings the file did not list. `Some` when the
+    /// reader stopped early.
+    #[allow(clippy::too_many_arguments)]
+    async fn write_batches(
+        &self,
+        org_id: i64,
+        rx: &mut mpsc::Receiver<Parsed>,
+        committed: mpsc::Sender<Vec<WrittenBatch>>,
+        lease: Option<&LeaseRef>,
+        summary: &mut SyncSummary,
+        index: &mut SyncIndex,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<Option<Stopped>, SyncError> {
+        // Planner statistics are refreshed as a large sync grows the tables (10k, 40k, 160k … changes).
+        let mut analyze_at = FIRST_ANALYZE;
+        let mut open = None;
+        let mut uncommitted = Vec::new();
+        loop {
+            let parsed = match tokio::time::timeout(IDLE_COMMIT, rx.recv()).await {
+                Ok(parsed) => parsed,
+                Err(_) => {
+                    // The input has stalled (a slow upload): commit what was read rather
+                    // than hold the write lock idle, and wait on.
+                    self.commit_sync(&mut open, lease).await?;
+                    pass_on(&committed, &mut uncommitted).await?;
+                    rx.recv().await
                 }
-                if dry_run {
-                    for h in &holdings {
-                        match index.remove(&ref_hash(&h.local_ref)) {
-                            Some((_, fp)) if fp == fingerprint_prefix(&h.fingerprint) => summary.unchanged += 1,
-                            Some(_) => summary.updated += 1,
-                            None => summary.added += 1,
-                        }
-                    }
-                } else {
-                    let now = self.clock.now_ms();
-                    let changes = self
-                        .store
-                        .sync_batch(&mut open, org_id, &holdings, &self.key_id, now, &mut index)
-                        .await
-                        .map_err(put_meanwhile)
-                        .map_err(ServiceError::from)?;
-                    for (change, _) in &changes {
-                        match change {
-                            Change::Added => summary.added += 1,
-                            Change::Updated => summary.updated += 1,
-                            Change::Unchanged => summary.unchanged += 1,
-                        }
-                    }
-                    uncommitted.push(WrittenBatch { holdings, changes });
-                    // Nothing open (the batches changed nothing), the transaction is full, or
-                    // another write is waiting for it.
-                    let commit = open.as_ref().is_none_or(|tx| tx.rows >= TRANSACTION_ROWS);
-                    if commit || self.store.writers_waiting() {
-                        self.commit_sync(&mut open, lease).await?;
-                        // Before signalling, whose candidate search needs the statistics.
-                        if summary.added + summary.updated >= analyze_at {
-                            self.store.analyze_holdings().await.map_err(ServiceError::from)?;
-                            analyze_at *= 4;
-                        }
-                        pass_on(&committed, &mut uncommitted).await?;
-                    }
+            };
+            let Some(parsed) = parsed else { break };
+            let (rows, line) = match parsed {
+                Parsed::Rows(rows, line) => (rows, line),
+                Parsed::Unreadable(field, message) => return Err(SyncError::Unreadable { field, message }),
+                Parsed::Interrupted(line) => {
+                    self.commit_sync(&mut open, lease).await?;
+                    pass_on(&committed, &mut uncommitted).await?;
+                    return Ok(Some(Stopped::Interrupted(line)));
                 }
-                progress(line);
-            }
-            self.commit_sync(&mut open, lease).await?;
-            pass_on(&committed, &mut uncommitted).await?;
-            Ok(None)
-        };
-        let signal = async {
-            let mut signalled = Signalled::default();
-            while let Some(batches) = to_signal.recv().await {
-                for batch in &batches {
-                    signalled += self.signal_written(org_id, batch).await?;
+                Parsed::LooksLikeEnumeration(suspicion) => {
+                    self.commit_sync(&mut open, lease).await?;
+                    pass_on(&committed, &mut uncommitted).await?;
+                    return Ok(Some(Stopped::LooksLikeEnumeration(suspicion)));
+                }
+            };
+            let mut holdings = Vec::with_capacity(rows.len());
+            for row in rows {
+                summary.lines += 1;
+                match row {
+                    Row::Holding(h) => holdings.push(*h),
+                    Row::Rejected(r) => summary.reject(r),
                 }
             }
-            Ok::<_, ServiceError>(signalled)
-        };
-        let (written, signalled) = tokio::join!(write, signal);
-        // The reader stops at its next batch once the writer has gone.
-        drop(rx);
-        let _ = parser.await;
-        // A signalling failure stops the writer (its channel closes), so it is the one to report.
-        summary.count(signalled?);
-        let run_id = lease.map(|l| l.run_id.as_str());
-        match written? {
-            None => {}
-            Some(Stopped::Interrupted(line)) => {
-                self.audit_sync(org_id, actor, &summary, run_id, false).await?;
-                self.count_churn(org_id, actor, summary.added, 0, first_load).await?;
-                return Err(SyncError::Interrupted { line });
+            if lease.is_none() {
+                for h in &holdings {
+                    match index.remove(&ref_hash(&h.local_ref)) {
+                        Some((_, fp)) if fp == fingerprint_prefix(&h.fingerprint) => summary.unchanged += 1,
+                        Some(_) => summary.updated += 1,
+                        None => summary.added += 1,
+                    }
+                }
+            } else {
+                let now = self.clock.now_ms();
+                let changes = self
+                    .store
+                    .sync_batch(&mut open, org_id, &holdings, &self.key_id, now, index)
+                    .await
+                    .map_err(put_meanwhile)
+                    .map_err(ServiceError::from)?;
+                for (change, _) in &changes {
+                    match change {
+                        Change::Added => summary.added += 1,
+                        Change::Updated => summary.updated += 1,
+                        Change::Unchanged => summary.unchanged += 1,
+                    }
+                }
+                uncommitted.push(WrittenBatch { holdings, changes });
+                // Nothing open (the batches changed nothing), the transaction is full, or
+                // another write is waiting for it.
+                let commit = open.as_ref().is_none_or(|tx| tx.rows >= TRANSACTION_ROWS);
+                if commit || self.store.writers_waiting() {
+                    self.commit_sync(&mut open, lease).await?;
+                    // Before signalling, whose candidate search needs the statistics.
+                    if summary.added + summary.updated >= analyze_at {
+                        self.store.analyze_holdings().await.map_err(ServiceError::from)?;
+                        analyze_at *= 4;
+                    }
+                    pass_on(&committed, &mut uncommitted).await?;
+                }
             }
-            Some(Stopped::LooksLikeEnumeration(suspicion)) => {
-                self.audit_sync(org_id, actor, &summary, run_id, false).await?;
-                self.count_churn(org_id, actor, summary.added, 0, first_load).await?;
+            progress(line);
+        }
+        self.commit_sync(&mut open, lease).await?;
+        pass_on(&committed, &mut uncommitted).await?;
+        Ok(None)
+    }
+
+    /// Finds and signals the matches of each committed set of batches, as the writer hands them on.
+    async fn signal_batches(
+        &self,
+        org_id: i64,
+        mut to_signal: mpsc::Receiver<Vec<WrittenBatch>>,
+    ) -> Result<Signalled, ServiceError> {
+        let mut signalled = Signalled::default();
+        while let Some(batches) = to_signal.recv().await {
+            for batch in &batches {
+                signalled += self.signal_written(org_id, batch).await?;
+            }
+        }
+        Ok(signalled)
+    }
+
+    /// A sync the reader stopped: what was written is audited (as incomplete) and counted, and
+    /// the reason is the answer.
+    async fn stopped_sync(
+        &self,
+        org_id: i64,
+        actor: Option<&Actor>,
+        summary: &SyncSummary,
+        run_id: Option<&str>,
+        first_load: bool,
+        stopped: Stopped,
+    ) -> Result<SyncSummary, SyncError> {
+        self.audit_sync(org_id, actor, summary, run_id, false).await?;
+        self.count_churn(org_id, actor, summary.added, 0, first_load).await?;
+        match stopped {
+            Stopped::Interrupted(line) => Err(SyncError::Interrupted { line }),
+            Stopped::LooksLikeEnumeration(suspicion) => {
                 let counts = json!({
                     "rows_sharing_a_name": suspicion.rows_sharing_a_name, "rows_read": suspicion.rows,
                 });
                 self.flag_sync(org_id, actor, "rows_sharing_a_name", counts).await?;
-                return Err(SyncError::LooksLikeEnumeration);
+                Err(SyncError::LooksLikeEnumeration)
             }
         }
-        let absent: Vec<i64> = index.values().map(|(id, _)| *id).collect();
+    }
+
+    /// A sync read to the end: the holdings it did not list (`absent`, left in the index) are
+    /// removed, then it is audited and its churn counted. A dry run only reports.
+    async fn finish_sync(
+        &self,
+        org_id: i64,
+        actor: Option<&Actor>,
+        absent: SyncIndex,
+        lease: Option<&LeaseRef>,
+        first_load: bool,
+        mut summary: SyncSummary,
+    ) -> Result<SyncSummary, SyncError> {
+        let absent: Vec<i64> = absent.values().map(|(id, _)| *id).collect();
         summary.removed = absent.len() as u64;
         if let Some(lease) = lease
             && !absent.is_empty()
@@ -529,11 +586,13 @@ impl Service {
             summary.removed = removed;
             summary.count(signalled);
         }
+        let dry_run = lease.is_none();
         if !dry_run && summary.added + summary.updated + summary.removed >= FIRST_ANALYZE / 10 {
             self.store.analyze_holdings().await.map_err(ServiceError::from)?;
         }
         summary.rejected.sort_by_key(|r| r.line);
         if !dry_run {
+            let run_id = lease.map(|l| l.run_id.as_str());
             self.audit_sync(org_id, actor, &summary, run_id, true).await?;
             self.count_churn(org_id, actor, summary.added, summary.removed, first_load).await?;
         }

@@ -469,15 +469,6 @@ impl Store {
             .fetch_one(self.reader())
             .await?)
     }
-
-    pub async fn count_user_events(&self, user_id: i64, kind: &str, since: Millis) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE actor_user_id = $1 AND type = $2 AND at >= $3")
-            .bind(user_id)
-            .bind(kind)
-            .bind(since)
-            .fetch_one(self.reader())
-            .await?)
-    }
 }
 
 /// An event's columns as stored beside its body, for `audit verify` to compare with the leaf.

@@ -5,10 +5,10 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::users::{actor_from_row, role_of};
 use super::{Store, StoreError, StoreResult, flag};
 use crate::clock::Millis;
 use crate::domain::client::{ApiClient, ClientCredentials};
-use crate::domain::organisation::OrgKind;
 use crate::domain::role::Role;
 use crate::domain::user::Actor;
 
@@ -28,11 +28,6 @@ pub struct NewClient<'a> {
 const COLUMNS: &str = "c.client_id, c.name, c.role, o.code AS org_code, c.alg, c.key_thumbprint, c.user_id, \
                        c.created_at, c.revoked_at";
 
-fn role_of(row: &AnyRow) -> StoreResult<Role> {
-    let role: String = row.try_get("role")?;
-    Role::parse(&role).ok_or_else(|| StoreError::Inconsistent("unknown role".into()))
-}
-
 fn client_from_row(row: &AnyRow) -> StoreResult<ApiClient> {
     Ok(ApiClient {
         client_id: row.try_get("client_id")?,
@@ -47,19 +42,9 @@ fn client_from_row(row: &AnyRow) -> StoreResult<ApiClient> {
     })
 }
 
-fn actor_from_row(row: &AnyRow) -> StoreResult<Actor> {
-    let kind: String = row.try_get("kind")?;
-    Ok(Actor {
-        user_id: row.try_get("id")?,
-        user_name: row.try_get("name")?,
-        role: role_of(row)?,
-        org_id: row.try_get("org_id")?,
-        org_code: row.try_get("code")?,
-        org_name: row.try_get("org_name")?,
-        org_kind: OrgKind::parse(&kind).ok_or_else(|| StoreError::Inconsistent("unknown organisation kind".into()))?,
-        reported_lost_at: row.try_get("reported_lost_at")?,
-        client_id: Some(row.try_get("client_id")?),
-    })
+/// A client's actor: its user's, naming the client.
+fn client_actor_from_row(row: &AnyRow) -> StoreResult<Actor> {
+    Ok(Actor { client_id: Some(row.try_get("client_id")?), ..actor_from_row(row)? })
 }
 
 impl Store {
@@ -231,7 +216,7 @@ impl Store {
         .bind(now)
         .fetch_optional(self.reader())
         .await?;
-        row.as_ref().map(actor_from_row).transpose()
+        row.as_ref().map(client_actor_from_row).transpose()
     }
 
     /// The actor behind a client's access tokens (for auditing its own token request).
@@ -246,7 +231,7 @@ impl Store {
         .fetch_optional(self.reader())
         .await?
         .ok_or(StoreError::NotFound)?;
-        actor_from_row(&row)
+        client_actor_from_row(&row)
     }
 
     /// Whether the organisation's long-lived API tokens are accepted.

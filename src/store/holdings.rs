@@ -12,7 +12,7 @@ use super::{
 };
 use crate::clock::Millis;
 use crate::domain::cursor::PageCursor;
-use crate::domain::holding::{CarerFields, Category, Contact, HoldingKey, NewHolding, Status};
+use crate::domain::holding::{CarerFields, Category, Change, Contact, HoldingKey, NewHolding, Status, StoredHolding};
 use crate::domain::identity::FieldsPresent;
 use crate::domain::matching::HitRef;
 use crate::domain::organisation::Organisation;
@@ -57,33 +57,6 @@ pub struct SyncTransaction {
     pub rows: usize,
     /// What it adds to the run's counts (recorded by the fence as it commits).
     committed: Committed,
-}
-
-/// What happened to one holding in a put or a sync.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Change {
-    Added,
-    Updated,
-    Unchanged,
-}
-
-/// A holding as the index shows it to its own organisation: never identifiers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredHolding {
-    pub id: i64,
-    pub org_id: i64,
-    pub local_ref: String,
-    pub category: Category,
-    pub status: Status,
-    pub closed_at: Option<Millis>,
-    pub contact: Contact,
-    pub fields_present: FieldsPresent,
-    pub carers: i64,
-    pub shielded: bool,
-    pub pseudonym_count: i64,
-    pub key_id: String,
-    pub created_at: Millis,
-    pub updated_at: Millis,
 }
 
 /// A matched holding as a lookup answers it: what the asker may be told, and its holder.

@@ -9,6 +9,7 @@ use sqlx::{Any, Transaction};
 use super::outbox::{self, MatchNotice, OrgContacts};
 use super::{AnyQuery, Store, StoreResult, placeholders};
 use crate::clock::Millis;
+use crate::domain::matching::MatchDecision;
 
 /// A live or withdrawn match, from one organisation's point of view.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,28 +27,15 @@ pub struct MatchRow {
     pub withdrawn_at: Option<Millis>,
 }
 
-/// What matching decided for one pair (holding ids ordered a < b).
-#[derive(Debug, Clone)]
-pub struct MatchDecision {
-    pub holding_a: i64,
-    pub holding_b: i64,
-    pub org_a: i64,
-    pub org_b: i64,
-    pub basis: &'static str,
-    pub tier: &'static str,
-    pub evidence: String,
-}
-
-impl MatchDecision {
-    fn notice<'a>(&'a self, kind: &'a str, match_id: &'a str) -> MatchNotice<'a> {
-        MatchNotice {
-            kind,
-            match_id,
-            orgs: (self.org_a, self.org_b),
-            holdings: (self.holding_a, self.holding_b),
-            basis: self.basis,
-            tier: self.tier,
-        }
+/// The outbox's notice of a decision's match, for both organisations.
+fn notice<'a>(d: &'a MatchDecision, kind: &'a str, match_id: &'a str) -> MatchNotice<'a> {
+    MatchNotice {
+        kind,
+        match_id,
+        orgs: (d.org_a, d.org_b),
+        holdings: (d.holding_a, d.holding_b),
+        basis: d.basis,
+        tier: d.tier,
     }
 }
 
@@ -194,7 +182,7 @@ async fn record_one(
             .bind(now)
             .execute(&mut **tx)
             .await?;
-            outbox::enqueue_match_notices(tx, contacts, &d.notice("match.new", &match_id), now).await?;
+            outbox::enqueue_match_notices(tx, contacts, &notice(d, "match.new", &match_id), now).await?;
             Recorded::New(match_id)
         }
         Some(row) => {
@@ -215,7 +203,7 @@ async fn record_one(
                 .execute(&mut **tx)
                 .await?;
                 if withdrawn.is_some() {
-                    outbox::enqueue_match_notices(tx, contacts, &d.notice("match.new", &match_id), now).await?;
+                    outbox::enqueue_match_notices(tx, contacts, &notice(d, "match.new", &match_id), now).await?;
                     Recorded::New(match_id)
                 } else {
                     Recorded::Changed(match_id)

@@ -8,48 +8,8 @@ use sqlx::{Any, Row, Transaction};
 use super::{Store, StoreError, StoreResult};
 use crate::clock::Millis;
 use crate::domain::cursor::PageCursor;
-
-/// A message as its organisation's admin sees it.
-#[derive(Debug, Clone)]
-pub struct OutboxRow {
-    pub id: i64,
-    pub org_id: i64,
-    pub kind: String,
-    pub payload: Value,
-    pub created_at: Millis,
-    pub attempts: i64,
-    pub next_attempt_at: Millis,
-    pub delivered_at: Option<Millis>,
-    pub last_error: Option<String>,
-    pub dead_at: Option<Millis>,
-}
-
-/// Which messages to list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutboxState {
-    Pending,
-    Delivered,
-    Dead,
-}
-
-impl OutboxState {
-    pub fn parse(text: &str) -> Option<OutboxState> {
-        match text.trim() {
-            "pending" => Some(OutboxState::Pending),
-            "delivered" => Some(OutboxState::Delivered),
-            "dead" => Some(OutboxState::Dead),
-            _ => None,
-        }
-    }
-
-    fn filter(self) -> &'static str {
-        match self {
-            OutboxState::Pending => "delivered_at IS NULL AND dead_at IS NULL",
-            OutboxState::Delivered => "delivered_at IS NOT NULL",
-            OutboxState::Dead => "dead_at IS NOT NULL",
-        }
-    }
-}
+use crate::domain::policy::match_notice;
+use crate::domain::webhook::{OutboxRow, OutboxState};
 
 /// An organisation's webhook as stored (the secret is derived from `secret_version`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,13 +119,7 @@ pub(crate) async fn enqueue_match_notices(
     let (shielded_a, shielded_b) =
         (holding_shielded(tx, notice.holdings.0).await?, holding_shielded(tx, notice.holdings.1).await?);
     for (to, other, other_shielded) in [(org_a, b, shielded_b), (org_b, a, shielded_a)] {
-        let mut payload = json!({"match_id": notice.match_id, "tier": notice.tier, "basis": notice.basis});
-        // A shielded holder is never named to the other side: it is alerted, and contacts them.
-        if other_shielded {
-            payload["shielded"] = json!(true);
-        } else {
-            payload["other_organisation"] = other;
-        }
+        let payload = match_notice(notice.match_id, notice.tier, notice.basis, other, other_shielded);
         enqueue(tx, to, notice.kind, &payload, now).await?;
     }
     Ok(())
@@ -178,6 +132,15 @@ async fn holding_shielded(tx: &mut Transaction<'static, Any>, holding_id: i64) -
         .await?;
     // A holding already gone cannot say: keep its organisation hidden rather than guess.
     Ok(shielded.is_none_or(|s| s != 0))
+}
+
+/// The rows of messages in `state`.
+fn state_filter(state: OutboxState) -> &'static str {
+    match state {
+        OutboxState::Pending => "delivered_at IS NULL AND dead_at IS NULL",
+        OutboxState::Delivered => "delivered_at IS NOT NULL",
+        OutboxState::Dead => "dead_at IS NOT NULL",
+    }
 }
 
 impl Store {
@@ -300,7 +263,7 @@ impl Store {
         after: Option<&PageCursor>,
         limit: i64,
     ) -> StoreResult<Vec<OutboxRow>> {
-        let filter = state.map(|s| format!(" AND {}", s.filter())).unwrap_or_default();
+        let filter = state.map(|s| format!(" AND {}", state_filter(s))).unwrap_or_default();
         // Messages are numbered, so the number alone orders them (and `outbox_by_org` serves it).
         let page = if after.is_some() { " AND id < $3" } else { "" };
         let sql = format!("SELECT {COLUMNS} FROM outbox WHERE org_id = $1{filter}{page} ORDER BY id DESC LIMIT $2");

@@ -6,13 +6,7 @@ use sqlx::Row;
 
 use super::{Store, StoreResult};
 use crate::clock::Millis;
-
-/// A kept lookup answer: the JSON the API returned, and the asker's case reference.
-#[derive(Debug, Clone)]
-pub struct KeptAnswer {
-    pub answer: String,
-    pub case_ref: Option<String>,
-}
+use crate::domain::lookup::KeptAnswer;
 
 /// Who a kept answer belongs to: the user, their organisation, and their session's binding.
 #[derive(Debug, Clone, Copy)]

@@ -33,9 +33,22 @@ pub async fn create_schema(base_url: &str, schema: &str) -> StoreResult<()> {
     Ok(())
 }
 
+/// Removes a test run's schema. A connection of that run may still hold locks in it, idle inside
+/// a transaction that will never finish (its runtime is the one now dropping the test), so
+/// waiting would hang: after a short lock timeout, the backends holding locks on the schema's
+/// tables are ended, and the drop is tried again.
 pub async fn drop_schema(base_url: &str, schema: &str) -> StoreResult<()> {
     let pool = AnyPool::connect(base_url).await?;
-    sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(&pool).await?;
+    let drop = format!("SET lock_timeout = '2s'; DROP SCHEMA IF EXISTS {schema} CASCADE");
+    if sqlx::raw_sql(&drop).execute(&pool).await.is_err() {
+        let end_holders = format!(
+            "SELECT pg_terminate_backend(l.pid) FROM pg_locks l \
+             JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = '{schema}' AND l.pid <> pg_backend_pid()"
+        );
+        sqlx::raw_sql(&end_holders).execute(&pool).await?;
+        sqlx::raw_sql(&drop).execute(&pool).await?;
+    }
     pool.close().await;
     Ok(())
 }

@@ -2,14 +2,13 @@
 //! history row, and the outbox message telling the other organisation.
 
 use serde_json::json;
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{FromRow, Row};
 
 use super::outbox::{enqueue, org_contact};
 use super::{Store, StoreError, StoreResult, older_than_cursor};
 use crate::clock::{Millis, rfc3339};
-use crate::domain::cursor::PageCursor;
-use crate::domain::request::{Action, LegalBasis, NewRequest, RequestState, Side, Step, Urgency};
+use crate::domain::request::{Action, LegalBasis, NewRequest, RequestFilter, RequestState, Side, Step, Urgency};
 
 /// Which organisation holds the record behind a match id, as seen by the organisation asking.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,8 +72,8 @@ impl StoredRequest {
     }
 }
 
-/// One step in a request's history.
-#[derive(Debug, Clone)]
+/// One step in a request's history (its columns, as `request_history` names them).
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RequestEventRow {
     pub at: Millis,
     pub action: String,
@@ -146,19 +145,8 @@ fn step_name(action: Action) -> &'static str {
     }
 }
 
-/// Filters for the inbox.
-#[derive(Debug, Clone, Default)]
-pub struct RequestFilter {
-    pub side: Option<Side>,
-    pub state: Option<RequestState>,
-    pub overdue: Option<bool>,
-    pub limit: i64,
-    /// The previous page's last row (created at, id): this page starts after it.
-    pub after: Option<PageCursor>,
-}
-
 /// A request that the escalation pass has just marked, for its audit event.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Escalated {
     pub request_id: String,
     pub requester_org_id: i64,
@@ -438,7 +426,7 @@ impl Store {
 
     /// The request's history, oldest first.
     pub async fn request_history(&self, request_id: &str) -> StoreResult<Vec<RequestEventRow>> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT e.at, e.action, e.from_state, e.to_state, u.name AS actor_name, o.code AS actor_org_code, e.actor_org_id, \
                     e.how, e.reference, e.sent_at, e.note \
              FROM request_events e LEFT JOIN users u ON u.id = e.actor_user_id \
@@ -447,24 +435,7 @@ impl Store {
         )
         .bind(request_id)
         .fetch_all(self.reader())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(RequestEventRow {
-                    at: r.try_get("at")?,
-                    action: r.try_get("action")?,
-                    from_state: r.try_get("from_state")?,
-                    to_state: r.try_get("to_state")?,
-                    actor_name: r.try_get("actor_name")?,
-                    actor_org_code: r.try_get("actor_org_code")?,
-                    actor_org_id: r.try_get("actor_org_id")?,
-                    how: r.try_get("how")?,
-                    reference: r.try_get("reference")?,
-                    sent_at: r.try_get("sent_at")?,
-                    note: r.try_get("note")?,
-                })
-            })
-            .collect()
+        .await?)
     }
 
     /// Stages a step: checks nobody changed the request meanwhile (else a conflict) and that no
@@ -684,13 +655,7 @@ impl Store {
         .await?;
         let mut escalated = Vec::with_capacity(rows.len());
         for row in rows {
-            let e = Escalated {
-                request_id: row.try_get("request_id")?,
-                requester_org_id: row.try_get("requester_org_id")?,
-                holder_org_id: row.try_get("holder_org_id")?,
-                urgency: row.try_get("urgency")?,
-                due_at: row.try_get("due_at")?,
-            };
+            let e = Escalated::from_row(&row)?;
             let state: String = row.try_get("state")?;
             let state =
                 RequestState::parse(&state).ok_or_else(|| StoreError::Inconsistent("unknown request state".into()))?;

@@ -4,20 +4,10 @@
 
 use sqlx::Row;
 
-use super::{Store, StoreError, StoreResult};
+use super::users::actor_from_row;
+use super::{Store, StoreResult};
 use crate::clock::Millis;
-use crate::domain::organisation::OrgKind;
-use crate::domain::role::Role;
-use crate::domain::user::Actor;
-
-/// A live session: who, and when it was last used.
-#[derive(Debug, Clone)]
-pub struct StoredSession {
-    pub actor: Actor,
-    pub created_at: Millis,
-    pub last_seen_at: Millis,
-    pub expires_at: Millis,
-}
+use crate::domain::user::StoredSession;
 
 impl Store {
     pub async fn create_session(
@@ -52,21 +42,8 @@ impl Store {
         .fetch_optional(self.reader())
         .await?;
         let Some(row) = row else { return Ok(None) };
-        let role: String = row.try_get("role")?;
-        let kind: String = row.try_get("kind")?;
         Ok(Some(StoredSession {
-            actor: Actor {
-                user_id: row.try_get("id")?,
-                user_name: row.try_get("name")?,
-                role: Role::parse(&role).ok_or_else(|| StoreError::Inconsistent("unknown role".into()))?,
-                org_id: row.try_get("org_id")?,
-                org_code: row.try_get("code")?,
-                org_name: row.try_get("org_name")?,
-                org_kind: OrgKind::parse(&kind)
-                    .ok_or_else(|| StoreError::Inconsistent("unknown organisation kind".into()))?,
-                reported_lost_at: row.try_get("reported_lost_at")?,
-                client_id: None,
-            },
+            actor: actor_from_row(&row)?,
             created_at: row.try_get("created_at")?,
             last_seen_at: row.try_get("last_seen_at")?,
             expires_at: row.try_get("expires_at")?,

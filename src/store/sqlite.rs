@@ -85,13 +85,10 @@ pub enum Pool {
 
 /// Connections with the settings below.
 pub fn pool_options(max_connections: u32, pool: Pool) -> AnyPoolOptions {
-    // The main file's WAL is checkpointed every 400 MB (see below); the audit file's every 4 MB,
-    // SQLite's default. A writer runs the checkpoint inside a commit, and every lookup waits for
-    // the audit commit: 400 MB checkpoints stalled lookups for 150-200 ms every few seconds at
-    // 1,000 lookups/s (p99 156 ms); 4 MB ones take milliseconds (p99 19-35 ms at 1,000/s, under
-    // 10 ms at 500/s), for 20 % less throughput at saturation. Checkpointing from another
-    // connection instead kept that throughput, but under steady load it only catches up by
-    // stopping the writer to restart the WAL, and those stops cost more (p99 21 ms at 500/s).
+    // WAL checkpoints: every 400 MB for the main file (a sync rewrites the same pages batch after
+    // batch), SQLite's 4 MB for the audit file (every lookup waits for its commit, and a large
+    // checkpoint inside that commit stalls them). The measurements: docs/performance.md,
+    // "Why the SQLite settings are what they are".
     let (checkpoint_pages, attach_audit) = match pool {
         Pool::Writer => (100_000, None),
         Pool::AuditWriter => (1_000, None),
@@ -111,15 +108,10 @@ pub fn pool_options(max_connections: u32, pool: Pool) -> AnyPoolOptions {
             Box::pin(async move {
                 // WAL lets readers run beside the writer; FULL syncs the WAL on every commit
                 // (group commit in the audit writer keeps that cheap); the busy timeout makes a
-                // second process (a CLI command beside `serve`) wait instead of failing. Every
-                // write (each lookup's audit event) makes readers drop their page cache; pages are
-                // not memory-mapped, since SQLite then also unmaps the whole mapping each time, and
-                // the unmap and the page faults after it cost more than re-reading (lookups at 16
-                // clients: 1,600/s mapped, 1,700/s not). The main file's WAL is checkpointed every
-                // 400 MB rather than 4 MB: a sync rewrites the same random B-tree pages batch after
-                // batch, and each is then copied into the database once per checkpoint, not once
-                // per batch (a million holdings: 126 s -> 87 s). A checkpoint that empties the WAL
-                // truncates it back to 64 MB.
+                // second process (a CLI command beside `serve`) wait instead of failing. Pages are
+                // read, not memory-mapped (every write drops the readers' cache, and SQLite then
+                // unmaps the whole mapping). A checkpoint that empties the WAL truncates it back
+                // to 64 MB. Why, with figures: docs/performance.md.
                 conn.execute(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
                      PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \

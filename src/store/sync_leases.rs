@@ -2,23 +2,23 @@
 //! nodes, and the counts of what each sync committed, written inside its own transactions so
 //! they are exactly what the database holds (migration 0015).
 
-use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, FromRow, Transaction};
 
 use super::{Store, StoreError, StoreResult};
 use crate::clock::Millis;
 
 /// A running sync's hold on its organisation. Only the run that took it can extend, fence or
 /// release it: another run's id never matches.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct LeaseRef {
     pub org_id: i64,
     pub run_id: String,
 }
 
 /// A lease as stored: whose run, until when, and what that run has committed so far.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct LeaseRow {
+    #[sqlx(flatten)]
     pub lease: LeaseRef,
     pub started_at: Millis,
     pub expires_at: Millis,
@@ -34,18 +34,6 @@ pub struct Committed {
     pub added: i64,
     pub updated: i64,
     pub removed: i64,
-}
-
-fn lease_from_row(row: &AnyRow) -> StoreResult<LeaseRow> {
-    Ok(LeaseRow {
-        lease: LeaseRef { org_id: row.try_get("org_id")?, run_id: row.try_get("run_id")? },
-        started_at: row.try_get("started_at")?,
-        expires_at: row.try_get("expires_at")?,
-        added: row.try_get("added")?,
-        updated: row.try_get("updated")?,
-        removed: row.try_get("removed")?,
-        commits: row.try_get("commits")?,
-    })
 }
 
 impl Store {
@@ -84,7 +72,7 @@ impl Store {
             .bind(&lease.run_id)
             .fetch_optional(self.reader())
             .await?;
-        row.as_ref().map(lease_from_row).transpose()
+        Ok(row.as_ref().map(LeaseRow::from_row).transpose()?)
     }
 
     /// Leases past their expiry, of one organisation or all: syncs that crashed or stalled.
@@ -104,7 +92,7 @@ impl Store {
                     .await?
             }
         };
-        rows.iter().map(lease_from_row).collect()
+        Ok(rows.iter().map(LeaseRow::from_row).collect::<Result<_, _>>()?)
     }
 
     /// Removes an expired lease as it was read (same run, still expired, nothing committed

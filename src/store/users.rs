@@ -10,9 +10,27 @@ use crate::domain::organisation::OrgKind;
 use crate::domain::role::Role;
 use crate::domain::user::{Actor, User};
 
-fn role_of(row: &AnyRow) -> StoreResult<Role> {
+pub(crate) fn role_of(row: &AnyRow) -> StoreResult<Role> {
     let role: String = row.try_get("role")?;
     Role::parse(&role).ok_or_else(|| StoreError::Inconsistent("unknown role".into()))
+}
+
+/// The actor behind a token or session, from a row with the user's `id`, `name`, `role`,
+/// `reported_lost_at` and the organisation's `org_id`, `code`, `org_name` and `kind`. A client's
+/// access token adds its `client_id` (see `store::clients`).
+pub(crate) fn actor_from_row(row: &AnyRow) -> StoreResult<Actor> {
+    let kind: String = row.try_get("kind")?;
+    Ok(Actor {
+        user_id: row.try_get("id")?,
+        user_name: row.try_get("name")?,
+        role: role_of(row)?,
+        org_id: row.try_get("org_id")?,
+        org_code: row.try_get("code")?,
+        org_name: row.try_get("org_name")?,
+        org_kind: OrgKind::parse(&kind).ok_or_else(|| StoreError::Inconsistent("unknown organisation kind".into()))?,
+        reported_lost_at: row.try_get("reported_lost_at")?,
+        client_id: None,
+    })
 }
 
 fn user_from_row(row: &AnyRow) -> StoreResult<User> {
@@ -151,11 +169,6 @@ impl Store {
         Ok(())
     }
 
-    /// How many live tokens are still stored under a retired key (never re-hashed by use).
-    pub async fn count_tokens(&self) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE revoked_at IS NULL").fetch_one(self.reader()).await?)
-    }
-
     /// The actor for a token hash, if the token is live and its organisation active.
     pub async fn actor_for_token(&self, token_hash: &[u8]) -> StoreResult<Option<Actor>> {
         let row = sqlx::query(
@@ -166,19 +179,6 @@ impl Store {
         .bind(token_hash)
         .fetch_optional(self.reader())
         .await?;
-        let Some(row) = row else { return Ok(None) };
-        let kind: String = row.try_get("kind")?;
-        Ok(Some(Actor {
-            user_id: row.try_get("id")?,
-            user_name: row.try_get("name")?,
-            role: role_of(&row)?,
-            org_id: row.try_get("org_id")?,
-            org_code: row.try_get("code")?,
-            org_name: row.try_get("org_name")?,
-            org_kind: OrgKind::parse(&kind)
-                .ok_or_else(|| StoreError::Inconsistent("unknown organisation kind".into()))?,
-            reported_lost_at: row.try_get("reported_lost_at")?,
-            client_id: None,
-        }))
+        row.as_ref().map(actor_from_row).transpose()
     }
 }

@@ -45,7 +45,7 @@ async fn the_access_table_covers_exactly_the_served_routes() {
         }
         assert!(access::roles_for(method, path).is_some(), "{method} {path} is served but not in the access table");
     }
-    for rule in access::RULES {
+    for rule in access::rules() {
         assert!(
             served.iter().any(|(m, p)| m == rule.method && p == rule.path),
             "{} {} is in the access table but not served",
@@ -62,7 +62,7 @@ async fn each_role_is_refused_exactly_the_routes_the_table_denies_it(engine: Eng
     for role in Role::ALL {
         let token = app.token(&org, role).await;
         let session = WebSession::sign_in(&app, &token).await;
-        for rule in access::RULES {
+        for rule in access::rules() {
             let path = concrete(rule.path);
             let status = if access::is_page(rule.path) {
                 // Pages: the session cookie, and a form with the CSRF token on POST. Signing

@@ -13,15 +13,12 @@ use child_locator::clock::Clock;
 use child_locator::domain::role::Role;
 use child_locator::service::Service;
 use child_locator::store::audit::AuditHead;
+use common::fixtures::{AMELIA_NHS, LEEDS, MANCHESTER, YORK, amelia, org_with, register};
 use common::{Engine, TestApp};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-const NHS: &str = "9074833780";
-
-fn amelia() -> Value {
-    json!({"nhs_number": NHS, "given_name": "Amelia", "family_name": "Hughes", "date_of_birth": "2014-05-09", "postcode": "M1 1AE"})
-}
+const NHS: &str = AMELIA_NHS;
 
 /// Manchester holds Amelia; Leeds asks about her; York asks about a child nobody holds.
 struct World {
@@ -36,22 +33,11 @@ struct World {
 
 async fn world(engine: Engine) -> World {
     let app = TestApp::start_with(engine, |s| s.limits.enabled = false).await;
-    let manchester = app.org("E08000003", "local-authority").await;
-    let leeds = app.org("E08000035", "local-authority").await;
-    let york = app.org("E06000014", "local-authority").await;
-    let w = World {
-        mcr_admin: app.token(&manchester, Role::OrgAdmin).await,
-        mcr_ig: app.token(&manchester, Role::IgOfficer).await,
-        leeds_worker: app.token(&leeds, Role::Practitioner).await,
-        leeds_ig: app.token(&leeds, Role::IgOfficer).await,
-        york_worker: app.token(&york, Role::Practitioner).await,
-        york_ig: app.token(&york, Role::IgOfficer).await,
-        app,
-    };
-    let body = json!({"category": "child-protection-plan", "status": "open", "subject": amelia()});
-    let (status, reply) = w.app.put(&w.mcr_admin, "/api/v1/holdings/MCR-1", &body).await;
-    assert!(status.is_success(), "{reply}");
-    w
+    let (_, [mcr_admin, mcr_ig]) = org_with(&app, MANCHESTER, [Role::OrgAdmin, Role::IgOfficer]).await;
+    let (_, [leeds_worker, leeds_ig]) = org_with(&app, LEEDS, [Role::Practitioner, Role::IgOfficer]).await;
+    let (_, [york_worker, york_ig]) = org_with(&app, YORK, [Role::Practitioner, Role::IgOfficer]).await;
+    register(&app, &mcr_admin, "MCR-1", "child-protection-plan", amelia()).await;
+    World { app, mcr_admin, mcr_ig, leeds_worker, leeds_ig, york_worker, york_ig }
 }
 
 async fn lookup(app: &TestApp, token: &str, subject: Value, purpose: &str) -> String {

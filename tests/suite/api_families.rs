@@ -5,6 +5,7 @@
 use crate::common;
 
 use child_locator::domain::role::Role;
+use common::fixtures::{LEEDS, MANCHESTER, org_with, put_holding};
 use common::{Engine, TestApp};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -45,23 +46,15 @@ struct World {
 
 async fn world(engine: Engine) -> World {
     let app = TestApp::start(engine).await;
-    let mcr = app.org("E08000003", "local-authority").await;
-    let leeds = app.org("E08000035", "local-authority").await;
-    World {
-        mcr_admin: app.token(&mcr, Role::OrgAdmin).await,
-        mcr_ig: app.token(&mcr, Role::IgOfficer).await,
-        leeds_admin: app.token(&leeds, Role::OrgAdmin).await,
-        leeds_worker: app.token(&leeds, Role::Practitioner).await,
-        leeds_ig: app.token(&leeds, Role::IgOfficer).await,
-        app,
-    }
+    let (_, [mcr_admin, mcr_ig]) = org_with(&app, MANCHESTER, [Role::OrgAdmin, Role::IgOfficer]).await;
+    let (_, [leeds_admin, leeds_worker, leeds_ig]) =
+        org_with(&app, LEEDS, [Role::OrgAdmin, Role::Practitioner, Role::IgOfficer]).await;
+    World { app, mcr_admin, mcr_ig, leeds_admin, leeds_worker, leeds_ig }
 }
 
 impl World {
     async fn put(&self, token: &str, local_ref: &str, body: Value) -> Value {
-        let (status, reply) = self.app.put(token, &format!("/api/v1/holdings/{local_ref}"), &body).await;
-        assert!(status.is_success(), "{:?}: {reply}", self.app.engine);
-        reply
+        put_holding(&self.app, token, local_ref, &body).await
     }
 
     async fn ask_family(&self, children: Vec<Value>, carers: Vec<Value>) -> Value {

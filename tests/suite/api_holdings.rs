@@ -5,6 +5,7 @@ use crate::common::Engine;
 
 use child_locator::domain::role::Role;
 use common::TestApp;
+use common::fixtures::{LEEDS, YORK, org_with};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -55,10 +56,8 @@ async fn a_holding_is_stored_as_pseudonyms_and_a_repeat_changes_nothing(engine: 
 #[suite::test(each_engine)]
 async fn both_organisations_see_one_match_and_it_is_withdrawn_when_the_holding_goes(engine: Engine) {
     let app = TestApp::start(engine).await;
-    let leeds = app.org("E08000035", "local-authority").await;
-    let york = app.org("E06000014", "local-authority").await;
-    let leeds_admin = app.token(&leeds, Role::OrgAdmin).await;
-    let york_admin = app.token(&york, Role::OrgAdmin).await;
+    let (_, [leeds_admin]) = org_with(&app, LEEDS, [Role::OrgAdmin]).await;
+    let (_, [york_admin]) = org_with(&app, YORK, [Role::OrgAdmin]).await;
     app.put(&leeds_admin, "/api/v1/holdings/L-77", &canary_holding("child-protection-plan")).await;
     // York recorded the child with a short form of the name and no NHS number, after a move.
     let york_record = json!({"category": "child-in-need", "status": "open",
@@ -95,10 +94,8 @@ async fn both_organisations_see_one_match_and_it_is_withdrawn_when_the_holding_g
 #[suite::test(each_engine)]
 async fn a_holding_changed_to_another_child_withdraws_its_match_and_keeps_the_others(engine: Engine) {
     let app = TestApp::start(engine).await;
-    let leeds = app.org("E08000035", "local-authority").await;
-    let york = app.org("E06000014", "local-authority").await;
-    let leeds_admin = app.token(&leeds, Role::OrgAdmin).await;
-    let york_admin = app.token(&york, Role::OrgAdmin).await;
+    let (_, [leeds_admin]) = org_with(&app, LEEDS, [Role::OrgAdmin]).await;
+    let (_, [york_admin]) = org_with(&app, YORK, [Role::OrgAdmin]).await;
     app.put(&leeds_admin, "/api/v1/holdings/L-77", &canary_holding("child-protection-plan")).await;
     for local_ref in ["Y-12", "Y-13"] {
         let (status, _) =

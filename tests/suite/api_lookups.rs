@@ -3,21 +3,18 @@
 use crate::common;
 
 use child_locator::domain::role::Role;
+use common::fixtures::{AMELIA_NHS, LEEDS, MANCHESTER, amelia, org_with, put_holding};
 use common::{Engine, TestApp};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-const NHS: &str = "9074833780";
+const NHS: &str = AMELIA_NHS;
 
+/// A holding with the assessment team's contact.
 async fn register(app: &TestApp, token: &str, local_ref: &str, category: &str, subject: Value) {
     let body = json!({"category": category, "status": "open", "subject": subject,
         "contact": {"team": "Children's Assessment Team", "phone": "0161 234 5678"}});
-    let (status, reply) = app.put(token, &format!("/api/v1/holdings/{local_ref}"), &body).await;
-    assert!(status.is_success(), "{reply}");
-}
-
-fn amelia() -> Value {
-    json!({"nhs_number": NHS, "given_name": "Amelia", "family_name": "Hughes", "date_of_birth": "2014-05-09", "postcode": "M1 1AE"})
+    put_holding(app, token, local_ref, &body).await;
 }
 
 struct World {
@@ -36,10 +33,8 @@ impl World {
 /// Manchester holds Amelia on a child protection plan; a Leeds social worker asks.
 async fn world(engine: Engine) -> World {
     let app = TestApp::start(engine).await;
-    let manchester = app.org("E08000003", "local-authority").await;
-    let leeds = app.org("E08000035", "local-authority").await;
-    let holder_admin = app.token(&manchester, Role::OrgAdmin).await;
-    let worker = app.token(&leeds, Role::Practitioner).await;
+    let (_, [holder_admin]) = org_with(&app, MANCHESTER, [Role::OrgAdmin]).await;
+    let (_, [worker]) = org_with(&app, LEEDS, [Role::Practitioner]).await;
     register(&app, &holder_admin, "MCR-1", "child-protection-plan", amelia()).await;
     World { app, holder_admin, worker }
 }

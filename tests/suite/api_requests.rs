@@ -5,16 +5,12 @@ use crate::common;
 
 use child_locator::audit::leaf::{Sealed, scope_value};
 use child_locator::domain::role::Role;
+use common::fixtures::{BRISTOL, LEEDS, MANCHESTER, amelia, lift, org_with, refuse, register};
 use common::{Engine, TestApp};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 const HOUR: i64 = 3_600_000;
-
-fn amelia() -> Value {
-    json!({"nhs_number": "9074833780", "given_name": "Amelia", "family_name": "Hughes",
-           "date_of_birth": "2014-05-09", "postcode": "M1 1AE"})
-}
 
 /// Manchester holds Amelia; Leeds asks; Bristol is a bystander. A token per role that matters.
 struct World {
@@ -56,29 +52,28 @@ async fn world(engine: Engine) -> World {
 }
 
 async fn world_with(app: TestApp) -> World {
-    let mcr = app.org("E08000003", "local-authority").await;
-    let leeds = app.org("E08000035", "local-authority").await;
-    let bristol = app.org("E06000023", "local-authority").await;
-    let w = World {
+    use Role::{IgOfficer as Ig, OrgAdmin as Admin, Practitioner as Pr};
+    let (mcr, [mcr_worker, mcr_admin, mcr_ig]) = org_with(&app, MANCHESTER, [Pr, Admin, Ig]).await;
+    let (leeds, [leeds_worker, leeds_colleague, leeds_ig, leeds_admin]) =
+        org_with(&app, LEEDS, [Pr, Pr, Ig, Admin]).await;
+    let (_, [bristol_worker, bristol_ig, bristol_admin]) = org_with(&app, BRISTOL, [Pr, Ig, Admin]).await;
+    register(&app, &mcr_admin, "MCR-1", "child-protection-plan", amelia()).await;
+    World {
         leeds_id: leeds.id,
         mcr_id: mcr.id,
-        leeds_worker: app.token(&leeds, Role::Practitioner).await,
-        leeds_colleague: app.token(&leeds, Role::Practitioner).await,
-        leeds_ig: app.token(&leeds, Role::IgOfficer).await,
-        leeds_admin: app.token(&leeds, Role::OrgAdmin).await,
-        mcr_worker: app.token(&mcr, Role::Practitioner).await,
-        mcr_admin: app.token(&mcr, Role::OrgAdmin).await,
-        mcr_ig: app.token(&mcr, Role::IgOfficer).await,
-        bristol_worker: app.token(&bristol, Role::Practitioner).await,
-        bristol_ig: app.token(&bristol, Role::IgOfficer).await,
-        bristol_admin: app.token(&bristol, Role::OrgAdmin).await,
+        leeds_worker,
+        leeds_colleague,
+        leeds_ig,
+        leeds_admin,
+        mcr_worker,
+        mcr_admin,
+        mcr_ig,
+        bristol_worker,
+        bristol_ig,
+        bristol_admin,
         requests_made: Default::default(),
         app,
-    };
-    let body = json!({"category": "child-protection-plan", "status": "open", "subject": amelia()});
-    let (status, reply) = w.app.put(&w.mcr_admin, "/api/v1/holdings/MCR-1", &body).await;
-    assert!(status.is_success(), "{reply}");
-    w
+    }
 }
 
 impl World {
@@ -578,11 +573,7 @@ async fn requests_and_notifications_in_one_millisecond_are_paged_without_a_gap_o
 
 /// Lifts `common::refuse_audit_writes`: the trail can be written again.
 async fn allow_audit_writes(app: &TestApp) {
-    let lift = match app.engine {
-        Engine::Sqlite => "DROP TRIGGER refuse;",
-        Engine::Postgres => "DROP TRIGGER refuse ON audit_events; DROP FUNCTION refuse();",
-    };
-    app.store().execute_raw_on_audit(lift).await.expect("fault lifted");
+    lift(app.store(), app.engine, "audit_events").await;
 }
 
 #[suite::test(each_engine)]
@@ -618,27 +609,12 @@ async fn a_request_whose_event_is_written_but_not_published_is_published_at_star
     let match_id = w.lookup_match().await;
     // The event commits, then the node dies before the request is made visible: simulated by
     // a main-database fault on that last write, and a restart.
-    let fault = match engine {
-        Engine::Sqlite => {
-            "CREATE TRIGGER refuse_publish BEFORE UPDATE OF audited ON requests \
-                           BEGIN SELECT RAISE(ABORT, 'node gone'); END;"
-        }
-        Engine::Postgres => {
-            "CREATE FUNCTION refuse_publish() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'node gone'; \
-                             END $$ LANGUAGE plpgsql; CREATE TRIGGER refuse_publish BEFORE UPDATE OF audited ON requests \
-                             FOR EACH ROW EXECUTE FUNCTION refuse_publish();"
-        }
-    };
-    w.app.store().execute_raw(fault).await.expect("fault injected");
+    refuse(w.app.store(), engine, "UPDATE OF audited", "requests").await;
     let body = json!({"match_id": match_id, "legal_basis": "ca1989-s47",
         "reason": "Strategy discussion: need chronology", "urgency": "urgent"});
     let (status, _) = w.app.post(&w.leeds_worker, "/api/v1/requests", &body).await;
     assert!(status.is_server_error(), "{engine:?}: {status}");
-    let lift = match engine {
-        Engine::Sqlite => "DROP TRIGGER refuse_publish;",
-        Engine::Postgres => "DROP TRIGGER refuse_publish ON requests; DROP FUNCTION refuse_publish();",
-    };
-    w.app.store().execute_raw(lift).await.expect("fault lifted");
+    lift(w.app.store(), engine, "requests").await;
     let (_, before) = w.app.get(&w.leeds_worker, "/api/v1/requests").await;
     assert_eq!(before["requests"].as_array().map(Vec::len), Some(0), "{engine:?}: not yet published: {before}");
 
@@ -673,25 +649,10 @@ async fn a_step_is_not_taken_when_its_audit_event_cannot_be_written(engine: Engi
 async fn a_step_whose_event_is_written_but_not_published_is_published_at_start_up(engine: Engine) {
     let w = world(engine).await;
     let id = w.request("urgent").await;
-    let fault = match engine {
-        Engine::Sqlite => {
-            "CREATE TRIGGER refuse_publish BEFORE UPDATE OF audited ON request_events \
-                           BEGIN SELECT RAISE(ABORT, 'node gone'); END;"
-        }
-        Engine::Postgres => {
-            "CREATE FUNCTION refuse_publish() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'node gone'; \
-                             END $$ LANGUAGE plpgsql; CREATE TRIGGER refuse_publish BEFORE UPDATE OF audited \
-                             ON request_events FOR EACH ROW EXECUTE FUNCTION refuse_publish();"
-        }
-    };
-    w.app.store().execute_raw(fault).await.expect("fault injected");
+    refuse(w.app.store(), engine, "UPDATE OF audited", "request_events").await;
     let (status, _) = w.step(&w.mcr_worker, &id, "acknowledge", json!({})).await;
     assert!(status.is_server_error(), "{engine:?}: {status}");
-    let lift = match engine {
-        Engine::Sqlite => "DROP TRIGGER refuse_publish;",
-        Engine::Postgres => "DROP TRIGGER refuse_publish ON request_events; DROP FUNCTION refuse_publish();",
-    };
-    w.app.store().execute_raw(lift).await.expect("fault lifted");
+    lift(w.app.store(), engine, "request_events").await;
     assert_eq!(w.state_of(&id).await, "requested", "{engine:?}: not yet published");
     let (status, _) = w.step(&w.mcr_worker, &id, "decline", body_for("decline")).await;
     assert_eq!(status, StatusCode::CONFLICT, "{engine:?}: one step at a time while one is being recorded");

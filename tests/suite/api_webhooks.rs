@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::http::HeaderMap;
 use child_locator::domain::role::Role;
+use common::fixtures::{LEEDS, YORK, org_with, register};
 use common::{Engine, TestApp};
 use hmac::{Hmac, Mac};
 use reqwest::StatusCode;
@@ -106,10 +107,8 @@ async fn world(engine: Engine) -> World {
     })
     .await;
     let receiver = Receiver::start().await;
-    let leeds = app.org("E08000035", "local-authority").await;
-    let york = app.org("E06000014", "local-authority").await;
-    let leeds_admin = app.token(&leeds, Role::OrgAdmin).await;
-    let york_admin = app.token(&york, Role::OrgAdmin).await;
+    let (_, [leeds_admin]) = org_with(&app, LEEDS, [Role::OrgAdmin]).await;
+    let (_, [york_admin]) = org_with(&app, YORK, [Role::OrgAdmin]).await;
     let mut secrets = Vec::new();
     for (token, path) in [(&leeds_admin, "leeds"), (&york_admin, "york")] {
         let (status, hook) =
@@ -126,9 +125,7 @@ impl World {
     /// Both organisations register the same child: one new match, one message to each.
     async fn make_match(&self) {
         for (token, local_ref) in [(&self.leeds_admin, "L-1"), (&self.york_admin, "Y-1")] {
-            let body = json!({"category": "child-in-need", "status": "open", "subject": child()});
-            let (status, reply) = self.app.put(token, &format!("/api/v1/holdings/{local_ref}"), &body).await;
-            assert!(status.is_success(), "{reply}");
+            register(&self.app, token, local_ref, "child-in-need", child()).await;
         }
     }
 

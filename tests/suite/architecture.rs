@@ -189,6 +189,22 @@ fn http_and_the_command_line_reach_the_store_only_through_service_methods() {
     assert!(broken.is_empty(), "http/ and cli/ go through `Service` methods only:\n{}", broken.join("\n"));
 }
 
+/// Not even the store's types: what http/ and cli/ need comes through the service, as its views
+/// or the domain types it returns, so a change of schema never reaches a handler or a command.
+#[suite::test]
+fn http_and_the_command_line_import_nothing_from_the_store() {
+    let graph = imports(&modules());
+    let layer = |m: &str| m.split("::").next().unwrap_or_default().to_string();
+    let broken: Vec<String> = graph
+        .iter()
+        .filter(|(module, _)| ["http", "cli"].contains(&layer(module).as_str()))
+        .flat_map(|(module, targets)| {
+            targets.iter().filter(|t| layer(t) == "store").map(move |t| format!("{module} imports {t}"))
+        })
+        .collect();
+    assert!(broken.is_empty(), "http/ and cli/ name the store:\n{}", broken.join("\n"));
+}
+
 #[suite::test]
 fn the_store_check_tells_the_handle_from_its_types() {
     assert!(names_identifier("let s: &Store = x;", "Store"));

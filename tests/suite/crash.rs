@@ -95,20 +95,7 @@ impl Deployment {
     }
 
     fn org(&self, code: &str) {
-        let out = self.cli(&[
-            "org",
-            "add",
-            "--code",
-            code,
-            "--name",
-            code,
-            "--kind",
-            "local-authority",
-            "--duty-phone",
-            "01632 960000",
-            "--secure-email",
-            "duty@example.org",
-        ]);
+        let out = self.cli(&common::cli::org_add_args(code, "local-authority"));
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
 

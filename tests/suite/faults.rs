@@ -11,12 +11,15 @@ use std::time::Duration;
 
 use child_locator::audit::stored::verify_stored;
 use child_locator::domain::role::Role;
+use common::fixtures::{MANCHESTER, Named, lift, org_with, put_holding, refuse_inserts};
 use common::{Engine, TestApp, TestDb};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::Connection;
 
 const NHS: &str = "9434765919";
+/// The organisation that writes and asks in these tests.
+const SOUTH: Named = Named { code: "E06000010", kind: "local-authority" };
 
 fn child() -> Value {
     json!({"nhs_number": NHS, "given_name": "Amelia", "family_name": "Hughes", "date_of_birth": "2014-05-09"})
@@ -39,13 +42,9 @@ struct World {
 }
 
 async fn world(app: TestApp) -> World {
-    let north = app.org("E08000003", "local-authority").await;
-    let south = app.org("E06000010", "local-authority").await;
-    let holder = app.token(&north, Role::OrgAdmin).await;
-    let writer = app.token(&south, Role::OrgAdmin).await;
-    let worker = app.token(&south, Role::Practitioner).await;
-    let (status, _) = app.put(&holder, "/api/v1/holdings/N-1", &holding(child())).await;
-    assert_eq!(status, StatusCode::CREATED);
+    let (_, [holder]) = org_with(&app, MANCHESTER, [Role::OrgAdmin]).await;
+    let (_, [writer, worker]) = org_with(&app, SOUTH, [Role::OrgAdmin, Role::Practitioner]).await;
+    put_holding(&app, &holder, "N-1", &holding(child())).await;
     World { app, holder, writer, worker }
 }
 
@@ -53,7 +52,7 @@ async fn world(app: TestApp) -> World {
 fn assert_right_answer(body: &Value) {
     let matches = body["matches"].as_array().unwrap_or_else(|| panic!("matches: {body}"));
     assert_eq!(matches.len(), 1, "{body}");
-    assert_eq!(matches[0]["organisation"]["code"], "E08000003", "{body}");
+    assert_eq!(matches[0]["organisation"]["code"], MANCHESTER.code, "{body}");
 }
 
 async fn audit_intact(app: &TestApp) {
@@ -64,16 +63,7 @@ async fn audit_intact(app: &TestApp) {
 #[suite::test(each_engine)]
 async fn a_write_refused_part_way_leaves_nothing_behind_and_the_next_one_works(engine: Engine) {
     let w = world(TestApp::start(engine).await).await;
-    let fault = match engine {
-        Engine::Sqlite => {
-            "CREATE TRIGGER refuse BEFORE INSERT ON pseudonyms BEGIN SELECT RAISE(ABORT, 'disk full'); END;"
-        }
-        Engine::Postgres => {
-            "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$ LANGUAGE plpgsql; \
-             CREATE TRIGGER refuse BEFORE INSERT ON pseudonyms FOR EACH ROW EXECUTE FUNCTION refuse();"
-        }
-    };
-    w.app.store().execute_raw(fault).await.unwrap();
+    refuse_inserts(w.app.store(), engine, "pseudonyms").await;
     let (status, body) = w.app.put(&w.writer, "/api/v1/holdings/S-1", &holding(child())).await;
     assert!(status.is_server_error(), "{engine:?}: {status} {body}");
     assert_eq!(body["error"]["code"].as_str().map(|c| c == "internal" || c == "unavailable"), Some(true));
@@ -82,8 +72,7 @@ async fn a_write_refused_part_way_leaves_nothing_behind_and_the_next_one_works(e
     assert_eq!(w.app.get(&w.writer, "/api/v1/holdings/S-1").await.0, StatusCode::NOT_FOUND, "{engine:?}");
     assert!(w.app.get(&w.holder, "/api/v1/matches").await.1["matches"].as_array().unwrap().is_empty());
 
-    let repair = if engine == Engine::Sqlite { "DROP TRIGGER refuse" } else { "DROP TRIGGER refuse ON pseudonyms" };
-    w.app.store().execute_raw(repair).await.unwrap();
+    lift(w.app.store(), engine, "pseudonyms").await;
     let (status, _) = w.app.put(&w.writer, "/api/v1/holdings/S-1", &holding(child())).await;
     assert_eq!(status, StatusCode::CREATED, "{engine:?}: recovered without a restart");
     assert_eq!(w.app.get(&w.holder, "/api/v1/matches").await.1["matches"].as_array().unwrap().len(), 1);

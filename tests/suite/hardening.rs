@@ -229,6 +229,38 @@ async fn a_client_that_never_finishes_its_body_gets_408() {
     assert_eq!(health.status(), StatusCode::OK);
 }
 
+/// A caseload sync streams a large file and is bounded by its size limit, not by the request
+/// budget: a body still arriving after the budget (2 s here) is read to the end and synced.
+#[suite::test(multi_thread)]
+async fn a_caseload_sync_still_arriving_after_the_request_budget_is_completed() {
+    let (dir, server, _token) = short_budget_server();
+    let out = common::cli::run(dir.path(), &["user", "add", "--org", "E1", "--name", "Admin", "--role", "org-admin"]);
+    let admin = common::cli::stdout(&out).trim_end().lines().last().unwrap().to_string();
+    let body =
+        "local_ref,category,status,given_name,family_name,date_of_birth\nC-1,other,open,Ben,Adeyemi,2014-01-02\n";
+    let (first, rest) = body.split_at(body.len() - 20);
+    let head = format!(
+        "POST /api/v1/holdings/sync HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {admin}\r\n\
+         Content-Type: text/csv\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{first}",
+        body.len()
+    );
+    let mut stream = TcpStream::connect(&server.addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // The last 20 bytes one every 200 ms: the body ends about 4 s in, twice the budget.
+    for byte in rest.bytes() {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        stream.write_all(&[byte]).await.unwrap();
+    }
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer))
+        .await
+        .expect("the server answered")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"added\":1"), "{answer}");
+}
+
 /// A `locator serve` with these `[connections]` settings.
 fn server_with_connections(connections: &str) -> (tempfile::TempDir, Server) {
     let dir = tempfile::tempdir().unwrap();

@@ -4,6 +4,7 @@
 use crate::common;
 
 use child_locator::domain::role::Role;
+use common::fixtures::{LEEDS, MANCHESTER, amelia, org_with, put_holding};
 use common::web::{WebSession, no_redirects, post_sign_in};
 use common::{Engine, TestApp};
 use reqwest::StatusCode;
@@ -24,21 +25,15 @@ async fn world(engine: Engine) -> World {
 
 async fn world_with(engine: Engine, adjust: impl FnOnce(&mut child_locator::config::Settings)) -> World {
     let app = TestApp::start_with(engine, adjust).await;
-    let manchester = app.org("E08000003", "local-authority").await;
-    let leeds = app.org("E08000035", "local-authority").await;
-    let manchester_admin = app.token(&manchester, Role::OrgAdmin).await;
-    let body = json!({"category": "child-protection-plan", "status": "open",
-        "subject": {"nhs_number": "9074833780", "given_name": "Amelia", "family_name": "Hughes", "date_of_birth": "2014-05-09"},
+    let (_, [manchester_admin]) = org_with(&app, MANCHESTER, [Role::OrgAdmin]).await;
+    let mut subject = amelia();
+    subject.as_object_mut().expect("a subject").remove("postcode");
+    let body = json!({"category": "child-protection-plan", "status": "open", "subject": subject,
         "contact": {"team": "Children's Assessment Team", "phone": "0161 234 5678", "email": "cat@manchester.test.invalid"}});
-    let (status, reply) = app.put(&manchester_admin, "/api/v1/holdings/MCR-1", &body).await;
-    assert!(status.is_success(), "{reply}");
-    World {
-        leeds_worker: app.token(&leeds, Role::Practitioner).await,
-        leeds_admin: app.token(&leeds, Role::OrgAdmin).await,
-        leeds_ig: app.token(&leeds, Role::IgOfficer).await,
-        manchester_admin,
-        app,
-    }
+    put_holding(&app, &manchester_admin, "MCR-1", &body).await;
+    let (_, [leeds_worker, leeds_admin, leeds_ig]) =
+        org_with(&app, LEEDS, [Role::Practitioner, Role::OrgAdmin, Role::IgOfficer]).await;
+    World { app, leeds_worker, leeds_admin, leeds_ig, manchester_admin }
 }
 
 fn lookup_form() -> Vec<(&'static str, &'static str)> {

@@ -324,200 +324,294 @@ pub fn assess(evidence: &Evidence) -> Option<Assessment> {
                 .into(),
         });
     }
-    let both = |field| evidence.asker_fields.both(evidence.holder_fields, field);
+    let agreed = Agreed::read(evidence);
+    let weighed = Weighed::compare(evidence, &agreed);
+    weighed.decide(&agreed)
+}
 
-    let mut straight = Best::default();
-    let mut swapped = Best::default();
-    let mut dob: Option<Dob> = None;
-    let (mut nhs, mut upn, mut temporary_upn, mut district) = (false, false, false, false);
-    let mut strong_holders = 0u32;
-    let mut fewest_demographic_holders: Option<u32> = None;
-    // Middle-name agreement seen from each side: the asker's first name among the holder's
-    // other names, and the asker's other name as the holder's first.
-    let (mut asker_first_is_holder_other, mut asker_other_is_holder_first) = (false, false);
-    for a in &evidence.agreed {
-        let r = read(a.kind, a.variant);
-        asker_first_is_holder_other |= a.kind == KeyKind::OtherGivenNameDob && a.variant != Variant::OtherGivenName;
-        asker_other_is_holder_first |= a.kind == KeyKind::NameDob && a.variant == Variant::OtherGivenName;
-        if a.variant == Variant::NamesSwapped {
-            swapped.take(&r);
-        } else {
-            straight.take(&r);
-        }
-        dob = dob.max(r.dob);
-        nhs |= r.nhs;
-        upn |= r.upn;
-        temporary_upn |= r.temporary_upn;
-        district |= r.district;
-        if a.kind.is_strong() {
-            strong_holders = strong_holders.max(a.holders_with_key);
-        } else if a.kind != KeyKind::TemporaryUpnBirthYear {
-            let k = a.holders_with_key.max(1);
-            fewest_demographic_holders = Some(fewest_demographic_holders.map_or(k, |f| f.min(k)));
-        }
-    }
-    let names_swapped = swapped.names_bits() > straight.names_bits();
-    let mut names = if names_swapped { swapped } else { straight };
-    // When both records list other given names, one child recorded under their middle name
-    // shows agreement both ways round; one way only is the pattern of a twin whose middle name
-    // is the co-twin's first name.
-    if names.given == Some(Given::OtherName)
-        && both(FieldsPresent::OTHER_GIVEN_NAMES)
-        && !(asker_first_is_holder_other && asker_other_is_holder_first)
-    {
-        names.given = Some(Given::OtherOneWay);
-    }
+/// Whether both records hold `field`: only then can it agree or differ.
+fn both(evidence: &Evidence, field: u16) -> bool {
+    evidence.asker_fields.both(evidence.holder_fields, field)
+}
 
-    // Per-field weights; a field only one side holds adds nothing either way.
-    let mut strong_bits = 0.0;
-    let mut demographic_bits = 0.0;
-    let mut agreed_fields: Vec<String> = Vec::new();
-    let mut differing: Vec<&str> = Vec::new();
-    let mut contradiction = false;
+/// Stage 1 of `assess`: what the shared keys say, field by field, with the names read the way
+/// round that agrees best.
+struct Agreed {
+    names: Best,
+    names_swapped: bool,
+    dob: Option<Dob>,
+    nhs: bool,
+    upn: bool,
+    temporary_upn: bool,
+    district: bool,
+    /// Most holdings sharing any strong key (NHS number, UPN) with the lookup.
+    strong_holders: u32,
+    /// Fewest holdings sharing a demographic key with the lookup.
+    fewest_demographic_holders: Option<u32>,
+}
 
-    if both(FieldsPresent::NHS_NUMBER) {
-        if nhs {
-            strong_bits += NHS_AGREE.bits();
-            agreed_fields.push("NHS number".into());
-        } else {
-            strong_bits += NHS_DISAGREE.bits();
-            differing.push("NHS number");
-        }
-    }
-    if both(FieldsPresent::UPN) {
-        if upn {
-            strong_bits += UPN_AGREE.bits();
-            agreed_fields.push("UPN".into());
-        } else {
-            strong_bits += UPN_DISAGREE.bits();
-            differing.push("UPN");
-        }
-    }
-    let strong = nhs || upn;
-    // An NHS number agreeing while the UPN differs (or the reverse) is a conflict between
-    // identifiers that are each meant to be unique: never a confirmation.
-    let strong_conflict = (both(FieldsPresent::NHS_NUMBER) && !nhs) || (both(FieldsPresent::UPN) && !upn);
-    if temporary_upn {
-        demographic_bits += TEMP_UPN_AGREE.bits();
-        agreed_fields.push("temporary UPN".into());
-    }
-
-    // Which fields could be compared at all. Every demographic key includes the date of
-    // birth, so the date is compared when both sides have it and something to pair it with,
-    // and the names only when the dates agreed in some form (otherwise they are unknown, not
-    // different).
-    let dob_compared = both(FieldsPresent::DATE_OF_BIRTH)
-        && (both(FieldsPresent::GIVEN_NAME) || both(FieldsPresent::NHS_NUMBER) || both(FieldsPresent::UPN));
-    let dob = dob_compared.then(|| dob.unwrap_or(Dob::Disagree));
-    let names_compared = both(FieldsPresent::GIVEN_NAME) && dob.is_some_and(|d| d != Dob::Disagree);
-    let given = names_compared.then(|| names.given.unwrap_or(Given::Disagree));
-    let family = (names_compared && both(FieldsPresent::FAMILY_NAME)).then(|| names.family.unwrap_or(Family::Disagree));
-
-    match (given, family) {
-        (Some(Given::Exact), Some(Family::Exact)) => agreed_fields.push("names".into()),
-        _ => {
-            for phrase in [
-                given.filter(|g| *g != Given::Disagree).map(Given::phrase),
-                family.filter(|f| *f != Family::Disagree).map(Family::phrase),
-            ]
-            .into_iter()
-            .flatten()
-            {
-                agreed_fields.push(phrase.into());
+impl Agreed {
+    fn read(evidence: &Evidence) -> Agreed {
+        let mut straight = Best::default();
+        let mut swapped = Best::default();
+        let mut dob: Option<Dob> = None;
+        let (mut nhs, mut upn, mut temporary_upn, mut district) = (false, false, false, false);
+        let mut strong_holders = 0u32;
+        let mut fewest_demographic_holders: Option<u32> = None;
+        // Middle-name agreement seen from each side: the asker's first name among the holder's
+        // other names, and the asker's other name as the holder's first.
+        let (mut asker_first_is_holder_other, mut asker_other_is_holder_first) = (false, false);
+        for a in &evidence.agreed {
+            let r = read(a.kind, a.variant);
+            asker_first_is_holder_other |= a.kind == KeyKind::OtherGivenNameDob && a.variant != Variant::OtherGivenName;
+            asker_other_is_holder_first |= a.kind == KeyKind::NameDob && a.variant == Variant::OtherGivenName;
+            if a.variant == Variant::NamesSwapped {
+                swapped.take(&r);
+            } else {
+                straight.take(&r);
+            }
+            dob = dob.max(r.dob);
+            nhs |= r.nhs;
+            upn |= r.upn;
+            temporary_upn |= r.temporary_upn;
+            district |= r.district;
+            if a.kind.is_strong() {
+                strong_holders = strong_holders.max(a.holders_with_key);
+            } else if a.kind != KeyKind::TemporaryUpnBirthYear {
+                let k = a.holders_with_key.max(1);
+                fewest_demographic_holders = Some(fewest_demographic_holders.map_or(k, |f| f.min(k)));
             }
         }
-    }
-    if let Some(g) = given {
-        demographic_bits += g.mu().bits();
-        if g == Given::Disagree {
-            differing.push("first name");
-            contradiction = true;
+        let names_swapped = swapped.names_bits() > straight.names_bits();
+        let mut names = if names_swapped { swapped } else { straight };
+        // When both records list other given names, one child recorded under their middle name
+        // shows agreement both ways round; one way only is the pattern of a twin whose middle name
+        // is the co-twin's first name.
+        if names.given == Some(Given::OtherName)
+            && both(evidence, FieldsPresent::OTHER_GIVEN_NAMES)
+            && !(asker_first_is_holder_other && asker_other_is_holder_first)
+        {
+            names.given = Some(Given::OtherOneWay);
+        }
+        Agreed {
+            names,
+            names_swapped,
+            dob,
+            nhs,
+            upn,
+            temporary_upn,
+            district,
+            strong_holders,
+            fewest_demographic_holders,
         }
     }
-    if let Some(f) = family {
-        demographic_bits += f.mu().bits();
-        if f == Family::Disagree {
-            differing.push("family name");
-            contradiction = true;
+}
+
+/// Stage 2 of `assess`: each field both records hold, weighed as agreeing or differing, and
+/// the words for it.
+struct Weighed {
+    strong_bits: f64,
+    demographic_bits: f64,
+    agreed_fields: Vec<String>,
+    differing: Vec<&'static str>,
+    qualifiers: Vec<&'static str>,
+    /// A first name, family name or date of birth that both hold and that differs.
+    contradiction: bool,
+    /// An NHS number or UPN agrees.
+    strong: bool,
+    /// One strong identifier agrees while the other differs.
+    strong_conflict: bool,
+    given: Option<Given>,
+    family: Option<Family>,
+    dob: Option<Dob>,
+}
+
+impl Weighed {
+    fn compare(evidence: &Evidence, agreed: &Agreed) -> Weighed {
+        let Agreed { names, names_swapped, dob, nhs, upn, temporary_upn, district, .. } = *agreed;
+        let both = |field| both(evidence, field);
+        // Per-field weights; a field only one side holds adds nothing either way.
+        let mut strong_bits = 0.0;
+        let mut demographic_bits = 0.0;
+        let mut agreed_fields: Vec<String> = Vec::new();
+        let mut differing: Vec<&str> = Vec::new();
+        let mut contradiction = false;
+
+        let mut identifier = |agrees: bool, (agree, disagree): (Mu, Mu), name: &'static str| {
+            if agrees {
+                agreed_fields.push(name.into());
+                agree.bits()
+            } else {
+                differing.push(name);
+                disagree.bits()
+            }
+        };
+        if both(FieldsPresent::NHS_NUMBER) {
+            strong_bits += identifier(nhs, (NHS_AGREE, NHS_DISAGREE), "NHS number");
         }
-    }
-    let mut qualifiers: Vec<&str> = Vec::new();
-    if names_swapped && names_compared {
-        demographic_bits -= NAMES_SWAPPED_BITS;
-        qualifiers.push("first and family names swapped");
-    }
-    if let Some(d) = dob {
-        demographic_bits += d.mu().bits();
-        match d {
-            Dob::Disagree => {
-                differing.push("date of birth");
+        if both(FieldsPresent::UPN) {
+            strong_bits += identifier(upn, (UPN_AGREE, UPN_DISAGREE), "UPN");
+        }
+        let strong = nhs || upn;
+        // An NHS number agreeing while the UPN differs (or the reverse) is a conflict between
+        // identifiers that are each meant to be unique: never a confirmation.
+        let strong_conflict = (both(FieldsPresent::NHS_NUMBER) && !nhs) || (both(FieldsPresent::UPN) && !upn);
+        if temporary_upn {
+            demographic_bits += TEMP_UPN_AGREE.bits();
+            agreed_fields.push("temporary UPN".into());
+        }
+
+        // Which fields could be compared at all. Every demographic key includes the date of
+        // birth, so the date is compared when both sides have it and something to pair it with,
+        // and the names only when the dates agreed in some form (otherwise they are unknown, not
+        // different).
+        let dob_compared = both(FieldsPresent::DATE_OF_BIRTH)
+            && (both(FieldsPresent::GIVEN_NAME) || both(FieldsPresent::NHS_NUMBER) || both(FieldsPresent::UPN));
+        let dob = dob_compared.then(|| dob.unwrap_or(Dob::Disagree));
+        let names_compared = both(FieldsPresent::GIVEN_NAME) && dob.is_some_and(|d| d != Dob::Disagree);
+        let given = names_compared.then(|| names.given.unwrap_or(Given::Disagree));
+        let family =
+            (names_compared && both(FieldsPresent::FAMILY_NAME)).then(|| names.family.unwrap_or(Family::Disagree));
+
+        agreed_fields.extend(name_phrases(given, family));
+        if let Some(g) = given {
+            demographic_bits += g.mu().bits();
+            if g == Given::Disagree {
+                differing.push("first name");
                 contradiction = true;
             }
-            Dob::Exact => agreed_fields.push("date of birth".into()),
-            Dob::Swapped => {
-                agreed_fields.push("date of birth".into());
-                qualifiers.push("day and month swapped");
-            }
-            Dob::Near => {
-                agreed_fields.push("date of birth".into());
-                qualifiers.push("date of birth one digit different");
+        }
+        if let Some(f) = family {
+            demographic_bits += f.mu().bits();
+            if f == Family::Disagree {
+                differing.push("family name");
+                contradiction = true;
             }
         }
-    }
-    if both(FieldsPresent::POSTCODE) {
-        if district {
-            demographic_bits += DISTRICT_AGREE.bits();
-            agreed_fields.push("postcode district".into());
-        } else {
-            demographic_bits += DISTRICT_DISAGREE.bits();
+        let mut qualifiers: Vec<&str> = Vec::new();
+        if names_swapped && names_compared {
+            demographic_bits -= NAMES_SWAPPED_BITS;
+            qualifiers.push("first and family names swapped");
+        }
+        if let Some(d) = dob {
+            demographic_bits += d.mu().bits();
+            match d {
+                Dob::Disagree => {
+                    differing.push("date of birth");
+                    contradiction = true;
+                }
+                Dob::Exact => agreed_fields.push("date of birth".into()),
+                Dob::Swapped => {
+                    agreed_fields.push("date of birth".into());
+                    qualifiers.push("day and month swapped");
+                }
+                Dob::Near => {
+                    agreed_fields.push("date of birth".into());
+                    qualifiers.push("date of birth one digit different");
+                }
+            }
+        }
+        if both(FieldsPresent::POSTCODE) {
+            if district {
+                demographic_bits += DISTRICT_AGREE.bits();
+                agreed_fields.push("postcode district".into());
+            } else {
+                demographic_bits += DISTRICT_DISAGREE.bits();
+            }
+        }
+        Weighed {
+            strong_bits,
+            demographic_bits,
+            agreed_fields,
+            differing,
+            qualifiers,
+            contradiction,
+            strong,
+            strong_conflict,
+            given,
+            family,
+            dob,
         }
     }
 
-    // Twins share family name, date of birth and address: without a first-name agreement
-    // that tells them apart, the candidate is most likely the twin.
-    let twin_block = matches!(family, Some(f) if f != Family::Disagree)
-        && dob == Some(Dob::Exact)
-        && given.is_some_and(|g| !g.separates_twins());
-    if twin_block && given.is_some_and(|g| g <= Given::MiddleOnly) {
-        demographic_bits -= TWIN_BLOCK_BITS;
-    }
+    /// Stage 3 of `assess`: the twin rule and key frequency adjust the score, then the tier.
+    fn decide(self, agreed: &Agreed) -> Option<Assessment> {
+        let Weighed {
+            strong_bits,
+            mut demographic_bits,
+            agreed_fields,
+            differing,
+            qualifiers,
+            contradiction,
+            strong,
+            strong_conflict,
+            given,
+            family,
+            dob,
+        } = self;
+        let Agreed { strong_holders, fewest_demographic_holders, .. } = *agreed;
+        // Twins share family name, date of birth and address: without a first-name agreement
+        // that tells them apart, the candidate is most likely the twin.
+        let twin_block = matches!(family, Some(f) if f != Family::Disagree)
+            && dob == Some(Dob::Exact)
+            && given.is_some_and(|g| !g.separates_twins());
+        if twin_block && given.is_some_and(|g| g <= Given::MiddleOnly) {
+            demographic_bits -= TWIN_BLOCK_BITS;
+        }
 
-    // Frequency: a key shared by k holdings is about k times as common as a typical value.
-    let k = fewest_demographic_holders.unwrap_or(1);
-    demographic_bits -= f64::from(k).log2();
-    let demographic_ambiguous = k > HOLDINGS_PER_CHILD;
-    let strong_ambiguous = strong && strong_holders > HOLDINGS_PER_CHILD;
+        // Frequency: a key shared by k holdings is about k times as common as a typical value.
+        let k = fewest_demographic_holders.unwrap_or(1);
+        demographic_bits -= f64::from(k).log2();
+        let demographic_ambiguous = k > HOLDINGS_PER_CHILD;
+        let strong_ambiguous = strong && strong_holders > HOLDINGS_PER_CHILD;
 
-    let score = strong_bits + demographic_bits;
-    let by_score = |bits: f64| {
-        if bits >= PROBABLE_BITS {
-            Some(Tier::Probable)
-        } else if bits >= POSSIBLE_BITS {
-            Some(Tier::Possible)
-        } else {
+        let score = strong_bits + demographic_bits;
+        let by_score = |bits: f64| {
+            if bits >= PROBABLE_BITS {
+                Some(Tier::Probable)
+            } else if bits >= POSSIBLE_BITS {
+                Some(Tier::Possible)
+            } else {
+                None
+            }
+        };
+        let tier = if strong && !contradiction && !strong_conflict {
+            // An ambiguous strong key confirms only when the demographics would stand alone.
+            if !strong_ambiguous || by_score(demographic_bits) == Some(Tier::Probable) {
+                Some(Tier::Confirmed)
+            } else {
+                Some(Tier::Probable)
+            }
+        } else if strong {
+            // A strong key with something contradicting it: always worth a look, never confirmed.
+            Some(by_score(score).unwrap_or(Tier::Possible).min(Tier::Probable))
+        } else if contradiction {
             None
-        }
-    };
-    let tier = if strong && !contradiction && !strong_conflict {
-        // An ambiguous strong key confirms only when the demographics would stand alone.
-        if !strong_ambiguous || by_score(demographic_bits) == Some(Tier::Probable) {
-            Some(Tier::Confirmed)
+        } else if twin_block {
+            by_score(score).map(|t| t.min(Tier::Possible))
         } else {
-            Some(Tier::Probable)
-        }
-    } else if strong {
-        // A strong key with something contradicting it: always worth a look, never confirmed.
-        Some(by_score(score).unwrap_or(Tier::Possible).min(Tier::Probable))
-    } else if contradiction {
-        None
-    } else if twin_block {
-        by_score(score).map(|t| t.min(Tier::Possible))
-    } else {
-        by_score(score)
-    }?;
+            by_score(score)
+        }?;
 
-    let ambiguous = if strong { strong_ambiguous } else { demographic_ambiguous };
-    Some(Assessment { tier, score, ambiguous, evidence: describe(&agreed_fields, &differing, &qualifiers) })
+        let ambiguous = if strong { strong_ambiguous } else { demographic_ambiguous };
+        Some(Assessment { tier, score, ambiguous, evidence: describe(&agreed_fields, &differing, &qualifiers) })
+    }
+}
+
+/// How the names agreed, in words: "names" when both agree exactly, else each name that agreed
+/// in some form.
+fn name_phrases(given: Option<Given>, family: Option<Family>) -> Vec<String> {
+    match (given, family) {
+        (Some(Given::Exact), Some(Family::Exact)) => vec!["names".into()],
+        _ => [
+            given.filter(|g| *g != Given::Disagree).map(Given::phrase),
+            family.filter(|f| *f != Family::Disagree).map(Family::phrase),
+        ]
+        .into_iter()
+        .flatten()
+        .map(str::to_string)
+        .collect(),
+    }
 }
 
 /// "A, B and C agree (q1; q2); X and Y differ" with the first letter capitalised.

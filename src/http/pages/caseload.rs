@@ -100,7 +100,7 @@ pub async fn shield(State(state): State<AppState>, session: Session, form: super
             put_flash(&state, &session, &Flash::Shielded { local_ref: h.local_ref, shielded: h.shielded }).await?;
             Ok(see_other("/caseload?done=1"))
         }
-        Err(crate::service::ServiceError::Store(crate::store::StoreError::NotFound)) => Ok(respond(
+        Err(crate::service::ServiceError::NotFound) => Ok(respond(
             StatusCode::NOT_FOUND,
             page(&session, Some("no record of your organisation has that reference"), None),
         )),

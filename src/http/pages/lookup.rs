@@ -17,6 +17,7 @@ use crate::domain::FieldError;
 use crate::domain::area::AreaCoverage;
 use crate::domain::case_ref::parse_case_ref;
 use crate::domain::identity::RawSubject;
+use crate::domain::lookup::KeptAnswer;
 use crate::domain::lookup::{LookupInput, Purpose};
 use crate::domain::organisation::OrgKind;
 use crate::domain::widen::Widen;
@@ -24,7 +25,6 @@ use crate::http::AppState;
 use crate::http::access;
 use crate::http::error::ApiError;
 use crate::http::lookups::{LookupAnswer, MatchAnswer};
-use crate::store::page_state::KeptAnswer;
 
 /// One person's identifiers as typed, under a prefix ("" for the single child).
 #[derive(Debug, Default, Clone)]

@@ -21,87 +21,77 @@ pub mod users;
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use maud::{Markup, html};
 
 use super::AppState;
+use super::access;
+use super::deadline;
 use super::error::ApiError;
 use crate::domain::FieldError;
 use crate::service::ServiceError;
 pub use session::Session;
 
-/// Every page route the router serves, for `served_routes` (the access tests walk it).
-pub const ROUTES: &[(&str, &str)] = &[
-    ("GET", "/sign-in"),
-    ("POST", "/sign-in"),
-    ("GET", "/sign-in/provider"),
-    ("GET", "/sign-in/provider/start"),
-    ("GET", "/sign-in/provider/callback"),
-    ("GET", "/signed-out"),
-    ("GET", "/assets/app.css"),
-    ("GET", "/"),
-    ("POST", "/sign-out"),
-    ("GET", "/directory"),
-    ("GET", "/lookup"),
-    ("POST", "/lookup"),
-    ("GET", "/lookups/{lookup_id}"),
-    ("GET", "/requests"),
-    ("POST", "/requests"),
-    ("GET", "/requests/new"),
-    ("GET", "/requests/{id}"),
-    ("POST", "/requests/{id}/acknowledge"),
-    ("POST", "/requests/{id}/fulfil"),
-    ("POST", "/requests/{id}/decline"),
-    ("GET", "/requests/{id}/withdraw"),
-    ("POST", "/requests/{id}/withdraw"),
-    ("GET", "/matches"),
-    ("GET", "/caseload"),
-    ("POST", "/caseload"),
-    ("POST", "/caseload/shield"),
-    ("GET", "/users"),
-    ("POST", "/users"),
-    ("GET", "/users/{id}/revoke"),
-    ("POST", "/users/{id}/revoke"),
-    ("GET", "/audit"),
-    ("GET", "/audit/export.csv"),
-    ("GET", "/audit/anomalies"),
-    ("GET", "/audit/subject-access"),
-    ("POST", "/audit/subject-access"),
-    ("GET", "/audit/subject-access/{answer_id}"),
-    ("GET", "/audit/checkpoint"),
-];
+/// The handler behind each page route: one line a page. Which pages are served, and to whom, is
+/// the access table's (`access::PAGES`, and `access::PUBLIC` for the sign-in page and stylesheet):
+/// adding a page is its rule there and its line here. A rule without a line here is not served,
+/// and a test names it; a line without a rule is never reached.
+fn handler(method: &str, path: &str) -> Option<MethodRouter<AppState>> {
+    Some(match (method, path) {
+        ("GET", "/sign-in") => get(session::sign_in_form),
+        ("POST", "/sign-in") => post(session::sign_in),
+        ("GET", "/assets/app.css") => get(stylesheet),
+        ("GET", "/") => get(start::home),
+        ("GET", "/sign-in/provider") => get(oidc::choose),
+        ("GET", "/sign-in/provider/start") => get(oidc::start),
+        ("GET", oidc::CALLBACK) => get(oidc::callback),
+        ("GET", "/signed-out") => get(oidc::signed_out),
+        ("POST", "/sign-out") => post(session::sign_out),
+        ("GET", "/directory") => get(directory::search),
+        ("GET", "/lookup") => get(lookup::form),
+        ("POST", "/lookup") => post(lookup::submit),
+        ("GET", "/lookups/{lookup_id}") => get(lookup::show),
+        ("GET", "/requests") => get(requests::list),
+        ("POST", "/requests") => post(requests::create),
+        ("GET", "/requests/new") => get(requests::new_form),
+        ("GET", "/requests/{id}") => get(requests::show),
+        ("POST", "/requests/{id}/acknowledge") => post(requests::acknowledge),
+        ("POST", "/requests/{id}/fulfil") => post(requests::fulfil),
+        ("POST", "/requests/{id}/decline") => post(requests::decline),
+        ("GET", "/requests/{id}/withdraw") => get(requests::confirm_withdraw),
+        ("POST", "/requests/{id}/withdraw") => post(requests::withdraw),
+        ("GET", "/matches") => get(matches::list),
+        ("GET", "/caseload") => get(caseload::form),
+        ("POST", "/caseload") => deadline::long_running(post(caseload::upload)),
+        ("POST", "/caseload/shield") => post(caseload::shield),
+        ("GET", "/users") => get(users::list),
+        ("POST", "/users") => post(users::issue),
+        ("GET", "/users/{id}/revoke") => get(users::confirm_revoke),
+        ("POST", "/users/{id}/revoke") => post(users::revoke),
+        ("GET", "/audit") => get(audit::search),
+        ("GET", "/audit/export.csv") => get(audit::export),
+        ("GET", "/audit/anomalies") => get(audit::anomalies),
+        ("GET", "/audit/subject-access") => get(audit::subject_access_form),
+        ("POST", "/audit/subject-access") => post(audit::subject_access),
+        ("GET", "/audit/subject-access/{answer_id}") => get(audit::subject_access_answer),
+        ("GET", "/audit/checkpoint") => get(audit::checkpoint),
+        _ => return None,
+    })
+}
+
+/// The page routes the table names that have a handler: its `PAGES`, and its public paths that
+/// are pages (the probes, metrics and OAuth are the API's).
+pub fn served() -> impl Iterator<Item = (&'static str, &'static str)> {
+    const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+    let public = access::PUBLIC.iter().flat_map(|path| METHODS.iter().map(move |method| (*method, *path)));
+    let pages = access::PAGES.iter().map(|page| (page.method, page.path));
+    public.chain(pages).filter(|(method, path)| handler(method, path).is_some())
+}
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/sign-in", get(session::sign_in_form).post(session::sign_in))
-        .route("/assets/app.css", get(stylesheet))
-        .route("/", get(start::home))
-        .route("/sign-in/provider", get(oidc::choose))
-        .route("/sign-in/provider/start", get(oidc::start))
-        .route(oidc::CALLBACK, get(oidc::callback))
-        .route("/signed-out", get(oidc::signed_out))
-        .route("/sign-out", post(session::sign_out))
-        .route("/directory", get(directory::search))
-        .route("/lookup", get(lookup::form).post(lookup::submit))
-        .route("/lookups/{lookup_id}", get(lookup::show))
-        .route("/requests", get(requests::list).post(requests::create))
-        .route("/requests/new", get(requests::new_form))
-        .route("/requests/{id}", get(requests::show))
-        .route("/requests/{id}/acknowledge", post(requests::acknowledge))
-        .route("/requests/{id}/fulfil", post(requests::fulfil))
-        .route("/requests/{id}/decline", post(requests::decline))
-        .route("/requests/{id}/withdraw", get(requests::confirm_withdraw).post(requests::withdraw))
-        .route("/matches", get(matches::list))
-        .route("/caseload", get(caseload::form).post(caseload::upload))
-        .route("/caseload/shield", post(caseload::shield))
-        .route("/users", get(users::list).post(users::issue))
-        .route("/users/{id}/revoke", get(users::confirm_revoke).post(users::revoke))
-        .route("/audit", get(audit::search))
-        .route("/audit/export.csv", get(audit::export))
-        .route("/audit/anomalies", get(audit::anomalies))
-        .route("/audit/subject-access", get(audit::subject_access_form).post(audit::subject_access))
-        .route("/audit/subject-access/{answer_id}", get(audit::subject_access_answer))
-        .route("/audit/checkpoint", get(audit::checkpoint))
+    served()
+        .filter_map(|(method, path)| Some((path, handler(method, path)?)))
+        .fold(Router::new(), |router, (path, route)| router.route(path, route))
         .layer(axum::middleware::map_response(page_headers))
 }
 

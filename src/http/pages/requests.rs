@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::ui::{self, Select};
 use super::{FormPairs, PageError, PageResult, Session, field_errors, respond, see_other};
 use crate::domain::FieldError;
+use crate::domain::request::RequestFilter;
 use crate::domain::request::{
     Action, FulfilMethod, LegalBasis, RequestInput, RequestState, Side, StepInput, Urgency, transition,
 };
@@ -19,7 +20,6 @@ use crate::http::AppState;
 use crate::http::access;
 use crate::service::ServiceError;
 use crate::service::redaction::{HistoryEntry, RequestView, SHIELDED_HOLDER};
-use crate::store::requests::RequestFilter;
 
 fn legal_basis_words(b: LegalBasis) -> &'static str {
     match b {

@@ -25,11 +25,11 @@ use crate::config::SecureCookies;
 use crate::domain::FieldError;
 use crate::domain::role::Role;
 use crate::domain::user::Actor;
+use crate::domain::user::StoredSession;
 use crate::http::AppState;
 use crate::http::access;
 use crate::http::error::ApiError;
 use crate::service::page_state::PageKeys;
-use crate::store::sessions::StoredSession;
 
 const COOKIE: &str = "locator-session";
 /// With `Secure`, the `__Host-` prefix also pins the cookie to this host and path `/`.

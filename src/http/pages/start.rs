@@ -9,12 +9,12 @@ use maud::{Markup, html};
 use super::ui;
 use super::{PageError, PageResult, Session, respond};
 use crate::clock::Millis;
+use crate::domain::request::RequestFilter;
 use crate::domain::request::Side;
 use crate::domain::role::Role;
 use crate::http::AppState;
 use crate::http::access;
 use crate::service::attention::STALE_SYNC_MS;
-use crate::store::requests::RequestFilter;
 
 const DAY_MS: Millis = 86_400_000;
 /// "New" matches and anomalies: the last week.

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod fixtures;
 pub mod oidc;
 pub mod server;
 pub mod web;
@@ -357,16 +358,7 @@ impl TestApp {
 
 /// Makes every audit append fail from now on, as a full disk or a broken database would.
 pub async fn refuse_audit_writes(store: &Store, engine: Engine) {
-    let fault = match engine {
-        Engine::Sqlite => {
-            "CREATE TRIGGER refuse BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'disk full'); END;"
-        }
-        Engine::Postgres => {
-            "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$ LANGUAGE plpgsql; \
-             CREATE TRIGGER refuse BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION refuse();"
-        }
-    };
-    store.execute_raw_on_audit(fault).await.expect("fault injected");
+    fixtures::refuse_inserts(store, engine, "audit_events").await;
 }
 
 pub async fn split(response: reqwest::Response) -> (StatusCode, Value) {
