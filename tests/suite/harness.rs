@@ -5,7 +5,10 @@
 //! on a suite that did not run.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::process::Command;
+use std::sync::mpsc;
+use std::time::Duration;
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 
@@ -68,9 +71,43 @@ fn trial(case: &'static Case, name: String, engine: Option<Engine>) -> Trial {
         if case.isolated && std::env::var_os(ISOLATED_CHILD).is_none() {
             return run_in_own_process(&label);
         }
-        (case.run)(engine);
-        Ok(Completion::Completed)
+        let run = case.run;
+        run_within_time_limit(&label, move || run(engine))
     })
+}
+
+/// How long one test may take before it is failed as hung (the slowest takes about a minute);
+/// `LOCATOR_TEST_TIME_LIMIT_SECS` changes it.
+fn time_limit() -> Duration {
+    let secs = std::env::var("LOCATOR_TEST_TIME_LIMIT_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(600);
+    Duration::from_secs(secs)
+}
+
+/// Runs a test body on a thread of its own and waits at most `time_limit()`: a test that hangs
+/// (a browser or a provider that stops answering, a lock never released) fails by name, and the
+/// rest of the run goes on, instead of the whole run hanging until CI's clock kills it.
+fn run_within_time_limit(label: &str, body: impl FnOnce() + Send + 'static) -> Result<Completion, Failed> {
+    let (done, outcome) = mpsc::channel();
+    std::thread::Builder::new()
+        .name(label.to_owned())
+        .spawn(move || {
+            let _ = done.send(std::panic::catch_unwind(AssertUnwindSafe(body)));
+        })
+        .map_err(|e| format!("starting the test's thread: {e}"))?;
+    let limit = time_limit();
+    match outcome.recv_timeout(limit) {
+        Ok(Ok(())) => Ok(Completion::Completed),
+        Ok(Err(panic)) => Err(panic_message(&*panic).into()),
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            Err(format!("did not finish within {} s: failed as hung", limit.as_secs()).into())
+        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => Err("the test's thread ended without an outcome".into()),
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    let text = panic.downcast_ref::<String>().map(String::as_str).or_else(|| panic.downcast_ref::<&str>().copied());
+    format!("test panicked: {}", text.unwrap_or("(no message)"))
 }
 
 fn preconditions(case: &Case, engine: Option<Engine>) -> Result<(), String> {

@@ -28,18 +28,6 @@ fn state_cookie(secure: bool, value: &str, max_age: i64) -> Option<HeaderValue> 
     HeaderValue::from_str(&format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{flags}")).ok()
 }
 
-fn read_state_cookie(headers: &HeaderMap, secure: bool) -> Option<&str> {
-    let accepted: &[&str] = if secure { &[STATE_COOKIE.1] } else { &[STATE_COOKIE.0, STATE_COOKIE.1] };
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| accepted.contains(name))
-        .map(|(_, value)| value)
-}
-
 /// Where the provider sends the browser back: the configured public URL, else this request's
 /// host (a forged `Host` only names a redirect URI the provider has not registered).
 fn redirect_uri(state: &AppState, headers: &HeaderMap) -> String {
@@ -153,7 +141,7 @@ pub async fn callback(
         state: get("state"),
         code: get("code"),
         error: get("error"),
-        browser_state: read_state_cookie(&headers, secure),
+        browser_state: super::session::read_cookie(&state, &headers, STATE_COOKIE),
     };
     let signed_in = state.finish_provider_sign_in(ip, input).await;
     let mut response = match signed_in {

@@ -105,7 +105,11 @@ fn random_id() -> String {
 /// The cookie of a (plain, secure) pair of names. In secure mode only the `__Host-` name: a browser keeps it only from this host, over HTTPS,
 /// for path `/`, whereas a plain-named cookie can be planted by a sibling subdomain or over
 /// plain HTTP (cookie tossing, session fixation), so one is never read there.
-fn read_cookie<'a>(state: &AppState, headers: &'a HeaderMap, (plain, prefixed): (&str, &str)) -> Option<&'a str> {
+pub(super) fn read_cookie<'a>(
+    state: &AppState,
+    headers: &'a HeaderMap,
+    (plain, prefixed): (&str, &str),
+) -> Option<&'a str> {
     // Outside secure mode a `__Host-` cookie is harmless (only HTTPS could have set it).
     let accepted: &[&str] = if secure(state, headers) { &[prefixed] } else { &[plain, prefixed] };
     headers
