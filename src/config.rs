@@ -523,35 +523,37 @@ impl Settings {
             .parse()
             .map_err(|_| ConfigError("LOCATOR_BIND must be an address and port such as 127.0.0.1:8080".into()))?;
         let rate_limits = pick("rate_limits", args.rate_limits.clone(), file.rate_limits.clone());
-        let enabled = match rate_limits.as_deref().map(str::trim) {
-            None | Some("on") | Some("true") => true,
-            Some("off") | Some("false") => false,
-            Some(_) => return Err(ConfigError("LOCATOR_RATE_LIMITS must be `on` or `off`".into())),
-        };
-        let log_format = match pick("log_format", args.log_format.clone(), file.log_format.clone()).as_deref() {
-            None | Some("pretty") => LogFormat::Pretty,
-            Some("json") => LogFormat::Json,
-            Some(_) => return Err(ConfigError("LOCATOR_LOG_FORMAT must be `pretty` or `json`".into())),
-        };
+        let enabled = one_of(
+            rate_limits,
+            true,
+            &[("on", true), ("true", true), ("off", false), ("false", false)],
+            "LOCATOR_RATE_LIMITS must be `on` or `off`",
+        )?;
+        let log_format = one_of(
+            pick("log_format", args.log_format.clone(), file.log_format.clone()),
+            LogFormat::Pretty,
+            &[("pretty", LogFormat::Pretty), ("json", LogFormat::Json)],
+            "LOCATOR_LOG_FORMAT must be `pretty` or `json`",
+        )?;
         let log = pick("log", args.log.clone(), file.log.clone()).unwrap_or_else(|| "info".into());
-        let allow_public_http =
-            match pick("allow_public_http", args.allow_public_http.clone(), file.allow_public_http.clone())
-                .as_deref()
-                .map(str::trim)
-            {
-                None | Some("no") | Some("false") => false,
-                Some("yes") | Some("true") => true,
-                Some(_) => return Err(ConfigError("LOCATOR_ALLOW_PUBLIC_HTTP must be `yes` or `no`".into())),
-            };
-        let secure_cookies = match pick("secure_cookies", args.secure_cookies.clone(), file.secure_cookies.clone())
-            .as_deref()
-            .map(str::trim)
-        {
-            None | Some("auto") => SecureCookies::Auto,
-            Some("yes") | Some("true") => SecureCookies::Always,
-            Some("no") | Some("false") => SecureCookies::Never,
-            Some(_) => return Err(ConfigError("LOCATOR_SECURE_COOKIES must be `auto`, `yes` or `no`".into())),
-        };
+        let allow_public_http = one_of(
+            pick("allow_public_http", args.allow_public_http.clone(), file.allow_public_http.clone()),
+            false,
+            &[("no", false), ("false", false), ("yes", true), ("true", true)],
+            "LOCATOR_ALLOW_PUBLIC_HTTP must be `yes` or `no`",
+        )?;
+        let secure_cookies = one_of(
+            pick("secure_cookies", args.secure_cookies.clone(), file.secure_cookies.clone()),
+            SecureCookies::Auto,
+            &[
+                ("auto", SecureCookies::Auto),
+                ("yes", SecureCookies::Always),
+                ("true", SecureCookies::Always),
+                ("no", SecureCookies::Never),
+                ("false", SecureCookies::Never),
+            ],
+            "LOCATOR_SECURE_COOKIES must be `auto`, `yes` or `no`",
+        )?;
         let trusted_proxies = match pick("trusted_proxies", args.trusted_proxies.clone(), file.trusted_proxies.clone())
         {
             Some(text) => TrustedProxies::parse(&text)?,
@@ -786,6 +788,13 @@ impl OutboxSettings {
         }
         outbox
     }
+}
+
+/// A setting that takes one of a few words (spaces around it ignored); unset gives `default`.
+fn one_of<T: Clone>(value: Option<String>, default: T, words: &[(&str, T)], refusal: &str) -> Result<T, ConfigError> {
+    let Some(value) = value else { return Ok(default) };
+    let value = value.trim();
+    words.iter().find(|(word, _)| *word == value).map(|(_, v)| v.clone()).ok_or_else(|| ConfigError(refusal.into()))
 }
 
 #[cfg(test)]

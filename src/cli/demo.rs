@@ -87,6 +87,39 @@ pub async fn demo(mut settings: Settings) -> anyhow::Result<ExitCode> {
         start_clean()?;
     }
     let (service, task) = Service::open(settings, Clock::System).await?;
+    let tokens = demo_organisations(&service).await?;
+    let demo_idp = demo_identity_provider(&service).await?;
+    demo_caseloads(&service).await?;
+    super::serve::run_service(service, task, |addr| {
+        println!("\nchild-locator DEMO is running at http://{addr}  (fake data only; Ctrl-C to stop)\n");
+        println!("Open http://{addr}/ in a browser and paste a token to sign in, or send it as `Authorization: Bearer TOKEN`:");
+        for (org, role, token) in &tokens {
+            println!("  {org:<14} {:<13} {token}", role.as_str());
+        }
+        println!(
+            "\nTo see the holder's side (its matches and the requests made to it), sign in as DEMO-LA-SOUTH \
+             (it holds Ruby, the child in the lookup below); DEMO-LA-NORTH is the asking side."
+        );
+        if let Some(issuer) = &demo_idp {
+            println!(
+                "\nOr sign in with the demo identity provider ({issuer}, made-up people only): open \
+                 http://{addr}/sign-in/provider and choose Northshire County Council (DEMO)."
+            );
+        }
+        if let Some((_, _, token)) = tokens.first() {
+            println!("\nTry a lookup (the DEMO-LA-NORTH practitioner asks about a fake child):");
+            println!(
+                "  curl -s http://{addr}/api/v1/lookups -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\\n    \
+                 -d '{{\"subject\": {{\"given_name\": \"Ruby\", \"family_name\": \"Fletcher\", \"date_of_birth\": \"2016-04-12\"}}, \"purpose\": \"front-door-triage\"}}'\n"
+            );
+        }
+    })
+    .await
+}
+
+/// The demo organisations, their areas and a token for each role that signs in at each: the
+/// (organisation code, role, token) a newcomer is shown.
+async fn demo_organisations(service: &Service) -> anyhow::Result<Vec<(String, Role, String)>> {
     let mut tokens = Vec::new();
     for (code, name, kind, phone, email) in DEMO_ORGS {
         let input = OrganisationInput {
@@ -124,7 +157,11 @@ pub async fn demo(mut settings: Settings) -> anyhow::Result<ExitCode> {
         let areas = crate::domain::area::parse_areas(areas).map_err(|e| anyhow::anyhow!("demo areas: {e:?}"))?;
         service.set_organisation_areas(None, code, &areas).await?;
     }
-    let demo_idp = demo_identity_provider(&service).await?;
+    Ok(tokens)
+}
+
+/// The demo organisations' fake caseloads, synced as a holder would.
+async fn demo_caseloads(service: &Service) -> anyhow::Result<()> {
     for (code, csv) in DEMO_CASELOADS {
         let org = service.organisation_by_code(code).await?;
         let format = crate::domain::sync::SyncFormat::Csv;
@@ -133,31 +170,7 @@ pub async fn demo(mut settings: Settings) -> anyhow::Result<ExitCode> {
             .await
             .map_err(|e| anyhow::anyhow!("demo caseload: {e}"))?;
     }
-    super::serve::run_service(service, task, |addr| {
-        println!("\nchild-locator DEMO is running at http://{addr}  (fake data only; Ctrl-C to stop)\n");
-        println!("Open http://{addr}/ in a browser and paste a token to sign in, or send it as `Authorization: Bearer TOKEN`:");
-        for (org, role, token) in &tokens {
-            println!("  {org:<14} {:<13} {token}", role.as_str());
-        }
-        println!(
-            "\nTo see the holder's side (its matches and the requests made to it), sign in as DEMO-LA-SOUTH \
-             (it holds Ruby, the child in the lookup below); DEMO-LA-NORTH is the asking side."
-        );
-        if let Some(issuer) = &demo_idp {
-            println!(
-                "\nOr sign in with the demo identity provider ({issuer}, made-up people only): open \
-                 http://{addr}/sign-in/provider and choose Northshire County Council (DEMO)."
-            );
-        }
-        if let Some((_, _, token)) = tokens.first() {
-            println!("\nTry a lookup (the DEMO-LA-NORTH practitioner asks about a fake child):");
-            println!(
-                "  curl -s http://{addr}/api/v1/lookups -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\\n    \
-                 -d '{{\"subject\": {{\"given_name\": \"Ruby\", \"family_name\": \"Fletcher\", \"date_of_birth\": \"2016-04-12\"}}, \"purpose\": \"front-door-triage\"}}'\n"
-            );
-        }
-    })
-    .await
+    Ok(())
 }
 
 /// The demo's identity provider, when `LOCATOR_DEMO_IDP` names one (the test provider started

@@ -175,95 +175,21 @@ impl ProviderInput {
         if client_id.is_none() && !errors.iter().any(|e| e.field == "client_id") {
             errors.push(FieldError::required("client_id"));
         }
-        let secret = self.client_secret.as_deref().map(str::trim).filter(|s| !s.is_empty());
-        let given = [secret.is_some(), self.client_secret_ref.is_some(), self.private_key_ref.is_some()];
-        let auth = match given.iter().filter(|g| **g).count() {
-            0 => {
-                errors.push(FieldError::new(
-                    "client_secret",
-                    "required",
-                    "give one of client_secret, client_secret_ref or private_key_ref",
-                ));
-                None
-            }
-            1 => {
-                if let Some(secret) = secret {
-                    if secret.len() > 1024 || secret.chars().any(char::is_control) {
-                        errors.push(FieldError::new("client_secret", "invalid", "client_secret is too long"));
-                        None
-                    } else {
-                        Some(ClientAuth::Secret(secret.to_string()))
-                    }
-                } else if let Some(r) = &self.client_secret_ref {
-                    SecretRef::parse(r, "client_secret_ref").map(ClientAuth::SecretRef).map_err(|e| errors.push(e)).ok()
-                } else {
-                    let r = self.private_key_ref.as_deref().unwrap_or_default();
-                    match SecretRef::parse(r, "private_key_ref") {
-                        Ok(file @ SecretRef::File(_)) => Some(ClientAuth::PrivateKey(file)),
-                        Ok(SecretRef::Env(_)) => {
-                            errors.push(FieldError::new(
-                                "private_key_ref",
-                                "invalid_reference",
-                                "a private key is referenced as file:/absolute/path",
-                            ));
-                            None
-                        }
-                        Err(e) => {
-                            errors.push(e);
-                            None
-                        }
-                    }
-                }
-            }
-            _ => {
-                errors.push(FieldError::new(
-                    "client_secret",
-                    "ambiguous",
-                    "give only one of client_secret, client_secret_ref or private_key_ref",
-                ));
-                None
-            }
-        };
+        let auth = client_auth(
+            self.client_secret.as_deref(),
+            self.client_secret_ref.as_deref(),
+            self.private_key_ref.as_deref(),
+            &mut errors,
+        );
         let label = short_text(self.label.as_deref(), "label", 80, &mut errors).unwrap_or(DEFAULT_LABEL.into());
         let allowed_tenant = short_text(self.allowed_tenant.as_deref(), "allowed_tenant", 128, &mut errors);
         let allowed_domain = short_text(self.allowed_domain.as_deref(), "allowed_domain", 253, &mut errors)
             .map(|d| d.trim_start_matches('@').to_ascii_lowercase());
         let scopes_text = short_text(self.scopes.as_deref(), "scopes", 512, &mut errors);
-        let scopes: Vec<String> = scopes_text
-            .as_deref()
-            .unwrap_or("profile email")
-            .split_whitespace()
-            .filter(|s| *s != "openid")
-            .map(str::to_string)
-            .collect();
-        if scopes.iter().any(|s| !s.chars().all(|c| c.is_ascii_graphic() && c != '"' && c != '\\')) {
-            errors.push(FieldError::new("scopes", "invalid", "scopes are words separated by spaces"));
-        }
+        let scopes = scopes(scopes_text.as_deref(), &mut errors);
         let role_claim =
             short_text(self.role_claim.as_deref(), "role_claim", 128, &mut errors).unwrap_or("groups".into());
-        let mut roles = self.roles;
-        for (name, list) in [
-            ("practitioner", &mut roles.practitioner),
-            ("ig_officer", &mut roles.ig_officer),
-            ("org_admin", &mut roles.org_admin),
-        ] {
-            list.iter_mut().for_each(|v| *v = v.trim().to_string());
-            list.retain(|v| !v.is_empty());
-            if list.len() > 50 || list.iter().any(|v| v.len() > 256 || v.chars().any(char::is_control)) {
-                errors.push(FieldError::new(
-                    format!("roles.{name}"),
-                    "invalid",
-                    "at most 50 claim values, each at most 256 characters",
-                ));
-            }
-        }
-        if roles.is_empty() {
-            errors.push(FieldError::new(
-                "roles",
-                "required",
-                "map at least one claim value to practitioner, ig_officer or org_admin, or nobody can sign in",
-            ));
-        }
+        let roles = role_map(self.roles, &mut errors);
         if let Some(m) = self.session_max_minutes
             && !(5..=24 * 60).contains(&m)
         {
@@ -288,6 +214,83 @@ impl ProviderInput {
             session_max_minutes: self.session_max_minutes,
         })
     }
+}
+
+/// How the service proves itself to the provider: exactly one of a secret, a reference to one,
+/// or a reference to a private key file.
+fn client_auth(
+    secret: Option<&str>,
+    secret_ref: Option<&str>,
+    private_key_ref: Option<&str>,
+    errors: &mut Vec<FieldError>,
+) -> Option<ClientAuth> {
+    let secret = secret.map(str::trim).filter(|s| !s.is_empty());
+    let given = [secret.is_some(), secret_ref.is_some(), private_key_ref.is_some()];
+    if given.iter().filter(|g| **g).count() != 1 {
+        let (code, message) = match secret.or(secret_ref).or(private_key_ref) {
+            None => ("required", "give one of client_secret, client_secret_ref or private_key_ref"),
+            Some(_) => ("ambiguous", "give only one of client_secret, client_secret_ref or private_key_ref"),
+        };
+        errors.push(FieldError::new("client_secret", code, message));
+        return None;
+    }
+    let parsed = if let Some(secret) = secret {
+        if secret.len() > 1024 || secret.chars().any(char::is_control) {
+            Err(FieldError::new("client_secret", "invalid", "client_secret is too long"))
+        } else {
+            Ok(ClientAuth::Secret(secret.to_string()))
+        }
+    } else if let Some(r) = secret_ref {
+        SecretRef::parse(r, "client_secret_ref").map(ClientAuth::SecretRef)
+    } else {
+        match SecretRef::parse(private_key_ref.unwrap_or_default(), "private_key_ref") {
+            Ok(file @ SecretRef::File(_)) => Ok(ClientAuth::PrivateKey(file)),
+            Ok(SecretRef::Env(_)) => Err(FieldError::new(
+                "private_key_ref",
+                "invalid_reference",
+                "a private key is referenced as file:/absolute/path",
+            )),
+            Err(e) => Err(e),
+        }
+    };
+    parsed.map_err(|e| errors.push(e)).ok()
+}
+
+/// The scopes asked for besides `openid` (which is always asked): words of visible ASCII.
+fn scopes(text: Option<&str>, errors: &mut Vec<FieldError>) -> Vec<String> {
+    let scopes: Vec<String> =
+        text.unwrap_or("profile email").split_whitespace().filter(|s| *s != "openid").map(str::to_string).collect();
+    if scopes.iter().any(|s| !s.chars().all(|c| c.is_ascii_graphic() && c != '"' && c != '\\')) {
+        errors.push(FieldError::new("scopes", "invalid", "scopes are words separated by spaces"));
+    }
+    scopes
+}
+
+/// The claim values that grant each role, trimmed; at least one, none oversized.
+fn role_map(mut roles: RoleMapping, errors: &mut Vec<FieldError>) -> RoleMapping {
+    for (name, list) in [
+        ("practitioner", &mut roles.practitioner),
+        ("ig_officer", &mut roles.ig_officer),
+        ("org_admin", &mut roles.org_admin),
+    ] {
+        list.iter_mut().for_each(|v| *v = v.trim().to_string());
+        list.retain(|v| !v.is_empty());
+        if list.len() > 50 || list.iter().any(|v| v.len() > 256 || v.chars().any(char::is_control)) {
+            errors.push(FieldError::new(
+                format!("roles.{name}"),
+                "invalid",
+                "at most 50 claim values, each at most 256 characters",
+            ));
+        }
+    }
+    if roles.is_empty() {
+        errors.push(FieldError::new(
+            "roles",
+            "required",
+            "map at least one claim value to practitioner, ig_officer or org_admin, or nobody can sign in",
+        ));
+    }
+    roles
 }
 
 /// The values of a role claim: a string, an array of strings, or (NHS CIS2's
@@ -458,5 +461,24 @@ mod tests {
         assert_eq!(settings.auth, ClientAuth::SecretRef(SecretRef::Env("IDP_SECRET".into())));
         assert_eq!(settings.scopes, vec!["profile", "email"]);
         assert_eq!(settings.role_claim, "groups");
+    }
+
+    #[test]
+    fn exactly_one_credential_is_taken_and_a_private_key_only_from_a_file() {
+        let codes = |secret: Option<&str>, secret_ref: Option<&str>, key_ref: Option<&str>| {
+            let mut errors = Vec::new();
+            let auth = client_auth(secret, secret_ref, key_ref, &mut errors);
+            (auth, errors.iter().map(|e| format!("{}:{}", e.field, e.code)).collect::<Vec<_>>())
+        };
+        assert_eq!(codes(None, None, None).1, vec!["client_secret:required"]);
+        assert_eq!(codes(Some("  "), None, None).1, vec!["client_secret:required"], "a blank secret is no secret");
+        assert_eq!(codes(Some("s"), Some("env:X"), None).1, vec!["client_secret:ambiguous"]);
+        assert_eq!(codes(None, None, Some("env:KEY")).1, vec!["private_key_ref:invalid_reference"]);
+        assert_eq!(codes(Some(&"x".repeat(1025)), None, None).1, vec!["client_secret:invalid"]);
+        assert_eq!(codes(Some(" s "), None, None).0, Some(ClientAuth::Secret("s".into())));
+        assert_eq!(
+            codes(None, None, Some("file:/k.pem")).0,
+            Some(ClientAuth::PrivateKey(SecretRef::File("/k.pem".into())))
+        );
     }
 }

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::organisation::OrgKind;
+use super::request::Side;
 use super::role::Role;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -75,6 +76,13 @@ pub fn match_notice(match_id: &str, tier: &str, basis: &str, other: Value, other
     payload
 }
 
+/// Whether a side of a request must not be told who holds the record: the requesting side,
+/// when the record was shielded as it was asked for. Every view of a request (answers, history,
+/// pages, exports) applies it through the service's one redaction point.
+pub fn hides_holder(holder_shielded: bool, viewer: Option<Side>) -> bool {
+    holder_shielded && viewer == Some(Side::Requester)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,6 +96,14 @@ mod tests {
         assert_eq!(shielded["shielded"], true);
         assert!(shielded.get("other_organisation").is_none(), "{shielded}");
         assert!(!shielded.to_string().contains("Northshire"), "{shielded}");
+    }
+
+    #[test]
+    fn only_the_requesting_side_of_a_shielded_request_is_kept_from_the_holder() {
+        assert!(hides_holder(true, Some(Side::Requester)));
+        assert!(!hides_holder(true, Some(Side::Holder)));
+        assert!(!hides_holder(false, Some(Side::Requester)));
+        assert!(!hides_holder(true, None), "no side sees the request at all, so there is nothing to hide");
     }
 
     #[test]

@@ -19,6 +19,7 @@ use crate::domain::identity::Tier;
 use crate::domain::lookup::{CarerAgreement, MatchedRecord};
 use crate::domain::matching::Basis;
 use crate::domain::organisation::Organisation;
+use crate::domain::policy;
 use crate::domain::request::{LegalBasis, RequestState, Side, Urgency};
 use crate::domain::user::Actor;
 use crate::store::StoreError;
@@ -247,7 +248,7 @@ impl<'a> RequestViews<'a> {
         let now = self.service.clock.now_ms();
         let viewer_org = self.viewer.org_id;
         let your_side = r.side_of(viewer_org).ok_or(StoreError::NotFound)?;
-        let hide_holder = r.hides_holder_from(viewer_org);
+        let hide_holder = policy::hides_holder(r.holder_shielded, Some(your_side));
         Ok(RequestView {
             overdue: r.is_overdue(now),
             requesting_organisation: self.org(r.requester_org_id).await?,

@@ -8,7 +8,8 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::{
-    Engine, MAX_PARAMS, Store, StoreError, StoreResult, older_than_cursor, placeholders, statement_sizes, value_rows,
+    Engine, Insert, MAX_PARAMS, Store, StoreError, StoreResult, insert_repeated, older_than_cursor, placeholders,
+    statement_sizes, value_rows,
 };
 use crate::clock::Millis;
 use crate::domain::cursor::PageCursor;
@@ -530,87 +531,95 @@ async fn write_holdings(
             }
         }
     }
-    let mut remaining = rewritten.as_slice();
-    for size in statement_sizes(rewritten.len(), MAX_PARAMS) {
+    delete_keys_of(tx, engine, &rewritten).await?;
+    let fresh: Vec<&NewHolding> = fresh.iter().map(|&i| items[i].0).collect();
+    let ids = insert_holdings(tx, engine, org_id, &fresh, key_id, now).await?;
+    for (slot, id) in out.iter_mut().filter(|(change, _)| *change == Change::Added).zip(ids) {
+        slot.1 = id;
+    }
+    count_holdings(tx, org_id, i64::try_from(fresh.len()).unwrap_or(i64::MAX)).await?;
+    let keyed = items.iter().zip(&out).filter(|(_, (change, _))| *change != Change::Unchanged);
+    insert_keys(tx, engine, keyed.map(|((h, _), (_, id))| (*id, *h))).await?;
+    Ok(out)
+}
+
+/// Drops the keys of holdings about to be keyed again.
+async fn delete_keys_of(tx: &mut Transaction<'static, Any>, engine: Engine, holdings: &[i64]) -> StoreResult<()> {
+    let mut remaining = holdings;
+    for size in statement_sizes(holdings.len(), MAX_PARAMS) {
         let (chunk, rest) = remaining.split_at(size);
         remaining = rest;
         let sql = format!("DELETE FROM pseudonyms WHERE holding_id IN {}", value_rows(engine, 1, 1, chunk.len()));
-        let mut query = sqlx::query(&sql);
-        for id in chunk {
-            query = query.bind(*id);
-        }
+        let query = chunk.iter().fold(sqlx::query(&sql), |query, id| query.bind(*id));
         query.execute(&mut **tx).await?;
     }
-    const HOLDING_COLUMNS: usize = 16;
-    let mut remaining = fresh.as_slice();
-    for size in statement_sizes(fresh.len(), MAX_PARAMS / HOLDING_COLUMNS) {
-        let (chunk, rest) = remaining.split_at(size);
-        remaining = rest;
-        let sql = format!(
-            "INSERT INTO holdings (org_id, local_ref, category, status, closed_at, contact_team, contact_phone, \
-             contact_email, fields_present, key_id, fingerprint, created_at, updated_at, carer_fields, carers, \
-             shielded) VALUES {} RETURNING id, local_ref",
-            value_rows(engine, 1, chunk.len(), HOLDING_COLUMNS)
-        );
-        let mut query = sqlx::query(&sql);
-        for &i in chunk {
-            let h = items[i].0;
-            query = query
+    Ok(())
+}
+
+/// Inserts new holdings; their ids, in the order given.
+async fn insert_holdings(
+    tx: &mut Transaction<'static, Any>,
+    engine: Engine,
+    org_id: i64,
+    fresh: &[&NewHolding],
+    key_id: &str,
+    now: Millis,
+) -> StoreResult<Vec<i64>> {
+    let insert = Insert::new(
+        "holdings (org_id, local_ref, category, status, closed_at, contact_team, contact_phone, contact_email, \
+         fields_present, key_id, fingerprint, created_at, updated_at, carer_fields, carers, shielded)",
+        "RETURNING id, local_ref",
+        16,
+        fresh,
+        move |query, h| {
+            query
                 .bind(org_id)
-                .bind(&h.local_ref)
+                .bind(h.local_ref.clone())
                 .bind(h.category.as_str())
                 .bind(h.status.as_str())
                 .bind((h.status == Status::Closed).then_some(now))
-                .bind(&h.contact.team)
-                .bind(&h.contact.phone)
-                .bind(&h.contact.email)
+                .bind(h.contact.team.clone())
+                .bind(h.contact.phone.clone())
+                .bind(h.contact.email.clone())
                 .bind(i64::from(h.fields_present.bits()))
-                .bind(key_id)
-                .bind(h.fingerprint.as_slice())
+                .bind(key_id.to_owned())
+                .bind(h.fingerprint.to_vec())
                 .bind(now)
                 .bind(now)
                 .bind(h.carer_fields.0)
                 .bind(i64::from(h.carers))
-                .bind(i64::from(h.shielded.unwrap_or(false)));
-        }
-        // RETURNING order is not promised, so ids are matched back by local_ref.
-        let position: HashMap<&str, usize> = chunk.iter().map(|&i| (items[i].0.local_ref.as_str(), i)).collect();
-        for row in query.fetch_all(&mut **tx).await? {
-            let local_ref: String = row.try_get("local_ref")?;
-            let i =
-                *position.get(local_ref.as_str()).ok_or_else(|| StoreError::Inconsistent("unexpected row".into()))?;
-            out[i].1 = row.try_get("id")?;
-        }
+                .bind(i64::from(h.shielded.unwrap_or(false)))
+        },
+    );
+    // RETURNING order is not promised, so ids are matched back by local_ref.
+    let position: HashMap<&str, usize> = fresh.iter().enumerate().map(|(i, h)| (h.local_ref.as_str(), i)).collect();
+    let mut ids = vec![0; fresh.len()];
+    for row in insert_repeated(tx, engine, &insert).await? {
+        let local_ref: String = row.try_get("local_ref")?;
+        let i = *position.get(local_ref.as_str()).ok_or_else(|| StoreError::Inconsistent("unexpected row".into()))?;
+        ids[i] = row.try_get("id")?;
     }
-    count_holdings(tx, org_id, i64::try_from(fresh.len()).unwrap_or(i64::MAX)).await?;
-    let mut keys: Vec<(i64, &HoldingKey)> = items
-        .iter()
-        .zip(&out)
-        .filter(|(_, (change, _))| *change != Change::Unchanged)
-        .flat_map(|((h, _), (_, id))| h.keys.iter().map(move |k| (*id, k)))
-        .collect();
+    Ok(ids)
+}
+
+/// Inserts the keys of (holding id, holding) pairs.
+async fn insert_keys<'h>(
+    tx: &mut Transaction<'static, Any>,
+    engine: Engine,
+    holdings: impl Iterator<Item = (i64, &'h NewHolding)>,
+) -> StoreResult<()> {
+    let mut keys: Vec<(i64, &HoldingKey)> = holdings.flat_map(|(id, h)| h.keys.iter().map(move |k| (id, k))).collect();
     // In key order, each insert descends next to the previous one: fewer B-tree pages touched.
     keys.sort_unstable_by(|a, b| a.1.pseudonym.as_bytes().cmp(b.1.pseudonym.as_bytes()));
-    const KEY_COLUMNS: usize = 4;
-    let mut remaining = keys.as_slice();
-    for size in statement_sizes(keys.len(), MAX_PARAMS / KEY_COLUMNS) {
-        let (chunk, rest) = remaining.split_at(size);
-        remaining = rest;
-        let sql = format!(
-            "INSERT INTO pseudonyms (pseudonym, holding_id, kind, subject) VALUES {}",
-            value_rows(engine, 1, chunk.len(), KEY_COLUMNS)
-        );
-        let mut query = sqlx::query(&sql);
-        for (id, key) in chunk {
-            query = query
-                .bind(key.pseudonym.as_bytes().as_slice())
-                .bind(*id)
-                .bind(i64::from(key.kind.id()))
-                .bind(i64::from(key.subject));
-        }
-        query.execute(&mut **tx).await?;
-    }
-    Ok(out)
+    let insert = Insert::new("pseudonyms (pseudonym, holding_id, kind, subject)", "", 4, &keys, |query, (id, key)| {
+        query
+            .bind(key.pseudonym.as_bytes().to_vec())
+            .bind(*id)
+            .bind(i64::from(key.kind.id()))
+            .bind(i64::from(key.subject))
+    });
+    insert_repeated(tx, engine, &insert).await?;
+    Ok(())
 }
 
 async fn update_holding(

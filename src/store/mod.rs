@@ -402,7 +402,10 @@ pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArgumen
 
 type BindRow<'a> = Box<dyn for<'q> Fn(AnyQuery<'q>, usize) -> AnyQuery<'q> + Send + Sync + 'a>;
 
-/// Rows for one table, to be written by `insert_all` with others.
+/// Rows for one table: the one way the store writes many rows. `insert_all` writes several
+/// tables' rows in as few round trips as it can (a group commit's small, varied batches);
+/// `insert_repeated` writes one table's large batches in statements of a few fixed sizes,
+/// prepared once per connection (a sync's thousands of holdings and keys).
 pub(crate) struct Insert<'a> {
     /// `table (column, …)`.
     into: &'static str,
@@ -468,6 +471,26 @@ pub(crate) async fn insert_all(
         }
     }
     Ok(())
+}
+
+/// Writes one table's rows in statements of the sizes `statement_sizes` picks, each kept
+/// prepared by the connection: a sync repeats the same few shapes thousands of times, where
+/// preparing a new shape per batch would cost more than the statement. Returns what the
+/// statements' `RETURNING` suffix gives back, in no promised order (nothing without one).
+pub(crate) async fn insert_repeated(
+    conn: &mut sqlx::AnyConnection,
+    engine: Engine,
+    insert: &Insert<'_>,
+) -> StoreResult<Vec<sqlx::any::AnyRow>> {
+    let mut returned = Vec::new();
+    let mut start = 0;
+    for size in statement_sizes(insert.rows, MAX_PARAMS / insert.cols) {
+        let sql = insert.sql(engine, 1, size);
+        let query = bind_statement(sqlx::query(&sql), &(insert, start..start + size));
+        returned.extend(query.fetch_all(&mut *conn).await?);
+        start += size;
+    }
+    Ok(returned)
 }
 
 type Statement<'s, 'a> = (&'s Insert<'a>, std::ops::Range<usize>);

@@ -61,12 +61,6 @@ impl StoredRequest {
     }
 
     /// Open and past its deadline.
-    /// Whether this organisation must not be told who holds the record: the requester of a
-    /// request made while the record was shielded.
-    pub fn hides_holder_from(&self, org_id: i64) -> bool {
-        self.holder_shielded && self.side_of(org_id) == Some(Side::Requester)
-    }
-
     pub fn is_overdue(&self, now: Millis) -> bool {
         !self.state.is_terminal() && now > self.due_at
     }
