@@ -920,197 +920,216 @@ fn csv_cell(s: Option<&str>) -> String {
     s.unwrap_or("").replace([',', '"', '\n'], " ")
 }
 
-pub fn run(args: &Args) -> ExitCode {
-    let started = Instant::now();
-    let mut rng = StdRng::seed_from_u64(args.seed);
-    let names = Names::new();
-    let people = population(args.children + args.children / 3, &names, &mut rng);
-    let built_population = started.elapsed().as_secs_f64();
-    let mut order: Vec<usize> = (0..people.len()).collect();
-    order.shuffle(&mut rng);
-    let held_people = &order[..args.children.min(order.len())];
+/// `--export DIR`: the holdings and every query as `DIR/own.csv`, for `splink_own.py`.
+struct Export(Option<std::io::BufWriter<std::fs::File>>);
 
-    // The organisation's holdings: each child as first recorded; 5 % lack a field (the other
-    // half of the issue's "a field missing in ~10 % of pairs") and are refused at registration.
-    let index_started = Instant::now();
-    let mut index = Index::new(&IndexSecret::from_bytes(rng.r#gen()));
-    let mut holdings: Vec<Option<Record>> = vec![None; people.len()];
-    let mut held = vec![false; people.len()];
-    let mut refused_holdings = 0usize;
-    for &p in held_people {
-        let mut rec = Record::of(&people[p], &mut rng);
-        if rng.gen_bool(Kind::Missing.rate(&people[p])) {
-            apply(Kind::Missing, &people[p], &people, &mut rec, &names, &mut rng);
+impl Export {
+    fn open(dir: Option<&String>) -> Self {
+        Self(dir.map(|dir| {
+            std::fs::create_dir_all(dir).expect("export directory");
+            let file = std::fs::File::create(format!("{dir}/own.csv")).expect("export file");
+            let mut f = std::io::BufWriter::new(file);
+            writeln!(f, "entity,copy,given_name,family_name,date_of_birth,group,cotwin").expect("write");
+            f
+        }))
+    }
+
+    fn row(&mut self, entity: usize, copy: &str, rec: &Record, group: Group, cotwin: Option<usize>) {
+        if let Some(f) = self.0.as_mut() {
+            writeln!(
+                f,
+                "{entity},{copy},{},{},{},{},{}",
+                csv_cell(rec.given.as_deref()),
+                csv_cell(rec.family.as_deref()),
+                csv_cell(rec.dob.as_deref()),
+                group.label(),
+                cotwin.map(|c| c.to_string()).unwrap_or_default()
+            )
+            .expect("write");
+        }
+    }
+}
+
+/// The population and the organisation's holdings of it.
+struct World {
+    names: Names,
+    people: Vec<Child>,
+    /// The children the organisation tried to register.
+    held_people: Vec<usize>,
+    holdings: Vec<Option<Record>>,
+    /// Whether a child's holding was accepted.
+    held: Vec<bool>,
+    refused_holdings: usize,
+    index: Index,
+}
+
+/// The holdings: each child as first recorded; 5 % lack a field (the other half of the issue's
+/// "a field missing in ~10 % of pairs") and are refused at registration.
+fn build_world(args: &Args, rng: &mut StdRng) -> World {
+    let names = Names::new();
+    let people = population(args.children + args.children / 3, &names, rng);
+    let mut order: Vec<usize> = (0..people.len()).collect();
+    order.shuffle(rng);
+    order.truncate(args.children);
+    let mut world = World {
+        index: Index::new(&IndexSecret::from_bytes(rng.r#gen())),
+        holdings: vec![None; people.len()],
+        held: vec![false; people.len()],
+        refused_holdings: 0,
+        held_people: order,
+        names,
+        people,
+    };
+    for &p in &world.held_people {
+        let child = &world.people[p];
+        let mut rec = Record::of(child, rng);
+        if rng.gen_bool(Kind::Missing.rate(child)) {
+            apply(Kind::Missing, child, &world.people, &mut rec, &world.names, rng);
         }
         match parse(&rec.raw(), SubjectRole::Child, KeyUse::Holding) {
             Some(subject) => {
-                index.add(p, &subject);
-                held[p] = true;
+                world.index.add(p, &subject);
+                world.held[p] = true;
             }
-            None => refused_holdings += 1,
+            None => world.refused_holdings += 1,
         }
-        holdings[p] = Some(rec);
+        world.holdings[p] = Some(rec);
     }
-    let index_secs = index_started.elapsed().as_secs_f64();
-    let pseudonyms = index.map.len();
-    let stored: usize = index.stored_keys.iter().sum();
+    world
+}
 
-    let mut export = args.export.as_ref().map(|dir| {
-        std::fs::create_dir_all(dir).expect("export directory");
-        let path = format!("{dir}/own.csv");
-        let mut f = std::io::BufWriter::new(std::fs::File::create(&path).expect("export file"));
-        writeln!(f, "entity,copy,given_name,family_name,date_of_birth,group,cotwin").expect("write");
-        for &p in held_people {
-            if let Some(r) = &holdings[p] {
-                writeln!(
-                    f,
-                    "{p},org,{},{},{},{},",
-                    csv_cell(r.given.as_deref()),
-                    csv_cell(r.family.as_deref()),
-                    csv_cell(r.dob.as_deref()),
-                    people[p].group.label()
-                )
-                .expect("write");
-            }
-        }
-        f
-    });
+/// What the stratified queries found, by group and by difference.
+#[derive(Default)]
+struct GroupResults {
+    lookups: HashMap<Group, Tally>,
+    signals: HashMap<Group, Tally>,
+    kinds_seen: HashMap<(Group, Kind), u32>,
+    /// Per difference (unweighted): queries with it, found at probable by lookup, by signalling.
+    by_kind: HashMap<Kind, [u32; 3]>,
+    false_examples: Vec<String>,
+}
 
-    // Stratified queries: Q children of each group among those the organisation holds (or
-    // tried to: a refused holding is a miss), each asked as a lookup and as signalling.
-    let query_started = Instant::now();
+/// Q children of each group among those the organisation holds (or tried to: a refused holding
+/// is a miss), each asked as a lookup and as signalling.
+fn ask_groups(world: &World, queries: usize, rng: &mut StdRng, export: &mut Export) -> GroupResults {
     let mut by_group: HashMap<Group, Vec<usize>> = HashMap::new();
-    for &p in held_people {
-        by_group.entry(people[p].group).or_default().push(p);
+    for &p in &world.held_people {
+        by_group.entry(world.people[p].group).or_default().push(p);
     }
-    let mut lookups: HashMap<Group, Tally> = HashMap::new();
-    let mut signals: HashMap<Group, Tally> = HashMap::new();
-    let mut kinds_seen: HashMap<(Group, Kind), u32> = HashMap::new();
-    // Per difference (unweighted): queries with it, found at probable by lookup, by signalling.
-    let mut by_kind: HashMap<Kind, [u32; 3]> = HashMap::new();
-    let mut false_examples = Vec::new();
+    let mut out = GroupResults::default();
     let mut query_no = 0usize;
     for group in Group::ALL {
         let Some(members) = by_group.get(&group) else { continue };
-        for _ in 0..args.queries {
-            let &p = members.choose(&mut rng).expect("members");
-            let (rec, kinds) = other_record(&people[p], &people, &names, &mut rng);
-            for k in &kinds {
-                *kinds_seen.entry((group, *k)).or_default() += 1;
-            }
-            if let Some(f) = export.as_mut() {
-                writeln!(
-                    f,
-                    "{p},dup-{query_no},{},{},{},{},",
-                    csv_cell(rec.given.as_deref()),
-                    csv_cell(rec.family.as_deref()),
-                    csv_cell(rec.dob.as_deref()),
-                    group.label()
-                )
-                .expect("write");
-            }
+        for _ in 0..queries {
+            let &p = members.choose(rng).expect("members");
+            let (rec, kinds) = other_record(&world.people[p], &world.people, &world.names, rng);
+            export.row(p, &format!("dup-{query_no}"), &rec, group, None);
             query_no += 1;
             for k in &kinds {
-                by_kind.entry(*k).or_default()[0] += 1;
+                *out.kinds_seen.entry((group, *k)).or_default() += 1;
+                out.by_kind.entry(*k).or_default()[0] += 1;
             }
-            for (slot, (tallies, use_)) in
-                [(&mut lookups, KeyUse::Lookup), (&mut signals, KeyUse::Holding)].into_iter().enumerate()
-            {
+            for (slot, use_) in [KeyUse::Lookup, KeyUse::Holding].into_iter().enumerate() {
+                let tallies = if use_ == KeyUse::Lookup { &mut out.lookups } else { &mut out.signals };
                 let t = tallies.entry(group).or_default();
                 t.asked += 1;
-                t.not_held += u32::from(!held[p]);
-                let Some(outcome) = ask(&index, &rec, p, use_) else {
+                t.not_held += u32::from(!world.held[p]);
+                let Some(outcome) = ask(&world.index, &rec, p, use_) else {
                     t.refused += 1;
                     continue;
                 };
                 let found = outcome.best_true.is_some_and(|t| t >= Tier::Probable);
-                for k in &kinds {
-                    by_kind.entry(*k).or_default()[slot + 1] += u32::from(found);
-                }
-                for (h, a) in outcome.false_matches.iter().filter(|(_, a)| a.tier >= Tier::Probable) {
-                    if false_examples.len() < 12 {
-                        let held_as = holdings[*h].as_ref().map(|r| (r.given.clone(), r.family.clone(), r.dob.clone()));
-                        false_examples.push(format!(
-                            "{use_:?} {} [{}] asked {:?} {:?} {:?} ({:?}); wrong child held as {held_as:?}",
-                            group.label(),
-                            a.evidence,
-                            rec.given,
-                            rec.family,
-                            rec.dob,
-                            kinds
-                        ));
-                    }
-                }
                 t.found_probable += u32::from(found);
                 t.found_any += u32::from(outcome.best_true.is_some());
                 t.false_probable +=
                     outcome.false_matches.iter().filter(|(_, a)| a.tier >= Tier::Probable).count() as u32;
                 t.false_any += outcome.false_matches.len() as u32;
+                for k in &kinds {
+                    out.by_kind.entry(*k).or_default()[slot + 1] += u32::from(found);
+                }
+                for (h, a) in outcome.false_matches.iter().filter(|(_, a)| a.tier >= Tier::Probable) {
+                    if out.false_examples.len() < 12 {
+                        let held_as = world.holdings[*h].as_ref().map(|r| (&r.given, &r.family, &r.dob));
+                        out.false_examples.push(format!(
+                            "{use_:?} {} [{}] asked {:?} {:?} {:?} ({kinds:?}); wrong child held as {held_as:?}",
+                            group.label(),
+                            a.evidence,
+                            rec.given,
+                            rec.family,
+                            rec.dob,
+                        ));
+                    }
+                }
             }
         }
     }
+    out
+}
 
-    // Twins: each asked about (realistic differences) while the co-twin is held.
-    let twins: Vec<usize> = (0..people.len()).filter(|&p| people[p].twin.is_some_and(|t| held[t])).collect();
-    let mut twin_lookups = TwinTally::default();
-    let mut twin_signals = TwinTally::default();
-    let mut twin_examples = Vec::new();
-    for _ in 0..args.queries.min(twins.len()) {
-        let &p = twins.choose(&mut rng).expect("twins");
+/// Twins asked about (realistic differences) while the co-twin is held: lookup, signalling, and
+/// a few examples of a co-twin at probable.
+fn ask_twins(world: &World, queries: usize, rng: &mut StdRng, export: &mut Export) -> ([TwinTally; 2], Vec<String>) {
+    let people = &world.people;
+    let twins: Vec<usize> = (0..people.len()).filter(|&p| people[p].twin.is_some_and(|t| world.held[t])).collect();
+    let mut tallies = [TwinTally::default(); 2];
+    let mut examples = Vec::new();
+    for i in 0..queries.min(twins.len()) {
+        let &p = twins.choose(rng).expect("twins");
         let co = people[p].twin.expect("a twin");
-        let (rec, _) = other_record(&people[p], &people, &names, &mut rng);
-        if let Some(f) = export.as_mut() {
-            writeln!(
-                f,
-                "{p},twin-{query_no},{},{},{},{},{co}",
-                csv_cell(rec.given.as_deref()),
-                csv_cell(rec.family.as_deref()),
-                csv_cell(rec.dob.as_deref()),
-                people[p].group.label()
-            )
-            .expect("write");
-        }
-        query_no += 1;
-        for (t, use_) in [(&mut twin_lookups, KeyUse::Lookup), (&mut twin_signals, KeyUse::Holding)] {
+        let (rec, _) = other_record(&people[p], people, &world.names, rng);
+        export.row(p, &format!("twin-{i}"), &rec, people[p].group, Some(co));
+        for (t, use_) in tallies.iter_mut().zip([KeyUse::Lookup, KeyUse::Holding]) {
             t.asked += 1;
-            let Some(outcome) = ask(&index, &rec, p, use_) else { continue };
+            let Some(outcome) = ask(&world.index, &rec, p, use_) else { continue };
             let co_tier = outcome.false_matches.iter().filter(|(h, _)| *h == co).map(|(_, a)| a.tier).max();
             t.confused_any += u32::from(co_tier.is_some());
             if co_tier.is_some_and(|t| t >= Tier::Probable) {
                 t.confused_probable += 1;
-                if twin_examples.len() < 5 {
-                    twin_examples.push(format!(
-                        "{:?} asked {:?} {:?} {:?}; co-twin held as {:?} {:?}",
-                        use_,
-                        rec.given,
-                        rec.family,
-                        rec.dob,
-                        holdings[co].as_ref().and_then(|h| h.given.clone()),
-                        holdings[co].as_ref().and_then(|h| h.family.clone()),
+                if examples.len() < 5 {
+                    let held_as = world.holdings[co].as_ref().map(|h| (&h.given, &h.family));
+                    examples.push(format!(
+                        "{use_:?} asked {:?} {:?} {:?}; co-twin held as {held_as:?}",
+                        rec.given, rec.family, rec.dob
                     ));
                 }
             }
         }
     }
+    (tallies, examples)
+}
+
+pub fn run(args: &Args) -> ExitCode {
+    let started = Instant::now();
+    let mut rng = StdRng::seed_from_u64(args.seed);
+    let world = build_world(args, &mut rng);
+    let indexed_secs = started.elapsed().as_secs_f64();
+    let mut export = Export::open(args.export.as_ref());
+    for &p in &world.held_people {
+        if let Some(r) = &world.holdings[p] {
+            export.row(p, "org", r, world.people[p].group, None);
+        }
+    }
+    let query_started = Instant::now();
+    let groups = ask_groups(&world, args.queries, &mut rng, &mut export);
+    let ([twin_lookups, twin_signals], twin_examples) = ask_twins(&world, args.queries, &mut rng, &mut export);
     drop(export);
     let query_secs = query_started.elapsed().as_secs_f64();
-
     print_report(&Report {
         args,
-        people: &people,
-        held: held_people.len(),
-        refused_holdings,
-        pseudonyms,
-        stored,
-        lookups: &lookups,
-        signals: &signals,
+        people: &world.people,
+        held: world.held_people.len(),
+        refused_holdings: world.refused_holdings,
+        pseudonyms: world.index.map.len(),
+        stored: world.index.stored_keys.iter().sum(),
+        lookups: &groups.lookups,
+        signals: &groups.signals,
         twin_lookups,
         twin_signals,
         twin_examples: &twin_examples,
-        kinds_seen: &kinds_seen,
-        by_kind: &by_kind,
-        false_examples: &false_examples,
-        timings: [built_population, index_secs, query_secs, started.elapsed().as_secs_f64()],
+        kinds_seen: &groups.kinds_seen,
+        by_kind: &groups.by_kind,
+        false_examples: &groups.false_examples,
+        timings: [indexed_secs, query_secs, started.elapsed().as_secs_f64()],
     });
     ExitCode::SUCCESS
 }
@@ -1130,7 +1149,8 @@ struct Report<'a> {
     kinds_seen: &'a HashMap<(Group, Kind), u32>,
     by_kind: &'a HashMap<Kind, [u32; 3]>,
     false_examples: &'a [String],
-    timings: [f64; 4],
+    /// Population and index built, queries asked, total (seconds).
+    timings: [f64; 3],
 }
 
 /// Overall figures: each group weighted by its share of children.
@@ -1173,9 +1193,9 @@ fn print_report(r: &Report) {
         share(&|p| p.given.clone()),
         share(&|p| p.family.clone())
     );
-    let [pop, idx, q, total] = r.timings;
+    let [built, q, total] = r.timings;
     println!(
-        "Time: population {pop:.1} s, index {idx:.1} s, queries {q:.1} s, total {total:.1} s; peak memory {}.\n",
+        "Time: population and index {built:.1} s, queries {q:.1} s, total {total:.1} s; peak memory {}.\n",
         peak_memory_mib().map_or("unknown".to_owned(), |m| format!("{m:.0} MiB"))
     );
 
