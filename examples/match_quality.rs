@@ -1,7 +1,11 @@
 //! Measured matching quality: a seeded synthetic population of UK children (and carers) whose
 //! two records differ as real ones do, indexed with `holding_keys`, asked with `lookup_keys`.
 //!
-//! `cargo run --release --example match_quality -- [--children N] [--seed S] [--queries Q]`
+//! `cargo run --release --example match_quality -- [--profile kind|realistic] [--children N] [--seed S] [--queries Q]`
+//!
+//! Two error profiles: `kind` (the default; the original, kinder error model, gated by its
+//! targets) and `realistic` (`match_quality/realistic.rs`: the published error mix, UK name
+//! frequencies, name-origin groups; a report, not a gate).
 //!
 //! Everything the product does is done here the same way: keys → pseudonyms → an in-memory
 //! index (pseudonym → holdings) → agreements with holder counts → `assess`. Output is Markdown;
@@ -26,6 +30,11 @@ use time::{Date, Duration};
 #[path = "shared/index.rs"]
 mod index;
 use index::{Index, Outcome};
+
+/// The realistic profile (`--profile realistic`): names and date of birth only, UK name
+/// frequencies, name-origin groups, twins and siblings, the published error mix.
+#[path = "match_quality/realistic.rs"]
+mod realistic;
 
 const TODAY: Date = date!(2026 - 11 - 01);
 
@@ -1178,10 +1187,20 @@ struct Args {
     children: usize,
     seed: u64,
     queries: usize,
+    /// `kind` (the original error model, default, gated by its targets) or `realistic`.
+    profile: Profile,
+    /// Realistic profile only: write the holdings and queries as CSV here (for Splink).
+    export: Option<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Profile {
+    Kind,
+    Realistic,
 }
 
 fn args() -> Result<Args, String> {
-    let mut out = Args { children: 100_000, seed: 2026, queries: 2_000 };
+    let mut out = Args { children: 100_000, seed: 2026, queries: 2_000, profile: Profile::Kind, export: None };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -1190,6 +1209,14 @@ fn args() -> Result<Args, String> {
             "--children" => out.children = number(&value)? as usize,
             "--seed" => out.seed = number(&value)?,
             "--queries" => out.queries = number(&value)? as usize,
+            "--profile" => {
+                out.profile = match value.as_str() {
+                    "kind" => Profile::Kind,
+                    "realistic" => Profile::Realistic,
+                    _ => return Err("--profile: kind or realistic".into()),
+                }
+            }
+            "--export" => out.export = Some(value),
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -1200,10 +1227,15 @@ fn main() -> ExitCode {
     let args = match args() {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("{e}\nusage: match_quality [--children N] [--seed S] [--queries Q]");
+            eprintln!(
+                "{e}\nusage: match_quality [--profile kind|realistic] [--children N] [--seed S] [--queries Q] [--export DIR]"
+            );
             return ExitCode::FAILURE;
         }
     };
+    if args.profile == Profile::Realistic {
+        return realistic::run(&args);
+    }
     let started = Instant::now();
     let mut rng = StdRng::seed_from_u64(args.seed);
     let mut namer = Namer::new();
