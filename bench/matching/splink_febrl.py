@@ -14,8 +14,8 @@ budgets of 0, 5, 10, 20 and 50: compare each with the product's row at the same 
 import sys
 
 import pandas as pd
-import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+from splink_model import comparisons
 
 
 def load(path):
@@ -33,11 +33,7 @@ def run(path, seed):
     left, copies = load(path)
     settings = SettingsCreator(
         link_type="link_only",
-        comparisons=[
-            cl.JaroWinklerAtThresholds("given_name", [0.92, 0.8]),
-            cl.JaroWinklerAtThresholds("family_name", [0.92, 0.8]),
-            cl.LevenshteinAtThresholds("date_of_birth", [1, 2]),
-        ],
+        comparisons=comparisons(),
         blocking_rules_to_generate_predictions=[
             block_on("date_of_birth"),
             block_on("family_name"),

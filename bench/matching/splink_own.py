@@ -19,8 +19,8 @@ import sys
 import unicodedata
 
 import pandas as pd
-import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+from splink_model import comparisons
 
 SHARES = {
     "English/Welsh": 0.74,
@@ -57,11 +57,7 @@ def load(path):
 def predict(left, right):
     settings = SettingsCreator(
         link_type="link_only",
-        comparisons=[
-            cl.JaroWinklerAtThresholds("given_name", [0.92, 0.8]),
-            cl.JaroWinklerAtThresholds("family_name", [0.92, 0.8]),
-            cl.LevenshteinAtThresholds("date_of_birth", [1, 2]),
-        ],
+        comparisons=comparisons(),
         blocking_rules_to_generate_predictions=[
             block_on("date_of_birth"),
             block_on("family_name", "birth_year"),
