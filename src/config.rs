@@ -301,6 +301,7 @@ pub struct LimitsFile {
     pub org_lookup_burst: Option<u32>,
     pub user_daily_lookups: Option<u32>,
     pub failed_auth_per_minute: Option<u32>,
+    pub sign_in_starts_per_minute: Option<u32>,
     pub refusals_recorded_per_minute: Option<u32>,
     pub holdings_churn_floor: Option<u32>,
     pub holdings_churn_percent: Option<u32>,
@@ -400,6 +401,9 @@ pub struct Limits {
     pub org_lookup_burst: u32,
     pub user_daily_lookups: u32,
     pub failed_auth_per_minute: u32,
+    /// Sign-ins through an identity provider started per client address a minute: each leaves
+    /// a pending row for ten minutes, so an unauthenticated page must not add them unbounded.
+    pub sign_in_starts_per_minute: u32,
     /// Refusals (access denied, rate limited) recorded one by one per user and minute; the
     /// rest are counted into one summary event.
     pub refusals_recorded_per_minute: u32,
@@ -423,6 +427,7 @@ impl Default for Limits {
             org_lookup_burst: 100,
             user_daily_lookups: 500,
             failed_auth_per_minute: 20,
+            sign_in_starts_per_minute: 30,
             refusals_recorded_per_minute: 10,
             holdings_churn_floor: 500,
             holdings_churn_percent: 10,
@@ -754,6 +759,7 @@ impl Limits {
             set(&mut limits.org_lookup_burst, l.org_lookup_burst);
             set(&mut limits.user_daily_lookups, l.user_daily_lookups);
             set(&mut limits.failed_auth_per_minute, l.failed_auth_per_minute);
+            set(&mut limits.sign_in_starts_per_minute, l.sign_in_starts_per_minute);
             set(&mut limits.refusals_recorded_per_minute, l.refusals_recorded_per_minute);
             set(&mut limits.holdings_churn_floor, l.holdings_churn_floor);
             set(&mut limits.holdings_churn_percent, l.holdings_churn_percent);

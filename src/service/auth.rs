@@ -16,21 +16,22 @@ use crate::audit::{EventType, NewEvent};
 use crate::domain::token::Token;
 use crate::domain::user::Actor;
 
-/// Counts failed authentications per client address (an IPv6 client per /64, what one host is
-/// given); past the quota the address's failures are answered 429 for a minute and no longer
-/// audited one by one. Only failures: a valid token is never blocked, so one client guessing
-/// cannot lock out the rest of a council behind the same proxy or NAT.
-pub struct FailedAuthLimiter {
+/// Counts something a client address does (an IPv6 client per /64, what one host is given);
+/// past the quota the address is answered 429 for a minute. Used for failed authentications
+/// (only failures: a valid token is never blocked, so one client guessing cannot lock out the
+/// rest of a council behind the same proxy or NAT; past the quota failures are no longer
+/// audited one by one) and for sign-ins started through an identity provider.
+pub struct AddressLimiter {
     limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
     blocked: Mutex<HashMap<IpAddr, Instant>>,
 }
 
 const BLOCK_FOR: Duration = Duration::from_secs(60);
 
-impl FailedAuthLimiter {
+impl AddressLimiter {
     pub fn new(per_minute: u32, enabled: bool) -> Self {
         let quota = Quota::per_minute(NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN));
-        FailedAuthLimiter { limiter: enabled.then(|| RateLimiter::keyed(quota)), blocked: Mutex::new(HashMap::new()) }
+        AddressLimiter { limiter: enabled.then(|| RateLimiter::keyed(quota)), blocked: Mutex::new(HashMap::new()) }
     }
 
     pub(crate) fn blocked_for(&self, ip: IpAddr) -> Option<u64> {
@@ -45,10 +46,12 @@ impl FailedAuthLimiter {
         Some((until - now).as_secs().max(1))
     }
 
-    pub(crate) fn record_failure(&self, ip: IpAddr) {
-        let Some(limiter) = &self.limiter else { return };
+    /// Counts one more; whether that took the address past its quota (it is blocked from now).
+    pub(crate) fn record(&self, ip: IpAddr) -> bool {
+        let Some(limiter) = &self.limiter else { return false };
         let ip = limit_key(ip);
-        if limiter.check_key(&ip).is_err() {
+        let over = limiter.check_key(&ip).is_err();
+        if over {
             let mut blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
             // Forget stale entries so a scan from many addresses cannot grow the map forever.
             if blocked.len() > 100_000 {
@@ -57,6 +60,7 @@ impl FailedAuthLimiter {
             }
             blocked.insert(ip, Instant::now() + BLOCK_FOR);
         }
+        over
     }
 }
 
@@ -97,7 +101,7 @@ impl Service {
                 message: "too many failed sign-in attempts from this address; wait a minute and try again".into(),
             });
         }
-        self.failed_auth.record_failure(ip);
+        self.failed_auth.record(ip);
         let event = NewEvent::new(EventType::AuthFailed).details(json!({"source": ip.to_string(), "route": route}));
         match self.audit.record(event).await {
             Ok(_) => ServiceError::Unauthenticated,

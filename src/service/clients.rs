@@ -161,7 +161,7 @@ impl Service {
             }
         };
         let (error, reason) = failure;
-        self.failed_auth.record_failure(ip);
+        self.failed_auth.record(ip);
         let event = NewEvent::new(EventType::AuthFailed)
             .details(json!({"source": ip.to_string(), "route": "/oauth/token", "reason": reason}));
         if self.audit.record(event).await.is_err() {

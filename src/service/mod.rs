@@ -121,7 +121,8 @@ pub struct Service {
     key_id: String,
     limiter: limits::Limiter,
     /// Failed sign-ins per client address (`auth`).
-    failed_auth: auth::FailedAuthLimiter,
+    failed_auth: auth::AddressLimiter,
+    sign_in_starts: auth::AddressLimiter,
     /// Bounds how many refusal events one caller can make the audit trail store.
     refusals: refusals::RefusalThrottle,
     /// Screens a lookup's typo-variant probes against the pseudonyms this node knows exist.
@@ -208,7 +209,9 @@ impl Service {
         let previous_tokens = previous.as_ref().map(|(_, t)| t.clone());
         let keys = Keyring::new(pseudonymiser, previous.map(|(p, _)| p));
         let limiter = limits::Limiter::new(&settings.limits);
-        let failed_auth = auth::FailedAuthLimiter::new(settings.limits.failed_auth_per_minute, settings.limits.enabled);
+        let failed_auth = auth::AddressLimiter::new(settings.limits.failed_auth_per_minute, settings.limits.enabled);
+        let sign_in_starts =
+            auth::AddressLimiter::new(settings.limits.sign_in_starts_per_minute, settings.limits.enabled);
         let refusals =
             refusals::RefusalThrottle::new(settings.limits.refusals_recorded_per_minute, settings.limits.enabled);
         let service = Service {
@@ -223,6 +226,7 @@ impl Service {
             key_id,
             limiter,
             failed_auth,
+            sign_in_starts,
             refusals,
             prefilter: Default::default(),
             coverage_cache: Default::default(),

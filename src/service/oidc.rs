@@ -157,6 +157,8 @@ pub enum SignInError {
     ProviderUnavailable,
     /// Refused, for the reason named (already audited).
     Refused(&'static str),
+    /// Too many sign-ins started from this address; try again after this many seconds.
+    TooManyStarts(u64),
     Service(ServiceError),
 }
 
@@ -471,7 +473,20 @@ impl Service {
     /// Starts a sign-in for an organisation's people: a sign-in in flight is stored (its `state`
     /// hashed; nonce and PKCE verifier sealed under `state`), and the provider's authorization
     /// URL returned.
-    pub async fn begin_provider_sign_in(&self, org_code: &str, redirect_uri: &str) -> Result<SignInStart, SignInError> {
+    pub async fn begin_provider_sign_in(
+        &self,
+        ip: IpAddr,
+        org_code: &str,
+        redirect_uri: &str,
+    ) -> Result<SignInStart, SignInError> {
+        // Before anything is looked up: an address past its quota learns nothing, not even
+        // which organisations have a provider.
+        if let Some(retry_after) = self.sign_in_starts.blocked_for(ip) {
+            return Err(SignInError::TooManyStarts(retry_after));
+        }
+        if self.sign_in_starts.record(ip) {
+            return Err(SignInError::TooManyStarts(60));
+        }
         let org = match self.store.organisation_by_code(org_code).await {
             Ok(org) => org,
             Err(StoreError::NotFound) => return Err(SignInError::NoProvider),
@@ -532,7 +547,7 @@ impl Service {
         }
         let result = self.finish_inner(callback).await;
         if matches!(result, Err(SignInError::Refused(_))) {
-            self.failed_auth.record_failure(ip);
+            self.failed_auth.record(ip);
         }
         result
     }

@@ -585,3 +585,24 @@ async fn a_user_an_org_admin_revokes_is_signed_out_at_once_and_stays_out_whateve
     assert_eq!(again.status, StatusCode::FORBIDDEN, "the provider still says sw: {}", again.body);
     assert_eq!(refusal_reasons(&app).await, vec!["revoked_here"]);
 }
+
+#[suite::test(requires = provider_available)]
+async fn sign_ins_started_from_one_address_are_limited_so_pending_ones_cannot_pile_up() {
+    let app = TestApp::start_with(Engine::Sqlite, |s| s.limits.sign_in_starts_per_minute = 3).await;
+    clock_to_now(&app);
+    app.org(A, "local-authority").await;
+    let idp = IdP::start(&[client("client-a", "secret-a", &app)]);
+    configure_org(&app, &idp, A, "client-a", "secret-a").await;
+    let start = |org: &'static str| {
+        common::web::no_redirects().get(app.url(&format!("/sign-in/provider/start?org={org}"))).send()
+    };
+    for _ in 0..3 {
+        assert_eq!(start(A).await.expect("start").status(), StatusCode::SEE_OTHER, "sent on to the provider");
+    }
+    let refused = start(A).await.expect("start");
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers().get("retry-after").is_some());
+    assert!(refused.text().await.unwrap().contains("Wait a minute"));
+    // Refused before anything is looked up: an unknown organisation gets the same answer.
+    assert_eq!(start(B).await.expect("start").status(), StatusCode::TOO_MANY_REQUESTS);
+}

@@ -74,6 +74,15 @@ fn sign_in_error(e: SignInError) -> Response {
             };
             problem_page(StatusCode::FORBIDDEN, "You could not be signed in", message)
         }
+        SignInError::TooManyStarts(retry_after) => {
+            let mut response = problem_page(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many sign-ins started",
+                "Too many sign-ins were started from this address. Wait a minute and try again.",
+            );
+            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(retry_after));
+            response
+        }
         SignInError::Service(e) => PageError::from(ApiError::from(e)).into_response(),
     }
 }
@@ -107,13 +116,15 @@ pub async fn choose(State(state): State<AppState>) -> Response {
 /// GET /sign-in/provider/start?org=CODE: to the organisation's provider.
 pub async fn start(
     State(state): State<AppState>,
+    connect: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     headers: HeaderMap,
     Query(q): Query<Vec<(String, String)>>,
 ) -> Response {
     let Some(org) = q.iter().find(|(k, _)| k == "org").map(|(_, v)| v.trim()).filter(|v| !v.is_empty()) else {
         return see_other("/sign-in/provider");
     };
-    match state.begin_provider_sign_in(org, &redirect_uri(&state, &headers)).await {
+    let ip = crate::http::client_ip::client_address(&state, connect.map(|c| c.0.0), &headers);
+    match state.begin_provider_sign_in(ip, org, &redirect_uri(&state, &headers)).await {
         Ok(started) => {
             let mut response = see_other(&started.authorize_url);
             let secure = super::session::secure(&state, &headers);
