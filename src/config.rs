@@ -923,6 +923,7 @@ mod tests {
         assert!(file.request_timeout_secs.is_some() && file.max_body_bytes.is_some() && file.max_sync_bytes.is_some());
         let limits = file.limits.expect("[limits] is in the example");
         assert!(limits.user_lookups_per_minute.is_some() && limits.failed_auth_per_minute.is_some());
+        assert!(limits.sign_in_starts_per_minute.is_some());
         assert!(limits.user_lookup_burst.is_some() && limits.org_lookups_per_minute.is_some());
         assert!(limits.org_lookup_burst.is_some() && limits.user_daily_lookups.is_some());
         assert!(file.disclosure.is_some_and(|d| !d.is_empty()), "[disclosure] is in the example");
