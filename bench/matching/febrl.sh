@@ -52,6 +52,6 @@ for n in (1, 2, 3):
     print(f"{out}/febrl{n}.csv")
 PY
 FILES=("$OUT/febrl1.csv" "$OUT/febrl2.csv" "$OUT/febrl3.csv")
-cargo run --quiet --locked ${FEBRL_PROFILE:---release} --example febrl_quality -- --deletion-keys "${FILES[@]}"
+cargo run --quiet --locked ${FEBRL_PROFILE:---release} --example febrl_quality -- --key-family-1 "${FILES[@]}"
 # The peer to beat, on the same files and distractors: Splink on plaintext.
 "$OUT/venv/bin/python" bench/matching/splink_febrl.py "${FILES[@]}" 2>/dev/null

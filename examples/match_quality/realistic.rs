@@ -900,13 +900,13 @@ struct TwinTally {
     confused_any: u32,
 }
 
-const SIGNALLING: LookupOptions = LookupOptions { name_typos: false, date_typos: false };
-
+/// Asks as a lookup, or as a holder's record at sync: since key family 2 signalling probes the
+/// same keys a lookup asks (`Keyring::signalling_probes`), so the two differ only in how the
+/// record is read (a holder's record is registered, a lookup is asked).
 fn ask(index: &Index, rec: &Record, truth: usize, use_: KeyUse) -> Option<super::Outcome> {
     let subject = parse(&rec.raw(), SubjectRole::Child, use_)?;
-    let options = if use_ == KeyUse::Lookup { LookupOptions::default() } else { SIGNALLING };
     let mut counts = Vec::new();
-    Some(index.ask(&subject, Some(truth), options, &mut counts))
+    Some(index.ask(&subject, Some(truth), LookupOptions::default(), &mut counts))
 }
 
 fn peak_memory_mib() -> Option<f64> {

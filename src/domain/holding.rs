@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use super::FieldError;
 use super::identity::{
-    ExpectedDate, FieldError as IdentityFieldError, FieldsPresent, KeyKind, KeyUse, MatchKey, Pseudonym, Pseudonymiser,
-    RawSubject, Subject, SubjectRole, expected_birth_keys, holding_keys, newborn_keys,
+    ExpectedDate, FieldError as IdentityFieldError, FieldsPresent, KEY_FAMILY, KeyKind, KeyUse, MatchKey, Pseudonym,
+    Pseudonymiser, RawSubject, Subject, SubjectRole, expected_birth_keys, holding_keys, newborn_keys,
 };
 use super::keyring::Keyring;
 use super::matching::Probe;
@@ -406,6 +406,9 @@ fn fingerprint(pseudonymiser: &Pseudonymiser, holding: &NewHolding) -> [u8; 32] 
     } = holding;
     let mut h = blake3::Hasher::new_derive_key("child-locator 2026-11 holding fingerprint v1");
     h.update(pseudonymiser.key_id().as_bytes());
+    // The key family (from family 2 on), so every holding written before it, even one whose
+    // keys would not change (an NHS number alone), is rewritten, and so re-keyed, once.
+    h.update(&[b'K', KEY_FAMILY]);
     for part in [local_ref, category.as_str(), status.as_str()] {
         h.update(&(part.len() as u64).to_le_bytes());
         h.update(part.as_bytes());

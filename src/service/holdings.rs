@@ -57,6 +57,7 @@ impl Service {
         self.prefilter.add(holding.keys.iter().map(|k| k.pseudonym.as_bytes().as_slice()));
         if change != Change::Unchanged {
             self.signal_matches(actor.org_id, id, &holding, change).await?;
+            self.recheck_key_family().await;
         }
         let event = NewEvent::new(EventType::HoldingPut).by(actor).details(json!({
             "holding_id": id,

@@ -279,6 +279,20 @@ impl Service {
             if let Err(e) = self.recount_coverage().await {
                 tracing::warn!(error = %e, "coverage not recounted; lookups keep the last count");
             }
+            self.recheck_key_family().await;
+        }
+    }
+
+    /// Clears the keyring's "holdings of key family 1 remain" once the last one has been re-keyed
+    /// by its holder's sync (on this node or another), so lookups stop asking family 1's ~800
+    /// variants. It only ever goes from set to clear: nothing writes family 1 any more.
+    pub(crate) async fn recheck_key_family(&self) {
+        if !self.keys.family_one_holdings() {
+            return;
+        }
+        match self.store.holdings_of_key_family_one().await {
+            Ok(remaining) => self.keys.set_family_one_holdings(remaining),
+            Err(e) => tracing::warn!(error = %e, "key families not rechecked; lookups keep asking family 1's variants"),
         }
     }
 

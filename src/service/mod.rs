@@ -208,6 +208,17 @@ impl Service {
         };
         let previous_tokens = previous.as_ref().map(|(_, t)| t.clone());
         let keys = Keyring::new(pseudonymiser, previous.map(|(p, _)| p));
+        // Holdings written before key family 2 are found through family 1's variants until
+        // their holders' next syncs re-key them (docs/matching.md, "Re-keying to a new key family").
+        let family_one = store.holdings_of_key_family_one().await.context("cannot read the holdings' key families")?;
+        keys.set_family_one_holdings(family_one);
+        if family_one {
+            notices.push(
+                "some holdings carry an older key family: lookups also ask its variants until every organisation has \
+                 synced again"
+                    .to_string(),
+            );
+        }
         let limiter = limits::Limiter::new(&settings.limits);
         let failed_auth = auth::AddressLimiter::new(settings.limits.failed_auth_per_minute, settings.limits.enabled);
         let sign_in_starts =

@@ -595,6 +595,7 @@ impl Service {
             let run_id = lease.map(|l| l.run_id.as_str());
             self.audit_sync(org_id, actor, &summary, run_id, true).await?;
             self.count_churn(org_id, actor, summary.added, summary.removed, first_load).await?;
+            self.recheck_key_family().await;
         }
         Ok(summary)
     }

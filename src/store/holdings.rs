@@ -14,7 +14,7 @@ use super::{
 use crate::clock::Millis;
 use crate::domain::cursor::PageCursor;
 use crate::domain::holding::{CarerFields, Category, Change, Contact, HoldingKey, NewHolding, Status, StoredHolding};
-use crate::domain::identity::FieldsPresent;
+use crate::domain::identity::{FieldsPresent, KEY_FAMILY};
 use crate::domain::matching::HitRef;
 use crate::domain::organisation::Organisation;
 use crate::store::sync_leases::{Committed, LeaseRef, fence};
@@ -468,6 +468,16 @@ impl Store {
         rows.iter().map(|r| Ok((r.try_get("code")?, r.try_get("n")?))).collect()
     }
 
+    /// Whether any holding still carries only key family 1's pseudonyms (written before
+    /// migration 0025 and not re-keyed by a sync since). Reads the partial index of exactly those.
+    pub async fn holdings_of_key_family_one(&self) -> StoreResult<bool> {
+        // The literal matches the partial index's predicate, so both engines use it.
+        const _: () = assert!(KEY_FAMILY == 2, "a new key family needs a migration and this query updated");
+        let row =
+            sqlx::query("SELECT id FROM holdings WHERE key_family < 2 LIMIT 1").fetch_optional(self.reader()).await?;
+        Ok(row.is_some())
+    }
+
     /// Holdings in all, organisations that have any, and the latest write to any holding: from
     /// the kept counts and one index seek per organisation, never a count of the holdings.
     pub async fn coverage(&self) -> StoreResult<(i64, i64, Option<Millis>)> {
@@ -567,9 +577,9 @@ async fn insert_holdings(
 ) -> StoreResult<Vec<i64>> {
     let insert = Insert::new(
         "holdings (org_id, local_ref, category, status, closed_at, contact_team, contact_phone, contact_email, \
-         fields_present, key_id, fingerprint, created_at, updated_at, carer_fields, carers, shielded)",
+         fields_present, key_id, fingerprint, created_at, updated_at, carer_fields, carers, shielded, key_family)",
         "RETURNING id, local_ref",
-        16,
+        17,
         fresh,
         move |query, h| {
             query
@@ -589,6 +599,7 @@ async fn insert_holdings(
                 .bind(h.carer_fields.0)
                 .bind(i64::from(h.carers))
                 .bind(i64::from(h.shielded.unwrap_or(false)))
+                .bind(i64::from(KEY_FAMILY))
         },
     );
     // RETURNING order is not promised, so ids are matched back by local_ref.
@@ -633,8 +644,8 @@ async fn update_holding(
         "UPDATE holdings SET category = $1, status = $2, \
          closed_at = CASE WHEN $3 IS NULL THEN NULL ELSE COALESCE(closed_at, $3) END, \
          contact_team = $4, contact_phone = $5, contact_email = $6, fields_present = $7, key_id = $8, \
-         fingerprint = $9, updated_at = $10, carer_fields = $11, carers = $12, shielded = COALESCE($13, shielded) \
-         WHERE id = $14",
+         fingerprint = $9, updated_at = $10, carer_fields = $11, carers = $12, shielded = COALESCE($13, shielded), \
+         key_family = $14 WHERE id = $15",
     )
     .bind(h.category.as_str())
     .bind(h.status.as_str())
@@ -649,6 +660,7 @@ async fn update_holding(
     .bind(h.carer_fields.0)
     .bind(i64::from(h.carers))
     .bind(h.shielded.map(i64::from))
+    .bind(i64::from(KEY_FAMILY))
     .bind(id)
     .execute(&mut **tx)
     .await?;

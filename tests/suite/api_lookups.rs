@@ -285,7 +285,10 @@ async fn the_prefilter_drops_typo_probes_that_exist_nowhere_but_keeps_real_typo_
     let last = events.iter().rev().find(|e| e["type"] == "lookup").unwrap();
     let (asked, queried) =
         (last["details"]["keys_asked"].as_u64().unwrap(), last["details"]["keys_queried"].as_u64().unwrap());
-    assert!(queried * 4 < asked, "most typo probes were screened out: {queried} of {asked}");
+    // Key family 2: a lookup asks a few dozen keys (not ~900), and the tolerance keys that exist
+    // nowhere (most of each name's deletion neighbourhood) never reach the database.
+    assert!(asked <= 100, "{asked} keys asked");
+    assert!(queried * 2 < asked, "most tolerance probes were screened out: {queried} of {asked}");
 }
 
 /// A node loading its prefilter answers correctly but slowly, so it is not ready until the

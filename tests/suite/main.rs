@@ -23,6 +23,7 @@ mod crash;
 mod docs;
 mod faults;
 mod hardening;
+mod key_families;
 mod key_rotation;
 mod oidc_sign_in;
 mod store;

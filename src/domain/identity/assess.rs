@@ -190,6 +190,7 @@ impl Family {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Dob {
     Disagree,
+    Partial,
     Near,
     Swapped,
     Exact,
@@ -197,12 +198,15 @@ enum Dob {
 
 impl Dob {
     /// u: one date among the ~6,600 a child's age range spans (1/6600 ≈ 0.000152), or among the
-    /// ~40 real dates one keystroke away; m: date errors in 2–3 % of record pairs.
+    /// ~40 real dates one keystroke away, or the ~56 that share two of the date's three parts
+    /// (same year and month ~30, same year and day ~11, same month and day ~15 over a child's
+    /// age range); m: date errors in 2–3 % of record pairs, most within one part.
     fn mu(self) -> Mu {
         let (m, u) = match self {
             Dob::Exact => (0.95, 0.000_152),
             Dob::Swapped => (0.015, 0.000_152),
             Dob::Near => (0.02, 0.006),
+            Dob::Partial => (0.025, 0.0085),
             Dob::Disagree => (0.015, 0.994),
         };
         Mu { m, u }
@@ -241,7 +245,13 @@ fn read(kind: KeyKind, variant: Variant) -> Reading {
         KeyKind::NhsNumber | KeyKind::NhsNumberDob => r.nhs = true,
         KeyKind::Upn | KeyKind::UpnDob => r.upn = true,
         KeyKind::TemporaryUpnBirthYear => r.temporary_upn = true,
-        KeyKind::NameDob => (r.given, r.family) = (Some(Given::Exact), Some(Family::Exact)),
+        // A deletion key says as much as `name-dob`; its variant says which name is one edit away.
+        KeyKind::NameDob
+        | KeyKind::GivenDeletionDob
+        | KeyKind::KnownGivenDeletionDob
+        | KeyKind::FamilyDeletionDob
+        | KeyKind::KnownFamilyDeletionDob
+        | KeyKind::NamePartialDob => (r.given, r.family) = (Some(Given::Exact), Some(Family::Exact)),
         KeyKind::PhoneticNameDob => {
             (r.given, r.family) = (Some(Given::Phonetic), Some(Family::Phonetic));
         }
@@ -264,7 +274,7 @@ fn read(kind: KeyKind, variant: Variant) -> Reading {
         KeyKind::ExpectedBirth => return r,
     }
     if !matches!(kind, KeyKind::NhsNumber | KeyKind::Upn | KeyKind::TemporaryUpnBirthYear) {
-        r.dob = Some(Dob::Exact);
+        r.dob = Some(if kind == KeyKind::NamePartialDob { Dob::Partial } else { Dob::Exact });
     }
     // A variant can only weaken what the kind says about a field.
     let cap_given = |r: &mut Reading, level: Given| r.given = r.given.map(|g| g.min(level));
@@ -508,6 +518,10 @@ impl Weighed {
                 Dob::Near => {
                     agreed_fields.push("date of birth".into());
                     qualifiers.push("date of birth one digit different");
+                }
+                Dob::Partial => {
+                    agreed_fields.push("date of birth".into());
+                    qualifiers.push("date of birth differs in one part: day, month or year");
                 }
             }
         }

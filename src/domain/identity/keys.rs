@@ -1,20 +1,28 @@
 //! Match keys: the canonical, domain-separated combinations of fields that the index hashes.
-//! Holdings store a small canonical set; lookups add variants (swaps, short forms, typos) on the fly.
+//! Holdings store a canonical set plus tolerance keys (each name's deletion neighbourhood, the
+//! date with one part left out); lookups add structural variants (swaps, short forms) on the fly.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
 
 use super::identifiers::{DateOfBirth, ExpectedDate, compact_date, date_from_parts};
-use super::names::{MAX_TYPO_NAME_LEN, family_barrels, for_each_one_edit, phonetic};
-use super::nicknames::{canonical_forms, equivalent, has_variants, is_known_given_name};
+use super::names::{MAX_TYPO_NAME_LEN, deletion_neighbourhood, family_barrels, for_each_one_edit, phonetic};
+use super::nicknames::{canonical_forms, equivalent, has_variants, is_known_given_name, known_given_names};
 use super::subject::{FieldsPresent, Subject, SubjectRole};
-use super::surnames::{MAX_SHORT_FAMILY_NAME_LEN, is_known_short_family_name};
+use super::surnames::{MAX_SHORT_FAMILY_NAME_LEN, is_known_short_family_name, known_short_family_names};
 
 /// Version byte inside every key's material; a new scheme gets a new byte and new pseudonyms.
 const MATERIAL_VERSION: u8 = 1;
+
+/// The generation of key kinds a holding is written with. Family 1 stored no tolerance keys
+/// (lookups asked every one-edit variant instead); family 2 (#21) stores each name's deletion
+/// neighbourhood and the date with one part left out. The store records each holding's family,
+/// so lookups keep asking family 1's variants while any holding still has only its keys.
+pub const KEY_FAMILY: u8 = 2;
 
 /// Most other given names and alternative family names turned into keys for one holding: a
 /// few cover nearly every real record and keep the stored count near 10.
@@ -61,10 +69,25 @@ pub enum KeyKind {
     /// An unborn child: one of the mother's (or another carer's) exact keys + the week of the
     /// expected date. A newborn looked up with that carer meets it through its date of birth.
     ExpectedBirth = 14,
+    /// One string of the given name's deletion neighbourhood (the name, or the name less one
+    /// letter) + family name + date of birth; the holder's given name is not a known name.
+    GivenDeletionDob = 15,
+    /// The same, where the holder's given name is a known name: one edit from another known
+    /// name is then "similar" (Jack/Jake, maybe a twin), not a typo.
+    KnownGivenDeletionDob = 16,
+    /// One string of the family name's deletion neighbourhood + given name + date of birth; the
+    /// holder's family name is not a short real surname.
+    FamilyDeletionDob = 17,
+    /// The same, where the holder's family name is a short real surname (Hall: Hill is another
+    /// family, not a typo).
+    KnownFamilyDeletionDob = 18,
+    /// Given name + family name + two of the three parts of the date of birth (year and month,
+    /// year and day, or month and day): a date with one part mistyped.
+    NamePartialDob = 19,
 }
 
 impl KeyKind {
-    pub const ALL: [KeyKind; 14] = [
+    pub const ALL: [KeyKind; 19] = [
         KeyKind::NhsNumber,
         KeyKind::Upn,
         KeyKind::TemporaryUpnBirthYear,
@@ -79,6 +102,11 @@ impl KeyKind {
         KeyKind::NhsNumberDob,
         KeyKind::UpnDob,
         KeyKind::ExpectedBirth,
+        KeyKind::GivenDeletionDob,
+        KeyKind::KnownGivenDeletionDob,
+        KeyKind::FamilyDeletionDob,
+        KeyKind::KnownFamilyDeletionDob,
+        KeyKind::NamePartialDob,
     ];
 
     pub fn id(self) -> u8 {
@@ -106,6 +134,11 @@ impl KeyKind {
             KeyKind::NhsNumberDob => "nhs-number-dob",
             KeyKind::UpnDob => "upn-dob",
             KeyKind::ExpectedBirth => "expected-birth",
+            KeyKind::GivenDeletionDob => "given-deletion-dob",
+            KeyKind::KnownGivenDeletionDob => "known-given-deletion-dob",
+            KeyKind::FamilyDeletionDob => "family-deletion-dob",
+            KeyKind::KnownFamilyDeletionDob => "known-family-deletion-dob",
+            KeyKind::NamePartialDob => "name-partial-dob",
         }
     }
 
@@ -118,9 +151,15 @@ impl KeyKind {
             KeyKind::NhsNumber => FieldsPresent::NHS_NUMBER,
             KeyKind::Upn => FieldsPresent::UPN,
             KeyKind::TemporaryUpnBirthYear => FieldsPresent::TEMPORARY_UPN | D,
-            KeyKind::NameDob | KeyKind::PhoneticNameDob | KeyKind::CanonicalNameDob | KeyKind::FamilyDobInitial => {
-                G | F | D
-            }
+            KeyKind::NameDob
+            | KeyKind::PhoneticNameDob
+            | KeyKind::CanonicalNameDob
+            | KeyKind::FamilyDobInitial
+            | KeyKind::GivenDeletionDob
+            | KeyKind::KnownGivenDeletionDob
+            | KeyKind::FamilyDeletionDob
+            | KeyKind::KnownFamilyDeletionDob
+            | KeyKind::NamePartialDob => G | F | D,
             KeyKind::OtherGivenNameDob => G | FieldsPresent::OTHER_GIVEN_NAMES | F | D,
             KeyKind::AltFamilyNameDob => G | F | FieldsPresent::FORMER_FAMILY_NAMES | D,
             KeyKind::GivenNameDob => G | D,
@@ -220,6 +259,11 @@ mod tag {
     pub const FAMILY_SOUND: u8 = b'f';
     pub const DOB: u8 = b'D';
     pub const YEAR: u8 = b'Y';
+    pub const MONTH: u8 = b'M';
+    pub const DAY: u8 = b'd';
+    /// A string of a name's deletion neighbourhood: never confused with a whole name.
+    pub const GIVEN_DELETION: u8 = b'h';
+    pub const FAMILY_DELETION: u8 = b'e';
     pub const INITIAL: u8 = b'I';
     pub const DISTRICT: u8 = b'P';
     pub const CARER_KEY: u8 = b'K';
@@ -383,12 +427,96 @@ impl Forms {
     }
 }
 
-/// The keys stored for a holding: canonical forms only, about 7–12 for a typical child.
+/// The keys stored for a holding: the canonical forms (about 7–12 for a typical child) and the
+/// tolerance keys (each name's deletion neighbourhood, the date with one part left out: about 17
+/// more), so that two records one slip apart meet from either side with a few dozen probes.
 pub fn holding_keys(subject: &Subject) -> Vec<MatchKey> {
     let forms = Forms::of(subject);
-    let mut set = KeySet::new(subject.role(), 16);
+    let mut set = KeySet::new(subject.role(), 40);
     canonical_keys(subject, &forms, &mut set, true);
+    if let (Some(g), Some(f), Some(d)) = (&forms.given, &forms.family, &forms.dob) {
+        stored_deletion_keys(&mut set, g, f, d);
+    }
+    if let (Some(g), Some(f), Some(date)) = (&forms.given, &forms.family, forms.date) {
+        partial_date_keys(&mut set, Variant::Exact, g, f, date);
+    }
     set.keys
+}
+
+/// Every string of every known given name's deletion neighbourhood: a lookup asks the
+/// known-name deletion kind only for its strings that a known name could have stored.
+static KNOWN_GIVEN_DELETIONS: LazyLock<HashSet<String>> =
+    LazyLock::new(|| known_given_names().flat_map(deletion_neighbourhood).collect());
+/// The same for the short real surnames.
+static KNOWN_FAMILY_DELETIONS: LazyLock<HashSet<String>> =
+    LazyLock::new(|| known_short_family_names().flat_map(deletion_neighbourhood).collect());
+
+/// Whether a family name is a short real surname (Hall, Khan): one edit from another such name
+/// is as likely another family as a typo (docs/matching.md, "Short family names").
+fn is_short_real_surname(family: &str) -> bool {
+    family.len() <= MAX_SHORT_FAMILY_NAME_LEN && is_known_short_family_name(family)
+}
+
+/// A holding's deletion keys: each name's neighbourhood with the other name and the date, in
+/// the "known" kind when the holder's name is a known name (one bit, never the name).
+fn stored_deletion_keys(set: &mut KeySet, g: &str, f: &str, d: &[u8]) {
+    if g.len() <= MAX_TYPO_NAME_LEN {
+        let kind = if is_known_given_name(g) { KeyKind::KnownGivenDeletionDob } else { KeyKind::GivenDeletionDob };
+        for s in deletion_neighbourhood(g) {
+            given_deletion_key(set, kind, Variant::Exact, &s, f, d);
+        }
+    }
+    if f.len() <= MAX_TYPO_NAME_LEN {
+        let kind = if is_short_real_surname(f) { KeyKind::KnownFamilyDeletionDob } else { KeyKind::FamilyDeletionDob };
+        for s in deletion_neighbourhood(f) {
+            family_deletion_key(set, kind, Variant::Exact, &s, g, d);
+        }
+    }
+}
+
+/// What a lookup (or a newly registered holding) asks of the stored deletion keys. A shared
+/// key means the two names are at most one edit apart; exact names meet through `name-dob`,
+/// so a deletion agreement reads as a typo, or as "similar" when both names are known names
+/// (Jack/Jake: maybe a twin), as the one-edit variants of key family 1 were tagged.
+fn asked_deletion_keys(set: &mut KeySet, g: &str, f: &str, d: &[u8]) {
+    if g.len() <= MAX_TYPO_NAME_LEN {
+        let similar = if is_known_given_name(g) { Variant::SimilarGivenName } else { Variant::GivenNameTypo };
+        for s in deletion_neighbourhood(g) {
+            given_deletion_key(set, KeyKind::GivenDeletionDob, Variant::GivenNameTypo, &s, f, d);
+            if KNOWN_GIVEN_DELETIONS.contains(&s) {
+                given_deletion_key(set, KeyKind::KnownGivenDeletionDob, similar, &s, f, d);
+            }
+        }
+    }
+    if f.len() <= MAX_TYPO_NAME_LEN {
+        let similar = if is_short_real_surname(f) { Variant::SimilarFamilyName } else { Variant::FamilyNameTypo };
+        for s in deletion_neighbourhood(f) {
+            family_deletion_key(set, KeyKind::FamilyDeletionDob, Variant::FamilyNameTypo, &s, g, d);
+            if KNOWN_FAMILY_DELETIONS.contains(&s) {
+                family_deletion_key(set, KeyKind::KnownFamilyDeletionDob, similar, &s, g, d);
+            }
+        }
+    }
+}
+
+fn given_deletion_key(set: &mut KeySet, kind: KeyKind, v: Variant, s: &str, f: &str, d: &[u8]) {
+    set.add(kind, v, &[(tag::GIVEN_DELETION, s.as_bytes()), (tag::FAMILY, f.as_bytes()), (tag::DOB, d)]);
+}
+
+fn family_deletion_key(set: &mut KeySet, kind: KeyKind, v: Variant, s: &str, g: &str, d: &[u8]) {
+    set.add(kind, v, &[(tag::GIVEN, g.as_bytes()), (tag::FAMILY_DELETION, s.as_bytes()), (tag::DOB, d)]);
+}
+
+/// Both names with two of the three parts of the date: year and month, year and day, month
+/// and day. A date with one part mistyped (one digit, two digits of one part exchanged) still
+/// shares one of them; holdings store all three and a lookup asks all three.
+fn partial_date_keys(set: &mut KeySet, v: Variant, g: &str, f: &str, date: DateOfBirth) {
+    let d = date.compact();
+    let (year, month, day) = (&d[..4], &d[4..6], &d[6..]);
+    let (g, f) = ((tag::GIVEN, g.as_bytes()), (tag::FAMILY, f.as_bytes()));
+    set.add(KeyKind::NamePartialDob, v, &[g, f, (tag::YEAR, year), (tag::MONTH, month)]);
+    set.add(KeyKind::NamePartialDob, v, &[g, f, (tag::YEAR, year), (tag::DAY, day)]);
+    set.add(KeyKind::NamePartialDob, v, &[g, f, (tag::MONTH, month), (tag::DAY, day)]);
 }
 
 /// A carer's keys that anchor an unborn child to them: exact identity, not the weaker blocks.
@@ -432,7 +560,7 @@ pub fn newborn_keys(child: &Subject, carers: &[Subject], today: time::Date) -> V
     let mut set = KeySet::new(SubjectRole::Child, 256);
     // The mother as the asker typed her, with the structural variants a lookup of her would ask
     // (short forms, swapped names, middle names): the pre-birth record holds her exact keys.
-    let structural = LookupOptions { name_typos: false, date_typos: false };
+    let structural = LookupOptions { name_typos: false, date_typos: false, family_one_typos: false };
     for carer in carers {
         let anchors = lookup_keys_with(carer, structural);
         for anchor in anchors.iter().filter(|k| EXPECTED_BIRTH_ANCHORS.contains(&k.kind())) {
@@ -444,19 +572,30 @@ pub fn newborn_keys(child: &Subject, carers: &[Subject], today: time::Date) -> V
     set.keys
 }
 
-/// Which query-time variants a lookup generates. `Default` turns them all on; the quality
-/// harness turns some off to measure what each one buys.
+/// Which tolerance keys a lookup asks. `Default` asks the stored tolerance keys of the current
+/// key family; the quality harness turns some off to measure what each one buys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LookupOptions {
-    /// One-edit variants of the given and family names (about 55 per letter of each name).
+    /// The deletion neighbourhood of each name (about one key per letter of each name).
     pub name_typos: bool,
-    /// One-digit and adjacent-transposition variants of the date of birth.
+    /// The date with one part left out (three keys); without both names, NHS number or UPN with
+    /// every date one keystroke away.
     pub date_typos: bool,
+    /// Key family 1's variants, for holdings not yet re-keyed: every string one edit from each
+    /// name and every date one keystroke away, against the stored exact keys (about 800 keys).
+    pub family_one_typos: bool,
 }
 
 impl Default for LookupOptions {
     fn default() -> Self {
-        Self { name_typos: true, date_typos: true }
+        Self { name_typos: true, date_typos: true, family_one_typos: false }
+    }
+}
+
+impl LookupOptions {
+    /// What a lookup asks while some holdings still carry only key family 1's keys.
+    pub fn with_family_one() -> Self {
+        Self { family_one_typos: true, ..Self::default() }
     }
 }
 
@@ -535,8 +674,32 @@ pub fn lookup_keys_with(subject: &Subject, options: LookupOptions) -> Vec<MatchK
         }
     }
 
-    // One-edit typos in either name, with the other name and the date exact.
+    // A typo in either name: the stored deletion neighbourhoods, with the other name and the date.
     if let (true, Some(g), Some(f), Some(d)) = (options.name_typos, given, family, dob) {
+        asked_deletion_keys(&mut set, g, f, d);
+    }
+    // A date with one part mistyped: both names with two of its three parts.
+    if let (true, Some(g), Some(f), Some(date)) = (options.date_typos, given, family, *date) {
+        partial_date_keys(&mut set, Variant::DateTypo, g, f, date);
+    }
+    // Without both names the partial-date keys cannot be asked: an NHS number or UPN with each
+    // date one keystroke away keeps the date check tolerant.
+    if let (true, Some(d), false) = (options.date_typos, dob, given.is_some() && family.is_some()) {
+        for typo in date_typo_variants(d) {
+            strong_with_date(subject, &mut set, Variant::DateTypo, &typo);
+        }
+    }
+    if options.family_one_typos {
+        family_one_variants(subject, &forms, &mut set);
+    }
+    set.keys
+}
+
+/// Key family 1's tolerance: every one-edit variant of each name and every date one keystroke
+/// away, asked against the exact keys of holdings written before family 2 (see `KEY_FAMILY`).
+fn family_one_variants(subject: &Subject, forms: &Forms, set: &mut KeySet) {
+    let Forms { given, family, given_sound, family_sound, dob, .. } = forms;
+    if let (Some(g), Some(f), Some(d)) = (given, family, dob) {
         if g.len() <= MAX_TYPO_NAME_LEN {
             let known = is_known_given_name(g);
             for_each_one_edit(g, |v| {
@@ -552,22 +715,17 @@ pub fn lookup_keys_with(subject: &Subject, options: LookupOptions) -> Vec<MatchK
             for_each_one_edit(f, |v| set.name_dob(KeyKind::NameDob, family_edit_variant(f, v), g, v, d));
         }
     }
-
-    // One-digit typos in the date of birth, beside an NHS number or UPN or both names.
-    if let (true, Some(d)) = (options.date_typos, dob) {
+    if let Some(d) = dob {
         for typo in date_typo_variants(d) {
-            strong_with_date(subject, &mut set, Variant::DateTypo, &typo);
-        }
-    }
-    if let (true, Some(g), Some(f), Some(d)) = (options.date_typos, given, family, dob) {
-        for typo in date_typo_variants(d) {
-            set.name_dob(KeyKind::NameDob, Variant::DateTypo, g, f, &typo);
-            if let (Some(gs), Some(fs)) = (given_sound, family_sound) {
-                set.name_dob(KeyKind::PhoneticNameDob, Variant::DateTypo, gs, fs, &typo);
+            strong_with_date(subject, set, Variant::DateTypo, &typo);
+            if let (Some(g), Some(f)) = (given, family) {
+                set.name_dob(KeyKind::NameDob, Variant::DateTypo, g, f, &typo);
+                if let (Some(gs), Some(fs)) = (given_sound, family_sound) {
+                    set.name_dob(KeyKind::PhoneticNameDob, Variant::DateTypo, gs, fs, &typo);
+                }
             }
         }
     }
-    set.keys
 }
 
 /// How sure one edit between two family names is. Short family names sit among many real

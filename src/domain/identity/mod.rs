@@ -22,8 +22,8 @@ pub use assess::{Agreement, Assessment, Evidence, HOLDINGS_PER_CHILD, POSSIBLE_B
 pub use error::{FieldError, Invalid};
 pub use identifiers::{DateOfBirth, ExpectedDate, NhsNumber, Postcode, Upn, UpnKind};
 pub use keys::{
-    KeyKind, LookupOptions, MatchKey, Variant, expected_birth_keys, holding_keys, lookup_keys, lookup_keys_with,
-    newborn_keys,
+    KEY_FAMILY, KeyKind, LookupOptions, MatchKey, Variant, expected_birth_keys, holding_keys, lookup_keys,
+    lookup_keys_with, newborn_keys,
 };
 pub use names::{MAX_NAME_CHARS, NormalisedName, family_barrels, normalise_name, phonetic};
 pub use nicknames::{canonical_forms, equivalent, has_variants, is_known_given_name};

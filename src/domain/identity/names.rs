@@ -147,6 +147,29 @@ pub fn phonetic(ascii_upper: &str) -> Option<String> {
     (!code.is_empty()).then_some(code)
 }
 
+/// The symmetric deletion neighbourhood of a name: the name itself and every string one letter
+/// shorter, without repeats ("ANNA" → ANNA, NNA, ANA, ANN). Two names one edit apart
+/// (insertion, deletion, substitution, adjacent transposition) always share one of these, so
+/// a holding that stores them meets a record with a typo in either side's name.
+pub(crate) fn deletion_neighbourhood(name: &str) -> Vec<String> {
+    let bytes = name.as_bytes();
+    let mut out: Vec<String> = Vec::with_capacity(bytes.len() + 1);
+    out.push(name.to_owned());
+    for i in 0..bytes.len() {
+        // Deleting either letter of a doubled pair gives the same string: keep one.
+        if i > 0 && bytes[i] == bytes[i - 1] {
+            continue;
+        }
+        let mut shorter = String::with_capacity(bytes.len());
+        shorter.push_str(&name[..i]);
+        shorter.push_str(&name[i + 1..]);
+        if !shorter.is_empty() {
+            out.push(shorter);
+        }
+    }
+    out
+}
+
 /// Calls `f` with every string one edit away from `name` (deletion, adjacent transposition,
 /// substitution, insertion over A–Z), never `name` itself; a few may repeat ("ANNA" loses
 /// either N). Used only at lookup time, so a holding stores nothing extra for typo tolerance.
@@ -273,5 +296,25 @@ mod tests {
         }
         assert!(!variants.iter().any(|x| x == "JACK"));
         assert!(one_edits("A").iter().all(|v| !v.is_empty()));
+    }
+
+    #[test]
+    fn the_deletion_neighbourhood_is_the_name_and_each_string_one_letter_shorter() {
+        assert_eq!(deletion_neighbourhood("ANNA"), ["ANNA", "NNA", "ANA", "ANN"]);
+        assert_eq!(deletion_neighbourhood("A"), ["A"]);
+    }
+
+    #[test]
+    fn names_one_edit_apart_share_a_deletion_string() {
+        let shares = |a: &str, b: &str| {
+            let n = deletion_neighbourhood(b);
+            deletion_neighbourhood(a).iter().any(|s| n.contains(s))
+        };
+        for (a, b) in [("JACK", "JAKC"), ("JACK", "JAK"), ("JACK", "JACKS"), ("JACK", "JOCK"), ("RUBY", "RBUY")] {
+            assert!(shares(a, b) && shares(b, a), "{a}/{b}");
+        }
+        assert!(!shares("JACK", "JOHN"));
+        // Every one-edit string of a name shares a deletion string with it.
+        for_each_one_edit("OLIVER", |v| assert!(shares("OLIVER", v), "{v}"));
     }
 }

@@ -80,6 +80,11 @@ pub fn is_known_given_name(name: &str) -> bool {
     TABLES.known.contains(name)
 }
 
+/// Every known given name, in no particular order.
+pub(crate) fn known_given_names() -> impl Iterator<Item = &'static str> {
+    TABLES.known.iter().map(String::as_str)
+}
+
 /// Whether two normalised given names are the same name by the table: equal, one a form of the
 /// other, or both forms of one name ("LIZ" and "BETH").
 pub fn equivalent(a: &str, b: &str) -> bool {

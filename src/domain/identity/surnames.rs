@@ -20,6 +20,11 @@ pub fn is_known_short_family_name(name: &str) -> bool {
     SHORT_FAMILY_NAMES.contains(name)
 }
 
+/// Every short family name in the dictionary, in no particular order.
+pub(crate) fn known_short_family_names() -> impl Iterator<Item = &'static str> {
+    SHORT_FAMILY_NAMES.iter().copied()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -90,3 +90,18 @@ async fn on(store: &Store, table: &str, sql: &str) -> Result<(), child_locator::
     if table == "audit_events" { store.execute_raw_on_audit(sql).await } else { store.execute_raw(sql).await }?;
     Ok(())
 }
+
+/// Turns every holding into what key family 1 wrote (before #21): only the canonical keys (the
+/// deletion and partial-date kinds, 15–19, removed), `key_family` 1, and a fingerprint of
+/// another family, so the holder's next sync sees each record as changed, as it would.
+pub async fn as_key_family_one(store: &Store, engine: Engine) {
+    let other_fingerprint = match engine {
+        Engine::Sqlite => "X'00'",
+        Engine::Postgres => "decode('00', 'hex')",
+    };
+    let sql = format!(
+        "DELETE FROM pseudonyms WHERE kind >= 15 AND kind <= 19; \
+         UPDATE holdings SET key_family = 1, fingerprint = {other_fingerprint};"
+    );
+    store.execute_raw(&sql).await.expect("index turned back to key family 1");
+}
