@@ -150,32 +150,22 @@ fn host_of(url: &str) -> String {
 
 impl Browser {
     pub async fn get(&mut self, url: &str) -> Page {
-        let http = super::web::no_redirects();
-        let host = host_of(url);
-        let cookies =
-            self.jar.get(&host).map(|c| c.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; "));
-        let mut request = http.get(url);
-        if let Some(cookies) = cookies.filter(|c| !c.is_empty()) {
-            request = request.header(COOKIE, cookies);
-        }
-        let response = request.send().await.expect("request");
-        self.keep_cookies(&host, response.headers());
-        let status = response.status();
-        let location = response
-            .headers()
-            .get(LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .map(|l| url::Url::parse(url).expect("url").join(l).expect("location").to_string());
-        Page { status, location, body: response.text().await.expect("body"), url: url.to_string() }
+        let request = super::web::no_redirects().get(url);
+        self.send(url, request).await
     }
 
     pub async fn post_form(&mut self, url: &str, fields: &[(&str, &str)]) -> Page {
-        let http = super::web::no_redirects();
+        let origin = url::Url::parse(url).expect("url").origin().ascii_serialization();
+        let request = super::web::no_redirects().post(url).header("origin", origin).form(fields);
+        self.send(url, request).await
+    }
+
+    /// Sends with this browser's cookies for the host, keeps the ones it sets, and reads the page
+    /// (a redirect's location made absolute).
+    async fn send(&mut self, url: &str, mut request: reqwest::RequestBuilder) -> Page {
         let host = host_of(url);
         let cookies =
             self.jar.get(&host).map(|c| c.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; "));
-        let origin = url::Url::parse(url).expect("url").origin().ascii_serialization();
-        let mut request = http.post(url).header("origin", origin).form(fields);
         if let Some(cookies) = cookies.filter(|c| !c.is_empty()) {
             request = request.header(COOKIE, cookies);
         }
