@@ -133,9 +133,7 @@ impl Service {
         let mut pseudonyms: Vec<Vec<u8>> = written
             .iter()
             .filter(|(_, _, change)| *change != Change::Unchanged)
-            .flat_map(|(_, h, _)| h.all_probes().map(|p| p.pseudonym.as_bytes()))
-            .filter(|p| !screened || self.prefilter.may_contain(p.as_slice()))
-            .map(|p| p.to_vec())
+            .flat_map(|(_, h, _)| self.probes_to_ask(h, screened))
             .collect();
         pseudonyms.sort_unstable();
         pseudonyms.dedup();
@@ -173,6 +171,20 @@ impl Service {
         }
         signalled.new += self.record_decisions(&decisions, now).await?;
         Ok(signalled)
+    }
+
+    /// A written holding's probes that may find another holding. Screened, a probe passes if the
+    /// filter may hold it, and one of the holding's own stored keys only if the filter may hold
+    /// it twice: once is the holding itself (its keys were added before screening).
+    fn probes_to_ask<'a>(&'a self, holding: &'a NewHolding, screened: bool) -> impl Iterator<Item = Vec<u8>> + 'a {
+        let mut own: Vec<&[u8; 16]> = holding.keys.iter().map(|k| k.pseudonym.as_bytes()).collect();
+        own.sort_unstable();
+        let prefilter = &self.prefilter;
+        holding.all_probes().map(|p| p.pseudonym.as_bytes()).filter_map(move |p| {
+            let ask = !screened
+                || if own.binary_search(&p).is_ok() { prefilter.may_be_shared(p) } else { prefilter.may_contain(p) };
+            ask.then(|| p.to_vec())
+        })
     }
 
     /// Records match decisions in one transaction and audits the new ones together.

@@ -143,6 +143,13 @@ async fn pass_on(
 
 /// A record of the file that a single PUT added after the sync read the caseload: its insert
 /// breaks the unique local_ref, and the sync stops (409) with this explanation.
+/// Whether writing these rows would change anything the index holds.
+fn changes_any(holdings: &[NewHolding], index: &SyncIndex) -> bool {
+    holdings.iter().any(
+        |h| !matches!(index.get(&ref_hash(&h.local_ref)), Some((_, fp)) if *fp == fingerprint_prefix(&h.fingerprint)),
+    )
+}
+
 fn put_meanwhile(e: StoreError) -> StoreError {
     match e {
         StoreError::Conflict("already exists") => StoreError::Conflict(
@@ -490,6 +497,12 @@ impl Service {
                     }
                 }
             } else {
+                if open.is_none() && self.prefilter.completeness().is_none() && changes_any(&holdings, index) {
+                    // A command-line import has no serving node's filter. Built before this
+                    // sync's first write, it holds each of the sync's keys once, added as its
+                    // batch is signalled; built after, it would count them twice (see `prefilter`).
+                    self.rebuild_prefilter().await?;
+                }
                 let now = self.clock.now_ms();
                 let changes = self
                     .store
@@ -622,9 +635,11 @@ impl Service {
             self.rebuild_prefilter().await?;
         }
         let screened = changed && self.refresh_for_signalling(org_id).await?;
-        let signalled = self.signal_batch(org_id, &written, screened).await?;
-        self.prefilter.add(holdings.iter().flat_map(|h| h.keys.iter().map(|k| k.pseudonym.as_bytes().as_slice())));
-        Ok(signalled)
+        // Before screening: a holding's own keys are then in the filter, and "there twice" means
+        // another holding carries them too (see `prefilter`).
+        let changed_keys = written.iter().filter(|(_, _, change)| *change != Change::Unchanged);
+        self.prefilter.add(changed_keys.flat_map(|(_, h, _)| h.keys.iter().map(|k| k.pseudonym.as_bytes().as_slice())));
+        self.signal_batch(org_id, &written, screened).await
     }
 
     async fn audit_sync(

@@ -8,12 +8,11 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::{
-    Engine, Insert, MAX_PARAMS, Store, StoreError, StoreResult, insert_repeated, older_than_cursor, placeholders,
-    statement_sizes, value_rows,
+    Engine, Insert, Store, StoreError, StoreResult, insert_repeated, older_than_cursor, placeholders, value_rows,
 };
 use crate::clock::Millis;
 use crate::domain::cursor::PageCursor;
-use crate::domain::holding::{CarerFields, Category, Change, Contact, HoldingKey, NewHolding, Status, StoredHolding};
+use crate::domain::holding::{CarerFields, Category, Change, Contact, NewHolding, Status, StoredHolding};
 use crate::domain::identity::{FieldsPresent, KEY_FAMILY};
 use crate::domain::matching::HitRef;
 use crate::domain::organisation::Organisation;
@@ -58,6 +57,17 @@ pub struct SyncTransaction {
     pub rows: usize,
     /// What it adds to the run's counts (recorded by the fence as it commits).
     committed: Committed,
+    /// The keys of the holdings written so far, inserted in key order as it commits.
+    keys: Vec<PendingKey>,
+}
+
+/// A holding's key waiting to be written (see `insert_keys`).
+#[derive(Debug, Clone, Copy)]
+struct PendingKey {
+    pseudonym: [u8; 16],
+    holding_id: i64,
+    kind: u8,
+    subject: u8,
 }
 
 /// A matched holding as a lookup answers it: what the asker may be told, and its holder.
@@ -155,7 +165,7 @@ fn holding_from_row(row: &AnyRow) -> StoreResult<StoredHolding> {
 
 const HOLDING_COLUMNS: &str = "h.id, h.org_id, h.local_ref, h.category, h.status, h.closed_at, h.contact_team, \
      h.contact_phone, h.contact_email, h.fields_present, h.carers, h.shielded, h.key_id, h.created_at, h.updated_at, \
-     (SELECT COUNT(*) FROM pseudonyms p WHERE p.holding_id = h.id) AS pseudonym_count";
+     length(h.key_list) / 16 AS pseudonym_count";
 
 impl Store {
     /// Creates or replaces one holding in its own transaction.
@@ -178,7 +188,10 @@ impl Store {
             }
             None => None,
         };
-        let written = write_holdings(&mut tx, self.engine(), org_id, &[(holding, existing)], key_id, now).await?;
+        let mut keys = Vec::new();
+        let written =
+            write_holdings(&mut tx, self.engine(), org_id, &[(holding, existing)], key_id, now, &mut keys).await?;
+        insert_keys(&mut tx, self.engine(), keys).await?;
         tx.commit().await?;
         written.into_iter().next().ok_or_else(|| StoreError::Inconsistent("nothing written".into()))
     }
@@ -209,10 +222,11 @@ impl Store {
                 tx: self.begin_write_uncounted().await?,
                 rows: 0,
                 committed: Committed::default(),
+                keys: Vec::new(),
             }),
         };
         tx.rows += batch.len();
-        let written = write_holdings(&mut tx.tx, self.engine(), org_id, &items, key_id, now).await?;
+        let written = write_holdings(&mut tx.tx, self.engine(), org_id, &items, key_id, now, &mut tx.keys).await?;
         for (change, _) in &written {
             match change {
                 Change::Added => tx.committed.added += 1,
@@ -231,6 +245,7 @@ impl Store {
         lease: &LeaseRef,
         expires_at: Millis,
     ) -> StoreResult<()> {
+        insert_keys(&mut open.tx, self.engine(), std::mem::take(&mut open.keys)).await?;
         fence(&mut open.tx, lease, expires_at, open.committed).await?;
         open.tx.commit().await?;
         Ok(())
@@ -336,18 +351,13 @@ impl Store {
         for chunk in ids.chunks(500) {
             let mut tx = self.begin_write().await?;
             let list = placeholders(2, chunk.len());
-            let keys_sql = format!(
-                "DELETE FROM pseudonyms WHERE holding_id IN (SELECT id FROM holdings WHERE org_id = $1 AND id IN ({list}))"
-            );
-            let holdings_sql = format!("DELETE FROM holdings WHERE org_id = $1 AND id IN ({list})");
-            let mut del_keys = sqlx::query(&keys_sql).bind(org_id);
-            let mut del = sqlx::query(&holdings_sql).bind(org_id);
-            for id in chunk {
-                del_keys = del_keys.bind(*id);
-                del = del.bind(*id);
-            }
-            del_keys.execute(&mut *tx).await?;
-            let gone = del.execute(&mut *tx).await?.rows_affected();
+            let holdings_sql =
+                format!("DELETE FROM holdings WHERE org_id = $1 AND id IN ({list}) RETURNING id, key_list");
+            let del = chunk.iter().fold(sqlx::query(&holdings_sql).bind(org_id), |del, id| del.bind(*id));
+            let deleted_rows = del.fetch_all(&mut *tx).await?;
+            let lists = deleted_rows.iter().map(|row| Ok((row.try_get("id")?, row.try_get("key_list")?)));
+            delete_keys(&mut tx, self.engine(), lists.collect::<StoreResult<Vec<_>>>()?).await?;
+            let gone = deleted_rows.len() as u64;
             count_holdings(&mut tx, org_id, -i64::try_from(gone).unwrap_or(i64::MAX)).await?;
             if let Some((lease, expires_at)) = sync {
                 let removed = i64::try_from(gone).unwrap_or(i64::MAX);
@@ -402,16 +412,19 @@ impl Store {
         rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("org_id")?))).collect()
     }
 
-    /// Every stored pseudonym, in pages (`after` is the last pseudonym of the previous page), to
-    /// build the lookup prefilter without holding the whole table in memory.
-    pub async fn pseudonym_page(&self, after: &[u8], limit: i64) -> StoreResult<Vec<Vec<u8>>> {
-        Ok(sqlx::query_scalar(
-            "SELECT DISTINCT pseudonym FROM pseudonyms WHERE pseudonym > $1 ORDER BY pseudonym LIMIT $2",
+    /// Every stored pseudonym with how many holdings carry it, in pages (`after` is the last
+    /// pseudonym of the previous page), to build the lookup prefilter without holding the whole
+    /// table in memory.
+    pub async fn pseudonym_page(&self, after: &[u8], limit: i64) -> StoreResult<Vec<(Vec<u8>, i64)>> {
+        let rows = sqlx::query(
+            "SELECT pseudonym, COUNT(*) AS holders FROM pseudonyms WHERE pseudonym > $1 \
+             GROUP BY pseudonym ORDER BY pseudonym LIMIT $2",
         )
         .bind(after)
         .bind(limit)
         .fetch_all(self.reader())
-        .await?)
+        .await?;
+        rows.iter().map(|row| Ok((row.try_get("pseudonym")?, row.try_get("holders")?))).collect()
     }
 
     pub async fn count_pseudonyms(&self) -> StoreResult<i64> {
@@ -420,12 +433,9 @@ impl Store {
 
     /// Pseudonyms of holdings written at or after `since` (by any node).
     pub async fn pseudonyms_since(&self, since: Millis) -> StoreResult<Vec<Vec<u8>>> {
-        Ok(sqlx::query_scalar(
-            "SELECT p.pseudonym FROM pseudonyms p JOIN holdings h ON h.id = p.holding_id WHERE h.updated_at >= $1",
-        )
-        .bind(since)
-        .fetch_all(self.reader())
-        .await?)
+        let lists =
+            sqlx::query_scalar("SELECT key_list FROM holdings WHERE updated_at >= $1").bind(since).fetch(self.reader());
+        pseudonyms_of_lists(lists, usize::MAX).await
     }
 
     /// Pseudonyms of other organisations' holdings written at or after `since`, at most `limit`.
@@ -435,18 +445,16 @@ impl Store {
         since: Millis,
         limit: i64,
     ) -> StoreResult<Vec<Vec<u8>>> {
-        Ok(sqlx::query_scalar(
+        let lists = sqlx::query_scalar(
             // CROSS JOIN fixes SQLite's join order: organisations outside, so each one is a
             // range of holdings_by_org_updated rather than a scan of everyone's recent writes.
-            "SELECT p.pseudonym FROM organisations o CROSS JOIN holdings h \
-             JOIN pseudonyms p ON p.holding_id = h.id \
-             WHERE h.org_id = o.id AND h.updated_at >= $1 AND o.id <> $2 LIMIT $3",
+            "SELECT h.key_list FROM organisations o CROSS JOIN holdings h \
+             WHERE h.org_id = o.id AND h.updated_at >= $1 AND o.id <> $2",
         )
         .bind(since)
         .bind(org_id)
-        .bind(limit)
-        .fetch_all(self.reader())
-        .await?)
+        .fetch(self.reader());
+        pseudonyms_of_lists(lists, usize::try_from(limit).unwrap_or(0)).await
     }
 
     /// Holdings per index key id, and per organisation for one key id (rotation progress).
@@ -514,8 +522,9 @@ async fn count_holdings(tx: &mut Transaction<'static, Any>, org_id: i64, change:
 
 /// Writes holdings in the caller's transaction, each against what the index already had for its
 /// local_ref (id and fingerprint prefix): unchanged ones are left alone, changed ones updated in
-/// place, new ones inserted. New holdings and all pseudonyms go in multi-row statements, so a
-/// sync batch costs a handful of statements, not a few per holding.
+/// place, new ones inserted. New holdings go in multi-row statements, so a sync batch costs a
+/// handful of statements, not a few per holding. The keys of the holdings written are added to
+/// `keys`, for the caller to insert before it commits.
 async fn write_holdings(
     tx: &mut Transaction<'static, Any>,
     engine: Engine,
@@ -523,6 +532,7 @@ async fn write_holdings(
     items: &[(&NewHolding, Option<(i64, u64)>)],
     key_id: &str,
     now: Millis,
+    keys: &mut Vec<PendingKey>,
 ) -> StoreResult<Vec<(Change, i64)>> {
     let mut out = Vec::with_capacity(items.len());
     let mut fresh = Vec::new();
@@ -531,8 +541,7 @@ async fn write_holdings(
         match *existing {
             Some((id, fp)) if fp == fingerprint_prefix(&h.fingerprint) => out.push((Change::Unchanged, id)),
             Some((id, _)) => {
-                update_holding(tx, id, h, key_id, now).await?;
-                rewritten.push(id);
+                rewritten.push((id, *h));
                 out.push((Change::Updated, id));
             }
             None => {
@@ -541,7 +550,11 @@ async fn write_holdings(
             }
         }
     }
-    delete_keys_of(tx, engine, &rewritten).await?;
+    // The old keys go first: they are found through the list the update replaces.
+    delete_keys_of(tx, engine, rewritten.iter().map(|(id, _)| *id)).await?;
+    for (id, h) in rewritten {
+        update_holding(tx, id, h, key_id, now).await?;
+    }
     let fresh: Vec<&NewHolding> = fresh.iter().map(|&i| items[i].0).collect();
     let ids = insert_holdings(tx, engine, org_id, &fresh, key_id, now).await?;
     for (slot, id) in out.iter_mut().filter(|(change, _)| *change == Change::Added).zip(ids) {
@@ -549,21 +562,80 @@ async fn write_holdings(
     }
     count_holdings(tx, org_id, i64::try_from(fresh.len()).unwrap_or(i64::MAX)).await?;
     let keyed = items.iter().zip(&out).filter(|(_, (change, _))| *change != Change::Unchanged);
-    insert_keys(tx, engine, keyed.map(|((h, _), (_, id))| (*id, *h))).await?;
+    for ((h, _), (_, id)) in keyed {
+        keys.extend(h.keys.iter().map(|k| PendingKey {
+            pseudonym: *k.pseudonym.as_bytes(),
+            holding_id: *id,
+            kind: k.kind.id(),
+            subject: k.subject,
+        }));
+    }
     Ok(out)
 }
 
-/// Drops the keys of holdings about to be keyed again.
-async fn delete_keys_of(tx: &mut Transaction<'static, Any>, engine: Engine, holdings: &[i64]) -> StoreResult<()> {
-    let mut remaining = holdings;
-    for size in statement_sizes(holdings.len(), MAX_PARAMS) {
-        let (chunk, rest) = remaining.split_at(size);
-        remaining = rest;
-        let sql = format!("DELETE FROM pseudonyms WHERE holding_id IN {}", value_rows(engine, 1, 1, chunk.len()));
-        let query = chunk.iter().fold(sqlx::query(&sql), |query, id| query.bind(*id));
-        query.execute(&mut **tx).await?;
+/// Drops the keys of holdings about to be keyed again, found through each holding's list.
+async fn delete_keys_of(
+    tx: &mut Transaction<'static, Any>,
+    engine: Engine,
+    holdings: impl Iterator<Item = i64>,
+) -> StoreResult<()> {
+    let mut lists = Vec::new();
+    for id in holdings {
+        let list: Option<Vec<u8>> = sqlx::query_scalar("SELECT key_list FROM holdings WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
+        lists.extend(list.map(|list| (id, list)));
+    }
+    delete_keys(tx, engine, lists).await
+}
+
+/// Deletes each holding's keys, given its list: one statement a holding, its list padded to a
+/// few fixed sizes (repeating a key) so each size is prepared once.
+async fn delete_keys(
+    tx: &mut Transaction<'static, Any>,
+    engine: Engine,
+    lists: Vec<(i64, Vec<u8>)>,
+) -> StoreResult<()> {
+    for (id, list) in lists {
+        let keys: Vec<&[u8]> = list.chunks_exact(16).collect();
+        for chunk in keys.chunks(KEY_LIST_CHUNK) {
+            let size = [8, 32, KEY_LIST_CHUNK].into_iter().find(|s| *s >= chunk.len()).unwrap_or(KEY_LIST_CHUNK);
+            let sql = format!(
+                "DELETE FROM pseudonyms WHERE holding_id = {} AND pseudonym IN {}",
+                value_rows(engine, 1, 1, 1),
+                value_rows(engine, 2, 1, size)
+            );
+            let query =
+                (0..size).fold(sqlx::query(&sql).bind(id), |query, i| query.bind(chunk[i.min(chunk.len() - 1)]));
+            query.execute(&mut **tx).await?;
+        }
     }
     Ok(())
+}
+
+/// Keys in one delete statement, at most.
+const KEY_LIST_CHUNK: usize = 128;
+
+/// The pseudonyms in a stream of holdings' key lists, stopping once more than `limit` are read.
+async fn pseudonyms_of_lists(
+    mut lists: impl futures::Stream<Item = Result<Vec<u8>, sqlx::Error>> + Unpin,
+    limit: usize,
+) -> StoreResult<Vec<Vec<u8>>> {
+    use futures::TryStreamExt;
+    let mut pseudonyms = Vec::new();
+    while let Some(list) = lists.try_next().await? {
+        pseudonyms.extend(list.chunks_exact(16).map(<[u8]>::to_vec));
+        if pseudonyms.len() > limit {
+            break;
+        }
+    }
+    Ok(pseudonyms)
+}
+
+/// A holding's pseudonyms end to end: what deleting or re-keying it later reads.
+fn key_list(h: &NewHolding) -> Vec<u8> {
+    h.keys.iter().flat_map(|k| *k.pseudonym.as_bytes()).collect()
 }
 
 /// Inserts new holdings; their ids, in the order given.
@@ -577,9 +649,10 @@ async fn insert_holdings(
 ) -> StoreResult<Vec<i64>> {
     let insert = Insert::new(
         "holdings (org_id, local_ref, category, status, closed_at, contact_team, contact_phone, contact_email, \
-         fields_present, key_id, fingerprint, created_at, updated_at, carer_fields, carers, shielded, key_family)",
+         fields_present, key_id, fingerprint, created_at, updated_at, carer_fields, carers, shielded, key_family, \
+         key_list)",
         "RETURNING id, local_ref",
-        17,
+        18,
         fresh,
         move |query, h| {
             query
@@ -600,6 +673,7 @@ async fn insert_holdings(
                 .bind(i64::from(h.carers))
                 .bind(i64::from(h.shielded.unwrap_or(false)))
                 .bind(i64::from(KEY_FAMILY))
+                .bind(key_list(h))
         },
     );
     // RETURNING order is not promised, so ids are matched back by local_ref.
@@ -613,21 +687,14 @@ async fn insert_holdings(
     Ok(ids)
 }
 
-/// Inserts the keys of (holding id, holding) pairs.
-async fn insert_keys<'h>(
-    tx: &mut Transaction<'static, Any>,
-    engine: Engine,
-    holdings: impl Iterator<Item = (i64, &'h NewHolding)>,
-) -> StoreResult<()> {
-    let mut keys: Vec<(i64, &HoldingKey)> = holdings.flat_map(|(id, h)| h.keys.iter().map(move |k| (id, k))).collect();
-    // In key order, each insert descends next to the previous one: fewer B-tree pages touched.
-    keys.sort_unstable_by(|a, b| a.1.pseudonym.as_bytes().cmp(b.1.pseudonym.as_bytes()));
-    let insert = Insert::new("pseudonyms (pseudonym, holding_id, kind, subject)", "", 4, &keys, |query, (id, key)| {
-        query
-            .bind(key.pseudonym.as_bytes().to_vec())
-            .bind(*id)
-            .bind(i64::from(key.kind.id()))
-            .bind(i64::from(key.subject))
+/// Inserts keys in key order. Pseudonyms are uniformly random, so keys inserted in the order
+/// their holdings came touch a different B-tree page each; sorted, consecutive inserts land on
+/// the same page, and a transaction's keys (a sync's hundred thousand holdings, two million keys)
+/// sorted together touch each page of the index once per commit, not once per batch.
+async fn insert_keys(tx: &mut Transaction<'static, Any>, engine: Engine, mut keys: Vec<PendingKey>) -> StoreResult<()> {
+    keys.sort_unstable_by_key(|key| key.pseudonym);
+    let insert = Insert::new("pseudonyms (pseudonym, holding_id, kind, subject)", "", 4, &keys, |query, key| {
+        query.bind(key.pseudonym.to_vec()).bind(key.holding_id).bind(i64::from(key.kind)).bind(i64::from(key.subject))
     });
     insert_repeated(tx, engine, &insert).await?;
     Ok(())
@@ -645,7 +712,7 @@ async fn update_holding(
          closed_at = CASE WHEN $3 IS NULL THEN NULL ELSE COALESCE(closed_at, $3) END, \
          contact_team = $4, contact_phone = $5, contact_email = $6, fields_present = $7, key_id = $8, \
          fingerprint = $9, updated_at = $10, carer_fields = $11, carers = $12, shielded = COALESCE($13, shielded), \
-         key_family = $14 WHERE id = $15",
+         key_family = $14, key_list = $15 WHERE id = $16",
     )
     .bind(h.category.as_str())
     .bind(h.status.as_str())
@@ -661,6 +728,7 @@ async fn update_holding(
     .bind(i64::from(h.carers))
     .bind(h.shielded.map(i64::from))
     .bind(i64::from(KEY_FAMILY))
+    .bind(key_list(h))
     .bind(id)
     .execute(&mut **tx)
     .await?;

@@ -45,12 +45,15 @@ async fn a_holding_is_stored_as_pseudonyms_and_a_repeat_changes_nothing(engine: 
     let (_, body) = app.put(&admin, "/api/v1/holdings/CASE-001", &closed).await;
     assert_eq!(body["change"], "updated");
     assert!(body["closed_at"].is_string());
+    let stored = app.store().count_pseudonyms().await.unwrap();
+    assert_eq!(Some(stored), body["pseudonym_count"].as_i64(), "{engine:?}: re-keyed in place, no old key left");
 
     let (status, body) = app.get(&admin, "/api/v1/holdings/CASE-001").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["status"], "closed");
     assert_eq!(app.delete(&admin, "/api/v1/holdings/CASE-001").await.0, StatusCode::NO_CONTENT);
     assert_eq!(app.get(&admin, "/api/v1/holdings/CASE-001").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(app.store().count_pseudonyms().await.unwrap(), 0, "{engine:?}: its keys went with it");
 }
 
 #[suite::test(each_engine)]

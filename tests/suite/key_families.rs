@@ -44,6 +44,8 @@ async fn an_index_of_key_family_one_is_still_found_and_is_re_keyed_by_the_next_s
     assert_eq!(s["updated"], 1, "an unchanged record of an older key family is rewritten: {s}");
     let rekeyed = app.get(&admin, "/api/v1/holdings/R-1").await.1["pseudonym_count"].as_i64().unwrap();
     assert_eq!(rekeyed, current_keys, "the holding carries the current family's keys again");
+    let stored = app.store().count_pseudonyms().await.unwrap();
+    assert_eq!(stored, current_keys, "{engine:?}: family 1's keys were deleted, found through the holding's list");
     assert!(!app.state.keyring_for_tests().family_one_holdings(), "no holding is left to re-key");
 
     // Now found through the stored deletion keys, and the sync after that changes nothing.

@@ -223,6 +223,10 @@ async fn every_migration_applies_in_turn_over_existing_data_and_todays_code_read
     let (status, holding) = app.get(&seeded.holder_token, "/api/v1/holdings/MCR-1").await;
     assert_eq!(status, StatusCode::OK, "{engine:?}: {holding}");
     assert_eq!(holding["category"], "child-protection-plan", "{engine:?}: {holding}");
+    // Its key list was built from the pseudonyms stored before (migration 0026).
+    let stored = app.store().count_pseudonyms().await.unwrap();
+    assert!(stored > 0, "{engine:?}: seeded pseudonyms");
+    assert_eq!(holding["pseudonym_count"].as_i64(), Some(stored), "{engine:?}: {holding}");
 
     // A lookup today finds the child through pseudonyms stored before the upgrade.
     let (status, found) = app
@@ -256,6 +260,10 @@ async fn every_migration_applies_in_turn_over_existing_data_and_todays_code_read
         )
         .await;
     assert!(status.is_success(), "{engine:?}: {status} {body}");
+    // The holding stored before the upgrade goes with every key, found through its list.
+    let before = app.store().count_pseudonyms().await.unwrap();
+    assert_eq!(app.delete(&seeded.holder_token, "/api/v1/holdings/MCR-1").await.0, StatusCode::NO_CONTENT);
+    assert_eq!(app.store().count_pseudonyms().await.unwrap(), before - stored, "{engine:?}: no key left behind");
     // The seeded match was written straight into its table, with no event to sign it (set-up
     // cannot sign): verify names it, as it would any row written around the trail.
     let log = child_locator::audit::stored::verify_stored(app.store(), None).await;

@@ -95,13 +95,15 @@ async fn on(store: &Store, table: &str, sql: &str) -> Result<(), child_locator::
 /// deletion and partial-date kinds, 15–19, removed), `key_family` 1, and a fingerprint of
 /// another family, so the holder's next sync sees each record as changed, as it would.
 pub async fn as_key_family_one(store: &Store, engine: Engine) {
-    let other_fingerprint = match engine {
-        Engine::Sqlite => "X'00'",
-        Engine::Postgres => "decode('00', 'hex')",
+    // Each holding's key list is rebuilt from what is left, as migration 0026 builds it.
+    let (other_fingerprint, key_list) = match engine {
+        Engine::Sqlite => ("X'00'", "unhex(group_concat(hex(p.pseudonym), ''))"),
+        Engine::Postgres => ("decode('00', 'hex')", "string_agg(p.pseudonym, ''::bytea)"),
     };
     let sql = format!(
         "DELETE FROM pseudonyms WHERE kind >= 15 AND kind <= 19; \
-         UPDATE holdings SET key_family = 1, fingerprint = {other_fingerprint};"
+         UPDATE holdings SET key_family = 1, fingerprint = {other_fingerprint}, \
+         key_list = (SELECT {key_list} FROM pseudonyms p WHERE p.holding_id = holdings.id);"
     );
     store.execute_raw(&sql).await.expect("index turned back to key family 1");
 }
