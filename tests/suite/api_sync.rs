@@ -10,6 +10,7 @@ use child_locator::domain::role::Role;
 use common::TestApp;
 use names::{FAMILY, GIVEN};
 use reqwest::StatusCode;
+use serde_json::json;
 
 const HEADER: &str = "local_ref,category,status,nhs_number,upn,given_name,family_name,date_of_birth,postcode";
 
@@ -240,6 +241,55 @@ async fn a_sync_signals_a_match_with_a_holding_another_node_wrote_after_this_nod
     assert_eq!(s["matches_new"], 1, "{engine:?}: the other node's holding was not signalled: {s}");
     let (_, view) = app.get(&south_admin, "/api/v1/matches").await;
     assert_eq!(view["matches"][0]["local_ref"], "S-9", "{view}");
+}
+
+/// A command-line import has no serving node's filter: it builds one before its first write, so
+/// each of its records' own keys is in it once. A key only the record itself carries is not
+/// asked (it could only find the record); one another organisation holds too is, and matches.
+#[suite::test(each_engine)]
+async fn an_import_asks_its_own_keys_only_where_another_organisation_holds_them_too(engine: Engine) {
+    use child_locator::clock::Clock;
+    use child_locator::domain::sync::SyncFormat;
+    use child_locator::service::Service;
+
+    let app = TestApp::start(engine).await;
+    let north = app.org("E08000003", "local-authority").await;
+    let south = app.org("E06000010", "local-authority").await;
+    let south_admin = app.token(&south, Role::OrgAdmin).await;
+    let (_, s) = app.sync(&south_admin, "text/csv", caseload(&[&AMY.replace("R-1,", "S-1,")]), "").await;
+    assert_eq!(s["added"], 1, "{engine:?}: {s}");
+
+    let (import, _task) =
+        Service::open(app.db.settings(), Clock::manual(app.clock.now_ms() + 5_000)).await.expect("an import's service");
+    let written = import
+        .sync_holdings(
+            north.id,
+            None,
+            SyncFormat::Csv,
+            std::io::Cursor::new(caseload(&[AMY, BEN, CARA]).into_bytes()),
+            Default::default(),
+            &|_| {},
+        )
+        .await
+        .expect("the import");
+    assert_eq!((written.added, written.matches_new), (3, 1), "{engine:?}: Amy is held at both: {written:?}");
+    let filter = import.prefilter_for_tests();
+    let own = |subject: serde_json::Value| {
+        let input: child_locator::domain::holding::HoldingInput =
+            serde_json::from_value(json!({"category": "early-help", "status": "open", "subject": subject})).unwrap();
+        let today = time::OffsetDateTime::now_utc().date();
+        input.into_holding("X", import.keyring_for_tests(), today).expect("valid").keys
+    };
+    let amy = json!({"nhs_number": "9074833780", "given_name": "Amy", "family_name": "Okafor",
+        "date_of_birth": "2015-06-01", "postcode": "M1 1AE"});
+    let ben =
+        json!({"given_name": "Ben", "family_name": "Kowalski", "date_of_birth": "2019-11-23", "postcode": "M2 3BB"});
+    assert!(
+        own(amy).iter().any(|k| filter.may_be_shared(k.pseudonym.as_bytes())),
+        "{engine:?}: Amy's keys are held twice"
+    );
+    let alone = own(ben).iter().filter(|k| filter.may_be_shared(k.pseudonym.as_bytes())).count();
+    assert_eq!(alone, 0, "{engine:?}: none of Ben's keys is asked: only his own record carries them");
 }
 
 /// `days` dates of birth, one a day from 2014-01-01 (a 28-day month is enough to be distinct).
