@@ -114,17 +114,25 @@ async fn drive_mixed(
     make: Arc<dyn Fn(usize) -> (Kind, reqwest::RequestBuilder) + Send + Sync>,
 ) -> [Outcome; 3] {
     let counter = Arc::new(AtomicUsize::new(0));
+    // One organisation's syncs run one at a time (the service refuses a second with 409), as
+    // its case-recording system sends them: a client whose turn it is waits for the one before.
+    let sync_turn = Arc::new(tokio::sync::Mutex::new(()));
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
         let make = make.clone();
         let counter = counter.clone();
+        let sync_turn = sync_turn.clone();
         tasks.push(tokio::spawn(async move {
             let mut latencies: [Vec<u64>; 3] = Default::default();
             let mut errors = [0u64; 3];
             while Instant::now() < deadline {
                 let (kind, request) = make(counter.fetch_add(1, Ordering::Relaxed));
+                let _turn = match kind {
+                    Kind::Sync => Some(sync_turn.lock().await),
+                    Kind::Lookup | Kind::Request => None,
+                };
                 let t = Instant::now();
                 match request.send().await {
                     // A second request through the same match is refused as a duplicate (409):

@@ -92,6 +92,14 @@ impl SyncSummary {
     }
 
     /// Counts every problem, lists the first few.
+    fn count_change(&mut self, change: Change) {
+        match change {
+            Change::Added => self.added += 1,
+            Change::Updated => self.updated += 1,
+            Change::Unchanged => self.unchanged += 1,
+        }
+    }
+
     fn reject(&mut self, rejected: Vec<Rejected>) {
         self.rejected_count += rejected.len() as u64;
         self.rejected_rows += u64::from(!rejected.is_empty());
@@ -143,6 +151,16 @@ async fn pass_on(
 
 /// A record of the file that a single PUT added after the sync read the caseload: its insert
 /// breaks the unique local_ref, and the sync stops (409) with this explanation.
+/// What writing `holding` would change, as the index says; taken out of the index (a dry run's
+/// count: it writes nothing).
+fn change_against(index: &mut SyncIndex, holding: &NewHolding) -> Change {
+    match index.remove(&ref_hash(&holding.local_ref)) {
+        Some((_, fp)) if fp == fingerprint_prefix(&holding.fingerprint) => Change::Unchanged,
+        Some(_) => Change::Updated,
+        None => Change::Added,
+    }
+}
+
 /// Whether writing these rows would change anything the index holds.
 fn changes_any(holdings: &[NewHolding], index: &SyncIndex) -> bool {
     holdings.iter().any(
@@ -490,32 +508,12 @@ impl Service {
             }
             if lease.is_none() {
                 for h in &holdings {
-                    match index.remove(&ref_hash(&h.local_ref)) {
-                        Some((_, fp)) if fp == fingerprint_prefix(&h.fingerprint) => summary.unchanged += 1,
-                        Some(_) => summary.updated += 1,
-                        None => summary.added += 1,
-                    }
+                    summary.count_change(change_against(index, h));
                 }
             } else {
-                if open.is_none() && self.prefilter.completeness().is_none() && changes_any(&holdings, index) {
-                    // A command-line import has no serving node's filter. Built before this
-                    // sync's first write, it holds each of the sync's keys once, added as its
-                    // batch is signalled; built after, it would count them twice (see `prefilter`).
-                    self.rebuild_prefilter().await?;
-                }
-                let now = self.clock.now_ms();
-                let changes = self
-                    .store
-                    .sync_batch(&mut open, org_id, &holdings, &self.key_id, now, index)
-                    .await
-                    .map_err(put_meanwhile)
-                    .map_err(ServiceError::from)?;
+                let changes = self.write_batch(org_id, &mut open, &holdings, index).await?;
                 for (change, _) in &changes {
-                    match change {
-                        Change::Added => summary.added += 1,
-                        Change::Updated => summary.updated += 1,
-                        Change::Unchanged => summary.unchanged += 1,
-                    }
+                    summary.count_change(*change);
                 }
                 uncommitted.push(WrittenBatch { holdings, changes });
                 // Nothing open (the batches changed nothing), the transaction is full, or
@@ -536,6 +534,26 @@ impl Service {
         self.commit_sync(&mut open, lease).await?;
         pass_on(&committed, &mut uncommitted).await?;
         Ok(None)
+    }
+
+    /// Writes one batch into the sync's transaction, opening it if this batch is the first to
+    /// change anything.
+    async fn write_batch(
+        &self,
+        org_id: i64,
+        open: &mut Option<SyncTransaction>,
+        holdings: &[NewHolding],
+        index: &mut SyncIndex,
+    ) -> Result<Vec<(Change, i64)>, SyncError> {
+        if open.is_none() && self.prefilter.completeness().is_none() && changes_any(holdings, index) {
+            // A command-line import has no serving node's filter. Built before this sync's first
+            // write, it holds each of the sync's keys once, added as its batch is signalled;
+            // built after, it would count them twice (see `prefilter`).
+            self.rebuild_prefilter().await?;
+        }
+        let now = self.clock.now_ms();
+        let changes = self.store.sync_batch(open, org_id, holdings, &self.key_id, now, index).await;
+        Ok(changes.map_err(put_meanwhile).map_err(ServiceError::from)?)
     }
 
     /// Finds and signals the matches of each committed set of batches, as the writer hands them on.
