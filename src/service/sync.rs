@@ -91,7 +91,7 @@ impl SyncSummary {
         self.matches_withdrawn += signalled.withdrawn;
     }
 
-    /// Counts every problem, lists the first few.
+    /// Counts one row by what writing it changed (or would change, in a dry run).
     fn count_change(&mut self, change: Change) {
         match change {
             Change::Added => self.added += 1,
@@ -100,6 +100,7 @@ impl SyncSummary {
         }
     }
 
+    /// Counts every problem, lists the first few.
     fn reject(&mut self, rejected: Vec<Rejected>) {
         self.rejected_count += rejected.len() as u64;
         self.rejected_rows += u64::from(!rejected.is_empty());
@@ -149,8 +150,6 @@ async fn pass_on(
     Ok(())
 }
 
-/// A record of the file that a single PUT added after the sync read the caseload: its insert
-/// breaks the unique local_ref, and the sync stops (409) with this explanation.
 /// What writing `holding` would change, as the index says; taken out of the index (a dry run's
 /// count: it writes nothing).
 fn change_against(index: &mut SyncIndex, holding: &NewHolding) -> Change {
@@ -168,6 +167,8 @@ fn changes_any(holdings: &[NewHolding], index: &SyncIndex) -> bool {
     )
 }
 
+/// A record of the file that a single PUT added after the sync read the caseload: its insert
+/// breaks the unique local_ref, and the sync stops (409) with this explanation.
 fn put_meanwhile(e: StoreError) -> StoreError {
     match e {
         StoreError::Conflict("already exists") => StoreError::Conflict(
