@@ -168,14 +168,19 @@ impl Bits {
 /// refresh re-reads this much before the time the filter was last known complete.
 pub const LATE_COMMIT_MARGIN_MS: Millis = 30_000;
 
-/// Most pseudonyms one signalling refresh reads; past it (another organisation is syncing a
-/// large caseload this minute) a batch asks the database every probe instead.
-const REFRESH_LIMIT: i64 = 200_000;
+/// A signalling refresh that reads more pseudonyms than this met a flood (another organisation
+/// is syncing a large caseload this minute): it is taken in all the same, and the window moves
+/// past it, but the next refreshes wait (see `REFRESH_BACKOFF_MS`).
+const LARGE_REFRESH: u64 = 200_000;
 
-/// After a refresh came back too large, batches skip the refresh (and go unscreened) this long:
-/// re-reading the same flood for every batch cost 1.3 s a batch on PostgreSQL at a million
-/// holdings, for nothing. Unscreened signalling is exact, only slower.
+/// After a large refresh, batches skip the refresh (and go unscreened) this long: each refresh
+/// re-reads the last `LATE_COMMIT_MARGIN_MS` of others' writes, and re-reading the same flood for
+/// every batch cost 1.3 s a batch on PostgreSQL at a million holdings, for nothing. Unscreened
+/// signalling is exact, only slower.
 const REFRESH_BACKOFF_MS: Millis = 10_000;
+
+/// Keys taken into the filter at a time while a refresh streams holdings' key lists.
+const TAKE_IN_CHUNK: usize = 8_192;
 
 /// The filter; empty (and so passing everything) until `rebuild` has loaded it once.
 #[derive(Default)]
@@ -185,8 +190,10 @@ pub struct Prefilter {
     /// every typo probe to the database (a lookup at a million holdings: 70 ms, not 2), so it
     /// reports not ready until the load has been tried.
     warming: AtomicBool,
-    /// When a signalling refresh last came back too large (see `REFRESH_BACKOFF_MS`).
-    overflowed_at: AtomicI64,
+    /// When a signalling refresh last read more than `large_refresh` keys (see `REFRESH_BACKOFF_MS`).
+    large_refresh_at: AtomicI64,
+    /// `LARGE_REFRESH` unless a test lowers it (0: the default).
+    large_refresh: AtomicU64,
 }
 
 /// Variants that only ever exist to tolerate a typo: the ones worth screening.
@@ -221,7 +228,7 @@ impl Prefilter {
     }
 
     /// The build in place and when it was last known complete.
-    pub(crate) fn completeness(&self) -> Option<(u64, Millis)> {
+    pub fn completeness(&self) -> Option<(u64, Millis)> {
         self.read().as_ref().map(|f| (f.generation, f.complete_as_of.load(Ordering::Relaxed)))
     }
 
@@ -239,11 +246,10 @@ impl Prefilter {
         }
     }
 
-    /// Adds pseudonyms read from the database at `read_at`, covering everything written since the
-    /// build `generation` was last complete; marks it complete as of `read_at`. False when that
-    /// build was replaced meanwhile (the new one may lack them: nothing is marked).
-    fn add_complete(&self, generation: u64, pseudonyms: &[Vec<u8>], read_at: Millis) -> bool {
-        self.add(pseudonyms.iter().map(Vec::as_slice));
+    /// Marks the build `generation` complete as of `read_at`, once everything written since it
+    /// was last complete has been read (at `read_at`) and added. False when that build was
+    /// replaced meanwhile (the new one may lack what was added: nothing is marked).
+    fn mark_complete(&self, generation: u64, read_at: Millis) -> bool {
         let guard = self.read();
         match guard.as_ref() {
             Some(filter) if filter.generation == generation => {
@@ -263,6 +269,19 @@ impl Prefilter {
     /// true before the first build. A holding's own stored key that is not is its alone.
     pub fn may_be_shared(&self, pseudonym: &[u8]) -> bool {
         self.read().as_ref().is_none_or(|filter| filter.may_be_shared(pseudonym))
+    }
+
+    /// Lowers the size past which a signalling refresh counts as large, so a test can make one.
+    pub fn set_large_refresh_for_tests(&self, keys: u64) {
+        self.large_refresh.store(keys, Ordering::Relaxed);
+    }
+
+    fn is_large_refresh(&self, keys: u64) -> bool {
+        let limit = match self.large_refresh.load(Ordering::Relaxed) {
+            0 => LARGE_REFRESH,
+            set => set,
+        };
+        keys > limit
     }
 
     /// Called before the upkeep task starts, so no readiness probe can see the node as ready
@@ -315,21 +334,47 @@ impl super::Service {
 
     /// Before a sync batch's signalling is screened: takes in what other organisations wrote
     /// since the filter was last complete. Returns whether the batch may be screened (the
-    /// filter is loaded and the refresh was not too large to take in).
+    /// filter is loaded and was just made complete).
     pub(crate) async fn refresh_for_signalling(&self, org_id: i64) -> super::ServiceResult<bool> {
         let Some((generation, complete_as_of)) = self.prefilter.completeness() else { return Ok(false) };
         let started = self.clock.now_ms();
-        let overflowed_at = self.prefilter.overflowed_at.load(Ordering::Relaxed);
-        if overflowed_at != 0 && started < overflowed_at.saturating_add(REFRESH_BACKOFF_MS) {
+        let large_at = self.prefilter.large_refresh_at.load(Ordering::Relaxed);
+        if large_at != 0 && started < large_at.saturating_add(REFRESH_BACKOFF_MS) {
             return Ok(false);
         }
         let since = complete_as_of.saturating_sub(LATE_COMMIT_MARGIN_MS);
-        let fresh = self.store.pseudonyms_of_others_since(org_id, since, REFRESH_LIMIT + 1).await?;
-        if fresh.len() as i64 > REFRESH_LIMIT {
-            self.prefilter.overflowed_at.store(started, Ordering::Relaxed);
-            return Ok(false);
+        // All of it, however large: a refresh that gave up would leave the window where it was,
+        // and every later one would meet the same flood and give up too.
+        let read = self.take_in(self.store.key_lists_of_others_since(org_id, since)).await?;
+        if self.prefilter.is_large_refresh(read) {
+            self.prefilter.large_refresh_at.store(started, Ordering::Relaxed);
         }
-        Ok(self.prefilter.add_complete(generation, &fresh, started))
+        Ok(self.prefilter.mark_complete(generation, started))
+    }
+
+    /// Adds every key of the streamed key lists to the filter, a chunk at a time (memory: the
+    /// filter and one chunk); how many keys that was.
+    async fn take_in(
+        &self,
+        lists: impl futures::Stream<Item = crate::store::StoreResult<Vec<u8>>>,
+    ) -> super::ServiceResult<u64> {
+        use futures::TryStreamExt;
+        let mut lists = std::pin::pin!(lists);
+        let (mut chunk, mut taken) = (Vec::with_capacity(TAKE_IN_CHUNK * 16), 0u64);
+        while let Some(list) = lists.try_next().await? {
+            chunk.extend_from_slice(&list);
+            if chunk.len() >= TAKE_IN_CHUNK * 16 {
+                taken += self.take_in_chunk(&mut chunk);
+            }
+        }
+        Ok(taken + self.take_in_chunk(&mut chunk))
+    }
+
+    fn take_in_chunk(&self, chunk: &mut Vec<u8>) -> u64 {
+        self.prefilter.add(chunk.chunks_exact(16));
+        let keys = (chunk.len() / 16) as u64;
+        chunk.clear();
+        keys
     }
 
     /// Keeps the prefilter current while serving: built at start, then every `every` it takes in
@@ -351,14 +396,10 @@ impl super::Service {
             let result = match self.prefilter.completeness() {
                 Some((generation, _)) if !self.prefilter.needs_rebuild() => {
                     let overlap = (every.as_millis() as Millis).max(LATE_COMMIT_MARGIN_MS);
-                    match self.store.pseudonyms_since(since - overlap).await {
-                        Ok(fresh) => {
-                            // Complete as of this pass: the overlap covers commits that landed late.
-                            self.prefilter.add_complete(generation, &fresh, now);
-                            Ok(())
-                        }
-                        Err(e) => Err(e.into()),
-                    }
+                    self.take_in(self.store.key_lists_since(since - overlap)).await.map(|_| {
+                        // Complete as of this pass: the overlap covers commits that landed late.
+                        self.prefilter.mark_complete(generation, now);
+                    })
                 }
                 _ => self.rebuild_prefilter().await,
             };

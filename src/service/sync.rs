@@ -28,7 +28,7 @@ use crate::domain::keyring::Keyring;
 use crate::domain::sync::{CsvLayout, Rejected, SyncFormat, ndjson_row};
 use crate::domain::user::Actor;
 use crate::store::StoreError;
-use crate::store::holdings::{SyncIndex, SyncTransaction, fingerprint_prefix, ref_hash};
+use crate::store::holdings::{SyncIndex, SyncTransaction, change_of, ref_hash};
 use crate::store::sync_leases::LeaseRef;
 
 /// Rows the reader hands the writer at a time.
@@ -153,18 +153,12 @@ async fn pass_on(
 /// What writing `holding` would change, as the index says; taken out of the index (a dry run's
 /// count: it writes nothing).
 fn change_against(index: &mut SyncIndex, holding: &NewHolding) -> Change {
-    match index.remove(&ref_hash(&holding.local_ref)) {
-        Some((_, fp)) if fp == fingerprint_prefix(&holding.fingerprint) => Change::Unchanged,
-        Some(_) => Change::Updated,
-        None => Change::Added,
-    }
+    change_of(holding, index.remove(&ref_hash(&holding.local_ref)))
 }
 
 /// Whether writing these rows would change anything the index holds.
 fn changes_any(holdings: &[NewHolding], index: &SyncIndex) -> bool {
-    holdings.iter().any(
-        |h| !matches!(index.get(&ref_hash(&h.local_ref)), Some((_, fp)) if *fp == fingerprint_prefix(&h.fingerprint)),
-    )
+    holdings.iter().any(|h| change_of(h, index.get(&ref_hash(&h.local_ref)).copied()) != Change::Unchanged)
 }
 
 /// A record of the file that a single PUT added after the sync read the caseload: its insert

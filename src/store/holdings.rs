@@ -8,7 +8,8 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::{
-    Engine, Insert, Store, StoreError, StoreResult, insert_repeated, older_than_cursor, placeholders, value_rows,
+    Engine, Insert, Store, StoreError, StoreResult, insert_repeated, older_than_cursor, padded_chunks, placeholders,
+    value_rows,
 };
 use crate::clock::Millis;
 use crate::domain::cursor::PageCursor;
@@ -18,7 +19,8 @@ use crate::domain::matching::HitRef;
 use crate::domain::organisation::Organisation;
 use crate::store::sync_leases::{Committed, LeaseRef, fence};
 
-const HIT_CHUNK: usize = 512;
+/// The sizes a candidate search is padded to (see `padded_chunks`).
+const HIT_SIZES: [usize; 4] = [16, 64, 256, 512];
 
 /// The candidate search for `size` pseudonyms; built once per engine and size.
 ///
@@ -30,7 +32,7 @@ fn find_hits_sql(engine: super::Engine, size: usize) -> &'static str {
     let all = SQL.get_or_init(|| {
         let mut all = Vec::new();
         for engine in [super::Engine::Sqlite, super::Engine::Postgres] {
-            for n in [16, 64, 256, HIT_CHUNK] {
+            for n in HIT_SIZES {
                 let list = match engine {
                     super::Engine::Sqlite => vec!["?"; n].join(", "),
                     super::Engine::Postgres => placeholders(1, n),
@@ -123,8 +125,18 @@ pub fn ref_hash(local_ref: &str) -> u64 {
     u64::from_le_bytes(digest.as_bytes()[..8].try_into().unwrap_or([0; 8]))
 }
 
-pub fn fingerprint_prefix(fp: &[u8]) -> u64 {
+fn fingerprint_prefix(fp: &[u8]) -> u64 {
     u64::from_le_bytes(fp.get(..8).and_then(|s| s.try_into().ok()).unwrap_or([0; 8]))
+}
+
+/// What writing `holding` would do, given the entry its local_ref has in the index (id and
+/// fingerprint prefix, see `SyncIndex`), if any.
+pub fn change_of(holding: &NewHolding, existing: Option<(i64, u64)>) -> Change {
+    match existing {
+        Some((_, fp)) if fp == fingerprint_prefix(&holding.fingerprint) => Change::Unchanged,
+        Some(_) => Change::Updated,
+        None => Change::Added,
+    }
 }
 
 /// The columns a holding shares with every view of it: category, status and contact.
@@ -210,8 +222,7 @@ impl Store {
         index: &mut SyncIndex,
     ) -> StoreResult<Vec<(Change, i64)>> {
         let items: Vec<_> = batch.iter().map(|h| (h, index.remove(&ref_hash(&h.local_ref)))).collect();
-        let all_unchanged =
-            items.iter().all(|(h, e)| matches!(e, Some((_, fp)) if *fp == fingerprint_prefix(&h.fingerprint)));
+        let all_unchanged = items.iter().all(|(h, e)| change_of(h, *e) == Change::Unchanged);
         if all_unchanged {
             // A re-sync of an unchanged caseload takes no write lock at all.
             return Ok(items.iter().map(|(_, e)| (Change::Unchanged, e.map_or(0, |(id, _)| id))).collect());
@@ -375,13 +386,8 @@ impl Store {
     /// padded by repeating a value, so each connection prepares each statement once and reuses it.
     pub async fn find_hits(&self, pseudonyms: &[Vec<u8>]) -> StoreResult<Vec<Hit>> {
         let mut hits = Vec::new();
-        for chunk in pseudonyms.chunks(HIT_CHUNK) {
-            let size = [16, 64, 256, HIT_CHUNK].into_iter().find(|s| *s >= chunk.len()).unwrap_or(HIT_CHUNK);
-            let sql = find_hits_sql(self.engine(), size);
-            let mut query = sqlx::query(sql);
-            for i in 0..size {
-                query = query.bind(chunk[i.min(chunk.len() - 1)].as_slice());
-            }
+        for (size, padded) in padded_chunks(pseudonyms, &HIT_SIZES) {
+            let query = padded.fold(sqlx::query(find_hits_sql(self.engine(), size)), |q, p| q.bind(p.as_slice()));
             for row in query.fetch_all(self.reader()).await? {
                 let kind: i64 = row.try_get("kind")?;
                 let subject: i64 = row.try_get("subject")?;
@@ -431,21 +437,25 @@ impl Store {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM pseudonyms").fetch_one(self.reader()).await?)
     }
 
-    /// Pseudonyms of holdings written at or after `since` (by any node).
-    pub async fn pseudonyms_since(&self, since: Millis) -> StoreResult<Vec<Vec<u8>>> {
-        let lists =
-            sqlx::query_scalar("SELECT key_list FROM holdings WHERE updated_at >= $1").bind(since).fetch(self.reader());
-        pseudonyms_of_lists(lists, usize::MAX).await
+    /// The key lists of holdings written at or after `since` (by any node), one holding at a
+    /// time: a reader takes them in without holding them all.
+    pub fn key_lists_since(&self, since: Millis) -> impl futures::Stream<Item = StoreResult<Vec<u8>>> + '_ {
+        use futures::TryStreamExt;
+        sqlx::query_scalar("SELECT key_list FROM holdings WHERE updated_at >= $1")
+            .bind(since)
+            .fetch(self.reader())
+            .map_err(StoreError::from)
     }
 
-    /// Pseudonyms of other organisations' holdings written at or after `since`, at most `limit`.
-    pub async fn pseudonyms_of_others_since(
+    /// The key lists of other organisations' holdings written at or after `since`, one holding
+    /// at a time.
+    pub fn key_lists_of_others_since(
         &self,
         org_id: i64,
         since: Millis,
-        limit: i64,
-    ) -> StoreResult<Vec<Vec<u8>>> {
-        let lists = sqlx::query_scalar(
+    ) -> impl futures::Stream<Item = StoreResult<Vec<u8>>> + '_ {
+        use futures::TryStreamExt;
+        sqlx::query_scalar(
             // CROSS JOIN fixes SQLite's join order: organisations outside, so each one is a
             // range of holdings_by_org_updated rather than a scan of everyone's recent writes.
             "SELECT h.key_list FROM organisations o CROSS JOIN holdings h \
@@ -453,8 +463,8 @@ impl Store {
         )
         .bind(since)
         .bind(org_id)
-        .fetch(self.reader());
-        pseudonyms_of_lists(lists, usize::try_from(limit).unwrap_or(0)).await
+        .fetch(self.reader())
+        .map_err(StoreError::from)
     }
 
     /// Holdings per index key id, and per organisation for one key id (rotation progress).
@@ -538,20 +548,22 @@ async fn write_holdings(
     let mut fresh = Vec::new();
     let mut rewritten = Vec::new();
     for (i, (h, existing)) in items.iter().enumerate() {
-        match *existing {
-            Some((id, fp)) if fp == fingerprint_prefix(&h.fingerprint) => out.push((Change::Unchanged, id)),
-            Some((id, _)) => {
+        let id = existing.map_or(0, |(id, _)| id);
+        match change_of(h, *existing) {
+            Change::Unchanged => out.push((Change::Unchanged, id)),
+            Change::Updated => {
                 rewritten.push((id, *h));
                 out.push((Change::Updated, id));
             }
-            None => {
+            Change::Added => {
                 fresh.push(i);
                 out.push((Change::Added, 0));
             }
         }
     }
     // The old keys go first: they are found through the list the update replaces.
-    delete_keys_of(tx, engine, rewritten.iter().map(|(id, _)| *id)).await?;
+    let rewritten_ids: Vec<i64> = rewritten.iter().map(|(id, _)| *id).collect();
+    delete_keys_of(tx, engine, &rewritten_ids).await?;
     for (id, h) in rewritten {
         update_holding(tx, id, h, key_id, now).await?;
     }
@@ -574,24 +586,23 @@ async fn write_holdings(
 }
 
 /// Drops the keys of holdings about to be keyed again, found through each holding's list.
-async fn delete_keys_of(
-    tx: &mut Transaction<'static, Any>,
-    engine: Engine,
-    holdings: impl Iterator<Item = i64>,
-) -> StoreResult<()> {
-    let mut lists = Vec::new();
-    for id in holdings {
-        let list: Option<Vec<u8>> = sqlx::query_scalar("SELECT key_list FROM holdings WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut **tx)
-            .await?;
-        lists.extend(list.map(|list| (id, list)));
+async fn delete_keys_of(tx: &mut Transaction<'static, Any>, engine: Engine, holdings: &[i64]) -> StoreResult<()> {
+    let mut lists = Vec::with_capacity(holdings.len());
+    for (size, padded) in padded_chunks(holdings, &HOLDING_READ_SIZES) {
+        let sql = format!("SELECT id, key_list FROM holdings WHERE id IN {}", value_rows(engine, 1, 1, size));
+        let query = padded.fold(sqlx::query(&sql), |query, id| query.bind(*id));
+        for row in query.fetch_all(&mut **tx).await? {
+            lists.push((row.try_get("id")?, row.try_get("key_list")?));
+        }
     }
     delete_keys(tx, engine, lists).await
 }
 
-/// Deletes each holding's keys, given its list: one statement a holding, its list padded to a
-/// few fixed sizes (repeating a key) so each size is prepared once.
+/// The sizes a read of holdings' key lists is padded to.
+const HOLDING_READ_SIZES: [usize; 3] = [8, 64, 512];
+
+/// Deletes each holding's keys, given its list: one statement a holding (its list padded, see
+/// `padded_chunks`).
 async fn delete_keys(
     tx: &mut Transaction<'static, Any>,
     engine: Engine,
@@ -599,39 +610,21 @@ async fn delete_keys(
 ) -> StoreResult<()> {
     for (id, list) in lists {
         let keys: Vec<&[u8]> = list.chunks_exact(16).collect();
-        for chunk in keys.chunks(KEY_LIST_CHUNK) {
-            let size = [8, 32, KEY_LIST_CHUNK].into_iter().find(|s| *s >= chunk.len()).unwrap_or(KEY_LIST_CHUNK);
+        for (size, padded) in padded_chunks(&keys, &KEY_DELETE_SIZES) {
             let sql = format!(
                 "DELETE FROM pseudonyms WHERE holding_id = {} AND pseudonym IN {}",
                 value_rows(engine, 1, 1, 1),
                 value_rows(engine, 2, 1, size)
             );
-            let query =
-                (0..size).fold(sqlx::query(&sql).bind(id), |query, i| query.bind(chunk[i.min(chunk.len() - 1)]));
+            let query = padded.fold(sqlx::query(&sql).bind(id), |query, key| query.bind(*key));
             query.execute(&mut **tx).await?;
         }
     }
     Ok(())
 }
 
-/// Keys in one delete statement, at most.
-const KEY_LIST_CHUNK: usize = 128;
-
-/// The pseudonyms in a stream of holdings' key lists, stopping once more than `limit` are read.
-async fn pseudonyms_of_lists(
-    mut lists: impl futures::Stream<Item = Result<Vec<u8>, sqlx::Error>> + Unpin,
-    limit: usize,
-) -> StoreResult<Vec<Vec<u8>>> {
-    use futures::TryStreamExt;
-    let mut pseudonyms = Vec::new();
-    while let Some(list) = lists.try_next().await? {
-        pseudonyms.extend(list.chunks_exact(16).map(<[u8]>::to_vec));
-        if pseudonyms.len() > limit {
-            break;
-        }
-    }
-    Ok(pseudonyms)
-}
+/// The sizes a delete of one holding's keys is padded to (a holding has about 22).
+const KEY_DELETE_SIZES: [usize; 3] = [8, 32, 128];
 
 /// A holding's pseudonyms end to end: what deleting or re-keying it later reads.
 fn key_list(h: &NewHolding) -> Vec<u8> {

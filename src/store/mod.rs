@@ -365,6 +365,20 @@ pub(crate) fn placeholders(start: usize, count: usize) -> String {
     (start..start + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
+/// `items` in chunks of at most the largest of `sizes` (ascending), each padded by repeating its
+/// last item up to the smallest size that holds it, so a statement over them is prepared once a
+/// size, whatever the count. Only for statements a repeated item does not change (`IN` lists).
+pub(crate) fn padded_chunks<'a, T>(
+    items: &'a [T],
+    sizes: &'static [usize],
+) -> impl Iterator<Item = (usize, impl Iterator<Item = &'a T>)> + 'a {
+    let largest = sizes.last().copied().unwrap_or(1);
+    items.chunks(largest).map(move |chunk| {
+        let size = sizes.iter().copied().find(|s| *s >= chunk.len()).unwrap_or(largest);
+        (size, (0..size).map(move |i| &chunk[i.min(chunk.len() - 1)]))
+    })
+}
+
 /// `rows` parenthesised groups of `cols` parameters for a multi-row statement: numbered from
 /// `start` on PostgreSQL, anonymous on SQLite (sqlx resolves a named SQLite parameter with a
 /// linear scan, which makes a statement with thousands of them quadratic to bind).
@@ -619,6 +633,18 @@ mod tests {
         for code in ["53100", "53300", "57P01", "08006"] {
             assert!(is_transient(Some(code)), "PostgreSQL {code}");
         }
+    }
+
+    #[test]
+    fn padded_chunks_fill_the_smallest_size_that_holds_them_with_their_last_item() {
+        let items: Vec<u32> = (1..=10).collect();
+        let chunks: Vec<(usize, Vec<u32>)> =
+            padded_chunks(&items, &[2, 4]).map(|(size, c)| (size, c.copied().collect())).collect();
+        assert_eq!(chunks, vec![(4, vec![1, 2, 3, 4]), (4, vec![5, 6, 7, 8]), (2, vec![9, 10])]);
+        let few: Vec<(usize, Vec<u32>)> =
+            padded_chunks(&items[..3], &[2, 8]).map(|(size, c)| (size, c.copied().collect())).collect();
+        assert_eq!(few, vec![(8, vec![1, 2, 3, 3, 3, 3, 3, 3])]);
+        assert_eq!(padded_chunks(&items[..0], &[2, 8]).count(), 0);
     }
 
     #[test]
