@@ -236,7 +236,13 @@ async fn main() {
         eprintln!("no lookup bodies: pass --lookups FILE (see examples/gen_caseload.rs)");
         std::process::exit(2);
     }
-    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().unwrap_or_default();
+    // A request the server never answers counts as an error after 30 s: an open-loop run past
+    // the server's capacity once waited for one forever and never reported.
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap_or_default();
     let lookup_url = format!("{url}/api/v1/lookups");
     let lookup = {
         let (c, b, u, t) = (client.clone(), bodies.clone(), lookup_url.clone(), token.clone());
