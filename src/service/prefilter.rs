@@ -165,7 +165,8 @@ impl Bits {
 }
 
 /// How late a write may commit after its `updated_at`, and how far node clocks may differ: a
-/// refresh re-reads this much before the time the filter was last known complete.
+/// refresh re-reads this much before the time the filter was last known complete. A sync's
+/// transaction commits within a third of it of its first row (`service::sync`, TRANSACTION_AGE_MS).
 pub const LATE_COMMIT_MARGIN_MS: Millis = 30_000;
 
 /// A signalling refresh that reads more pseudonyms than this met a flood (another organisation

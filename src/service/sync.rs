@@ -21,6 +21,7 @@ use super::holdings::Signalled;
 use super::sync_records::{self, CsvRecords};
 use super::{Service, ServiceError};
 use crate::audit::{EventType, NewEvent};
+use crate::clock::Millis;
 use crate::domain::enumeration::{NameGroups, Suspicion};
 use crate::domain::holding::Change;
 use crate::domain::holding::{HoldingInput, NewHolding};
@@ -41,6 +42,24 @@ const BATCH: usize = 5000;
 /// long only while no other write in this process waits for it: after each batch, a sync that
 /// sees one waiting commits and hands over (lookups never wait: the audit trail is its own file).
 const TRANSACTION_ROWS: usize = 100_000;
+
+/// How old a sync's transaction may grow before it commits, however few rows it holds. Its rows
+/// carry the time they were written; a signalling refresh re-reads `LATE_COMMIT_MARGIN_MS` before
+/// the time its filter was complete, so a commit must land within that of its oldest row, the
+/// commit's own key inserts included (a full transaction's 2.2 M keys: about 7 s on SQLite).
+const TRANSACTION_AGE_MS: Millis = 10_000;
+const _: () = assert!(TRANSACTION_AGE_MS * 3 <= super::prefilter::LATE_COMMIT_MARGIN_MS);
+
+/// Whether the sync's open transaction should commit now: nothing is open (the batches changed
+/// nothing), it is full, or it is old enough that a later commit could land outside the margin
+/// a signalling refresh re-reads.
+fn transaction_due(open: Option<&SyncTransaction>, now: Millis) -> bool {
+    open.is_none_or(|tx| full_or_old(tx.rows, now.saturating_sub(tx.opened_at)))
+}
+
+fn full_or_old(rows: usize, age: Millis) -> bool {
+    rows >= TRANSACTION_ROWS || age >= TRANSACTION_AGE_MS
+}
 
 /// How a sync runs.
 #[derive(Debug, Clone, Copy, Default)]
@@ -511,10 +530,8 @@ impl Service {
                     summary.count_change(*change);
                 }
                 uncommitted.push(WrittenBatch { holdings, changes });
-                // Nothing open (the batches changed nothing), the transaction is full, or
-                // another write is waiting for it.
-                let commit = open.as_ref().is_none_or(|tx| tx.rows >= TRANSACTION_ROWS);
-                if commit || self.store.writers_waiting() {
+                // Due (see `transaction_due`), or another write is waiting for it.
+                if transaction_due(open.as_ref(), self.clock.now_ms()) || self.store.writers_waiting() {
                     self.commit_sync(&mut open, lease).await?;
                     // Before signalling, whose candidate search needs the statistics.
                     if summary.added + summary.updated >= analyze_at {
@@ -674,5 +691,18 @@ impl Service {
         }
         self.audit.record(event).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sync_transaction_commits_when_full_or_when_old_however_few_its_rows() {
+        assert!(!full_or_old(10, 0), "young and small: it waits for more");
+        assert!(full_or_old(TRANSACTION_ROWS, 0), "full");
+        assert!(full_or_old(1, TRANSACTION_AGE_MS), "old: its first rows' times must stay inside the margin");
+        assert!(!full_or_old(TRANSACTION_ROWS - 1, TRANSACTION_AGE_MS - 1));
     }
 }

@@ -57,6 +57,8 @@ pub struct SyncTransaction {
     tx: Transaction<'static, Any>,
     /// Rows written in it so far.
     pub rows: usize,
+    /// When its first row was written (the oldest `updated_at` it will commit).
+    pub opened_at: Millis,
     /// What it adds to the run's counts (recorded by the fence as it commits).
     committed: Committed,
     /// The keys of the holdings written so far, inserted in key order as it commits.
@@ -232,6 +234,7 @@ impl Store {
             None => open.insert(SyncTransaction {
                 tx: self.begin_write_uncounted().await?,
                 rows: 0,
+                opened_at: now,
                 committed: Committed::default(),
                 keys: Vec::new(),
             }),
