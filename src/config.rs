@@ -508,25 +508,14 @@ impl Settings {
         };
         let path_text = |p: &Option<PathBuf>| p.as_ref().map(|p| p.to_string_lossy().into_owned());
 
-        let database_url = pick("database_url", args.database_url.clone(), file.database_url.clone())
-            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string());
-        if !(database_url.starts_with("sqlite:")
-            || database_url.starts_with("postgres://")
-            || database_url.starts_with("postgresql://"))
-        {
-            return Err(ConfigError("LOCATOR_DATABASE_URL must start with sqlite:// or postgres://".into()));
-        }
+        let database_url = database_url(pick("database_url", args.database_url.clone(), file.database_url.clone()))?;
         let key_file = pick("key_file", path_text(&args.key_file), path_text(&file.key_file))
             .map(PathBuf::from)
             .unwrap_or_else(|| default_key_file(&database_url));
         let audit_key_file = pick("audit_key_file", path_text(&args.audit_key_file), path_text(&file.audit_key_file))
             .map(PathBuf::from)
             .unwrap_or_else(|| sibling(&key_file, "locator-audit.key"));
-        let bind_text = pick("bind", args.bind.clone(), file.bind.clone()).unwrap_or_else(|| DEFAULT_BIND.to_string());
-        let bind: SocketAddr = bind_text
-            .trim()
-            .parse()
-            .map_err(|_| ConfigError("LOCATOR_BIND must be an address and port such as 127.0.0.1:8080".into()))?;
+        let bind = bind_address(pick("bind", args.bind.clone(), file.bind.clone()))?;
         let rate_limits = pick("rate_limits", args.rate_limits.clone(), file.rate_limits.clone());
         let enabled = one_of(
             rate_limits,
@@ -550,13 +539,7 @@ impl Settings {
         let secure_cookies = one_of(
             pick("secure_cookies", args.secure_cookies.clone(), file.secure_cookies.clone()),
             SecureCookies::Auto,
-            &[
-                ("auto", SecureCookies::Auto),
-                ("yes", SecureCookies::Always),
-                ("true", SecureCookies::Always),
-                ("no", SecureCookies::Never),
-                ("false", SecureCookies::Never),
-            ],
+            SECURE_COOKIES,
             "LOCATOR_SECURE_COOKIES must be `auto`, `yes` or `no`",
         )?;
         let trusted_proxies = match pick("trusted_proxies", args.trusted_proxies.clone(), file.trusted_proxies.clone())
@@ -565,13 +548,12 @@ impl Settings {
             None => TrustedProxies::default(),
         };
         let web = WebSettings::from_file(file, secure_cookies);
-        let audit_witness = match pick("audit_witness", args.audit_witness.clone(), file.audit_witness.clone()) {
-            Some(text) => Some(
+        let audit_witness = pick("audit_witness", args.audit_witness.clone(), file.audit_witness.clone())
+            .map(|text| {
                 crate::audit::witness::WitnessTarget::parse(&text)
-                    .map_err(|e| ConfigError(format!("LOCATOR_AUDIT_WITNESS: {e}")))?,
-            ),
-            None => None,
-        };
+                    .map_err(|e| ConfigError(format!("LOCATOR_AUDIT_WITNESS: {e}")))
+            })
+            .transpose()?;
         let anomaly_rules = anomaly_rules(file.anomalies.as_ref().cloned().unwrap_or_default())?;
         let public_url = pick("public_url", args.public_url.clone(), file.public_url.clone());
         let oauth = OAuthSettings::resolve(public_url.as_deref(), bind, file.oauth.as_ref())?;
@@ -795,6 +777,31 @@ impl OutboxSettings {
         outbox
     }
 }
+
+/// The database URL, or the embedded default; only SQLite and PostgreSQL are served.
+fn database_url(value: Option<String>) -> Result<String, ConfigError> {
+    let url = value.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string());
+    if ["sqlite:", "postgres://", "postgresql://"].iter().any(|scheme| url.starts_with(scheme)) {
+        Ok(url)
+    } else {
+        Err(ConfigError("LOCATOR_DATABASE_URL must start with sqlite:// or postgres://".into()))
+    }
+}
+
+fn bind_address(value: Option<String>) -> Result<SocketAddr, ConfigError> {
+    let text = value.unwrap_or_else(|| DEFAULT_BIND.to_string());
+    text.trim()
+        .parse()
+        .map_err(|_| ConfigError("LOCATOR_BIND must be an address and port such as 127.0.0.1:8080".into()))
+}
+
+const SECURE_COOKIES: &[(&str, SecureCookies)] = &[
+    ("auto", SecureCookies::Auto),
+    ("yes", SecureCookies::Always),
+    ("true", SecureCookies::Always),
+    ("no", SecureCookies::Never),
+    ("false", SecureCookies::Never),
+];
 
 /// A setting that takes one of a few words (spaces around it ignored); unset gives `default`.
 fn one_of<T: Clone>(value: Option<String>, default: T, words: &[(&str, T)], refusal: &str) -> Result<T, ConfigError> {

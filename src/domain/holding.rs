@@ -214,51 +214,14 @@ impl HoldingInput {
         keyring: &Keyring,
         today: time::Date,
     ) -> Result<NewHolding, Vec<FieldError>> {
-        let pseudonymiser = keyring.current();
         let mut errors = std::mem::take(&mut self.invalid);
         let local_ref = parse_local_ref(local_ref).map_err(|e| errors.push(e)).ok();
-        let category = match self.category.as_deref() {
-            None => {
-                errors.push(FieldError::required("category"));
-                None
-            }
-            Some(c) => Category::parse(c)
-                .ok_or_else(|| {
-                    errors.push(FieldError::new(
-                        "category",
-                        "invalid_category",
-                        "category must be child-in-need, child-protection-plan, looked-after, care-leaver, early-help, \
-                         pre-birth or other",
-                    ))
-                })
-                .ok(),
-        };
-        let status = match self.status.as_deref() {
-            None => {
-                errors.push(FieldError::required("status"));
-                None
-            }
-            Some(s) => Status::parse(s)
-                .ok_or_else(|| {
-                    errors.push(FieldError::new("status", "invalid_status", "status must be open or closed"))
-                })
-                .ok(),
-        };
+        let category = parse_category(self.category.as_deref()).map_err(|e| errors.push(e)).ok();
+        let status = parse_status(self.status.as_deref()).map_err(|e| errors.push(e)).ok();
         let contact = parse_contact(self.contact.unwrap_or_default()).map_err(|e| errors.extend(e)).ok();
         let carers = parse_carers(&self.carers, today).map_err(|e| errors.extend(e)).ok();
-        let subject = match (&self.subject, category) {
-            (None, _) => {
-                errors.push(FieldError::required("subject"));
-                None
-            }
-            (Some(raw), Some(Category::PreBirth)) => {
-                parse_unborn(raw, carers.as_deref(), today).map_err(|e| errors.extend(e)).ok().map(ChildSubject::Unborn)
-            }
-            (Some(raw), _) => Subject::parse(raw, SubjectRole::Child, KeyUse::Holding, today)
-                .map_err(|es| errors.extend(es.into_iter().map(|e| FieldError::from(e).within("subject"))))
-                .ok()
-                .map(|child| ChildSubject::Born(Box::new(child))),
-        };
+        let subject =
+            parse_child(self.subject.as_ref(), category, carers.as_deref(), today).map_err(|e| errors.extend(e)).ok();
         let (Some(local_ref), Some(category), Some(status), Some(contact), Some(carers), Some(subject)) =
             (local_ref, category, status, contact, carers, subject)
         else {
@@ -267,62 +230,112 @@ impl HoldingInput {
         if !errors.is_empty() {
             return Err(errors);
         }
-        let shielded = self.shielded;
-        let (child_keys, fields_present) = match &subject {
-            ChildSubject::Born(child) => (holding_keys(child), child.fields_present()),
-            ChildSubject::Unborn(expected) => {
-                (expected_birth_keys(expected, &carers), FieldsPresent::from_bits(FieldsPresent::EXPECTED_DATE))
-            }
+        let fields_present = match &subject {
+            ChildSubject::Born(child) => child.fields_present(),
+            ChildSubject::Unborn(_) => FieldsPresent::from_bits(FieldsPresent::EXPECTED_DATE),
         };
-        let mut keys: Vec<HoldingKey> = Vec::new();
-        let mut add = |subject: u8, derived: Vec<MatchKey>| {
-            keys.extend(derived.iter().map(|k| HoldingKey {
-                subject,
-                kind: k.kind(),
-                pseudonym: pseudonymiser.pseudonym(k),
-            }))
-        };
-        add(0, child_keys);
-        for (i, carer) in carers.iter().enumerate() {
-            add(carer_number(i), holding_keys(carer));
-        }
-        // The child's keys come first, so a duplicate pseudonym (a carer entered twice) keeps
-        // the earliest subject.
-        keys.sort_by(|a, b| a.pseudonym.as_bytes().cmp(b.pseudonym.as_bytes()).then(a.subject.cmp(&b.subject)));
-        keys.dedup_by(|a, b| a.pseudonym == b.pseudonym);
-        let carer_fields = CarerFields::of(&carers.iter().map(Subject::fields_present).collect::<Vec<_>>());
-        let mut probes = Vec::with_capacity(1 + carers.len());
-        if let ChildSubject::Born(child) = &subject {
-            let mut child_probes = keyring.signalling_probes(child);
-            // A baby's holding meets the pre-birth holding its carers were registered with.
-            child_probes.extend(keyring.probes_of(&newborn_keys(child, &carers, today)));
-            probes.push(SignalProbes { subject: 0, fields: fields_present, probes: child_probes });
-        }
-        for (i, carer) in carers.iter().enumerate() {
-            let probes_of_carer = keyring.signalling_probes(carer);
-            probes.push(SignalProbes {
-                subject: carer_number(i),
-                fields: carer.fields_present(),
-                probes: probes_of_carer,
-            });
-        }
-        let carer_count = u8::try_from(carers.len()).unwrap_or(u8::MAX);
+        let pseudonymiser = keyring.current();
         let mut holding = NewHolding {
             local_ref,
             category,
             status,
             contact,
             fields_present,
-            carer_fields,
-            carers: carer_count,
-            shielded,
-            keys,
+            carer_fields: CarerFields::of(&carers.iter().map(Subject::fields_present).collect::<Vec<_>>()),
+            carers: u8::try_from(carers.len()).unwrap_or(u8::MAX),
+            shielded: self.shielded,
+            keys: stored_keys(pseudonymiser, &subject, &carers),
             fingerprint: [0; 32],
-            probes,
+            probes: signalling_probes(keyring, &subject, fields_present, &carers, today),
         };
         holding.fingerprint = fingerprint(pseudonymiser, &holding);
         Ok(holding)
     }
+}
+
+fn parse_category(raw: Option<&str>) -> Result<Category, FieldError> {
+    let raw = raw.ok_or_else(|| FieldError::required("category"))?;
+    Category::parse(raw).ok_or_else(|| {
+        FieldError::new(
+            "category",
+            "invalid_category",
+            "category must be child-in-need, child-protection-plan, looked-after, care-leaver, early-help, \
+             pre-birth or other",
+        )
+    })
+}
+
+fn parse_status(raw: Option<&str>) -> Result<Status, FieldError> {
+    let raw = raw.ok_or_else(|| FieldError::required("status"))?;
+    Status::parse(raw).ok_or_else(|| FieldError::new("status", "invalid_status", "status must be open or closed"))
+}
+
+/// The holding's child: an unborn child's expected date for a pre-birth holding (checked
+/// against its carers), else the child's identifiers.
+fn parse_child(
+    raw: Option<&RawSubject>,
+    category: Option<Category>,
+    carers: Option<&[Subject]>,
+    today: time::Date,
+) -> Result<ChildSubject, Vec<FieldError>> {
+    let raw = raw.ok_or_else(|| vec![FieldError::required("subject")])?;
+    if category == Some(Category::PreBirth) {
+        return parse_unborn(raw, carers, today).map(ChildSubject::Unborn);
+    }
+    Subject::parse(raw, SubjectRole::Child, KeyUse::Holding, today)
+        .map_err(|es| es.into_iter().map(|e| FieldError::from(e).within("subject")).collect())
+        .map(|child| ChildSubject::Born(Box::new(child)))
+}
+
+/// Every key the holding stores, the child's then each carer's, one per pseudonym.
+fn stored_keys(pseudonymiser: &Pseudonymiser, subject: &ChildSubject, carers: &[Subject]) -> Vec<HoldingKey> {
+    let child_keys = match subject {
+        ChildSubject::Born(child) => holding_keys(child),
+        ChildSubject::Unborn(expected) => expected_birth_keys(expected, carers),
+    };
+    let mut keys: Vec<HoldingKey> = Vec::new();
+    let mut add = |subject: u8, derived: Vec<MatchKey>| {
+        keys.extend(derived.iter().map(|k| HoldingKey {
+            subject,
+            kind: k.kind(),
+            pseudonym: pseudonymiser.pseudonym(k),
+        }))
+    };
+    add(0, child_keys);
+    for (i, carer) in carers.iter().enumerate() {
+        add(carer_number(i), holding_keys(carer));
+    }
+    // The child's keys come first, so a duplicate pseudonym (a carer entered twice) keeps
+    // the earliest subject.
+    keys.sort_by(|a, b| a.pseudonym.as_bytes().cmp(b.pseudonym.as_bytes()).then(a.subject.cmp(&b.subject)));
+    keys.dedup_by(|a, b| a.pseudonym == b.pseudonym);
+    keys
+}
+
+/// What the holding asks when it is signalled: the child's probes (and the pre-birth holding
+/// its carers were registered with) and each carer's.
+fn signalling_probes(
+    keyring: &Keyring,
+    subject: &ChildSubject,
+    fields_present: FieldsPresent,
+    carers: &[Subject],
+    today: time::Date,
+) -> Vec<SignalProbes> {
+    let mut probes = Vec::with_capacity(1 + carers.len());
+    if let ChildSubject::Born(child) = subject {
+        let mut child_probes = keyring.signalling_probes(child);
+        // A baby's holding meets the pre-birth holding its carers were registered with.
+        child_probes.extend(keyring.probes_of(&newborn_keys(child, carers, today)));
+        probes.push(SignalProbes { subject: 0, fields: fields_present, probes: child_probes });
+    }
+    for (i, carer) in carers.iter().enumerate() {
+        probes.push(SignalProbes {
+            subject: carer_number(i),
+            fields: carer.fields_present(),
+            probes: keyring.signalling_probes(carer),
+        });
+    }
+    probes
 }
 
 /// A holding's child: born (identifiers) or unborn (an expected date, found through a carer).

@@ -282,20 +282,20 @@ fn insert_nodes(nodes: &[(NodeId, Hash)]) -> Insert<'_> {
     )
 }
 
-/// A batch's events, their attachments, their organisation scopes, the new head and any
-/// checkpoint kept, written together (see `insert_all`): a group commit costs the same four
-/// round trips (begin, head, this, commit) however many lookups it carries.
-async fn write_batch(tx: &mut Transaction<'static, Any>, engine: Engine, batch: &AuditBatch) -> StoreResult<()> {
+/// A lookup's match as `lookup_matches` keeps it: the event's seq and row, then the match id,
+/// holding, holder, tier, basis and whether it is shielded.
+type LookupMatchRow<'a> = (i64, &'a AuditRow, &'a str, i64, i64, &'static str, &'static str, bool);
+
+/// The lookups' matches, and each lookup's asked pseudonyms end to end, in the batch's events.
+fn lookup_attachments<'a>(rows: &[(i64, &'a AuditRow)]) -> (Vec<LookupMatchRow<'a>>, Vec<(i64, Vec<u8>)>) {
     use crate::audit::Attachment;
-    let seqs = batch.rows.iter().map(|r| i64_of(r.seq)).collect::<StoreResult<Vec<i64>>>()?;
-    let rows: Vec<(i64, &AuditRow)> = seqs.into_iter().zip(&batch.rows).collect();
     let (mut matches, mut pseudonyms) = (Vec::new(), Vec::new());
-    for &(seq, row) in &rows {
+    for &(seq, row) in rows {
         let mut asked = Vec::new();
         for attachment in &row.attachments {
             match attachment {
                 Attachment::LookupMatch { match_id, holding_id, holder_org_id, tier, basis, shielded } => {
-                    matches.push((seq, row, match_id, *holding_id, *holder_org_id, *tier, *basis, *shielded))
+                    matches.push((seq, row, match_id.as_str(), *holding_id, *holder_org_id, *tier, *basis, *shielded))
                 }
                 Attachment::LookupPseudonym(p) => asked.extend_from_slice(p.as_bytes()),
             }
@@ -304,6 +304,41 @@ async fn write_batch(tx: &mut Transaction<'static, Any>, engine: Engine, batch: 
             pseudonyms.push((seq, asked));
         }
     }
+    (matches, pseudonyms)
+}
+
+fn insert_lookup_matches<'a>(matches: &'a [LookupMatchRow<'a>]) -> Insert<'a> {
+    Insert::new(
+        "lookup_matches (match_id, lookup_id, seq, asker_user_id, asker_org_id, holding_id, holder_org_id, tier, \
+         purpose, at, basis, shielded)",
+        "",
+        12,
+        matches,
+        |query, (seq, r, match_id, holding_id, holder_org_id, tier, basis, shielded)| {
+            query
+                .bind(match_id.to_string())
+                .bind(r.lookup_id.clone().unwrap_or_default())
+                .bind(*seq)
+                .bind(r.actor_user_id.unwrap_or_default())
+                .bind(r.actor_org_id.unwrap_or_default())
+                .bind(*holding_id)
+                .bind(*holder_org_id)
+                .bind(*tier)
+                .bind(r.purpose.clone().unwrap_or_default())
+                .bind(r.at)
+                .bind(*basis)
+                .bind(i64::from(*shielded))
+        },
+    )
+}
+
+/// A batch's events, their attachments, their organisation scopes, the new head and any
+/// checkpoint kept, written together (see `insert_all`): a group commit costs the same four
+/// round trips (begin, head, this, commit) however many lookups it carries.
+async fn write_batch(tx: &mut Transaction<'static, Any>, engine: Engine, batch: &AuditBatch) -> StoreResult<()> {
+    let seqs = batch.rows.iter().map(|r| i64_of(r.seq)).collect::<StoreResult<Vec<i64>>>()?;
+    let rows: Vec<(i64, &AuditRow)> = seqs.into_iter().zip(&batch.rows).collect();
+    let (matches, pseudonyms) = lookup_attachments(&rows);
     let head =
         [(i64_of(batch.head.size)?, &batch.head.frontier, &batch.head.checkpoint, i64_of(batch.head.nodes_size)?)];
     let at = batch.rows.first().map(|r| r.at).unwrap_or_default();
@@ -334,28 +369,7 @@ async fn write_batch(tx: &mut Transaction<'static, Any>, engine: Engine, batch: 
                     .bind(r.leaf_hash.clone())
             },
         ),
-        Insert::new(
-            "lookup_matches (match_id, lookup_id, seq, asker_user_id, asker_org_id, holding_id, holder_org_id, tier, \
-             purpose, at, basis, shielded)",
-            "",
-            12,
-            &matches,
-            |query, (seq, r, match_id, holding_id, holder_org_id, tier, basis, shielded)| {
-                query
-                    .bind(match_id.to_string())
-                    .bind(r.lookup_id.clone().unwrap_or_default())
-                    .bind(*seq)
-                    .bind(r.actor_user_id.unwrap_or_default())
-                    .bind(r.actor_org_id.unwrap_or_default())
-                    .bind(*holding_id)
-                    .bind(*holder_org_id)
-                    .bind(*tier)
-                    .bind(r.purpose.clone().unwrap_or_default())
-                    .bind(r.at)
-                    .bind(*basis)
-                    .bind(i64::from(*shielded))
-            },
-        ),
+        insert_lookup_matches(&matches),
         // One row an event, at the end of its B-tree; the writer indexes them by pseudonym later.
         Insert::new("lookup_pseudonyms_pending (seq, pseudonyms)", "", 2, &pseudonyms, |query, (seq, asked)| {
             query.bind(*seq).bind(asked.clone())

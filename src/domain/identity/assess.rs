@@ -197,6 +197,16 @@ enum Dob {
 }
 
 impl Dob {
+    /// How a date that agreed did so, when not exactly (shown beside the match).
+    fn qualifier(self) -> Option<&'static str> {
+        match self {
+            Dob::Swapped => Some("day and month swapped"),
+            Dob::Near => Some("date of birth one digit different"),
+            Dob::Partial => Some("date of birth differs in one part: day, month or year"),
+            Dob::Exact | Dob::Disagree => None,
+        }
+    }
+
     /// u: one date among the ~6,600 a child's age range spans (1/6600 ≈ 0.000152), or among the
     /// ~40 real dates one keystroke away, or the ~56 that share two of the date's three parts
     /// (same year and month ~30, same year and day ~11, same month and day ~15 over a child's
@@ -505,24 +515,12 @@ impl Weighed {
         }
         if let Some(d) = dob {
             demographic_bits += d.mu().bits();
-            match d {
-                Dob::Disagree => {
-                    differing.push("date of birth");
-                    contradiction = true;
-                }
-                Dob::Exact => agreed_fields.push("date of birth".into()),
-                Dob::Swapped => {
-                    agreed_fields.push("date of birth".into());
-                    qualifiers.push("day and month swapped");
-                }
-                Dob::Near => {
-                    agreed_fields.push("date of birth".into());
-                    qualifiers.push("date of birth one digit different");
-                }
-                Dob::Partial => {
-                    agreed_fields.push("date of birth".into());
-                    qualifiers.push("date of birth differs in one part: day, month or year");
-                }
+            if d == Dob::Disagree {
+                differing.push("date of birth");
+                contradiction = true;
+            } else {
+                agreed_fields.push("date of birth".into());
+                qualifiers.extend(d.qualifier());
             }
         }
         if both(FieldsPresent::POSTCODE) {
