@@ -21,7 +21,7 @@ pub mod users;
 
 use std::time::Duration;
 
-use sqlx::any::{AnyPoolOptions, AnyQueryResult};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyQueryResult};
 use sqlx::migrate::Migrator;
 use sqlx::{Any, AnyPool, Transaction};
 
@@ -152,6 +152,20 @@ pub struct Store {
     waiting_writers: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
+/// How long a statement runs before sqlx logs it, and at what level.
+pub const SLOW_STATEMENT: Duration = Duration::from_secs(1);
+
+/// A database URL's options, with sqlx's slow-statement log turned down to DEBUG: a sync's
+/// batch insert is slow by design, and sqlx logs the whole statement (tens of thousands of
+/// placeholders, a 110 KB line; no values) at WARN for every one. The service times and reports
+/// its own slow work (lookups, syncs).
+fn connect_options(url: &str) -> StoreResult<AnyConnectOptions> {
+    use std::str::FromStr;
+
+    use sqlx::ConnectOptions;
+    Ok(AnyConnectOptions::from_str(url)?.log_slow_statements(log::LevelFilter::Debug, SLOW_STATEMENT))
+}
+
 impl Store {
     /// Opens the database; does not migrate (see `migrate`).
     pub async fn connect(url: &str) -> StoreResult<Store> {
@@ -161,10 +175,12 @@ impl Store {
             Engine::Sqlite => {
                 let files = sqlite::Files::of_url(url)?;
                 // The audit file first, so it is created (in WAL mode) before a reader attaches it.
-                let audit_writer = sqlite::pool_options(1, sqlite::Pool::AuditWriter).connect(&files.audit_url).await?;
-                let writer = sqlite::pool_options(1, sqlite::Pool::Writer).connect(&files.url).await?;
-                let reader =
-                    sqlite::pool_options(4, sqlite::Pool::Readers(files.audit.clone())).connect(&files.url).await?;
+                let audit_writer =
+                    sqlite::pool_options(1, sqlite::Pool::AuditWriter).connect_with(connect_options(&files.audit_url)?).await?;
+                let writer = sqlite::pool_options(1, sqlite::Pool::Writer).connect_with(connect_options(&files.url)?).await?;
+                let reader = sqlite::pool_options(4, sqlite::Pool::Readers(files.audit.clone()))
+                    .connect_with(connect_options(&files.url)?)
+                    .await?;
                 Store { engine, reader, writer, audit_writer, files: Some(files), waiting_writers: Default::default() }
             }
             Engine::Postgres => {
@@ -172,7 +188,7 @@ impl Store {
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(5))
                     .after_release(|conn, _| Box::pin(settled(conn)))
-                    .connect(url)
+                    .connect_with(connect_options(url)?)
                     .await?;
                 Store {
                     engine,

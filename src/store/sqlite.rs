@@ -85,6 +85,10 @@ pub enum Pool {
 
 /// Connections with the settings below.
 pub fn pool_options(max_connections: u32, pool: Pool) -> AnyPoolOptions {
+    // A sync holds the main file's one writer for up to 10 s a transaction by design (service::
+    // sync), so waiting seconds for it is normal there: sqlx's "slow acquire" warning is kept
+    // for the audit writer and the readers, where it means something is wrong.
+    let slow_acquire = if matches!(pool, Pool::Writer) { log::LevelFilter::Debug } else { log::LevelFilter::Warn };
     // WAL checkpoints: every 400 MB for the main file (a sync rewrites the same pages batch after
     // batch), SQLite's 4 MB for the audit file (every lookup waits for its commit, and a large
     // checkpoint inside that commit stalls them). The measurements: docs/performance.md,
@@ -96,6 +100,7 @@ pub fn pool_options(max_connections: u32, pool: Pool) -> AnyPoolOptions {
     };
     AnyPoolOptions::new()
         .max_connections(max_connections)
+        .acquire_slow_level(slow_acquire)
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(10))
         // A connection to a local file cannot go stale, and the test is a round trip to the
