@@ -1005,7 +1005,7 @@ struct GroupResults {
     signals: HashMap<Group, Tally>,
     kinds_seen: HashMap<(Group, Kind), u32>,
     /// Per difference (unweighted): queries with it, found at probable by lookup, by signalling.
-    by_kind: HashMap<Kind, [u32; 3]>,
+    by_kind: HashMap<Kind, [u32; 5]>,
     false_examples: Vec<String>,
 }
 
@@ -1045,10 +1045,12 @@ fn ask_groups(world: &World, queries: usize, rng: &mut StdRng, export: &mut Expo
                     outcome.false_matches.iter().filter(|(_, a)| a.tier >= Tier::Probable).count() as u32;
                 t.false_any += outcome.false_matches.len() as u32;
                 for k in &kinds {
-                    out.by_kind.entry(*k).or_default()[slot + 1] += u32::from(found);
+                    let counts = out.by_kind.entry(*k).or_default();
+                    counts[slot + 1] += u32::from(found);
+                    counts[slot + 3] += u32::from(outcome.best_true.is_some());
                 }
                 for (h, a) in outcome.false_matches.iter().filter(|(_, a)| a.tier >= Tier::Probable) {
-                    if out.false_examples.len() < 12 {
+                    if out.false_examples.len() < 60 {
                         let held_as = world.holdings[*h].as_ref().map(|r| (&r.given, &r.family, &r.dob));
                         out.false_examples.push(format!(
                             "{use_:?} {} [{}] asked {:?} {:?} {:?} ({kinds:?}); wrong child held as {held_as:?}",
@@ -1147,7 +1149,7 @@ struct Report<'a> {
     twin_signals: TwinTally,
     twin_examples: &'a [String],
     kinds_seen: &'a HashMap<(Group, Kind), u32>,
-    by_kind: &'a HashMap<Kind, [u32; 3]>,
+    by_kind: &'a HashMap<Kind, [u32; 5]>,
     false_examples: &'a [String],
     /// Population and index built, queries asked, total (seconds).
     timings: [f64; 3],
@@ -1306,13 +1308,13 @@ fn print_differences(r: &Report) {
         println!("| {kind:?} | {} |", cells.join(" / "));
     }
     println!(
-        "\n| difference (all groups, unweighted) | queries with it | lookup: found at probable+ | signalling: found at probable+ |"
+        "\n| difference (all groups, unweighted) | queries with it | lookup: found at probable+ | signalling: found at probable+ | lookup: any tier | signalling: any tier |"
     );
-    println!("| --- | ---: | ---: | ---: |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
     for kind in Kind::ALL {
-        let [n, l, s] = r.by_kind.get(&kind).copied().unwrap_or_default();
+        let [n, l, s, l_any, s_any] = r.by_kind.get(&kind).copied().unwrap_or_default();
         let pct = |x: u32| 100.0 * f64::from(x) / f64::from(n.max(1));
-        println!("| {kind:?} | {n} | {:.1} % | {:.1} % |", pct(l), pct(s));
+        println!("| {kind:?} | {n} | {:.1} % | {:.1} % | {:.1} % | {:.1} % |", pct(l), pct(s), pct(l_any), pct(s_any));
     }
     for e in r.false_examples {
         eprintln!("FALSE AT PROBABLE: {e}");

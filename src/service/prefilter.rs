@@ -206,6 +206,8 @@ fn is_typo_variant(v: Variant) -> bool {
             | Variant::SimilarGivenName
             | Variant::FamilyNameTypo
             | Variant::SimilarFamilyName
+            | Variant::NamesSwappedTypo
+            | Variant::GivenNameTypoAltFamily
     )
 }
 

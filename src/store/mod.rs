@@ -175,9 +175,11 @@ impl Store {
             Engine::Sqlite => {
                 let files = sqlite::Files::of_url(url)?;
                 // The audit file first, so it is created (in WAL mode) before a reader attaches it.
-                let audit_writer =
-                    sqlite::pool_options(1, sqlite::Pool::AuditWriter).connect_with(connect_options(&files.audit_url)?).await?;
-                let writer = sqlite::pool_options(1, sqlite::Pool::Writer).connect_with(connect_options(&files.url)?).await?;
+                let audit_writer = sqlite::pool_options(1, sqlite::Pool::AuditWriter)
+                    .connect_with(connect_options(&files.audit_url)?)
+                    .await?;
+                let writer =
+                    sqlite::pool_options(1, sqlite::Pool::Writer).connect_with(connect_options(&files.url)?).await?;
                 let reader = sqlite::pool_options(4, sqlite::Pool::Readers(files.audit.clone()))
                     .connect_with(connect_options(&files.url)?)
                     .await?;

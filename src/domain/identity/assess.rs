@@ -100,6 +100,9 @@ enum Given {
     Initial,
     MiddleOnly,
     OtherOneWay,
+    /// One record's first name is one part of the other's two-part first name (Jun, Jun-Jie):
+    /// the same child written short, or a twin given a name that shares a part.
+    PartOnly,
     Similar,
     Phonetic,
     OtherName,
@@ -121,6 +124,7 @@ impl Given {
             Given::Similar => (0.004, 0.004),
             Given::MiddleOnly => (0.003, 0.003),
             Given::OtherOneWay => (0.003, 0.003),
+            Given::PartOnly => (0.003, 0.003),
             Given::Initial => (0.01, 0.08),
             Given::Disagree => (0.006, 0.9),
         };
@@ -141,6 +145,7 @@ impl Given {
             Given::Phonetic => "first name (sounds alike)",
             Given::Similar => "first name (similar, one letter different)",
             Given::MiddleOnly => "a middle name",
+            Given::PartOnly => "first name (one part of a two-part first name)",
             Given::Initial => "first initial",
             Given::Disagree => "first name",
         }
@@ -305,6 +310,19 @@ fn read(kind: KeyKind, variant: Variant) -> Reading {
             let level = if kind == KeyKind::OtherGivenNameDob { Given::MiddleOnly } else { Given::OtherName };
             cap_given(&mut r, level);
         }
+        // Two small errors: the kind says which name is one edit away.
+        Variant::NamesSwappedTypo => match kind {
+            KeyKind::FamilyDeletionDob | KeyKind::KnownFamilyDeletionDob => cap_family(&mut r, Family::Typo),
+            _ => cap_given(&mut r, Given::Typo),
+        },
+        Variant::GivenNameTypoAltFamily => {
+            cap_given(&mut r, Given::Typo);
+            cap_family(&mut r, Family::Alt);
+        }
+        Variant::GivenNamePart => {
+            let level = if kind == KeyKind::OtherGivenNameDob { Given::MiddleOnly } else { Given::PartOnly };
+            cap_given(&mut r, level);
+        }
     }
     r
 }
@@ -359,6 +377,9 @@ fn both(evidence: &Evidence, field: u16) -> bool {
 struct Agreed {
     names: Best,
     names_swapped: bool,
+    /// The names agree only through two small errors at once (a typo with a swap, a barrel or a
+    /// former name): worth a call, never more than `possible`.
+    two_errors: bool,
     dob: Option<Dob>,
     nhs: bool,
     upn: bool,
@@ -374,6 +395,8 @@ impl Agreed {
     fn read(evidence: &Evidence) -> Agreed {
         let mut straight = Best::default();
         let mut swapped = Best::default();
+        // The same without the two-error variants, to tell whether the names needed them.
+        let (mut straight_one_error, mut swapped_one_error) = (Best::default(), Best::default());
         let mut dob: Option<Dob> = None;
         let (mut nhs, mut upn, mut temporary_upn, mut district) = (false, false, false, false);
         let mut strong_holders = 0u32;
@@ -385,10 +408,15 @@ impl Agreed {
             let r = read(a.kind, a.variant);
             asker_first_is_holder_other |= a.kind == KeyKind::OtherGivenNameDob && a.variant != Variant::OtherGivenName;
             asker_other_is_holder_first |= a.kind == KeyKind::NameDob && a.variant == Variant::OtherGivenName;
-            if a.variant == Variant::NamesSwapped {
+            if a.variant.names_swapped() {
                 swapped.take(&r);
             } else {
                 straight.take(&r);
+            }
+            match (a.variant.two_errors(), a.variant.names_swapped()) {
+                (true, _) => {}
+                (false, true) => swapped_one_error.take(&r),
+                (false, false) => straight_one_error.take(&r),
             }
             dob = dob.max(r.dob);
             nhs |= r.nhs;
@@ -404,6 +432,7 @@ impl Agreed {
         }
         let names_swapped = swapped.names_bits() > straight.names_bits();
         let mut names = if names_swapped { swapped } else { straight };
+        let two_errors = names.names_bits() > straight_one_error.names_bits().max(swapped_one_error.names_bits());
         // When both records list other given names, one child recorded under their middle name
         // shows agreement both ways round; one way only is the pattern of a twin whose middle name
         // is the co-twin's first name.
@@ -413,9 +442,18 @@ impl Agreed {
         {
             names.given = Some(Given::OtherOneWay);
         }
+        // The asker's first name among the holder's other names, when the holder lists none:
+        // it can only be a part of the holder's two-part first name (asked "Jun", held "Jun-Jie").
+        if names.given == Some(Given::OtherName)
+            && !asker_other_is_holder_first
+            && !evidence.holder_fields.has(FieldsPresent::OTHER_GIVEN_NAMES)
+        {
+            names.given = Some(Given::PartOnly);
+        }
         Agreed {
             names,
             names_swapped,
+            two_errors,
             dob,
             nhs,
             upn,
@@ -561,7 +599,7 @@ impl Weighed {
             family,
             dob,
         } = self;
-        let Agreed { strong_holders, fewest_demographic_holders, .. } = *agreed;
+        let Agreed { strong_holders, fewest_demographic_holders, two_errors, .. } = *agreed;
         // Twins share family name, date of birth and address: without a first-name agreement
         // that tells them apart, the candidate is most likely the twin.
         let twin_block = matches!(family, Some(f) if f != Family::Disagree)
@@ -599,7 +637,7 @@ impl Weighed {
             Some(by_score(score).unwrap_or(Tier::Possible).min(Tier::Probable))
         } else if contradiction {
             None
-        } else if twin_block {
+        } else if twin_block || two_errors {
             by_score(score).map(|t| t.min(Tier::Possible))
         } else {
             by_score(score)

@@ -185,6 +185,12 @@ pub enum Variant {
     Exact,
     /// Given and family name exchanged.
     NamesSwapped,
+    /// Given and family name exchanged, and one of them one edit away (a typo, never two known
+    /// names): two small errors at once.
+    NamesSwappedTypo,
+    /// The asker's given name one edit away, with one barrel or a former name of its family
+    /// name ("Rbuy Demo-Fletcher" for Ruby Demo): two small errors at once.
+    GivenNameTypoAltFamily,
     /// Day and month of the date of birth exchanged (both 12 or under).
     DayMonthSwapped,
     /// One digit of the date of birth changed, or two adjacent digits exchanged.
@@ -206,8 +212,23 @@ pub enum Variant {
     FormerFamilyName,
     /// One of the asker's other (middle) given names in place of the first.
     OtherGivenName,
+    /// One part of the asker's two-part first name (JUN of "Jun-Jie") in place of the whole:
+    /// weaker than a listed middle name, since twins are given names that share a part.
+    GivenNamePart,
     /// A newborn's date of birth within the weeks around a pre-birth record's expected date.
     NearExpectedDate,
+}
+
+impl Variant {
+    /// Whether the asker's given and family names were asked the other way round.
+    pub fn names_swapped(self) -> bool {
+        matches!(self, Variant::NamesSwapped | Variant::NamesSwappedTypo)
+    }
+
+    /// Whether the variant composes two small errors (docs/matching.md, "Two small errors").
+    pub fn two_errors(self) -> bool {
+        matches!(self, Variant::NamesSwappedTypo | Variant::GivenNameTypoAltFamily)
+    }
 }
 
 /// The canonical, domain-separated bytes that one key hashes. Never printed.
@@ -380,6 +401,8 @@ struct Forms {
     district: Option<String>,
     /// Other given names, and the parts of a multi-part given name, other than `given` itself.
     others: Vec<String>,
+    /// Those of `others` that are only a part of the given name, never a listed other name.
+    parts_only: Vec<String>,
     /// Barrels of a double-barrelled family name, then former family names.
     barrels: Vec<String>,
     formers: Vec<String>,
@@ -389,9 +412,12 @@ impl Forms {
     fn of(subject: &Subject) -> Self {
         let given = subject.given_name().map(|n| n.whole().to_owned());
         let family = subject.family_name().map(|n| n.whole().to_owned());
-        let mut others: Vec<String> =
+        let parts: Vec<String> =
             subject.given_name().filter(|n| n.parts().len() > 1).map(|n| n.parts().to_vec()).unwrap_or_default();
-        others.extend(subject.other_given_names().iter().map(|n| n.whole().to_owned()));
+        let listed: Vec<String> = subject.other_given_names().iter().map(|n| n.whole().to_owned()).collect();
+        let parts_only = parts.iter().filter(|p| !listed.contains(p)).cloned().collect();
+        let mut others = parts;
+        others.extend(listed);
         // Sorted so the order names were typed in never changes which keys are kept.
         others.retain(|o| o.len() >= 2 && Some(o) != given.as_ref());
         others.sort();
@@ -421,9 +447,16 @@ impl Forms {
             date: subject.date_of_birth().copied(),
             district: subject.postcode().map(|p| p.outward().to_owned()),
             others,
+            parts_only,
             barrels,
             formers,
         }
+    }
+
+    /// The variant a lookup asks one of `others` under: a part of the first name is weaker
+    /// evidence than a listed other name (docs/matching.md, "Given names in parts").
+    fn other_variant(&self, other: &str) -> Variant {
+        if self.parts_only.iter().any(|p| p == other) { Variant::GivenNamePart } else { Variant::OtherGivenName }
     }
 }
 
@@ -497,6 +530,51 @@ fn asked_deletion_keys(set: &mut KeySet, g: &str, f: &str, d: &[u8]) {
             }
         }
     }
+}
+
+/// The most keys a lookup asks (key family 1's variants aside): the composed variants below
+/// are added only while they fit, so a long double-barrelled name asks fewer of them.
+pub const MAX_LOOKUP_KEYS: usize = 100;
+
+/// The deletion keys of a composed variant (a typo with a swap, a barrel or a former name): the
+/// given name's neighbourhood with `f`, and, when `family_too`, the family name's with `g`. Only
+/// what reads as a typo is asked: two different known names with another difference beside
+/// them is too weak to show. Each name's neighbourhood is asked whole or not at all, and only
+/// while the lookup stays within `MAX_LOOKUP_KEYS`.
+fn asked_typo_keys(set: &mut KeySet, v: Variant, g: &str, f: &str, d: &[u8], family_too: bool) {
+    if g.len() <= MAX_TYPO_NAME_LEN {
+        let kinds = (KeyKind::GivenDeletionDob, KeyKind::KnownGivenDeletionDob);
+        let asked = typo_strings(g, kinds, is_known_given_name(g), &KNOWN_GIVEN_DELETIONS);
+        if set.keys.len() + asked.len() <= MAX_LOOKUP_KEYS {
+            asked.iter().for_each(|(kind, s)| given_deletion_key(set, *kind, v, s, f, d));
+        }
+    }
+    if family_too && f.len() <= MAX_TYPO_NAME_LEN {
+        let kinds = (KeyKind::FamilyDeletionDob, KeyKind::KnownFamilyDeletionDob);
+        let asked = typo_strings(f, kinds, is_short_real_surname(f), &KNOWN_FAMILY_DELETIONS);
+        if set.keys.len() + asked.len() <= MAX_LOOKUP_KEYS {
+            asked.iter().for_each(|(kind, s)| family_deletion_key(set, *kind, v, s, g, d));
+        }
+    }
+}
+
+/// A name's deletion strings, each with the kind to ask it under: the plain kind always, the
+/// known kind too where a known name could have stored the string, unless `known` (the asker's
+/// own name is a known name, so the agreement would be two different known names).
+fn typo_strings(
+    name: &str,
+    (plain, known_kind): (KeyKind, KeyKind),
+    known: bool,
+    known_deletions: &HashSet<String>,
+) -> Vec<(KeyKind, String)> {
+    let mut asked = Vec::new();
+    for s in deletion_neighbourhood(name) {
+        if !known && known_deletions.contains(&s) {
+            asked.push((known_kind, s.clone()));
+        }
+        asked.push((plain, s));
+    }
+    asked
 }
 
 fn given_deletion_key(set: &mut KeySet, kind: KeyKind, v: Variant, s: &str, f: &str, d: &[u8]) {
@@ -621,8 +699,9 @@ pub fn lookup_keys_with(subject: &Subject, options: LookupOptions) -> Vec<MatchK
         // Middle names: the asker's first name may be the holder's middle name and vice versa.
         set.name_dob(KeyKind::OtherGivenNameDob, Variant::Exact, g, f, d);
         for o in others {
-            set.name_dob(KeyKind::NameDob, Variant::OtherGivenName, o, f, d);
-            set.name_dob(KeyKind::OtherGivenNameDob, Variant::OtherGivenName, o, f, d);
+            let variant = forms.other_variant(o);
+            set.name_dob(KeyKind::NameDob, variant, o, f, d);
+            set.name_dob(KeyKind::OtherGivenNameDob, variant, o, f, d);
         }
         // One barrel or a former name on the asker's side, the whole name on the holder's, and
         // the asker's whole name against a holder's barrel or former name.
@@ -687,6 +766,17 @@ pub fn lookup_keys_with(subject: &Subject, options: LookupOptions) -> Vec<MatchK
     if let (true, Some(d), false) = (options.date_typos, dob, given.is_some() && family.is_some()) {
         for typo in date_typo_variants(d) {
             strong_with_date(subject, &mut set, Variant::DateTypo, &typo);
+        }
+    }
+    // Two small errors at once: a typo with the names swapped, or with one barrel or a former
+    // family name on the asker's side (docs/matching.md, "Two small errors at once"). Last, so
+    // that they take only the room the keys above leave within `MAX_LOOKUP_KEYS`.
+    if let (true, Some(g), Some(f), Some(d)) = (options.name_typos, given, family, dob) {
+        if g != f {
+            asked_typo_keys(&mut set, Variant::NamesSwappedTypo, f, g, d, true);
+        }
+        for alt in barrels.iter().chain(formers.iter()) {
+            asked_typo_keys(&mut set, Variant::GivenNameTypoAltFamily, g, alt, d, false);
         }
     }
     if options.family_one_typos {
@@ -770,8 +860,8 @@ fn canonical_keys(subject: &Subject, forms: &Forms, set: &mut KeySet, holding: b
         for c in canonical_set(g) {
             set.name_dob(KeyKind::CanonicalNameDob, Variant::Exact, c, f, d);
         }
-        let other_variant = if holding { Variant::Exact } else { Variant::OtherGivenName };
         for o in others {
+            let other_variant = if holding { Variant::Exact } else { forms.other_variant(o) };
             set.name_dob(KeyKind::OtherGivenNameDob, other_variant, o, f, d);
         }
         for b in barrels {
