@@ -83,12 +83,19 @@ pub enum Pool {
     Readers(PathBuf),
 }
 
+/// How long a write waits for the main file's one writer before it fails.
+pub const WRITER_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Connections with the settings below.
 pub fn pool_options(max_connections: u32, pool: Pool) -> AnyPoolOptions {
     // A sync holds the main file's one writer for up to 10 s a transaction by design (service::
     // sync), so waiting seconds for it is normal there: sqlx's "slow acquire" warning is kept
     // for the audit writer and the readers, where it means something is wrong.
     let slow_acquire = if matches!(pool, Pool::Writer) { log::LevelFilter::Debug } else { log::LevelFilter::Warn };
+    // And so a wait for it may last a sync transaction's commit (its keys inserted at the end:
+    // 7-12 s at a million holdings), not only the 10 s others get: a write that gave up after 10 s
+    // failed the fourth of four 250,000-holding imports (docs/performance.md).
+    let acquire_timeout = if matches!(pool, Pool::Writer) { WRITER_ACQUIRE_TIMEOUT } else { Duration::from_secs(10) };
     // WAL checkpoints: every 400 MB for the main file (a sync rewrites the same pages batch after
     // batch), SQLite's 4 MB for the audit file (every lookup waits for its commit, and a large
     // checkpoint inside that commit stalls them). The measurements: docs/performance.md,
@@ -102,7 +109,7 @@ pub fn pool_options(max_connections: u32, pool: Pool) -> AnyPoolOptions {
         .max_connections(max_connections)
         .acquire_slow_level(slow_acquire)
         .min_connections(1)
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(acquire_timeout)
         // A connection to a local file cannot go stale, and the test is a round trip to the
         // connection's thread on every query (sqlx also pings once more on every release):
         // without it a lookup makes 15-17 thread switches instead of 23.
