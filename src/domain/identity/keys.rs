@@ -490,19 +490,95 @@ fn is_short_real_surname(family: &str) -> bool {
     family.len() <= MAX_SHORT_FAMILY_NAME_LEN && is_known_short_family_name(family)
 }
 
-/// A holding's deletion keys: each name's neighbourhood with the other name and the date, in
-/// the "known" kind when the holder's name is a known name (one bit, never the name).
-fn stored_deletion_keys(set: &mut KeySet, g: &str, f: &str, d: &[u8]) {
-    if g.len() <= MAX_TYPO_NAME_LEN {
-        let kind = if is_known_given_name(g) { KeyKind::KnownGivenDeletionDob } else { KeyKind::GivenDeletionDob };
-        for s in deletion_neighbourhood(g) {
-            given_deletion_key(set, kind, Variant::Exact, &s, f, d);
+/// Which name a deletion neighbourhood is of. Each name has a plain and a "known" kind (the
+/// holder's name is a known name: one bit, never the name), reads as a typo or, when both names
+/// are known names, as "similar", and is keyed with the other name and the date.
+#[derive(Clone, Copy)]
+enum NameSide {
+    Given,
+    Family,
+}
+
+impl NameSide {
+    /// Whether `name` is a name in its own right, so one edit from it may be another child.
+    fn is_known(self, name: &str) -> bool {
+        match self {
+            NameSide::Given => is_known_given_name(name),
+            NameSide::Family => is_short_real_surname(name),
         }
     }
-    if f.len() <= MAX_TYPO_NAME_LEN {
-        let kind = if is_short_real_surname(f) { KeyKind::KnownFamilyDeletionDob } else { KeyKind::FamilyDeletionDob };
-        for s in deletion_neighbourhood(f) {
-            family_deletion_key(set, kind, Variant::Exact, &s, g, d);
+
+    /// The deletion kind of a name that is a known name (`known`) or not.
+    fn kind(self, known: bool) -> KeyKind {
+        match (self, known) {
+            (NameSide::Given, false) => KeyKind::GivenDeletionDob,
+            (NameSide::Given, true) => KeyKind::KnownGivenDeletionDob,
+            (NameSide::Family, false) => KeyKind::FamilyDeletionDob,
+            (NameSide::Family, true) => KeyKind::KnownFamilyDeletionDob,
+        }
+    }
+
+    /// Every string a known name on this side could have stored.
+    fn known_deletions(self) -> &'static HashSet<String> {
+        match self {
+            NameSide::Given => &KNOWN_GIVEN_DELETIONS,
+            NameSide::Family => &KNOWN_FAMILY_DELETIONS,
+        }
+    }
+
+    fn typo(self) -> Variant {
+        match self {
+            NameSide::Given => Variant::GivenNameTypo,
+            NameSide::Family => Variant::FamilyNameTypo,
+        }
+    }
+
+    fn similar(self) -> Variant {
+        match self {
+            NameSide::Given => Variant::SimilarGivenName,
+            NameSide::Family => Variant::SimilarFamilyName,
+        }
+    }
+
+    /// A key of one string `s` of this side's neighbourhood, with the `other` name and the date.
+    fn add_key(self, set: &mut KeySet, kind: KeyKind, v: Variant, s: &str, other: &str, d: &[u8]) {
+        let fields = match self {
+            NameSide::Given => [(tag::GIVEN_DELETION, s.as_bytes()), (tag::FAMILY, other.as_bytes())],
+            NameSide::Family => [(tag::GIVEN, other.as_bytes()), (tag::FAMILY_DELETION, s.as_bytes())],
+        };
+        set.add(kind, v, &[fields[0], fields[1], (tag::DOB, d)]);
+    }
+}
+
+/// One probe of a deletion neighbourhood: the kind asked, the variant a hit reads as, the string.
+type DeletionProbe = (KeyKind, Variant, String);
+
+/// What a lookup asks of `name`'s deletion neighbourhood on `side`: every string under the
+/// plain kind as `plain`, and under the known kind as `known` where a known name could have
+/// stored it (`None`: the known kind is not asked). Nothing for a name too long to have them.
+fn deletion_probes(side: NameSide, name: &str, plain: Variant, known: Option<Variant>) -> Vec<DeletionProbe> {
+    if name.len() > MAX_TYPO_NAME_LEN {
+        return Vec::new();
+    }
+    let mut probes = Vec::new();
+    for s in deletion_neighbourhood(name) {
+        if let Some(known) = known.filter(|_| side.known_deletions().contains(&s)) {
+            probes.push((side.kind(true), known, s.clone()));
+        }
+        probes.push((side.kind(false), plain, s));
+    }
+    probes
+}
+
+/// A holding's deletion keys: each name's neighbourhood with the other name and the date, in
+/// the "known" kind when the holder's name is a known name.
+fn stored_deletion_keys(set: &mut KeySet, g: &str, f: &str, d: &[u8]) {
+    for (side, name, other) in [(NameSide::Given, g, f), (NameSide::Family, f, g)] {
+        if name.len() <= MAX_TYPO_NAME_LEN {
+            let kind = side.kind(side.is_known(name));
+            for s in deletion_neighbourhood(name) {
+                side.add_key(set, kind, Variant::Exact, &s, other, d);
+            }
         }
     }
 }
@@ -512,22 +588,10 @@ fn stored_deletion_keys(set: &mut KeySet, g: &str, f: &str, d: &[u8]) {
 /// so a deletion agreement reads as a typo, or as "similar" when both names are known names
 /// (Jack/Jake: maybe a twin), as the one-edit variants of key family 1 were tagged.
 fn asked_deletion_keys(set: &mut KeySet, g: &str, f: &str, d: &[u8]) {
-    if g.len() <= MAX_TYPO_NAME_LEN {
-        let similar = if is_known_given_name(g) { Variant::SimilarGivenName } else { Variant::GivenNameTypo };
-        for s in deletion_neighbourhood(g) {
-            given_deletion_key(set, KeyKind::GivenDeletionDob, Variant::GivenNameTypo, &s, f, d);
-            if KNOWN_GIVEN_DELETIONS.contains(&s) {
-                given_deletion_key(set, KeyKind::KnownGivenDeletionDob, similar, &s, f, d);
-            }
-        }
-    }
-    if f.len() <= MAX_TYPO_NAME_LEN {
-        let similar = if is_short_real_surname(f) { Variant::SimilarFamilyName } else { Variant::FamilyNameTypo };
-        for s in deletion_neighbourhood(f) {
-            family_deletion_key(set, KeyKind::FamilyDeletionDob, Variant::FamilyNameTypo, &s, g, d);
-            if KNOWN_FAMILY_DELETIONS.contains(&s) {
-                family_deletion_key(set, KeyKind::KnownFamilyDeletionDob, similar, &s, g, d);
-            }
+    for (side, name, other) in [(NameSide::Given, g, f), (NameSide::Family, f, g)] {
+        let known = if side.is_known(name) { side.similar() } else { side.typo() };
+        for (kind, v, s) in deletion_probes(side, name, side.typo(), Some(known)) {
+            side.add_key(set, kind, v, &s, other, d);
         }
     }
 }
@@ -542,47 +606,15 @@ pub const MAX_LOOKUP_KEYS: usize = 100;
 /// them is too weak to show. Each name's neighbourhood is asked whole or not at all, and only
 /// while the lookup stays within `MAX_LOOKUP_KEYS`.
 fn asked_typo_keys(set: &mut KeySet, v: Variant, g: &str, f: &str, d: &[u8], family_too: bool) {
-    if g.len() <= MAX_TYPO_NAME_LEN {
-        let kinds = (KeyKind::GivenDeletionDob, KeyKind::KnownGivenDeletionDob);
-        let asked = typo_strings(g, kinds, is_known_given_name(g), &KNOWN_GIVEN_DELETIONS);
-        if set.keys.len() + asked.len() <= MAX_LOOKUP_KEYS {
-            asked.iter().for_each(|(kind, s)| given_deletion_key(set, *kind, v, s, f, d));
+    let sides: &[(NameSide, &str, &str)] =
+        if family_too { &[(NameSide::Given, g, f), (NameSide::Family, f, g)] } else { &[(NameSide::Given, g, f)] };
+    for &(side, name, other) in sides {
+        let known = (!side.is_known(name)).then_some(v);
+        let probes = deletion_probes(side, name, v, known);
+        if set.keys.len() + probes.len() <= MAX_LOOKUP_KEYS {
+            probes.iter().for_each(|(kind, v, s)| side.add_key(set, *kind, *v, s, other, d));
         }
     }
-    if family_too && f.len() <= MAX_TYPO_NAME_LEN {
-        let kinds = (KeyKind::FamilyDeletionDob, KeyKind::KnownFamilyDeletionDob);
-        let asked = typo_strings(f, kinds, is_short_real_surname(f), &KNOWN_FAMILY_DELETIONS);
-        if set.keys.len() + asked.len() <= MAX_LOOKUP_KEYS {
-            asked.iter().for_each(|(kind, s)| family_deletion_key(set, *kind, v, s, g, d));
-        }
-    }
-}
-
-/// A name's deletion strings, each with the kind to ask it under: the plain kind always, the
-/// known kind too where a known name could have stored the string, unless `known` (the asker's
-/// own name is a known name, so the agreement would be two different known names).
-fn typo_strings(
-    name: &str,
-    (plain, known_kind): (KeyKind, KeyKind),
-    known: bool,
-    known_deletions: &HashSet<String>,
-) -> Vec<(KeyKind, String)> {
-    let mut asked = Vec::new();
-    for s in deletion_neighbourhood(name) {
-        if !known && known_deletions.contains(&s) {
-            asked.push((known_kind, s.clone()));
-        }
-        asked.push((plain, s));
-    }
-    asked
-}
-
-fn given_deletion_key(set: &mut KeySet, kind: KeyKind, v: Variant, s: &str, f: &str, d: &[u8]) {
-    set.add(kind, v, &[(tag::GIVEN_DELETION, s.as_bytes()), (tag::FAMILY, f.as_bytes()), (tag::DOB, d)]);
-}
-
-fn family_deletion_key(set: &mut KeySet, kind: KeyKind, v: Variant, s: &str, g: &str, d: &[u8]) {
-    set.add(kind, v, &[(tag::GIVEN, g.as_bytes()), (tag::FAMILY_DELETION, s.as_bytes()), (tag::DOB, d)]);
 }
 
 /// Both names with two of the three parts of the date: year and month, year and day, month
