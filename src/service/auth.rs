@@ -15,6 +15,7 @@ use super::{Service, ServiceError, ServiceResult};
 use crate::audit::{EventType, NewEvent};
 use crate::domain::token::Token;
 use crate::domain::user::Actor;
+use crate::store::users::TokenActor;
 
 /// Counts something a client address does (an IPv6 client per /64, what one host is given);
 /// past the quota the address is answered 429 for a minute. Used for failed authentications
@@ -80,13 +81,23 @@ impl Service {
     /// Resolves a presented token to its actor, through the failed-sign-in limiter; failures are
     /// audited (never the token: it might be a live one mistyped).
     pub async fn authenticate(&self, ip: IpAddr, presented: Option<&str>, route: &str) -> ServiceResult<Actor> {
+        Ok(self.authenticate_token(ip, presented, route).await?.actor)
+    }
+
+    /// `authenticate`, with whether the actor's organisation accepts long-lived API tokens.
+    pub(crate) async fn authenticate_token(
+        &self,
+        ip: IpAddr,
+        presented: Option<&str>,
+        route: &str,
+    ) -> ServiceResult<TokenActor> {
         let Some(presented) = presented else { return Err(ServiceError::Unauthenticated) };
-        let actor = match Token::parse(presented) {
+        let found = match Token::parse(presented) {
             Ok(token) => self.find_actor(&token).await?,
             Err(_) => None,
         };
-        if let Some(actor) = actor {
-            return Ok(actor);
+        if let Some(found) = found {
+            return Ok(found);
         }
         Err(self.failed_authentication(ip, route).await)
     }
@@ -111,15 +122,15 @@ impl Service {
 
     /// The token's user. During a key rotation a token stored under the previous key is found
     /// under it and re-hashed under the current key, so users do not lose their tokens.
-    async fn find_actor(&self, token: &Token) -> ServiceResult<Option<Actor>> {
+    async fn find_actor(&self, token: &Token) -> ServiceResult<Option<TokenActor>> {
         let hash = self.tokens.hash(token);
-        if let Some(actor) = self.store.actor_for_token(&hash).await? {
-            return Ok(Some(actor));
+        if let Some(found) = self.store.actor_for_token(&hash).await? {
+            return Ok(Some(found));
         }
         let Some(previous) = &self.previous_tokens else { return Ok(None) };
         let old_hash = previous.hash(token);
-        let Some(actor) = self.store.actor_for_token(&old_hash).await? else { return Ok(None) };
+        let Some(found) = self.store.actor_for_token(&old_hash).await? else { return Ok(None) };
         self.store.rehash_token(&old_hash, &hash).await?;
-        Ok(Some(actor))
+        Ok(Some(found))
     }
 }

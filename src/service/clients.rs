@@ -17,6 +17,7 @@ use crate::domain::client::{
 use crate::domain::role::Role;
 use crate::domain::user::Actor;
 use crate::store::clients::NewClient;
+use crate::store::users::TokenActor;
 
 /// The grant type the token endpoint serves (RFC 6749 s4.4).
 pub const GRANT_TYPE: &str = "client_credentials";
@@ -256,8 +257,8 @@ impl Service {
             }
             return Err(self.failed_authentication(ip, route).await);
         }
-        let actor = self.authenticate(ip, presented, route).await?;
-        if !self.store.long_lived_tokens_allowed(actor.org_id).await? {
+        let TokenActor { actor, long_lived_tokens_allowed } = self.authenticate_token(ip, presented, route).await?;
+        if !long_lived_tokens_allowed {
             let event = NewEvent::new(EventType::AuthFailed)
                 .by(&actor)
                 .details(json!({"route": route, "reason": "long_lived_tokens_off"}));

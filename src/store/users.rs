@@ -33,6 +33,13 @@ pub(crate) fn actor_from_row(row: &AnyRow) -> StoreResult<Actor> {
     })
 }
 
+/// A long-lived token's user, and whether their organisation accepts such tokens on its API.
+#[derive(Debug, Clone)]
+pub struct TokenActor {
+    pub actor: Actor,
+    pub long_lived_tokens_allowed: bool,
+}
+
 fn user_from_row(row: &AnyRow) -> StoreResult<User> {
     Ok(User {
         id: row.try_get("id")?,
@@ -169,16 +176,23 @@ impl Store {
         Ok(())
     }
 
-    /// The actor for a token hash, if the token is live and its organisation active.
-    pub async fn actor_for_token(&self, token_hash: &[u8]) -> StoreResult<Option<Actor>> {
+    /// The actor for a token hash, if the token is live and its organisation active, with
+    /// whether that organisation accepts long-lived tokens on its API (read in the same query:
+    /// every API request asks both).
+    pub async fn actor_for_token(&self, token_hash: &[u8]) -> StoreResult<Option<TokenActor>> {
         let row = sqlx::query(
-            "SELECT u.id, u.name, u.role, u.reported_lost_at, o.id AS org_id, o.code, o.name AS org_name, o.kind \
-             FROM users u JOIN organisations o ON o.id = u.org_id \
+            "SELECT u.id, u.name, u.role, u.reported_lost_at, o.id AS org_id, o.code, o.name AS org_name, o.kind, \
+             o.long_lived_tokens FROM users u JOIN organisations o ON o.id = u.org_id \
              WHERE u.token_hash = $1 AND u.revoked_at IS NULL AND o.active = 1",
         )
         .bind(token_hash)
         .fetch_optional(self.reader())
         .await?;
-        row.as_ref().map(actor_from_row).transpose()
+        row.as_ref()
+            .map(|row| {
+                let allowed: i64 = row.try_get("long_lived_tokens")?;
+                Ok(TokenActor { actor: actor_from_row(row)?, long_lived_tokens_allowed: allowed != 0 })
+            })
+            .transpose()
     }
 }
