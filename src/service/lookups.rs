@@ -20,7 +20,7 @@ use crate::domain::organisation::Organisation;
 use crate::domain::policy::Disclosure;
 use crate::domain::user::Actor;
 use crate::domain::widen::Widen;
-use crate::store::holdings::{Hit, ReceivedLookup};
+use crate::store::holdings::{Hit, HitsAndHoldings, MatchedHolding, ReceivedLookup};
 
 const COVERAGE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -88,6 +88,14 @@ struct Disclosed {
     alerts: Vec<(i64, serde_json::Value)>,
 }
 
+/// What a lookup's search found: the candidates, their organisations, and each holding hit
+/// as an answer may show it (sorted by id).
+struct Searched {
+    found: Vec<Found>,
+    org_ids: Vec<i64>,
+    holdings: Vec<MatchedHolding>,
+}
+
 impl Service {
     /// A lookup in stages: limits, pseudonymise, search, disclose as policy allows, audit (fail
     /// closed: nothing leaves unless the event is durable), alert shielded holders, answer.
@@ -95,11 +103,11 @@ impl Service {
         self.check_lookup_limits(actor, input.subjects_asked()).await?;
         let mut lookup = input.into_lookup(&self.keys, self.clock.today())?;
         let asked = lookup.probes().count();
-        let (found, org_ids) = self.search(&mut lookup).await?;
+        let Searched { found, org_ids, holdings } = self.search(&mut lookup).await?;
         let now = self.clock.now_ms();
         let lookup_id = time_ordered_id("lk", now);
         let Disclosed { mut attachments, matches, shielded, alerts } =
-            self.disclose(actor, &lookup, &lookup_id, found, now).await?;
+            self.disclose(actor, &lookup, &lookup_id, found, &holdings, now);
 
         // Exact-form pseudonyms asked, kept beside the event so subject access can find this lookup.
         attachments.extend(
@@ -129,37 +137,35 @@ impl Service {
     }
 
     /// Screens the probes, finds their pseudonyms in the index and assesses the holdings hit:
-    /// the candidates, and the organisations they belong to.
-    async fn search(&self, lookup: &mut Lookup) -> ServiceResult<(Vec<Found>, Vec<i64>)> {
+    /// the candidates, the organisations they belong to, and what an answer may show of each
+    /// holding hit (read in the same search).
+    async fn search(&self, lookup: &mut Lookup) -> ServiceResult<Searched> {
         for subject in &mut lookup.subjects {
             subject.probes = self.prefilter.screen(std::mem::take(&mut subject.probes));
         }
         let mut pseudonyms: Vec<Vec<u8>> = lookup.probes().map(|p| p.pseudonym.as_bytes().to_vec()).collect();
         pseudonyms.sort_unstable();
         pseudonyms.dedup();
-        let hits = self.store.find_hits(&pseudonyms).await?;
+        let HitsAndHoldings { hits, holdings } = self.store.find_hits_and_holdings(&pseudonyms).await?;
         let found = find_matches(lookup, &hits);
         let mut org_ids: Vec<i64> = found.iter().map(|f| f.candidate.org_id).collect();
         org_ids.sort_unstable();
         org_ids.dedup();
-        Ok((found, org_ids))
+        Ok(Searched { found, org_ids, holdings })
     }
 
     /// Each candidate as the asker may see it: the policy's disclosure for their organisation
     /// and role, and a shielded holding reduced to a tier (its holder alerted instead), grouped
     /// by organisation, child matches first.
-    async fn disclose(
+    fn disclose(
         &self,
         actor: &Actor,
         lookup: &Lookup,
         lookup_id: &str,
         found: Vec<Found>,
+        holdings: &[MatchedHolding],
         now: Millis,
-    ) -> ServiceResult<Disclosed> {
-        let mut holding_ids: Vec<i64> = found.iter().map(|f| f.candidate.holding_id).collect();
-        holding_ids.sort_unstable();
-        holding_ids.dedup();
-        let holdings = self.store.matched_holdings(&holding_ids).await?;
+    ) -> Disclosed {
         let disclosure = self.settings.policy.for_asker(actor.org_kind, actor.role);
         let mut attachments = Vec::new();
         let mut groups: BTreeMap<(i64, Basis, Option<usize>), OrgMatches> = BTreeMap::new();
@@ -167,9 +173,10 @@ impl Service {
         let mut alerts = Vec::new();
         for f in found {
             let c = &f.candidate;
-            let Some(holding) = holdings.iter().find(|h| h.id == c.holding_id) else {
-                continue; // removed between the search and now
+            let Ok(at) = holdings.binary_search_by_key(&c.holding_id, |h| h.id) else {
+                continue; // removed between the search's two statements
             };
+            let holding = &holdings[at];
             let org = &holding.organisation;
             let match_id = time_ordered_id("lm", now);
             attachments.push(Attachment::LookupMatch {
@@ -227,7 +234,7 @@ impl Service {
         matches.sort_by_key(|g| {
             g.records.first().map(|r| (r.basis != Basis::Child, r.child, tier_rank(r.tier))).unwrap_or_default()
         });
-        Ok(Disclosed { attachments, matches, shielded, alerts })
+        Disclosed { attachments, matches, shielded, alerts }
     }
 
     /// A shielded holder hears at once: its outbox (webhook) and its IG officer's audit view.

@@ -27,8 +27,20 @@ const HIT_SIZES: [usize; 4] = [16, 64, 256, 512];
 /// SQLite gets anonymous `?` parameters: sqlx resolves each named `$N` parameter through
 /// `sqlite3_bind_parameter_name`, a linear scan, which made 512-parameter binds quadratic.
 fn find_hits_sql(engine: super::Engine, size: usize) -> &'static str {
+    cached_sql(engine, size, false)
+}
+
+/// On SQLite, the candidate search followed by the holdings it hits with their organisations
+/// (what an answer may show), as one two-statement query binding the pseudonyms twice: each
+/// statement handed to SQLite's connection thread is a round trip between threads, which under
+/// load cost more than the statement (docs/performance.md, "Fewer round trips a lookup").
+fn hits_and_holdings_sql(size: usize) -> &'static str {
+    cached_sql(super::Engine::Sqlite, size, true)
+}
+
+fn cached_sql(engine: super::Engine, size: usize, with_holdings: bool) -> &'static str {
     use std::sync::OnceLock;
-    static SQL: OnceLock<Vec<(super::Engine, usize, String)>> = OnceLock::new();
+    static SQL: OnceLock<Vec<(super::Engine, usize, bool, String)>> = OnceLock::new();
     let all = SQL.get_or_init(|| {
         let mut all = Vec::new();
         for engine in [super::Engine::Sqlite, super::Engine::Postgres] {
@@ -37,20 +49,37 @@ fn find_hits_sql(engine: super::Engine, size: usize) -> &'static str {
                     super::Engine::Sqlite => vec!["?"; n].join(", "),
                     super::Engine::Postgres => placeholders(1, n),
                 };
-                let sql = format!(
+                let hits = format!(
                     "SELECT p.pseudonym, p.holding_id, p.kind, p.subject, h.org_id, h.fields_present, h.carer_fields, \
                      h.shielded FROM pseudonyms p JOIN holdings h ON h.id = p.holding_id WHERE p.pseudonym IN ({list})"
                 );
-                all.push((engine, n, sql));
+                if engine == super::Engine::Sqlite {
+                    let holdings = format!(
+                        "{} WHERE h.id IN (SELECT holding_id FROM pseudonyms WHERE pseudonym IN ({list}))",
+                        *MATCHED_HOLDING_SELECT
+                    );
+                    all.push((engine, n, true, format!("{hits};\n{holdings}")));
+                }
+                all.push((engine, n, false, hits));
             }
         }
         all
     });
     all.iter()
-        .find(|(e, n, _)| *e == engine && *n == size)
-        .map(|(_, _, sql)| sql.as_str())
+        .find(|(e, n, h, _)| *e == engine && *n == size && *h == with_holdings)
+        .map(|(_, _, _, sql)| sql.as_str())
         .unwrap_or("SELECT NULL WHERE 1 = 0")
 }
+
+/// The columns of a matched holding and its organisation (see `MatchedHolding`), before the
+/// `WHERE` that picks the holdings.
+static MATCHED_HOLDING_SELECT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT h.id AS holding_id, h.local_ref, h.category, h.status, h.contact_team, h.contact_phone, \
+         h.contact_email, h.shielded, o.* FROM holdings h JOIN (SELECT {} FROM organisations) o ON o.id = h.org_id",
+        super::organisations::COLUMNS
+    )
+});
 
 /// A sync's write transaction, open across batches until the sync commits it.
 pub struct SyncTransaction {
@@ -98,6 +127,44 @@ pub struct Hit {
     pub fields_present: FieldsPresent,
     pub carer_fields: CarerFields,
     pub shielded: bool,
+}
+
+/// What a lookup's candidate search reads: the hits, and each holding hit as an answer may
+/// show it.
+#[derive(Debug, Default)]
+pub struct HitsAndHoldings {
+    pub hits: Vec<Hit>,
+    /// Sorted by id, one each.
+    pub holdings: Vec<MatchedHolding>,
+}
+
+fn hit_from_row(row: &AnyRow) -> StoreResult<Hit> {
+    let kind: i64 = row.try_get("kind")?;
+    let subject: i64 = row.try_get("subject")?;
+    let bits: i64 = row.try_get("fields_present")?;
+    Ok(Hit {
+        pseudonym: row.try_get("pseudonym")?,
+        holding_id: row.try_get("holding_id")?,
+        subject: u8::try_from(subject).unwrap_or(0),
+        org_id: row.try_get("org_id")?,
+        kind: u8::try_from(kind).unwrap_or(0),
+        fields_present: FieldsPresent::from_bits(u16::try_from(bits).unwrap_or(0)),
+        carer_fields: CarerFields(row.try_get("carer_fields")?),
+        shielded: row.try_get::<i64, _>("shielded")? != 0,
+    })
+}
+
+fn matched_holding_from_row(row: &AnyRow) -> StoreResult<MatchedHolding> {
+    let (category, status, contact) = category_status_contact(row)?;
+    Ok(MatchedHolding {
+        id: row.try_get("holding_id")?,
+        local_ref: row.try_get("local_ref")?,
+        category,
+        status,
+        contact,
+        shielded: row.try_get::<i64, _>("shielded")? != 0,
+        organisation: super::organisations::from_row(row)?,
+    })
 }
 
 impl Hit {
@@ -305,38 +372,15 @@ impl Store {
         holding_from_row(&row)
     }
 
-    /// The lookup's matched holdings with their organisations, in one round trip: only the
-    /// columns an answer shows (no per-holding pseudonym count, which the admin views compute).
-    pub async fn matched_holdings(&self, ids: &[i64]) -> StoreResult<Vec<MatchedHolding>> {
+    /// Holdings with their organisations: only the columns an answer shows (no per-holding
+    /// pseudonym count, which the admin views compute).
+    async fn matched_holdings(&self, ids: &[i64]) -> StoreResult<Vec<MatchedHolding>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let sql = format!(
-            "SELECT h.id AS holding_id, h.local_ref, h.category, h.status, h.contact_team, h.contact_phone, \
-             h.contact_email, h.shielded, o.* FROM holdings h \
-             JOIN (SELECT {} FROM organisations) o ON o.id = h.org_id WHERE h.id IN ({})",
-            super::organisations::COLUMNS,
-            placeholders(1, ids.len())
-        );
-        let mut query = sqlx::query(&sql);
-        for id in ids {
-            query = query.bind(*id);
-        }
-        let rows = query.fetch_all(self.reader()).await?;
-        rows.iter()
-            .map(|row| {
-                let (category, status, contact) = category_status_contact(row)?;
-                Ok(MatchedHolding {
-                    id: row.try_get("holding_id")?,
-                    local_ref: row.try_get("local_ref")?,
-                    category,
-                    status,
-                    contact,
-                    shielded: row.try_get::<i64, _>("shielded")? != 0,
-                    organisation: super::organisations::from_row(row)?,
-                })
-            })
-            .collect()
+        let sql = format!("{} WHERE h.id IN ({})", *MATCHED_HOLDING_SELECT, placeholders(1, ids.len()));
+        let query = ids.iter().fold(sqlx::query(&sql), |q, id| q.bind(*id));
+        query.fetch_all(self.reader()).await?.iter().map(matched_holding_from_row).collect()
     }
 
     /// Shields or unshields one of the organisation's holdings (not found for anyone else's).
@@ -392,22 +436,46 @@ impl Store {
         for (size, padded) in padded_chunks(pseudonyms, &HIT_SIZES) {
             let query = padded.fold(sqlx::query(find_hits_sql(self.engine(), size)), |q, p| q.bind(p.as_slice()));
             for row in query.fetch_all(self.reader()).await? {
-                let kind: i64 = row.try_get("kind")?;
-                let subject: i64 = row.try_get("subject")?;
-                let bits: i64 = row.try_get("fields_present")?;
-                hits.push(Hit {
-                    pseudonym: row.try_get("pseudonym")?,
-                    holding_id: row.try_get("holding_id")?,
-                    subject: u8::try_from(subject).unwrap_or(0),
-                    org_id: row.try_get("org_id")?,
-                    kind: u8::try_from(kind).unwrap_or(0),
-                    fields_present: FieldsPresent::from_bits(u16::try_from(bits).unwrap_or(0)),
-                    carer_fields: CarerFields(row.try_get("carer_fields")?),
-                    shielded: row.try_get::<i64, _>("shielded")? != 0,
-                });
+                hits.push(hit_from_row(&row)?);
             }
         }
         Ok(hits)
+    }
+
+    /// A lookup's candidate search: `find_hits`, and every holding hit with what an answer may
+    /// show of it (its organisation included), read together. On SQLite the two are one
+    /// query; PostgreSQL, whose statements cost no thread hand-over, asks twice.
+    pub async fn find_hits_and_holdings(&self, pseudonyms: &[Vec<u8>]) -> StoreResult<HitsAndHoldings> {
+        let mut found = HitsAndHoldings::default();
+        match self.engine() {
+            Engine::Sqlite => {
+                for (size, padded) in padded_chunks(pseudonyms, &HIT_SIZES) {
+                    let padded: Vec<&Vec<u8>> = padded.collect();
+                    let query = padded
+                        .iter()
+                        .chain(&padded)
+                        .fold(sqlx::query(hits_and_holdings_sql(size)), |q, p| q.bind(p.as_slice()));
+                    for row in query.fetch_all(self.reader()).await? {
+                        // The second statement's rows are the holdings: only they have a local reference.
+                        if row.try_column("local_ref").is_ok() {
+                            found.holdings.push(matched_holding_from_row(&row)?);
+                        } else {
+                            found.hits.push(hit_from_row(&row)?);
+                        }
+                    }
+                }
+            }
+            Engine::Postgres => {
+                found.hits = self.find_hits(pseudonyms).await?;
+                let mut ids: Vec<i64> = found.hits.iter().map(|h| h.holding_id).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                found.holdings = self.matched_holdings(&ids).await?;
+            }
+        }
+        found.holdings.sort_unstable_by_key(|h| h.id);
+        found.holdings.dedup_by_key(|h| h.id);
+        Ok(found)
     }
 
     /// Closed holdings whose closure is older than `cutoff`: (holding id, organisation id).

@@ -3,7 +3,7 @@
 use crate::common;
 
 use child_locator::domain::role::Role;
-use common::fixtures::{AMELIA_NHS, LEEDS, MANCHESTER, amelia, org_with, put_holding};
+use common::fixtures::{AMELIA_NHS, LEEDS, MANCHESTER, YORK, amelia, org_with, put_holding};
 use common::{Engine, TestApp};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -118,6 +118,34 @@ async fn several_records_at_one_organisation_come_back_grouped() {
     let matches = answer["matches"].as_array().unwrap();
     assert_eq!(matches.len(), 1, "{answer}");
     assert_eq!(matches[0]["records"].as_array().unwrap().len(), 2);
+}
+
+/// The search reads each holding it hits, with its organisation, in the same step as the hits:
+/// a child held by two organisations comes back under each with that one's own contact (the
+/// team's phone, or else the organisation's duty line), and a twin the search also hits through
+/// the shared family name and date is not named.
+#[suite::test(each_engine)]
+async fn a_child_held_twice_is_named_by_each_holder_with_its_own_contact(engine: Engine) {
+    let w = world(engine).await;
+    let (_, [york_admin]) = org_with(&w.app, YORK, [Role::OrgAdmin]).await;
+    let no_contact = json!({"category": "early-help", "status": "open", "subject": amelia()});
+    put_holding(&w.app, &york_admin, "YRK-1", &no_contact).await;
+    let twin = json!({"given_name": "Oliver", "family_name": "Hughes", "date_of_birth": "2014-05-09"});
+    register(&w.app, &w.holder_admin, "MCR-TWIN", "early-help", twin).await;
+
+    let answer = w
+        .ask(json!({"given_name": "Amelia", "family_name": "Hughes", "date_of_birth": "2014-05-09"}), "s47-enquiry")
+        .await;
+    let matches = answer["matches"].as_array().unwrap();
+    let contact_of = |code: &str| {
+        let group =
+            matches.iter().find(|m| m["organisation"]["code"] == code).unwrap_or_else(|| panic!("{code}: {answer}"));
+        assert_eq!(group["records"].as_array().map(Vec::len), Some(1), "{engine:?}: {answer}");
+        group["records"][0]["contact"]["phone"].clone()
+    };
+    assert_eq!(contact_of(MANCHESTER.code), "0161 234 5678");
+    assert_eq!(contact_of(YORK.code), "01632 960999");
+    assert_eq!(matches.len(), 2, "the twin is not named: {answer}");
 }
 
 #[suite::test(each_engine)]
