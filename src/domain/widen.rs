@@ -13,13 +13,14 @@ use super::identity::{Subject, family_barrels};
 #[serde(rename_all = "kebab-case")]
 pub enum Widen {
     /// No NHS number or permanent UPN: only the name and date keys were asked, and they allow
-    /// one slip (one letter of one name, one digit of the date, or day and month exchanged).
+    /// small slips (a letter of a name, one digit of the date, or day and month exchanged).
     AddNhsNumberOrUpn,
-    /// A double-barrelled surname was given: each part alone is asked only with the first name
-    /// and date exactly as typed, so a misspelt first name and one part on the record is missed.
+    /// A double-barrelled surname was given: a record under one part alone is met only with the
+    /// date exactly and the first name at most one letter out, and only while the lookup's key
+    /// budget leaves room for it (`identity::MAX_LOOKUP_KEYS`).
     TrySurnamePartsAlone,
-    /// One surname was given: a record under a double-barrelled or former surname is met only
-    /// with the first name and date exactly as typed.
+    /// One surname was given: a record under another surname is met only where its holder
+    /// recorded this one too (one barrel of a double-barrelled name, a former name).
     TryOtherSurnames,
     /// A postcode with the names: a record with another postcode counts it slightly against the
     /// match, which can drop a near match below "possible".
@@ -35,17 +36,17 @@ impl Widen {
         match self {
             Widen::AddNhsNumberOrUpn => {
                 "Add the NHS number or UPN if you can find it: it finds the child however the name is spelt. \
-                 Without it, the lookup allows one slip only (one letter of one name, one digit of the date of \
+                 Without it, the lookup allows small slips only (a letter of a name, one digit of the date of \
                  birth, or day and month the wrong way round)."
             }
             Widen::TrySurnamePartsAlone => {
                 "Look up again with each part of the double-barrelled surname on its own: a record under one \
-                 part is found only if the first name and date of birth are exactly as recorded."
+                 part alone is found only if the first name and date of birth are almost exactly as recorded."
             }
             Widen::TryOtherSurnames => {
                 "If the child has had another surname (a double-barrelled one, a former name, a parent's), look \
-                 up again with it: a record under another surname is found only if the first name and date of \
-                 birth are exactly as recorded."
+                 up again with it: a record under another surname is found only where its holder recorded this \
+                 surname too."
             }
             Widen::LeavePostcodeOut => {
                 "If the family may have moved, look up again without the postcode: a different postcode counts \

@@ -1,12 +1,13 @@
 //! Re-keying an index to a new key family (#21) without holders doing anything by hand: holdings
-//! written under key family 1 are still found while any remain, and the next sync re-keys them.
+//! written under key family 1 are still found while any remain, and the next sync re-keys them;
+//! holdings of key family 2 keep meeting everything they met and gain family 3's keys the same way.
 
 use crate::common;
 use crate::common::Engine;
 
 use child_locator::domain::role::Role;
 use common::TestApp;
-use common::fixtures::as_key_family_one;
+use common::fixtures::as_key_family;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -25,7 +26,7 @@ async fn an_index_of_key_family_one_is_still_found_and_is_re_keyed_by_the_next_s
     let current_keys = app.get(&admin, "/api/v1/holdings/R-1").await.1["pseudonym_count"].as_i64().unwrap();
 
     // The same index as an older release wrote it: no deletion or partial-date keys.
-    as_key_family_one(app.store(), engine).await;
+    as_key_family(app.store(), engine, 1).await;
     let app = app.restart().await;
     assert!(app.state.keyring_for_tests().family_one_holdings(), "the service sees holdings to re-key");
     let family_one_keys = app.get(&admin, "/api/v1/holdings/R-1").await.1["pseudonym_count"].as_i64().unwrap();
@@ -53,4 +54,40 @@ async fn an_index_of_key_family_one_is_still_found_and_is_re_keyed_by_the_next_s
     assert_eq!(answer["matches"][0]["tier"], "probable", "found after re-keying: {answer}");
     let (_, s) = app.sync(&admin, "text/csv", CASELOAD.to_string(), "").await;
     assert_eq!(s["unchanged"], 1, "{s}");
+}
+
+#[suite::test(each_engine)]
+async fn an_index_of_key_family_two_meets_a_typo_in_each_name_once_the_next_sync_re_keys_it(engine: Engine) {
+    let app = TestApp::start(engine).await;
+    let holder = app.org("E08000003", "local-authority").await;
+    let asker = app.org("E08000035", "local-authority").await;
+    let admin = app.token(&holder, Role::OrgAdmin).await;
+    let worker = app.token(&asker, Role::Practitioner).await;
+    let (status, s) = app.sync(&admin, "text/csv", CASELOAD.to_string(), "").await;
+    assert_eq!((status, s["added"].as_u64()), (StatusCode::OK, Some(1)), "{engine:?}: {s}");
+    let current_keys = app.get(&admin, "/api/v1/holdings/R-1").await.1["pseudonym_count"].as_i64().unwrap();
+
+    // The same index as the release before key family 3 wrote it.
+    as_key_family(app.store(), engine, 2).await;
+    let app = app.restart().await;
+    assert!(!app.state.keyring_for_tests().family_one_holdings(), "family 2 needs no family-1 variants");
+    let lookup = |given: &str, family: &str| {
+        json!({"subject": {"given_name": given, "family_name": family, "date_of_birth": "2014-05-09"},
+            "purpose": "s47-enquiry"})
+    };
+    // What family 2 met it still meets; a typo in each name it never met.
+    let (status, answer) = app.post(&worker, "/api/v1/lookups", &lookup("Rbuy", "Fletcher")).await;
+    assert_eq!((status, &answer["matches"][0]["tier"]), (StatusCode::OK, &json!("probable")), "{engine:?}: {answer}");
+    let each = lookup("Rbuy", "Fletcjer");
+    let (_, answer) = app.post(&worker, "/api/v1/lookups", &each).await;
+    assert_eq!(answer["matches"].as_array().map(Vec::len), Some(0), "not before re-keying: {answer}");
+
+    // The holder's next regular sync of the same file re-keys the holding to family 3.
+    let (status, s) = app.sync(&admin, "text/csv", CASELOAD.to_string(), "").await;
+    assert_eq!((status, &s["updated"]), (StatusCode::OK, &json!(1)), "{engine:?}: {s}");
+    let rekeyed = app.get(&admin, "/api/v1/holdings/R-1").await.1["pseudonym_count"].as_i64().unwrap();
+    assert_eq!(rekeyed, current_keys, "the holding carries the current family's keys again");
+    assert_eq!(app.store().count_pseudonyms().await.unwrap(), current_keys, "{engine:?}: no key left behind");
+    let (_, answer) = app.post(&worker, "/api/v1/lookups", &each).await;
+    assert_eq!(answer["matches"][0]["tier"], "possible", "a typo in each name, after re-keying: {answer}");
 }

@@ -20,9 +20,13 @@ const MATERIAL_VERSION: u8 = 1;
 
 /// The generation of key kinds a holding is written with. Family 1 stored no tolerance keys
 /// (lookups asked every one-edit variant instead); family 2 (#21) stores each name's deletion
-/// neighbourhood and the date with one part left out. The store records each holding's family,
-/// so lookups keep asking family 1's variants while any holding still has only its keys.
-pub const KEY_FAMILY: u8 = 2;
+/// neighbourhood and the date with one part left out; family 3 adds the given name's
+/// neighbourhood with the family name's first and last letters and with each barrel or former
+/// family name, so two small errors at once meet from either side. The store records each
+/// holding's family, so lookups keep asking family 1's variants while any holding still has only
+/// its keys; a family-2 holding lacks only family 3's additions until its holder's next sync
+/// re-keys it.
+pub const KEY_FAMILY: u8 = 3;
 
 /// Most other given names and alternative family names turned into keys for one holding: a
 /// few cover nearly every real record and keep the stored count near 10.
@@ -84,10 +88,22 @@ pub enum KeyKind {
     /// Given name + family name + two of the three parts of the date of birth (year and month,
     /// year and day, or month and day): a date with one part mistyped.
     NamePartialDob = 19,
+    /// One string of the given name's deletion neighbourhood + the family name's first and last
+    /// letters + date of birth; the holder's given name is not a known name. A typo in each name
+    /// (key family 3).
+    GivenDeletionFamilyEndsDob = 20,
+    /// The same, where the holder's given name is a known name.
+    KnownGivenDeletionFamilyEndsDob = 21,
+    /// One string of the given name's deletion neighbourhood + one barrel of the holder's
+    /// double-barrelled family name, or a former family name, + date of birth; the holder's given
+    /// name is not a known name. A typo with the barrel on the holder's side (key family 3).
+    GivenDeletionAltFamilyDob = 22,
+    /// The same, where the holder's given name is a known name.
+    KnownGivenDeletionAltFamilyDob = 23,
 }
 
 impl KeyKind {
-    pub const ALL: [KeyKind; 19] = [
+    pub const ALL: [KeyKind; 23] = [
         KeyKind::NhsNumber,
         KeyKind::Upn,
         KeyKind::TemporaryUpnBirthYear,
@@ -107,6 +123,10 @@ impl KeyKind {
         KeyKind::FamilyDeletionDob,
         KeyKind::KnownFamilyDeletionDob,
         KeyKind::NamePartialDob,
+        KeyKind::GivenDeletionFamilyEndsDob,
+        KeyKind::KnownGivenDeletionFamilyEndsDob,
+        KeyKind::GivenDeletionAltFamilyDob,
+        KeyKind::KnownGivenDeletionAltFamilyDob,
     ];
 
     pub fn id(self) -> u8 {
@@ -139,6 +159,10 @@ impl KeyKind {
             KeyKind::FamilyDeletionDob => "family-deletion-dob",
             KeyKind::KnownFamilyDeletionDob => "known-family-deletion-dob",
             KeyKind::NamePartialDob => "name-partial-dob",
+            KeyKind::GivenDeletionFamilyEndsDob => "given-deletion-family-ends-dob",
+            KeyKind::KnownGivenDeletionFamilyEndsDob => "known-given-deletion-family-ends-dob",
+            KeyKind::GivenDeletionAltFamilyDob => "given-deletion-alt-family-dob",
+            KeyKind::KnownGivenDeletionAltFamilyDob => "known-given-deletion-alt-family-dob",
         }
     }
 
@@ -159,15 +183,31 @@ impl KeyKind {
             | KeyKind::KnownGivenDeletionDob
             | KeyKind::FamilyDeletionDob
             | KeyKind::KnownFamilyDeletionDob
-            | KeyKind::NamePartialDob => G | F | D,
+            | KeyKind::NamePartialDob
+            | KeyKind::GivenDeletionFamilyEndsDob
+            | KeyKind::KnownGivenDeletionFamilyEndsDob => G | F | D,
             KeyKind::OtherGivenNameDob => G | FieldsPresent::OTHER_GIVEN_NAMES | F | D,
-            KeyKind::AltFamilyNameDob => G | F | FieldsPresent::FORMER_FAMILY_NAMES | D,
+            KeyKind::AltFamilyNameDob
+            | KeyKind::GivenDeletionAltFamilyDob
+            | KeyKind::KnownGivenDeletionAltFamilyDob => G | F | FieldsPresent::FORMER_FAMILY_NAMES | D,
             KeyKind::GivenNameDob => G | D,
             KeyKind::DistrictDobFamily => FieldsPresent::POSTCODE | D | F,
             KeyKind::NhsNumberDob => FieldsPresent::NHS_NUMBER | D,
             KeyKind::UpnDob => FieldsPresent::UPN | D,
             KeyKind::ExpectedBirth => FieldsPresent::EXPECTED_DATE,
         })
+    }
+
+    /// Kinds that meet only two small errors at once (key family 3): a record without such
+    /// errors meets the holding through the other kinds and does not ask them all.
+    pub fn stored_for_two_errors(self) -> bool {
+        matches!(
+            self,
+            KeyKind::GivenDeletionFamilyEndsDob
+                | KeyKind::KnownGivenDeletionFamilyEndsDob
+                | KeyKind::GivenDeletionAltFamilyDob
+                | KeyKind::KnownGivenDeletionAltFamilyDob
+        )
     }
 
     /// Strong keys identify one child by themselves: NHS number and permanent UPN, alone or
@@ -189,8 +229,12 @@ pub enum Variant {
     /// names): two small errors at once.
     NamesSwappedTypo,
     /// The asker's given name one edit away, with one barrel or a former name of its family
-    /// name ("Rbuy Demo-Fletcher" for Ruby Demo): two small errors at once.
+    /// name ("Rbuy Demo-Fletcher" for Ruby Demo), or its whole family name against the holder's
+    /// barrel or former name ("Rbuy Demo" for Ruby Demo-Fletcher): two small errors at once.
     GivenNameTypoAltFamily,
+    /// The asker's given name one edit away and its family name one with the same first and last
+    /// letters ("Rbuy Fletcjer" for Ruby Fletcher): a typo in each name, two small errors at once.
+    TypoInEachName,
     /// Day and month of the date of birth exchanged (both 12 or under).
     DayMonthSwapped,
     /// One digit of the date of birth changed, or two adjacent digits exchanged.
@@ -227,7 +271,7 @@ impl Variant {
 
     /// Whether the variant composes two small errors (docs/matching.md, "Two small errors").
     pub fn two_errors(self) -> bool {
-        matches!(self, Variant::NamesSwappedTypo | Variant::GivenNameTypoAltFamily)
+        matches!(self, Variant::NamesSwappedTypo | Variant::GivenNameTypoAltFamily | Variant::TypoInEachName)
     }
 }
 
@@ -278,6 +322,8 @@ mod tag {
     pub const FAMILY: u8 = b'F';
     pub const GIVEN_SOUND: u8 = b'g';
     pub const FAMILY_SOUND: u8 = b'f';
+    /// A family name's first and last letters.
+    pub const FAMILY_ENDS: u8 = b'E';
     pub const DOB: u8 = b'D';
     pub const YEAR: u8 = b'Y';
     pub const MONTH: u8 = b'M';
@@ -396,6 +442,8 @@ struct Forms {
     family: Option<String>,
     given_sound: Option<String>,
     family_sound: Option<String>,
+    /// The family name's first and last letters: a typo inside the name keeps them.
+    family_ends: Option<String>,
     dob: Option<[u8; 8]>,
     date: Option<DateOfBirth>,
     district: Option<String>,
@@ -441,6 +489,7 @@ impl Forms {
         Self {
             given_sound: given.as_deref().and_then(phonetic),
             family_sound: family.as_deref().and_then(phonetic),
+            family_ends: family.as_deref().map(first_and_last_letters),
             given,
             family,
             dob: subject.date_of_birth().map(DateOfBirth::compact),
@@ -468,7 +517,7 @@ pub fn holding_keys(subject: &Subject) -> Vec<MatchKey> {
     let mut set = KeySet::new(subject.role(), 40);
     canonical_keys(subject, &forms, &mut set, true);
     if let (Some(g), Some(f), Some(d)) = (&forms.given, &forms.family, &forms.dob) {
-        stored_deletion_keys(&mut set, g, f, d);
+        stored_deletion_keys(&mut set, &forms, g, f, d);
     }
     if let (Some(g), Some(f), Some(date)) = (&forms.given, &forms.family, forms.date) {
         partial_date_keys(&mut set, Variant::Exact, g, f, date);
@@ -490,61 +539,72 @@ fn is_short_real_surname(family: &str) -> bool {
     family.len() <= MAX_SHORT_FAMILY_NAME_LEN && is_known_short_family_name(family)
 }
 
-/// Which name a deletion neighbourhood is of. Each name has a plain and a "known" kind (the
-/// holder's name is a known name: one bit, never the name), reads as a typo or, when both names
-/// are known names, as "similar", and is keyed with the other name and the date.
+/// Whose deletion neighbourhood a key holds and what it is paired with. Each has a plain and a
+/// "known" kind (the holder's name is a known name: one bit, never the name); a shared string
+/// reads as a typo or, when both names are known names, as "similar". The last two pair the given
+/// name's neighbourhood with less than the whole family name (key family 3): they meet only two
+/// small errors at once, so they are never more than `possible`.
 #[derive(Clone, Copy)]
-enum NameSide {
+enum Neighbourhood {
+    /// The given name's, with the whole family name and the date.
     Given,
+    /// The family name's, with the whole given name and the date.
     Family,
+    /// The given name's, with the family name's first and last letters and the date: a typo in
+    /// each name (a typo inside the family name keeps its ends).
+    GivenWithFamilyEnds,
+    /// The given name's, with one barrel or a former family name and the date: held for each of
+    /// the holder's, asked with the asker's whole family name.
+    GivenWithAltFamily,
 }
 
-impl NameSide {
+impl Neighbourhood {
+    fn is_given(self) -> bool {
+        !matches!(self, Neighbourhood::Family)
+    }
+
     /// Whether `name` is a name in its own right, so one edit from it may be another child.
     fn is_known(self, name: &str) -> bool {
-        match self {
-            NameSide::Given => is_known_given_name(name),
-            NameSide::Family => is_short_real_surname(name),
-        }
+        if self.is_given() { is_known_given_name(name) } else { is_short_real_surname(name) }
     }
 
-    /// The deletion kind of a name that is a known name (`known`) or not.
+    /// The kind of a neighbourhood whose holder's name is a known name (`known`) or not.
     fn kind(self, known: bool) -> KeyKind {
         match (self, known) {
-            (NameSide::Given, false) => KeyKind::GivenDeletionDob,
-            (NameSide::Given, true) => KeyKind::KnownGivenDeletionDob,
-            (NameSide::Family, false) => KeyKind::FamilyDeletionDob,
-            (NameSide::Family, true) => KeyKind::KnownFamilyDeletionDob,
+            (Neighbourhood::Given, false) => KeyKind::GivenDeletionDob,
+            (Neighbourhood::Given, true) => KeyKind::KnownGivenDeletionDob,
+            (Neighbourhood::Family, false) => KeyKind::FamilyDeletionDob,
+            (Neighbourhood::Family, true) => KeyKind::KnownFamilyDeletionDob,
+            (Neighbourhood::GivenWithFamilyEnds, false) => KeyKind::GivenDeletionFamilyEndsDob,
+            (Neighbourhood::GivenWithFamilyEnds, true) => KeyKind::KnownGivenDeletionFamilyEndsDob,
+            (Neighbourhood::GivenWithAltFamily, false) => KeyKind::GivenDeletionAltFamilyDob,
+            (Neighbourhood::GivenWithAltFamily, true) => KeyKind::KnownGivenDeletionAltFamilyDob,
         }
     }
 
-    /// Every string a known name on this side could have stored.
+    /// Every string a known name could have stored in this neighbourhood.
     fn known_deletions(self) -> &'static HashSet<String> {
-        match self {
-            NameSide::Given => &KNOWN_GIVEN_DELETIONS,
-            NameSide::Family => &KNOWN_FAMILY_DELETIONS,
-        }
+        if self.is_given() { &KNOWN_GIVEN_DELETIONS } else { &KNOWN_FAMILY_DELETIONS }
     }
 
     fn typo(self) -> Variant {
-        match self {
-            NameSide::Given => Variant::GivenNameTypo,
-            NameSide::Family => Variant::FamilyNameTypo,
-        }
+        if self.is_given() { Variant::GivenNameTypo } else { Variant::FamilyNameTypo }
     }
 
     fn similar(self) -> Variant {
-        match self {
-            NameSide::Given => Variant::SimilarGivenName,
-            NameSide::Family => Variant::SimilarFamilyName,
-        }
+        if self.is_given() { Variant::SimilarGivenName } else { Variant::SimilarFamilyName }
     }
 
-    /// A key of one string `s` of this side's neighbourhood, with the `other` name and the date.
+    /// A key of one string `s` of the neighbourhood, with what it is paired with (`other`) and
+    /// the date.
     fn add_key(self, set: &mut KeySet, kind: KeyKind, v: Variant, s: &str, other: &str, d: &[u8]) {
+        let (s, other) = (s.as_bytes(), other.as_bytes());
         let fields = match self {
-            NameSide::Given => [(tag::GIVEN_DELETION, s.as_bytes()), (tag::FAMILY, other.as_bytes())],
-            NameSide::Family => [(tag::GIVEN, other.as_bytes()), (tag::FAMILY_DELETION, s.as_bytes())],
+            Neighbourhood::Given | Neighbourhood::GivenWithAltFamily => {
+                [(tag::GIVEN_DELETION, s), (tag::FAMILY, other)]
+            }
+            Neighbourhood::Family => [(tag::GIVEN, other), (tag::FAMILY_DELETION, s)],
+            Neighbourhood::GivenWithFamilyEnds => [(tag::GIVEN_DELETION, s), (tag::FAMILY_ENDS, other)],
         };
         set.add(kind, v, &[fields[0], fields[1], (tag::DOB, d)]);
     }
@@ -553,31 +613,39 @@ impl NameSide {
 /// One probe of a deletion neighbourhood: the kind asked, the variant a hit reads as, the string.
 type DeletionProbe = (KeyKind, Variant, String);
 
-/// What a lookup asks of `name`'s deletion neighbourhood on `side`: every string under the
-/// plain kind as `plain`, and under the known kind as `known` where a known name could have
-/// stored it (`None`: the known kind is not asked). Nothing for a name too long to have them.
-fn deletion_probes(side: NameSide, name: &str, plain: Variant, known: Option<Variant>) -> Vec<DeletionProbe> {
+/// What a lookup asks of `name`'s deletion neighbourhood: every string under the plain kind as
+/// `plain`, and under the known kind as `known` where a known name could have stored it
+/// (`None`: the known kind is not asked). Nothing for a name too long to have them.
+fn deletion_probes(hood: Neighbourhood, name: &str, plain: Variant, known: Option<Variant>) -> Vec<DeletionProbe> {
     if name.len() > MAX_TYPO_NAME_LEN {
         return Vec::new();
     }
     let mut probes = Vec::new();
     for s in deletion_neighbourhood(name) {
-        if let Some(known) = known.filter(|_| side.known_deletions().contains(&s)) {
-            probes.push((side.kind(true), known, s.clone()));
+        if let Some(known) = known.filter(|_| hood.known_deletions().contains(&s)) {
+            probes.push((hood.kind(true), known, s.clone()));
         }
-        probes.push((side.kind(false), plain, s));
+        probes.push((hood.kind(false), plain, s));
     }
     probes
 }
 
-/// A holding's deletion keys: each name's neighbourhood with the other name and the date, in
+/// A holding's deletion keys: each name's neighbourhood with the other name and the date, and
+/// the given name's with the family name's ends and with each barrel or former family name, in
 /// the "known" kind when the holder's name is a known name.
-fn stored_deletion_keys(set: &mut KeySet, g: &str, f: &str, d: &[u8]) {
-    for (side, name, other) in [(NameSide::Given, g, f), (NameSide::Family, f, g)] {
+fn stored_deletion_keys(set: &mut KeySet, forms: &Forms, g: &str, f: &str, d: &[u8]) {
+    let mut pairs = vec![(Neighbourhood::Given, g, f), (Neighbourhood::Family, f, g)];
+    if let Some(ends) = &forms.family_ends {
+        pairs.push((Neighbourhood::GivenWithFamilyEnds, g, ends));
+    }
+    for alt in forms.barrels.iter().chain(&forms.formers) {
+        pairs.push((Neighbourhood::GivenWithAltFamily, g, alt));
+    }
+    for (hood, name, other) in pairs {
         if name.len() <= MAX_TYPO_NAME_LEN {
-            let kind = side.kind(side.is_known(name));
+            let kind = hood.kind(hood.is_known(name));
             for s in deletion_neighbourhood(name) {
-                side.add_key(set, kind, Variant::Exact, &s, other, d);
+                hood.add_key(set, kind, Variant::Exact, &s, other, d);
             }
         }
     }
@@ -588,10 +656,10 @@ fn stored_deletion_keys(set: &mut KeySet, g: &str, f: &str, d: &[u8]) {
 /// so a deletion agreement reads as a typo, or as "similar" when both names are known names
 /// (Jack/Jake: maybe a twin), as the one-edit variants of key family 1 were tagged.
 fn asked_deletion_keys(set: &mut KeySet, g: &str, f: &str, d: &[u8]) {
-    for (side, name, other) in [(NameSide::Given, g, f), (NameSide::Family, f, g)] {
-        let known = if side.is_known(name) { side.similar() } else { side.typo() };
-        for (kind, v, s) in deletion_probes(side, name, side.typo(), Some(known)) {
-            side.add_key(set, kind, v, &s, other, d);
+    for (hood, name, other) in [(Neighbourhood::Given, g, f), (Neighbourhood::Family, f, g)] {
+        let known = if hood.is_known(name) { hood.similar() } else { hood.typo() };
+        for (kind, v, s) in deletion_probes(hood, name, hood.typo(), Some(known)) {
+            hood.add_key(set, kind, v, &s, other, d);
         }
     }
 }
@@ -600,19 +668,17 @@ fn asked_deletion_keys(set: &mut KeySet, g: &str, f: &str, d: &[u8]) {
 /// are added only while they fit, so a long double-barrelled name asks fewer of them.
 pub const MAX_LOOKUP_KEYS: usize = 100;
 
-/// The deletion keys of a composed variant (a typo with a swap, a barrel or a former name): the
-/// given name's neighbourhood with `f`, and, when `family_too`, the family name's with `g`. Only
-/// what reads as a typo is asked: two different known names with another difference beside
-/// them is too weak to show. Each name's neighbourhood is asked whole or not at all, and only
-/// while the lookup stays within `MAX_LOOKUP_KEYS`.
-fn asked_typo_keys(set: &mut KeySet, v: Variant, g: &str, f: &str, d: &[u8], family_too: bool) {
-    let sides: &[(NameSide, &str, &str)] =
-        if family_too { &[(NameSide::Given, g, f), (NameSide::Family, f, g)] } else { &[(NameSide::Given, g, f)] };
-    for &(side, name, other) in sides {
-        let known = (!side.is_known(name)).then_some(v);
-        let probes = deletion_probes(side, name, v, known);
+/// The deletion keys of a composed variant `v` (two small errors at once): each neighbourhood
+/// of `asked` (hood, name, what it is paired with). Only what reads as a typo is asked: two
+/// different known names with another difference beside them is too weak to show. Each
+/// neighbourhood is asked whole or not at all, and only while the lookup stays within
+/// `MAX_LOOKUP_KEYS`.
+fn asked_typo_keys(set: &mut KeySet, v: Variant, asked: &[(Neighbourhood, &str, &str)], d: &[u8]) {
+    for &(hood, name, other) in asked {
+        let known = (!hood.is_known(name)).then_some(v);
+        let probes = deletion_probes(hood, name, v, known);
         if set.keys.len() + probes.len() <= MAX_LOOKUP_KEYS {
-            probes.iter().for_each(|(kind, v, s)| side.add_key(set, *kind, *v, s, other, d));
+            probes.iter().for_each(|(kind, v, s)| hood.add_key(set, *kind, *v, s, other, d));
         }
     }
 }
@@ -800,15 +866,22 @@ pub fn lookup_keys_with(subject: &Subject, options: LookupOptions) -> Vec<MatchK
             strong_with_date(subject, &mut set, Variant::DateTypo, &typo);
         }
     }
-    // Two small errors at once: a typo with the names swapped, or with one barrel or a former
-    // family name on the asker's side (docs/matching.md, "Two small errors at once"). Last, so
-    // that they take only the room the keys above leave within `MAX_LOOKUP_KEYS`.
+    // Two small errors at once: a typo in each name (inside the family name: its ends agree), a typo
+    // with the names swapped, or with one barrel or a former family name on either side
+    // (docs/matching.md, "Two small errors at once"). Last, so that they take only the room the
+    // keys above leave within `MAX_LOOKUP_KEYS`, commonest first.
     if let (true, Some(g), Some(f), Some(d)) = (options.name_typos, given, family, dob) {
-        if g != f {
-            asked_typo_keys(&mut set, Variant::NamesSwappedTypo, f, g, d, true);
+        if let Some(ends) = &forms.family_ends {
+            asked_typo_keys(&mut set, Variant::TypoInEachName, &[(Neighbourhood::GivenWithFamilyEnds, g, ends)], d);
         }
-        for alt in barrels.iter().chain(formers.iter()) {
-            asked_typo_keys(&mut set, Variant::GivenNameTypoAltFamily, g, alt, d, false);
+        if g != f {
+            let swapped = [(Neighbourhood::Given, f.as_str(), g.as_str()), (Neighbourhood::Family, g, f)];
+            asked_typo_keys(&mut set, Variant::NamesSwappedTypo, &swapped, d);
+        }
+        let alt = Variant::GivenNameTypoAltFamily;
+        asked_typo_keys(&mut set, alt, &[(Neighbourhood::GivenWithAltFamily, g, f)], d);
+        for asked_alt in barrels.iter().chain(formers.iter()) {
+            asked_typo_keys(&mut set, alt, &[(Neighbourhood::Given, g, asked_alt)], d);
         }
     }
     if options.family_one_typos {
@@ -933,6 +1006,12 @@ fn strong_with_date(subject: &Subject, set: &mut KeySet, v: Variant, dob: &[u8])
 fn canonical_set(given: &str) -> impl Iterator<Item = &str> {
     let own = has_variants(given).then_some(given);
     canonical_forms(given).iter().map(String::as_str).chain(own)
+}
+
+/// A normalised name's first and last letters ("FLETCHER" → "FR"; "LI" → "LI"; "X" → "XX").
+fn first_and_last_letters(name: &str) -> String {
+    let bytes = name.as_bytes();
+    [bytes.first(), bytes.last()].into_iter().flatten().map(|&b| char::from(b)).collect()
 }
 
 /// First letter of a normalised name (never empty: normalisation rejects names without letters).

@@ -91,19 +91,25 @@ async fn on(store: &Store, table: &str, sql: &str) -> Result<(), child_locator::
     Ok(())
 }
 
-/// Turns every holding into what key family 1 wrote (before #21): only the canonical keys (the
-/// deletion and partial-date kinds, 15–19, removed), `key_family` 1, and a fingerprint of
-/// another family, so the holder's next sync sees each record as changed, as it would.
-pub async fn as_key_family_one(store: &Store, engine: Engine) {
+/// Turns every holding into what an older key family wrote: family 1 (before #21) only the
+/// canonical keys (the deletion and partial-date kinds, 15 and up, removed), family 2 no key of
+/// family 3's kinds (20 and up); `key_family` set to match, and a fingerprint of another family,
+/// so the holder's next sync sees each record as changed, as it would.
+pub async fn as_key_family(store: &Store, engine: Engine, family: u8) {
+    let first_kind_added_since = match family {
+        1 => 15,
+        2 => 20,
+        _ => panic!("no key family {family} before the current one"),
+    };
     // Each holding's key list is rebuilt from what is left, as migration 0026 builds it.
     let (other_fingerprint, key_list) = match engine {
         Engine::Sqlite => ("X'00'", "unhex(group_concat(hex(p.pseudonym), ''))"),
         Engine::Postgres => ("decode('00', 'hex')", "string_agg(p.pseudonym, ''::bytea)"),
     };
     let sql = format!(
-        "DELETE FROM pseudonyms WHERE kind >= 15 AND kind <= 19; \
-         UPDATE holdings SET key_family = 1, fingerprint = {other_fingerprint}, \
+        "DELETE FROM pseudonyms WHERE kind >= {first_kind_added_since}; \
+         UPDATE holdings SET key_family = {family}, fingerprint = {other_fingerprint}, \
          key_list = (SELECT {key_list} FROM pseudonyms p WHERE p.holding_id = holdings.id);"
     );
-    store.execute_raw(&sql).await.expect("index turned back to key family 1");
+    store.execute_raw(&sql).await.expect("index turned back to an older key family");
 }
