@@ -14,8 +14,17 @@ use serde_json::json;
 const CASELOAD: &str = "local_ref,category,status,given_name,family_name,date_of_birth\n\
                         R-1,looked-after,open,Ruby,Fletcher,2014-05-09\n";
 
-#[suite::test(each_engine)]
-async fn an_index_of_key_family_one_is_still_found_and_is_re_keyed_by_the_next_sync(engine: Engine) {
+/// An index holding Ruby Fletcher for one organisation, synced by the current release, and a
+/// practitioner of another organisation to look her up.
+struct Synced {
+    app: TestApp,
+    admin: String,
+    worker: String,
+    /// The holding's key count under the current key family.
+    current_keys: i64,
+}
+
+async fn one_holding_synced(engine: Engine) -> Synced {
     let app = TestApp::start(engine).await;
     let holder = app.org("E08000003", "local-authority").await;
     let asker = app.org("E08000035", "local-authority").await;
@@ -24,6 +33,12 @@ async fn an_index_of_key_family_one_is_still_found_and_is_re_keyed_by_the_next_s
     let (status, s) = app.sync(&admin, "text/csv", CASELOAD.to_string(), "").await;
     assert_eq!((status, s["added"].as_u64()), (StatusCode::OK, Some(1)), "{engine:?}: {s}");
     let current_keys = app.get(&admin, "/api/v1/holdings/R-1").await.1["pseudonym_count"].as_i64().unwrap();
+    Synced { app, admin, worker, current_keys }
+}
+
+#[suite::test(each_engine)]
+async fn an_index_of_key_family_one_is_still_found_and_is_re_keyed_by_the_next_sync(engine: Engine) {
+    let Synced { app, admin, worker, current_keys } = one_holding_synced(engine).await;
 
     // The same index as an older release wrote it: no deletion or partial-date keys.
     as_key_family(app.store(), engine, 1).await;
@@ -58,14 +73,7 @@ async fn an_index_of_key_family_one_is_still_found_and_is_re_keyed_by_the_next_s
 
 #[suite::test(each_engine)]
 async fn an_index_of_key_family_two_meets_a_typo_in_each_name_once_the_next_sync_re_keys_it(engine: Engine) {
-    let app = TestApp::start(engine).await;
-    let holder = app.org("E08000003", "local-authority").await;
-    let asker = app.org("E08000035", "local-authority").await;
-    let admin = app.token(&holder, Role::OrgAdmin).await;
-    let worker = app.token(&asker, Role::Practitioner).await;
-    let (status, s) = app.sync(&admin, "text/csv", CASELOAD.to_string(), "").await;
-    assert_eq!((status, s["added"].as_u64()), (StatusCode::OK, Some(1)), "{engine:?}: {s}");
-    let current_keys = app.get(&admin, "/api/v1/holdings/R-1").await.1["pseudonym_count"].as_i64().unwrap();
+    let Synced { app, admin, worker, current_keys } = one_holding_synced(engine).await;
 
     // The same index as the release before key family 3 wrote it.
     as_key_family(app.store(), engine, 2).await;
