@@ -66,10 +66,12 @@ fuzz_target!(|data: &[u8]| {
     match Subject::parse(&raw, role, use_, today) {
         Ok(subject) => {
             let held = holding_keys(&subject);
-            // A lookup as it is asked today (key family 2: the stored tolerance keys included).
+            // A lookup as it is asked today (the current key family's stored tolerance keys included).
             let asked = lookup_keys_with(&subject, LookupOptions::default());
-            // Every stored key must be among the keys a lookup for the same subject asks.
-            for key in &held {
+            // Every stored key must be among the keys a lookup for the same subject asks, but for
+            // the kinds that meet only two small errors at once: the records that make those ask
+            // them (tested in `every_stored_key_is_asked_by_some_lookup_of_the_same_child`).
+            for key in held.iter().filter(|k| !k.kind().stored_for_two_errors()) {
                 assert!(
                     asked.iter().any(|k| k.kind() == key.kind() && k.material() == key.material()),
                     "a holding key is missing from the lookup keys of the same subject"
