@@ -5,7 +5,7 @@
 
 use std::hint::black_box;
 
-use child_locator::domain::identity::{KeyKind, Pseudonym, Variant};
+use child_locator::domain::identity::{IndexKey, KeyKind, Pseudonym, Variant};
 use child_locator::domain::matching::Probe;
 use child_locator::service::prefilter::Prefilter;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -21,7 +21,7 @@ fn bench(c: &mut Criterion) {
     let stored = holdings * KEYS_PER_HOLDING;
     let mut rng = StdRng::seed_from_u64(7);
     let prefilter = Prefilter::default();
-    prefilter.rebuild(stored, (0..stored).map(|_| (rng.r#gen::<[u8; 16]>().to_vec(), false)));
+    prefilter.rebuild(stored, (0..stored).map(|_| (IndexKey(rng.r#gen()), false)));
     let probes: Vec<Probe> = (0..PROBES)
         .map(|_| Probe {
             pseudonym: Pseudonym::from_bytes(rng.r#gen()),

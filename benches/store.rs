@@ -12,7 +12,7 @@ use child_locator::audit::checkpoint::AuditSigningKey;
 use child_locator::audit::{Attachment, AuditLog, EventType, NewEvent};
 use child_locator::clock::Clock;
 use child_locator::domain::holding::{HoldingInput, NewHolding};
-use child_locator::domain::identity::{IndexSecret, Pseudonym, Pseudonymiser, Variant};
+use child_locator::domain::identity::{IndexKey, IndexSecret, Pseudonym, Pseudonymiser, Variant};
 use child_locator::domain::keyring::Keyring;
 use child_locator::domain::lookup::LookupInput;
 use child_locator::domain::organisation::OrganisationInput;
@@ -92,9 +92,9 @@ fn bench(c: &mut Criterion) {
     let input: LookupInput =
         serde_json::from_value(json!({"subject": child(n / 2), "purpose": "s47-enquiry"})).expect("lookup json");
     let lookup = input.into_lookup(&keyring, date!(2026 - 11 - 24)).expect("valid lookup");
-    let all: Vec<Vec<u8>> = lookup.probes().map(|p| p.pseudonym.as_bytes().to_vec()).collect();
-    let exact: Vec<Vec<u8>> =
-        lookup.probes().filter(|p| p.variant == Variant::Exact).map(|p| p.pseudonym.as_bytes().to_vec()).collect();
+    let all: Vec<IndexKey> = lookup.probes().map(|p| p.pseudonym.index_key()).collect();
+    let exact: Vec<IndexKey> =
+        lookup.probes().filter(|p| p.variant == Variant::Exact).map(|p| p.pseudonym.index_key()).collect();
     assert!(!rt.block_on(store.find_hits(&exact)).expect("hits").is_empty(), "the child is found");
 
     let mut group = c.benchmark_group(format!("store ({n} holdings, SQLite)"));

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::identity::{Agreement, Assessment, Evidence, FieldsPresent, KeyKind, Pseudonym, Variant, assess};
+use super::identity::{Agreement, Assessment, Evidence, FieldsPresent, IndexKey, KeyKind, Pseudonym, Variant, assess};
 
 /// What two records agree on: the child's own identifiers, or a parent's or carer's.
 /// Ordered so a child match outranks a carer match.
@@ -40,8 +40,9 @@ pub fn blind_to_district(probes: &[Probe], fields: FieldsPresent) -> (Vec<Probe>
 
 /// A stored pseudonym found for a probe.
 #[derive(Debug, Clone)]
-pub struct HitRef<'a> {
-    pub pseudonym: &'a [u8],
+pub struct HitRef {
+    /// The stored key (the pseudonym's `IndexKey`).
+    pub key: IndexKey,
     pub holding_id: i64,
     /// Which of the holding's subjects carries the pseudonym: 0 the child, 1.. its carers.
     pub holder_subject: u8,
@@ -98,24 +99,24 @@ impl MatchDecision {
 
 /// Assesses every holding among the hits. Holdings of `exclude_org` (the asker's own, for
 /// match signalling) are skipped. The result is sorted strongest first.
-pub fn assess_hits<'a>(
+pub fn assess_hits(
     probes: &[Probe],
-    hits: impl IntoIterator<Item = HitRef<'a>>,
+    hits: impl IntoIterator<Item = HitRef>,
     asker_fields: FieldsPresent,
     exclude_org: Option<i64>,
 ) -> Vec<Candidate> {
     // The best (lowest) variant per pseudonym: an exact agreement beats a derived one.
-    let mut by_pseudonym: HashMap<&[u8], (KeyKind, Variant)> = HashMap::new();
+    let mut by_key: HashMap<IndexKey, (KeyKind, Variant)> = HashMap::new();
     for p in probes {
-        let entry = by_pseudonym.entry(p.pseudonym.as_bytes().as_slice()).or_insert((p.kind, p.variant));
+        let entry = by_key.entry(p.pseudonym.index_key()).or_insert((p.kind, p.variant));
         if p.variant < entry.1 {
             *entry = (p.kind, p.variant);
         }
     }
-    let hits: Vec<HitRef<'a>> = hits.into_iter().collect();
-    let mut frequency: HashMap<&[u8], u32> = HashMap::new();
+    let hits: Vec<HitRef> = hits.into_iter().collect();
+    let mut frequency: HashMap<IndexKey, u32> = HashMap::new();
     for hit in &hits {
-        *frequency.entry(hit.pseudonym).or_default() += 1;
+        *frequency.entry(hit.key).or_default() += 1;
     }
     // Per holding subject: a child and each carer on one holding are assessed separately.
     let mut per_holding: HashMap<(i64, u8), (i64, FieldsPresent, Vec<Agreement>)> = HashMap::new();
@@ -123,8 +124,8 @@ pub fn assess_hits<'a>(
         if Some(hit.org_id) == exclude_org {
             continue;
         }
-        let Some(&(kind, variant)) = by_pseudonym.get(hit.pseudonym) else { continue };
-        let holders_with_key = frequency.get(hit.pseudonym).copied().unwrap_or(1);
+        let Some(&(kind, variant)) = by_key.get(&hit.key) else { continue };
+        let holders_with_key = frequency.get(&hit.key).copied().unwrap_or(1);
         let entry = per_holding
             .entry((hit.holding_id, hit.holder_subject))
             .or_insert_with(|| (hit.org_id, hit.holder_fields, Vec::new()));

@@ -17,7 +17,7 @@ use crate::audit::{Attachment, EventType, NewEvent};
 use crate::clock::{Millis, parse_instant, rfc3339};
 use crate::domain::FieldError;
 use crate::domain::anomaly::{AnomalyRules, LookupFact, Rule, detect};
-use crate::domain::identity::{KeyUse, Pseudonym, RawSubject, Subject, SubjectRole, Tier, Variant};
+use crate::domain::identity::{IndexKey, KeyUse, Pseudonym, RawSubject, Subject, SubjectRole, Tier, Variant};
 use crate::domain::matching::assess_hits;
 use crate::domain::user::Actor;
 use crate::store::StoreError;
@@ -384,7 +384,7 @@ impl Service {
         let subject = Subject::parse(raw, SubjectRole::Child, KeyUse::Lookup, self.clock.today())
             .map_err(|es| es.into_iter().map(|e| FieldError::from(e).within("subject")).collect::<Vec<_>>())?;
         let probes = self.keys.probes(&subject);
-        let all: Vec<Vec<u8>> = probes.iter().map(|p| p.pseudonym.as_bytes().to_vec()).collect();
+        let all: Vec<IndexKey> = probes.iter().map(|p| p.pseudonym.index_key()).collect();
         let exact: Vec<Pseudonym> =
             probes.iter().filter(|p| p.variant == Variant::Exact).map(|p| p.pseudonym).collect();
 

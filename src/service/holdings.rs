@@ -10,6 +10,7 @@ use super::{Service, ServiceResult};
 use crate::audit::{EventType, NewEvent};
 use crate::domain::holding::{Change, StoredHolding};
 use crate::domain::holding::{HoldingInput, NewHolding};
+use crate::domain::identity::IndexKey;
 use crate::domain::matching::MatchDecision;
 use crate::domain::matching::{Basis, Candidate, assess_hits, blind_to_district};
 use crate::domain::user::Actor;
@@ -54,7 +55,7 @@ impl Service {
         if change == Change::Added {
             self.count_churn(actor.org_id, Some(actor), 1, 0, false).await?;
         }
-        self.prefilter.add(holding.keys.iter().map(|k| k.pseudonym.as_bytes().as_slice()));
+        self.prefilter.add(holding.keys.iter().map(|k| k.pseudonym.index_key()));
         if change != Change::Unchanged {
             self.signal_matches(actor.org_id, id, &holding, change).await?;
             self.recheck_key_family().await;
@@ -130,17 +131,17 @@ impl Service {
         written: &[(i64, &NewHolding, Change)],
         screened: bool,
     ) -> ServiceResult<Signalled> {
-        let mut pseudonyms: Vec<Vec<u8>> = written
+        let mut keys: Vec<IndexKey> = written
             .iter()
             .filter(|(_, _, change)| *change != Change::Unchanged)
             .flat_map(|(_, h, _)| self.probes_to_ask(h, screened))
             .collect();
-        pseudonyms.sort_unstable();
-        pseudonyms.dedup();
-        let hits = self.store.find_hits(&pseudonyms).await?;
-        let mut by_pseudonym: HashMap<&[u8], Vec<&Hit>> = HashMap::new();
+        keys.sort_unstable();
+        keys.dedup();
+        let hits = self.store.find_hits(&keys).await?;
+        let mut by_key: HashMap<IndexKey, Vec<&Hit>> = HashMap::new();
         for hit in &hits {
-            by_pseudonym.entry(hit.pseudonym.as_slice()).or_default().push(hit);
+            by_key.entry(hit.key).or_default().push(hit);
         }
         let now = self.clock.now_ms();
         let mut signalled = Signalled::default();
@@ -151,7 +152,7 @@ impl Service {
             }
             let mut mine: Vec<&Hit> = holding
                 .all_probes()
-                .filter_map(|p| by_pseudonym.get(p.pseudonym.as_bytes().as_slice()))
+                .filter_map(|p| by_key.get(&p.pseudonym.index_key()))
                 .flatten()
                 .filter(|h| h.holding_id != *holding_id)
                 .copied()
@@ -176,14 +177,17 @@ impl Service {
     /// A written holding's probes that may find another holding. Screened, a probe passes if the
     /// filter may hold it, and one of the holding's own stored keys only if the filter may hold
     /// it twice: once is the holding itself (its keys were added before screening).
-    fn probes_to_ask<'a>(&'a self, holding: &'a NewHolding, screened: bool) -> impl Iterator<Item = Vec<u8>> + 'a {
-        let mut own: Vec<&[u8; 16]> = holding.keys.iter().map(|k| k.pseudonym.as_bytes()).collect();
+    fn probes_to_ask<'a>(&'a self, holding: &'a NewHolding, screened: bool) -> impl Iterator<Item = IndexKey> + 'a {
+        let mut own: Vec<IndexKey> = holding.keys.iter().map(|k| k.pseudonym.index_key()).collect();
         own.sort_unstable();
         let prefilter = &self.prefilter;
-        holding.all_probes().map(|p| p.pseudonym.as_bytes()).filter_map(move |p| {
-            let ask = !screened
-                || if own.binary_search(&p).is_ok() { prefilter.may_be_shared(p) } else { prefilter.may_contain(p) };
-            ask.then(|| p.to_vec())
+        holding.all_probes().map(|p| p.pseudonym.index_key()).filter(move |&key| {
+            !screened
+                || if own.binary_search(&key).is_ok() {
+                    prefilter.may_be_shared(key)
+                } else {
+                    prefilter.may_contain(key)
+                }
         })
     }
 

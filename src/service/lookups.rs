@@ -13,7 +13,7 @@ use crate::domain::FieldError;
 use crate::domain::area::{AreaCoverage, Participant, area_coverage};
 use crate::domain::cursor::PageCursor;
 use crate::domain::holding::Contact;
-use crate::domain::identity::{FieldsPresent, Tier, Variant};
+use crate::domain::identity::{FieldsPresent, IndexKey, Tier, Variant};
 use crate::domain::lookup::{Lookup, LookupInput};
 use crate::domain::matching::{Basis, Candidate, Probe, assess_hits};
 use crate::domain::organisation::Organisation;
@@ -143,10 +143,10 @@ impl Service {
         for subject in &mut lookup.subjects {
             subject.probes = self.prefilter.screen(std::mem::take(&mut subject.probes));
         }
-        let mut pseudonyms: Vec<Vec<u8>> = lookup.probes().map(|p| p.pseudonym.as_bytes().to_vec()).collect();
-        pseudonyms.sort_unstable();
-        pseudonyms.dedup();
-        let HitsAndHoldings { hits, holdings } = self.store.find_hits_and_holdings(&pseudonyms).await?;
+        let mut keys: Vec<IndexKey> = lookup.probes().map(|p| p.pseudonym.index_key()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let HitsAndHoldings { hits, holdings } = self.store.find_hits_and_holdings(&keys).await?;
         let found = find_matches(lookup, &hits);
         let mut org_ids: Vec<i64> = found.iter().map(|f| f.candidate.org_id).collect();
         org_ids.sort_unstable();

@@ -25,7 +25,7 @@ use std::sync::{Mutex, RwLock};
 
 use crate::clock::Millis;
 
-use crate::domain::identity::Variant;
+use crate::domain::identity::{IndexKey, Pseudonym, Variant};
 use crate::domain::matching::Probe;
 
 /// Bits per expected key; with 7 bits set per key in a 512-bit block this gives about a 0.1 %
@@ -79,29 +79,29 @@ impl Filter {
     }
 
     /// Adds keys, marking those already there as shared.
-    fn insert_all<'a>(&self, pseudonyms: impl IntoIterator<Item = &'a [u8]>) {
+    fn insert_all(&self, keys: impl IntoIterator<Item = IndexKey>) {
         let _adding = self.adding.lock().unwrap_or_else(|p| p.into_inner());
-        for pseudonym in pseudonyms {
-            self.insert(pseudonym, self.may_contain(pseudonym));
+        for key in keys {
+            self.insert(key, self.may_contain(key));
         }
     }
 
     /// Adds a key as read from the store: `shared` when more than one holding carries it.
-    fn insert(&self, pseudonym: &[u8], shared: bool) {
+    fn insert(&self, key: IndexKey, shared: bool) {
         if shared && let Some(layer) = self.shared.last() {
-            layer.insert(pseudonym);
+            layer.insert(key);
         }
         if let Some(layer) = self.layers.last() {
-            layer.insert(pseudonym);
+            layer.insert(key);
         }
     }
 
-    fn may_contain(&self, pseudonym: &[u8]) -> bool {
-        self.layers.iter().any(|layer| layer.may_contain(pseudonym))
+    fn may_contain(&self, key: IndexKey) -> bool {
+        self.layers.iter().any(|layer| layer.may_contain(key))
     }
 
-    fn may_be_shared(&self, pseudonym: &[u8]) -> bool {
-        self.shared.iter().any(|layer| layer.may_contain(pseudonym))
+    fn may_be_shared(&self, key: IndexKey) -> bool {
+        self.shared.iter().any(|layer| layer.may_contain(key))
     }
 
     fn is_full(&self) -> bool {
@@ -133,13 +133,14 @@ impl Bits {
         }
     }
 
-    /// Pseudonyms are already uniform keyed hashes: the first half picks the block, nine-bit
-    /// slices of the second half pick the bits in it.
-    fn locate(&self, pseudonym: &[u8]) -> (&Block, [u64; 8]) {
-        let half = |range: std::ops::Range<usize>| {
-            pseudonym.get(range).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes).unwrap_or(0)
-        };
-        let (a, b) = (half(0..8), half(8..16));
+    /// Index keys are already uniform keyed hashes: their low bits pick the block, and nine-bit
+    /// slices of the key mixed again (SplitMix64's finaliser, so they do not repeat the bits
+    /// that chose the block) pick the bits in it.
+    fn locate(&self, key: IndexKey) -> (&Block, [u64; 8]) {
+        let a = key.0 as u64;
+        let mut b = (a ^ (a >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        b = (b ^ (b >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        b ^= b >> 31;
         let mut want = [0u64; 8];
         for i in 0..HASHES {
             let bit = (b >> (9 * i)) & 511;
@@ -148,8 +149,8 @@ impl Bits {
         (&self.blocks[(a & self.mask) as usize], want)
     }
 
-    fn insert(&self, pseudonym: &[u8]) {
-        let (block, want) = self.locate(pseudonym);
+    fn insert(&self, key: IndexKey) {
+        let (block, want) = self.locate(key);
         for (word, bits) in block.0.iter().zip(want) {
             if bits != 0 {
                 word.fetch_or(bits, Ordering::Relaxed);
@@ -158,8 +159,8 @@ impl Bits {
         self.inserted.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn may_contain(&self, pseudonym: &[u8]) -> bool {
-        let (block, want) = self.locate(pseudonym);
+    fn may_contain(&self, key: IndexKey) -> bool {
+        let (block, want) = self.locate(key);
         block.0.iter().zip(want).all(|(word, bits)| word.load(Ordering::Relaxed) & bits == bits)
     }
 }
@@ -212,12 +213,12 @@ fn is_typo_variant(v: Variant) -> bool {
 }
 
 impl Prefilter {
-    /// Replaces the filter with one built from every stored pseudonym, each with whether more
-    /// than one holding carries it.
-    pub fn rebuild(&self, count: u64, pseudonyms: impl IntoIterator<Item = (Vec<u8>, bool)>) {
+    /// Replaces the filter with one built from every stored key, each with whether more than
+    /// one holding carries it.
+    pub fn rebuild(&self, count: u64, keys: impl IntoIterator<Item = (IndexKey, bool)>) {
         let filter = Filter::new(count + count / 2);
-        for (p, shared) in pseudonyms {
-            filter.insert(&p, shared);
+        for (key, shared) in keys {
+            filter.insert(key, shared);
         }
         self.install(filter);
     }
@@ -235,11 +236,11 @@ impl Prefilter {
         self.read().as_ref().map(|f| (f.generation, f.complete_as_of.load(Ordering::Relaxed)))
     }
 
-    /// Adds pseudonyms written on this node (or seen in a refresh).
-    pub fn add<'a>(&self, pseudonyms: impl IntoIterator<Item = &'a [u8]>) {
+    /// Adds the keys of pseudonyms written on this node (or seen in a refresh).
+    pub fn add(&self, keys: impl IntoIterator<Item = IndexKey>) {
         let full = match self.read().as_ref() {
             Some(filter) => {
-                filter.insert_all(pseudonyms);
+                filter.insert_all(keys);
                 filter.is_full()
             }
             None => false,
@@ -263,15 +264,15 @@ impl Prefilter {
         }
     }
 
-    /// Whether `pseudonym` may be stored anywhere; always true before the first build.
-    pub fn may_contain(&self, pseudonym: &[u8]) -> bool {
-        self.read().as_ref().is_none_or(|filter| filter.may_contain(pseudonym))
+    /// Whether `key` may be stored anywhere; always true before the first build.
+    pub fn may_contain(&self, key: IndexKey) -> bool {
+        self.read().as_ref().is_none_or(|filter| filter.may_contain(key))
     }
 
-    /// Whether `pseudonym` may be carried by more than one holding (or was added twice); always
-    /// true before the first build. A holding's own stored key that is not is its alone.
-    pub fn may_be_shared(&self, pseudonym: &[u8]) -> bool {
-        self.read().as_ref().is_none_or(|filter| filter.may_be_shared(pseudonym))
+    /// Whether `key` may be carried by more than one holding (or was added twice); always true
+    /// before the first build. A holding's own stored key that is not is its alone.
+    pub fn may_be_shared(&self, key: IndexKey) -> bool {
+        self.read().as_ref().is_none_or(|filter| filter.may_be_shared(key))
     }
 
     /// Lowers the size past which a signalling refresh counts as large, so a test can make one.
@@ -308,27 +309,27 @@ impl Prefilter {
         let Some(filter) = guard.as_ref() else { return probes };
         probes
             .into_iter()
-            .filter(|p| !is_typo_variant(p.variant) || filter.may_contain(p.pseudonym.as_bytes()))
+            .filter(|p| !is_typo_variant(p.variant) || filter.may_contain(p.pseudonym.index_key()))
             .collect()
     }
 }
 
 impl super::Service {
-    /// Loads the prefilter from every stored pseudonym, page by page (memory: the filter and
-    /// one page, not the table).
+    /// Loads the prefilter from every stored key, page by page (memory: the filter and one
+    /// page, not the table).
     pub async fn rebuild_prefilter(&self) -> super::ServiceResult<()> {
         let started = self.clock.now_ms();
         let count = u64::try_from(self.store.count_pseudonyms().await?).unwrap_or(0);
         let mut filter = Filter::new(count + count / 2);
-        let mut after: Vec<u8> = Vec::new();
+        let mut after = None;
         loop {
-            let page = self.store.pseudonym_page(&after, 50_000).await?;
-            let Some((last, _)) = page.last() else { break };
-            for (p, holders) in &page {
-                filter.insert(p, *holders > 1);
+            let page = self.store.key_page(after, 50_000).await?;
+            let Some(&(last, _)) = page.last() else { break };
+            for &(key, holders) in &page {
+                filter.insert(key, holders > 1);
             }
             filter.grow_if_full();
-            after = last.clone();
+            after = Some(last);
         }
         filter.complete_as_of.store(started, Ordering::Relaxed);
         self.prefilter.install(filter);
@@ -363,10 +364,10 @@ impl super::Service {
     ) -> super::ServiceResult<u64> {
         use futures::TryStreamExt;
         let mut lists = std::pin::pin!(lists);
-        let (mut chunk, mut taken) = (Vec::with_capacity(TAKE_IN_CHUNK * 16), 0u64);
+        let (mut chunk, mut taken) = (Vec::with_capacity(TAKE_IN_CHUNK * Pseudonym::LEN), 0u64);
         while let Some(list) = lists.try_next().await? {
             chunk.extend_from_slice(&list);
-            if chunk.len() >= TAKE_IN_CHUNK * 16 {
+            if chunk.len() >= TAKE_IN_CHUNK * Pseudonym::LEN {
                 taken += self.take_in_chunk(&mut chunk);
             }
         }
@@ -374,8 +375,8 @@ impl super::Service {
     }
 
     fn take_in_chunk(&self, chunk: &mut Vec<u8>) -> u64 {
-        self.prefilter.add(chunk.chunks_exact(16));
-        let keys = (chunk.len() / 16) as u64;
+        self.prefilter.add(chunk.chunks_exact(Pseudonym::LEN).filter_map(IndexKey::of_bytes));
+        let keys = (chunk.len() / Pseudonym::LEN) as u64;
         chunk.clear();
         keys
     }
@@ -417,16 +418,26 @@ impl super::Service {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::identity::{KeyKind, Pseudonym};
+    use crate::domain::identity::KeyKind;
 
     fn probe(byte: u8, variant: Variant) -> Probe {
         Probe { pseudonym: Pseudonym::from_bytes([byte; 16]), kind: KeyKind::NameDob, variant }
     }
 
+    /// The index key of the pseudonym `probe(byte, ..)` asks.
+    fn key(byte: u8) -> IndexKey {
+        Pseudonym::from_bytes([byte; 16]).index_key()
+    }
+
+    /// A uniformly random index key, as a keyed hash gives.
+    fn hashed(i: u64) -> IndexKey {
+        IndexKey::of_bytes(blake3::hash(&i.to_le_bytes()).as_bytes()).unwrap()
+    }
+
     #[test]
     fn typo_probes_for_unseen_pseudonyms_are_dropped_and_exact_ones_never_are() {
         let filter = Prefilter::default();
-        filter.rebuild(1, [(vec![1u8; 16], false)]);
+        filter.rebuild(1, [(key(1), false)]);
         let kept = filter.screen(vec![
             probe(1, Variant::GivenNameTypo),
             probe(2, Variant::GivenNameTypo),
@@ -447,7 +458,7 @@ mod tests {
     fn pseudonyms_added_after_a_build_pass_the_screen() {
         let filter = Prefilter::default();
         filter.rebuild(0, Vec::new());
-        filter.add([[5u8; 16].as_slice()]);
+        filter.add([key(5)]);
         assert_eq!(filter.screen(vec![probe(5, Variant::FamilyNameTypo)]).len(), 1);
     }
 
@@ -455,40 +466,34 @@ mod tests {
     fn a_filter_grows_layers_as_keys_arrive_and_stays_selective() {
         let filter = Prefilter::default();
         filter.rebuild(0, Vec::new());
-        let key = |i: u64| blake3::hash(&i.to_le_bytes()).as_bytes()[..16].to_vec();
         for chunk in (0u64..400_000).collect::<Vec<_>>().chunks(5_000) {
-            let keys: Vec<Vec<u8>> = chunk.iter().map(|i| key(*i)).collect();
-            filter.add(keys.iter().map(Vec::as_slice));
+            filter.add(chunk.iter().map(|i| hashed(*i)));
         }
         assert!(filter.read().as_ref().unwrap().layers.len() > 1, "400,000 keys outgrow a 65,536-key layer");
-        assert!((0u64..400_000).step_by(997).all(|i| filter.may_contain(&key(i))), "every added key passes");
-        let false_hits = (1_000_000u64..1_100_000).filter(|i| filter.may_contain(&key(*i))).count();
+        assert!((0u64..400_000).step_by(997).all(|i| filter.may_contain(hashed(i))), "every added key passes");
+        let false_hits = (1_000_000u64..1_100_000).filter(|i| filter.may_contain(hashed(*i))).count();
         assert!(false_hits < 1_000, "{false_hits} of 100000 unseen pseudonyms passed");
     }
 
     #[test]
     fn the_false_positive_rate_is_low() {
         let filter = Prefilter::default();
-        let stored: Vec<Vec<u8>> =
-            (0u64..100_000).map(|i| blake3::hash(&i.to_le_bytes()).as_bytes()[..16].to_vec()).collect();
-        filter.rebuild(stored.len() as u64, stored.into_iter().map(|p| (p, false)));
-        let false_hits = (1_000_000u64..1_100_000)
-            .filter(|i| filter.may_contain(&blake3::hash(&i.to_le_bytes()).as_bytes()[..16]))
-            .count();
+        filter.rebuild(100_000, (0u64..100_000).map(|i| (hashed(i), false)));
+        let false_hits = (1_000_000u64..1_100_000).filter(|i| filter.may_contain(hashed(*i))).count();
         assert!(false_hits < 500, "{false_hits} of 100000 unseen pseudonyms passed");
     }
 
     #[test]
     fn a_key_is_shared_once_it_was_added_twice_or_built_as_shared() {
         let filter = Prefilter::default();
-        assert!(filter.may_be_shared(&[7u8; 16]), "before the first build everything may be");
-        filter.rebuild(2, [(vec![1u8; 16], false), (vec![2u8; 16], true)]);
-        assert!(!filter.may_be_shared(&[1u8; 16]), "one holding carries it");
-        assert!(filter.may_be_shared(&[2u8; 16]), "two holdings carry it");
-        filter.add([[3u8; 16].as_slice()]);
-        assert!(filter.may_contain(&[3u8; 16]) && !filter.may_be_shared(&[3u8; 16]));
-        filter.add([[3u8; 16].as_slice(), [1u8; 16].as_slice()]);
-        assert!(filter.may_be_shared(&[3u8; 16]), "added a second time");
-        assert!(filter.may_be_shared(&[1u8; 16]), "stored once, then added by another holding");
+        assert!(filter.may_be_shared(key(7)), "before the first build everything may be");
+        filter.rebuild(2, [(key(1), false), (key(2), true)]);
+        assert!(!filter.may_be_shared(key(1)), "one holding carries it");
+        assert!(filter.may_be_shared(key(2)), "two holdings carry it");
+        filter.add([key(3)]);
+        assert!(filter.may_contain(key(3)) && !filter.may_be_shared(key(3)));
+        filter.add([key(3), key(1)]);
+        assert!(filter.may_be_shared(key(3)), "added a second time");
+        assert!(filter.may_be_shared(key(1)), "stored once, then added by another holding");
     }
 }

@@ -668,7 +668,7 @@ impl Service {
         // Before screening: a holding's own keys are then in the filter, and "there twice" means
         // another holding carries them too (see `prefilter`).
         let changed_keys = written.iter().filter(|(_, _, change)| *change != Change::Unchanged);
-        self.prefilter.add(changed_keys.flat_map(|(_, h, _)| h.keys.iter().map(|k| k.pseudonym.as_bytes().as_slice())));
+        self.prefilter.add(changed_keys.flat_map(|(_, h, _)| h.keys.iter().map(|k| k.pseudonym.index_key())));
         self.signal_batch(org_id, &written, screened).await
     }
 

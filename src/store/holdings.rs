@@ -14,7 +14,7 @@ use super::{
 use crate::clock::Millis;
 use crate::domain::cursor::PageCursor;
 use crate::domain::holding::{CarerFields, Category, Change, Contact, NewHolding, Status, StoredHolding};
-use crate::domain::identity::{FieldsPresent, KEY_FAMILY};
+use crate::domain::identity::{FieldsPresent, IndexKey, KEY_FAMILY, Pseudonym};
 use crate::domain::matching::HitRef;
 use crate::domain::organisation::Organisation;
 use crate::store::sync_leases::{Committed, LeaseRef, fence};
@@ -97,7 +97,7 @@ pub struct SyncTransaction {
 /// A holding's key waiting to be written (see `insert_keys`).
 #[derive(Debug, Clone, Copy)]
 struct PendingKey {
-    pseudonym: [u8; 16],
+    key: IndexKey,
     holding_id: i64,
     kind: u8,
     subject: u8,
@@ -118,7 +118,7 @@ pub struct MatchedHolding {
 /// One pseudonym hit from a candidate search.
 #[derive(Debug, Clone)]
 pub struct Hit {
-    pub pseudonym: Vec<u8>,
+    pub key: IndexKey,
     pub holding_id: i64,
     /// 0: the holding's child; 1..: its carers in order.
     pub subject: u8,
@@ -143,7 +143,7 @@ fn hit_from_row(row: &AnyRow) -> StoreResult<Hit> {
     let subject: i64 = row.try_get("subject")?;
     let bits: i64 = row.try_get("fields_present")?;
     Ok(Hit {
-        pseudonym: row.try_get("pseudonym")?,
+        key: IndexKey(row.try_get("pseudonym")?),
         holding_id: row.try_get("holding_id")?,
         subject: u8::try_from(subject).unwrap_or(0),
         org_id: row.try_get("org_id")?,
@@ -173,10 +173,10 @@ impl Hit {
     }
 
     /// As matching sees it, with the fields of the subject that carries the pseudonym.
-    pub fn as_ref(&self) -> HitRef<'_> {
+    pub fn as_ref(&self) -> HitRef {
         let holder_fields = if self.is_carer() { self.carer_fields.carer(self.subject) } else { self.fields_present };
         HitRef {
-            pseudonym: &self.pseudonym,
+            key: self.key,
             holding_id: self.holding_id,
             holder_subject: self.subject,
             org_id: self.org_id,
@@ -431,10 +431,10 @@ impl Store {
     ///
     /// Lookups ask about a thousand pseudonyms. They go in chunks of a few fixed sizes, the last
     /// padded by repeating a value, so each connection prepares each statement once and reuses it.
-    pub async fn find_hits(&self, pseudonyms: &[Vec<u8>]) -> StoreResult<Vec<Hit>> {
+    pub async fn find_hits(&self, keys: &[IndexKey]) -> StoreResult<Vec<Hit>> {
         let mut hits = Vec::new();
-        for (size, padded) in padded_chunks(pseudonyms, &HIT_SIZES) {
-            let query = padded.fold(sqlx::query(find_hits_sql(self.engine(), size)), |q, p| q.bind(p.as_slice()));
+        for (size, padded) in padded_chunks(keys, &HIT_SIZES) {
+            let query = padded.fold(sqlx::query(find_hits_sql(self.engine(), size)), |q, key| q.bind(key.0));
             for row in query.fetch_all(self.reader()).await? {
                 hits.push(hit_from_row(&row)?);
             }
@@ -445,16 +445,16 @@ impl Store {
     /// A lookup's candidate search: `find_hits`, and every holding hit with what an answer may
     /// show of it (its organisation included), read together. On SQLite the two are one
     /// query; PostgreSQL, whose statements cost no thread hand-over, asks twice.
-    pub async fn find_hits_and_holdings(&self, pseudonyms: &[Vec<u8>]) -> StoreResult<HitsAndHoldings> {
+    pub async fn find_hits_and_holdings(&self, keys: &[IndexKey]) -> StoreResult<HitsAndHoldings> {
         let mut found = HitsAndHoldings::default();
         match self.engine() {
             Engine::Sqlite => {
-                for (size, padded) in padded_chunks(pseudonyms, &HIT_SIZES) {
-                    let padded: Vec<&Vec<u8>> = padded.collect();
+                for (size, padded) in padded_chunks(keys, &HIT_SIZES) {
+                    let padded: Vec<&IndexKey> = padded.collect();
                     let query = padded
                         .iter()
                         .chain(&padded)
-                        .fold(sqlx::query(hits_and_holdings_sql(size)), |q, p| q.bind(p.as_slice()));
+                        .fold(sqlx::query(hits_and_holdings_sql(size)), |q, key| q.bind(key.0));
                     for row in query.fetch_all(self.reader()).await? {
                         // The second statement's rows are the holdings: only they have a local reference.
                         if row.try_column("local_ref").is_ok() {
@@ -466,7 +466,7 @@ impl Store {
                 }
             }
             Engine::Postgres => {
-                found.hits = self.find_hits(pseudonyms).await?;
+                found.hits = self.find_hits(keys).await?;
                 let mut ids: Vec<i64> = found.hits.iter().map(|h| h.holding_id).collect();
                 ids.sort_unstable();
                 ids.dedup();
@@ -489,19 +489,26 @@ impl Store {
         rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("org_id")?))).collect()
     }
 
-    /// Every stored pseudonym with how many holdings carry it, in pages (`after` is the last
-    /// pseudonym of the previous page), to build the lookup prefilter without holding the whole
-    /// table in memory.
-    pub async fn pseudonym_page(&self, after: &[u8], limit: i64) -> StoreResult<Vec<(Vec<u8>, i64)>> {
+    /// Every stored key with how many holdings carry it, in pages (`after` is the last key of
+    /// the previous page, `None` for the first), to build the lookup prefilter without holding
+    /// the whole table in memory.
+    pub async fn key_page(&self, after: Option<IndexKey>, limit: i64) -> StoreResult<Vec<(IndexKey, i64)>> {
+        let from = match after {
+            None => i64::MIN,
+            Some(IndexKey(last)) => match last.checked_add(1) {
+                Some(next) => next,
+                None => return Ok(Vec::new()),
+            },
+        };
         let rows = sqlx::query(
-            "SELECT pseudonym, COUNT(*) AS holders FROM pseudonyms WHERE pseudonym > $1 \
+            "SELECT pseudonym, COUNT(*) AS holders FROM pseudonyms WHERE pseudonym >= $1 \
              GROUP BY pseudonym ORDER BY pseudonym LIMIT $2",
         )
-        .bind(after)
+        .bind(from)
         .bind(limit)
         .fetch_all(self.reader())
         .await?;
-        rows.iter().map(|row| Ok((row.try_get("pseudonym")?, row.try_get("holders")?))).collect()
+        rows.iter().map(|row| Ok((IndexKey(row.try_get("pseudonym")?), row.try_get("holders")?))).collect()
     }
 
     pub async fn count_pseudonyms(&self) -> StoreResult<i64> {
@@ -649,7 +656,7 @@ async fn write_holdings(
     let keyed = items.iter().zip(&out).filter(|(_, (change, _))| *change != Change::Unchanged);
     for ((h, _), (_, id)) in keyed {
         keys.extend(h.keys.iter().map(|k| PendingKey {
-            pseudonym: *k.pseudonym.as_bytes(),
+            key: k.pseudonym.index_key(),
             holding_id: *id,
             kind: k.kind.id(),
             subject: k.subject,
@@ -682,14 +689,15 @@ async fn delete_keys(
     lists: Vec<(i64, Vec<u8>)>,
 ) -> StoreResult<()> {
     for (id, list) in lists {
-        let keys: Vec<&[u8]> = list.chunks_exact(16).collect();
+        let keys: Vec<i64> =
+            list.chunks_exact(Pseudonym::LEN).filter_map(IndexKey::of_bytes).map(|key| key.0).collect();
         for (size, padded) in padded_chunks(&keys, &KEY_DELETE_SIZES) {
             let sql = format!(
                 "DELETE FROM pseudonyms WHERE holding_id = {} AND pseudonym IN {}",
                 value_rows(engine, 1, 1, 1),
                 value_rows(engine, 2, 1, size)
             );
-            let query = padded.fold(sqlx::query(&sql).bind(id), |query, key| query.bind(*key));
+            let query = padded.fold(sqlx::query(&sql).bind(id), |query, key| query.bind(key));
             query.execute(&mut **tx).await?;
         }
     }
@@ -758,9 +766,9 @@ async fn insert_holdings(
 /// the same page, and a transaction's keys (a sync's hundred thousand holdings, two million keys)
 /// sorted together touch each page of the index once per commit, not once per batch.
 async fn insert_keys(tx: &mut Transaction<'static, Any>, engine: Engine, mut keys: Vec<PendingKey>) -> StoreResult<()> {
-    keys.sort_unstable_by_key(|key| key.pseudonym);
+    keys.sort_unstable_by_key(|key| key.key);
     let insert = Insert::new("pseudonyms (pseudonym, holding_id, kind, subject)", "", 4, &keys, |query, key| {
-        query.bind(key.pseudonym.to_vec()).bind(key.holding_id).bind(i64::from(key.kind)).bind(i64::from(key.subject))
+        query.bind(key.key.0).bind(key.holding_id).bind(i64::from(key.kind)).bind(i64::from(key.subject))
     });
     insert_repeated(tx, engine, &insert).await?;
     Ok(())

@@ -27,6 +27,6 @@ pub use keys::{
 };
 pub use names::{MAX_NAME_CHARS, NormalisedName, family_barrels, normalise_name, phonetic};
 pub use nicknames::{canonical_forms, equivalent, has_variants, is_known_given_name};
-pub use pseudonym::{IndexSecret, KeyId, Pseudonym, Pseudonymiser};
+pub use pseudonym::{IndexKey, IndexSecret, KeyId, Pseudonym, Pseudonymiser};
 pub use subject::{FieldsPresent, KeyUse, MAX_CHILD_AGE, MAX_LISTED_NAMES, RawSubject, Subject, SubjectRole};
 pub use surnames::is_known_short_family_name;

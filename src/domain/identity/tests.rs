@@ -903,3 +903,22 @@ fn holdings_of_key_family_one_are_found_only_with_family_one_variants() {
     let date_typo = raw("Ruby", "Fletcher", "2014-05-08");
     assert_eq!(family_one_tier(&holding, &date_typo, LookupOptions::with_family_one()), Some(Tier::Possible));
 }
+
+#[test]
+fn an_index_key_is_a_pseudonyms_first_eight_bytes_read_big_endian_and_signed() {
+    let mut bytes = [0xEE; 16];
+    bytes[..8].copy_from_slice(&[0x80, 0, 0, 0, 0, 0, 0, 0x01]);
+    let pseudonym = Pseudonym::from_bytes(bytes);
+    assert_eq!(pseudonym.index_key(), IndexKey(i64::MIN + 1), "the top byte gives the sign");
+    assert_eq!(
+        IndexKey::of_bytes(pseudonym.as_bytes()),
+        Some(pseudonym.index_key()),
+        "a key list's entry reads the same"
+    );
+    assert_eq!(IndexKey::of_bytes(&[0, 0, 0, 0, 0, 0, 0, 0xFF]), Some(IndexKey(255)));
+    assert_eq!(IndexKey::of_bytes(&[1; 7]), None, "too short to be an entry");
+    // The rest of the pseudonym is not part of the key: the audit trail and key lists keep it.
+    let mut other = bytes;
+    other[15] = 0;
+    assert_eq!(Pseudonym::from_bytes(other).index_key(), pseudonym.index_key());
+}

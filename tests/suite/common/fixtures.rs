@@ -101,10 +101,14 @@ pub async fn as_key_family(store: &Store, engine: Engine, family: u8) {
         2 => 20,
         _ => panic!("no key family {family} before the current one"),
     };
-    // Each holding's key list is rebuilt from what is left, as migration 0026 builds it.
+    // Each holding's key list is rebuilt from the keys left. The index keeps a pseudonym's first
+    // 8 bytes (migration 0027), and that is all a key list's entry is read for: each entry is
+    // those 8 bytes and 8 zero bytes.
     let (other_fingerprint, key_list) = match engine {
-        Engine::Sqlite => ("X'00'", "unhex(group_concat(hex(p.pseudonym), ''))"),
-        Engine::Postgres => ("decode('00', 'hex')", "string_agg(p.pseudonym, ''::bytea)"),
+        Engine::Sqlite => ("X'00'", "unhex(group_concat(printf('%016X', p.pseudonym) || '0000000000000000', ''))"),
+        Engine::Postgres => {
+            ("decode('00', 'hex')", "string_agg(int8send(p.pseudonym) || '\\x0000000000000000'::bytea, ''::bytea)")
+        }
     };
     let sql = format!(
         "DELETE FROM pseudonyms WHERE kind >= {first_kind_added_since}; \
