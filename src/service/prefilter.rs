@@ -82,26 +82,36 @@ impl Filter {
     fn insert_all(&self, keys: impl IntoIterator<Item = IndexKey>) {
         let _adding = self.adding.lock().unwrap_or_else(|p| p.into_inner());
         for key in keys {
-            self.insert(key, self.may_contain(key));
+            let spot = Spot::of(key);
+            self.insert_at(&spot, self.contains(&spot));
         }
     }
 
     /// Adds a key as read from the store: `shared` when more than one holding carries it.
     fn insert(&self, key: IndexKey, shared: bool) {
+        self.insert_at(&Spot::of(key), shared);
+    }
+
+    fn insert_at(&self, spot: &Spot, shared: bool) {
         if shared && let Some(layer) = self.shared.last() {
-            layer.insert(key);
+            layer.insert(spot);
         }
         if let Some(layer) = self.layers.last() {
-            layer.insert(key);
+            layer.insert(spot);
         }
     }
 
     fn may_contain(&self, key: IndexKey) -> bool {
-        self.layers.iter().any(|layer| layer.may_contain(key))
+        self.contains(&Spot::of(key))
+    }
+
+    fn contains(&self, spot: &Spot) -> bool {
+        self.layers.iter().any(|layer| layer.contains(spot))
     }
 
     fn may_be_shared(&self, key: IndexKey) -> bool {
-        self.shared.iter().any(|layer| layer.may_contain(key))
+        let spot = Spot::of(key);
+        self.shared.iter().any(|layer| layer.contains(&spot))
     }
 
     fn is_full(&self) -> bool {
@@ -110,11 +120,14 @@ impl Filter {
             .any(|layers| layers.last().is_none_or(|layer| layer.inserted.load(Ordering::Relaxed) > layer.capacity))
     }
 
-    /// Adds a layer twice the size of the last to whichever is full.
+    /// Adds a layer four times the size of the last to whichever is full. Each layer is a
+    /// memory access for every key it does not hold, and most screened keys are held nowhere:
+    /// a million-holding import into an empty index grew ten layers by doubling, and the filter
+    /// was 18 % of its CPU; quadrupling needs six (docs/performance.md, "Integer index keys").
     fn grow_if_full(&mut self) {
         for layers in [&mut self.layers, &mut self.shared] {
             if layers.last().is_none_or(|layer| layer.inserted.load(Ordering::Relaxed) > layer.capacity) {
-                let capacity = layers.last().map_or(0, |layer| layer.capacity * 2);
+                let capacity = layers.last().map_or(0, |layer| layer.capacity * 4);
                 layers.push(Bits::with_capacity(capacity));
             }
         }
@@ -133,25 +146,12 @@ impl Bits {
         }
     }
 
-    /// Index keys are already uniform keyed hashes: their low bits pick the block, and nine-bit
-    /// slices of the key mixed again (SplitMix64's finaliser, so they do not repeat the bits
-    /// that chose the block) pick the bits in it.
-    fn locate(&self, key: IndexKey) -> (&Block, [u64; 8]) {
-        let a = key.0 as u64;
-        let mut b = (a ^ (a >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        b = (b ^ (b >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        b ^= b >> 31;
-        let mut want = [0u64; 8];
-        for i in 0..HASHES {
-            let bit = (b >> (9 * i)) & 511;
-            want[(bit / 64) as usize] |= 1 << (bit % 64);
-        }
-        (&self.blocks[(a & self.mask) as usize], want)
+    fn block(&self, spot: &Spot) -> &Block {
+        &self.blocks[(spot.block & self.mask) as usize]
     }
 
-    fn insert(&self, key: IndexKey) {
-        let (block, want) = self.locate(key);
-        for (word, bits) in block.0.iter().zip(want) {
+    fn insert(&self, spot: &Spot) {
+        for (word, bits) in self.block(spot).0.iter().zip(spot.bits) {
             if bits != 0 {
                 word.fetch_or(bits, Ordering::Relaxed);
             }
@@ -159,9 +159,33 @@ impl Bits {
         self.inserted.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn may_contain(&self, key: IndexKey) -> bool {
-        let (block, want) = self.locate(key);
-        block.0.iter().zip(want).all(|(word, bits)| word.load(Ordering::Relaxed) & bits == bits)
+    fn contains(&self, spot: &Spot) -> bool {
+        self.block(spot).0.iter().zip(spot.bits).all(|(word, bits)| word.load(Ordering::Relaxed) & bits == bits)
+    }
+}
+
+/// Where a key lives in every layer, worked out once for all of them: the block (before each
+/// layer's mask) and the bits within it.
+struct Spot {
+    block: u64,
+    bits: [u64; 8],
+}
+
+impl Spot {
+    /// Index keys are already uniform keyed hashes: their low bits pick the block, and nine-bit
+    /// slices of the key mixed again (SplitMix64's finaliser, so they do not repeat the bits
+    /// that chose the block) pick the bits in it.
+    fn of(key: IndexKey) -> Spot {
+        let a = key.0 as u64;
+        let mut b = (a ^ (a >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        b = (b ^ (b >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        b ^= b >> 31;
+        let mut bits = [0u64; 8];
+        for i in 0..HASHES {
+            let bit = (b >> (9 * i)) & 511;
+            bits[(bit / 64) as usize] |= 1 << (bit % 64);
+        }
+        Spot { block: a, bits }
     }
 }
 
