@@ -399,7 +399,7 @@ impl super::Service {
     }
 
     fn take_in_chunk(&self, chunk: &mut Vec<u8>) -> u64 {
-        self.prefilter.add(chunk.chunks_exact(Pseudonym::LEN).filter_map(IndexKey::of_bytes));
+        self.prefilter.add(IndexKey::all_in_key_list(chunk));
         let keys = (chunk.len() / Pseudonym::LEN) as u64;
         chunk.clear();
         keys

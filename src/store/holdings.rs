@@ -14,7 +14,7 @@ use super::{
 use crate::clock::Millis;
 use crate::domain::cursor::PageCursor;
 use crate::domain::holding::{CarerFields, Category, Change, Contact, NewHolding, Status, StoredHolding};
-use crate::domain::identity::{FieldsPresent, IndexKey, KEY_FAMILY, Pseudonym};
+use crate::domain::identity::{FieldsPresent, IndexKey, KEY_FAMILY};
 use crate::domain::matching::HitRef;
 use crate::domain::organisation::Organisation;
 use crate::store::sync_leases::{Committed, LeaseRef, fence};
@@ -689,8 +689,7 @@ async fn delete_keys(
     lists: Vec<(i64, Vec<u8>)>,
 ) -> StoreResult<()> {
     for (id, list) in lists {
-        let keys: Vec<i64> =
-            list.chunks_exact(Pseudonym::LEN).filter_map(IndexKey::of_bytes).map(|key| key.0).collect();
+        let keys: Vec<i64> = IndexKey::all_in_key_list(&list).map(|key| key.0).collect();
         for (size, padded) in padded_chunks(&keys, &KEY_DELETE_SIZES) {
             let sql = format!(
                 "DELETE FROM pseudonyms WHERE holding_id = {} AND pseudonym IN {}",

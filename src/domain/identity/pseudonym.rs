@@ -108,9 +108,7 @@ impl Pseudonym {
     pub fn to_hex(&self) -> String {
         self.0.iter().map(|b| format!("{b:02x}")).collect()
     }
-}
 
-impl Pseudonym {
     /// What the index's table of keys stores of this pseudonym (see `IndexKey`).
     pub fn index_key(&self) -> IndexKey {
         let mut prefix = [0u8; 8];
@@ -135,6 +133,12 @@ impl IndexKey {
     pub fn of_bytes(pseudonym: &[u8]) -> Option<IndexKey> {
         let prefix: [u8; 8] = pseudonym.get(..8)?.try_into().ok()?;
         Some(IndexKey(i64::from_be_bytes(prefix)))
+    }
+
+    /// The index keys of a holding's key list (its pseudonyms end to end, `Pseudonym::LEN`
+    /// bytes each, as the store writes it).
+    pub fn all_in_key_list(list: &[u8]) -> impl Iterator<Item = IndexKey> + '_ {
+        list.chunks_exact(Pseudonym::LEN).filter_map(IndexKey::of_bytes)
     }
 }
 
