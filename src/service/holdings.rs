@@ -49,13 +49,14 @@ impl Service {
         if !exists {
             self.check_churn(actor.org_id, Some(actor)).await?;
         }
-        let (change, id) = self.store.put_holding(actor.org_id, &holding, &self.key_id, self.clock.now_ms()).await?;
+        let written = self.store.put_holding(actor.org_id, &holding, &self.key_id, self.clock.now_ms()).await?;
+        let (change, id) = (written.change, written.id);
         // One record sent is records sent: the area summary's "last sent records" counts it.
         self.store.mark_synced(actor.org_id, self.clock.now_ms()).await?;
         if change == Change::Added {
             self.count_churn(actor.org_id, Some(actor), 1, 0, false).await?;
         }
-        self.prefilter.add(holding.keys.iter().map(|k| k.pseudonym.index_key()));
+        self.prefilter.add(written.new_keys(&holding));
         if change != Change::Unchanged {
             self.signal_matches(actor.org_id, id, &holding, change).await?;
             self.recheck_key_family().await;

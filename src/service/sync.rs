@@ -29,7 +29,7 @@ use crate::domain::keyring::Keyring;
 use crate::domain::sync::{CsvLayout, Rejected, SyncFormat, ndjson_row};
 use crate::domain::user::Actor;
 use crate::store::StoreError;
-use crate::store::holdings::{SyncIndex, SyncTransaction, change_of, ref_hash};
+use crate::store::holdings::{SyncIndex, SyncTransaction, Written, change_of, ref_hash};
 use crate::store::sync_leases::LeaseRef;
 
 /// Rows the reader hands the writer at a time.
@@ -194,7 +194,7 @@ fn put_meanwhile(e: StoreError) -> StoreError {
 /// A batch that is written (committed) and not yet signalled.
 struct WrittenBatch {
     holdings: Vec<NewHolding>,
-    changes: Vec<(Change, i64)>,
+    written: Vec<Written>,
 }
 
 enum Row {
@@ -525,11 +525,11 @@ impl Service {
                     summary.count_change(change_against(index, h));
                 }
             } else {
-                let changes = self.write_batch(org_id, &mut open, &holdings, index).await?;
-                for (change, _) in &changes {
-                    summary.count_change(*change);
+                let written = self.write_batch(org_id, &mut open, &holdings, index).await?;
+                for w in &written {
+                    summary.count_change(w.change);
                 }
-                uncommitted.push(WrittenBatch { holdings, changes });
+                uncommitted.push(WrittenBatch { holdings, written });
                 // Due (see `transaction_due`), or another write is waiting for it.
                 if transaction_due(open.as_ref(), self.clock.now_ms()) || self.store.writers_waiting() {
                     self.commit_sync(&mut open, lease).await?;
@@ -556,7 +556,7 @@ impl Service {
         open: &mut Option<SyncTransaction>,
         holdings: &[NewHolding],
         index: &mut SyncIndex,
-    ) -> Result<Vec<(Change, i64)>, SyncError> {
+    ) -> Result<Vec<Written>, SyncError> {
         if open.is_none() && self.prefilter.completeness().is_none() && changes_any(holdings, index) {
             // A command-line import has no serving node's filter. Built before this sync's first
             // write, it holds each of the sync's keys once, added as its batch is signalled;
@@ -656,8 +656,8 @@ impl Service {
     /// Signals the matches of a written batch, screening its probes through the prefilter, and
     /// then adds its keys to the filter.
     async fn signal_written(&self, org_id: i64, batch: &WrittenBatch) -> Result<Signalled, ServiceError> {
-        let (holdings, changes) = (&batch.holdings, &batch.changes);
-        let written: Vec<_> = holdings.iter().zip(changes).map(|(h, (change, id))| (*id, h, *change)).collect();
+        let pairs = || batch.holdings.iter().zip(&batch.written);
+        let written: Vec<_> = pairs().map(|(h, w)| (w.id, h, w.change)).collect();
         let changed = written.iter().any(|(_, _, change)| *change != Change::Unchanged);
         if changed && self.prefilter.completeness().is_none() {
             // A command-line import has no serving node's filter: signalling screens through
@@ -665,10 +665,10 @@ impl Service {
             self.rebuild_prefilter().await?;
         }
         let screened = changed && self.refresh_for_signalling(org_id).await?;
-        // Before screening: a holding's own keys are then in the filter, and "there twice" means
-        // another holding carries them too (see `prefilter`).
-        let changed_keys = written.iter().filter(|(_, _, change)| *change != Change::Unchanged);
-        self.prefilter.add(changed_keys.flat_map(|(_, h, _)| h.keys.iter().map(|k| k.pseudonym.index_key())));
+        // Before screening: a holding's own keys are then in the filter once (those it carried
+        // before already were; only the new ones go in), and "there twice" means another
+        // holding carries them too (see `prefilter`).
+        self.prefilter.add(pairs().flat_map(|(h, w)| w.new_keys(h)));
         self.signal_batch(org_id, &written, screened).await
     }
 

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
+use super::key_changes::KeyChanges;
 use super::{
     Engine, Insert, Store, StoreError, StoreResult, insert_repeated, older_than_cursor, padded_chunks, placeholders,
     value_rows,
@@ -90,17 +91,31 @@ pub struct SyncTransaction {
     pub opened_at: Millis,
     /// What it adds to the run's counts (recorded by the fence as it commits).
     committed: Committed,
-    /// The keys of the holdings written so far, inserted in key order as it commits.
-    keys: Vec<PendingKey>,
+    /// What the holdings written so far change in the key index, written as it commits.
+    keys: KeyChanges,
 }
 
-/// A holding's key waiting to be written (see `insert_keys`).
-#[derive(Debug, Clone, Copy)]
-struct PendingKey {
-    key: IndexKey,
-    holding_id: i64,
-    kind: u8,
-    subject: u8,
+/// What writing one holding did: its change, its id, and the keys it carried before (sorted;
+/// empty unless it was updated), so that what is new to it can be told from what it had.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub change: Change,
+    pub id: i64,
+    keys_before: Vec<IndexKey>,
+}
+
+impl Written {
+    fn new(change: Change, id: i64) -> Written {
+        Written { change, id, keys_before: Vec::new() }
+    }
+
+    /// The keys of `holding` (as written) that it did not carry before: none if unchanged. The
+    /// prefilter takes in these alone, or a rewritten holding's kept keys would count twice
+    /// there and look shared with another holding (`service::prefilter`).
+    pub fn new_keys<'a>(&'a self, holding: &'a NewHolding) -> impl Iterator<Item = IndexKey> + 'a {
+        let keys = if self.change == Change::Unchanged { &[][..] } else { &holding.keys[..] };
+        keys.iter().map(|k| k.pseudonym.index_key()).filter(|key| self.keys_before.binary_search(key).is_err())
+    }
 }
 
 /// A matched holding as a lookup answers it: what the asker may be told, and its holder.
@@ -256,7 +271,7 @@ impl Store {
         holding: &NewHolding,
         key_id: &str,
         now: Millis,
-    ) -> StoreResult<(Change, i64)> {
+    ) -> StoreResult<Written> {
         let mut tx = self.begin_write().await?;
         let existing = sqlx::query("SELECT id, fingerprint FROM holdings WHERE org_id = $1 AND local_ref = $2")
             .bind(org_id)
@@ -269,10 +284,10 @@ impl Store {
             }
             None => None,
         };
-        let mut keys = Vec::new();
+        let mut keys = KeyChanges::default();
         let written =
             write_holdings(&mut tx, self.engine(), org_id, &[(holding, existing)], key_id, now, &mut keys).await?;
-        insert_keys(&mut tx, self.engine(), keys).await?;
+        keys.write(&mut tx, self.engine()).await?;
         tx.commit().await?;
         written.into_iter().next().ok_or_else(|| StoreError::Inconsistent("nothing written".into()))
     }
@@ -289,12 +304,12 @@ impl Store {
         key_id: &str,
         now: Millis,
         index: &mut SyncIndex,
-    ) -> StoreResult<Vec<(Change, i64)>> {
+    ) -> StoreResult<Vec<Written>> {
         let items: Vec<_> = batch.iter().map(|h| (h, index.remove(&ref_hash(&h.local_ref)))).collect();
         let all_unchanged = items.iter().all(|(h, e)| change_of(h, *e) == Change::Unchanged);
         if all_unchanged {
             // A re-sync of an unchanged caseload takes no write lock at all.
-            return Ok(items.iter().map(|(_, e)| (Change::Unchanged, e.map_or(0, |(id, _)| id))).collect());
+            return Ok(items.iter().map(|(_, e)| Written::new(Change::Unchanged, e.map_or(0, |(id, _)| id))).collect());
         }
         let tx = match open {
             Some(tx) => tx,
@@ -303,13 +318,13 @@ impl Store {
                 rows: 0,
                 opened_at: now,
                 committed: Committed::default(),
-                keys: Vec::new(),
+                keys: KeyChanges::default(),
             }),
         };
         tx.rows += batch.len();
         let written = write_holdings(&mut tx.tx, self.engine(), org_id, &items, key_id, now, &mut tx.keys).await?;
-        for (change, _) in &written {
-            match change {
+        for w in &written {
+            match w.change {
                 Change::Added => tx.committed.added += 1,
                 Change::Updated => tx.committed.updated += 1,
                 Change::Unchanged => {}
@@ -326,7 +341,7 @@ impl Store {
         lease: &LeaseRef,
         expires_at: Millis,
     ) -> StoreResult<()> {
-        insert_keys(&mut open.tx, self.engine(), std::mem::take(&mut open.keys)).await?;
+        std::mem::take(&mut open.keys).write(&mut open.tx, self.engine()).await?;
         fence(&mut open.tx, lease, expires_at, open.committed).await?;
         open.tx.commit().await?;
         Ok(())
@@ -413,8 +428,11 @@ impl Store {
                 format!("DELETE FROM holdings WHERE org_id = $1 AND id IN ({list}) RETURNING id, key_list");
             let del = chunk.iter().fold(sqlx::query(&holdings_sql).bind(org_id), |del, id| del.bind(*id));
             let deleted_rows = del.fetch_all(&mut *tx).await?;
-            let lists = deleted_rows.iter().map(|row| Ok((row.try_get("id")?, row.try_get("key_list")?)));
-            delete_keys(&mut tx, self.engine(), lists.collect::<StoreResult<Vec<_>>>()?).await?;
+            let mut keys = KeyChanges::default();
+            for row in &deleted_rows {
+                keys.remove(row.try_get("id")?, &row.try_get::<Vec<u8>, _>("key_list")?);
+            }
+            keys.write(&mut tx, self.engine()).await?;
             let gone = deleted_rows.len() as u64;
             count_holdings(&mut tx, org_id, -i64::try_from(gone).unwrap_or(i64::MAX)).await?;
             if let Some((lease, expires_at)) = sync {
@@ -613,8 +631,8 @@ async fn count_holdings(tx: &mut Transaction<'static, Any>, org_id: i64, change:
 /// Writes holdings in the caller's transaction, each against what the index already had for its
 /// local_ref (id and fingerprint prefix): unchanged ones are left alone, changed ones updated in
 /// place, new ones inserted. New holdings go in multi-row statements, so a sync batch costs a
-/// handful of statements, not a few per holding. The keys of the holdings written are added to
-/// `keys`, for the caller to insert before it commits.
+/// handful of statements, not a few per holding. What they change in the key index is added to
+/// `keys`, for the caller to write before it commits.
 async fn write_holdings(
     tx: &mut Transaction<'static, Any>,
     engine: Engine,
@@ -622,89 +640,61 @@ async fn write_holdings(
     items: &[(&NewHolding, Option<(i64, u64)>)],
     key_id: &str,
     now: Millis,
-    keys: &mut Vec<PendingKey>,
-) -> StoreResult<Vec<(Change, i64)>> {
+    keys: &mut KeyChanges,
+) -> StoreResult<Vec<Written>> {
     let mut out = Vec::with_capacity(items.len());
     let mut fresh = Vec::new();
     let mut rewritten = Vec::new();
     for (i, (h, existing)) in items.iter().enumerate() {
         let id = existing.map_or(0, |(id, _)| id);
-        match change_of(h, *existing) {
-            Change::Unchanged => out.push((Change::Unchanged, id)),
-            Change::Updated => {
-                rewritten.push((id, *h));
-                out.push((Change::Updated, id));
-            }
-            Change::Added => {
-                fresh.push(i);
-                out.push((Change::Added, 0));
-            }
+        let change = change_of(h, *existing);
+        match change {
+            Change::Unchanged => {}
+            Change::Updated => rewritten.push(i),
+            Change::Added => fresh.push(i),
         }
+        out.push(Written::new(change, id));
     }
-    // The old keys go first: they are found through the list the update replaces.
-    let rewritten_ids: Vec<i64> = rewritten.iter().map(|(id, _)| *id).collect();
-    delete_keys_of(tx, engine, &rewritten_ids).await?;
-    for (id, h) in rewritten {
-        update_holding(tx, id, h, key_id, now).await?;
+    // The old keys are found through the list the update replaces, so it is read first.
+    let rewritten_ids: Vec<i64> = rewritten.iter().map(|&i| out[i].id).collect();
+    let mut old_lists = key_lists_of(tx, engine, &rewritten_ids).await?;
+    for i in rewritten {
+        let (h, written) = (items[i].0, &mut out[i]);
+        update_holding(tx, written.id, h, key_id, now).await?;
+        let old_list = old_lists.remove(&written.id).unwrap_or_default();
+        keys.rekey(written.id, &old_list, h);
+        written.keys_before = IndexKey::all_in_key_list(&old_list).collect();
+        written.keys_before.sort_unstable();
     }
-    let fresh: Vec<&NewHolding> = fresh.iter().map(|&i| items[i].0).collect();
-    let ids = insert_holdings(tx, engine, org_id, &fresh, key_id, now).await?;
-    for (slot, id) in out.iter_mut().filter(|(change, _)| *change == Change::Added).zip(ids) {
-        slot.1 = id;
+    let fresh_holdings: Vec<&NewHolding> = fresh.iter().map(|&i| items[i].0).collect();
+    let ids = insert_holdings(tx, engine, org_id, &fresh_holdings, key_id, now).await?;
+    for (i, id) in fresh.iter().zip(ids) {
+        out[*i].id = id;
+        keys.add(id, items[*i].0);
     }
     count_holdings(tx, org_id, i64::try_from(fresh.len()).unwrap_or(i64::MAX)).await?;
-    let keyed = items.iter().zip(&out).filter(|(_, (change, _))| *change != Change::Unchanged);
-    for ((h, _), (_, id)) in keyed {
-        keys.extend(h.keys.iter().map(|k| PendingKey {
-            key: k.pseudonym.index_key(),
-            holding_id: *id,
-            kind: k.kind.id(),
-            subject: k.subject,
-        }));
-    }
     Ok(out)
 }
 
-/// Drops the keys of holdings about to be keyed again, found through each holding's list.
-async fn delete_keys_of(tx: &mut Transaction<'static, Any>, engine: Engine, holdings: &[i64]) -> StoreResult<()> {
-    let mut lists = Vec::with_capacity(holdings.len());
+/// The key lists of holdings about to be keyed again, by id.
+async fn key_lists_of(
+    tx: &mut Transaction<'static, Any>,
+    engine: Engine,
+    holdings: &[i64],
+) -> StoreResult<HashMap<i64, Vec<u8>>> {
+    let mut lists = HashMap::with_capacity(holdings.len());
     for (size, padded) in padded_chunks(holdings, &HOLDING_READ_SIZES) {
         let sql = format!("SELECT id, key_list FROM holdings WHERE id IN {}", value_rows(engine, 1, 1, size));
         let query = padded.fold(sqlx::query(&sql), |query, id| query.bind(*id));
         for row in query.fetch_all(&mut **tx).await? {
-            lists.push((row.try_get("id")?, row.try_get("key_list")?));
+            lists.insert(row.try_get("id")?, row.try_get("key_list")?);
         }
     }
-    delete_keys(tx, engine, lists).await
+    Ok(lists)
 }
 
 /// The sizes a read of holdings' key lists is padded to.
 const HOLDING_READ_SIZES: [usize; 3] = [8, 64, 512];
-
-/// Deletes each holding's keys, given its list: one statement a holding (its list padded, see
-/// `padded_chunks`).
-async fn delete_keys(
-    tx: &mut Transaction<'static, Any>,
-    engine: Engine,
-    lists: Vec<(i64, Vec<u8>)>,
-) -> StoreResult<()> {
-    for (id, list) in lists {
-        let keys: Vec<i64> = IndexKey::all_in_key_list(&list).map(|key| key.0).collect();
-        for (size, padded) in padded_chunks(&keys, &KEY_DELETE_SIZES) {
-            let sql = format!(
-                "DELETE FROM pseudonyms WHERE holding_id = {} AND pseudonym IN {}",
-                value_rows(engine, 1, 1, 1),
-                value_rows(engine, 2, 1, size)
-            );
-            let query = padded.fold(sqlx::query(&sql).bind(id), |query, key| query.bind(key));
-            query.execute(&mut **tx).await?;
-        }
-    }
-    Ok(())
-}
-
-/// The sizes a delete of one holding's keys is padded to (a holding has about 22).
-const KEY_DELETE_SIZES: [usize; 3] = [8, 32, 128];
 
 /// A holding's pseudonyms end to end: what deleting or re-keying it later reads.
 fn key_list(h: &NewHolding) -> Vec<u8> {
@@ -758,19 +748,6 @@ async fn insert_holdings(
         ids[i] = row.try_get("id")?;
     }
     Ok(ids)
-}
-
-/// Inserts keys in key order. Pseudonyms are uniformly random, so keys inserted in the order
-/// their holdings came touch a different B-tree page each; sorted, consecutive inserts land on
-/// the same page, and a transaction's keys (a sync's hundred thousand holdings, two million keys)
-/// sorted together touch each page of the index once per commit, not once per batch.
-async fn insert_keys(tx: &mut Transaction<'static, Any>, engine: Engine, mut keys: Vec<PendingKey>) -> StoreResult<()> {
-    keys.sort_unstable_by_key(|key| key.key);
-    let insert = Insert::new("pseudonyms (pseudonym, holding_id, kind, subject)", "", 4, &keys, |query, key| {
-        query.bind(key.key.0).bind(key.holding_id).bind(i64::from(key.kind)).bind(i64::from(key.subject))
-    });
-    insert_repeated(tx, engine, &insert).await?;
-    Ok(())
 }
 
 async fn update_holding(
@@ -877,5 +854,46 @@ impl Store {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::holding::HoldingInput;
+    use crate::domain::identity::{IndexSecret, Pseudonymiser};
+    use crate::domain::keyring::Keyring;
+
+    fn holding(given_name: &str) -> NewHolding {
+        let input: HoldingInput = serde_json::from_value(serde_json::json!({
+            "category": "child-in-need", "status": "open",
+            "subject": {"given_name": given_name, "family_name": "Thistlewood", "date_of_birth": "2015-01-02"}
+        }))
+        .expect("a holding");
+        let keyring = Keyring::new(Pseudonymiser::new(&IndexSecret::from_bytes([1; 32])), None);
+        let today = time::Date::from_calendar_date(2026, time::Month::December, 7).expect("a date");
+        input.into_holding("CASE-1", &keyring, today).expect("valid")
+    }
+
+    fn index_keys(holding: &NewHolding) -> Vec<IndexKey> {
+        let mut keys: Vec<IndexKey> = holding.keys.iter().map(|k| k.pseudonym.index_key()).collect();
+        keys.sort_unstable();
+        keys
+    }
+
+    #[test]
+    fn a_written_holding_is_new_to_the_keys_it_did_not_carry_before() {
+        let (before, after) = (holding("Ruby"), holding("Rosalind"));
+        let mut added: Vec<IndexKey> = Written::new(Change::Added, 1).new_keys(&after).collect();
+        added.sort_unstable();
+        assert_eq!(added, index_keys(&after), "a new holding: every key");
+
+        let updated = Written { keys_before: index_keys(&before), ..Written::new(Change::Updated, 1) };
+        let new: Vec<IndexKey> = updated.new_keys(&after).collect();
+        assert!(!new.is_empty(), "the new given name's keys");
+        assert!(new.len() < after.keys.len(), "the family name's and date's keys were there before");
+        assert!(new.iter().all(|key| index_keys(&before).binary_search(key).is_err()));
+
+        assert_eq!(Written::new(Change::Unchanged, 1).new_keys(&after).count(), 0, "unchanged: none");
     }
 }

@@ -8,6 +8,7 @@ pub mod churn;
 pub mod clients;
 pub mod holdings;
 pub mod identity_providers;
+pub mod key_changes;
 pub mod matches;
 pub mod organisations;
 pub mod outbox;
@@ -323,6 +324,13 @@ impl Store {
     /// Runs raw SQL against the writer: for tests that inject faults (e.g. a failing trigger).
     pub async fn execute_raw(&self, sql: &str) -> StoreResult<AnyQueryResult> {
         Ok(sqlx::raw_sql(sql).execute(&self.writer).await?)
+    }
+
+    /// What SQLite plans for `sql` (its parameters unbound), a line a step: for tests that hold a
+    /// statement repeated at scale to its index.
+    pub async fn sqlite_query_plan(&self, sql: &str) -> StoreResult<Vec<String>> {
+        let rows = sqlx::raw_sql(&format!("EXPLAIN QUERY PLAN {sql}")).fetch_all(&self.writer).await?;
+        rows.iter().map(|row| Ok(sqlx::Row::try_get::<String, _>(row, "detail")?)).collect()
     }
 
     /// Runs raw SQL against the audit trail's writer (on SQLite, its own file): for tests that

@@ -5,7 +5,7 @@ use crate::common::Engine;
 
 use child_locator::domain::role::Role;
 use common::TestApp;
-use common::fixtures::{LEEDS, YORK, org_with};
+use common::fixtures::{LEEDS, YORK, org_with, put_holding};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -214,4 +214,47 @@ async fn closed_holdings_are_purged_after_retention_and_their_matches_withdrawn(
     assert_eq!(app.get(&a_admin, "/api/v1/holdings/OPEN-1").await.0, StatusCode::OK, "open holdings stay");
     assert_eq!(app.get(&b_admin, "/api/v1/matches").await.1["matches"].as_array().unwrap().len(), 1);
     assert!(app.audit_types().await.iter().any(|t| t == "purge"));
+}
+
+/// Every key the index holds now, each with how many holdings carry it.
+async fn index_keys(app: &TestApp) -> Vec<(i64, i64)> {
+    let page = app.store().key_page(None, 100_000).await.expect("the index's keys");
+    page.into_iter().map(|(key, holders)| (key.0, holders)).collect()
+}
+
+/// A rewritten holding keeps the keys its old and new details share and trades the rest
+/// (`store::key_changes`): what the index holds after each rewrite is exactly what writing the
+/// new details afresh gives, for a changed contact, a new name, carers added, swapped and gone.
+#[suite::test(each_engine)]
+async fn a_rewritten_holding_leaves_the_index_as_writing_it_afresh_would(engine: Engine) {
+    let app = TestApp::start(engine).await;
+    let (_, [admin]) = org_with(&app, LEEDS, [Role::OrgAdmin]).await;
+    let mother = json!({"given_name": "Marigold", "family_name": "Thistle", "date_of_birth": "1990-01-02"});
+    let father = json!({"given_name": "Bartholomew", "family_name": "Oakes", "date_of_birth": "1988-05-06"});
+    let mut versions = vec![canary_holding("child-in-need")];
+    let mut next = versions[0].clone();
+    next["contact"]["phone"] = json!("0113 222 4499");
+    versions.push(next.clone());
+    next["subject"]["given_name"] = json!("Zebadiah");
+    versions.push(next.clone());
+    next["carers"] = json!([mother, father]);
+    versions.push(next.clone());
+    next["carers"] = json!([father, mother]);
+    versions.push(next.clone());
+    next["carers"] = json!([]);
+    versions.push(next.clone());
+
+    for (i, version) in versions.iter().enumerate() {
+        put_holding(&app, &admin, "CASE-1", version).await;
+        let rewritten = index_keys(&app).await;
+        put_holding(&app, &admin, "CASE-FRESH", version).await;
+        let both = index_keys(&app).await;
+        assert_eq!(app.delete(&admin, "/api/v1/holdings/CASE-FRESH").await.0, StatusCode::NO_CONTENT);
+        assert!(!rewritten.is_empty());
+        assert!(rewritten.iter().all(|(_, holders)| *holders == 1), "{engine:?}, version {i}: one holding");
+        let doubled: Vec<(i64, i64)> = rewritten.iter().map(|(key, _)| (*key, 2)).collect();
+        assert_eq!(both, doubled, "{engine:?}, version {i}: the same keys as a fresh holding, no more, no fewer");
+    }
+    assert_eq!(app.delete(&admin, "/api/v1/holdings/CASE-1").await.0, StatusCode::NO_CONTENT);
+    assert!(index_keys(&app).await.is_empty(), "{engine:?}: no key left behind");
 }

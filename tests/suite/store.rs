@@ -432,3 +432,18 @@ async fn a_missing_or_replaced_audit_file_is_refused_not_restarted() {
     // And it stays refused: the empty file the attempt created is not adopted either.
     assert!(Store::open(&db.url).await.is_err());
 }
+
+/// A sync drops a million holdings' old keys in statements of thousands of (key, holding)
+/// pairs: each pair must be one search of the primary key, never a scan of the whole index.
+#[suite::test]
+async fn dropping_keys_searches_the_primary_key_for_each_pair() {
+    let db = TestDb::new(Engine::Sqlite).await;
+    let store = open(&db).await;
+    let sql = child_locator::store::key_changes::drop_keys_sql(child_locator::store::Engine::Sqlite, 64);
+    let plan = store.sqlite_query_plan(&sql).await.expect("a plan");
+    assert!(
+        plan.iter().any(|step| step.contains("SEARCH pseudonyms USING PRIMARY KEY (pseudonym=? AND holding_id=?)")),
+        "{plan:?}"
+    );
+    assert!(!plan.iter().any(|step| step.starts_with("SCAN pseudonyms")), "{plan:?}");
+}
