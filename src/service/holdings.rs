@@ -147,6 +147,7 @@ impl Service {
         let now = self.clock.now_ms();
         let mut signalled = Signalled::default();
         let mut decisions = Vec::new();
+        let mut kept = Vec::new();
         for (holding_id, holding, change) in written {
             if *change == Change::Unchanged {
                 continue;
@@ -168,9 +169,10 @@ impl Service {
             }
             // A holding written for the first time has no matches to withdraw.
             if *change == Change::Updated {
-                signalled.withdrawn += self.withdraw(*holding_id, &keep).await?;
+                kept.push((*holding_id, keep));
             }
         }
+        signalled.withdrawn += self.withdraw_unkept(&kept).await?;
         signalled.new += self.record_decisions(&decisions, now).await?;
         Ok(signalled)
     }
@@ -215,8 +217,13 @@ impl Service {
         Ok(new)
     }
 
-    async fn withdraw(&self, holding_id: i64, keep: &[(i64, &str)]) -> ServiceResult<u64> {
-        let withdrawn = self.store.withdraw_matches(holding_id, keep, self.clock.now_ms()).await?;
+    /// Withdraws what rewritten holdings' matches their new details no longer make (see
+    /// `Store::withdraw_unkept_matches`).
+    async fn withdraw_unkept(&self, kept: &[(i64, Vec<(i64, &str)>)]) -> ServiceResult<u64> {
+        if kept.is_empty() {
+            return Ok(0);
+        }
+        let withdrawn = self.store.withdraw_unkept_matches(kept, self.clock.now_ms()).await?;
         self.audit_withdrawals(&withdrawn).await?;
         Ok(withdrawn.len() as u64)
     }

@@ -1,6 +1,8 @@
 //! Matches between holdings of different organisations: one row and one public match_id
 //! seen by both sides; withdrawn (not deleted) when the evidence goes, so history stays.
 
+use std::collections::HashMap;
+
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -76,37 +78,53 @@ impl Store {
         Ok(out)
     }
 
-    /// Withdraws the live matches of a holding except those with the listed (partner, basis);
-    /// returns the withdrawn (match_id, org_a, org_b).
-    pub async fn withdraw_matches(
+    /// Withdraws the live matches of rewritten holdings that their new details no longer make:
+    /// `kept` lists each holding with the (partner, basis) pairs it keeps, and a match between two
+    /// of them goes if either side no longer keeps it. One read for up to 400 holdings and one
+    /// transaction for all that go: a sync that rewrites a million holdings (a re-key) asked a
+    /// million times, one holding at a time. Returns the withdrawn (match_id, org_a, org_b).
+    pub async fn withdraw_unkept_matches(
         &self,
-        holding: i64,
-        keep: &[(i64, &str)],
+        kept: &[(i64, Vec<(i64, &str)>)],
         now: Millis,
     ) -> StoreResult<Vec<(String, i64, i64)>> {
-        let rows = sqlx::query(
-            "SELECT match_id, org_a, org_b, holding_a, holding_b, basis, tier FROM matches \
-             WHERE (holding_a = $1 OR holding_b = $1) AND withdrawn_at IS NULL",
-        )
-        .bind(holding)
-        .fetch_all(self.reader())
-        .await?;
-        let mut withdrawn_ids = Vec::new();
-        for row in rows {
-            let live = LiveMatch::of(&row)?;
-            let partner = if live.holdings.0 == holding { live.holdings.1 } else { live.holdings.0 };
-            if !keep.iter().any(|(p, b)| *p == partner && *b == live.basis) {
-                withdrawn_ids.push(live.match_id);
+        let mut unkept = Vec::new();
+        for chunk in kept.chunks(400) {
+            let sql = format!(
+                "SELECT match_id, org_a, org_b, holding_a, holding_b, basis, tier FROM matches \
+                 WHERE (holding_a IN ({}) OR holding_b IN ({})) AND withdrawn_at IS NULL",
+                placeholders(1, chunk.len()),
+                placeholders(1 + chunk.len(), chunk.len())
+            );
+            let ids = chunk.iter().chain(chunk).map(|(id, _)| *id);
+            let rows = ids.fold(sqlx::query(&sql), |q, id| q.bind(id)).fetch_all(self.reader()).await?;
+            let keeps: HashMap<i64, &[(i64, &str)]> = chunk.iter().map(|(id, keep)| (*id, &keep[..])).collect();
+            for row in rows {
+                let live = LiveMatch::of(&row)?;
+                let (a, b) = live.holdings;
+                let unkept_by = |holding: i64, partner: i64| {
+                    keeps
+                        .get(&holding)
+                        .is_some_and(|keep| !keep.iter().any(|(p, basis)| *p == partner && *basis == live.basis))
+                };
+                if unkept_by(a, b) || unkept_by(b, a) {
+                    unkept.push(live.match_id);
+                }
             }
         }
-        if withdrawn_ids.is_empty() {
+        unkept.sort_unstable();
+        unkept.dedup();
+        if unkept.is_empty() {
             return Ok(Vec::new());
         }
         // The withdrawals and their notices commit together.
-        let sql = format!("{WITHDRAW} AND match_id IN ({}) {WITHDRAWN}", placeholders(2, withdrawn_ids.len()));
         let mut tx = self.begin_write().await?;
-        let query = withdrawn_ids.iter().fold(sqlx::query(&sql).bind(now), |q, id| q.bind(id.as_str()));
-        let withdrawn = withdraw_returning(&mut tx, query, now).await?;
+        let mut withdrawn = Vec::with_capacity(unkept.len());
+        for ids in unkept.chunks(500) {
+            let sql = format!("{WITHDRAW} AND match_id IN ({}) {WITHDRAWN}", placeholders(2, ids.len()));
+            let query = ids.iter().fold(sqlx::query(&sql).bind(now), |q, id| q.bind(id.as_str()));
+            withdrawn.extend(withdraw_returning(&mut tx, query, now).await?);
+        }
         tx.commit().await?;
         Ok(withdrawn)
     }

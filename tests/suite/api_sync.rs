@@ -166,6 +166,45 @@ async fn a_sync_signals_matches_to_both_organisations_and_withdraws_them(engine:
     assert!(app.get(&a_admin, "/api/v1/matches").await.1["matches"].as_array().unwrap().is_empty());
 }
 
+/// A re-sync that rewrites holdings withdraws only the matches their new details no longer make,
+/// read for the whole batch at once (`Store::withdraw_unkept_matches`): one record now describes
+/// another child (its match goes), one has a new contact (its match stays, the same match), one is
+/// as it was.
+#[suite::test(each_engine)]
+async fn a_re_sync_withdraws_the_matches_of_rewritten_records_that_no_longer_describe_the_child(engine: Engine) {
+    let app = TestApp::start(engine).await;
+    let a = app.org("A1", "local-authority").await;
+    let b = app.org("B1", "nhs-trust").await;
+    let a_admin = app.token(&a, Role::OrgAdmin).await;
+    let b_admin = app.token(&b, Role::OrgAdmin).await;
+    app.sync(&a_admin, "text/csv", caseload(&[AMY, BEN, CARA]), "").await;
+    let held = [
+        "H-1,other,open,9074833780,,Amy,Okafor,2015-06-01,",
+        "H-2,other,open,,,Ben,Kowalski,2019-11-23,M2 3BB",
+        "H-3,other,open,8762328603,,Cara,Singh-Patel,2012-01-30,",
+    ];
+    let (_, s) = app.sync(&b_admin, "text/csv", caseload(&held), "").await;
+    assert_eq!(s["matches_new"], 3, "{engine:?}: {s}");
+    let match_of = |view: serde_json::Value, local_ref: &str| {
+        let matches = view["matches"].as_array().cloned().unwrap_or_default();
+        matches.into_iter().find(|m| m["local_ref"] == local_ref).map(|m| m["match_id"].clone())
+    };
+    let view = app.get(&b_admin, "/api/v1/matches").await.1;
+    let (ben_match, cara_match) = (match_of(view.clone(), "H-2"), match_of(view, "H-3"));
+
+    let another_child = "H-1,other,open,,,Olwen,Brightwater,2011-09-02,";
+    let new_contact = "H-2,child-in-need,open,,,Ben,Kowalski,2019-11-23,M2 3BB";
+    let (_, s) = app.sync(&b_admin, "text/csv", caseload(&[another_child, new_contact, held[2]]), "").await;
+    assert_eq!((s["updated"].as_u64(), s["unchanged"].as_u64()), (Some(2), Some(1)), "{engine:?}: {s}");
+    assert_eq!((s["matches_withdrawn"].as_u64(), s["matches_new"].as_u64()), (Some(1), Some(0)), "{engine:?}: {s}");
+    let view = app.get(&b_admin, "/api/v1/matches").await.1;
+    assert_eq!(match_of(view.clone(), "H-1"), None, "{engine:?}: {view}");
+    assert_eq!(match_of(view.clone(), "H-2"), ben_match, "{engine:?}: kept, not withdrawn and made again");
+    assert_eq!(match_of(view, "H-3"), cara_match);
+    let withdrawn = app.audit_types().await.iter().filter(|t| *t == "match_withdrawn").count();
+    assert_eq!(withdrawn, 1, "{engine:?}: one event for the one match withdrawn");
+}
+
 /// Removing holdings withdraws their matches a few hundred holdings a transaction, not one
 /// commit a match: 450 holdings (more than one chunk) must each lose every match, and each
 /// withdrawal must reach both organisations and the audit trail.
