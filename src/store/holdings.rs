@@ -662,9 +662,9 @@ async fn write_holdings(
         let (h, written) = (items[i].0, &mut out[i]);
         update_holding(tx, written.id, h, key_id, now).await?;
         let old_list = old_lists.remove(&written.id).unwrap_or_default();
-        keys.rekey(written.id, &old_list, h);
         written.keys_before = IndexKey::all_in_key_list(&old_list).collect();
         written.keys_before.sort_unstable();
+        keys.rekey(written.id, &written.keys_before, h);
     }
     let fresh_holdings: Vec<&NewHolding> = fresh.iter().map(|&i| items[i].0).collect();
     let ids = insert_holdings(tx, engine, org_id, &fresh_holdings, key_id, now).await?;

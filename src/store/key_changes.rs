@@ -8,8 +8,6 @@
 //! the index once per commit. Drops were once a statement per holding, each on random pages: a
 //! re-key of a million holdings took 19 minutes (docs/performance.md, "Key family 3").
 
-use std::collections::HashSet;
-
 use sqlx::{Any, Transaction};
 
 use super::{Engine, Insert, MAX_PARAMS, StoreResult, insert_repeated, statement_sizes, value_rows};
@@ -38,10 +36,11 @@ impl KeyChanges {
         self.added.extend(holding.keys.iter().map(|k| pending(holding_id, k)));
     }
 
-    /// A holding rewritten: the keys of its old list (`old_list`, as `key_list` stored it) that
-    /// it no longer carries go, and the new ones come; see `rekey` for the keys that stay.
-    pub(crate) fn rekey(&mut self, holding_id: i64, old_list: &[u8], holding: &NewHolding) {
-        let (dropped, added) = rekey(old_list, &holding.keys);
+    /// A holding rewritten: the keys it carried before (`keys_before`, sorted, read from its old
+    /// key list) that it no longer carries go, and the new ones come; see `rekey` for the keys
+    /// that stay.
+    pub(crate) fn rekey(&mut self, holding_id: i64, keys_before: &[IndexKey], holding: &NewHolding) {
+        let (dropped, added) = rekey(keys_before, &holding.keys);
         self.dropped.extend(dropped.into_iter().map(|key| (key, holding_id)));
         self.added.extend(added.into_iter().map(|k| pending(holding_id, k)));
     }
@@ -88,16 +87,16 @@ pub fn drop_keys_sql(engine: Engine, rows: usize) -> String {
     )
 }
 
-/// A rewritten holding's keys to drop and to add, given its old key list. A child's key on both
-/// lists stays as it is: a child's pseudonym is derived under the child's own subkey for its
+/// A rewritten holding's keys to drop and to add, given the keys it carried before (`old`,
+/// sorted). A child's key on both lists stays as it is: a child's pseudonym is derived under the child's own subkey for its
 /// kind, so the same pseudonym is the same kind of key of the same subject (0). A carer's key is
 /// rewritten even when on both lists, as the carer's number (`subject`) may have moved.
-fn rekey<'k>(old_list: &[u8], new: &'k [HoldingKey]) -> (Vec<IndexKey>, Vec<&'k HoldingKey>) {
-    let old: HashSet<IndexKey> = IndexKey::all_in_key_list(old_list).collect();
-    let stays = |k: &HoldingKey| k.subject == 0 && old.contains(&k.pseudonym.index_key());
+fn rekey<'k>(old: &[IndexKey], new: &'k [HoldingKey]) -> (Vec<IndexKey>, Vec<&'k HoldingKey>) {
+    let stays = |k: &HoldingKey| k.subject == 0 && old.binary_search(&k.pseudonym.index_key()).is_ok();
     let (kept, added): (Vec<&HoldingKey>, Vec<&HoldingKey>) = new.iter().partition(|k| stays(k));
-    let kept: HashSet<IndexKey> = kept.into_iter().map(|k| k.pseudonym.index_key()).collect();
-    let dropped = old.into_iter().filter(|key| !kept.contains(key)).collect();
+    let mut kept: Vec<IndexKey> = kept.into_iter().map(|k| k.pseudonym.index_key()).collect();
+    kept.sort_unstable();
+    let dropped = old.iter().copied().filter(|key| kept.binary_search(key).is_err()).collect();
     (dropped, added)
 }
 
@@ -110,8 +109,9 @@ mod tests {
         HoldingKey { subject, kind: KeyKind::ALL[0], pseudonym: Pseudonym::from_bytes([byte; 16]) }
     }
 
-    fn list(keys: &[HoldingKey]) -> Vec<u8> {
-        keys.iter().flat_map(|k| *k.pseudonym.as_bytes()).collect()
+    /// What a holding carried, as `rekey` is given it: its index keys, sorted.
+    fn list(keys: &[HoldingKey]) -> Vec<IndexKey> {
+        index_keys(keys.iter().map(|k| k.pseudonym.index_key()).collect())
     }
 
     fn index_keys(mut keys: Vec<IndexKey>) -> Vec<IndexKey> {
